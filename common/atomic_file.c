@@ -1,0 +1,221 @@
+/*
+ * atomic_file: crash-safe writes (temp + fsync + rename + fsync dir) and
+ * the small file-system helpers the slave's checkpointing needs.
+ *
+ * These calls block on disk; they are used for small metadata files where
+ * the fsync latency is the price of surviving a power loss.
+ */
+#include "atomic_file.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "mem.h"
+
+/* fsync the directory holding path, so the rename itself is durable. */
+static int fsync_parent_dir(const char *path)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    int fd, rc = -1;
+
+    if (slash == NULL) {
+        free(dir);
+        dir = xstrdup(".");
+    } else if (slash == dir) {
+        slash[1] = '\0'; /* "/file" -> "/" */
+    } else {
+        *slash = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        goto out;
+    rc = fsync(fd);
+    close(fd);
+out:
+    free(dir);
+    return rc;
+}
+
+int atomic_write(const char *path, const void *data, size_t len, char **err)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    const char *p = data;
+    size_t off = 0;
+    int fd = -1, rc = -1;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (err)
+            *err = xasprintf("atomic_write: open '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    while (off < len) {
+        ssize_t n = write(fd, p + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (err)
+                *err = xasprintf("atomic_write: write '%s': %s", tmp, strerror(errno));
+            goto out;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) < 0) {
+        if (err)
+            *err = xasprintf("atomic_write: fsync '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        if (err)
+            *err = xasprintf("atomic_write: close '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        if (err)
+            *err = xasprintf("atomic_write: rename '%s' to '%s': %s", tmp, path,
+                             strerror(errno));
+        goto out;
+    }
+    if (fsync_parent_dir(path) < 0) {
+        /* The new content is in place; only its durability is in doubt. */
+        if (err)
+            *err = xasprintf("atomic_write: fsync directory of '%s': %s", path,
+                             strerror(errno));
+        goto out; /* tmp no longer exists: the unlink below is a no-op */
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int file_read_all(const char *path, size_t max_len, char **data, size_t *len)
+{
+    int fd, saved;
+    size_t cap = 4096, used = 0;
+    char *buf = NULL;
+
+    *data = NULL;
+    if (len)
+        *len = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    buf = xmalloc(cap);
+    for (;;) {
+        ssize_t n;
+        if (used + 1 >= cap) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        n = read(fd, buf + used, cap - used - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+        if (used > max_len) {
+            errno = EFBIG;
+            goto fail;
+        }
+    }
+    close(fd);
+    buf[used] = '\0';
+    *data = buf;
+    if (len)
+        *len = used;
+    return 0;
+fail:
+    saved = errno;
+    close(fd);
+    free(buf);
+    errno = saved;
+    return -1;
+}
+
+int mkdir_p(const char *path)
+{
+    char *p = xstrdup(path);
+    char *s;
+    int rc = -1, saved;
+    struct stat st;
+
+    /* Create each prefix in turn; EEXIST of a prefix is fine. */
+    for (s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (p[0] != '\0' && mkdir(p, 0755) < 0 && errno != EEXIST)
+                goto out;
+            *s = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    if (stat(path, &st) < 0)
+        goto out;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        goto out;
+    }
+    rc = 0;
+out:
+    saved = errno;
+    free(p);
+    errno = saved;
+    return rc;
+}
+
+int rm_rf(const char *path)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    int rc = 0, saved = 0;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -1;
+    /* lstat: never follow a symlink out of the tree being removed. */
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    d = opendir(path);
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char *child;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        child = xasprintf("%s/%s", path, e->d_name);
+        if (rm_rf(child) < 0 && rc == 0) {
+            rc = -1;
+            saved = errno;
+        }
+        free(child);
+    }
+    closedir(d);
+    if (rmdir(path) < 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc < 0)
+        errno = saved;
+    return rc;
+}

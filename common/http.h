@@ -1,0 +1,141 @@
+/*
+ * http: HTTP/1.1 server and client on libevent's evhttp, for the daemons'
+ * single event loop. Nothing here blocks.
+ *
+ * Server: a route table {method, path, handler} registered once (as Redis's
+ * command table). Handlers receive the evhttp_request and must answer it
+ * exactly once, with http_reply*() or by turning it into a stream with
+ * http_stream_start(). Unknown paths get 404, a known path with another
+ * method 405, a body over max_body 413, all with a text message.
+ *
+ * Client: one-shot calls (http_call) and long-lived streaming requests
+ * (http_sub) whose body arrives chunk by chunk, for RecordIO event streams
+ * and Server-Sent Events. Redirects are not followed here: the caller sees
+ * the 3xx and decides (see http_parse_location).
+ */
+#ifndef AGORA_HTTP_H
+#define AGORA_HTTP_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <jansson.h>
+
+struct event_base;
+struct evhttp_request;
+struct evkeyvalq;
+
+/* ---------------------------------------------------------------- server */
+
+struct http_server;
+typedef void (*http_handler_fn)(struct evhttp_request *req, void *arg);
+
+/* Bind ip:port (port 0 = any free port). max_body limits request bodies
+ * and headers size. NULL with *err on failure. */
+struct http_server *http_server_new(struct event_base *base, const char *ip,
+                                    int port, size_t max_body, char **err);
+void http_server_free(struct http_server *s);
+/* The port actually bound. */
+int http_server_port(const struct http_server *s);
+/* method: "GET", "POST", ... or NULL for any. prefix: match path as a
+ * prefix (e.g. "/files/") instead of exactly. Routes are tried in order. */
+void http_server_route(struct http_server *s, const char *method, const char *path,
+                       bool prefix, http_handler_fn fn, void *arg);
+
+/* Request accessors. Strings are owned by the request. */
+const char *http_req_method(struct evhttp_request *req);
+/* Decoded path without the query string; "/" at least. */
+const char *http_req_path(struct evhttp_request *req);
+const char *http_req_header(struct evhttp_request *req, const char *name);
+/* Value of ?key=... (decoded, caller frees) or NULL when absent. */
+char *http_req_query(struct evhttp_request *req, const char *key);
+/* Whole request body, NUL-terminated (not counted in *len); owned by the
+ * request and valid until the reply. Never NULL. */
+const char *http_req_body(struct evhttp_request *req, size_t *len);
+/* The peer's address, "ip". Owned by the connection. */
+const char *http_req_peer(struct evhttp_request *req);
+
+/* Add a response header before replying or starting a stream. */
+void http_add_header(struct evhttp_request *req, const char *name, const char *value);
+void http_reply(struct evhttp_request *req, int code, const char *content_type,
+                const void *body, size_t len);
+/* Replies with compact JSON; takes ownership of body (json_decref). */
+void http_reply_json(struct evhttp_request *req, int code, json_t *body);
+/* Replies text/plain with the formatted message and a trailing newline. */
+void http_reply_text(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A chunked response kept open: event streams to frameworks and slaves. */
+struct http_stream;
+/* Called once when the peer goes away (never after http_stream_close).
+ * The stream is freed right after the callback returns. */
+typedef void (*http_stream_close_fn)(struct http_stream *st, void *arg);
+struct http_stream *http_stream_start(struct evhttp_request *req, int code,
+                                      const char *content_type,
+                                      http_stream_close_fn on_close, void *arg);
+/* Queue bytes as one chunk. -1 when the stream is already gone. */
+int http_stream_send(struct http_stream *st, const void *data, size_t len);
+/* Bytes queued but not yet written to the socket (for backpressure). */
+size_t http_stream_pending(const struct http_stream *st);
+/* End the response, close the connection and free st; on_close not called. */
+void http_stream_close(struct http_stream *st);
+
+/* ---------------------------------------------------------------- client */
+
+struct http_header {
+  const char *name;
+  const char *value;
+};
+
+struct http_response {
+  int status;                  /* 0 when no response: error says why */
+  const char *error;           /* NULL unless status == 0 */
+  struct evkeyvalq *headers;   /* response headers (NULL when status == 0) */
+  const char *body;            /* NUL-terminated, never NULL */
+  size_t len;
+};
+
+typedef void (*http_response_fn)(const struct http_response *resp, void *arg);
+
+struct http_call;
+/* Send one request; cb runs exactly once (unless cancelled), on the loop,
+ * never from within http_call_start itself. timeout_secs bounds connect +
+ * response (0: no overall deadline). NULL only on bad arguments. */
+struct http_call *http_call_start(struct event_base *base, const char *host, int port,
+                                  const char *method, const char *path,
+                                  const struct http_header *headers, size_t nheaders,
+                                  const void *body, size_t len, double timeout_secs,
+                                  http_response_fn cb, void *arg);
+/* cb will not be called; frees the call. */
+void http_call_cancel(struct http_call *c);
+
+/* A long-lived request whose response body is consumed as it arrives. */
+struct http_sub;
+struct http_sub_callbacks {
+  /* Status line and headers arrived. For a non-2xx status the (small) body
+   * still goes through on_data, then on_close. */
+  void (*on_response)(struct http_sub *s, int status, struct evkeyvalq *headers, void *arg);
+  /* A piece of the body (not aligned to chunks or records). */
+  void (*on_data)(struct http_sub *s, const char *data, size_t len, void *arg);
+  /* The stream ended (reason: "eof", "connection refused", "timeout", ...).
+   * Called exactly once unless http_sub_close was called; the sub is freed
+   * right after it returns. */
+  void (*on_close)(struct http_sub *s, const char *reason, void *arg);
+};
+/* connect_timeout_secs bounds connecting and receiving the headers; the
+ * body may then stay open forever. NULL only on bad arguments. */
+struct http_sub *http_sub_open(struct event_base *base, const char *host, int port,
+                               const char *method, const char *path,
+                               const struct http_header *headers, size_t nheaders,
+                               const void *body, size_t len, double connect_timeout_secs,
+                               const struct http_sub_callbacks *cbs, void *arg);
+/* Close now; no callback runs afterwards. Safe to call from a callback. */
+void http_sub_close(struct http_sub *s);
+
+/* Case-insensitive header lookup on a response's headers (NULL if absent). */
+const char *http_header_get(struct evkeyvalq *headers, const char *name);
+
+/* Parse "host:port", "http://host:port/..." or "//host:port/..." into host
+ * (caller frees) and port (default_port when absent). 0 ok, -1 bad input. */
+int http_parse_hostport(const char *s, int default_port, char **host, int *port);
+
+#endif

@@ -1,0 +1,651 @@
+/*
+ * http_client: the client half of http.h on libevent's evhttp — one-shot
+ * calls (http_call) and long-lived streaming requests (http_sub), plus
+ * the small URL helpers.
+ *
+ * Each call or sub owns one evhttp_connection (calls send
+ * "Connection: close"): simple, and the rates Agora needs (a few requests
+ * per second per slave or framework) do not need keep-alive pooling.
+ *
+ * Lifetimes. evhttp keeps using a connection after invoking our request,
+ * header and chunk callbacks (and in some paths invokes the request
+ * callback from inside evhttp_make_request), so a connection is never freed
+ * from inside one of its own callbacks. Instead:
+ *  - a call records the outcome in its libevent callbacks (copying status,
+ *    headers and body, since libevent frees the request on return) and
+ *    delivers it from its own zero-delay event, where freeing is safe; so
+ *    the user callback never runs inside http_call_start;
+ *  - a sub delivers on_response/on_data/on_close synchronously (data is
+ *    not copied), counts how deep it is in its own callbacks, and when
+ *    closed from inside one (or after on_close) frees itself from its own
+ *    zero-delay event instead. A closed sub ignores any further libevent
+ *    callback, so no user callback runs after http_sub_close.
+ * Timeouts are our own timers, because evhttp's are inactivity timeouts per
+ * read/write and a sub needs "until the headers arrive" only.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "log.h"
+#include "mem.h"
+
+#define HTTP_CLIENT_MAX_BODY (64 * 1024 * 1024)
+#define HTTP_CLIENT_MAX_HEADERS (64 * 1024)
+/* evhttp cannot disable its timeouts; "forever" is ten years. */
+#define HTTP_FOREVER_SECS (10 * 365 * 86400)
+
+/* ------------------------------------------------------------ helpers */
+
+static int http_cmd_parse(const char *m, enum evhttp_cmd_type *out)
+{
+    static const struct {
+        const char *name;
+        enum evhttp_cmd_type type;
+    } cmds[] = {
+        { "GET", EVHTTP_REQ_GET },         { "POST", EVHTTP_REQ_POST },
+        { "HEAD", EVHTTP_REQ_HEAD },       { "PUT", EVHTTP_REQ_PUT },
+        { "DELETE", EVHTTP_REQ_DELETE },   { "OPTIONS", EVHTTP_REQ_OPTIONS },
+        { "PATCH", EVHTTP_REQ_PATCH },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(m, cmds[i].name) == 0) {
+            *out = cmds[i].type;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const char *http_error_reason(enum evhttp_request_error e)
+{
+    switch (e) {
+    case EVREQ_HTTP_TIMEOUT: return "timeout";
+    case EVREQ_HTTP_EOF: return "connection closed";
+    case EVREQ_HTTP_INVALID_HEADER: return "invalid response header";
+    case EVREQ_HTTP_BUFFER_ERROR: return "connection error";
+    case EVREQ_HTTP_REQUEST_CANCEL: return "cancelled";
+    case EVREQ_HTTP_DATA_TOO_LONG: return "response too large";
+    }
+    return "connection error";
+}
+
+/* Reason for a request that got no response. errno is what libevent left
+ * (it restores the socket error before calling back on a failed request). */
+static char *http_failure_reason(bool have_err, enum evhttp_request_error e, int saved_errno)
+{
+    if (have_err && e != EVREQ_HTTP_EOF)
+        return xstrdup(http_error_reason(e));
+    /* A refused connect reaches us through evhttp's connect cleanup, which
+     * has already closed the socket: errno is then ENOTCONN. */
+    if (saved_errno == ECONNREFUSED || (!have_err && saved_errno == ENOTCONN))
+        return xstrdup("connection refused");
+    if (saved_errno == ECONNRESET)
+        return xstrdup("connection reset");
+    if (saved_errno == EHOSTUNREACH || saved_errno == ENETUNREACH)
+        return xstrdup("host unreachable");
+    if (have_err)
+        return xstrdup(http_error_reason(e));
+    return xstrdup("cannot connect");
+}
+
+const char *http_header_get(struct evkeyvalq *headers, const char *name)
+{
+    return headers ? evhttp_find_header(headers, name) : NULL;
+}
+
+int http_parse_hostport(const char *s, int default_port, char **host, int *port)
+{
+    const char *p, *h, *hend, *end;
+    long v = default_port;
+
+    *host = NULL;
+    if (s == NULL)
+        return -1;
+    p = s;
+    if (strncmp(p, "http://", 7) == 0)
+        p += 7;
+    else if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    else if (strstr(p, "://") != NULL)
+        return -1; /* https and others: not spoken here */
+    /* The authority ends at the path, query or fragment. */
+    end = p + strcspn(p, "/?#");
+    if (memchr(p, '@', (size_t)(end - p)))
+        p = (const char *)memchr(p, '@', (size_t)(end - p)) + 1; /* drop userinfo */
+    if (*p == '[') {
+        /* [v6]:port */
+        h = p + 1;
+        hend = memchr(h, ']', (size_t)(end - h));
+        if (hend == NULL)
+            return -1;
+        p = hend + 1;
+    } else {
+        h = p;
+        hend = memchr(h, ':', (size_t)(end - h));
+        if (hend == NULL)
+            hend = end;
+        p = hend;
+    }
+    if (hend == h)
+        return -1;
+    if (p < end) {
+        char *e;
+        if (*p != ':' || p + 1 == end || !isdigit((unsigned char)p[1]))
+            return -1;
+        errno = 0;
+        v = strtol(p + 1, &e, 10);
+        if (e != end || errno != 0)
+            return -1;
+    }
+    if (v <= 0 || v > 65535)
+        return -1;
+    *host = xstrndup(h, (size_t)(hend - h));
+    *port = (int)v;
+    return 0;
+}
+
+/* Build a connection to host:port with our defaults. */
+static struct evhttp_connection *http_conn_new(struct event_base *base, const char *host,
+                                               int port, double timeout_secs)
+{
+    struct evhttp_connection *evcon;
+
+    /* No evdns base: libevent resolves names with a blocking getaddrinfo.
+     * Agora passes IP literals or names from /etc/hosts, which resolve
+     * without the network. */
+    evcon = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+    if (evcon == NULL)
+        return NULL;
+    /* Agora listens on IPv4; "localhost" must not resolve to ::1 first. */
+    if (strchr(host, ':') == NULL)
+        evhttp_connection_set_family(evcon, AF_INET);
+    evhttp_connection_set_max_headers_size(evcon, HTTP_CLIENT_MAX_HEADERS);
+    evhttp_connection_set_retries(evcon, 0);
+    if (timeout_secs > 0) {
+        struct timeval tv;
+        tv.tv_sec = (time_t)timeout_secs;
+        tv.tv_usec = (suseconds_t)((timeout_secs - (double)tv.tv_sec) * 1e6);
+        evhttp_connection_set_timeout_tv(evcon, &tv);
+    }
+    return evcon;
+}
+
+/* Client sockets are created inside evhttp; mark them close-on-exec so a
+ * task forked by the slave does not keep our connections open. */
+static void http_conn_cloexec(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+}
+
+/* Fill a request: Host, caller's headers, body, Content-Length. */
+static void http_req_fill(struct evhttp_request *req, const char *host, int port,
+                          const struct http_header *headers, size_t nheaders,
+                          const void *body, size_t len, bool close)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    char hostport[300];
+    size_t i;
+
+    snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    evhttp_add_header(out, "Host", hostport);
+    for (i = 0; i < nheaders; i++) {
+        if (headers[i].name && headers[i].value &&
+            evhttp_add_header(out, headers[i].name, headers[i].value) < 0)
+            log_warn("http: dropped invalid request header '%s'", headers[i].name);
+    }
+    if (close) {
+        while (evhttp_remove_header(out, "Connection") == 0)
+            ;
+        evhttp_add_header(out, "Connection", "close");
+    }
+    if (len) {
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+    }
+    /* evhttp adds Content-Length only for POST and PUT. */
+    if (evhttp_find_header(out, "Content-Length") == NULL) {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", len);
+        if (len || evhttp_request_get_command(req) & (EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                                      EVHTTP_REQ_PATCH))
+            evhttp_add_header(out, "Content-Length", n);
+    }
+}
+
+static bool http_args_ok(struct event_base *base, const char *host, int port,
+                         const char *method, const char *path, enum evhttp_cmd_type *cmd)
+{
+    if (base == NULL || host == NULL || *host == '\0' || path == NULL || path[0] != '/' ||
+        method == NULL || port <= 0 || port > 65535)
+        return false;
+    if (http_cmd_parse(method, cmd) < 0)
+        return false;
+    return true;
+}
+
+/* ------------------------------------------------------------ calls */
+
+struct http_call {
+    struct event_base *base;
+    struct evhttp_connection *evcon;  /* NULL once freed */
+    struct event *timer;              /* overall deadline */
+    struct event *deliver;            /* runs the user callback, then frees */
+    http_response_fn cb;
+    void *arg;
+    bool done;                        /* outcome recorded, delivery scheduled */
+    bool delivering;                  /* inside cb: cancel is a no-op */
+    bool have_err;
+    enum evhttp_request_error err;
+    int status;                       /* 0: failed, see error */
+    char *error;
+    struct evkeyvalq headers;         /* copied response headers */
+    struct evbuffer *body;            /* response body (moved out of evhttp) */
+};
+
+static void http_call_free(struct http_call *c)
+{
+    if (c->evcon)
+        evhttp_connection_free(c->evcon);
+    event_free(c->timer);
+    event_free(c->deliver);
+    evhttp_clear_headers(&c->headers);
+    evbuffer_free(c->body);
+    free(c->error);
+    free(c);
+}
+
+static void http_call_run_cb(struct http_call *c)
+{
+    struct http_response resp;
+
+    memset(&resp, 0, sizeof(resp));
+    resp.status = c->status;
+    resp.error = c->status == 0 ? (c->error ? c->error : "connection failed") : NULL;
+    resp.headers = c->status == 0 ? NULL : &c->headers;
+    evbuffer_add(c->body, "", 1);
+    resp.len = evbuffer_get_length(c->body) - 1;
+    resp.body = (const char *)evbuffer_pullup(c->body, -1);
+    c->delivering = true;
+    c->cb(&resp, c->arg);
+    http_call_free(c);
+}
+
+static void http_call_deliver(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_call_run_cb(arg);
+}
+
+static void http_call_record_failure(struct http_call *c, const char *reason)
+{
+    c->status = 0;
+    free(c->error);
+    c->error = xstrdup(reason);
+    c->done = true;
+    event_del(c->timer);
+    event_active(c->deliver, EV_TIMEOUT, 1);
+}
+
+static void http_call_on_error(enum evhttp_request_error e, void *arg)
+{
+    struct http_call *c = arg;
+
+    c->have_err = true;
+    c->err = e;
+}
+
+/* evhttp's request callback: record only (see file comment). */
+static void http_call_on_done(struct evhttp_request *req, void *arg)
+{
+    struct http_call *c = arg;
+    int saved_errno = errno;
+    struct evkeyval *kv;
+
+    if (c->done)
+        return;
+    if (req == NULL || evhttp_request_get_response_code(req) == 0) {
+        char *reason = http_failure_reason(c->have_err, c->err, saved_errno);
+        http_call_record_failure(c, reason);
+        free(reason);
+        return;
+    }
+    c->status = evhttp_request_get_response_code(req);
+    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+        evhttp_add_header(&c->headers, kv->key, kv->value);
+    evbuffer_add_buffer(c->body, evhttp_request_get_input_buffer(req));
+    c->done = true;
+    event_del(c->timer);
+    event_active(c->deliver, EV_TIMEOUT, 1);
+}
+
+/* Our deadline: we are in a timer callback, so the connection can go now. */
+static void http_call_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_call *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->done)
+        return;
+    evhttp_connection_free(c->evcon);
+    c->evcon = NULL;
+    c->done = true;
+    c->status = 0;
+    free(c->error);
+    c->error = xstrdup("timeout");
+    http_call_run_cb(c);
+}
+
+struct http_call *http_call_start(struct event_base *base, const char *host, int port,
+                                  const char *method, const char *path,
+                                  const struct http_header *headers, size_t nheaders,
+                                  const void *body, size_t len, double timeout_secs,
+                                  http_response_fn cb, void *arg)
+{
+    struct http_call *c;
+    struct evhttp_request *req;
+    enum evhttp_cmd_type cmd;
+
+    if (!http_args_ok(base, host, port, method, path, &cmd) || cb == NULL ||
+        (len && body == NULL) || !(timeout_secs >= 0) || timeout_secs > HTTP_FOREVER_SECS)
+        return NULL;
+    c = xcalloc(1, sizeof(*c));
+    c->base = base;
+    c->cb = cb;
+    c->arg = arg;
+    TAILQ_INIT(&c->headers);
+    c->body = evbuffer_new();
+    c->timer = evtimer_new(base, http_call_on_timeout, c);
+    c->deliver = event_new(base, -1, 0, http_call_deliver, c);
+    if (timeout_secs > 0) {
+        struct timeval tv;
+        tv.tv_sec = (time_t)timeout_secs;
+        tv.tv_usec = (suseconds_t)((timeout_secs - (double)tv.tv_sec) * 1e6);
+        evtimer_add(c->timer, &tv);
+    }
+
+    c->evcon = http_conn_new(base, host, port, timeout_secs);
+    if (c->evcon == NULL) {
+        http_call_record_failure(c, "cannot create connection");
+        return c;
+    }
+    evhttp_connection_set_max_body_size(c->evcon, HTTP_CLIENT_MAX_BODY);
+    req = evhttp_request_new(http_call_on_done, c);
+    evhttp_request_set_error_cb(req, http_call_on_error);
+    http_req_fill(req, host, port, headers, nheaders, body, len, true);
+    /* Any callback evhttp runs from in here only records (c->done). */
+    if (evhttp_make_request(c->evcon, req, cmd, path) < 0) {
+        if (!c->done)
+            http_call_record_failure(c, "cannot send request");
+        return c;
+    }
+    http_conn_cloexec(c->evcon);
+    log_debug("http: %s http://%s:%d%s", method, host, port, path);
+    return c;
+}
+
+void http_call_cancel(struct http_call *c)
+{
+    if (c == NULL || c->delivering)
+        return; /* inside its own callback: freed when that returns */
+    http_call_free(c);
+}
+
+/* ------------------------------------------------------------ subs */
+
+enum http_sub_state {
+    SUB_CONNECTING,  /* request sent, waiting for status and headers */
+    SUB_STREAMING,   /* headers seen, body flowing through on_data */
+    SUB_CLOSED,      /* closed by us or ended; no callback runs any more */
+};
+
+static const char *const http_sub_state_names[] = {
+    [SUB_CONNECTING] = "CONNECTING",
+    [SUB_STREAMING] = "STREAMING",
+    [SUB_CLOSED] = "CLOSED",
+};
+
+struct http_sub {
+    enum http_sub_state state;
+    struct event_base *base;
+    struct evhttp_connection *evcon;  /* NULL once freed */
+    struct event *timer;              /* connect + headers deadline */
+    struct event *reaper;             /* frees the sub outside evhttp callbacks */
+    struct http_sub_callbacks cbs;
+    void *arg;
+    int in_cb;                        /* depth inside this sub's evhttp callbacks */
+    bool opening;                     /* inside http_sub_open */
+    bool have_err;
+    enum evhttp_request_error err;
+    char *pending_reason;             /* on_close to run from the reaper */
+    char desc[320];                   /* "POST host:port/path", for logs */
+};
+
+static void http_sub_set_state(struct http_sub *s, enum http_sub_state to)
+{
+    if (s->state == to)
+        return;
+    log_debug("http: sub %s %s -> %s", s->desc, http_sub_state_names[s->state],
+              http_sub_state_names[to]);
+    s->state = to;
+}
+
+static void http_sub_free(struct http_sub *s)
+{
+    if (s->evcon)
+        evhttp_connection_free(s->evcon);
+    event_free(s->timer);
+    event_free(s->reaper);
+    free(s->pending_reason);
+    free(s);
+}
+
+/* Runs on the loop, outside any evhttp callback of this sub: deliver an
+ * on_close that could not run earlier, then free. */
+static void http_sub_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_sub *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->state != SUB_CLOSED && s->pending_reason) {
+        http_sub_set_state(s, SUB_CLOSED);
+        if (s->cbs.on_close)
+            s->cbs.on_close(s, s->pending_reason, s->arg);
+    }
+    http_sub_free(s);
+}
+
+/* The stream ended (any reason). Called from evhttp callbacks or timers. */
+static void http_sub_finish(struct http_sub *s, const char *reason)
+{
+    if (s->state == SUB_CLOSED)
+        return;
+    event_del(s->timer);
+    if (s->opening) {
+        /* Never call back before http_sub_open has returned s. */
+        free(s->pending_reason);
+        s->pending_reason = xstrdup(reason);
+        event_active(s->reaper, EV_TIMEOUT, 1);
+        return;
+    }
+    log_debug("http: sub %s ended: %s", s->desc, reason);
+    http_sub_set_state(s, SUB_CLOSED);
+    if (s->cbs.on_close)
+        s->cbs.on_close(s, reason, s->arg);
+    /* evhttp is still on the stack: free from the loop. */
+    event_active(s->reaper, EV_TIMEOUT, 1);
+}
+
+static int http_sub_on_headers(struct evhttp_request *req, void *arg)
+{
+    struct http_sub *s = arg;
+    struct bufferevent *bev;
+    int status = evhttp_request_get_response_code(req);
+
+    if (s->state != SUB_CONNECTING)
+        return 0;
+    event_del(s->timer);
+    /* From here the body may legitimately stay silent forever. */
+    evhttp_connection_set_timeout(s->evcon, HTTP_FOREVER_SECS);
+    bev = evhttp_connection_get_bufferevent(s->evcon);
+    if (bev)
+        bufferevent_set_timeouts(bev, NULL, NULL);
+    http_sub_set_state(s, SUB_STREAMING);
+    s->in_cb++;
+    if (s->cbs.on_response)
+        s->cbs.on_response(s, status, evhttp_request_get_input_headers(req), s->arg);
+    s->in_cb--;
+    return 0;
+}
+
+static void http_sub_on_chunk(struct evhttp_request *req, void *arg)
+{
+    struct http_sub *s = arg;
+    struct evbuffer *buf = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(buf);
+
+    if (s->state != SUB_STREAMING || n == 0 || s->cbs.on_data == NULL)
+        return;
+    s->in_cb++;
+    /* evhttp drains the buffer after we return. */
+    s->cbs.on_data(s, (const char *)evbuffer_pullup(buf, -1), n, s->arg);
+    s->in_cb--;
+}
+
+static void http_sub_on_error(enum evhttp_request_error e, void *arg)
+{
+    struct http_sub *s = arg;
+
+    s->have_err = true;
+    s->err = e;
+}
+
+static void http_sub_on_done(struct evhttp_request *req, void *arg)
+{
+    struct http_sub *s = arg;
+    int saved_errno = errno;
+    char *reason;
+
+    if (s->state == SUB_CLOSED)
+        return;
+    log_debug("http: sub %s done: req=%p code=%d have_err=%d err=%d errno=%d", s->desc, (void *)req,
+              req ? evhttp_request_get_response_code(req) : -1, s->have_err, (int)s->err, saved_errno);
+    if (req != NULL && evhttp_request_get_response_code(req) != 0 && !s->have_err) {
+        reason = xstrdup("eof");
+    } else if (s->state == SUB_STREAMING && (!s->have_err || s->err == EVREQ_HTTP_EOF)) {
+        /* Body cut short after the headers: the peer went away. */
+        reason = xstrdup("connection closed");
+    } else {
+        reason = http_failure_reason(s->have_err, s->err, saved_errno);
+    }
+    s->in_cb++;
+    http_sub_finish(s, reason);
+    s->in_cb--;
+    free(reason);
+}
+
+static void http_sub_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_sub *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->state != SUB_CONNECTING)
+        return;
+    log_debug("http: sub %s timed out waiting for the response", s->desc);
+    /* A timer callback: the connection can be freed right here. */
+    evhttp_connection_free(s->evcon);
+    s->evcon = NULL;
+    http_sub_set_state(s, SUB_CLOSED);
+    if (s->cbs.on_close)
+        s->cbs.on_close(s, "timeout", s->arg);
+    http_sub_free(s);
+}
+
+struct http_sub *http_sub_open(struct event_base *base, const char *host, int port,
+                               const char *method, const char *path,
+                               const struct http_header *headers, size_t nheaders,
+                               const void *body, size_t len, double connect_timeout_secs,
+                               const struct http_sub_callbacks *cbs, void *arg)
+{
+    struct http_sub *s;
+    struct evhttp_request *req;
+    enum evhttp_cmd_type cmd;
+
+    if (!http_args_ok(base, host, port, method, path, &cmd) || cbs == NULL ||
+        (len && body == NULL) || !(connect_timeout_secs >= 0) ||
+        connect_timeout_secs > HTTP_FOREVER_SECS)
+        return NULL;
+    s = xcalloc(1, sizeof(*s));
+    s->state = SUB_CONNECTING;
+    s->base = base;
+    s->cbs = *cbs;
+    s->arg = arg;
+    s->opening = true;
+    snprintf(s->desc, sizeof(s->desc), "%s %s:%d%s", method, host, port, path);
+    s->timer = evtimer_new(base, http_sub_on_timeout, s);
+    s->reaper = event_new(base, -1, 0, http_sub_reap, s);
+    if (connect_timeout_secs > 0) {
+        struct timeval tv;
+        tv.tv_sec = (time_t)connect_timeout_secs;
+        tv.tv_usec = (suseconds_t)((connect_timeout_secs - (double)tv.tv_sec) * 1e6);
+        evtimer_add(s->timer, &tv);
+    }
+
+    s->evcon = http_conn_new(base, host, port, connect_timeout_secs);
+    if (s->evcon == NULL) {
+        http_sub_finish(s, "cannot create connection");
+        goto out;
+    }
+    req = evhttp_request_new(http_sub_on_done, s);
+    evhttp_request_set_header_cb(req, http_sub_on_headers);
+    evhttp_request_set_chunked_cb(req, http_sub_on_chunk);
+    evhttp_request_set_error_cb(req, http_sub_on_error);
+    http_req_fill(req, host, port, headers, nheaders, body, len, false);
+    if (evhttp_make_request(s->evcon, req, cmd, path) < 0) {
+        http_sub_finish(s, "cannot send request");
+        goto out;
+    }
+    http_conn_cloexec(s->evcon);
+    log_debug("http: sub %s opened", s->desc);
+out:
+    s->opening = false;
+    return s;
+}
+
+void http_sub_close(struct http_sub *s)
+{
+    if (s == NULL || s->state == SUB_CLOSED)
+        return; /* includes: from inside its own on_close */
+    log_debug("http: sub %s closed by us", s->desc);
+    http_sub_set_state(s, SUB_CLOSED);
+    event_del(s->timer);
+    if (s->in_cb > 0 || s->pending_reason) {
+        /* evhttp is on the stack (or the reaper is already due): defer. */
+        event_active(s->reaper, EV_TIMEOUT, 1);
+        return;
+    }
+    http_sub_free(s);
+}

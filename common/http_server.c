@@ -1,0 +1,555 @@
+/*
+ * http_server: the server half of http.h on libevent's evhttp — binding,
+ * the route table, request accessors, replies, and long-lived chunked
+ * streams (http_stream).
+ *
+ * evhttp enforces the body and header limits itself: a request whose
+ * Content-Length (or chunked body) exceeds max_body is answered 413 by
+ * libevent before any handler runs. The server runs with
+ * EVHTTP_SERVER_LINGERING_CLOSE so that libevent drains the rest of an
+ * oversized body before closing; without it the close would reset the
+ * connection and the client would usually see ECONNRESET instead of 413.
+ *
+ * Stream lifetime (the subtle part). A stream is a request whose reply was
+ * started with evhttp_send_reply_start and not yet ended. When the peer goes
+ * away, evhttp (EOF on the read side, which it keeps enabled for close
+ * detection, or a write error) detaches the unfinished request from its
+ * connection (req->evcon = NULL) and frees the connection, calling the
+ * connection's closecb first. Our closecb therefore: runs on_close once,
+ * frees the detached request (evhttp_request_free, libevent will not), and
+ * frees the stream. When the connection is freed for another reason (the
+ * whole server is freed) the request is still attached and libevent frees
+ * it; we only run on_close. http_stream_close clears the closecb before
+ * ending the reply, so on_close can never run after it.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "mem.h"
+
+#define HTTP_MAX_HEADERS_SIZE (64 * 1024)
+/* A stream whose peer does not read for this long is dropped. */
+#define HTTP_STREAM_WRITE_TIMEOUT_SECS 60
+/* Pseudo-headers we stash on the request: a ':' can never appear in a
+ * header name that came off the wire, so clients cannot forge them. */
+#define HDR_PATH ":agora-path"
+#define HDR_BODY_NUL ":agora-body-nul"
+
+struct http_route {
+    char *method;          /* NULL: any method */
+    char *path;
+    bool prefix;           /* match path as a prefix */
+    http_handler_fn fn;
+    void *arg;
+    struct http_route *next;
+};
+
+struct http_server {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    int port;                      /* port actually bound */
+    struct http_route *routes;     /* in registration order */
+    struct http_route **routes_tail;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static const char *http_cmd_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "UNKNOWN";
+}
+
+const char *http_req_method(struct evhttp_request *req)
+{
+    return http_cmd_name(evhttp_request_get_command(req));
+}
+
+/* Remove every instance of a header (evhttp_remove_header drops one). */
+static void remove_all_headers(struct evkeyvalq *h, const char *name)
+{
+    while (evhttp_remove_header(h, name) == 0)
+        ;
+}
+
+const char *http_req_path(struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const struct evhttp_uri *uri;
+    const char *raw, *cached;
+    char *decoded;
+
+    cached = evhttp_find_header(in, HDR_PATH);
+    if (cached)
+        return cached;
+    uri = evhttp_request_get_evhttp_uri(req);
+    raw = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (raw == NULL || *raw == '\0')
+        raw = "/";
+    decoded = evhttp_uridecode(raw, 0, NULL);
+    if (decoded == NULL)
+        return "/";
+    /* Kept on the request so its lifetime is the request's. A decoded
+     * path holding CR/LF is refused by evhttp_add_header; such a path is
+     * never a real route, so "/" (which then 404s or lists) is fine. */
+    if (evhttp_add_header(in, HDR_PATH, decoded) < 0) {
+        free(decoded);
+        return "/";
+    }
+    free(decoded);
+    return evhttp_find_header(in, HDR_PATH);
+}
+
+const char *http_req_header(struct evhttp_request *req, const char *name)
+{
+    if (name[0] == ':')
+        return NULL; /* our pseudo-headers are not the client's */
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+char *http_req_query(struct evhttp_request *req, const char *key)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq kv;
+    const char *v;
+    char *out = NULL;
+
+    if (q == NULL)
+        return NULL;
+    TAILQ_INIT(&kv);
+    if (evhttp_parse_query_str(q, &kv) < 0)
+        goto out;
+    v = evhttp_find_header(&kv, key);
+    if (v)
+        out = xstrdup(v);
+out:
+    evhttp_clear_headers(&kv);
+    return out;
+}
+
+const char *http_req_body(struct evhttp_request *req, size_t *len)
+{
+    struct evbuffer *b = evhttp_request_get_input_buffer(req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    size_t n;
+    const char *p;
+
+    /* Append a NUL once (remembered by a pseudo-header) so the body can be
+     * handed to string parsers; it is not counted in *len. */
+    if (evhttp_find_header(in, HDR_BODY_NUL) == NULL) {
+        evbuffer_add(b, "", 1);
+        evhttp_add_header(in, HDR_BODY_NUL, "1");
+    }
+    n = evbuffer_get_length(b);
+    p = (const char *)evbuffer_pullup(b, -1);
+    if (len)
+        *len = n ? n - 1 : 0;
+    return p ? p : "";
+}
+
+const char *http_req_peer(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+
+    if (evcon == NULL)
+        return "";
+    evhttp_connection_get_peer(evcon, &addr, &port);
+    return addr ? addr : "";
+}
+
+void http_add_header(struct evhttp_request *req, const char *name, const char *value)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+    if (evhttp_add_header(out, name, value) < 0)
+        log_warn("http: dropped invalid response header '%s'", name);
+}
+
+void http_reply(struct evhttp_request *req, int code, const char *content_type,
+                const void *body, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+    if (content_type && evhttp_find_header(out, "Content-Type") == NULL)
+        evhttp_add_header(out, "Content-Type", content_type);
+    if (len)
+        evbuffer_add(buf, body, len);
+    /* NULL reason: libevent supplies the standard phrase for the code. */
+    evhttp_send_reply(req, code, NULL, buf);
+    evbuffer_free(buf);
+}
+
+void http_reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    if (body && text == NULL) {
+        http_reply_text(req, 500, "cannot encode the JSON response");
+    } else {
+        http_reply(req, code, "application/json", text ? text : "null",
+                   text ? strlen(text) : 4);
+    }
+    free(text);
+    json_decref(body);
+}
+
+void http_reply_text(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg, *line;
+
+    va_start(ap, fmt);
+    msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    line = xasprintf("%s\n", msg);
+    http_reply(req, code, "text/plain; charset=utf-8", line, strlen(line));
+    free(line);
+    free(msg);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static bool route_path_matches(const struct http_route *r, const char *path)
+{
+    if (r->prefix)
+        return strncmp(path, r->path, strlen(r->path)) == 0;
+    return strcmp(path, r->path) == 0;
+}
+
+static bool route_method_matches(const struct http_route *r, const char *method)
+{
+    return r->method == NULL || strcmp(r->method, method) == 0;
+}
+
+/* evhttp's catch-all callback: every request that passed libevent's own
+ * checks (size limits, allowed methods, parse errors) arrives here. */
+static void http_server_dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    const char *method = http_req_method(req);
+    const char *path = http_req_path(req);
+    struct http_route *r, *get_route = NULL;
+    bool path_known = false;
+    char allow[128] = "";
+
+    log_debug("http: %s %s from %s", method, path, http_req_peer(req));
+    for (r = s->routes; r; r = r->next) {
+        if (!route_path_matches(r, path))
+            continue;
+        path_known = true;
+        if (route_method_matches(r, method)) {
+            r->fn(req, r->arg);
+            return;
+        }
+        if (get_route == NULL && r->method && strcmp(r->method, "GET") == 0)
+            get_route = r;
+        /* Collect the Allow header for a possible 405. */
+        if (r->method && strstr(allow, r->method) == NULL &&
+            strlen(allow) + strlen(r->method) + 3 < sizeof(allow)) {
+            if (allow[0])
+                strcat(allow, ", ");
+            strcat(allow, r->method);
+        }
+    }
+    /* HEAD is GET without a body; evhttp drops the body for HEAD itself. */
+    if (get_route && strcmp(method, "HEAD") == 0) {
+        get_route->fn(req, get_route->arg);
+        return;
+    }
+    if (path_known) {
+        if (allow[0])
+            http_add_header(req, "Allow", allow);
+        http_reply_text(req, 405, "method %s not allowed on %s", method, path);
+        return;
+    }
+    http_reply_text(req, 404, "no such path: %s", path);
+}
+
+void http_server_route(struct http_server *s, const char *method, const char *path,
+                       bool prefix, http_handler_fn fn, void *arg)
+{
+    struct http_route *r = xcalloc(1, sizeof(*r));
+
+    r->method = method ? xstrdup(method) : NULL;
+    r->path = xstrdup(path);
+    r->prefix = prefix;
+    r->fn = fn;
+    r->arg = arg;
+    *s->routes_tail = r;
+    s->routes_tail = &r->next;
+}
+
+/* ------------------------------------------------------------ server */
+
+struct http_server *http_server_new(struct event_base *base, const char *ip,
+                                    int port, size_t max_body, char **err)
+{
+    struct http_server *s = NULL;
+    struct addrinfo hints, *ai = NULL;
+    struct evconnlistener *lev = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    char portstr[16];
+    int rc;
+
+    if (port < 0 || port > 65535) {
+        if (err)
+            *err = xasprintf("invalid port %d (expected 0-65535)", port);
+        return NULL;
+    }
+    if (ip == NULL || *ip == '\0')
+        ip = "0.0.0.0";
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    rc = getaddrinfo(ip, portstr, &hints, &ai);
+    if (rc != 0) {
+        if (err)
+            *err = xasprintf("cannot resolve listen address '%s': %s", ip, gai_strerror(rc));
+        goto fail;
+    }
+
+    /* Our own listener rather than evhttp_bind_socket: CLOSE_ON_EXEC so
+     * that accepted connections are not inherited by the tasks a slave
+     * forks (a leaked fd would hide a peer's close from us), REUSEABLE
+     * (SO_REUSEADDR) for fast restarts. */
+    lev = evconnlistener_new_bind(base, NULL, NULL,
+                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+                                  LEV_OPT_REUSEABLE,
+                                  128, ai->ai_addr, (int)ai->ai_addrlen);
+    if (lev == NULL) {
+        if (err)
+            *err = xasprintf("cannot listen on %s:%d: %s", ip, port, strerror(errno));
+        goto fail;
+    }
+
+    s = xcalloc(1, sizeof(*s));
+    s->base = base;
+    s->routes_tail = &s->routes;
+    s->http = evhttp_new(base);
+    if (s->http == NULL) {
+        if (err)
+            *err = xasprintf("evhttp_new failed");
+        goto fail;
+    }
+    s->bound = evhttp_bind_listener(s->http, lev);
+    if (s->bound == NULL) {
+        if (err)
+            *err = xasprintf("cannot attach listener on %s:%d", ip, port);
+        goto fail;
+    }
+    lev = NULL; /* owned by s->http now */
+
+    if (getsockname(evhttp_bound_socket_get_fd(s->bound), (struct sockaddr *)&ss, &sslen) < 0) {
+        if (err)
+            *err = xasprintf("getsockname on %s:%d: %s", ip, port, strerror(errno));
+        goto fail;
+    }
+    s->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)max_body);
+    evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS_SIZE);
+    evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                               EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(s->http, http_server_dispatch, s);
+    freeaddrinfo(ai);
+    log_info("http: listening on %s:%d", ip, s->port);
+    return s;
+
+fail:
+    if (lev)
+        evconnlistener_free(lev);
+    if (ai)
+        freeaddrinfo(ai);
+    if (s) {
+        if (s->http)
+            evhttp_free(s->http);
+        free(s);
+    }
+    return NULL;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_free(struct http_server *s)
+{
+    struct http_route *r, *next;
+
+    if (s == NULL)
+        return;
+    /* Frees every connection; open streams get their on_close. */
+    evhttp_free(s->http);
+    for (r = s->routes; r; r = next) {
+        next = r->next;
+        free(r->method);
+        free(r->path);
+        free(r);
+    }
+    free(s);
+}
+
+/* ------------------------------------------------------------ streams */
+
+enum http_stream_state {
+    STREAM_OPEN,      /* reply started, chunks may be sent */
+    STREAM_CLOSING,   /* peer gone, on_close running; freed right after */
+};
+
+static const char *const http_stream_state_names[] = {
+    [STREAM_OPEN] = "OPEN",
+    [STREAM_CLOSING] = "CLOSING",
+};
+
+struct http_stream {
+    enum http_stream_state state;
+    struct evhttp_request *req;        /* the request being answered */
+    struct evhttp_connection *evcon;   /* its connection */
+    http_stream_close_fn on_close;
+    void *arg;
+    char peer[64];                     /* for logs */
+};
+
+static void http_stream_set_state(struct http_stream *st, enum http_stream_state to)
+{
+    log_debug("http: stream to %s %s -> %s", st->peer, http_stream_state_names[st->state],
+              http_stream_state_names[to]);
+    st->state = to;
+}
+
+/* The connection is being freed: peer closed, write error or timeout, or
+ * the server is being freed. See the file comment for the request's fate. */
+static void http_stream_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_stream *st = arg;
+    bool detached = evhttp_request_get_connection(st->req) == NULL;
+
+    (void)evcon;
+    http_stream_set_state(st, STREAM_CLOSING);
+    if (st->on_close)
+        st->on_close(st, st->arg);
+    /* An unfinished request that evhttp detached is ours to free now. */
+    if (detached)
+        evhttp_request_free(st->req);
+    free(st);
+}
+
+struct http_stream *http_stream_start(struct evhttp_request *req, int code,
+                                      const char *content_type,
+                                      http_stream_close_fn on_close, void *arg)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    struct http_stream *st;
+    struct timeval wtv = { HTTP_STREAM_WRITE_TIMEOUT_SECS, 0 };
+    const char *peer;
+
+    if (evcon == NULL) {
+        /* Peer already gone (only possible for a deferred start). */
+        evhttp_request_free(req);
+        return NULL;
+    }
+    st = xcalloc(1, sizeof(*st));
+    st->state = STREAM_OPEN;
+    st->req = req;
+    st->evcon = evcon;
+    st->on_close = on_close;
+    st->arg = arg;
+    peer = http_req_peer(req);
+    snprintf(st->peer, sizeof(st->peer), "%s", peer);
+
+    if (content_type && evhttp_find_header(out, "Content-Type") == NULL)
+        evhttp_add_header(out, "Content-Type", content_type);
+    /* The connection ends with the stream (http_stream_close's contract). */
+    remove_all_headers(out, "Connection");
+    evhttp_add_header(out, "Connection", "close");
+    evhttp_send_reply_start(req, code, NULL);
+    evhttp_connection_set_closecb(evcon, http_stream_conn_closed, st);
+    /* evhttp keeps reading for close detection, with its default read
+     * timeout: that would drop every quiet stream after 50 s. Streams have
+     * no read timeout; a peer that stops reading still times out on write. */
+    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(evcon), NULL, &wtv);
+    log_debug("http: stream to %s started (%d)", st->peer, code);
+    return st;
+}
+
+int http_stream_send(struct http_stream *st, const void *data, size_t len)
+{
+    struct evbuffer *buf;
+
+    if (st == NULL || st->state != STREAM_OPEN ||
+        evhttp_request_get_connection(st->req) == NULL)
+        return -1;
+    if (len == 0)
+        return 0; /* an empty chunk would end the chunked body */
+    buf = evbuffer_new();
+    evbuffer_add(buf, data, len);
+    evhttp_send_reply_chunk(st->req, buf);
+    evbuffer_free(buf);
+    return 0;
+}
+
+size_t http_stream_pending(const struct http_stream *st)
+{
+    struct bufferevent *bev;
+
+    if (st == NULL || st->state != STREAM_OPEN)
+        return 0;
+    bev = evhttp_connection_get_bufferevent(st->evcon);
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void http_stream_close(struct http_stream *st)
+{
+    if (st == NULL)
+        return;
+    /* From inside its own on_close: the stream is freed when that returns. */
+    if (st->state == STREAM_CLOSING)
+        return;
+    log_debug("http: stream to %s closed by us", st->peer);
+    /* No on_close after this point, whatever happens to the connection. */
+    evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+    /* Writes the last chunk; with "Connection: close" evhttp frees the
+     * request and the connection once it is flushed (or fails). */
+    evhttp_send_reply_end(st->req);
+    free(st);
+}

@@ -1,0 +1,24 @@
+/*
+ * log: leveled logging to stderr, one line per message:
+ *   2026-11-22T17:40:01.123Z I master.c:120] message
+ * Not thread-safe beyond what stdio guarantees per call.
+ */
+#ifndef AGORA_LOG_H
+#define AGORA_LOG_H
+
+enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Accepts debug|info|warn|warning|error (any case). 0 ok, -1 unknown. */
+int log_parse_level(const char *s, enum log_level *out);
+void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define log_debug(...) do { if (log_get_level() <= LOG_LVL_DEBUG) \
+    log_msg(LOG_LVL_DEBUG, __FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Quickstart: build Agora, bring up a standalone cluster (one master, three
+# slaves) on 127.0.0.1, run the agora-batch example framework on it, and
+# leave the cluster running.
+#
+#   deploy/quickstart.sh          install, build, start, run the demo
+#   deploy/quickstart.sh stop     stop the cluster (and its tasks)
+#
+# State, logs and pids live in deploy/.quickstart/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUN=$ROOT/deploy/.quickstart
+MASTER_PORT=${AGORA_QUICKSTART_PORT:-5050}
+TASKS=${AGORA_QUICKSTART_TASKS:-50}
+
+stop() {
+  [ -d "$RUN" ] || { echo "no quickstart cluster in $RUN"; return 0; }
+  for f in "$RUN"/*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+    # Wait for it (bounded) so a following start finds the ports free.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$f"
+  done
+  echo "quickstart cluster stopped"
+}
+
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+bash deploy/install-deps.sh
+cmake -S . -B build >/dev/null
+cmake --build build -j2 >/dev/null
+stop >/dev/null
+mkdir -p "$RUN"
+
+# wait_port FILE: wait (bounded) for a daemon to write the port it bound.
+wait_port() {
+  for _ in $(seq 100); do
+    if [ -s "$1" ]; then cat "$1"; return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2; return 1
+}
+
+rm -f "$RUN"/*.port
+setsid build/bin/agora-master --ip=127.0.0.1 --port="$MASTER_PORT" \
+  --port_file="$RUN/master.port" --work_dir="$RUN/master" \
+  >"$RUN/master.log" 2>&1 </dev/null &
+echo $! >"$RUN/master.pid"
+port=$(wait_port "$RUN/master.port")
+for i in 1 2 3; do
+  setsid build/bin/agora-slave --master="127.0.0.1:$port" --port=0 \
+    --port_file="$RUN/slave$i.port" --work_dir="$RUN/slave$i" \
+    --resources="cpus:2;mem:2048;disk:4096;ports:[3${i}000-3${i}999]" --hostname="slave$i" \
+    >"$RUN/slave$i.log" 2>&1 </dev/null &
+  echo $! >"$RUN/slave$i.pid"
+  wait_port "$RUN/slave$i.port" >/dev/null
+done
+
+echo "running $TASKS tasks with agora-batch..."
+build/bin/agora-batch --master="127.0.0.1:$port" --tasks="$TASKS" \
+  --cmd='echo hello from $MESOS_TASK_ID' --cpus=0.1 --mem=32
+
+cat <<MSG
+
+Agora is running: master on 127.0.0.1:$port with 3 slaves.
+  state:  curl http://127.0.0.1:$port/master/state
+  logs:   $RUN/*.log
+  stop:   deploy/quickstart.sh stop
+MSG

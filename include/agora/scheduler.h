@@ -1,0 +1,276 @@
+/*
+ * libagora-scheduler: the C API Agora frameworks are written against.
+ *
+ * A struct agora_scheduler is one framework's connection to the master
+ * through the Mesos v1 scheduler HTTP API: it SUBSCRIBEs (POST
+ * /api/v1/scheduler, a long-lived RecordIO stream of Events), turns each
+ * event into a callback, and sends the framework's calls (ACCEPT, DECLINE,
+ * KILL, ACKNOWLEDGE, ...) as separate POSTs carrying the Mesos-Stream-Id
+ * of the subscription. It follows a 307 to the leading master, watches the
+ * master's heartbeats, and after a lost connection re-subscribes with the
+ * framework id it was given, so a framework with a failover_timeout keeps
+ * its tasks across master failover and short network trouble.
+ *
+ * Threading: everything runs on one libevent event_base. Either pass your
+ * own (agora_scheduler_new(base, ...) then agora_scheduler_start(), and
+ * dispatch the base yourself), or pass NULL and call the blocking
+ * agora_scheduler_run(), which dispatches a base of its own in the calling
+ * thread. Calls (accept, decline, ...) must be made on the loop thread,
+ * typically from a callback. Only agora_scheduler_stop() may be called
+ * from any thread.
+ *
+ * Memory: offers and statuses handed to callbacks are the decoded
+ * protobuf-c messages of the event and are valid only during the callback;
+ * copy what you need. Messages you build (agora_task_new) stay yours:
+ * calls serialize them before returning.
+ *
+ * Encoding: protobuf (application/x-protobuf) on the wire by default;
+ * set agora_scheduler_config.json for application/json.
+ */
+#ifndef AGORA_SCHEDULER_H
+#define AGORA_SCHEDULER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mesos.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct event_base;
+struct agora_scheduler;
+
+/* ------------------------------------------------------------ connection */
+
+/* Connection state; see agora_scheduler_state(). */
+enum agora_scheduler_state {
+  AGORA_SCHED_DISCONNECTED = 0, /* not connected; a reconnect may be pending */
+  AGORA_SCHED_CONNECTING,       /* SUBSCRIBE sent, SUBSCRIBED not yet received */
+  AGORA_SCHED_SUBSCRIBED,       /* calls are accepted; events flow */
+};
+
+/* What a framework tells the master about itself, and how to reach it.
+ * Zero-initialise, then set what you need: every zero field has a
+ * sensible default. The library copies all strings. */
+struct agora_scheduler_config {
+  const char *master;            /* "HOST:PORT", or "h1:p1,h2:p2" tried in
+                                    turn; "zk://..." is reserved (not yet) */
+  const char *name;              /* FrameworkInfo.name (required) */
+  const char *user;              /* NULL: the user running the process */
+  const char *role;              /* NULL: "*" */
+  const char *principal;         /* NULL: none */
+  const char *hostname;          /* NULL: gethostname() */
+  double failover_timeout;       /* seconds the master keeps the framework's
+                                    tasks while it is disconnected; 0 = none */
+  bool checkpoint;               /* FrameworkInfo.checkpoint */
+  const int *capabilities;       /* MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__* */
+  size_t ncapabilities;
+  const char *framework_id;      /* re-subscribe as this framework (failover) */
+  bool manual_acknowledge;       /* false: each status update that carries a
+                                    uuid is acknowledged right after the update
+                                    callback returns; true: call
+                                    agora_scheduler_acknowledge() yourself */
+  bool json;                     /* speak application/json instead of protobuf */
+};
+
+/* The framework's event handlers. Any may be NULL. Each runs on the loop
+ * thread and receives the scheduler and the arg given to
+ * agora_scheduler_new(). Pointers passed in are valid only during the
+ * call. Do not agora_scheduler_free() from inside a callback. */
+struct agora_scheduler_callbacks {
+  /* SUBSCRIBED: the master accepted the framework (also after every
+   * re-subscription). framework_id is the id to persist for failover. */
+  void (*subscribed)(struct agora_scheduler *s, const char *framework_id,
+                     double heartbeat_interval_secs, void *arg);
+  /* OFFERS: accept (agora_scheduler_launch/_accept) or decline each one. */
+  void (*offers)(struct agora_scheduler *s, Mesos__V1__Offer *const *offers,
+                 size_t n, void *arg);
+  /* RESCIND: the offer is no longer valid; do not use it. */
+  void (*rescind)(struct agora_scheduler *s, const char *offer_id, void *arg);
+  /* UPDATE: a task status update (acknowledged automatically unless
+   * manual_acknowledge). */
+  void (*update)(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status,
+                 void *arg);
+  /* MESSAGE: opaque data from an executor. */
+  void (*message)(struct agora_scheduler *s, const char *agent_id,
+                  const char *executor_id, const void *data, size_t len, void *arg);
+  /* FAILURE: an agent was lost (executor_id NULL), or an executor exited
+   * (status is its wait status, -1 when unknown). */
+  void (*failure)(struct agora_scheduler *s, const char *agent_id,
+                  const char *executor_id, int status, void *arg);
+  /* ERROR from the master, or a SUBSCRIBE the master refused (4xx). The
+   * framework cannot continue: the library stops reconnecting. Typically
+   * log and agora_scheduler_stop(). */
+  void (*error)(struct agora_scheduler *s, const char *message, void *arg);
+  /* The subscription was lost (reason: "eof", "heartbeat timeout", ...).
+   * The library reconnects by itself; calls fail until subscribed() runs
+   * again. Offers received before are void. */
+  void (*disconnected)(struct agora_scheduler *s, const char *reason, void *arg);
+};
+
+/* Create a scheduler. base: the event_base to run on, or NULL to have
+ * agora_scheduler_run() use a base of its own. cfg and cbs are copied.
+ * Nothing is sent until agora_scheduler_start() or agora_scheduler_run().
+ * Returns NULL with *err set (caller frees) on a bad configuration, naming
+ * the field (e.g. "master: zk:// is not supported yet"). */
+struct agora_scheduler *agora_scheduler_new(struct event_base *base,
+                                            const struct agora_scheduler_config *cfg,
+                                            const struct agora_scheduler_callbacks *cbs,
+                                            void *arg, char **err);
+
+/* Begin subscribing (non-blocking). Returns 0, or -1 if already started. */
+int agora_scheduler_start(struct agora_scheduler *s);
+
+/* Start if needed and dispatch the scheduler's event_base in the calling
+ * thread until agora_scheduler_stop(). Returns 0 after a stop, -1 if the
+ * loop failed. */
+int agora_scheduler_run(struct agora_scheduler *s);
+
+/* Stop: no more callbacks and no reconnection from now on. The
+ * subscription stays open until the calls already in flight are answered
+ * (at most 5 s), so a teardown or final acknowledgement sent just before
+ * is not lost (a master rejects calls of a framework whose stream is
+ * gone); then it is closed and agora_scheduler_run(), if dispatching,
+ * returns. Safe from callbacks and from any thread (libevent's pthreads
+ * locking is enabled for the base run() creates; for your own base, call
+ * evthread_use_pthreads() before creating it). */
+void agora_scheduler_stop(struct agora_scheduler *s);
+
+/* Free the scheduler: cancels pending calls and the subscription, without
+ * any callback. Not from inside a callback; the loop must not be running
+ * this scheduler's events on another thread. NULL is ignored. */
+void agora_scheduler_free(struct agora_scheduler *s);
+
+/* The base the scheduler runs on (its own when created with NULL): add
+ * your timers and signal events to it. */
+struct event_base *agora_scheduler_base(const struct agora_scheduler *s);
+
+enum agora_scheduler_state agora_scheduler_state(const struct agora_scheduler *s);
+/* "DISCONNECTED", "CONNECTING", "SUBSCRIBED". */
+const char *agora_scheduler_state_name(enum agora_scheduler_state st);
+
+/* The framework id (NULL before the first SUBSCRIBED unless configured).
+ * Owned by the scheduler. */
+const char *agora_scheduler_framework_id(const struct agora_scheduler *s);
+/* The master currently talked to, "host:port" (owned by the scheduler). */
+const char *agora_scheduler_master(const struct agora_scheduler *s);
+
+/* ----------------------------------------------------------------- calls */
+
+/* Every call below is sent asynchronously and returns 0 once queued, or -1
+ * when the scheduler is not SUBSCRIBED or an argument is invalid (nothing
+ * is sent). A master that answers other than 202 is logged; a 307 or 503
+ * (leadership moved) makes the scheduler re-subscribe. refuse_seconds < 0
+ * means "no Filters" (the master's default, 5 s). */
+
+/* Launch tasks on one offer (an ACCEPT with one LAUNCH operation). A task
+ * whose agent_id is NULL gets the offer's; the offer's allocation_info is
+ * copied into task resources that lack one. The tasks stay the caller's
+ * and are not modified. Resources of the offer that no task uses are
+ * declined for refuse_seconds. n == 0 declines the offer. */
+int agora_scheduler_launch(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
+                           Mesos__V1__TaskInfo *const *tasks, size_t n,
+                           double refuse_seconds);
+
+/* General ACCEPT: operations applied in order against the offers (all on
+ * the same agent). Operations stay the caller's. */
+int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_ids,
+                           size_t noffers, Mesos__V1__Offer__Operation *const *ops,
+                           size_t nops, double refuse_seconds);
+
+/* DECLINE one offer; its resources are not re-offered to this framework
+ * for refuse_seconds. */
+int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id,
+                            double refuse_seconds);
+
+/* REVIVE: remove all filters and resume offers after a suppress. */
+int agora_scheduler_revive(struct agora_scheduler *s);
+/* SUPPRESS: ask for no more offers until agora_scheduler_revive(). */
+int agora_scheduler_suppress(struct agora_scheduler *s);
+
+/* KILL a task. agent_id may be NULL when unknown. */
+int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id,
+                         const char *agent_id);
+
+/* ACKNOWLEDGE a status update (only needed with manual_acknowledge).
+ * Returns 0 without sending when the status carries no uuid (those need
+ * no acknowledgement). */
+int agora_scheduler_acknowledge(struct agora_scheduler *s,
+                                const Mesos__V1__TaskStatus *status);
+
+/* RECONCILE: n == 0 asks for the latest status of every task the master
+ * knows of (implicit); otherwise of the given task ids (agent_ids may be
+ * NULL, or hold NULL entries). The answers arrive as update callbacks. */
+int agora_scheduler_reconcile(struct agora_scheduler *s, const char *const *task_ids,
+                              const char *const *agent_ids, size_t n);
+
+/* MESSAGE: opaque data to an executor. */
+int agora_scheduler_message(struct agora_scheduler *s, const char *agent_id,
+                            const char *executor_id, const void *data, size_t len);
+
+/* TEARDOWN: the master kills all tasks and forgets the framework. The
+ * library stops reconnecting; follow with agora_scheduler_stop(). */
+int agora_scheduler_teardown(struct agora_scheduler *s);
+
+/* ------------------------------------------------------- task helpers */
+
+/* A TaskInfo running cmd with /bin/sh -c, asking for cpus and mem (MB) of
+ * unreserved ("*") resources. agent_id may be NULL (agora_scheduler_launch
+ * fills in the offer's). Strings are copied. Free with agora_task_free(). */
+Mesos__V1__TaskInfo *agora_task_new(const char *name, const char *task_id,
+                                    const char *agent_id, const char *cmd,
+                                    double cpus, double mem);
+/* Add a scalar resource (e.g. "disk", "gpus"). */
+void agora_task_add_scalar(Mesos__V1__TaskInfo *task, const char *name, double value);
+/* Add the given ports (one "ports" ranges resource, merged). Choose them
+ * from the offer with agora_resources_ports(). */
+void agora_task_add_ports(Mesos__V1__TaskInfo *task, const uint64_t *ports, size_t n);
+/* Set an environment variable of the task's command. */
+void agora_task_set_env(Mesos__V1__TaskInfo *task, const char *name, const char *value);
+/* Use role for every resource of the task (for frameworks whose offers
+ * hold resources reserved for their role). */
+void agora_task_set_role(Mesos__V1__TaskInfo *task, const char *role);
+/* NULL is ignored. */
+void agora_task_free(Mesos__V1__TaskInfo *task);
+
+/* ------------------------------------------------- resource arithmetic */
+
+/* What is left of an offer while a framework packs tasks into it. */
+struct agora_resources;
+
+/* The resources of an offer; NULL if the offer's resources are malformed
+ * (*err, if non-NULL, says which; caller frees). Free with
+ * agora_resources_free(). */
+struct agora_resources *agora_resources_from_offer(const Mesos__V1__Offer *offer,
+                                                   char **err);
+/* true when every resource of task is available in r. */
+bool agora_resources_fits(const struct agora_resources *r,
+                          const Mesos__V1__TaskInfo *task);
+/* Subtract task's resources from r: 0, or -1 (r unchanged) when they do
+ * not fit. */
+int agora_resources_take(struct agora_resources *r, const Mesos__V1__TaskInfo *task);
+/* Total of a scalar over all roles (e.g. "cpus"); 0 when absent. */
+double agora_resources_scalar(const struct agora_resources *r, const char *name);
+/* Up to max available ports, ascending; returns how many. */
+size_t agora_resources_ports(const struct agora_resources *r, uint64_t *out, size_t max);
+/* "cpus:1.5;mem:512;ports:[31000-31009]" (caller frees). */
+char *agora_resources_format(const struct agora_resources *r);
+/* NULL is ignored. */
+void agora_resources_free(struct agora_resources *r);
+
+/* -------------------------------------------------------- task states */
+
+/* "TASK_RUNNING", ... ("TASK_?" for unknown values). */
+const char *agora_task_state_name(int state);
+/* true for states after which a task never runs again (FINISHED, FAILED,
+ * KILLED, ERROR, LOST, DROPPED, GONE, GONE_BY_OPERATOR). */
+bool agora_task_state_terminal(int state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

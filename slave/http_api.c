@@ -1,0 +1,324 @@
+/*
+ * http_api: the slave's HTTP endpoints.
+ *
+ *   GET /state          Mesos agent style JSON (frameworks, executors, tasks,
+ *                       completed_frameworks)
+ *   GET /health         200 while the process runs
+ *   GET /metrics        Prometheus text
+ *   GET /files/browse?path=DIR
+ *   GET /files/read?path=FILE&offset=N&length=M   {"data": ..., "offset": N}
+ *
+ * /files is confined to task sandboxes: the target is realpath()ed (so
+ * "..", symlinks and the like are resolved first) and must lie below
+ * <work_dir>/slaves/; anything else is 403, a missing path 404.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "slave.h"
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+#define FILES_MAX_READ (4 * 1024 * 1024)  /* like Mesos' default page cap */
+#define HTTP_MAX_BODY (1024 * 1024)
+
+/* The deprecated FrameworkInfo.role is what pre-MULTI_ROLE frameworks set. */
+static const char *framework_role(const Mesos__V1__FrameworkInfo *info)
+{
+    if (info->n_roles > 0)
+        return info->roles[0];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    return info->role != NULL ? info->role : "*";
+#pragma GCC diagnostic pop
+}
+
+json_t *slave_state_json(struct slave *s)
+{
+    json_t *root, *fws, *attrs, *fj, *execs, *completed;
+    struct framework *fw, *ftmp;
+    struct task *t, *ttmp;
+    char *pid;
+    size_t i;
+
+    attrs = json_object();
+    for (i = 0; i < s->nattributes; i++) {
+        Mesos__V1__Attribute *a = s->attributes[i];
+        if (a->type == MESOS__V1__VALUE__TYPE__SCALAR && a->scalar != NULL) {
+            json_object_set_new(attrs, a->name, json_real(a->scalar->value));
+        } else if (a->type == MESOS__V1__VALUE__TYPE__TEXT && a->text != NULL) {
+            json_object_set_new(attrs, a->name, json_string(a->text->value));
+        } else if (a->type == MESOS__V1__VALUE__TYPE__RANGES && a->ranges != NULL) {
+            char *txt = xstrdup("["), *n;
+            size_t k;
+            for (k = 0; k < a->ranges->n_range; k++) {
+                n = xasprintf("%s%s%llu-%llu", txt, k ? "," : "",
+                              (unsigned long long)a->ranges->range[k]->begin,
+                              (unsigned long long)a->ranges->range[k]->end);
+                free(txt);
+                txt = n;
+            }
+            n = xasprintf("%s]", txt);
+            json_object_set_new(attrs, a->name, json_string(n));
+            free(n);
+            free(txt);
+        } else if (a->type == MESOS__V1__VALUE__TYPE__SET && a->set != NULL) {
+            char *txt = xstrdup("{"), *n;
+            size_t k;
+            for (k = 0; k < a->set->n_item; k++) {
+                n = xasprintf("%s%s%s", txt, k ? "," : "", a->set->item[k]);
+                free(txt);
+                txt = n;
+            }
+            n = xasprintf("%s}", txt);
+            json_object_set_new(attrs, a->name, json_string(n));
+            free(n);
+            free(txt);
+        }
+    }
+    fws = json_array();
+    HASH_ITER(hh, s->frameworks, fw, ftmp) {
+        execs = json_array();
+        completed = json_copy(fw->completed_tasks);
+        HASH_ITER(hh, fw->tasks, t, ttmp) {
+            json_t *e = slave_task_json(s, t);
+            json_array_append_new(t->terminal ? completed : execs, e);
+        }
+        fj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id", fw->id, "name",
+                       fw->info->name ? fw->info->name : "", "user",
+                       fw->info->user ? fw->info->user : "", "role",
+                       framework_role(fw->info), "checkpoint",
+                       fw->info->has_checkpoint && fw->info->checkpoint, "executors", execs,
+                       "completed_executors", completed);
+        json_array_append_new(fws, fj);
+    }
+    pid = xasprintf("slave(1)@%s:%d", s->flags->ip, s->http_port);
+    root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:O, s:f, s:s, s:s}",
+                     "id", s->agent_id ? s->agent_id : "", "pid", pid, "hostname", s->hostname,
+                     "version", SLAVE_VERSION, "port", s->http_port,
+                     "resources", res_to_json_summary(&s->resources),
+                     "attributes", attrs, "frameworks", fws,
+                     "completed_frameworks", s->completed_frameworks,
+                     "start_time", s->start_time,
+                     "master_hostname", s->master_hostname ? s->master_hostname : s->master_host,
+                     "registration_state", master_conn_state_name(s->state));
+    json_object_set_new(root, "flags",
+                        json_pack("{s:s, s:s, s:s}", "work_dir", s->flags->work_dir, "master",
+                                  s->flags->master, "isolation",
+                                  s->flags->isolation ? s->flags->isolation : "auto"));
+    free(pid);
+    return root;
+}
+
+static void h_state(struct evhttp_request *req, void *arg)
+{
+    http_reply_json(req, 200, slave_state_json(arg));
+}
+
+static void h_health(struct evhttp_request *req, void *arg)
+{
+    http_reply(req, 200, "text/plain", "", 0);
+}
+
+static void h_metrics(struct evhttp_request *req, void *arg)
+{
+    char *text = metrics_render();
+
+    http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+}
+
+/* Resolve ?path= inside the sandboxes. Returns the realpath (caller frees)
+ * or NULL after replying with the error. */
+static char *sandbox_path(struct slave *s, struct evhttp_request *req)
+{
+    char *path = http_req_query(req, "path"), *real = NULL, *root = NULL, *slaves;
+    size_t rl;
+
+    if (path == NULL || path[0] == '\0') {
+        http_reply_json(req, 400, json_pack("{s:s}", "message", "path: missing"));
+        goto out;
+    }
+    slaves = xasprintf("%s/slaves", s->flags->work_dir);
+    root = realpath(slaves, NULL);
+    free(slaves);
+    real = realpath(path, NULL);
+    if (real == NULL) {
+        http_reply_json(req, 404, json_pack("{s:s, s:s}", "message", "path: no such file",
+                                            "path", path));
+        goto out;
+    }
+    rl = root ? strlen(root) : 0;
+    if (root == NULL || strncmp(real, root, rl) != 0 || real[rl] != '/') {
+        log_warn("/files: refusing %s (outside the sandboxes)", path);
+        http_reply_json(req, 403, json_pack("{s:s, s:s}", "message",
+                                            "path: outside of the task sandboxes", "path", path));
+        free(real);
+        real = NULL;
+    }
+out:
+    free(root);
+    free(path);
+    return real;
+}
+
+static json_t *file_entry(const char *path, const struct stat *st)
+{
+    char mode[11];
+    const char *rwx = "rwxrwxrwx";
+    int i;
+
+    mode[0] = S_ISDIR(st->st_mode) ? 'd' : S_ISLNK(st->st_mode) ? 'l' : '-';
+    for (i = 0; i < 9; i++)
+        mode[i + 1] = (st->st_mode & (1 << (8 - i))) ? rwx[i] : '-';
+    mode[10] = '\0';
+    return json_pack("{s:s, s:I, s:I, s:f, s:s, s:i, s:i}", "path", path, "nlink",
+                     (json_int_t)st->st_nlink, "size", (json_int_t)st->st_size, "mtime",
+                     (double)st->st_mtime, "mode", mode, "uid", (int)st->st_uid, "gid",
+                     (int)st->st_gid);
+}
+
+static void h_browse(struct evhttp_request *req, void *arg)
+{
+    char *real = sandbox_path(arg, req), *child;
+    json_t *list;
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+
+    if (real == NULL)
+        return;
+    list = json_array();
+    if (stat(real, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        json_array_append_new(list, file_entry(real, &st));
+        http_reply_json(req, 200, list);
+        free(real);
+        return;
+    }
+    d = opendir(real);
+    if (d == NULL) {
+        json_decref(list);
+        http_reply_json(req, 404, json_pack("{s:s}", "message", "path: cannot open directory"));
+        free(real);
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        child = xasprintf("%s/%s", real, de->d_name);
+        if (lstat(child, &st) == 0)
+            json_array_append_new(list, file_entry(child, &st));
+        free(child);
+    }
+    closedir(d);
+    http_reply_json(req, 200, list);
+    free(real);
+}
+
+/* JSON strings must be UTF-8: replace what is not (binary logs). */
+static json_t *data_string(char *buf, size_t len)
+{
+    json_t *j = json_stringn(buf, len);
+    size_t i;
+
+    if (j != NULL)
+        return j;
+    for (i = 0; i < len; i++)
+        if ((unsigned char)buf[i] >= 0x80 || buf[i] == '\0')
+            buf[i] = '?';
+    return json_stringn(buf, len);
+}
+
+static int parse_long(const char *text, long long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    return (errno != 0 || end == text || *end != '\0') ? -1 : 0;
+}
+
+static void h_read(struct evhttp_request *req, void *arg)
+{
+    char *real = NULL, *q_off = NULL, *q_len = NULL, *buf = NULL;
+    long long offset = -1, length = -1;
+    struct stat st;
+    ssize_t n;
+    int fd = -1;
+
+    q_off = http_req_query(req, "offset");
+    q_len = http_req_query(req, "length");
+    if (q_off != NULL && parse_long(q_off, &offset) < 0) {
+        http_reply_json(req, 400, json_pack("{s:s, s:s}", "message", "offset: not an integer",
+                                            "offset", q_off));
+        goto out;
+    }
+    if (q_len != NULL && (parse_long(q_len, &length) < 0 || length < -1)) {
+        http_reply_json(req, 400, json_pack("{s:s, s:s}", "message",
+                                            "length: not a non-negative integer", "length", q_len));
+        goto out;
+    }
+    real = sandbox_path(arg, req);
+    if (real == NULL)
+        goto out;
+    fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        http_reply_json(req, 404, json_pack("{s:s}", "message", "path: cannot open file"));
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        http_reply_json(req, 400, json_pack("{s:s}", "message", "path: is a directory"));
+        goto out;
+    }
+    /* As Mesos: no offset (or -1) asks for the size only. */
+    if (q_off == NULL || offset < 0) {
+        http_reply_json(req, 200, json_pack("{s:s, s:I}", "data", "", "offset",
+                                            (json_int_t)st.st_size));
+        goto out;
+    }
+    if (length < 0 || length > FILES_MAX_READ)
+        length = FILES_MAX_READ;
+    if (offset > st.st_size)
+        offset = st.st_size;
+    if (length > st.st_size - offset)
+        length = st.st_size - offset;
+    buf = xmalloc((size_t)length + 1);
+    n = pread(fd, buf, (size_t)length, (off_t)offset);
+    if (n < 0)
+        n = 0;
+    http_reply_json(req, 200, json_pack("{s:o, s:I}", "data", data_string(buf, (size_t)n),
+                                        "offset", (json_int_t)offset));
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    free(real);
+    free(q_off);
+    free(q_len);
+}
+
+int http_api_start(struct slave *s, char **err)
+{
+    s->http = http_server_new(s->base, s->flags->ip, s->flags->port, HTTP_MAX_BODY, err);
+    if (s->http == NULL)
+        return -1;
+    s->http_port = http_server_port(s->http);
+    http_server_route(s->http, "GET", "/state", false, h_state, s);
+    http_server_route(s->http, "GET", "/state.json", false, h_state, s);
+    http_server_route(s->http, "GET", "/slave(1)/state", false, h_state, s);
+    http_server_route(s->http, "GET", "/health", false, h_health, s);
+    http_server_route(s->http, "GET", "/metrics", false, h_metrics, s);
+    http_server_route(s->http, "GET", "/files/browse", false, h_browse, s);
+    http_server_route(s->http, "GET", "/files/read", false, h_read, s);
+    return 0;
+}

@@ -1,0 +1,248 @@
+/*
+ * slave: the agora-slave daemon's shared state and the functions its
+ * modules call on each other.
+ *
+ * One struct slave per process, driven by one libevent loop. It owns the
+ * master connection (slave.c), the frameworks and their tasks (slave.c),
+ * the containerizer (containerizer.h, process.c), the status update
+ * streams (status_updates.c), health checks (health.c), checkpoints
+ * (checkpoint.c) and the HTTP endpoints (http_api.c).
+ *
+ * Ownership: a struct framework owns its tasks; a task owns its TaskInfo,
+ * its update queue, its health checker and whatever its container holds.
+ * Frameworks and tasks are never freed inside a callback: they go to the
+ * slave's deferred-free list, emptied by slave_cron() and at shutdown.
+ */
+#ifndef AGORA_SLAVE_H
+#define AGORA_SLAVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include <uthash.h>
+
+#include "mesos.pb-c.h"
+#include "slave.pb-c.h"
+#include "resources.h"
+#include "task_state.h"
+
+struct event_base;
+struct event;
+struct http_sub;
+struct http_call;
+struct http_server;
+struct rio_decoder;
+struct containerizer;
+struct health;
+struct metric;
+
+#define SLAVE_VERSION "0.1.0"
+
+/* Parsed command line (main.c fills it, the slave reads it). */
+struct slave_flags {
+    char *ip;                    /* listen address */
+    int port;                    /* 0 = any */
+    char *port_file;             /* written once bound */
+    char *work_dir;              /* sandboxes and meta/ */
+    char *log_level;
+    char *master;                /* HOST:PORT */
+    char *resources;             /* Mesos text syntax or NULL = detect */
+    char *attributes;            /* "rack:a;zone:b" */
+    char *hostname;
+    char *isolation;             /* cgroups|none, NULL = auto */
+    char *containerizers;        /* "docker,process", NULL = auto */
+    char *docker_socket;         /* Docker Engine API unix socket */
+    double docker_pull_timeout;  /* seconds, one image pull */
+    char *docker_publish_ip;     /* host address of BRIDGE port mappings */
+    double executor_shutdown_grace_period;  /* seconds */
+    double registration_backoff_factor;     /* seconds */
+};
+
+/* The master connection (see slave.c for the transitions). */
+enum master_conn_state {
+    MASTER_DISCONNECTED = 0,  /* waiting for the backoff timer */
+    MASTER_CONNECTING,        /* SUBSCRIBE posted, no response yet */
+    MASTER_REGISTERING,       /* 200 received, waiting for REGISTERED */
+    MASTER_REGISTERED,        /* events flowing, updates may be sent */
+};
+const char *master_conn_state_name(enum master_conn_state s);
+
+/* Ordered, checkpointed stream of status updates of one task. */
+struct su_entry {
+    Mesos__V1__TaskStatus *status;   /* owned (protobuf_c_message_free_unpacked) */
+    struct su_entry *next;
+};
+
+struct su_queue {
+    struct su_entry *head, *tail;
+    size_t len;
+    struct event *retry;             /* resend timer of the head */
+    double backoff;                  /* next resend delay, 1s..60s */
+    struct http_call *call;          /* POST in flight, or NULL */
+    bool sent;                       /* head was sent at least once */
+    struct slave *retry_slave;       /* for the retry timer's callback */
+};
+
+/* Where a task is in its life on this slave. */
+struct task {
+    char *id;                        /* hash key: task id */
+    struct framework *fw;            /* owner */
+    Mesos__V1__TaskInfo *info;       /* owned */
+    char *container_id;
+    char *sandbox;                   /* absolute sandbox path */
+    char *meta_dir;                  /* checkpoint dir of the task */
+    Mesos__V1__TaskState state;      /* latest state generated */
+    Mesos__V1__TaskStatus *latest;   /* latest status generated (owned) */
+    double launched_at;              /* wall clock */
+    bool terminal;                   /* a terminal update was generated */
+    bool killed;                     /* we killed it: exit -> TASK_KILLED */
+    bool health_kill;                /* killed because of health checks */
+    pid_t monitor_pid;
+    pid_t task_pid;                  /* also the task's process group */
+    void *cont;                      /* containerizer private state */
+    struct su_queue updates;
+    struct health *health;           /* NULL without a health check */
+    UT_hash_handle hh;
+};
+
+struct framework {
+    char *id;                        /* hash key */
+    Mesos__V1__FrameworkInfo *info;  /* owned */
+    struct task *tasks;              /* active: non-terminal or unacknowledged */
+    json_t *completed_tasks;         /* JSON array for /state (completed executors) */
+    bool shutting_down;
+    UT_hash_handle hh;
+};
+
+struct slave {
+    struct event_base *base;
+    struct slave_flags *flags;
+    char *agent_id;                  /* NULL until first registration */
+    char *hostname;
+    int http_port;                   /* bound port */
+    struct resources resources;
+    Mesos__V1__Attribute **attributes;
+    size_t nattributes;
+    double start_time;
+
+    /* master connection */
+    enum master_conn_state state;
+    char *master_host;
+    int master_port;
+    struct http_sub *sub;
+    struct rio_decoder *decoder;
+    char *stream_id;
+    struct event *backoff_timer;
+    double backoff;                  /* current backoff ceiling, seconds */
+    struct event *ping_timer;        /* watchdog: no PING for this long -> reconnect */
+    double ping_timeout;
+    struct http_call *pong_call;
+    char *master_hostname;           /* from REGISTERED, for /state */
+
+    struct framework *frameworks;
+    json_t *completed_frameworks;    /* JSON array for /state */
+
+    struct containerizer *containerizer;
+    struct http_server *http;
+    struct event *free_ev;           /* runs the deferred frees next iteration */
+    unsigned cron_ticks;
+
+    /* deferred frees */
+    struct task **dead_tasks;
+    size_t ndead_tasks;
+    struct framework **dead_fws;
+    size_t ndead_fws;
+
+    struct metric *m_tasks_launched, *m_tasks_finished, *m_tasks_failed,
+        *m_tasks_killed, *m_updates_sent, *m_updates_acked, *m_registrations,
+        *m_disconnects;
+};
+
+/* --- slave.c ------------------------------------------------------------ */
+struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char **err);
+void slave_free(struct slave *s);
+/* Recover checkpointed state, then start connecting to the master. */
+int slave_start(struct slave *s, char **err);
+/* Once a second: deferred frees, pid polling. */
+void slave_cron(struct slave *s);
+/* SIGCHLD: reap children, dispatch to watchers. */
+void slave_reap_children(struct slave *s);
+
+typedef void (*child_exit_fn)(pid_t pid, int wait_status, void *arg);
+/* Call fn when our child pid is reaped. */
+void slave_watch_child(pid_t pid, child_exit_fn fn, void *arg);
+void slave_unwatch_child(pid_t pid);
+
+struct framework *slave_find_framework(struct slave *s, const char *id);
+struct framework *slave_add_framework(struct slave *s, const Mesos__V1__FrameworkInfo *info);
+struct task *slave_find_task(struct slave *s, const char *fw_id, const char *task_id);
+/* A new task struct (not yet in a framework). */
+struct task *task_new(struct framework *fw, Mesos__V1__TaskInfo *info /* owned */);
+
+/* Generate a status update for a task: records latest state, enqueues it
+ * (status_updates) and checkpoints. message may be NULL; reason < 0 for
+ * none; healthy < 0 for none. */
+void slave_task_update(struct slave *s, struct task *t, Mesos__V1__TaskState state,
+                       const char *message, int reason, int healthy);
+/* Containerizer callbacks. */
+void slave_task_running(struct slave *s, struct task *t);
+/* The container ended. wait_status < 0 when unknown; launch_error set when
+ * the command could not be started. */
+void slave_task_exited(struct slave *s, struct task *t, int wait_status,
+                       const char *launch_error);
+/* Kill a task: TASK_KILLING if the framework understands it, then the
+ * containerizer's graceful kill. grace < 0 = default. */
+void slave_kill_task(struct slave *s, struct task *t, double grace, bool health);
+/* Task is terminal and all its updates acknowledged: retire it. */
+void slave_task_maybe_complete(struct slave *s, struct task *t);
+
+double slave_now(void);
+/* The task as /state shows it: its command executor (id = task id) with
+ * the task under "tasks", or under "completed_tasks" once terminal. */
+json_t *slave_task_json(struct slave *s, struct task *t);
+
+/* --- status_updates.c ----------------------------------------------------- */
+void su_init(struct su_queue *q);
+void su_cleanup(struct su_queue *q);
+/* Append (takes ownership) and try to send. */
+void su_enqueue(struct slave *s, struct task *t, Mesos__V1__TaskStatus *st);
+/* Matching uuid of the head: pop it and send the next. 0 matched, -1 not. */
+int su_acknowledge(struct slave *s, struct task *t, const uint8_t *uuid, size_t len);
+/* (Re)start sending of every task's head, e.g. after registration. */
+void su_resume_all(struct slave *s);
+/* Stop retries and in-flight calls (disconnect). */
+void su_pause_all(struct slave *s);
+/* Serialize / parse the queue for checkpoints. */
+char *su_serialize(const struct su_queue *q, size_t *len);
+int su_deserialize(struct su_queue *q, const char *data, size_t len, char **err);
+
+/* --- checkpoint.c --------------------------------------------------------- */
+char *ckpt_meta_dir(struct slave *s);
+int ckpt_slave_id(struct slave *s);
+int ckpt_framework(struct slave *s, struct framework *fw);
+/* Writes task.info, container.id, sandbox path. */
+int ckpt_task(struct slave *s, struct task *t);
+int ckpt_task_updates(struct slave *s, struct task *t);
+int ckpt_task_file(struct task *t, const char *name, const char *text);
+/* Remove a task's checkpoint (done with it). */
+void ckpt_task_remove(struct slave *s, struct task *t);
+void ckpt_framework_remove(struct slave *s, struct framework *fw);
+/* Read meta/: agent id, frameworks and tasks; re-adopt or finish tasks. */
+int ckpt_recover(struct slave *s, char **err);
+
+/* --- health.c ------------------------------------------------------------- */
+struct health *health_start(struct slave *s, struct task *t);
+void health_stop(struct health *h);
+
+/* --- http_api.c ----------------------------------------------------------- */
+int http_api_start(struct slave *s, char **err);
+json_t *slave_state_json(struct slave *s);
+
+/* --- environment (process.c) --------------------------------------------- */
+/* Environment for a task or its COMMAND health check: NULL-terminated,
+ * caller frees with env_free. */
+char **task_environment(struct slave *s, struct task *t);
+void env_free(char **env);
+
+#endif
