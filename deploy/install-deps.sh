@@ -8,12 +8,16 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libprotobuf-c-dev protobuf-c-compiler
   libevent-dev libjansson-dev libcurl4-openssl-dev uuid-dev libssl-dev
+  zlib1g-dev  # the master registry is deflated (master/registry.c)
+  # ZooKeeper: the multi-threaded C client (common/zk.c hands its callbacks
+  # to the loop) and the server (+ Java) that the HA tests start themselves.
   libzookeeper-mt-dev zookeeper
   libcmocka-dev uthash-dev
   python3-pytest python3-pytest-timeout python3-requests
   procps curl
 )
-if [ "${AGORA_WITH_DOCKER:-1}" = 1 ]; then PKGS+=(docker.io); fi
+# Docker tasks: the engine, and busybox-static for the tests' image.
+if [ "${AGORA_WITH_DOCKER:-1}" = 1 ]; then PKGS+=(docker.io busybox-static); fi
 if [ "${AGORA_WITH_HAPROXY:-0}" = 1 ]; then PKGS+=(haproxy); fi
 
 missing=()

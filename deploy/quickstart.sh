@@ -63,6 +63,18 @@ echo "running $TASKS tasks with agora-batch..."
 build/bin/agora-batch --master="127.0.0.1:$port" --tasks="$TASKS" \
   --cmd='echo hello from $MESOS_TASK_ID' --cpus=0.1 --mem=32
 
+# Docker tasks too when a Docker engine answers (the slaves found it at
+# start); the image is pulled if absent, so this needs a reachable registry
+# or a local image (AGORA_QUICKSTART_DOCKER_IMAGE).
+if docker info >/dev/null 2>&1; then
+  image=${AGORA_QUICKSTART_DOCKER_IMAGE:-busybox:latest}
+  echo "running 3 Docker tasks ($image) with agora-batch --docker_image..."
+  build/bin/agora-batch --master="127.0.0.1:$port" --tasks=3 --name=agora-batch-docker \
+    --docker_image="$image" --cmd='echo hello from container $MESOS_CONTAINER_ID' \
+    --cpus=0.1 --mem=32 --timeout=5mins \
+    || echo "the Docker demo failed (no registry? set AGORA_QUICKSTART_DOCKER_IMAGE)"
+fi
+
 cat <<MSG
 
 Agora is running: master on 127.0.0.1:$port with 3 slaves.

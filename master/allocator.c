@@ -141,7 +141,12 @@ struct allocator {
 
   uint64_t cycles;
   double last_cycle_ms;
+  double max_cycle_ms;
   struct metric *cycle_metric;
+  /* Passes that made offers only: most passes find nothing to do (one per
+   * burst of events), which hides the costly ones from the quantiles of
+   * cycle_metric. */
+  struct metric *busy_cycle_metric, *max_cycle_metric;
 };
 
 static double default_now(void *arg)
@@ -762,6 +767,12 @@ void alloc_run(struct allocator *a)
   a->cycles++;
   a->last_cycle_ms = wall_ms() - t0;
   metric_observe(a->cycle_metric, a->last_cycle_ms);
+  if (offers.n > 0)
+    metric_observe(a->busy_cycle_metric, a->last_cycle_ms);
+  if (a->last_cycle_ms > a->max_cycle_ms) {
+    a->max_cycle_ms = a->last_cycle_ms;
+    metric_set(a->max_cycle_metric, a->max_cycle_ms);
+  }
   log_debug("allocator: pass %llu: %zu offers, %zu slaves still free, %.3f ms",
             (unsigned long long)a->cycles, offers.n, a->ndirty, a->last_cycle_ms);
   deliver_offers(a, &offers);
@@ -807,6 +818,10 @@ struct allocator *alloc_new(struct event_base *base, double interval_secs,
   a->filter_armed_at = INFINITY;
   a->cycle_metric = metrics_summary("agora_master_allocation_cycle_ms",
                                     "Duration of allocation passes in milliseconds.");
+  a->busy_cycle_metric = metrics_summary("agora_master_allocation_busy_cycle_ms",
+                                         "Duration of allocation passes that made offers (ms).");
+  a->max_cycle_metric = metrics_gauge("agora_master_allocation_cycle_max_ms",
+                                      "Longest allocation pass since start (ms).");
   if (base) {
     a->request_ev = event_new(base, -1, 0, on_pass_event, a);
     a->filter_ev = evtimer_new(base, on_filter_event, a);

@@ -445,6 +445,18 @@ void fw_recover_timer(struct master *m, struct framework *fw)
   fw_start_failover(m, fw, secs);
 }
 
+void fw_recover_timer_since(struct master *m, struct framework *fw, double since)
+{
+  double secs = fw->info->has_failover_timeout ? fw->info->failover_timeout : 0;
+  double left = since + secs - master_now();
+  if (left < 0)
+    left = 0;
+  fw->unregistered_time = since;
+  log_info("framework %s: disconnected %.1fs ago, failover timeout %.3fs: %.3fs left", fw->id,
+           master_now() - since, secs, left);
+  fw_start_failover(m, fw, left);
+}
+
 void fw_disconnect(struct master *m, struct framework *fw)
 {
   if (fw->state != FW_STATE_ACTIVE)
@@ -458,6 +470,7 @@ void fw_disconnect(struct master *m, struct framework *fw)
   alloc_deactivate_framework(m->alloc, fw->id);
   double secs = fw->info->has_failover_timeout ? fw->info->failover_timeout : 0;
   log_info("framework %s disconnected; failover timeout %.3fs", fw->id, secs);
+  registry_framework_disconnected(m->registry, fw->id, fw->unregistered_time);
   fw_start_failover(m, fw, secs);
 }
 
@@ -902,7 +915,9 @@ struct master *master_new(struct event_base *base, const struct master_config *c
     m->cfg.hostname = xstrdup(hn);
   }
   m->http = http;
-  m->leading = true;   /* standalone: the only master leads; ZK flips this */
+  /* Standalone, the only master leads; with --zk, ha.c decides. */
+  m->leading = !(cfg->zk && cfg->zk[0]);
+  m->cfg.zk = m->leading ? NULL : xstrdup(cfg->zk);
   m->start_time = master_now();
   m->elected_time = m->start_time;
   id_uuid_string(m->id);
@@ -935,13 +950,18 @@ struct master *master_new(struct event_base *base, const struct master_config *c
   m->registry = registry_new(m, m->cfg.work_dir, err);
   if (!m->registry)
     goto fail;
-  registry_recover_frameworks(m->registry);
+  if (m->leading) {
+    registry_recover_frameworks(m->registry);
+    master_start_reregister_timer(m);
+  }
 
   http_server_route(http, "POST", "/api/v1/scheduler", false, scheduler_api_handle, m);
   http_server_route(http, "POST", "/internal/v1/slave", false, slave_api_handle, m);
   http_state_register(m);
   log_info("master %s (%s) started on %s:%d, version %s, work_dir %s", m->id,
            m->cfg.hostname, m->cfg.ip, m->cfg.port, AGORA_VERSION, m->cfg.work_dir);
+  if (m->cfg.zk && master_ha_start(m, err) != 0)
+    goto fail;
   return m;
 
 fail:
@@ -962,7 +982,11 @@ void master_free(struct master *m)
   if (m->defer_ev)
     defer_run(-1, 0, m);
   if (m->registry)
-    registry_flush(m->registry);
+    registry_flush_final(m->registry);
+  /* Our ZooKeeper session ends here, so a successor takes over at once. */
+  master_ha_free(m);
+  if (m->reregister_ev)
+    event_free(m->reregister_ev);
   /* Close streams first so no callback reaches a half-freed model. */
   struct offer *o, *otmp;
   HASH_ITER(hh, m->offers, o, otmp)
@@ -997,5 +1021,6 @@ void master_free(struct master *m)
   free(m->cfg.ip);
   free(m->cfg.work_dir);
   free(m->cfg.hostname);
+  free(m->cfg.zk);
   free(m);
 }

@@ -18,6 +18,8 @@
  *   http_state.c    /master/state, /health, /metrics, /master/redirect,
  *                   POST /api/v1 operator calls
  *   allocator.c     DRF allocation (see allocator.h)
+ *   ha.c            ZooKeeper election (--zk): leading, redirects, registry
+ *                   load on election, abdication
  *
  * Ownership: the master owns every object; an object that leaves the model
  * is unlinked at once and freed from the deferred queue (master_defer) at
@@ -70,6 +72,9 @@ struct master_config {
   double offer_timeout;           /* 0: offers never time out */
   double allocation_interval;
   double heartbeat_interval;
+  char *zk;                       /* zk://hosts/path, NULL standalone */
+  double zk_session_timeout;      /* seconds asked of ZooKeeper */
+  double slave_reregister_timeout;/* after election: known slaves' deadline */
 };
 
 /* Response/stream encoding negotiated from Accept (and Message-Accept). */
@@ -202,6 +207,8 @@ struct offer {
 /* -------------------------------------------------------------- registry */
 
 struct registry;
+struct master_ha;
+struct zk;
 
 /* ---------------------------------------------------------------- master */
 
@@ -221,7 +228,10 @@ struct master_metrics {
 struct master {
   struct event_base *base;
   struct master_config cfg;
-  bool leading;                       /* always true standalone; the HA seam */
+  bool leading;                       /* always true standalone; ha.c flips it */
+  struct master_ha *ha;               /* NULL standalone */
+  int exit_code;                      /* main's exit status (1: abdicated) */
+  struct event *reregister_ev;        /* --slave_reregister_timeout after election */
   char id[ID_UUID_STRLEN];
   char *pid;                          /* "master@ip:port" */
   bool hostname_given;                /* --hostname was set */
@@ -280,6 +290,9 @@ void fw_disconnect(struct master *m, struct framework *fw);
 bool fw_is_completed(struct master *m, const char *id);
 /* Failover timer of a RECOVERED framework (registry or slave report). */
 void fw_recover_timer(struct master *m, struct framework *fw);
+/* Same for a framework whose scheduler left at `since` (registry):
+ * failover_timeout counts from then. */
+void fw_recover_timer_since(struct master *m, struct framework *fw, double since);
 /* Kill its tasks, shut it down on slaves, forget it. */
 void fw_remove(struct master *m, struct framework *fw, const char *why);
 /* Encode and queue one event on the framework's stream (no-op without). */
@@ -346,10 +359,40 @@ void offer_rescind(struct master *m, struct offer *o, double refuse_secs);
 void offers_rescind_framework(struct master *m, struct framework *fw);
 void offers_rescind_slave(struct master *m, struct slave *s);
 
+/* ha.c ------------------------------------------------------------------ */
+/* Start contending (m->cfg.zk set): leading stays false until elected and
+ * the registry is read. 0, or -1 with *err. */
+int master_ha_start(struct master *m, char **err);
+/* Close the ZooKeeper session (the candidacy goes at once). */
+void master_ha_free(struct master *m);
+/* The leader other than us, if known: "host", port and its MasterInfo
+ * JSON (borrowed). false when we lead or no leader is known. */
+bool master_ha_leader(struct master *m, const char **host, int *port, json_t **info);
+/* Stop leading at once and exit non-zero (for a supervisor to restart us):
+ * the session or the candidacy is gone, or another master wrote the
+ * registry. */
+void master_abdicate(struct master *m, const char *why);
+/* Elected (or standalone start): arm --slave_reregister_timeout. */
+void master_start_reregister_timer(struct master *m);
+
 /* registry.c ------------------------------------------------------------ */
 enum reg_slave_state { REG_SLAVE_ADMITTED, REG_SLAVE_UNREACHABLE, REG_SLAVE_GONE, REG_SLAVE_NONE };
 
 struct registry *registry_new(struct master *m, const char *work_dir, char **err);
+/* HA: the registry lives in the znode path instead of the file. Reads it
+ * (creating it empty when absent) and calls ready(m, NULL) once loaded, or
+ * ready(m, why) on failure. Later flushes are compare-and-set writes. */
+void registry_zk_load(struct registry *r, struct zk *zk, const char *path,
+                      void (*ready)(struct master *m, const char *err));
+/* Changes not yet durable (dirty, or a write in flight)? */
+bool registry_pending(struct registry *r);
+/* Write what is pending before exiting (synchronously in HA mode). */
+void registry_flush_final(struct registry *r);
+/* Framework disconnected at time t (0: connected); kept so that a new
+ * leader counts failover_timeout from the real disconnection. */
+void registry_framework_disconnected(struct registry *r, const char *id, double t);
+/* Registry slaves ADMITTED but not in the model: mark them UNREACHABLE. */
+size_t registry_mark_missing_unreachable(struct registry *r);
 void registry_free(struct registry *r);
 enum reg_slave_state registry_slave_state(struct registry *r, const char *id);
 void registry_slave_set(struct registry *r, const char *id, const char *hostname,

@@ -27,14 +27,38 @@ struct offer *offer_find(struct master *m, const char *id)
   return o;
 }
 
+/* fw->offered sums the offers of many slaves, and equal port ranges of
+ * two slaves merge into one there, so taking one offer's ranges back out
+ * can fail with nothing wrong (it did for every offer but the first: a
+ * warning per offer at scale). Then only the scalars are taken out; the
+ * ranges and sets stay a superset until the framework has no offer left,
+ * when the sum is exactly empty again. */
+static void fw_offered_release(struct framework *fw, const struct offer *o)
+{
+  if (fw->noffers == 0) {
+    res_cleanup(&fw->offered);
+    return;
+  }
+  if (res_subtract(&fw->offered, &o->res) == 0)
+    return;
+  struct resources scalars;
+  res_init(&scalars);
+  for (size_t i = 0; i < o->res.n; i++)
+    if (o->res.v[i].type == RES_SCALAR)
+      res_add_scalar(&scalars, o->res.v[i].name, o->res.v[i].role,
+                     (double)o->res.v[i].milli / 1000.0);
+  if (res_subtract(&fw->offered, &scalars) != 0)
+    log_warn("offer %s: framework %s offered resources out of sync", o->id, fw->id);
+  res_cleanup(&scalars);
+}
+
 void offer_remove(struct master *m, struct offer *o)
 {
   HASH_DELETE(hh, m->offers, o);
   DL_DELETE2(o->fw->offers, o, fw_prev, fw_next);
   o->fw->noffers--;
   DL_DELETE2(o->slave->offers, o, slave_prev, slave_next);
-  if (res_subtract(&o->fw->offered, &o->res) != 0)
-    log_warn("offer %s: framework %s offered resources out of sync", o->id, o->fw->id);
+  fw_offered_release(o->fw, o);
   if (res_subtract(&o->slave->offered, &o->res) != 0)
     log_warn("offer %s: slave %s offered resources out of sync", o->id, o->slave->id);
   if (o->timeout_ev)

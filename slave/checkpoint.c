@@ -14,6 +14,8 @@
  *                                    /task.pid      written by the monitor
  *                                    /exit_status   wait status, by the monitor
  *                                    /launch_error  exec failure, by the monitor
+ *                                    /docker_exit   exit code of a Docker task's
+ *                                                   container, before its removal
  *                                    /killed        present once we killed it
  *                                    /updates       unacknowledged updates
  *                                    /latest        latest TaskStatus

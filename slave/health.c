@@ -7,7 +7,9 @@
  * (common/http.h client; 2xx and 3xx are healthy), TCP checks connect to
  * 127.0.0.1:port (nonblocking, on the loop), COMMAND checks run
  * `sh -c value` in the task's sandbox with the task's environment, in
- * their own process group (exit 0 is healthy).
+ * their own process group (exit 0 is healthy). The containerizer may
+ * translate the port (a BRIDGE Docker task's published host port) and run
+ * COMMAND checks itself (inside a Docker container, with exec).
  *
  * Results become TaskStatus.healthy in TASK_RUNNING updates, as the Mesos
  * command executor sends them: healthy=true on the first success and on
@@ -31,6 +33,7 @@
 #include <event2/event.h>
 
 #include "slave.h"
+#include "containerizer.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -57,6 +60,7 @@ struct health {
     int sock;                       /* TCP */
     struct event *sock_ev;
     pid_t cmd_pid;                  /* COMMAND */
+    void *exec;                     /* COMMAND run by the containerizer */
 };
 
 static const char *health_state_name(enum health_state st)
@@ -99,6 +103,10 @@ static void cancel_check(struct health *h)
     if (h->sock >= 0) {
         close(h->sock);
         h->sock = -1;
+    }
+    if (h->exec != NULL) {
+        h->s->containerizer->exec_cancel(h->s->containerizer, h->exec);
+        h->exec = NULL;
     }
     if (h->cmd_pid > 0) {
         slave_unwatch_child(h->cmd_pid);
@@ -154,6 +162,14 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
     check_done(h, false, why);
 }
 
+/* The port to reach on 127.0.0.1: a Docker task's published host port. */
+static uint32_t check_port(struct health *h, uint32_t port)
+{
+    struct containerizer *c = h->s->containerizer;
+
+    return c != NULL && c->health_port != NULL ? c->health_port(c, h->t, port) : port;
+}
+
 /* ------------------------------------------------------------------ HTTP */
 
 static void http_done(const struct http_response *resp, void *arg)
@@ -182,7 +198,8 @@ static int start_http(struct health *h, char **why)
     if (hi->scheme != NULL && strcmp(hi->scheme, "http") != 0)
         log_warn("task %s: health check scheme '%s' not supported, using http", h->t->id,
                  hi->scheme);
-    h->call = http_call_start(h->s->base, "127.0.0.1", (int)hi->port, "GET", p, NULL, 0, NULL, 0,
+    h->call = http_call_start(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p,
+                              NULL, 0, NULL, 0,
                               h->hc->timeout_seconds, http_done, h);
     free(p);
     if (h->call == NULL) {
@@ -218,7 +235,7 @@ static int start_tcp(struct health *h, char **why)
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)h->hc->tcp->port);
+    sa.sin_port = htons((uint16_t)check_port(h, h->hc->tcp->port));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     h->sock = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (h->sock < 0) {
@@ -256,13 +273,39 @@ static void cmd_exit(pid_t pid, int status, void *arg)
     check_done(h, false, why);
 }
 
+static void exec_done(int code, const char *error, void *arg)
+{
+    struct health *h = arg;
+    char why[256];
+
+    h->exec = NULL;
+    if (error == NULL && code == 0) {
+        check_done(h, true, NULL);
+        return;
+    }
+    if (error != NULL)
+        snprintf(why, sizeof(why), "Command health check could not run: %s", error);
+    else
+        snprintf(why, sizeof(why), "Command health check exited with status %d", code);
+    check_done(h, false, why);
+}
+
 static int start_command(struct health *h, char **why)
 {
     Mesos__V1__CommandInfo *cmd = h->hc->command;
-    char **env = task_environment(h->s, h->t);
+    struct containerizer *c = h->s->containerizer;
+    char **env;
     size_t i, n = 0;
     pid_t pid;
-    int sig;
+    int sig, rc;
+
+    /* Inside the task's container when the containerizer can (docker exec). */
+    if (c != NULL && c->exec != NULL) {
+        rc = c->exec(c, h->t, cmd->value, exec_done, h, &h->exec, why);
+        if (rc <= 0)
+            return rc;
+    }
+    env = task_environment(h->s, h->t);
 
     if (cmd->environment != NULL) {
         for (i = 0; env[i] != NULL; i++)

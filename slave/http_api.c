@@ -110,7 +110,8 @@ json_t *slave_state_json(struct slave *s)
                      "attributes", attrs, "frameworks", fws,
                      "completed_frameworks", s->completed_frameworks,
                      "start_time", s->start_time,
-                     "master_hostname", s->master_hostname ? s->master_hostname : s->master_host,
+                     "master_hostname", s->master_hostname ? s->master_hostname
+                                        : s->master_host ? s->master_host : "",
                      "registration_state", master_conn_state_name(s->state));
     json_object_set_new(root, "flags",
                         json_pack("{s:s, s:s, s:s}", "work_dir", s->flags->work_dir, "master",

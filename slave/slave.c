@@ -14,6 +14,13 @@
  * ping_interval x max_missed_pings (from REGISTERED) resets on every PING;
  * when it fires the slave reconnects.
  *
+ * With --master=zk://hosts/path the master is whoever ZooKeeper names
+ * (common/zk.h detector): when the leader changes the slave drops its
+ * connection and re-registers with the new one after a jittered delay
+ * (uniform in [0.5s, --registration_backoff_factor]), so thousands of
+ * slaves do not hit a fresh leader at once; while no leader is known it
+ * waits. It never talks to a master ZooKeeper no longer names.
+ *
  * Also owns frameworks and tasks: RUN_TASK, KILL_TASK, ACKNOWLEDGE,
  * SHUTDOWN_FRAMEWORK, the mapping of container exits to task states (as the
  * Mesos command executor does), and the deferred frees of retired objects.
@@ -43,6 +50,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "recordio.h"
+#include "zk.h"
 
 #define BACKOFF_MIN 0.5
 #define BACKOFF_MAX 30.0
@@ -51,6 +59,7 @@
 #define MAX_EVENT_SIZE (16 * 1024 * 1024)
 #define MAX_COMPLETED_TASKS 1000
 #define MAX_COMPLETED_FRAMEWORKS 50
+#define SLAVE_ZK_SESSION_TIMEOUT 10.0   /* detection only: nothing ephemeral */
 
 static void slave_schedule_connect(struct slave *s, double ceiling);
 static void free_deferred_cb(evutil_socket_t fd, short what, void *arg);
@@ -186,7 +195,8 @@ static void slave_disconnect(struct slave *s, const char *why, bool from_close, 
     event_del(s->ping_timer);
     su_pause_all(s);
     if (s->state != MASTER_DISCONNECTED) {
-        log_warn("disconnected from master %s:%d: %s", s->master_host, s->master_port, why);
+        log_warn("disconnected from master %s:%d: %s", s->master_host ? s->master_host : "(none)",
+                 s->master_port, why);
         metric_inc(s->m_disconnects, 1);
     }
     set_state(s, MASTER_DISCONNECTED);
@@ -936,6 +946,10 @@ static void connect_cb(evutil_socket_t fd, short what, void *arg)
 
     if (s->state != MASTER_DISCONNECTED)
         return;
+    if (s->master_host == NULL) {
+        log_info("no leading master known yet; waiting for ZooKeeper");
+        return;
+    }
     body = build_subscribe(s, &len);
     sub_bad_status = false;
     set_state(s, MASTER_CONNECTING);
@@ -965,8 +979,43 @@ static void slave_schedule_connect(struct slave *s, double ceiling)
     if (s->backoff < BACKOFF_MIN)
         s->backoff = BACKOFF_MIN;
     tv = secs_tv(delay);
-    log_info("connecting to master %s:%d in %.2fs", s->master_host, s->master_port, delay);
+    log_info("connecting to master %s:%d in %.2fs", s->master_host ? s->master_host : "(none)",
+             s->master_port, delay);
     event_add(s->backoff_timer, &tv);
+}
+
+/* ZooKeeper named a (new) leading master, or none (name NULL). */
+static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
+                      void *arg)
+{
+    struct slave *s = arg;
+    char *host = NULL, *err = NULL;
+    int port = 0;
+
+    if (name != NULL && zk_master_address(data, len, &host, &port, &err) < 0) {
+        log_warn("leading master %s: %s", name, err);
+        free(err);
+    }
+    if (host != NULL && s->master_host != NULL && strcmp(host, s->master_host) == 0 &&
+        port == s->master_port) {
+        free(host);
+        return;
+    }
+    free(s->master_host);
+    s->master_host = host;
+    s->master_port = port;
+    if (host != NULL)
+        log_info("leading master is now %s:%d (%s)", host, port, name);
+    else
+        log_warn("no leading master known");
+    /* A fresh leader deserves a fresh, short, jittered backoff. */
+    s->backoff = s->flags->registration_backoff_factor > 0 ? s->flags->registration_backoff_factor
+                                                          : BACKOFF_MIN;
+    event_del(s->backoff_timer);
+    if (s->state != MASTER_DISCONNECTED)
+        slave_disconnect(s, "the leading master changed", false, 0);
+    else if (host != NULL)
+        slave_schedule_connect(s, 0);
 }
 
 /* ------------------------------------------------- resources, attributes */
@@ -1166,10 +1215,23 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
         goto fail;
     }
     if (strncmp(flags->master, "zk://", 5) == 0) {
-        *err = xasprintf("--master=%s: zk:// is not yet supported", flags->master);
-        goto fail;
-    }
-    if (http_parse_hostport(flags->master, 5050, &s->master_host, &s->master_port) < 0) {
+        char *hosts = NULL, *path = NULL, *e = NULL;
+        if (zk_parse_url(flags->master, &hosts, &path, &e) < 0) {
+            *err = xasprintf("--master: %s", e);
+            free(e);
+            goto fail;
+        }
+        s->zk = zk_new(base, hosts, SLAVE_ZK_SESSION_TIMEOUT, NULL, NULL, &e);
+        if (s->zk != NULL)
+            s->detector = zk_detector_new(s->zk, path, on_leader, s);
+        free(hosts);
+        free(path);
+        if (s->zk == NULL) {
+            *err = xasprintf("--master=%s: %s", flags->master, e);
+            free(e);
+            goto fail;
+        }
+    } else if (http_parse_hostport(flags->master, 5050, &s->master_host, &s->master_port) < 0) {
         *err = xasprintf("--master=%s: expected HOST:PORT", flags->master);
         goto fail;
     }
@@ -1289,6 +1351,7 @@ void slave_free(struct slave *s)
 
     if (s == NULL)
         return;
+    zk_free(s->zk);
     if (s->sub != NULL)
         http_sub_close(s->sub);
     if (s->pong_call != NULL)

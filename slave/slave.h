@@ -36,6 +36,8 @@ struct rio_decoder;
 struct containerizer;
 struct health;
 struct metric;
+struct zk;
+struct zk_detector;
 
 #define SLAVE_VERSION "0.1.0"
 
@@ -46,7 +48,7 @@ struct slave_flags {
     char *port_file;             /* written once bound */
     char *work_dir;              /* sandboxes and meta/ */
     char *log_level;
-    char *master;                /* HOST:PORT */
+    char *master;                /* HOST:PORT or zk://hosts/path */
     char *resources;             /* Mesos text syntax or NULL = detect */
     char *attributes;            /* "rack:a;zone:b" */
     char *hostname;
@@ -139,6 +141,8 @@ struct slave {
     double ping_timeout;
     struct http_call *pong_call;
     char *master_hostname;           /* from REGISTERED, for /state */
+    struct zk *zk;                   /* --master=zk://: leader detection */
+    struct zk_detector *detector;    /* master_host is the leader it saw */
 
     struct framework *frameworks;
     json_t *completed_frameworks;    /* JSON array for /state */

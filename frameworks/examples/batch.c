@@ -3,7 +3,11 @@
  * only when all of them finished (TASK_FINISHED).
  *
  *   agora-batch --master=HOST:PORT --tasks=N --cmd=CMD --cpus=C --mem=M
- *               [--name=NAME] [--timeout=DURATION]
+ *               [--name=NAME] [--timeout=DURATION] [--docker_image=IMAGE]
+ *
+ * With --docker_image every task is a Docker container of IMAGE (host
+ * networking) running CMD with /bin/sh -c, or the image's own command when
+ * --cmd is not given.
  *
  * Each offer is packed with as many pending tasks as fit (every task's
  * resources are subtracted from what is left of the offer); leftovers are
@@ -43,6 +47,7 @@ struct batch {
   struct agora_scheduler *s;
   /* flags */
   char *master, *cmd, *name, *role, *log_level;
+  char *docker_image;          /* run tasks as Docker containers of this image */
   int ntasks;
   double cpus, mem, timeout, failover_timeout;
   bool json;
@@ -96,6 +101,22 @@ static int batch_next_pending(struct batch *b)
   return b->next < b->ntasks ? b->next : -1;
 }
 
+/* ContainerInfo DOCKER with host networking; freed with the task. */
+static void batch_set_docker(Mesos__V1__TaskInfo *t, const char *image)
+{
+  Mesos__V1__ContainerInfo *ci = xmalloc(sizeof(*ci));
+  Mesos__V1__ContainerInfo__DockerInfo *di = xmalloc(sizeof(*di));
+
+  mesos__v1__container_info__init(ci);
+  mesos__v1__container_info__docker_info__init(di);
+  ci->type = MESOS__V1__CONTAINER_INFO__TYPE__DOCKER;
+  di->image = xstrdup(image);
+  di->has_network = 1;
+  di->network = MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
+  ci->docker = di;
+  t->container = ci;
+}
+
 static void batch_pack(struct batch *b, const Mesos__V1__Offer *offer)
 {
   struct agora_resources *left = NULL;
@@ -114,6 +135,8 @@ static void batch_pack(struct batch *b, const Mesos__V1__Offer *offer)
     char id[64];
     snprintf(id, sizeof(id), "%s-%d", b->name, i);
     Mesos__V1__TaskInfo *t = agora_task_new(id, id, NULL, b->cmd, b->cpus, b->mem);
+    if (b->docker_image)
+      batch_set_docker(t, b->docker_image);
     if (agora_resources_take(left, t) < 0) {
       agora_task_free(t);
       break;
@@ -294,7 +317,10 @@ int main(int argc, char **argv)
   const struct flag flags[] = {
     {"master", FLAG_STRING, &b.master, NULL, "leading master, HOST:PORT (required)"},
     {"tasks", FLAG_INT, &b.ntasks, "1", "number of tasks to run"},
-    {"cmd", FLAG_STRING, &b.cmd, NULL, "shell command of every task (required)"},
+    {"cmd", FLAG_STRING, &b.cmd, NULL,
+     "shell command of every task (required without --docker_image)"},
+    {"docker_image", FLAG_STRING, &b.docker_image, NULL,
+     "run every task as a Docker container of this image"},
     {"cpus", FLAG_DOUBLE, &b.cpus, "0.1", "cpus per task"},
     {"mem", FLAG_DOUBLE, &b.mem, "32", "memory per task, MB"},
     {"name", FLAG_STRING, &b.name, "agora-batch", "framework name, also the task id prefix"},
@@ -333,10 +359,10 @@ int main(int argc, char **argv)
     exit_code = 2;
     goto out;
   }
-  if (!b.master || !b.cmd || b.ntasks < 1 || b.cpus < 0 || b.mem < 0) {
+  if (!b.master || (!b.cmd && !b.docker_image) || b.ntasks < 1 || b.cpus < 0 || b.mem < 0) {
     fprintf(stderr, "agora-batch: %s\n",
             !b.master ? "--master is required"
-            : !b.cmd  ? "--cmd is required"
+            : !b.cmd && !b.docker_image ? "--cmd is required"
             : b.ntasks < 1 ? "--tasks must be at least 1"
                            : "--cpus and --mem must not be negative");
     exit_code = 2;

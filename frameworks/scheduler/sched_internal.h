@@ -19,6 +19,8 @@ struct event;
 struct http_sub;
 struct http_call;
 struct rio_decoder;
+struct zk;
+struct zk_detector;
 
 #define SCHED_API_PATH "/api/v1/scheduler"
 #define SCHED_CT_PROTOBUF "application/x-protobuf"
@@ -65,6 +67,12 @@ struct agora_scheduler {
   char *cur_host;              /* master of the current/last attempt */
   int cur_port;
   char *cur_master;            /* "host:port" of cur_host/cur_port */
+  /* --master=zk://: the leader ZooKeeper names replaces the candidates */
+  char *zk_hosts, *zk_path;    /* parsed from the URL */
+  struct zk *zk;
+  struct zk_detector *detector;
+  char *leader_host;           /* NULL while no leader is known */
+  int leader_port;
 
   /* the subscription */
   enum agora_scheduler_state state;

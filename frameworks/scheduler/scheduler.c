@@ -25,6 +25,7 @@
 #include "mem.h"
 #include "pbjson.h"
 #include "recordio.h"
+#include "zk.h"
 
 #define SCHED_MAX_RECORD (64u * 1024 * 1024)  /* one OFFERS event of a big cluster */
 #define SCHED_CONNECT_TIMEOUT 10.0            /* connect + response headers */
@@ -35,6 +36,7 @@
 #define SCHED_BACKOFF_MAX 10.0
 #define SCHED_MAX_REDIRECTS 5                 /* then back off: leaders disagree */
 #define SCHED_DRAIN_TIMEOUT 5.0
+#define SCHED_ZK_SESSION_TIMEOUT 10.0         /* detection only */
 
 static void sched_connect(struct agora_scheduler *s);
 static void sched_schedule_reconnect(struct agora_scheduler *s, double delay);
@@ -93,8 +95,8 @@ static char *dup_or_null(const char *v)
   return v ? xstrdup(v) : NULL;
 }
 
-/* Split "h1:p1,h2:p2" into candidates. The seam for zk:// (a detector
- * that yields the leader's address) is here. */
+/* Split "h1:p1,h2:p2" into candidates, or keep a zk:// URL for the
+ * detector that agora_scheduler_new() starts once the base exists. */
 static int sched_parse_masters(struct agora_scheduler *s, const char *spec, char **err)
 {
   char *copy = NULL, *save = NULL, *tok;
@@ -105,7 +107,13 @@ static int sched_parse_masters(struct agora_scheduler *s, const char *spec, char
     goto out;
   }
   if (strncmp(spec, "zk://", 5) == 0) {
-    *err = xasprintf("master: '%s': zk:// is not supported yet, give HOST:PORT", spec);
+    char *e = NULL;
+    if (zk_parse_url(spec, &s->zk_hosts, &s->zk_path, &e) < 0) {
+      *err = xasprintf("master: %s", e);
+      free(e);
+      goto out;
+    }
+    rc = 0;
     goto out;
   }
   copy = xstrdup(spec);
@@ -133,6 +141,8 @@ out:
 }
 
 static void sched_on_watchdog(evutil_socket_t fd, short what, void *arg);
+static void sched_on_leader(struct zk_detector *d, const char *name, const char *data,
+                            size_t len, void *arg);
 static void sched_on_reconnect(evutil_socket_t fd, short what, void *arg);
 static void sched_on_stop(evutil_socket_t fd, short what, void *arg);
 static void sched_on_drain_timeout(evutil_socket_t fd, short what, void *arg);
@@ -216,6 +226,16 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
     e = xstrdup("cannot create libevent events");
     goto fail;
   }
+  if (s->zk_hosts) {
+    char *ze = NULL;
+    s->zk = zk_new(s->base, s->zk_hosts, SCHED_ZK_SESSION_TIMEOUT, NULL, NULL, &ze);
+    if (!s->zk) {
+      e = xasprintf("master: %s", ze);
+      free(ze);
+      goto fail;
+    }
+    s->detector = zk_detector_new(s->zk, s->zk_path, sched_on_leader, s);
+  }
   return s;
 
 fail:
@@ -231,6 +251,7 @@ void agora_scheduler_free(struct agora_scheduler *s)
 {
   if (!s)
     return;
+  zk_free(s->zk);   /* before the base its events live on */
   if (s->sub)
     http_sub_close(s->sub);
   sched_calls_cancel_all(s);
@@ -244,12 +265,19 @@ void agora_scheduler_free(struct agora_scheduler *s)
     event_free(s->drain_ev);
   if (s->stop_ev)
     event_free(s->stop_ev);
-  if (s->own_base && s->base)
+  if (s->own_base && s->base) {
+    /* A stream closed from inside its own callback is freed by a deferred
+     * event: give it one loop turn (nothing of ours is armed any more). */
+    event_base_loop(s->base, EVLOOP_NONBLOCK);
     event_base_free(s->base);
+  }
   for (size_t i = 0; i < s->nmasters; i++)
     free(s->masters[i].host);
   free(s->masters);
   free(s->redirect_host);
+  free(s->zk_hosts);
+  free(s->zk_path);
+  free(s->leader_host);
   free(s->cur_host);
   free(s->cur_master);
   free(s->stream_id);
@@ -607,12 +635,20 @@ static void sched_connect(struct agora_scheduler *s)
   char *body = NULL;
   size_t len = 0;
 
-  /* A leader named by a 307 is tried once; otherwise the candidates. */
+  /* A leader named by a 307 is tried once; otherwise the one ZooKeeper
+   * names, or the candidates. */
+  if (s->zk && !s->redirect_host && !s->leader_host) {
+    log_info("scheduler %s: no leading master in ZooKeeper yet; waiting", s->name);
+    return;   /* sched_on_leader connects */
+  }
   free(s->cur_host);
   if (s->redirect_host) {
     s->cur_host = s->redirect_host;
     s->cur_port = s->redirect_port;
     s->redirect_host = NULL;
+  } else if (s->zk) {
+    s->cur_host = xstrdup(s->leader_host);
+    s->cur_port = s->leader_port;
   } else {
     s->cur_host = xstrdup(s->masters[s->master_idx].host);
     s->cur_port = s->masters[s->master_idx].port;
@@ -691,6 +727,44 @@ static void sched_connect(struct agora_scheduler *s)
 }
 
 /* ---------------------------------------------------- calls -> leader */
+
+/* ZooKeeper named a (new) leading master, or none (name NULL). The
+ * framework follows it: a subscription to any other master is dropped, and
+ * the re-subscription waits a jittered moment so that many frameworks do
+ * not reach a fresh leader in the same instant. */
+static void sched_on_leader(struct zk_detector *d, const char *name, const char *data,
+                            size_t len, void *arg)
+{
+  struct agora_scheduler *s = arg;
+  char *host = NULL, *e = NULL;
+  int port = 0;
+
+  if (name && zk_master_address(data, len, &host, &port, &e) < 0) {
+    log_warn("scheduler %s: leader %s: %s", s->name, name, e);
+    free(e);
+  }
+  free(s->leader_host);
+  s->leader_host = host;
+  s->leader_port = port;
+  free(s->redirect_host);   /* a 307 from before the change is stale */
+  s->redirect_host = NULL;
+  log_info("scheduler %s: leading master is %s%s%d", s->name, host ? host : "unknown",
+           host ? ":" : " ", host ? port : 0);
+  if (!s->started || s->stopping || s->fatal || s->tearing_down)
+    return;
+  if (s->state != AGORA_SCHED_DISCONNECTED) {
+    if (host && s->cur_host && strcmp(host, s->cur_host) == 0 && port == s->cur_port)
+      return;   /* already talking to it */
+    s->backoff = SCHED_BACKOFF_MIN;
+    sched_lost(s, host ? "the leading master changed" : "no leading master", -1);
+    return;
+  }
+  if (host) {
+    s->backoff = SCHED_BACKOFF_MIN;
+    evtimer_del(s->reconnect_ev);
+    sched_schedule_reconnect(s, SCHED_BACKOFF_MIN * sched_rand01(s));
+  }
+}
 
 void sched_leader_lost(struct agora_scheduler *s, const char *stream_id, const char *location)
 {

@@ -16,9 +16,18 @@ import time
 
 import requests
 
+from agora_wire import SCHED_EV_SUBSCRIBED, close_stream, pb_decode, pb_get, read_records
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("AGORA_BUILD_DIR", os.path.join(REPO, "build"))
 BIN = os.path.join(BUILD, "bin")
+
+
+def binary(name):
+    """Path of a built binary. A missing one fails the test: never a skip."""
+    path = os.path.join(BIN, name)
+    assert os.access(path, os.X_OK), f"{path} is not built (set AGORA_BUILD_DIR)"
+    return path
 
 
 def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
@@ -66,7 +75,7 @@ class Daemon:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
-        cmd = [os.path.join(BIN, self.binary), "--port=0",
+        cmd = [binary(self.binary), "--port=0",
                f"--port_file={self.port_file}", f"--work_dir={self.work_dir}",
                "--log_level=debug"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -121,6 +130,16 @@ class Daemon:
                     out.append(f"----- {self.binary} run {i} ({p}) -----\n" + f.read()[-20000:])
         return "\n".join(out)
 
+    def sanitizer_report(self):
+        """The sanitizer lines in the logs of every run ("" when clean)."""
+        hits = []
+        for i in range(1, self.starts + 1):
+            p = os.path.join(self.work_dir, f"log.{i}")
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    hits += [ln for ln in f if "Sanitizer" in ln or "runtime error" in ln]
+        return "".join(hits)
+
 
 def kill_sandbox_processes(root):
     """Kill task processes whose sandbox lies under root (tasks outlive a
@@ -144,6 +163,27 @@ def kill_sandbox_processes(root):
                 break
 
 
+def task_pids(root, task_id, argv0=b"sleep"):
+    """Pids of the processes of task task_id whose sandbox lies under root
+    and whose argv[0] is argv0 (the command, not its sh -c)."""
+    root = os.path.realpath(root).encode()
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if f"MESOS_TASK_ID={task_id}".encode() in env and cmd.startswith(argv0 + b"\0") and \
+                any(e.startswith(b"MESOS_SANDBOX=" + root) for e in env):
+            out.append(int(pid))
+    return out
+
+
 class Cluster:
     """A standalone master plus slaves, each in its own work dir under tmp."""
 
@@ -156,10 +196,13 @@ class Cluster:
         self.master = Daemon("agora-master", os.path.join(self.tmp, "master"), args).start()
         return self.master
 
-    def add_slave(self, *args, resources="cpus:4;mem:4096;disk:10000;ports:[31000-32000]"):
+    def add_slave(self, *args, resources="cpus:4;mem:4096;disk:10000;ports:[31000-32000]",
+                  master=None):
+        """master: the --master address; default: this cluster's master."""
         i = len(self.slaves)
+        master = master or f"127.0.0.1:{self.master.port}"
         d = Daemon("agora-slave", os.path.join(self.tmp, f"slave{i}"),
-                   [f"--master=127.0.0.1:{self.master.port}", f"--resources={resources}",
+                   [f"--master={master}", f"--resources={resources}",
                     "--isolation=none", f"--hostname=slave{i}"] + list(args))
         d.start()
         self.slaves.append(d)
@@ -169,6 +212,14 @@ class Cluster:
         r = requests.get(self.master.url + "/master/state", timeout=5)
         r.raise_for_status()
         return r.json()
+
+    def task(self, task_id):
+        """The master's view of a task, live or completed (None if unknown)."""
+        for f in self.state()["frameworks"]:
+            for t in f["tasks"] + f.get("completed_tasks", []):
+                if t["id"] == task_id:
+                    return t
+        return None
 
     def wait_slaves(self, n, timeout=20):
         return wait_for(lambda: len([s for s in self.state()["slaves"] if s["active"]]) >= n,
@@ -187,12 +238,18 @@ class Cluster:
 
 
 class SchedulerClient:
-    """A minimal Mesos v1 scheduler API client over JSON, as a Python
-    framework would use it: a SUBSCRIBE stream read on a thread, events
-    queued, calls POSTed with the Mesos-Stream-Id."""
+    """A minimal Mesos v1 scheduler API client, as a Python framework would
+    use it: a SUBSCRIBE stream read on a thread, events queued, calls POSTed
+    (as JSON) with the Mesos-Stream-Id.
+
+    Events are JSON by default; protobuf=True asks for a protobuf stream and
+    queues each event decoded by agora_wire.pb_decode ({field: [values]},
+    whose type is the number in field 1). headers: extra SUBSCRIBE headers
+    (e.g. Accept: application/recordio with Message-Accept)."""
 
     def __init__(self, master_url, name="pytest", failover_timeout=None,
-                 framework_id=None, capabilities=None):
+                 framework_id=None, capabilities=None, roles=None, protobuf=False,
+                 headers=None):
         self.master_url = master_url
         self.framework_id = framework_id
         self.stream_id = None
@@ -200,10 +257,15 @@ class SchedulerClient:
         self.name = name
         self.failover_timeout = failover_timeout
         self.capabilities = capabilities or []
+        self.roles = roles or []
+        self.protobuf = protobuf
+        self.headers = headers or {}
         self.resp = None
         self.thread = None
 
-    def subscribe(self, timeout=10):
+    def subscribe(self, timeout=10, expect=None):
+        """SUBSCRIBE; the stream's first event must be SUBSCRIBED (or the
+        type given as expect, e.g. "ERROR"), and is returned."""
         fi = {"user": "root", "name": self.name}
         if self.failover_timeout is not None:
             fi["failover_timeout"] = self.failover_timeout
@@ -211,42 +273,43 @@ class SchedulerClient:
             fi["id"] = {"value": self.framework_id}
         if self.capabilities:
             fi["capabilities"] = [{"type": c} for c in self.capabilities]
+        if self.roles:
+            fi["roles"] = list(self.roles)
         body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": fi}}
         if self.framework_id:
             body["framework_id"] = {"value": self.framework_id}
+        headers = {"Accept": "application/x-protobuf" if self.protobuf else "application/json"}
+        headers.update(self.headers)
+        # No read timeout: the stream may be quiet for long; next_event has deadlines.
         self.resp = requests.post(self.master_url + "/api/v1/scheduler", json=body,
-                                  headers={"Accept": "application/json"},
-                                  stream=True, timeout=timeout)
+                                  headers=headers, stream=True, timeout=(timeout, None))
         assert self.resp.status_code == 200, self.resp.text
-        self.stream_id = self.resp.headers["Mesos-Stream-Id"]
+        self.stream_id = self.resp.headers.get("Mesos-Stream-Id")  # none on an ERROR stream
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
-        ev = self.next_event("SUBSCRIBED", timeout)
-        self.framework_id = ev["subscribed"]["framework_id"]["value"]
+        subscribed = SCHED_EV_SUBSCRIBED if self.protobuf else "SUBSCRIBED"
+        ev = self.next_event(None, timeout)
+        assert self._type(ev) == (expect or subscribed), f"first event: {ev}"
+        if expect is None:
+            assert self.stream_id, "SUBSCRIBED without a Mesos-Stream-Id"
+            self.framework_id = (pb_get(ev, 2, 1, 1).decode() if self.protobuf
+                                 else ev["subscribed"]["framework_id"]["value"])
         return ev
 
     def _read(self):
-        raw = self.resp.raw
+        decode = pb_decode if self.protobuf else json.loads
         try:
-            while True:
-                line = b""
-                while not line.endswith(b"\n"):
-                    c = raw.read(1)
-                    if not c:
-                        self.events.put({"type": "__CLOSED__"})
-                        return
-                    line += c
-                n = int(line)
-                data = b""
-                while len(data) < n:
-                    chunk = raw.read(n - len(data))
-                    if not chunk:
-                        self.events.put({"type": "__CLOSED__"})
-                        return
-                    data += chunk
-                self.events.put(json.loads(data))
+            for rec in read_records(self.resp.raw):
+                self.events.put(decode(rec))
+            self.events.put({"type": "__CLOSED__"})
         except Exception as e:  # stream torn down
             self.events.put({"type": "__CLOSED__", "error": str(e)})
+
+    @staticmethod
+    def _type(ev):
+        if "type" in ev:  # a JSON event, or the __CLOSED__ marker
+            return ev["type"]
+        return ev[1][0] if 1 in ev else None  # protobuf: Event.type is field 1
 
     def next_event(self, type_=None, timeout=10, pred=None):
         """Next event of the given type (others are skipped)."""
@@ -259,7 +322,7 @@ class SchedulerClient:
                 ev = self.events.get(timeout=left)
             except queue.Empty:
                 continue
-            if type_ is None or ev.get("type") == type_:
+            if type_ is None or self._type(ev) == type_:
                 if pred is None or pred(ev):
                     return ev
 
@@ -274,7 +337,7 @@ class SchedulerClient:
 
     def close(self):
         if self.resp is not None:
-            self.resp.close()
+            close_stream(self.resp)
 
     # convenience
 
@@ -299,15 +362,29 @@ class SchedulerClient:
     def wait_update(self, task_id, state, timeout=15, ack=True):
         """Wait for an UPDATE of task_id reaching `state` (acknowledging
         every update seen on the way)."""
-        states = {state} if isinstance(state, str) else set(state)
+        return self.wait_updates({task_id: state}, timeout, ack)[task_id]
+
+    def wait_updates(self, want, timeout=15, ack=True):
+        """Wait for an UPDATE of each task in want ({task_id: state, a list
+        of states, or None for any}), in any order, acknowledging every
+        update seen on the way; returns {task_id: its first such status}."""
+        want = {t: None if s is None else {s} if isinstance(s, str) else set(s)
+                for t, s in want.items()}
+        got = {}
         deadline = time.monotonic() + timeout
-        while True:
-            ev = self.next_event("UPDATE", max(0.01, deadline - time.monotonic()))
+        while len(got) < len(want):
+            try:
+                ev = self.next_event("UPDATE", max(0.01, deadline - time.monotonic()))
+            except AssertionError:
+                raise AssertionError(f"within {timeout}s, no update to {want} of "
+                                     f"{sorted(set(want) - set(got))}") from None
             st = ev["update"]["status"]
             if ack:
                 self.acknowledge(st)
-            if st["task_id"]["value"] == task_id and st["state"] in states:
-                return st
+            tid = st["task_id"]["value"]
+            if tid in want and tid not in got and (want[tid] is None or st["state"] in want[tid]):
+                got[tid] = st
+        return got
 
 
 def task_info(task_id, agent_id, cmd, cpus=0.1, mem=32, ports=None, **extra):
@@ -324,3 +401,73 @@ def task_info(task_id, agent_id, cmd, cpus=0.1, mem=32, ports=None, **extra):
 
 def b64(s):
     return base64.b64encode(s).decode()
+
+
+class HACluster(Cluster):
+    """Masters elected through ZooKeeper (--zk=url) and slaves that find the
+    leader there (--master=url). cluster.master is the current leader."""
+
+    def __init__(self, tmp, zk_url):
+        super().__init__(tmp)
+        self.zk_url = zk_url
+        self.masters = []
+
+    def start_masters(self, n, *args):
+        for i in range(n):
+            timeout = [] if any(a.startswith("--zk_session_timeout=") for a in args) \
+                else ["--zk_session_timeout=2secs"]
+            d = Daemon("agora-master", os.path.join(self.tmp, f"master{i}"),
+                       [f"--zk={self.zk_url}"] + timeout + list(args))
+            self.masters.append(d.start())
+        self.wait_leader()
+        return self.masters
+
+    def master_state(self, m, timeout=2):
+        r = requests.get(m.url + "/master/state", timeout=timeout)
+        r.raise_for_status()
+        return r.json()
+
+    def leaders(self):
+        """The masters that say they lead."""
+        out = []
+        for m in self.masters:
+            if not m.alive():
+                continue
+            try:
+                if self.master_state(m).get("elected"):
+                    out.append(m)
+            except requests.RequestException:
+                pass
+        return out
+
+    def wait_leader(self, timeout=30, exclude=None):
+        """Wait for exactly one leader (other than `exclude`) that every live
+        master agrees on; it becomes self.master."""
+        def one():
+            ls = self.leaders()
+            if len(ls) != 1 or ls[0] is exclude:
+                return None
+            pid = f"master@127.0.0.1:{ls[0].port}"
+            for m in self.masters:
+                if m.alive() and self.master_state(m).get("leader") != pid:
+                    return None
+            return ls[0]
+        self.master = wait_for(one, timeout, interval=0.05, what="one agreed leader")
+        return self.master
+
+    def add_slave(self, *args, resources="cpus:4;mem:4096;disk:10000;ports:[31000-32000]"):
+        i = len(self.slaves)
+        d = Daemon("agora-slave", os.path.join(self.tmp, f"slave{i}"),
+                   [f"--master={self.zk_url}", f"--resources={resources}",
+                    "--isolation=none", f"--hostname=slave{i}"] + list(args))
+        d.start()
+        self.slaves.append(d)
+        return d
+
+    def daemons(self):
+        return self.masters + self.slaves
+
+    def shutdown(self):
+        for d in self.slaves + self.masters:
+            d.stop()
+        kill_sandbox_processes(self.tmp)

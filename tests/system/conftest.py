@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agora_harness import Cluster  # noqa: E402
+from zk_ensemble import zk_ensemble  # noqa: E402,F401  (session fixture)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -26,3 +27,23 @@ def cluster(request, tmp_path):
     if failed is not None and failed.failed:
         print(c.logs())
     c.shutdown()
+
+
+@pytest.fixture
+def master_cluster(cluster):
+    """The cluster fixture for tests of the master alone (slaves emulated
+    by agora_wire.FakeSlave): call master_cluster.start_master(*flags). At
+    teardown the master gets SIGTERM, so that a sanitizer build reports
+    leaks at exit, and its logs (every run) must hold no sanitizer report."""
+    yield cluster
+    m = cluster.master
+    if m is not None:
+        m.stop()
+        report = m.sanitizer_report()
+        assert not report, report + "\n" + m.log()
+
+
+@pytest.fixture
+def master(master_cluster):
+    """A running master alone, with 1 s heartbeats (see master_cluster)."""
+    return master_cluster.start_master("--heartbeat_interval=1secs")

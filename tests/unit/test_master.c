@@ -1,7 +1,8 @@
 /*
  * test_master: unit tests of master internals (master/master.h) — the
- * registry's round trip through --work_dir and its refusal of a corrupt
- * file, Accept negotiation, task resource accounting from launch to
+ * registry's round trip through --work_dir (also at 50,000 slaves, which
+ * must stay under ZooKeeper's 1 MB znode limit) and its refusal of
+ * corrupt, truncated or invalid files, Accept negotiation, task resource accounting from launch to
  * removal, and the bound on completed tasks. The protocol paths are
  * covered end to end by tests/system/test_master_api.py.
  */
@@ -13,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include <event2/event.h>
+#include <zlib.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -25,6 +28,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "registry.pb-c.h"
 
 struct fixture {
   char dir[64];
@@ -112,18 +116,184 @@ static void test_registry_round_trip(void **state)
   assert_true(registry_framework_known(f->m->registry, "F1"));
 }
 
-static void test_registry_corrupt(void **state)
+/* start_master must refuse the registry.pb holding data[0..len). */
+static void assert_registry_refused(struct fixture *f, const void *data, size_t len,
+                                    const char *why)
 {
-  struct fixture *f = *state;
   char *err = NULL;
   char path[128];
-  snprintf(path, sizeof(path), "%s/registry.json", f->dir);
-  assert_int_equal(atomic_write(path, "{\"slaves\": [{\"id\": 1}", 21, &err), 0);
+  snprintf(path, sizeof(path), "%s/registry.pb", f->dir);
+  assert_int_equal(atomic_write(path, data, len, &err), 0);
   f->m = start_master(f, &err);
   assert_null(f->m);
   assert_non_null(err);
-  assert_non_null(strstr(err, "registry.json"));
+  assert_non_null(strstr(err, "registry.pb"));
+  if (why && !strstr(err, why))
+    fail_msg("error '%s' does not say '%s'", err, why);
   free(err);
+}
+
+/* Frame and deflate raw as registry.c does: "AGR1", length, zlib. */
+static uint8_t *frame_registry(const uint8_t *raw, size_t raw_len, size_t *len)
+{
+  uLongf zlen = compressBound(raw_len);
+  uint8_t *buf = xmalloc(8 + zlen);
+  assert_int_equal(compress2(buf + 8, &zlen, raw, raw_len, Z_DEFAULT_COMPRESSION), Z_OK);
+  memcpy(buf, "AGR1", 4);
+  for (int k = 0; k < 4; k++)
+    buf[4 + k] = (uint8_t)(raw_len >> (24 - 8 * k));
+  *len = 8 + zlen;
+  return buf;
+}
+
+static void test_registry_corrupt(void **state)
+{
+  struct fixture *f = *state;
+  assert_registry_refused(f, "{\"slaves\": [{\"id\": 1}", 21, "JSON");
+  assert_registry_refused(f, "", 0, "not an Agora registry");
+  assert_registry_refused(f, "AGR2\0\0\0\1x", 9, "not an Agora registry");
+
+  /* Garbage, with and without a plausible header. */
+  uint8_t junk[4096];
+  uint32_t x = 2463534242u;
+  for (size_t i = 0; i < sizeof(junk); i++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    junk[i] = (uint8_t)x;
+  }
+  assert_registry_refused(f, junk, sizeof(junk), "not an Agora registry");
+  memcpy(junk, "AGR1\0\0\x10\0", 8);
+  assert_registry_refused(f, junk, sizeof(junk), "cannot inflate");
+  memcpy(junk, "AGR1\xff\xff\xff\xff", 8);
+  assert_registry_refused(f, junk, sizeof(junk), "header length");
+
+  /* Valid zlib, but not a Registry message. */
+  uint8_t ff[64];
+  memset(ff, 0xff, sizeof(ff));
+  size_t len;
+  uint8_t *buf = frame_registry(ff, sizeof(ff), &len);
+  assert_registry_refused(f, buf, len, "not an agora.registry.Registry");
+  free(buf);
+
+  /* A Registry whose record is invalid: the error names the field. */
+  Agora__Registry__Slave sl = AGORA__REGISTRY__SLAVE__INIT;
+  Agora__Registry__Slave *slp = &sl;
+  sl.id = "S1";
+  sl.state = AGORA__REGISTRY__SLAVE__STATE__UNKNOWN;
+  Agora__Registry__Registry reg = AGORA__REGISTRY__REGISTRY__INIT;
+  reg.n_slaves = 1;
+  reg.slaves = &slp;
+  uint8_t raw[64];
+  size_t raw_len = agora__registry__registry__pack(&reg, raw);
+  buf = frame_registry(raw, raw_len, &len);
+  assert_registry_refused(f, buf, len, "slaves[0].state");
+  free(buf);
+}
+
+static void test_registry_truncated(void **state)
+{
+  struct fixture *f = *state;
+  char *err = NULL;
+  f->m = start_master(f, &err);
+  assert_non_null(f->m);
+  char id[64], last[64];
+  for (int i = 0; i < 200; i++) {
+    snprintf(id, sizeof(id), "%s-S%d", f->m->id, i);
+    snprintf(last, sizeof(last), "%s", id);
+    registry_slave_set(f->m->registry, id, "host", REG_SLAVE_ADMITTED);
+  }
+  master_free(f->m);            /* flushes */
+  f->m = NULL;
+
+  char path[128], *data = NULL;
+  size_t len = 0;
+  snprintf(path, sizeof(path), "%s/registry.pb", f->dir);
+  assert_int_equal(file_read_all(path, 1 << 20, &data, &len), 0);
+  assert_true(len > 16);
+  const size_t cuts[] = { 1, 4, 7, 8, 9, len / 2, len - 4, len - 1 };
+  for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+    assert_registry_refused(f, data, cuts[i], NULL);
+  /* Trailing bytes, a flipped bit, a wrong length in the header. */
+  char *more = xmalloc(len + 1);
+  memcpy(more, data, len);
+  more[len] = 0;
+  assert_registry_refused(f, more, len + 1, "corrupt");
+  memcpy(more, data, len);
+  more[len / 2] ^= 0x10;
+  assert_registry_refused(f, more, len, "corrupt");
+  memcpy(more, data, len);
+  more[7]++;
+  assert_registry_refused(f, more, len, "corrupt");
+  free(more);
+
+  /* The untouched file still loads. */
+  char *werr = NULL;
+  assert_int_equal(atomic_write(path, data, len, &werr), 0);
+  f->m = start_master(f, &err);
+  assert_non_null(f->m);
+  assert_int_equal(registry_slave_state(f->m->registry, last), REG_SLAVE_ADMITTED);
+  free(data);
+}
+
+/* 50,000 slaves and 1,000 frameworks: the stored registry must fit in a
+ * znode (1 MB) and come back intact. */
+static void test_registry_50k_slaves(void **state)
+{
+  enum { NSLAVES = 50000, NFWS = 1000 };
+  struct fixture *f = *state;
+  char *err = NULL;
+  f->m = start_master(f, &err);
+  assert_non_null(f->m);
+  char *mid = xstrdup(f->m->id);
+  char id[96], host[96];
+  for (int i = 0; i < NSLAVES; i++) {
+    snprintf(id, sizeof(id), "%s-S%d", mid, i);
+    snprintf(host, sizeof(host), "agent-%05d.rack-%03d.dc1.example.com", i, i / 40);
+    registry_slave_set(f->m->registry, id, host,
+                       i % 50 == 0 ? REG_SLAVE_GONE
+                       : i % 10 == 0 ? REG_SLAVE_UNREACHABLE : REG_SLAVE_ADMITTED);
+  }
+  for (int i = 0; i < NFWS; i++) {
+    snprintf(id, sizeof(id), "%s-%04d", mid, i);
+    Mesos__V1__FrameworkInfo *fi = framework_info(id, 604800);
+    registry_framework_put(f->m->registry, fi);
+    pb_free(fi);
+    if (i % 2)
+      registry_framework_disconnected(f->m->registry, id, master_now() - i);
+  }
+  double t0 = master_now();
+  master_free(f->m);            /* flushes */
+  double secs = master_now() - t0;
+  f->m = NULL;
+
+  char path[128];
+  struct stat st;
+  snprintf(path, sizeof(path), "%s/registry.pb", f->dir);
+  assert_int_equal(stat(path, &st), 0);
+  printf("registry of %d slaves and %d frameworks: %lld bytes (written in %.0f ms)\n",
+         NSLAVES, NFWS, (long long)st.st_size, secs * 1e3);
+  assert_true(st.st_size < 1024 * 1024);
+
+  t0 = master_now();
+  f->m = start_master(f, &err);
+  assert_non_null(f->m);
+  printf("read back and recovered in %.0f ms\n", (master_now() - t0) * 1e3);
+  for (int i = 0; i < NSLAVES; i++) {
+    snprintf(id, sizeof(id), "%s-S%d", mid, i);
+    assert_int_equal(registry_slave_state(f->m->registry, id),
+                     i % 50 == 0 ? REG_SLAVE_GONE
+                     : i % 10 == 0 ? REG_SLAVE_UNREACHABLE : REG_SLAVE_ADMITTED);
+  }
+  snprintf(id, sizeof(id), "%s-S%d", mid, NSLAVES);
+  assert_int_equal(registry_slave_state(f->m->registry, id), REG_SLAVE_NONE);
+  for (int i = 0; i < NFWS; i++) {
+    snprintf(id, sizeof(id), "%s-%04d", mid, i);
+    struct framework *fw = fw_find(f->m, id);
+    assert_non_null(fw);
+    assert_int_equal(fw->state, FW_STATE_RECOVERED);
+    assert_true(fw->info->failover_timeout == 604800);
+    assert_string_equal(fw->info->name, "unit");
+  }
+  free(mid);
 }
 
 static int negotiate(const char *accept, const char *message_accept, enum master_enc *enc,
@@ -276,6 +446,8 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_registry_round_trip, setup, teardown),
     cmocka_unit_test_setup_teardown(test_registry_corrupt, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_registry_truncated, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_registry_50k_slaves, setup, teardown),
     cmocka_unit_test(test_accept_negotiation),
     cmocka_unit_test_setup_teardown(test_task_accounting, setup, teardown),
   };

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# HA example on one machine: a 3-node ZooKeeper ensemble (Debian's zookeeper
+# package), three masters elected through it and three slaves that follow
+# the leader, all on 127.0.0.1, then agora-batch through zk://. For trying
+# failover by hand (kill the leader and watch another take over).
+#
+#   deploy/ha-example.sh          install, build, start, run the demo
+#   deploy/ha-example.sh stop     stop everything (ZooKeeper included)
+#
+# Ports: ZooKeeper clients 2181-2183 (quorum 2888-2890, election 3888-3890),
+# masters 5050-5052, slaves any free port (AGORA_HA_{ZK,MASTER,QUORUM,
+# ELECTION}_PORT move the ranges). State, logs, pids: deploy/.ha/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RUN=$ROOT/deploy/.ha
+ZK_BASE=${AGORA_HA_ZK_PORT:-2181}
+MASTER_BASE=${AGORA_HA_MASTER_PORT:-5050}
+QUORUM_BASE=${AGORA_HA_QUORUM_PORT:-2888}
+ELECTION_BASE=${AGORA_HA_ELECTION_PORT:-3888}
+ZK_HOSTS="127.0.0.1:$ZK_BASE,127.0.0.1:$((ZK_BASE + 1)),127.0.0.1:$((ZK_BASE + 2))"
+ZK_URL="zk://$ZK_HOSTS/agora"
+
+stop() {
+  [ -d "$RUN" ] || { echo "no HA example in $RUN"; return 0; }
+  # Slaves and masters first (a leader closes its session), ZooKeeper last.
+  for f in "$RUN"/slave*.pid "$RUN"/master*.pid "$RUN"/zk*.pid; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$f"
+  done
+  echo "HA example stopped"
+}
+
+if [ "${1:-}" = stop ]; then stop; exit 0; fi
+
+bash deploy/install-deps.sh
+cmake -S . -B build >/dev/null
+cmake --build build -j2 >/dev/null
+stop >/dev/null
+mkdir -p "$RUN"
+
+wait_port() {
+  for _ in $(seq 100); do
+    if [ -s "$1" ]; then cat "$1"; return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2; return 1
+}
+
+# ZooKeeper: tickTime 500ms, so sessions may be as short as 1s.
+servers=""
+for i in 1 2 3; do
+  servers+="server.$i=127.0.0.1:$((QUORUM_BASE + i - 1)):$((ELECTION_BASE + i - 1))"$'\n'
+done
+for i in 1 2 3; do
+  d="$RUN/zk$i"
+  mkdir -p "$d/data"
+  echo "$i" >"$d/data/myid"
+  cat >"$d/zoo.cfg" <<CFG
+tickTime=500
+initLimit=10
+syncLimit=4
+dataDir=$d/data
+clientPort=$((ZK_BASE + i - 1))
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok,stat,cons
+$servers
+CFG
+  setsid java -Xmx128m -cp /usr/share/java/zookeeper.jar \
+    org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" \
+    >"$RUN/zk$i.log" 2>&1 </dev/null &
+  echo $! >"$RUN/zk$i.pid"
+done
+echo -n "waiting for the ZooKeeper quorum"
+for _ in $(seq 120); do
+  modes=$(for i in 0 1 2; do
+    { exec 3<>/dev/tcp/127.0.0.1/$((ZK_BASE + i)) && printf srvr >&3 && cat <&3; } 2>/dev/null \
+      | sed -n 's/^Mode: //p' || true
+  done)
+  if [ "$(echo "$modes" | grep -c .)" = 3 ]; then break; fi
+  echo -n .; sleep 0.5
+done
+echo " $(echo $modes)"
+
+rm -f "$RUN"/*.port
+for i in 0 1 2; do
+  setsid build/bin/agora-master --ip=127.0.0.1 --port=$((MASTER_BASE + i)) \
+    --port_file="$RUN/master$i.port" --work_dir="$RUN/master$i" \
+    --zk="$ZK_URL" --zk_session_timeout=5secs \
+    >"$RUN/master$i.log" 2>&1 </dev/null &
+  echo $! >"$RUN/master$i.pid"
+  wait_port "$RUN/master$i.port" >/dev/null
+done
+for i in 1 2 3; do
+  setsid build/bin/agora-slave --master="$ZK_URL" --port=0 \
+    --port_file="$RUN/slave$i.port" --work_dir="$RUN/slave$i" \
+    --resources="cpus:2;mem:2048;disk:4096;ports:[3${i}000-3${i}999]" --hostname="slave$i" \
+    >"$RUN/slave$i.log" 2>&1 </dev/null &
+  echo $! >"$RUN/slave$i.pid"
+  wait_port "$RUN/slave$i.port" >/dev/null
+done
+
+leader=""
+for _ in $(seq 100); do
+  leader=$(curl -s -o /dev/null -w '%{redirect_url}' "http://127.0.0.1:$MASTER_BASE/master/redirect" || true)
+  [ -n "$leader" ] && break
+  sleep 0.1
+done
+leader=${leader#http://}; echo "leading master: ${leader%/}"
+
+echo "running 20 tasks with agora-batch through $ZK_URL..."
+build/bin/agora-batch --master="$ZK_URL" --tasks=20 \
+  --cmd='echo hello from $MESOS_TASK_ID' --cpus=0.1 --mem=32
+
+cat <<MSG
+
+Agora HA is running: masters on 127.0.0.1:$MASTER_BASE-$((MASTER_BASE + 2)), 3 slaves,
+ZooKeeper on $ZK_HOSTS.
+  leader:   curl -si http://127.0.0.1:$MASTER_BASE/master/redirect | grep Location
+  failover: kill -9 \$(cat $RUN/master<N>.pid) of the leader; another leads within
+            the session timeout (5s); kill -TERM hands over at once
+  logs:     $RUN/*.log
+  stop:     deploy/ha-example.sh stop
+MSG

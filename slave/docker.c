@@ -1,0 +1,1645 @@
+/*
+ * docker: the Docker containerizer — tasks whose ContainerInfo is DOCKER,
+ * run through the Docker Engine API (common/docker.h) on the slave's loop.
+ *
+ * Owns, per task, one container named agora-<container_id> and labelled
+ * agora.framework_id / agora.task_id / agora.slave_id / agora.container_id,
+ * and the engine requests that drive it. Per task (struct dk_cont):
+ *
+ *   IMAGE --absent/force_pull--> PULLING --> CREATING --> STARTING --> RUNNING
+ *     |__________present_____________________^                          |
+ *   INSPECTING (recovery, lost wait) --running--> RUNNING --kill--> STOPPING
+ *   RUNNING/STOPPING --wait returned--> DRAINING (inspect, logs) --> REMOVING --> DONE
+ *
+ * dk_set_state() is the only place that changes the state, and logs it.
+ * While RUNNING two requests stay open: POST /wait (the exit) and a
+ * followed GET /logs whose multiplexed frames go to the sandbox's stdout
+ * and stderr files, so /files/read shows them. Once the container exited
+ * it is inspected (exit code, OOM kill), its logs are drained (bounded),
+ * it is removed, and only then is the exit reported, so a terminal task
+ * never leaves a container behind. Kill: POST /stop?t=<grace> (the engine
+ * sends SIGTERM, then SIGKILL after the grace period); the open wait then
+ * returns. Every engine error becomes TASK_FAILED with the engine's
+ * message (REASON_CONTAINER_LAUNCH_FAILED while launching), never a stuck
+ * task: pulls have --docker_pull_timeout, other calls a fixed one.
+ *
+ * Recovery: a checkpointed Docker task is looked up by name; running, it
+ * is re-adopted (logs resume from the sandbox files' mtime); exited, it
+ * gets its terminal update; created but not started, it is started; gone
+ * before it was started, it is launched again. Then every container
+ * labelled with this slave's id that no task claims is an orphan: stopped
+ * and removed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "slave.h"
+#include "containerizer.h"
+#include "atomic_file.h"
+#include "docker.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+#define DK_CALL_TIMEOUT 60.0        /* create, start, inspect, remove, exec */
+#define DK_STOP_EXTRA 60.0          /* stop: grace + this */
+#define DK_LOG_DRAIN_SECS 2.0       /* after the exit, wait this long for the logs' end */
+#define DK_INSPECT_RETRIES 30       /* engine unreachable: retries, 2 s apart */
+#define DK_RETRY_SECS 2.0
+#define DK_MIN_MEM_MB 32.0          /* as Mesos */
+#define DK_PULL_LINE_MAX (64 * 1024)
+#define DK_SANDBOX_MOUNT "/mnt/mesos/sandbox"
+
+struct dk_orphan;
+
+/* The containerizer. */
+struct dk {
+    struct containerizer base;      /* first: the containerizer is one of these */
+    struct docker_client *client;
+    struct dk_orphan *orphans;      /* cleanups in flight */
+    struct docker_call *list_call;  /* the orphan sweep's container list */
+};
+
+enum dk_state {
+    DK_NEW = 0,       /* nothing asked yet */
+    DK_IMAGE,         /* is the image there? */
+    DK_PULLING,       /* POST /images/create streaming */
+    DK_CREATING,      /* POST /containers/create */
+    DK_STARTING,      /* POST /containers/{name}/start */
+    DK_RUNNING,       /* wait + logs open */
+    DK_STOPPING,      /* POST stop in flight, wait still open */
+    DK_INSPECTING,    /* recovery, or the wait broke: where is it? */
+    DK_DRAINING,      /* exited: inspecting it, finishing the logs */
+    DK_REMOVING,      /* DELETE in flight */
+    DK_DONE,          /* reported to the slave */
+};
+
+/* Per-task state (task->cont). */
+struct dk_cont {
+    struct dk *dk;
+    struct slave *s;
+    struct task *t;
+    enum dk_state state;
+    char *name;                     /* agora-<container_id> */
+    char *image;
+    json_t *create_body;            /* built at launch (or relaunch) */
+    struct docker_call *call;       /* the state's request */
+    struct docker_call *wait_call;
+    struct docker_call *logs_call;
+    struct docker_call *stop_call;
+    struct docker_demux demux;
+    int out_fd, err_fd;             /* sandbox stdout / stderr */
+    char *pull_line;                /* partial JSON line of the pull progress */
+    size_t pull_len;
+    char *pull_error;               /* "error" of the pull progress */
+    char *report_msg;               /* failure to report once discarded */
+    struct event *timer;            /* retries and the log drain deadline */
+    void (*timer_fn)(struct dk_cont *dc);
+    int retries;
+    bool kill_requested;
+    double grace;
+    bool logs_done;
+    bool have_exit;
+    int exit_code;
+    bool oom_killed;
+    bool recovering;                /* logs resume from the files' mtime */
+};
+
+/* A COMMAND health check run with exec (the handle of cont exec). */
+struct dk_exec {
+    struct dk *dk;
+    char *exec_id;
+    json_t *body;
+    struct docker_call *call;
+    cont_exec_fn done;
+    void *arg;
+};
+
+struct dk_orphan {
+    struct dk *dk;
+    char *name;
+    struct docker_call *call;
+    struct dk_orphan *next;
+};
+
+static void dk_start_container(struct dk_cont *dc);
+static void dk_inspect_container(struct dk_cont *dc);
+static void dk_launch_steps(struct dk_cont *dc);
+
+static struct dk *dk_of(struct containerizer *c)
+{
+    return (struct dk *)c;
+}
+
+static const char *or_unknown(const char *s)
+{
+    return s != NULL ? s : "?";
+}
+
+/* ------------------------------------------------------------- state */
+
+static const char *dk_state_name(enum dk_state st)
+{
+    static const char *names[] = {
+        [DK_NEW] = "NEW",           [DK_IMAGE] = "IMAGE",       [DK_PULLING] = "PULLING",
+        [DK_CREATING] = "CREATING", [DK_STARTING] = "STARTING", [DK_RUNNING] = "RUNNING",
+        [DK_STOPPING] = "STOPPING", [DK_INSPECTING] = "INSPECTING",
+        [DK_DRAINING] = "DRAINING", [DK_REMOVING] = "REMOVING", [DK_DONE] = "DONE",
+    };
+    return names[st];
+}
+
+static void dk_set_state(struct dk_cont *dc, enum dk_state st)
+{
+    if (dc->state == st)
+        return;
+    log_info("task %s: container %s %s -> %s", dc->t->id, dc->name, dk_state_name(dc->state),
+             dk_state_name(st));
+    dc->state = st;
+}
+
+static void dk_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct dk_cont *dc = arg;
+    void (*fn)(struct dk_cont *) = dc->timer_fn;
+
+    dc->timer_fn = NULL;
+    if (fn != NULL)
+        fn(dc);
+}
+
+static void dk_after(struct dk_cont *dc, double secs, void (*fn)(struct dk_cont *))
+{
+    struct timeval tv;
+
+    tv.tv_sec = (time_t)secs;
+    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    dc->timer_fn = fn;
+    evtimer_add(dc->timer, &tv);
+}
+
+/* ------------------------------------------------------------ reporting */
+
+/* The task ends without an exit code of its container: an engine error
+ * (FAILED with the engine's message) or a kill before it ran (KILLED). */
+static void dk_fail(struct dk_cont *dc, const char *msg, int reason)
+{
+    struct slave *s = dc->s;
+    struct task *t = dc->t;
+
+    dk_set_state(dc, DK_DONE);
+    if (t->health != NULL) {
+        health_stop(t->health);
+        t->health = NULL;
+    }
+    if (t->terminal)
+        return;
+    if (t->killed || t->fw->shutting_down) {
+        metric_inc(s->m_tasks_killed, 1);
+        slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_KILLED, msg, -1, -1);
+    } else {
+        log_warn("task %s: %s", t->id, msg);
+        metric_inc(s->m_tasks_failed, 1);
+        slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_FAILED, msg, reason, -1);
+    }
+    slave_task_maybe_complete(s, t);
+}
+
+static void dk_fail_launch(struct dk_cont *dc, const char *what, const struct docker_response *r)
+{
+    char *m = docker_error_message(r), *msg = xasprintf("%s: %s", what, m);
+
+    dk_fail(dc, msg, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+    free(msg);
+    free(m);
+}
+
+/* The container exited and is removed: report its exit code. */
+static void dk_report_exit(struct dk_cont *dc)
+{
+    struct slave *s = dc->s;
+    struct task *t = dc->t;
+
+    dk_set_state(dc, DK_DONE);
+    if (dc->oom_killed && !t->killed && !t->terminal) {
+        if (t->health != NULL) {
+            health_stop(t->health);
+            t->health = NULL;
+        }
+        metric_inc(s->m_tasks_failed, 1);
+        slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_FAILED,
+                          "Memory limit exceeded: the container was OOM killed",
+                          MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LIMITATION_MEMORY, -1);
+        slave_task_maybe_complete(s, t);
+        return;
+    }
+    /* A wait status as the process containerizer reports it. */
+    slave_task_exited(s, t, (dc->exit_code & 0xff) << 8, NULL);
+}
+
+/* ------------------------------------------------------------ removal */
+
+static void remove_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *m;
+
+    dc->call = NULL;
+    if (r->status != 204 && r->status != 404) {
+        m = docker_error_message(r);
+        log_warn("task %s: removing container %s: %s", dc->t->id, dc->name, m);
+        free(m);
+    }
+    dk_report_exit(dc);
+}
+
+static void dk_remove(struct dk_cont *dc)
+{
+    char *path;
+
+    if (dc->state == DK_REMOVING || dc->state == DK_DONE)
+        return;
+    if (dc->logs_call != NULL) {
+        docker_call_cancel(dc->logs_call);
+        dc->logs_call = NULL;
+    }
+    evtimer_del(dc->timer);
+    dk_set_state(dc, DK_REMOVING);
+    path = xasprintf("/containers/%s?force=1&v=1", dc->name);
+    dc->call = docker_call(dc->dk->client, "DELETE", path, NULL, DK_CALL_TIMEOUT, remove_done, dc);
+    free(path);
+}
+
+/* Remove a container that never ran its task (failed start, killed while
+ * starting), then report msg. */
+static void discard_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *msg = dc->report_msg;
+
+    dc->call = NULL;
+    dc->report_msg = NULL;
+    dk_fail(dc, msg, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+    free(msg);
+}
+
+static void dk_discard(struct dk_cont *dc, char *msg /* owned */)
+{
+    char *path = xasprintf("/containers/%s?force=1&v=1", dc->name);
+
+    free(dc->report_msg);
+    dc->report_msg = msg;
+    dk_set_state(dc, DK_REMOVING);
+    dc->call = docker_call(dc->dk->client, "DELETE", path, NULL, DK_CALL_TIMEOUT, discard_done, dc);
+    free(path);
+}
+
+/* --------------------------------------------------------- exit and logs */
+
+static void dk_maybe_finish(struct dk_cont *dc)
+{
+    char buf[32];
+
+    if (dc->state != DK_DRAINING || dc->call != NULL)
+        return;
+    if (dc->logs_done || dc->logs_call == NULL) {
+        /* The exit outlives the container: a slave stopped while removing
+         * it still reports the right code after its restart. */
+        snprintf(buf, sizeof(buf), "%d %d\n", dc->exit_code, dc->oom_killed ? 1 : 0);
+        ckpt_task_file(dc->t, "docker_exit", buf);
+        dk_remove(dc);
+    }
+}
+
+/* The exit checkpointed by dk_maybe_finish, if any. */
+static bool read_checkpointed_exit(struct dk_cont *dc)
+{
+    char *path = xasprintf("%s/docker_exit", dc->t->meta_dir), *data = NULL;
+    size_t len;
+    int code, oom;
+    bool ok = false;
+
+    if (file_read_all(path, 64, &data, &len) == 0 && sscanf(data, "%d %d", &code, &oom) == 2) {
+        dc->exit_code = code;
+        dc->oom_killed = oom != 0;
+        dc->have_exit = true;
+        ok = true;
+    }
+    free(data);
+    free(path);
+    return ok;
+}
+
+static void drain_deadline(struct dk_cont *dc)
+{
+    log_info("task %s: logs of %s did not end within %.0fs; removing it anyway", dc->t->id,
+             dc->name, DK_LOG_DRAIN_SECS);
+    dc->logs_done = true;
+    dk_maybe_finish(dc);
+}
+
+static void exited_inspect_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    json_t *state;
+
+    dc->call = NULL;
+    state = r->status == 200 && r->json ? json_object_get(r->json, "State") : NULL;
+    if (state != NULL) {
+        if (!dc->have_exit)
+            dc->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+        dc->have_exit = true;
+        dc->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
+    }
+    dk_maybe_finish(dc);
+}
+
+/* The container is not running any more: inspect it, drain, remove. */
+static void dk_exited(struct dk_cont *dc)
+{
+    char *path;
+
+    if (dc->state == DK_DRAINING || dc->state == DK_REMOVING || dc->state == DK_DONE)
+        return;
+    if (dc->stop_call != NULL) {
+        docker_call_cancel(dc->stop_call);
+        dc->stop_call = NULL;
+    }
+    if (dc->wait_call != NULL) {
+        docker_call_cancel(dc->wait_call);
+        dc->wait_call = NULL;
+    }
+    if (dc->t->health != NULL) {
+        health_stop(dc->t->health);
+        dc->t->health = NULL;
+    }
+    dk_set_state(dc, DK_DRAINING);
+    if (!dc->logs_done && dc->logs_call != NULL)
+        dk_after(dc, DK_LOG_DRAIN_SECS, drain_deadline);
+    path = xasprintf("/containers/%s/json", dc->name);
+    dc->call = docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exited_inspect_done,
+                           dc);
+    free(path);
+}
+
+static void write_all(int fd, const char *data, size_t len)
+{
+    ssize_t n;
+
+    while (len > 0) {
+        n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;  /* a full disk loses log lines, not the task */
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void log_frame(int stream, const char *data, size_t len, void *arg)
+{
+    struct dk_cont *dc = arg;
+
+    write_all(stream == 2 ? dc->err_fd : dc->out_fd, data, len);
+}
+
+static int logs_data(const char *data, size_t len, void *arg)
+{
+    struct dk_cont *dc = arg;
+
+    docker_demux_feed(&dc->demux, data, len, log_frame, dc);
+    return 0;
+}
+
+static void logs_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *m;
+
+    dc->logs_call = NULL;
+    dc->logs_done = true;
+    if (r->status != 200) {
+        m = docker_error_message(r);
+        log_warn("task %s: logs of %s: %s", dc->t->id, dc->name, m);
+        free(m);
+    }
+    dk_maybe_finish(dc);
+}
+
+static int open_log(const char *sandbox, const char *name)
+{
+    char *path = xasprintf("%s/%s", sandbox, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+    if (fd < 0)
+        log_warn("cannot open %s: %s", path, strerror(errno));
+    free(path);
+    return fd;
+}
+
+/* Last write to the sandbox's log files, as the engine's "since". */
+static char *logs_since(struct dk_cont *dc)
+{
+    const char *names[] = {"stdout", "stderr"};
+    struct stat st;
+    struct timespec best = {0, 0};
+    char *path;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        path = xasprintf("%s/%s", dc->t->sandbox, names[i]);
+        if (stat(path, &st) == 0 && st.st_size > 0 &&
+            (st.st_mtim.tv_sec > best.tv_sec ||
+             (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)))
+            best = st.st_mtim;
+        free(path);
+    }
+    if (best.tv_sec == 0)
+        return NULL;
+    /* Just after the last line written: nothing twice. */
+    if (++best.tv_nsec >= 1000000000L) {
+        best.tv_sec++;
+        best.tv_nsec = 0;
+    }
+    return xasprintf("%lld.%09ld", (long long)best.tv_sec, (long)best.tv_nsec);
+}
+
+static void dk_follow_logs(struct dk_cont *dc)
+{
+    char *path, *since = NULL;
+
+    if (dc->logs_call != NULL || dc->logs_done)
+        return;
+    if (dc->out_fd < 0)
+        dc->out_fd = open_log(dc->t->sandbox, "stdout");
+    if (dc->err_fd < 0)
+        dc->err_fd = open_log(dc->t->sandbox, "stderr");
+    if (dc->recovering)
+        since = logs_since(dc);
+    docker_demux_init(&dc->demux);
+    path = xasprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1%s%s", dc->name,
+                     since ? "&since=" : "", since ? since : "");
+    dc->logs_call = docker_stream(dc->dk->client, "GET", path, NULL, 0, logs_data, logs_done, dc);
+    free(path);
+    free(since);
+}
+
+static void wait_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *m;
+
+    dc->wait_call = NULL;
+    if (r->status == 200 && r->json != NULL) {
+        dc->exit_code = (int)json_integer_value(json_object_get(r->json, "StatusCode"));
+        dc->have_exit = true;
+        dk_exited(dc);
+        return;
+    }
+    /* The wait broke (engine restarted?): find out where the container is. */
+    m = docker_error_message(r);
+    log_warn("task %s: waiting for %s: %s", dc->t->id, dc->name, m);
+    free(m);
+    dk_set_state(dc, DK_INSPECTING);
+    dk_after(dc, 1.0, dk_inspect_container);
+}
+
+/* ------------------------------------------------------------------- kill */
+
+static void stop_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *m;
+
+    dc->stop_call = NULL;
+    if (r->status == 204 || r->status == 304)
+        return;  /* the wait reports the exit */
+    m = docker_error_message(r);
+    log_warn("task %s: stopping %s: %s", dc->t->id, dc->name, m);
+    free(m);
+    if (r->status == 404) {
+        if (dc->wait_call != NULL) {
+            docker_call_cancel(dc->wait_call);
+            dc->wait_call = NULL;
+        }
+        dk_fail(dc, "Container vanished while being killed", -1);
+    }
+}
+
+static void dk_stop(struct dk_cont *dc)
+{
+    char *path;
+    long t = (long)ceil(dc->grace);
+
+    dk_set_state(dc, DK_STOPPING);
+    if (dc->stop_call != NULL)
+        return;
+    log_info("task %s: stopping %s (SIGKILL after %lds)", dc->t->id, dc->name, t);
+    path = xasprintf("/containers/%s/stop?t=%ld", dc->name, t);
+    dc->stop_call = docker_call(dc->dk->client, "POST", path, NULL, (double)t + DK_STOP_EXTRA,
+                                stop_done, dc);
+    free(path);
+}
+
+/* --------------------------------------------------------------- running */
+
+/* The container runs: keep the exit and the logs in sight. */
+static void dk_watch(struct dk_cont *dc)
+{
+    char *path;
+
+    dk_set_state(dc, DK_RUNNING);
+    dk_follow_logs(dc);
+    if (dc->wait_call == NULL) {
+        path = xasprintf("/containers/%s/wait?condition=not-running", dc->name);
+        dc->wait_call = docker_call(dc->dk->client, "POST", path, NULL, 0, wait_done, dc);
+        free(path);
+    }
+    if (dc->kill_requested)
+        dk_stop(dc);
+    else
+        slave_task_running(dc->s, dc->t);
+}
+
+static void start_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *m;
+
+    dc->call = NULL;
+    if (r->status == 204 || r->status == 304) {
+        dk_watch(dc);
+        return;
+    }
+    m = docker_error_message(r);
+    dk_discard(dc, xasprintf("Failed to start container %s: %s", dc->name, m));
+    free(m);
+}
+
+static void dk_start_container(struct dk_cont *dc)
+{
+    char *path;
+
+    if (dc->kill_requested) {
+        dk_discard(dc, xstrdup("Killed before the container started"));
+        return;
+    }
+    dk_set_state(dc, DK_STARTING);
+    path = xasprintf("/containers/%s/start", dc->name);
+    dc->call = docker_call(dc->dk->client, "POST", path, NULL, DK_CALL_TIMEOUT, start_done, dc);
+    free(path);
+}
+
+static void create_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+
+    dc->call = NULL;
+    if (r->status == 201) {
+        dk_start_container(dc);
+        return;
+    }
+    if (r->status == 409) {
+        /* Created by an earlier life of this slave: carry on with it. */
+        log_info("task %s: container %s exists already; adopting it", dc->t->id, dc->name);
+        dk_inspect_container(dc);
+        return;
+    }
+    dk_fail_launch(dc, "Failed to create container", r);
+}
+
+static void dk_create(struct dk_cont *dc)
+{
+    char *path;
+
+    if (dc->kill_requested) {
+        dk_fail(dc, "Killed before the container was created", -1);
+        return;
+    }
+    dk_set_state(dc, DK_CREATING);
+    path = xasprintf("/containers/create?name=%s", dc->name);
+    dc->call = docker_call(dc->dk->client, "POST", path, dc->create_body, DK_CALL_TIMEOUT,
+                           create_done, dc);
+    free(path);
+}
+
+/* ------------------------------------------------------------------ image */
+
+static void pull_line(struct dk_cont *dc, const char *line, size_t len)
+{
+    json_t *j = json_loadb(line, len, 0, NULL), *e;
+
+    if (j == NULL)
+        return;
+    e = json_object_get(j, "error");
+    if (json_is_string(e) && dc->pull_error == NULL)
+        dc->pull_error = xstrdup(json_string_value(e));
+    json_decref(j);
+}
+
+static int pull_data(const char *data, size_t len, void *arg)
+{
+    struct dk_cont *dc = arg;
+    const char *nl;
+
+    /* Progress is one JSON object per line; only errors matter here. */
+    while (len > 0) {
+        nl = memchr(data, '\n', len);
+        size_t take = nl ? (size_t)(nl - data) : len;
+        if (dc->pull_len + take <= DK_PULL_LINE_MAX) {
+            dc->pull_line = xrealloc(dc->pull_line, dc->pull_len + take + 1);
+            memcpy(dc->pull_line + dc->pull_len, data, take);
+            dc->pull_len += take;
+        }
+        if (nl == NULL)
+            break;
+        pull_line(dc, dc->pull_line, dc->pull_len);
+        dc->pull_len = 0;
+        data += take + 1;
+        len -= take + 1;
+    }
+    return 0;
+}
+
+static void pull_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    char *m, *msg;
+
+    dc->call = NULL;
+    if (dc->pull_len > 0) {
+        pull_line(dc, dc->pull_line, dc->pull_len);
+        dc->pull_len = 0;
+    }
+    if (r->status == 200 && dc->pull_error == NULL) {
+        log_info("task %s: pulled image %s", dc->t->id, dc->image);
+        dk_create(dc);
+        return;
+    }
+    m = dc->pull_error != NULL ? xstrdup(dc->pull_error) : docker_error_message(r);
+    msg = xasprintf("Failed to pull image '%s': %s", dc->image, m);
+    dk_fail(dc, msg, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+    free(msg);
+    free(m);
+}
+
+static void dk_pull(struct dk_cont *dc)
+{
+    char *repo, *tag, *erepo, *etag, *path;
+
+    if (dc->kill_requested) {
+        dk_fail(dc, "Killed while pulling the image", -1);
+        return;
+    }
+    dk_set_state(dc, DK_PULLING);
+    docker_image_split(dc->image, &repo, &tag);
+    erepo = docker_escape(repo);
+    etag = docker_escape(tag);
+    path = xasprintf("/images/create?fromImage=%s&tag=%s", erepo, etag);
+    log_info("task %s: pulling image %s (timeout %.0fs)", dc->t->id, dc->image,
+             dc->s->flags->docker_pull_timeout);
+    dc->call = docker_stream(dc->dk->client, "POST", path, NULL, dc->s->flags->docker_pull_timeout,
+                             pull_data, pull_done, dc);
+    free(path);
+    free(erepo);
+    free(etag);
+    free(repo);
+    free(tag);
+}
+
+static void image_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+
+    dc->call = NULL;
+    if (r->status == 200)
+        dk_create(dc);
+    else if (r->status == 404)
+        dk_pull(dc);
+    else
+        dk_fail_launch(dc, "Failed to inspect image", r);
+}
+
+static void dk_launch_steps(struct dk_cont *dc)
+{
+    Mesos__V1__ContainerInfo__DockerInfo *di = dc->t->info->container->docker;
+    char *path;
+
+    if (di->has_force_pull_image && di->force_pull_image) {
+        dk_pull(dc);
+        return;
+    }
+    dk_set_state(dc, DK_IMAGE);
+    path = xasprintf("/images/%s/json", dc->image);
+    dc->call = docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, image_done, dc);
+    free(path);
+}
+
+/* ---------------------------------------------------- the create request */
+
+static bool valid_image(const char *image)
+{
+    const char *p;
+
+    if (image == NULL || image[0] == '\0' || strlen(image) > 512)
+        return false;
+    for (p = image; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._-/:@", *p) != NULL))
+            return false;
+    return true;
+}
+
+static void env_add(json_t *env, const char *name, const char *value)
+{
+    json_array_append_new(env, json_sprintf("%s=%s", name, value ? value : ""));
+}
+
+static json_t *obj_child(json_t *o, const char *key)
+{
+    json_t *c = json_object_get(o, key);
+
+    if (c == NULL) {
+        c = json_object();
+        json_object_set_new(o, key, c);
+    }
+    return c;
+}
+
+static json_t *arr_child(json_t *o, const char *key)
+{
+    json_t *c = json_object_get(o, key);
+
+    if (c == NULL) {
+        c = json_array();
+        json_object_set_new(o, key, c);
+    }
+    return c;
+}
+
+/* One `docker run --key=value` parameter into the create body. */
+static int apply_parameter(json_t *body, json_t *hc, const char *key, const char *value,
+                           size_t i, char **err)
+{
+    const char *eq;
+    char *k;
+    long long n;
+    char *end;
+
+    if (strcmp(key, "label") == 0 || strcmp(key, "l") == 0) {
+        eq = strchr(value, '=');
+        k = eq ? xstrndup(value, (size_t)(eq - value)) : xstrdup(value);
+        if (strncmp(k, "agora.", 6) == 0) {
+            *err = xasprintf("container.docker.parameters[%zu]: label '%s' is reserved", i, k);
+            free(k);
+            return -1;
+        }
+        json_object_set_new(obj_child(body, "Labels"), k, json_string(eq ? eq + 1 : ""));
+        free(k);
+    } else if (strcmp(key, "env") == 0 || strcmp(key, "e") == 0) {
+        json_array_append_new(arr_child(body, "Env"), json_string(value));
+    } else if (strcmp(key, "workdir") == 0 || strcmp(key, "w") == 0) {
+        json_object_set_new(body, "WorkingDir", json_string(value));
+    } else if (strcmp(key, "user") == 0 || strcmp(key, "u") == 0) {
+        json_object_set_new(body, "User", json_string(value));
+    } else if (strcmp(key, "hostname") == 0 || strcmp(key, "h") == 0) {
+        json_object_set_new(body, "Hostname", json_string(value));
+    } else if (strcmp(key, "entrypoint") == 0) {
+        json_object_set_new(body, "Entrypoint", json_pack("[s]", value));
+    } else if (strcmp(key, "stop-signal") == 0) {
+        json_object_set_new(body, "StopSignal", json_string(value));
+    } else if (strcmp(key, "cap-add") == 0) {
+        json_array_append_new(arr_child(hc, "CapAdd"), json_string(value));
+    } else if (strcmp(key, "cap-drop") == 0) {
+        json_array_append_new(arr_child(hc, "CapDrop"), json_string(value));
+    } else if (strcmp(key, "add-host") == 0) {
+        json_array_append_new(arr_child(hc, "ExtraHosts"), json_string(value));
+    } else if (strcmp(key, "dns") == 0) {
+        json_array_append_new(arr_child(hc, "Dns"), json_string(value));
+    } else if (strcmp(key, "security-opt") == 0) {
+        json_array_append_new(arr_child(hc, "SecurityOpt"), json_string(value));
+    } else if (strcmp(key, "volume") == 0 || strcmp(key, "v") == 0) {
+        json_array_append_new(arr_child(hc, "Binds"), json_string(value));
+    } else if (strcmp(key, "read-only") == 0) {
+        json_object_set_new(hc, "ReadonlyRootfs", json_boolean(strcmp(value, "false") != 0));
+    } else if (strcmp(key, "init") == 0) {
+        json_object_set_new(hc, "Init", json_boolean(strcmp(value, "false") != 0));
+    } else if (strcmp(key, "log-driver") == 0) {
+        json_object_set_new(obj_child(hc, "LogConfig"), "Type", json_string(value));
+    } else if (strcmp(key, "log-opt") == 0) {
+        eq = strchr(value, '=');
+        if (eq == NULL) {
+            *err = xasprintf("container.docker.parameters[%zu]: log-opt '%s' is not key=value", i,
+                             value);
+            return -1;
+        }
+        k = xstrndup(value, (size_t)(eq - value));
+        json_object_set_new(obj_child(obj_child(hc, "LogConfig"), "Config"), k, json_string(eq + 1));
+        free(k);
+    } else if (strcmp(key, "tmpfs") == 0) {
+        eq = strchr(value, ':');
+        k = eq ? xstrndup(value, (size_t)(eq - value)) : xstrdup(value);
+        json_object_set_new(obj_child(hc, "Tmpfs"), k, json_string(eq ? eq + 1 : ""));
+        free(k);
+    } else if (strcmp(key, "sysctl") == 0) {
+        eq = strchr(value, '=');
+        if (eq == NULL) {
+            *err = xasprintf("container.docker.parameters[%zu]: sysctl '%s' is not key=value", i,
+                             value);
+            return -1;
+        }
+        k = xstrndup(value, (size_t)(eq - value));
+        json_object_set_new(obj_child(hc, "Sysctls"), k, json_string(eq + 1));
+        free(k);
+    } else if (strcmp(key, "pids-limit") == 0 || strcmp(key, "shm-size") == 0) {
+        errno = 0;
+        n = strtoll(value, &end, 10);
+        if (errno != 0 || end == value || *end != '\0') {
+            *err = xasprintf("container.docker.parameters[%zu]: %s '%s' is not a number", i, key,
+                             value);
+            return -1;
+        }
+        json_object_set_new(hc, strcmp(key, "pids-limit") == 0 ? "PidsLimit" : "ShmSize",
+                            json_integer(n));
+    } else {
+        *err = xasprintf("container.docker.parameters[%zu]: '%s' is not supported", i, key);
+        return -1;
+    }
+    return 0;
+}
+
+static bool in_ports(const uint64_t *ports, size_t n, uint32_t p)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (ports[i] == p)
+            return true;
+    return false;
+}
+
+static int add_volumes(struct task *t, json_t *hc, char **err)
+{
+    Mesos__V1__ContainerInfo *ci = t->info->container;
+    json_t *binds = arr_child(hc, "Binds");
+    char *src;
+    size_t i;
+
+    json_array_append_new(binds, json_sprintf("%s:%s:rw", t->sandbox, DK_SANDBOX_MOUNT));
+    for (i = 0; i < ci->n_volumes; i++) {
+        Mesos__V1__Volume *v = ci->volumes[i];
+        Mesos__V1__Volume__Source *so = v->source;
+        const char *mode = v->mode == MESOS__V1__VOLUME__MODE__RO ? "ro" : "rw";
+        char *cpath;
+
+        if (v->container_path == NULL || v->container_path[0] == '\0') {
+            *err = xasprintf("container.volumes[%zu].container_path: missing", i);
+            return -1;
+        }
+        src = NULL;
+        if (so != NULL && so->has_type && so->type == MESOS__V1__VOLUME__SOURCE__TYPE__DOCKER_VOLUME &&
+            so->docker_volume != NULL && so->docker_volume->name != NULL) {
+            if (so->docker_volume->driver != NULL && so->docker_volume->driver[0] != '\0' &&
+                strcmp(so->docker_volume->driver, "local") != 0) {
+                *err = xasprintf("container.volumes[%zu].source.docker_volume.driver: '%s' is not "
+                                 "supported (local only)", i, so->docker_volume->driver);
+                return -1;
+            }
+            src = xstrdup(so->docker_volume->name);
+        } else if (so != NULL && so->has_type &&
+                   so->type == MESOS__V1__VOLUME__SOURCE__TYPE__HOST_PATH && so->host_path != NULL &&
+                   so->host_path->path != NULL) {
+            src = xstrdup(so->host_path->path);
+        } else if (so != NULL && so->has_type &&
+                   so->type == MESOS__V1__VOLUME__SOURCE__TYPE__SANDBOX_PATH &&
+                   so->sandbox_path != NULL && so->sandbox_path->path != NULL) {
+            if (so->sandbox_path->path[0] == '/' || strstr(so->sandbox_path->path, "..") != NULL) {
+                *err = xasprintf("container.volumes[%zu].source.sandbox_path.path: '%s' must be "
+                                 "relative to the sandbox", i, so->sandbox_path->path);
+                return -1;
+            }
+            src = xasprintf("%s/%s", t->sandbox, so->sandbox_path->path);
+        } else if (v->host_path != NULL && v->host_path[0] != '\0') {
+            /* As Mesos: a relative host path lies in the sandbox. */
+            src = v->host_path[0] == '/' ? xstrdup(v->host_path)
+                                         : xasprintf("%s/%s", t->sandbox, v->host_path);
+        } else {
+            *err = xasprintf("container.volumes[%zu]: needs host_path or a supported source "
+                             "(DOCKER_VOLUME, HOST_PATH, SANDBOX_PATH)", i);
+            return -1;
+        }
+        cpath = v->container_path[0] == '/'
+                    ? xstrdup(v->container_path)
+                    : xasprintf("%s/%s", DK_SANDBOX_MOUNT, v->container_path);
+        json_array_append_new(binds, json_sprintf("%s:%s:%s", src, cpath, mode));
+        free(cpath);
+        free(src);
+    }
+    return 0;
+}
+
+/* The POST /containers/create body for the task. 0 ok, -1 with *err
+ * naming the field. */
+static int build_create(struct slave *s, struct task *t, json_t **out, char **err)
+{
+    Mesos__V1__ContainerInfo *ci = t->info->container;
+    Mesos__V1__ContainerInfo__DockerInfo *di = ci->docker;
+    Mesos__V1__CommandInfo *cmd = t->info->command;
+    json_t *body = json_object(), *hc = json_object(), *env = json_array(), *labels, *c;
+    struct resources res;
+    uint64_t ports[256];
+    size_t nports = 0, i;
+    double cpus, mem;
+    char *rerr = NULL, buf[32], *list = NULL, *joined;
+    int network, rc = -1;
+
+    res_init(&res);
+    json_object_set_new(body, "Image", json_string(di->image));
+    json_object_set_new(body, "HostConfig", hc);
+    json_object_set_new(body, "Env", env);
+    if (res_from_pb(t->info->resources, t->info->n_resources, &res, &rerr) < 0) {
+        *err = xasprintf("task.resources: %s", rerr);
+        goto out;
+    }
+    nports = res_range_values(&res, "ports", ports, 256);
+
+    /* Command: Mesos's Docker semantics. */
+    if (cmd != NULL && (!cmd->has_shell || cmd->shell)) {
+        if (cmd->value == NULL || cmd->value[0] == '\0') {
+            *err = xstrdup("task.command.value: missing (shell is true)");
+            goto out;
+        }
+        json_object_set_new(body, "Entrypoint", json_pack("[s,s]", "/bin/sh", "-c"));
+        json_object_set_new(body, "Cmd", json_pack("[s]", cmd->value));
+    } else if (cmd != NULL) {
+        c = json_array();
+        if (cmd->value != NULL && cmd->value[0] != '\0')
+            json_array_append_new(c, json_string(cmd->value));
+        for (i = 0; i < cmd->n_arguments; i++)
+            json_array_append_new(c, json_string(cmd->arguments[i]));
+        if (json_array_size(c) > 0)
+            json_object_set_new(body, "Cmd", c);
+        else
+            json_decref(c);
+    }
+
+    /* Environment: what the process containerizer gives, seen from inside. */
+    env_add(env, "MESOS_SANDBOX", DK_SANDBOX_MOUNT);
+    env_add(env, "MESOS_TASK_ID", t->id);
+    env_add(env, "MESOS_EXECUTOR_ID", t->id);
+    env_add(env, "MESOS_FRAMEWORK_ID", t->fw->id);
+    env_add(env, "MESOS_AGENT_ID", s->agent_id);
+    env_add(env, "MESOS_SLAVE_ID", s->agent_id);
+    env_add(env, "MESOS_CONTAINER_ID", t->container_id);
+    env_add(env, "HOST", s->hostname);
+    for (i = 0; i < nports; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "PORT%zu", i);
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ports[i]);
+        env_add(env, name, buf);
+        if (i == 0)
+            env_add(env, "PORT", buf);
+        joined = list ? xasprintf("%s,%s", list, buf) : xstrdup(buf);
+        free(list);
+        list = joined;
+    }
+    if (list != NULL)
+        env_add(env, "PORTS", list);
+    if (cmd != NULL && cmd->environment != NULL) {
+        for (i = 0; i < cmd->environment->n_variables; i++) {
+            Mesos__V1__Environment__Variable *v = cmd->environment->variables[i];
+            if (v->name == NULL || v->name[0] == '\0' || strchr(v->name, '=') != NULL) {
+                *err = xasprintf("task.command.environment.variables[%zu].name: '%s' is not a "
+                                 "variable name", i, v->name ? v->name : "");
+                goto out;
+            }
+            env_add(env, v->name, v->value);
+        }
+    }
+
+    labels = json_object();
+    json_object_set_new(body, "Labels", labels);
+    json_object_set_new(labels, "agora.framework_id", json_string(t->fw->id));
+    json_object_set_new(labels, "agora.task_id", json_string(t->id));
+    json_object_set_new(labels, "agora.slave_id", json_string(s->agent_id ? s->agent_id : ""));
+    json_object_set_new(labels, "agora.container_id", json_string(t->container_id));
+
+    /* Limits from the task's resources (cgroups through the engine). */
+    cpus = res_scalar(&res, "cpus");
+    mem = res_scalar(&res, "mem");
+    if (cpus > 0) {
+        json_int_t shares = (json_int_t)(cpus * 1024);
+        json_object_set_new(hc, "CpuShares", json_integer(shares < 2 ? 2 : shares));
+        json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
+    }
+    if (mem > 0) {
+        json_int_t bytes = (json_int_t)((mem < DK_MIN_MEM_MB ? DK_MIN_MEM_MB : mem) * 1048576.0);
+        json_object_set_new(hc, "Memory", json_integer(bytes));
+        json_object_set_new(hc, "MemorySwap", json_integer(bytes));
+    }
+
+    /* Network. */
+    network = di->has_network ? (int)di->network : MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
+    switch (network) {
+    case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST:
+        json_object_set_new(hc, "NetworkMode", json_string("host"));
+        break;
+    case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE:
+        json_object_set_new(hc, "NetworkMode", json_string("bridge"));
+        break;
+    case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__NONE:
+        json_object_set_new(hc, "NetworkMode", json_string("none"));
+        break;
+    default:
+        *err = xasprintf("container.docker.network: %d is not supported (HOST, BRIDGE, NONE)",
+                         network);
+        goto out;
+    }
+    if (di->n_port_mappings > 0 && network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE) {
+        *err = xstrdup("container.docker.port_mappings: only with BRIDGE networking");
+        goto out;
+    }
+    for (i = 0; i < di->n_port_mappings; i++) {
+        Mesos__V1__ContainerInfo__DockerInfo__PortMapping *pm = di->port_mappings[i];
+        const char *proto = pm->protocol != NULL && pm->protocol[0] != '\0' ? pm->protocol : "tcp";
+        char key[48], hp[16];
+
+        if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0) {
+            *err = xasprintf("container.docker.port_mappings[%zu].protocol: '%s' is not tcp or udp",
+                             i, proto);
+            goto out;
+        }
+        if (!in_ports(ports, nports, pm->host_port)) {
+            *err = xasprintf("container.docker.port_mappings[%zu].host_port: %u is not among the "
+                             "task's ports resources", i, pm->host_port);
+            goto out;
+        }
+        if (pm->container_port == 0 || pm->container_port > 65535) {
+            *err = xasprintf("container.docker.port_mappings[%zu].container_port: %u is not a port",
+                             i, pm->container_port);
+            goto out;
+        }
+        snprintf(key, sizeof(key), "%u/%s", pm->container_port, proto);
+        snprintf(hp, sizeof(hp), "%u", pm->host_port);
+        json_object_set_new(obj_child(body, "ExposedPorts"), key, json_object());
+        json_array_append_new(arr_child(obj_child(hc, "PortBindings"), key),
+                              json_pack("{s:s, s:s}", "HostIp", s->flags->docker_publish_ip,
+                                        "HostPort", hp));
+    }
+    if (ci->hostname != NULL && ci->hostname[0] != '\0' &&
+        network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST)
+        json_object_set_new(body, "Hostname", json_string(ci->hostname));
+    if (di->has_privileged && di->privileged)
+        json_object_set_new(hc, "Privileged", json_true());
+    if (add_volumes(t, hc, err) < 0)
+        goto out;
+    for (i = 0; i < di->n_parameters; i++) {
+        Mesos__V1__Parameter *p = di->parameters[i];
+        if (p->key == NULL || apply_parameter(body, hc, p->key, p->value ? p->value : "", i, err) < 0) {
+            if (p->key == NULL)
+                *err = xasprintf("container.docker.parameters[%zu].key: missing", i);
+            goto out;
+        }
+    }
+    *out = body;
+    body = NULL;
+    rc = 0;
+out:
+    json_decref(body);
+    res_cleanup(&res);
+    free(rerr);
+    free(list);
+    return rc;
+}
+
+/* -------------------------------------------------------------- inspect */
+
+static void inspect_done(const struct docker_response *r, void *arg)
+{
+    struct dk_cont *dc = arg;
+    struct task *t = dc->t;
+    json_t *state;
+    const char *status;
+    char *m, *msg, *err = NULL;
+
+    dc->call = NULL;
+    if (r->status == 0 && dc->retries++ < DK_INSPECT_RETRIES) {
+        log_warn("task %s: inspecting %s: %s; retrying in %.0fs", t->id, dc->name, r->error,
+                 DK_RETRY_SECS);
+        dk_after(dc, DK_RETRY_SECS, dk_inspect_container);
+        return;
+    }
+    if (r->status == 404) {
+        if (read_checkpointed_exit(dc)) {
+            log_info("task %s: container %s already removed; exit code %d from the checkpoint",
+                     t->id, dc->name, dc->exit_code);
+            dk_report_exit(dc);
+            return;
+        }
+        if ((t->state == MESOS__V1__TASK_STATE__TASK_STARTING ||
+             t->state == MESOS__V1__TASK_STATE__TASK_STAGING) && !t->killed && !dc->have_exit &&
+            dc->wait_call == NULL && dc->create_body == NULL) {
+            /* The slave died before the container existed: launch it now. */
+            if (build_create(dc->s, t, &dc->create_body, &err) < 0) {
+                dk_fail(dc, err, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
+                free(err);
+                return;
+            }
+            log_info("task %s: container %s was never created; launching it", t->id, dc->name);
+            dk_launch_steps(dc);
+            return;
+        }
+        msg = xasprintf("Container %s is gone (removed outside of Agora)", dc->name);
+        dk_fail(dc, msg, MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED);
+        free(msg);
+        return;
+    }
+    if (r->status != 200 || r->json == NULL) {
+        m = docker_error_message(r);
+        msg = xasprintf("Cannot inspect container %s: %s", dc->name, m);
+        dk_fail(dc, msg, MESOS__V1__TASK_STATUS__REASON__REASON_EXECUTOR_TERMINATED);
+        free(msg);
+        free(m);
+        return;
+    }
+    dc->retries = 0;
+    state = json_object_get(r->json, "State");
+    status = json_string_value(json_object_get(state, "Status"));
+    if (status == NULL)
+        status = "";
+    if (json_integer_value(json_object_get(state, "Pid")) > 0)
+        t->task_pid = (pid_t)json_integer_value(json_object_get(state, "Pid"));
+    if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0 ||
+        strcmp(status, "restarting") == 0) {
+        log_info("task %s: re-adopted container %s (%s, pid %ld)", t->id, dc->name, status,
+                 (long)t->task_pid);
+        dk_watch(dc);
+        return;
+    }
+    if (strcmp(status, "created") == 0) {
+        dk_start_container(dc);
+        return;
+    }
+    /* exited, dead, removing: it ended while we were not looking. */
+    dc->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    dc->have_exit = true;
+    log_info("task %s: container %s is %s (exit code %d)", t->id, dc->name, status, dc->exit_code);
+    dk_follow_logs(dc);
+    dk_exited(dc);
+}
+
+static void dk_inspect_container(struct dk_cont *dc)
+{
+    char *path = xasprintf("/containers/%s/json", dc->name);
+
+    dk_set_state(dc, DK_INSPECTING);
+    dc->call = docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, inspect_done, dc);
+    free(path);
+}
+
+/* ------------------------------------------------------------ operations */
+
+static struct dk_cont *dk_cont_new(struct dk *dk, struct task *t)
+{
+    struct dk_cont *dc = xcalloc(1, sizeof(*dc));
+
+    dc->dk = dk;
+    dc->s = dk->base.slave;
+    dc->t = t;
+    dc->name = xasprintf("agora-%s", t->container_id);
+    dc->image = xstrdup(t->info->container->docker->image);
+    dc->out_fd = dc->err_fd = -1;
+    dc->timer = evtimer_new(dc->s->base, dk_timer_cb, dc);
+    t->cont = dc;
+    return dc;
+}
+
+static int dk_check_info(struct task *t, char **err)
+{
+    Mesos__V1__ContainerInfo *ci = t->info->container;
+
+    if (ci == NULL || ci->docker == NULL) {
+        *err = xstrdup("task.container.docker: missing (type is DOCKER)");
+        return -1;
+    }
+    if (!valid_image(ci->docker->image)) {
+        *err = xasprintf("task.container.docker.image: '%s' is not a valid image name",
+                         ci->docker->image ? ci->docker->image : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int dk_launch(struct containerizer *c, struct task *t, char **err)
+{
+    struct dk_cont *dc;
+    json_t *body = NULL;
+
+    if (dk_check_info(t, err) < 0 || build_create(c->slave, t, &body, err) < 0)
+        return -1;
+    dc = dk_cont_new(dk_of(c), t);
+    dc->create_body = body;
+    log_info("task %s: launching container %s from image %s, sandbox %s", t->id, dc->name,
+             dc->image, t->sandbox);
+    dk_launch_steps(dc);
+    return 0;
+}
+
+static int dk_kill(struct containerizer *c, struct task *t, double grace)
+{
+    struct dk_cont *dc = t->cont;
+
+    if (dc == NULL || dc->kill_requested)
+        return 0;
+    dc->kill_requested = true;
+    dc->grace = grace < 0 ? 0 : grace;
+    switch (dc->state) {
+    case DK_IMAGE:
+    case DK_PULLING:
+        /* Nothing runs yet: drop the request and report. */
+        if (dc->call != NULL) {
+            docker_call_cancel(dc->call);
+            dc->call = NULL;
+        }
+        dk_fail(dc, "Killed before the container was created", -1);
+        break;
+    case DK_RUNNING:
+        dk_stop(dc);
+        break;
+    default:
+        /* CREATING, STARTING, INSPECTING: acted on when their call returns;
+         * STOPPING, DRAINING, REMOVING, DONE: already on the way out. */
+        break;
+    }
+    return 0;
+}
+
+static int dk_recover(struct containerizer *c, struct task *t)
+{
+    struct dk_cont *dc;
+    char *err = NULL;
+
+    if (dk_check_info(t, &err) < 0) {
+        log_warn("task %s: cannot recover: %s", t->id, err);
+        free(err);
+        return -1;
+    }
+    dc = dk_cont_new(dk_of(c), t);
+    dc->recovering = true;
+    if (t->killed) {
+        dc->kill_requested = true;
+        dc->grace = c->slave->flags->executor_shutdown_grace_period;
+    }
+    dk_inspect_container(dc);
+    return 0;
+}
+
+static void dk_destroy(struct containerizer *c, struct task *t)
+{
+    struct dk_cont *dc = t->cont;
+
+    if (dc == NULL)
+        return;
+    /* At shutdown a running container is left to the next start. */
+    docker_call_cancel(dc->call);
+    docker_call_cancel(dc->wait_call);
+    docker_call_cancel(dc->logs_call);
+    docker_call_cancel(dc->stop_call);
+    if (dc->out_fd >= 0)
+        close(dc->out_fd);
+    if (dc->err_fd >= 0)
+        close(dc->err_fd);
+    event_free(dc->timer);
+    json_decref(dc->create_body);
+    free(dc->pull_line);
+    free(dc->pull_error);
+    free(dc->report_msg);
+    free(dc->image);
+    free(dc->name);
+    free(dc);
+    t->cont = NULL;
+}
+
+/* ------------------------------------------------------------ health */
+
+static uint32_t dk_health_port(struct containerizer *c, struct task *t, uint32_t port)
+{
+    Mesos__V1__ContainerInfo__DockerInfo *di = t->info->container->docker;
+    size_t i;
+
+    /* BRIDGE: a check names the port the task listens on inside; reach it
+     * through its published host port. */
+    if (di == NULL || !di->has_network ||
+        di->network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE)
+        return port;
+    for (i = 0; i < di->n_port_mappings; i++)
+        if (di->port_mappings[i]->container_port == port)
+            return di->port_mappings[i]->host_port;
+    return port;
+}
+
+static void exec_free(struct dk_exec *ex)
+{
+    docker_call_cancel(ex->call);
+    json_decref(ex->body);
+    free(ex->exec_id);
+    free(ex);
+}
+
+static void exec_report(struct dk_exec *ex, int code, const char *error)
+{
+    cont_exec_fn done = ex->done;
+    void *arg = ex->arg;
+
+    ex->call = NULL;
+    exec_free(ex);
+    done(code, error, arg);
+}
+
+static void exec_inspect_done(const struct docker_response *r, void *arg)
+{
+    struct dk_exec *ex = arg;
+    json_t *code;
+    char *m;
+
+    code = r->status == 200 && r->json ? json_object_get(r->json, "ExitCode") : NULL;
+    if (json_is_integer(code)) {
+        exec_report(ex, (int)json_integer_value(code), NULL);
+        return;
+    }
+    m = docker_error_message(r);
+    ex->call = NULL;
+    exec_report(ex, -1, m);
+    free(m);
+}
+
+static int exec_output(const char *data, size_t len, void *arg)
+{
+    return 0;  /* the check's output is not kept */
+}
+
+static void exec_start_done(const struct docker_response *r, void *arg)
+{
+    struct dk_exec *ex = arg;
+    char *path, *m;
+
+    ex->call = NULL;
+    if (r->status != 200) {
+        m = docker_error_message(r);
+        exec_report(ex, -1, m);
+        free(m);
+        return;
+    }
+    path = xasprintf("/exec/%s/json", ex->exec_id);
+    ex->call = docker_call(ex->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exec_inspect_done,
+                           ex);
+    free(path);
+}
+
+static void exec_create_done(const struct docker_response *r, void *arg)
+{
+    struct dk_exec *ex = arg;
+    const char *id = r->json ? json_string_value(json_object_get(r->json, "Id")) : NULL;
+    char *path, *m;
+    json_t *body;
+
+    ex->call = NULL;
+    if (r->status != 201 || id == NULL) {
+        m = docker_error_message(r);
+        exec_report(ex, -1, m);
+        free(m);
+        return;
+    }
+    ex->exec_id = xstrdup(id);
+    path = xasprintf("/exec/%s/start", ex->exec_id);
+    body = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
+    ex->call = docker_stream(ex->dk->client, "POST", path, body, 0, exec_output, exec_start_done, ex);
+    json_decref(body);
+    free(path);
+}
+
+static int dk_exec(struct containerizer *c, struct task *t, const char *cmd, cont_exec_fn done,
+                   void *arg, void **handle, char **err)
+{
+    struct dk_cont *dc = t->cont;
+    struct dk_exec *ex;
+    Mesos__V1__HealthCheck *hc = t->info->health_check;
+    json_t *env = json_array();
+    char *path;
+    size_t i;
+
+    if (dc == NULL || (dc->state != DK_RUNNING && dc->state != DK_STOPPING)) {
+        *err = xasprintf("container %s is not running", dc ? dc->name : "?");
+        json_decref(env);
+        return -1;
+    }
+    if (hc != NULL && hc->command != NULL && hc->command->environment != NULL)
+        for (i = 0; i < hc->command->environment->n_variables; i++) {
+            Mesos__V1__Environment__Variable *v = hc->command->environment->variables[i];
+            if (v->name != NULL && v->name[0] != '\0')
+                env_add(env, v->name, v->value);
+        }
+    ex = xcalloc(1, sizeof(*ex));
+    ex->dk = dk_of(c);
+    ex->done = done;
+    ex->arg = arg;
+    ex->body = json_pack("{s:[s,s,s], s:b, s:b, s:o}", "Cmd", "/bin/sh", "-c", cmd,
+                         "AttachStdout", 1, "AttachStderr", 1, "Env", env);
+    path = xasprintf("/containers/%s/exec", dc->name);
+    ex->call = docker_call(ex->dk->client, "POST", path, ex->body, DK_CALL_TIMEOUT,
+                           exec_create_done, ex);
+    free(path);
+    *handle = ex;
+    return 0;
+}
+
+static void dk_exec_cancel(struct containerizer *c, void *handle)
+{
+    if (handle != NULL)
+        exec_free(handle);
+}
+
+/* --------------------------------------------------------------- orphans */
+
+static void orphan_free(struct dk_orphan *o)
+{
+    struct dk_orphan **pp;
+
+    for (pp = &o->dk->orphans; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == o) {
+            *pp = o->next;
+            break;
+        }
+    docker_call_cancel(o->call);
+    free(o->name);
+    free(o);
+}
+
+static void orphan_removed(const struct docker_response *r, void *arg)
+{
+    struct dk_orphan *o = arg;
+    char *m;
+
+    o->call = NULL;
+    if (r->status == 204 || r->status == 404) {
+        log_info("orphan container %s removed", o->name);
+    } else {
+        m = docker_error_message(r);
+        log_warn("orphan container %s: remove: %s", o->name, m);
+        free(m);
+    }
+    orphan_free(o);
+}
+
+static void orphan_stopped(const struct docker_response *r, void *arg)
+{
+    struct dk_orphan *o = arg;
+    char *path = xasprintf("/containers/%s?force=1&v=1", o->name);
+
+    o->call = docker_call(o->dk->client, "DELETE", path, NULL, DK_CALL_TIMEOUT, orphan_removed, o);
+    free(path);
+}
+
+static bool container_claimed(struct slave *s, const char *cid)
+{
+    struct framework *fw, *ftmp;
+    struct task *t, *ttmp;
+
+    HASH_ITER(hh, s->frameworks, fw, ftmp) {
+        HASH_ITER(hh, fw->tasks, t, ttmp) {
+            if (t->container_id != NULL && strcmp(t->container_id, cid) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+static void list_done(const struct docker_response *r, void *arg)
+{
+    struct dk *dk = arg;
+    struct slave *s = dk->base.slave;
+    json_t *item, *labels;
+    const char *cid, *id;
+    struct dk_orphan *o;
+    size_t i;
+    char *m, *path;
+    long grace = (long)ceil(s->flags->executor_shutdown_grace_period);
+
+    dk->list_call = NULL;
+    if (r->status != 200 || !json_is_array(r->json)) {
+        m = docker_error_message(r);
+        log_warn("docker: listing containers for the orphan sweep: %s", m);
+        free(m);
+        return;
+    }
+    json_array_foreach(r->json, i, item) {
+        labels = json_object_get(item, "Labels");
+        cid = json_string_value(json_object_get(labels, "agora.container_id"));
+        id = json_string_value(json_object_get(item, "Id"));
+        if (id == NULL || (cid != NULL && container_claimed(s, cid)))
+            continue;
+        o = xcalloc(1, sizeof(*o));
+        o->dk = dk;
+        o->name = xstrdup(id);
+        o->next = dk->orphans;
+        dk->orphans = o;
+        log_warn("orphan container %.12s (container id %s, task %s): no checkpointed task "
+                 "claims it; stopping and removing it", id, cid ? cid : "?",
+                 or_unknown(json_string_value(json_object_get(labels, "agora.task_id"))));
+        path = xasprintf("/containers/%s/stop?t=%ld", id, grace);
+        o->call = docker_call(dk->client, "POST", path, NULL, (double)grace + DK_STOP_EXTRA,
+                              orphan_stopped, o);
+        free(path);
+    }
+}
+
+static void dk_recovered(struct containerizer *c)
+{
+    struct dk *dk = dk_of(c);
+    struct slave *s = c->slave;
+    json_t *filters;
+    char *text, *esc, *path;
+
+    if (s->agent_id == NULL)
+        return;  /* a new slave owns no container yet */
+    filters = json_pack("{s:[s+]}", "label", "agora.slave_id=", s->agent_id);
+    text = json_dumps(filters, JSON_COMPACT);
+    esc = docker_escape(text);
+    path = xasprintf("/containers/json?all=1&filters=%s", esc);
+    dk->list_call = docker_call(dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, list_done, dk);
+    free(path);
+    free(esc);
+    free(text);
+    json_decref(filters);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void version_done(const struct docker_response *r, void *arg)
+{
+    struct dk *dk = arg;
+    char *m;
+
+    if (r->status == 200 && r->json != NULL) {
+        log_info("docker: engine %s (API %s) on %s",
+                 or_unknown(json_string_value(json_object_get(r->json, "Version"))),
+                 or_unknown(json_string_value(json_object_get(r->json, "ApiVersion"))),
+                 docker_client_socket(dk->client));
+        return;
+    }
+    m = docker_error_message(r);
+    log_warn("docker: engine on %s does not answer: %s (Docker tasks will fail until it does)",
+             docker_client_socket(dk->client), m);
+    free(m);
+}
+
+static void dk_free(struct containerizer *c)
+{
+    struct dk *dk = dk_of(c);
+
+    while (dk->orphans != NULL)
+        orphan_free(dk->orphans);
+    docker_call_cancel(dk->list_call);
+    docker_client_free(dk->client);
+    free(dk);
+}
+
+struct containerizer *docker_containerizer_new(struct slave *s, char **err)
+{
+    struct dk *dk;
+
+    if (s->flags->docker_socket == NULL || s->flags->docker_socket[0] == '\0') {
+        *err = xstrdup("--docker_socket: required by the docker containerizer");
+        return NULL;
+    }
+    if (s->flags->docker_pull_timeout <= 0) {
+        *err = xasprintf("--docker_pull_timeout=%g: must be positive", s->flags->docker_pull_timeout);
+        return NULL;
+    }
+    dk = xcalloc(1, sizeof(*dk));
+    dk->client = docker_client_new(s->base, s->flags->docker_socket);
+    dk->base.name = "docker";
+    dk->base.launch = dk_launch;
+    dk->base.kill = dk_kill;
+    dk->base.recover = dk_recover;
+    dk->base.destroy = dk_destroy;
+    dk->base.free = dk_free;
+    dk->base.recovered = dk_recovered;
+    dk->base.health_port = dk_health_port;
+    dk->base.exec = dk_exec;
+    dk->base.exec_cancel = dk_exec_cancel;
+    dk->base.slave = s;
+    /* Not awaited: only logged, so an operator sees the engine's version. */
+    docker_call(dk->client, "GET", "/version", NULL, DK_CALL_TIMEOUT, version_done, dk);
+    return &dk->base;
+}

@@ -1,0 +1,122 @@
+/*
+ * bench.h: shared declarations of agora-bench, the scale benchmark (issue 5).
+ *
+ * agora-bench emulates S slaves and F frameworks against a running
+ * agora-master, over the master's real protocols: the slave protocol
+ * (proto/slave.proto, POST /internal/v1/slave) and the v1 scheduler API
+ * (protobuf). The parent process runs the frameworks, watches progress and
+ * prints the figures; the slaves are spread over forked child processes
+ * (each under the 20,000 open files limit, each on its own 127.0.0.x
+ * source address). Every process runs one libevent loop.
+ *
+ * Parent and children share one anonymous MAP_SHARED region (struct
+ * bench_shm, created before fork): progress counters, and per slave the
+ * time its resources last became free, so that the framework side can
+ * measure offer latency (resource free at the slave -> offer at the
+ * framework) on the one CLOCK_MONOTONIC all processes share.
+ */
+#ifndef AGORA_BENCH_H
+#define AGORA_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evhttp_connection;
+struct evhttp_request;
+struct evkeyvalq;
+
+/* Hostnames of emulated slaves are BENCH_HOST_PREFIX<index>; frameworks
+ * read the index back from Offer.hostname. */
+#define BENCH_HOST_PREFIX "bench-slave-"
+
+struct bench_config {
+  char *master_host;
+  int master_port;
+  int slaves;
+  int frameworks;
+  long tasks;
+  double task_duration;       /* seconds between RUNNING and FINISHED */
+  char *slave_resources;
+  double task_cpus, task_mem;
+  int procs;                  /* child processes for the slaves */
+  int conns_per_proc;         /* keep-alive connections for calls, per process */
+  int connect_window;         /* SUBSCRIBEs in flight per child */
+  double timeout;             /* whole run, seconds */
+  double state_interval;      /* GET /master/state every ... (0: never) */
+  int master_pid;
+};
+
+/* Shared between the parent and the slave processes. */
+struct bench_shm {
+  uint64_t registered;        /* slaves that got REGISTERED */
+  uint64_t subscribe_failed;  /* SUBSCRIBE refused or connection lost */
+  uint64_t streams_lost;      /* registered slave streams that closed */
+  uint64_t run_tasks;         /* RUN_TASK events received */
+  uint64_t updates_sent;      /* STATUS_UPDATE calls sent */
+  uint64_t call_errors;       /* calls answered other than 202 */
+  uint64_t acks;              /* ACKNOWLEDGE events received */
+  uint64_t pings;             /* PING events answered */
+  uint64_t children_ready;    /* children whose slaves are all registered */
+  uint64_t stop;              /* set by the parent: children exit */
+  uint64_t freed_ns[];        /* per slave: when resources became free (0: not pending) */
+};
+
+/* Monotonic nanoseconds (the clock shared by all bench processes). */
+uint64_t bench_now_ns(void);
+double bench_now(void);
+
+/* ---------------------------------------------------------- call pool */
+
+/* A few keep-alive connections for the many small POSTs (STATUS_UPDATE,
+ * PONG, ACCEPT, ACKNOWLEDGE): the master checks agent or framework id and
+ * Mesos-Stream-Id per request, so calls of many slaves or frameworks share
+ * connections, which keeps the master's fd count at one per slave. */
+struct call_pool;
+typedef void (*call_done_fn)(int status, void *arg);
+
+struct call_pool *call_pool_new(struct event_base *base, const char *host, int port,
+                                const char *local_ip, int nconns);
+void call_pool_free(struct call_pool *p);
+/* POST body (copied) with an optional Mesos-Stream-Id. done may be NULL:
+ * then only non-202 answers are counted in *errors. */
+void call_pool_post(struct call_pool *p, const char *path, const char *content_type,
+                    const char *accept, const char *stream_id, const void *body, size_t len,
+                    call_done_fn done, void *arg);
+uint64_t call_pool_errors(const struct call_pool *p);
+
+/* ------------------------------------------------------------- parts */
+
+/* Child process: run slaves [first, first+count). Returns the exit code. */
+int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int child,
+                     int first, int count);
+
+/* Frameworks (in the parent). */
+struct bench_fw_stats {
+  uint64_t launched, running, finished, failed, offers, declined, accepts, subscribed;
+  double first_accept, last_running, last_finished;   /* bench_now() */
+  double *offer_latency_ms;     /* samples, grown as needed */
+  size_t n_offer_latency, cap_offer_latency;
+  double *launch_latency_ms;    /* accept -> RUNNING, a sample per task */
+  size_t n_launch_latency, cap_launch_latency;
+};
+struct bench_fws;
+struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_config *cfg,
+                                  struct bench_shm *shm);
+const struct bench_fw_stats *bench_fws_stats(const struct bench_fws *f);
+bool bench_fws_all_subscribed(const struct bench_fws *f);
+void bench_fws_free(struct bench_fws *f);
+
+/* Master process figures. */
+int bench_find_master_pid(int port);
+/* RSS in MB and CPU seconds (user+system) of pid; -1 on error. */
+int bench_proc_usage(int pid, double *rss_mb, double *cpu_s);
+
+/* Quantile q of n samples (sorts v in place); NAN when n == 0. */
+double bench_quantile(double *v, size_t n, double q);
+
+/* --allocator_only: in-process allocator benchmark; prints the JSON line. */
+int bench_allocator_only(const struct bench_config *cfg, int rounds);
+
+#endif

@@ -1,0 +1,57 @@
+"""Smoke run of agora-bench (tests/bench) at small sizes, so that the
+benchmark cannot rot: a real master, 20 emulated slaves, 2 emulated
+frameworks, 200 tasks; and the in-process allocator benchmark. The figures
+themselves are not judged here (the machine is shared), only that the JSON
+line parses, every task ran and finished, and the numbers are sane."""
+import json
+import os
+import subprocess
+
+from agora_harness import BIN
+
+KEYS = ["slaves", "frameworks", "tasks", "register_s", "launch_tasks_per_s",
+        "offer_latency_ms", "allocation_cycle_ms", "master_rss_mb", "master_cpu_s",
+        "failover_reregister_s"]
+
+
+def run_bench(*args, timeout=60):
+    p = subprocess.run([os.path.join(BIN, "agora-bench")] + list(args),
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"agora-bench failed ({p.returncode}):\n{p.stderr}"
+    lines = [line for line in p.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON line, got:\n{p.stdout}"
+    return json.loads(lines[0])
+
+
+def test_bench_smoke(cluster):
+    m = cluster.start_master()
+    fig = run_bench(f"--master=127.0.0.1:{m.port}", "--slaves=20", "--frameworks=2",
+                    "--tasks=200", "--task_duration=10ms", "--procs=2", "--timeout=40s",
+                    f"--master_pid={m.proc.pid}")
+    for k in KEYS:
+        assert k in fig, f"missing key {k}: {fig}"
+    assert fig["slaves"] == 20
+    assert fig["frameworks"] == 2
+    assert fig["tasks"] == 200
+    assert fig["tasks_finished"] == 200 and fig["tasks_failed"] == 0
+    assert fig["timed_out"] is False
+    assert 0 < fig["register_s"] < 30
+    assert fig["launch_tasks_per_s"] > 0
+    for k in ("p50", "p99"):
+        assert fig["allocation_cycle_ms"][k] is not None and fig["allocation_cycle_ms"][k] >= 0
+    assert fig["allocation_cycle_ms"]["p50"] <= fig["allocation_cycle_ms"]["p99"]
+    assert 0 < fig["master_rss_mb"] < 2048
+    assert fig["master_cpu_s"] >= 0
+    assert fig["failover_reregister_s"] is None
+    assert fig["call_errors"] == 0 and fig["slave_streams_lost"] == 0
+    # The master saw every task through.
+    metrics = __import__("requests").get(m.url + "/metrics", timeout=5).text
+    assert "agora_master_tasks_launched_total 200" in metrics
+
+
+def test_bench_allocator_only_smoke():
+    fig = run_bench("--allocator_only", "--slaves=500", "--frameworks=20", "--rounds=3")
+    assert fig["slaves"] == 500 and fig["frameworks"] == 20
+    assert fig["offers_first_pass"] == 500
+    p50, p99 = fig["allocation_cycle_ms"]["p50"], fig["allocation_cycle_ms"]["p99"]
+    assert 0 < p50 <= p99 < 5000
