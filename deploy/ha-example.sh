@@ -21,34 +21,20 @@ ELECTION_BASE=${AGORA_HA_ELECTION_PORT:-3888}
 ZK_HOSTS="127.0.0.1:$ZK_BASE,127.0.0.1:$((ZK_BASE + 1)),127.0.0.1:$((ZK_BASE + 2))"
 ZK_URL="zk://$ZK_HOSTS/agora"
 
+. deploy/lib.sh
+
 stop() {
   [ -d "$RUN" ] || { echo "no HA example in $RUN"; return 0; }
   # Slaves and masters first (a leader closes its session), ZooKeeper last.
-  for f in "$RUN"/slave*.pid "$RUN"/master*.pid "$RUN"/zk*.pid; do
-    [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$f"
-  done
+  stop_pids "$RUN"/slave*.pid "$RUN"/master*.pid "$RUN"/zk*.pid
   echo "HA example stopped"
 }
 
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
-bash deploy/install-deps.sh
-cmake -S . -B build >/dev/null
-cmake --build build -j2 >/dev/null
+build_agora
 stop >/dev/null
 mkdir -p "$RUN"
-
-wait_port() {
-  for _ in $(seq 100); do
-    if [ -s "$1" ]; then cat "$1"; return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
 
 # ZooKeeper: tickTime 500ms, so sessions may be as short as 1s.
 servers=""

@@ -14,35 +14,19 @@ RUN=$ROOT/deploy/.quickstart
 MASTER_PORT=${AGORA_QUICKSTART_PORT:-5050}
 TASKS=${AGORA_QUICKSTART_TASKS:-50}
 
+. deploy/lib.sh
+
 stop() {
   [ -d "$RUN" ] || { echo "no quickstart cluster in $RUN"; return 0; }
-  for f in "$RUN"/*.pid; do
-    [ -e "$f" ] || continue
-    pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
-    # Wait for it (bounded) so a following start finds the ports free.
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    rm -f "$f"
-  done
+  stop_pids "$RUN"/*.pid
   echo "quickstart cluster stopped"
 }
 
 if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
-bash deploy/install-deps.sh
-cmake -S . -B build >/dev/null
-cmake --build build -j2 >/dev/null
+build_agora
 stop >/dev/null
 mkdir -p "$RUN"
-
-# wait_port FILE: wait (bounded) for a daemon to write the port it bound.
-wait_port() {
-  for _ in $(seq 100); do
-    if [ -s "$1" ]; then cat "$1"; return 0; fi
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2; return 1
-}
 
 rm -f "$RUN"/*.port
 setsid build/bin/agora-master --ip=127.0.0.1 --port="$MASTER_PORT" \

@@ -1510,20 +1510,6 @@ static void orphan_stopped(const struct docker_response *r, void *arg)
     free(path);
 }
 
-static bool container_claimed(struct slave *s, const char *cid)
-{
-    struct framework *fw, *ftmp;
-    struct task *t, *ttmp;
-
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
-        HASH_ITER(hh, fw->tasks, t, ttmp) {
-            if (t->container_id != NULL && strcmp(t->container_id, cid) == 0)
-                return true;
-        }
-    }
-    return false;
-}
-
 static void list_done(const struct docker_response *r, void *arg)
 {
     struct dk *dk = arg;
@@ -1546,7 +1532,7 @@ static void list_done(const struct docker_response *r, void *arg)
         labels = json_object_get(item, "Labels");
         cid = json_string_value(json_object_get(labels, "agora.container_id"));
         id = json_string_value(json_object_get(item, "Id"));
-        if (id == NULL || (cid != NULL && container_claimed(s, cid)))
+        if (id == NULL || (cid != NULL && slave_container_in_use(cid, s)))
             continue;
         o = xcalloc(1, sizeof(*o));
         o->dk = dk;

@@ -1320,7 +1320,7 @@ static void free_deferred_cb(evutil_socket_t fd, short what, void *arg)
     free_deferred(arg);
 }
 
-static bool container_in_use(const char *cid, void *arg)
+bool slave_container_in_use(const char *cid, void *arg)
 {
     struct slave *s = arg;
     struct framework *fw, *ftmp;
@@ -1339,7 +1339,7 @@ void slave_cron(struct slave *s)
 {
     free_deferred(s);
     if (s->cron_ticks++ % 30 == 0)
-        cgroups_sweep(container_in_use, s);
+        cgroups_sweep(slave_container_in_use, s);
 }
 
 void slave_free(struct slave *s)

@@ -172,6 +172,9 @@ int slave_start(struct slave *s, char **err);
 void slave_cron(struct slave *s);
 /* SIGCHLD: reap children, dispatch to watchers. */
 void slave_reap_children(struct slave *s);
+/* True when a known task (any framework) runs in container cid; arg is the
+ * struct slave (the shape cgroups_sweep wants). */
+bool slave_container_in_use(const char *cid, void *arg);
 
 typedef void (*child_exit_fn)(pid_t pid, int wait_status, void *arg);
 /* Call fn when our child pid is reaped. */

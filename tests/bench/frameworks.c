@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "task_state.h"
 #include "bench.h"
 #include "mem.h"
 #include "recordio.h"
@@ -210,23 +211,6 @@ static void on_offer(struct bfw *fw, const Mesos__V1__Offer *o)
     fw_suppress(fw);
 }
 
-static bool state_terminal(Mesos__V1__TaskState s)
-{
-  switch (s) {
-  case MESOS__V1__TASK_STATE__TASK_FINISHED:
-  case MESOS__V1__TASK_STATE__TASK_FAILED:
-  case MESOS__V1__TASK_STATE__TASK_KILLED:
-  case MESOS__V1__TASK_STATE__TASK_ERROR:
-  case MESOS__V1__TASK_STATE__TASK_LOST:
-  case MESOS__V1__TASK_STATE__TASK_DROPPED:
-  case MESOS__V1__TASK_STATE__TASK_GONE:
-  case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
-    return true;
-  default:
-    return false;
-  }
-}
-
 static void on_update(struct bfw *fw, const Mesos__V1__TaskStatus *st)
 {
   struct bench_fws *f = fw->f;
@@ -254,7 +238,7 @@ static void on_update(struct bfw *fw, const Mesos__V1__TaskStatus *st)
   } else if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED) {
     f->st.finished++;
     f->st.last_finished = now;
-  } else if (state_terminal(st->state)) {
+  } else if (task_state_terminal(st->state)) {
     f->st.failed++;
     if (f->st.failed <= 10)
       fprintf(stderr, "agora-bench: task %s: %s: %s\n", st->task_id->value,

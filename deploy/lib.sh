@@ -1,0 +1,32 @@
+# Shell helpers shared by deploy/quickstart.sh and deploy/ha-example.sh.
+# Source it after setting RUN (the folder of pid files, logs and ports).
+
+# stop_pids FILE...: end each process named by a pid file, in the order
+# given, waiting (bounded) for it to exit so its ports are free again.
+stop_pids() {
+  local f pid
+  for f in "$@"; do
+    [ -e "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$f"
+  done
+}
+
+# wait_port FILE: wait (bounded) for a daemon to write the port it bound
+# (--port_file), then print it.
+wait_port() {
+  for _ in $(seq 100); do
+    if [ -s "$1" ]; then cat "$1"; return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2; return 1
+}
+
+# build_agora: install what is missing and build into build/.
+build_agora() {
+  bash deploy/install-deps.sh
+  cmake -S . -B build >/dev/null
+  cmake --build build -j2 >/dev/null
+}
