@@ -343,6 +343,11 @@ struct http_server *http_server_new(struct event_base *base, const char *ip,
         goto fail;
     }
 
+    /* A deep accept queue: after a master failover thousands of slaves
+     * reconnect within a second, and an overflowing queue costs each of
+     * them a SYN retransmit of 1, 3, 7, 15 s (the kernel caps this at
+     * net.core.somaxconn). */
+    enum { HTTP_LISTEN_BACKLOG = 4096 };
     /* Our own listener rather than evhttp_bind_socket: CLOSE_ON_EXEC so
      * that accepted connections are not inherited by the tasks a slave
      * forks (a leaked fd would hide a peer's close from us), REUSEABLE
@@ -350,7 +355,7 @@ struct http_server *http_server_new(struct event_base *base, const char *ip,
     lev = evconnlistener_new_bind(base, NULL, NULL,
                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
                                   LEV_OPT_REUSEABLE,
-                                  128, ai->ai_addr, (int)ai->ai_addrlen);
+                                  HTTP_LISTEN_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
     if (lev == NULL) {
         if (err)
             *err = xasprintf("cannot listen on %s:%d: %s", ip, port, strerror(errno));

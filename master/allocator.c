@@ -21,6 +21,12 @@
  *   releasing a framework or a slave touches only its own pairs.
  * - filters: a min-heap of the pairs with a filter, by expiry, so a pass
  *   expires them in O(expired x log) and one timer covers the earliest.
+ * - whole slaves: a slave wholly free (s->free_whole) or wholly held by one
+ *   framework (p->whole) is not copied into s->free / p->allocated; its
+ *   total stands for it. Offering a whole slave passes &s->total and
+ *   declining it is one res_equal, so a full pass makes no resource copy
+ *   (it used to make about 10 mallocs per offer). See "whole-slave
+ *   representation" below.
  *
  * Offers found by a pass are collected and the callbacks run after the
  * pass, so a callback may call back into the allocator (recover, remove,
@@ -64,7 +70,9 @@ struct alloc_slave;
 struct alloc_pair {
   struct alloc_framework *fw;
   struct alloc_slave *slave;    /* key of fw->pairs */
-  struct resources allocated;   /* offered + used */
+  struct resources allocated;   /* offered + used, unless whole */
+  bool whole;                   /* holds exactly slave->total, not copied
+                                 * into allocated (which is then empty) */
   double filter_expiry;         /* valid when filter_idx != HEAP_NONE */
   size_t filter_idx;            /* position in a->filters heap */
   UT_hash_handle hh_fw;         /* in fw->pairs */
@@ -89,8 +97,13 @@ struct alloc_framework {
 struct alloc_slave {
   char *id;
   bool active;
-  struct resources total;
-  struct resources free;        /* total - sum of pair allocations */
+  struct resources total;       /* normalised (sorted, no empty entry) */
+  struct resources free;        /* total - sum of pair allocations, unless
+                                 * free_whole */
+  bool free_whole;              /* free is all of total, not copied into
+                                 * free (which is then empty) */
+  bool total_unreserved;        /* every entry of total has role "*" */
+  bool total_allocatable;       /* is_allocatable(&total) */
   int64_t total_milli[SH_N];
   size_t dirty_idx;             /* in a->dirty, HEAP_NONE if not there */
   struct alloc_pair *pairs;     /* list (sprev/snext) */
@@ -102,7 +115,8 @@ struct alloc_slave {
 /* An offer decided by a pass, delivered after it. */
 struct pending_offer {
   struct alloc_framework *fw;   /* kept alive while delivering */
-  struct alloc_slave *slave;
+  struct alloc_slave *slave;    /* idem, and so is its total */
+  bool whole;                   /* the offer is slave->total (res empty) */
   struct resources res;
 };
 
@@ -201,13 +215,70 @@ static bool role_usable(const char *res_role, const struct alloc_framework *fw)
   return strcmp(res_role, "*") == 0 || strcmp(res_role, fw->role) == 0;
 }
 
+/* ---- whole-slave representation ---------------------------------------
+ *
+ * The common case is a slave that is either entirely free or entirely held
+ * by one framework. Then s->free_whole (free == total) or p->whole (pair
+ * holds total) stands for a copy of s->total that is never made: a full
+ * offer passes &s->total to the callback (the slave, total included, lives
+ * until delivery ends), and giving it back is a comparison, not a
+ * res_subtract + res_add. A full pass thus allocates nothing per slave but
+ * the pair. Anything else materialises the copy first. */
+
+static void slave_free_materialise(struct alloc_slave *s)
+{
+  if (!s->free_whole)
+    return;
+  s->free_whole = false;
+  res_cleanup(&s->free);        /* empty by invariant */
+  res_copy(&s->free, &s->total);
+}
+
+static void pair_materialise(struct alloc_pair *p)
+{
+  if (!p->whole)
+    return;
+  p->whole = false;
+  res_cleanup(&p->allocated);   /* empty by invariant */
+  res_copy(&p->allocated, &p->slave->total);
+}
+
+/* Back to the whole form when the free pool is all of the total again. */
+static void slave_free_settle(struct alloc_slave *s)
+{
+  if (!s->free_whole && s->free.n == s->total.n && res_equal(&s->free, &s->total)) {
+    res_cleanup(&s->free);
+    s->free_whole = true;
+  }
+}
+
+static bool slave_free_allocatable(const struct alloc_slave *s)
+{
+  return s->free_whole ? s->total_allocatable : is_allocatable(&s->free);
+}
+
 /* Take out of s's free pool what fw may be offered: unreserved resources
  * and those reserved for fw's role, into out (uninitialised on entry).
+ * *whole set: all of s->total was taken, out is empty and stands for it.
  * false (nothing taken, out clean) when that is below the minimum. The
  * caller has checked that the free pool itself is allocatable. */
 static bool take_offerable(struct alloc_slave *s, const struct alloc_framework *fw,
-                           struct resources *out)
+                           struct resources *out, bool *whole)
 {
+  *whole = false;
+  if (s->free_whole) {
+    bool usable = true;
+    for (size_t i = 0; i < s->total.n && usable && !s->total_unreserved; i++)
+      usable = role_usable(s->total.v[i].role, fw);
+    if (usable) {
+      /* The hot path of a pass: the whole slave, nothing copied. */
+      s->free_whole = false;
+      *whole = true;
+      res_init(out);
+      return true;
+    }
+    slave_free_materialise(s);
+  }
   bool all_usable = true;
   for (size_t i = 0; i < s->free.n && all_usable; i++)
     all_usable = role_usable(s->free.v[i].role, fw);
@@ -227,6 +298,7 @@ static bool take_offerable(struct alloc_slave *s, const struct alloc_framework *
   }
   if (!is_allocatable(out)) {
     res_cleanup(out);
+    slave_free_settle(s);
     return false;
   }
   res_subtract(&s->free, out);  /* contained by construction */
@@ -379,12 +451,11 @@ static void refresh_shares(struct allocator *a)
     fw_heap_down(a, i);
 }
 
-/* fw's allocation changed by sign * res: update its sums and heap place. */
-static void fw_account(struct allocator *a, struct alloc_framework *fw,
-                       const struct resources *res, int sign)
+/* fw's allocation changed by sign * d (share scalars): update its sums and
+ * heap place. */
+static void fw_account_milli(struct allocator *a, struct alloc_framework *fw,
+                             const int64_t d[SH_N], int sign)
 {
-  int64_t d[SH_N];
-  share_scalars(res, d);
   for (int k = 0; k < SH_N; k++) {
     fw->alloc_milli[k] += sign * d[k];
     if (fw->alloc_milli[k] < 0)
@@ -397,6 +468,14 @@ static void fw_account(struct allocator *a, struct alloc_framework *fw,
     fw_heap_up(a, fw->heap_idx);
     fw_heap_down(a, fw->heap_idx);
   }
+}
+
+static void fw_account(struct allocator *a, struct alloc_framework *fw,
+                       const struct resources *res, int sign)
+{
+  int64_t d[SH_N];
+  share_scalars(res, d);
+  fw_account_milli(a, fw, d, sign);
 }
 
 static bool fw_eligible(const struct alloc_framework *fw)
@@ -419,7 +498,7 @@ static void fw_update_eligibility(struct allocator *a, struct alloc_framework *f
 /* Keep s in a->dirty exactly when it is active and has enough free. */
 static void slave_update_dirty(struct allocator *a, struct alloc_slave *s)
 {
-  bool want = s->active && is_allocatable(&s->free);
+  bool want = s->active && slave_free_allocatable(s);
   if (want && s->dirty_idx == HEAP_NONE) {
     if (a->ndirty == a->dirty_cap) {
       a->dirty_cap = a->dirty_cap ? 2 * a->dirty_cap : 64;
@@ -568,7 +647,7 @@ static void pair_free(struct allocator *a, struct alloc_pair *p)
 /* Drop p when it no longer records anything. */
 static void pair_gc(struct allocator *a, struct alloc_pair *p)
 {
-  if (p->filter_idx == HEAP_NONE && res_empty(&p->allocated))
+  if (p->filter_idx == HEAP_NONE && !p->whole && res_empty(&p->allocated))
     pair_free(a, p);
 }
 
@@ -580,12 +659,24 @@ static bool pair_filtered(const struct alloc_pair *p, double now)
 /* Give everything p holds back to its slave's free pool. */
 static void pair_release(struct allocator *a, struct alloc_pair *p)
 {
+  struct alloc_slave *s = p->slave;
+  if (p->whole && !s->free_whole && s->free.n == 0) {
+    /* The whole slave back into an empty pool. */
+    p->whole = false;
+    s->free_whole = true;
+    fw_account_milli(a, p->fw, s->total_milli, -1);
+    slave_update_dirty(a, s);
+    return;
+  }
+  pair_materialise(p);
   if (res_empty(&p->allocated))
     return;
-  res_add(&p->slave->free, &p->allocated);
+  slave_free_materialise(s);
+  res_add(&s->free, &p->allocated);
   fw_account(a, p->fw, &p->allocated, -1);
   res_cleanup(&p->allocated);
-  slave_update_dirty(a, p->slave);
+  slave_free_settle(s);
+  slave_update_dirty(a, s);
 }
 
 /* Record res, already taken out of s's free pool, as allocated to fw. */
@@ -593,11 +684,30 @@ static void account(struct allocator *a, struct alloc_framework *fw,
                     struct alloc_slave *s, const struct resources *res)
 {
   struct alloc_pair *p = pair_get(fw, s);
+  pair_materialise(p);
   if (p->allocated.n == 0)
     res_copy(&p->allocated, res);   /* cheaper than res_add into empty */
   else
     res_add(&p->allocated, res);
   fw_account(a, fw, res, +1);
+  slave_update_dirty(a, s);
+}
+
+/* Record all of s->total, just taken whole out of s's free pool, as
+ * allocated to fw. */
+static void account_whole(struct allocator *a, struct alloc_framework *fw,
+                          struct alloc_slave *s)
+{
+  struct alloc_pair *p = pair_get(fw, s);
+  if (p->whole || !res_empty(&p->allocated)) {
+    /* Not after a whole free pool (the pools would exceed the total). */
+    pair_materialise(p);
+    res_add(&p->allocated, &s->total);
+  } else {
+    res_cleanup(&p->allocated);
+    p->whole = true;
+  }
+  fw_account_milli(a, fw, s->total_milli, +1);
   slave_update_dirty(a, s);
 }
 
@@ -607,6 +717,7 @@ static void allocate(struct allocator *a, struct alloc_framework *fw,
 {
   struct resources taken;
   res_init(&taken);
+  slave_free_materialise(s);
   if (subtract_clamped(&s->free, res, &taken)) {
     account(a, fw, s, res);
   } else {
@@ -664,7 +775,7 @@ static void allocate_slave(struct allocator *a, struct alloc_slave *s, double no
                            size_t *skipped_cap)
 {
   size_t nskipped = 0;
-  while (is_allocatable(&s->free)) {
+  while (slave_free_allocatable(s)) {
     struct alloc_framework *fw = fw_heap_pop(a);
     if (!fw)
       break;
@@ -676,9 +787,13 @@ static void allocate_slave(struct allocator *a, struct alloc_slave *s, double no
     if (pair_filtered(pair_find(fw, s), now))
       continue;
     struct resources res;
-    if (!take_offerable(s, fw, &res))
+    bool whole;
+    if (!take_offerable(s, fw, &res, &whole))
       continue;
-    account(a, fw, s, &res);
+    if (whole)
+      account_whole(a, fw, s);
+    else
+      account(a, fw, s, &res);
     fw->last_offer_seq = ++a->offer_seq;
     if (out->n == out->cap) {
       out->cap = out->cap ? 2 * out->cap : 64;
@@ -687,6 +802,7 @@ static void allocate_slave(struct allocator *a, struct alloc_slave *s, double no
     struct pending_offer *po = &out->v[out->n++];
     po->fw = fw;
     po->slave = s;
+    po->whole = whole;
     po->res = res;              /* moved */
   }
   for (size_t i = 0; i < nskipped; i++)
@@ -719,13 +835,14 @@ static void deliver_offers(struct allocator *a, struct offer_list *offers)
   a->delivering++;
   for (size_t i = 0; i < offers->n; i++) {
     struct pending_offer *po = &offers->v[i];
+    const struct resources *res = po->whole ? &po->slave->total : &po->res;
     if (po->fw->removed || po->slave->removed) {
       /* Removal already released the allocation. */
     } else if (!po->fw->active) {
       /* Deactivated meanwhile: nobody would get the offer to decline it. */
-      alloc_recover(a, po->fw->id, po->slave->id, &po->res, 0);
+      alloc_recover(a, po->fw->id, po->slave->id, res, 0);
     } else if (a->cb.offer) {
-      a->cb.offer(po->fw->id, po->slave->id, &po->res, a->cb_arg);
+      a->cb.offer(po->fw->id, po->slave->id, res, a->cb_arg);
     }
     res_cleanup(&po->res);
   }
@@ -1005,9 +1122,14 @@ void alloc_add_slave(struct allocator *a, const char *id, const struct resources
   s->dirty_idx = HEAP_NONE;
   res_init(&s->total);
   res_init(&s->free);
-  res_copy(&s->total, total);
-  res_copy(&s->free, total);
-  share_scalars(total, s->total_milli);
+  res_add(&s->total, total);    /* normalised, as pools rebuilt by res_add */
+  s->free_whole = true;
+  s->total_unreserved = true;
+  for (size_t i = 0; i < s->total.n; i++)
+    if (strcmp(s->total.v[i].role, "*") != 0)
+      s->total_unreserved = false;
+  s->total_allocatable = is_allocatable(&s->total);
+  share_scalars(&s->total, s->total_milli);
   for (int k = 0; k < SH_N; k++)
     a->cluster_milli[k] += s->total_milli[k];
   a->shares_stale = true;
@@ -1072,6 +1194,20 @@ void alloc_recover(struct allocator *a, const char *fw_id, const char *slave_id,
   if (!fw || !s)
     return;                     /* removal already released everything */
   struct alloc_pair *p = pair_find(fw, s);
+  if (p && p->whole && !s->free_whole && s->free.n == 0 &&
+      (res == &s->total || res_equal(res, &s->total))) {
+    /* The whole slave comes back (a declined full offer): no arithmetic. */
+    p->whole = false;
+    s->free_whole = true;
+    fw_account_milli(a, fw, s->total_milli, -1);
+    if (refuse_secs > 0)
+      filter_add(a, p, a->now(a->now_arg) + refuse_secs);
+    pair_gc(a, p);
+    slave_update_dirty(a, s);
+    return;
+  }
+  if (p)
+    pair_materialise(p);
   struct resources taken;
   res_init(&taken);
   const struct resources *back = res;
@@ -1085,7 +1221,11 @@ void alloc_recover(struct allocator *a, const char *fw_id, const char *slave_id,
   }
   if (!p)
     p = pair_get(fw, s);
-  res_add(&s->free, back);
+  if (!res_empty(back)) {
+    slave_free_materialise(s);
+    res_add(&s->free, back);
+    slave_free_settle(s);
+  }
   fw_account(a, fw, back, -1);
   res_cleanup(&taken);
   if (refuse_secs > 0)

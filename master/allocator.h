@@ -32,7 +32,9 @@ struct event_base;
 struct allocator;
 
 struct alloc_callbacks {
-  /* Offer res (already marked allocated) on slave to framework. */
+  /* Offer res (already marked allocated) on slave to framework. res is
+   * valid during the call only (it may be the allocator's own copy of the
+   * slave's total): copy what must outlive it. */
   void (*offer)(const char *framework_id, const char *slave_id,
                 const struct resources *res, void *arg);
 };

@@ -46,6 +46,10 @@ struct bench_config {
   double timeout;             /* whole run, seconds */
   double state_interval;      /* GET /master/state every ... (0: never) */
   int master_pid;
+  char *zk_url;               /* --master=zk://...: follow the leader (else NULL) */
+  double backoff_factor;      /* re-registration delay: uniform in [0.5 s, this] */
+  bool failover;              /* kill -9 the leader once all tasks run */
+  double kill_after;          /* ... this long after the last RUNNING */
 };
 
 /* Shared between the parent and the slave processes. */
@@ -60,12 +64,30 @@ struct bench_shm {
   uint64_t pings;             /* PING events answered */
   uint64_t children_ready;    /* children whose slaves are all registered */
   uint64_t stop;              /* set by the parent: children exit */
+  uint64_t reregistered;      /* REGISTERED answers to a re-registration */
+  uint64_t last_rereg_ns;     /* when the latest of them arrived */
+  uint64_t resubscribe_tries; /* (re-)SUBSCRIBEs sent after the first registration */
   uint64_t freed_ns[];        /* per slave: when resources became free (0: not pending) */
 };
 
 /* Monotonic nanoseconds (the clock shared by all bench processes). */
 uint64_t bench_now_ns(void);
 double bench_now(void);
+
+/* ------------------------------------------------------ leader (zk) */
+
+/* Follows the leading master through ZooKeeper (common/zk.h's detector, on
+ * a session of this process). fn runs on the loop whenever the leader's
+ * address changes; host NULL while none is known. */
+struct bench_leader;
+typedef void (*bench_leader_fn)(const char *host, int port, void *arg);
+struct bench_leader *bench_leader_new(struct event_base *base, const char *zk_url,
+                                      bench_leader_fn fn, void *arg);
+void bench_leader_free(struct bench_leader *l);
+
+/* Delay before a (re-)SUBSCRIBE as agora-slave draws it: uniform in
+ * [0.5 s, backoff] (0.5 s when backoff is smaller). */
+double bench_backoff_delay(double backoff);
 
 /* ---------------------------------------------------------- call pool */
 
@@ -85,6 +107,9 @@ void call_pool_post(struct call_pool *p, const char *path, const char *content_t
                     const char *accept, const char *stream_id, const void *body, size_t len,
                     call_done_fn done, void *arg);
 uint64_t call_pool_errors(const struct call_pool *p);
+/* Point the pool at another master: open connections are dropped (their
+ * calls fail with status 0), the next call connects to host:port. */
+void call_pool_set_master(struct call_pool *p, const char *host, int port);
 
 /* ------------------------------------------------------------- parts */
 
@@ -106,6 +131,12 @@ struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_co
                                   struct bench_shm *shm);
 const struct bench_fw_stats *bench_fws_stats(const struct bench_fws *f);
 bool bench_fws_all_subscribed(const struct bench_fws *f);
+/* The leading master changed (zk runs): drop the streams, re-SUBSCRIBE
+ * with the framework ids after a delay uniform in [0, 0.5 s] as
+ * libagora-scheduler does. host NULL: no leader known, wait. */
+void bench_fws_set_master(struct bench_fws *f, const char *host, int port);
+/* Frameworks subscribed again after a leader change, and the last time. */
+uint64_t bench_fws_resubscribed(const struct bench_fws *f, double *last);
 void bench_fws_free(struct bench_fws *f);
 
 /* Master process figures. */

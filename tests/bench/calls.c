@@ -49,6 +49,12 @@ static int cmp_double(const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+double bench_backoff_delay(double backoff)
+{
+  double d = 0.5 + (backoff - 0.5) * ((double)random() / (double)RAND_MAX);
+  return d < 0.5 ? 0.5 : d;
+}
+
 double bench_quantile(double *v, size_t n, double q)
 {
   if (n == 0)
@@ -188,19 +194,24 @@ static int conn_open(struct call_pool *p, struct pool_conn *c)
   return 0;
 }
 
-struct call_pool *call_pool_new(struct event_base *base, const char *host, int port,
-                                const char *local_ip, int nconns)
+static void set_dst(struct call_pool *p, const char *host, int port)
 {
-  struct call_pool *p = xcalloc(1, sizeof(*p));
-  p->base = base;
   snprintf(p->hostport, sizeof(p->hostport), "%s:%d", host, port);
   p->dst.sin_family = AF_INET;
   p->dst.sin_port = htons((uint16_t)port);
   if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
                 &p->dst.sin_addr) != 1) {
-    fprintf(stderr, "agora-bench: --master host must be an IPv4 address, got '%s'\n", host);
+    fprintf(stderr, "agora-bench: the master's host must be an IPv4 address, got '%s'\n", host);
     exit(2);
   }
+}
+
+struct call_pool *call_pool_new(struct event_base *base, const char *host, int port,
+                                const char *local_ip, int nconns)
+{
+  struct call_pool *p = xcalloc(1, sizeof(*p));
+  p->base = base;
+  set_dst(p, host, port);
   if (local_ip) {
     p->bind_src = true;
     p->src.sin_family = AF_INET;
@@ -221,6 +232,13 @@ void call_pool_free(struct call_pool *p)
     conn_drop(&p->conns[i]);
   free(p->conns);
   free(p);
+}
+
+void call_pool_set_master(struct call_pool *p, const char *host, int port)
+{
+  for (int i = 0; i < p->nconns; i++)
+    conn_drop(&p->conns[i]);
+  set_dst(p, host, port);
 }
 
 void call_pool_post(struct call_pool *p, const char *path, const char *content_type,

@@ -12,12 +12,18 @@
  * TASK_RUNNING update (launch latency and throughput), and per offer the
  * time since the offered slave's resources became free (the slave process
  * stamps that in the shared region when it sends TASK_FINISHED).
+ *
+ * zk runs: main.c's detector calls bench_fws_set_master when the leader
+ * changes; every framework drops its stream and SUBSCRIBEs again with its
+ * framework id after a delay uniform in [0, 0.5 s], as libagora-scheduler
+ * does. A refused or ended stream is retried after 0.5-1 s.
  */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -42,6 +48,7 @@ struct bfw {
   struct rio_decoder *dec;
   long first_task, quota, launched;
   bool subscribed, suppressed;
+  struct event *retry_ev;       /* zk runs: the next SUBSCRIBE */
 };
 
 struct bench_fws {
@@ -55,7 +62,13 @@ struct bench_fws {
   size_t ntask_res;
   double *accept_at;            /* per global task number */
   struct bench_fw_stats st;
+  char *host;                   /* the master (the leader in zk runs); NULL: none known */
+  int port;
+  uint64_t resubscribed;
+  double last_resubscribed;
 };
+
+static void fw_subscribe(struct bench_fws *f, struct bfw *fw);
 
 static void sample_add(double **v, size_t *n, size_t *cap, double x)
 {
@@ -230,11 +243,16 @@ static void on_update(struct bfw *fw, const Mesos__V1__TaskStatus *st)
     return;
   long g = strtol(st->task_id->value, NULL, 10);
   if (st->state == MESOS__V1__TASK_STATE__TASK_RUNNING) {
+    /* accept_at < 0: counted already (an update sent again after a failover). */
+    if (g >= 0 && g < f->cfg->tasks && f->accept_at[g] < 0)
+      return;
     f->st.running++;
     f->st.last_running = now;
-    if (g >= 0 && g < f->cfg->tasks && f->accept_at[g] > 0)
+    if (g >= 0 && g < f->cfg->tasks && f->accept_at[g] > 0) {
       sample_add(&f->st.launch_latency_ms, &f->st.n_launch_latency, &f->st.cap_launch_latency,
                  (now - f->accept_at[g]) * 1e3);
+      f->accept_at[g] = -1;
+    }
   } else if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED) {
     f->st.finished++;
     f->st.last_finished = now;
@@ -262,6 +280,9 @@ static int on_record(const char *data, size_t len, void *arg)
       fw->id = xstrdup(ev->subscribed->framework_id->value);
       fw->subscribed = true;
       fw->f->st.subscribed++;
+    } else if (ev->subscribed) {
+      fw->f->resubscribed++;
+      fw->f->last_resubscribed = bench_now();
     }
     break;
   case MESOS__V1__SCHEDULER__EVENT__TYPE__OFFERS:
@@ -291,6 +312,10 @@ static void on_stream_chunk(struct evhttp_request *req, void *arg)
   size_t n = evbuffer_get_length(in);
   if (n == 0)
     return;
+  if (!fw->stream_id[0]) {        /* the body of a refusal (307, 503), not a stream */
+    evbuffer_drain(in, n);
+    return;
+  }
   const char *p = (const char *)evbuffer_pullup(in, -1);
   char *err = NULL;
   if (rio_decoder_feed(fw->dec, p, n, on_record, fw, &err) != 0) {
@@ -306,17 +331,35 @@ static int on_stream_headers(struct evhttp_request *req, void *arg)
   struct bfw *fw = arg;
   int code = evhttp_request_get_response_code(req);
   const char *sid = evhttp_find_header(evhttp_request_get_input_headers(req), "Mesos-Stream-Id");
-  if (code != 200 || !sid)
+  if ((code != 200 || !sid) && (!fw->f->cfg->zk_url || (code != 307 && code != 503)))
     fprintf(stderr, "agora-bench: framework %d: SUBSCRIBE answered %d\n", fw->idx, code);
   else
     snprintf(fw->stream_id, sizeof(fw->stream_id), "%s", sid);
   return 0;
 }
 
+static void schedule_subscribe(struct bfw *fw, double lo, double hi)
+{
+  double d = lo + (hi - lo) * ((double)random() / (double)RAND_MAX);
+  struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+  evtimer_add(fw->retry_ev, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+  struct bfw *fw = arg;
+  if (fw->f->host)
+    fw_subscribe(fw->f, fw);
+}
+
 static void on_stream_done(struct evhttp_request *req, void *arg)
 {
   struct bfw *fw = arg;
-  if (!__atomic_load_n(&fw->f->shm->stop, __ATOMIC_RELAXED))
+  if (__atomic_load_n(&fw->f->shm->stop, __ATOMIC_RELAXED))
+    return;
+  if (fw->f->cfg->zk_url)
+    schedule_subscribe(fw, 0.5, 1.0);
+  else
     fprintf(stderr, "agora-bench: framework %d: event stream ended\n", fw->idx);
 }
 
@@ -327,8 +370,14 @@ static void fw_subscribe(struct bench_fws *f, struct bfw *fw)
   Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
   Mesos__V1__Scheduler__Call__Subscribe sub = MESOS__V1__SCHEDULER__CALL__SUBSCRIBE__INIT;
   Mesos__V1__FrameworkInfo fi = MESOS__V1__FRAMEWORK_INFO__INIT;
+  Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
   fi.user = "bench";
   fi.name = name;
+  if (fw->id) {                 /* subscribing again (a new leader) */
+    fid.value = fw->id;
+    fi.id = &fid;
+    call.framework_id = &fid;
+  }
   sub.framework_info = &fi;
   call.has_type = 1;
   call.type = MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE;
@@ -337,8 +386,15 @@ static void fw_subscribe(struct bench_fws *f, struct bfw *fw)
   uint8_t *buf = xmalloc(len);
   mesos__v1__scheduler__call__pack(&call, buf);
 
-  fw->evcon = evhttp_connection_base_new(f->base, NULL, f->cfg->master_host,
-                                         (unsigned short)f->cfg->master_port);
+  /* Called from a timer or the leader callback, never from this
+   * connection's own callbacks. */
+  if (fw->evcon)
+    evhttp_connection_free(fw->evcon);
+  if (fw->dec)
+    rio_decoder_free(fw->dec);
+  fw->stream_id[0] = '\0';
+  fw->suppressed = false;
+  fw->evcon = evhttp_connection_base_new(f->base, NULL, f->host, (unsigned short)f->port);
   evhttp_connection_set_family(fw->evcon, AF_INET);
   evhttp_connection_set_timeout(fw->evcon, 3600);
   evhttp_connection_set_retries(fw->evcon, 0);
@@ -348,7 +404,7 @@ static void fw_subscribe(struct bench_fws *f, struct bfw *fw)
   evhttp_request_set_header_cb(req, on_stream_headers);
   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
   char hp[300];
-  snprintf(hp, sizeof(hp), "%s:%d", f->cfg->master_host, f->cfg->master_port);
+  snprintf(hp, sizeof(hp), "%s:%d", f->host, f->port);
   evhttp_add_header(h, "Host", hp);
   evhttp_add_header(h, "Content-Type", CT_PROTOBUF);
   evhttp_add_header(h, "Accept", CT_PROTOBUF);
@@ -368,7 +424,9 @@ struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_co
   f->n = cfg->frameworks;
   f->fws = xcalloc((size_t)f->n, sizeof(*f->fws));
   f->accept_at = xcalloc((size_t)(cfg->tasks > 0 ? cfg->tasks : 1), sizeof(double));
-  f->pool = call_pool_new(base, cfg->master_host, cfg->master_port, NULL, cfg->conns_per_proc);
+  f->host = xstrdup(cfg->master_host);
+  f->port = cfg->master_port;
+  f->pool = call_pool_new(base, f->host, f->port, NULL, cfg->conns_per_proc);
   struct resources r;
   res_init(&r);
   res_add_scalar(&r, "cpus", NULL, cfg->task_cpus);
@@ -383,6 +441,7 @@ struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_co
     fw->first_task = next;
     fw->quota = per + (i < extra ? 1 : 0);
     next += fw->quota;
+    fw->retry_ev = evtimer_new(base, on_retry, fw);
     fw_subscribe(f, fw);
   }
   return f;
@@ -398,6 +457,31 @@ bool bench_fws_all_subscribed(const struct bench_fws *f)
   return f->st.subscribed == (uint64_t)f->n;
 }
 
+void bench_fws_set_master(struct bench_fws *f, const char *host, int port)
+{
+  free(f->host);
+  f->host = host ? xstrdup(host) : NULL;
+  f->port = port;
+  if (host)
+    call_pool_set_master(f->pool, host, port);
+  for (int i = 0; i < f->n; i++) {
+    struct bfw *fw = &f->fws[i];
+    evtimer_del(fw->retry_ev);
+    if (fw->evcon) {
+      evhttp_connection_free(fw->evcon);
+      fw->evcon = NULL;
+    }
+    if (host)
+      schedule_subscribe(fw, 0, 0.5);
+  }
+}
+
+uint64_t bench_fws_resubscribed(const struct bench_fws *f, double *last)
+{
+  *last = f->last_resubscribed;
+  return f->resubscribed;
+}
+
 void bench_fws_free(struct bench_fws *f)
 {
   if (!f)
@@ -407,12 +491,15 @@ void bench_fws_free(struct bench_fws *f)
       evhttp_connection_free(f->fws[i].evcon);
     if (f->fws[i].dec)
       rio_decoder_free(f->fws[i].dec);
+    if (f->fws[i].retry_ev)
+      event_free(f->fws[i].retry_ev);
     free(f->fws[i].id);
   }
   call_pool_free(f->pool);
   res_pb_free(f->task_res, f->ntask_res);
   free(f->fws);
   free(f->accept_at);
+  free(f->host);
   free(f->st.offer_latency_ms);
   free(f->st.launch_latency_ms);
   free(f);

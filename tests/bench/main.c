@@ -11,6 +11,14 @@
  *   METRICS   GET /metrics of the master for allocation_cycle_ms, then the
  *             master's RSS and CPU time from /proc, the JSON line, and the
  *             children are told to stop.
+ *   FAILOVER  (--failover, zk runs) once every task is RUNNING and
+ *             --kill_leader_after passed: kill -9 the leading master, wait
+ *             for ZooKeeper to name another (the parent's own detector), then
+ *             for every slave to re-register and every framework to
+ *             re-subscribe with it: failover_reregister_s is the time from
+ *             that election to the last slave's REGISTERED, and
+ *             failover_election_s the time from the kill to the election.
+ *             The new leader's /metrics then confirm the counts.
  * A run is bounded: --timeout ends it (the figures then say timed_out),
  * and the children die with the parent (PR_SET_PDEATHSIG).
  */
@@ -22,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,15 +41,18 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "zk.h"
 
 static char *f_master, *f_slave_resources;
 static int f_slaves, f_frameworks, f_procs, f_conns, f_window, f_master_pid, f_rounds;
+static int f_leader_pid;
 static double f_tasks, f_task_duration, f_task_cpus, f_task_mem, f_timeout, f_state_interval;
-static bool f_allocator_only;
+static double f_kill_after, f_backoff_factor;
+static bool f_allocator_only, f_failover;
 
 static const struct flag flag_table[] = {
   { "master", FLAG_STRING, &f_master, "127.0.0.1:5050",
-    "The agora-master to load, HOST:PORT (zk://... once HA exists)" },
+    "The agora-master to load: HOST:PORT, or zk://host:port,.../path to follow the leader" },
   { "slaves", FLAG_INT, &f_slaves, "100", "Emulated slaves" },
   { "frameworks", FLAG_INT, &f_frameworks, "2", "Emulated frameworks" },
   { "tasks", FLAG_DOUBLE, &f_tasks, "1000", "Tasks in total, shared by the frameworks" },
@@ -62,10 +74,19 @@ static const struct flag flag_table[] = {
   { "allocator_only", FLAG_BOOL, &f_allocator_only, "false",
     "Benchmark the allocator alone, in-process (no master needed)" },
   { "rounds", FLAG_INT, &f_rounds, "10", "--allocator_only: full allocation passes timed" },
+  { "failover", FLAG_BOOL, &f_failover, "false",
+    "zk runs: kill -9 the leading master once every task runs and time the slaves' "
+    "re-registration with the next leader (give tasks a --task_duration that outlasts it)" },
+  { "kill_leader_after", FLAG_DURATION, &f_kill_after, "2secs",
+    "--failover: wait this long after the last task reported RUNNING" },
+  { "leader_pid", FLAG_INT, &f_leader_pid, "0",
+    "--failover: pid of the leader to kill (0: found from the port in its MasterInfo)" },
+  { "registration_backoff_factor", FLAG_DURATION, &f_backoff_factor, "1secs",
+    "zk runs: slaves re-register after a delay uniform in [0.5s, this], as agora-slave" },
 };
 #define NFLAGS (sizeof(flag_table) / sizeof(flag_table[0]))
 
-enum phase { PH_REGISTER, PH_RUN, PH_METRICS, PH_DONE };
+enum phase { PH_REGISTER, PH_RUN, PH_FAILOVER, PH_METRICS, PH_DONE };
 
 struct run {
   struct event_base *base;
@@ -81,7 +102,53 @@ struct run {
   bool state_inflight;
   double state_sent, next_state;
   double cpu0;
+  int pid;                      /* the master measured (the new leader after a failover) */
+  /* zk runs */
+  struct bench_leader *leader;
+  bool leader_known;
+  double all_running_at, killed_at, elected_at, rereg_done_at, resub_done_at;
+  char *killed_host;
+  int killed_port, killed_pid;
+  double new_slaves_active, new_tasks_running, new_reregistrations;
 };
+
+static void on_leader(const char *host, int port, void *arg)
+{
+  struct run *r = arg;
+  double now = bench_now();
+  fprintf(stderr, "agora-bench: %6.1fs leading master: %s:%d\n", now - r->t0,
+          host ? host : "(none)", host ? port : 0);
+  r->leader_known = host != NULL;
+  if (!host)
+    return;
+  free(r->cfg.master_host);
+  r->cfg.master_host = xstrdup(host);
+  r->cfg.master_port = port;
+  if (r->killed_at > 0 && r->elected_at == 0 &&
+      (strcmp(host, r->killed_host) != 0 || port != r->killed_port))
+    r->elected_at = now;
+  if (r->fws)
+    bench_fws_set_master(r->fws, host, port);
+}
+
+static void find_master_pid(struct run *r)
+{
+  double rss0;
+  r->pid = f_master_pid > 0 ? f_master_pid : bench_find_master_pid(r->cfg.master_port);
+  if (r->pid <= 0 || bench_proc_usage(r->pid, &rss0, &r->cpu0) != 0) {
+    fprintf(stderr, "agora-bench: master process not found (port %d); RSS/CPU not reported\n",
+            r->cfg.master_port);
+    r->pid = -1;
+  }
+}
+
+static double metric_value(const char *body, const char *name)
+{
+  char key[160];
+  snprintf(key, sizeof(key), "\n%s ", name);
+  const char *p = strstr(body, key);
+  return p ? strtod(p + strlen(key), NULL) : NAN;
+}
 
 static void metrics_done(const struct http_response *resp, void *arg)
 {
@@ -102,6 +169,12 @@ static void metrics_done(const struct http_response *resp, void *arg)
       r->cycle_p99 = strtod(strchr(p, '}') + 2, NULL);
     if ((p = strstr(resp->body, "agora_master_allocation_cycle_ms_count ")))
       r->cycle_count = strtod(p + strlen("agora_master_allocation_cycle_ms_count "), NULL);
+    if (r->killed_at > 0) {
+      r->new_slaves_active = metric_value(resp->body, "agora_master_slaves_active");
+      r->new_tasks_running = metric_value(resp->body, "agora_master_tasks_running");
+      r->new_reregistrations =
+          metric_value(resp->body, "agora_master_slave_reregistrations_total");
+    }
   } else {
     fprintf(stderr, "agora-bench: GET /metrics: %d %s\n", resp->status,
             resp->error ? resp->error : "");
@@ -142,9 +215,46 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
   double now = bench_now();
   if (now - r->last_progress >= 5) {
     r->last_progress = now;
-    progress(r, r->phase == PH_REGISTER ? "register" : "run");
+    progress(r, r->phase == PH_REGISTER ? "register" : r->phase == PH_FAILOVER ? "failover" : "run");
+  }
+  if (now - r->t0 > r->cfg.timeout && r->phase < PH_METRICS && r->phase != PH_RUN) {
+    r->timed_out = true;
+    progress(r, "timed out");
+    if (!r->fws)
+      fprintf(stderr, "agora-bench: no leading master found through ZooKeeper\n");
+    r->phase = r->fws ? PH_DONE : PH_METRICS;   /* no figures without frameworks */
+    event_base_loopbreak(r->base);
+    return;
+  }
+  if (r->phase == PH_FAILOVER) {
+    uint64_t rereg = __atomic_load_n(&r->shm->reregistered, __ATOMIC_RELAXED);
+    double last_resub;
+    uint64_t resub = bench_fws_resubscribed(r->fws, &last_resub);
+    if (r->elected_at > 0 && r->rereg_done_at == 0 &&
+        rereg >= __atomic_load_n(&r->shm->registered, __ATOMIC_RELAXED)) {
+      r->rereg_done_at =
+          (double)__atomic_load_n(&r->shm->last_rereg_ns, __ATOMIC_RELAXED) / 1e9;
+      fprintf(stderr, "agora-bench: %6.1fs all %llu slaves re-registered, %.3f s after the "
+              "election\n", now - r->t0, (unsigned long long)rereg,
+              r->rereg_done_at - r->elected_at);
+    }
+    if (r->elected_at > 0 && r->resub_done_at == 0 && resub >= (uint64_t)r->cfg.frameworks)
+      r->resub_done_at = last_resub;
+    if (r->rereg_done_at > 0 && r->resub_done_at > 0) {
+      progress(r, "failover done");
+      r->pid = f_master_pid > 0 ? f_master_pid : bench_find_master_pid(r->cfg.master_port);
+      r->cpu0 = 0;
+      r->phase = PH_METRICS;
+      http_call_start(r->base, r->cfg.master_host, r->cfg.master_port, "GET", "/metrics", NULL,
+                      0, NULL, 0, 30, metrics_done, r);
+    }
+    return;
   }
   if (r->phase == PH_REGISTER) {
+    if (r->cfg.zk_url && !r->leader_known)
+      return;
+    if (r->cfg.zk_url && r->pid == 0)
+      find_master_pid(r);
     uint64_t reg = __atomic_load_n(&r->shm->registered, __ATOMIC_RELAXED);
     uint64_t failed = __atomic_load_n(&r->shm->subscribe_failed, __ATOMIC_RELAXED);
     if (reg + failed >= (uint64_t)r->cfg.slaves || now - r->t0 > r->cfg.timeout / 2) {
@@ -168,7 +278,42 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                     NULL, 0, NULL, 0, 60, state_done, r);
   }
   bool done;
-  if (r->cfg.tasks > 0) {
+  if (r->cfg.failover) {
+    bool all = r->cfg.tasks > 0 ? st->running >= (uint64_t)r->cfg.tasks
+                                : bench_fws_all_subscribed(r->fws);
+    if (all && r->all_running_at == 0)
+      r->all_running_at = now;
+    if (st->finished + st->failed > 0 && r->all_running_at == 0) {
+      fprintf(stderr, "agora-bench: --failover: tasks ended before all ran; "
+              "use a longer --task_duration\n");
+      r->timed_out = true;
+      r->phase = PH_DONE;
+      event_base_loopbreak(r->base);
+      return;
+    }
+    if (r->all_running_at > 0 && now - r->all_running_at >= r->cfg.kill_after &&
+        !r->state_inflight) {
+      int pid = f_leader_pid > 0 ? f_leader_pid : bench_find_master_pid(r->cfg.master_port);
+      progress(r, "killing the leader");
+      if (pid <= 0 || kill(pid, SIGKILL) != 0) {
+        fprintf(stderr, "agora-bench: cannot kill the leader (pid %d, port %d)\n", pid,
+                r->cfg.master_port);
+        r->timed_out = true;
+        r->phase = PH_DONE;
+        event_base_loopbreak(r->base);
+        return;
+      }
+      fprintf(stderr, "agora-bench: killed the leading master %s:%d (pid %d)\n",
+              r->cfg.master_host, r->cfg.master_port, pid);
+      r->killed_at = bench_now();
+      r->killed_pid = pid;
+      r->killed_host = xstrdup(r->cfg.master_host);
+      r->killed_port = r->cfg.master_port;
+      r->phase = PH_FAILOVER;
+      return;
+    }
+    done = false;
+  } else if (r->cfg.tasks > 0) {
     done = st->finished + st->failed >= (uint64_t)r->cfg.tasks;
   } else {
     /* No tasks: done once subscribed and the first offers went out. */
@@ -201,8 +346,9 @@ static json_t *quantiles(double *v, size_t n)
   return q;
 }
 
-static void print_figures(struct run *r, int pid)
+static void print_figures(struct run *r)
 {
+  int pid = r->pid;
   const struct bench_fw_stats *st = bench_fws_stats(r->fws);
   struct bench_shm *shm = r->shm;
   json_t *j = json_object();
@@ -220,12 +366,29 @@ static void print_figures(struct run *r, int pid)
   json_object_set_new(cyc, "p99", jnum(r->cycle_p99));
   json_object_set_new(j, "allocation_cycle_ms", cyc);
   double rss = NAN, cpu = NAN;
+  /* After a failover: the new leader, CPU since it started. */
   if (pid > 0 && bench_proc_usage(pid, &rss, &cpu) == 0)
     cpu -= r->cpu0;
   json_object_set_new(j, "master_rss_mb", jnum(rss));
   json_object_set_new(j, "master_cpu_s", jnum(cpu));
-  /* Needs leader election (the HA issue); standalone runs have none. */
-  json_object_set_new(j, "failover_reregister_s", json_null());
+  /* Failover runs only (--failover with --master=zk://...). */
+  bool fo = r->killed_at > 0;
+  json_object_set_new(j, "failover_reregister_s",
+                      jnum(fo && r->rereg_done_at > 0 ? r->rereg_done_at - r->elected_at : NAN));
+  if (fo) {
+    json_object_set_new(j, "failover_election_s",
+                        jnum(r->elected_at > 0 ? r->elected_at - r->killed_at : NAN));
+    json_object_set_new(j, "failover_resubscribe_s",
+                        jnum(r->resub_done_at > 0 ? r->resub_done_at - r->elected_at : NAN));
+    json_object_set_new(j, "failover_slaves_reregistered",
+                        json_integer((json_int_t)shm->reregistered));
+    json_object_set_new(j, "failover_resubscribe_tries",
+                        json_integer((json_int_t)shm->resubscribe_tries));
+    /* The new leader's own view (its /metrics). */
+    json_object_set_new(j, "failover_leader_slaves_active", jnum(r->new_slaves_active));
+    json_object_set_new(j, "failover_leader_tasks_running", jnum(r->new_tasks_running));
+    json_object_set_new(j, "failover_leader_reregistrations", jnum(r->new_reregistrations));
+  }
   /* Extras: what the figures above are made of. */
   json_object_set_new(j, "tasks_requested", json_integer((json_int_t)r->cfg.tasks));
   json_object_set_new(j, "tasks_finished", json_integer((json_int_t)st->finished));
@@ -297,16 +460,26 @@ int main(int argc, char **argv)
   cfg->connect_window = f_window > 0 ? f_window : 1;
   cfg->timeout = f_timeout;
   cfg->state_interval = f_state_interval;
+  cfg->backoff_factor = f_backoff_factor;
+  cfg->failover = f_failover;
+  cfg->kill_after = f_kill_after;
   if (f_allocator_only) {
     rc = bench_allocator_only(cfg, f_rounds);
     goto out;
   }
   if (strncmp(f_master, "zk://", 5) == 0) {
-    fprintf(stderr, "agora-bench: --master=zk://...: leader detection needs the HA work; "
-            "give HOST:PORT of the leader\n");
+    char *hosts = NULL, *path = NULL;
+    if (zk_parse_url(f_master, &hosts, &path, &err) != 0) {
+      fprintf(stderr, "agora-bench: --master: %s\n", err);
+      goto out;
+    }
+    free(hosts);
+    free(path);
+    cfg->zk_url = f_master;     /* the leader's address comes from ZooKeeper */
+  } else if (cfg->failover) {
+    fprintf(stderr, "agora-bench: --failover needs --master=zk://...\n");
     goto out;
-  }
-  if (http_parse_hostport(f_master, 5050, &cfg->master_host, &cfg->master_port) != 0) {
+  } else if (http_parse_hostport(f_master, 5050, &cfg->master_host, &cfg->master_port) != 0) {
     fprintf(stderr, "agora-bench: --master: expected HOST:PORT, got '%s'\n", f_master);
     goto out;
   }
@@ -319,13 +492,10 @@ int main(int argc, char **argv)
   cfg->procs = f_procs > 0 ? f_procs : (cfg->slaves + 3999) / 4000;
   if (cfg->procs > cfg->slaves)
     cfg->procs = cfg->slaves;
-  int pid = f_master_pid > 0 ? f_master_pid : bench_find_master_pid(cfg->master_port);
-  double rss0;
-  if (pid <= 0 || bench_proc_usage(pid, &rss0, &r.cpu0) != 0) {
-    fprintf(stderr, "agora-bench: master process not found (port %d); RSS/CPU not reported\n",
-            cfg->master_port);
-    pid = -1;
-  }
+  /* zk runs: the leader's pid once ZooKeeper named it (find_master_pid). */
+  if (!cfg->zk_url)
+    find_master_pid(&r);
+  srandom((unsigned)bench_now_ns());
   signal(SIGPIPE, SIG_IGN);
 
   size_t shm_len = sizeof(struct bench_shm) + (size_t)cfg->slaves * sizeof(uint64_t);
@@ -354,6 +524,10 @@ int main(int argc, char **argv)
   }
 
   r.base = event_base_new();
+  if (cfg->zk_url && !(r.leader = bench_leader_new(r.base, cfg->zk_url, on_leader, &r))) {
+    __atomic_store_n(&r.shm->stop, 1, __ATOMIC_RELAXED);
+    goto reap;
+  }
   struct event *tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
   struct timeval tv = { 0, 20000 };
   evtimer_add(tick, &tv);
@@ -373,8 +547,10 @@ reap:
     }
   }
   if (r.phase == PH_DONE)
-    print_figures(&r, pid);
+    print_figures(&r);
   bench_fws_free(r.fws);
+  bench_leader_free(r.leader);
+  free(r.killed_host);
   if (r.base)
     event_base_free(r.base);
   munmap(r.shm, shm_len);

@@ -16,6 +16,16 @@
  * (calls.c). At most --connect_window SUBSCRIBEs are in flight per child so
  * that the master's listen backlog never overflows (a dropped SYN costs a
  * 1 s retransmit and would distort register_s).
+ *
+ * With --master=zk://... each child follows the leader through its own
+ * ZooKeeper session (leader.c) as agora-slave does: when the leader
+ * changes, every slave drops its stream and re-SUBSCRIBEs to the new one
+ * after a delay uniform in [0.5 s, --registration_backoff_factor], with its
+ * agent id, its tasks (TaskInfo kept from RUN_TASK, latest state) and their
+ * frameworks; a refused or lost SUBSCRIBE is retried with the delay's
+ * ceiling doubled (up to 30 s). After REGISTERED the slave sends its
+ * unacknowledged updates again with the same uuid, as agora-slave retries
+ * them. The connect window applies to re-registrations too.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -39,7 +49,11 @@
 #define SLAVE_PATH "/internal/v1/slave"
 #define CT_PROTOBUF "application/x-protobuf"
 
+#define BACKOFF_MAX 30.0
+
 enum bslave_state { BS_IDLE, BS_SUBSCRIBING, BS_REGISTERED, BS_LOST };
+
+struct btask;
 
 struct bslave {
   struct bchild *c;
@@ -49,6 +63,18 @@ struct bslave {
   char stream_id[64];
   struct evhttp_connection *evcon;
   struct rio_decoder *dec;
+  struct event *retry_ev;        /* zk runs: the next (re-)SUBSCRIBE */
+  double backoff;                /* ceiling of that delay */
+  bool queued;                   /* waiting in the child's connect queue */
+  struct btask *tasks;           /* its tasks (btask.snext/sprev) */
+  int ntasks;
+};
+
+/* FrameworkInfo of the frameworks whose tasks run here, for re-registration. */
+struct bfwinfo {
+  char *id;
+  Mesos__V1__FrameworkInfo *info;
+  UT_hash_handle hh;
 };
 
 enum btask_phase { BT_RUNNING_SENT, BT_RUNNING_ACKED, BT_FINISHED_SENT };
@@ -62,6 +88,9 @@ struct btask {
   bool finish_due;               /* duration elapsed while RUNNING unacked */
   double due;
   struct btask *fifo_next;
+  struct btask *snext, *sprev;   /* the slave's list */
+  uint8_t *info_pb;              /* packed TaskInfo, for re-registration */
+  size_t info_len;
   UT_hash_handle hh;
 };
 
@@ -70,7 +99,13 @@ struct bchild {
   const struct bench_config *cfg;
   struct bench_shm *shm;
   struct bslave *slaves;
-  int first, count, next_to_open, inflight_subs, registered;
+  int first, count, inflight_subs, registered;
+  int *queue, qhead, qlen;       /* slaves due to SUBSCRIBE, in order */
+  char *host;                    /* the master (the leader in zk runs), NULL: none known */
+  int port;
+  struct bench_leader *leader;
+  int leaders_seen;
+  struct bfwinfo *fwinfos;       /* uthash by framework id */
   char local_ip[32];
   struct call_pool *pool;
   Mesos__V1__Resource **res_pb;
@@ -109,7 +144,9 @@ static void post_call(struct bchild *c, struct bslave *s, const Agora__Slave__Ca
 
 /* ------------------------------------------------------------- updates */
 
-static void send_update(struct bchild *c, struct btask *t, Mesos__V1__TaskState state)
+/* resend: the same update again (same uuid), as a retry. */
+static void send_update(struct bchild *c, struct btask *t, Mesos__V1__TaskState state,
+                        bool resend)
 {
   struct bslave *s = t->s;
   Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
@@ -118,9 +155,11 @@ static void send_update(struct bchild *c, struct btask *t, Mesos__V1__TaskState 
   Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
   Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
   Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-  uint64_t r1 = rng_next(c), r2 = rng_next(c);
-  memcpy(t->uuid, &r1, 8);
-  memcpy(t->uuid + 8, &r2, 8);
+  if (!resend) {
+    uint64_t r1 = rng_next(c), r2 = rng_next(c);
+    memcpy(t->uuid, &r1, 8);
+    memcpy(t->uuid + 8, &r2, 8);
+  }
   tid.value = t->task_id;
   aid.value = s->agent_id;
   fid.value = t->fw_id;
@@ -146,8 +185,32 @@ static void send_update(struct bchild *c, struct btask *t, Mesos__V1__TaskState 
   shm_add(&c->shm->updates_sent, 1);
 }
 
+static void task_link(struct bslave *s, struct btask *t)
+{
+  t->sprev = NULL;
+  t->snext = s->tasks;
+  if (s->tasks)
+    s->tasks->sprev = t;
+  s->tasks = t;
+  s->ntasks++;
+}
+
+static void task_unlink(struct btask *t)
+{
+  struct bslave *s = t->s;
+  if (t->sprev)
+    t->sprev->snext = t->snext;
+  else
+    s->tasks = t->snext;
+  if (t->snext)
+    t->snext->sprev = t->sprev;
+  t->snext = t->sprev = NULL;
+  s->ntasks--;
+}
+
 static void task_free(struct btask *t)
 {
+  free(t->info_pb);
   free(t->key);
   free(t->fw_id);
   free(t->task_id);
@@ -161,7 +224,7 @@ static void task_finish(struct bchild *c, struct btask *t)
   __atomic_compare_exchange_n(&c->shm->freed_ns[t->s->idx], &zero, now, false,
                               __ATOMIC_RELAXED, __ATOMIC_RELAXED);
   t->phase = BT_FINISHED_SENT;
-  send_update(c, t, MESOS__V1__TASK_STATE__TASK_FINISHED);
+  send_update(c, t, MESOS__V1__TASK_STATE__TASK_FINISHED, false);
 }
 
 static void fifo_arm(struct bchild *c)
@@ -210,8 +273,25 @@ static void on_run_task(struct bchild *c, struct bslave *s, const Agora__Slave__
     return;
   }
   HASH_ADD_KEYPTR(hh, c->tasks, t->key, strlen(t->key), t);
+  task_link(s, t);
+  t->info_len = mesos__v1__task_info__get_packed_size(rt->task);
+  t->info_pb = xmalloc(t->info_len ? t->info_len : 1);
+  mesos__v1__task_info__pack(rt->task, t->info_pb);
+  struct bfwinfo *fi = NULL;
+  HASH_FIND_STR(c->fwinfos, t->fw_id, fi);
+  if (!fi) {
+    /* A deep copy: pack and unpack. */
+    size_t n = mesos__v1__framework_info__get_packed_size(rt->framework_info);
+    uint8_t *buf = xmalloc(n ? n : 1);
+    mesos__v1__framework_info__pack(rt->framework_info, buf);
+    fi = xcalloc(1, sizeof(*fi));
+    fi->id = xstrdup(t->fw_id);
+    fi->info = mesos__v1__framework_info__unpack(NULL, n, buf);
+    free(buf);
+    HASH_ADD_KEYPTR(hh, c->fwinfos, fi->id, strlen(fi->id), fi);
+  }
   t->phase = BT_RUNNING_SENT;
-  send_update(c, t, MESOS__V1__TASK_STATE__TASK_RUNNING);
+  send_update(c, t, MESOS__V1__TASK_STATE__TASK_RUNNING, false);
   t->due = bench_now() + c->cfg->task_duration;
   if (c->fifo_tail)
     c->fifo_tail->fifo_next = t;
@@ -241,6 +321,7 @@ static void on_ack(struct bchild *c, const Agora__Slave__Event__Acknowledge *a)
     if (t->fifo_next || c->fifo_head == t)
       return;                     /* cannot happen: finished tasks left the FIFO */
     HASH_DELETE(hh, c->tasks, t);
+    task_unlink(t);
     task_free(t);
   }
 }
@@ -269,6 +350,49 @@ static void child_check_ready(struct bchild *c)
   }
 }
 
+static void enqueue(struct bchild *c, struct bslave *s)
+{
+  if (s->queued)
+    return;
+  s->queued = true;
+  c->queue[(c->qhead + c->qlen) % c->count] = (int)(s - c->slaves);
+  c->qlen++;
+}
+
+static double initial_backoff(const struct bchild *c)
+{
+  return c->cfg->backoff_factor > 0.5 ? c->cfg->backoff_factor : 0.5;
+}
+
+/* zk runs: SUBSCRIBE again later, as agora-slave does after a failure. */
+static void schedule_retry(struct bchild *c, struct bslave *s)
+{
+  double d = bench_backoff_delay(s->backoff);
+  s->backoff *= 2;
+  if (s->backoff > BACKOFF_MAX)
+    s->backoff = BACKOFF_MAX;
+  struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+  evtimer_add(s->retry_ev, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+  struct bslave *s = arg;
+  enqueue(s->c, s);
+  open_more(s->c);
+}
+
+/* Resend the updates the master has not acknowledged (lost with it). */
+static void resend_unacked(struct bchild *c, struct bslave *s)
+{
+  for (struct btask *t = s->tasks; t; t = t->snext) {
+    if (t->phase == BT_RUNNING_SENT)
+      send_update(c, t, MESOS__V1__TASK_STATE__TASK_RUNNING, true);
+    else if (t->phase == BT_FINISHED_SENT)
+      send_update(c, t, MESOS__V1__TASK_STATE__TASK_FINISHED, true);
+  }
+}
+
 static int on_record(const char *data, size_t len, void *arg)
 {
   struct bslave *s = arg;
@@ -279,13 +403,26 @@ static int on_record(const char *data, size_t len, void *arg)
   switch (ev->type) {
   case AGORA__SLAVE__EVENT__TYPE__REGISTERED:
     if (s->state == BS_SUBSCRIBING && ev->registered) {
+      bool rereg = s->agent_id != NULL;
       free(s->agent_id);
       s->agent_id = xstrdup(ev->registered->agent_id->value);
       s->state = BS_REGISTERED;
-      c->registered++;
+      s->backoff = initial_backoff(c);
       c->inflight_subs--;
-      shm_add(&c->shm->registered, 1);
-      child_check_ready(c);
+      if (rereg) {
+        uint64_t now = bench_now_ns(), last = __atomic_load_n(&c->shm->last_rereg_ns,
+                                                               __ATOMIC_RELAXED);
+        while (last < now && !__atomic_compare_exchange_n(&c->shm->last_rereg_ns, &last, now,
+                                                           false, __ATOMIC_RELAXED,
+                                                           __ATOMIC_RELAXED))
+          ;
+        shm_add(&c->shm->reregistered, 1);
+        resend_unacked(c, s);
+      } else {
+        c->registered++;
+        shm_add(&c->shm->registered, 1);
+        child_check_ready(c);
+      }
       open_more(c);
     }
     break;
@@ -333,6 +470,10 @@ static void on_stream_chunk(struct evhttp_request *req, void *arg)
   size_t n = evbuffer_get_length(in);
   if (n == 0)
     return;
+  if (!s->stream_id[0]) {        /* the body of a refusal (307, 503), not a stream */
+    evbuffer_drain(in, n);
+    return;
+  }
   const char *p = (const char *)evbuffer_pullup(in, -1);
   char *err = NULL;
   if (rio_decoder_feed(s->dec, p, n, on_record, s, &err) != 0) {
@@ -348,7 +489,9 @@ static int on_stream_headers(struct evhttp_request *req, void *arg)
   int code = evhttp_request_get_response_code(req);
   const char *sid = evhttp_find_header(evhttp_request_get_input_headers(req), "Mesos-Stream-Id");
   if (code != 200 || !sid) {
-    fprintf(stderr, "agora-bench: slave %d: SUBSCRIBE answered %d\n", s->idx, code);
+    /* zk runs: a master not (yet) leading answers 307 or 503; retried. */
+    if (!s->c->cfg->zk_url || (code != 307 && code != 503))
+      fprintf(stderr, "agora-bench: slave %d: SUBSCRIBE answered %d\n", s->idx, code);
     return 0;
   }
   snprintf(s->stream_id, sizeof(s->stream_id), "%s", sid);
@@ -359,16 +502,78 @@ static void on_stream_done(struct evhttp_request *req, void *arg)
 {
   struct bslave *s = arg;
   struct bchild *c = s->c;
+  bool zk = c->cfg->zk_url != NULL;
   if (s->state == BS_SUBSCRIBING) {
     c->inflight_subs--;
-    shm_add(&c->shm->subscribe_failed, 1);
-    s->state = BS_LOST;
+    if (zk) {
+      s->state = BS_IDLE;
+      schedule_retry(c, s);
+    } else {
+      shm_add(&c->shm->subscribe_failed, 1);
+      s->state = BS_LOST;
+    }
     open_more(c);
   } else if (s->state == BS_REGISTERED) {
     if (!__atomic_load_n(&c->shm->stop, __ATOMIC_RELAXED))
       shm_add(&c->shm->streams_lost, 1);
-    s->state = BS_LOST;
+    s->state = zk ? BS_IDLE : BS_LOST;
+    if (zk)
+      schedule_retry(c, s);
   }
+}
+
+/* The SUBSCRIBE of a slave that registered before: its agent id, its
+ * tasks and their frameworks. Fills sub and ai; what it allocates (the
+ * arrays and the unpacked TaskInfos) is freed by subscribe_free_tasks. */
+static void subscribe_add_tasks(struct bchild *c, struct bslave *s,
+                                Agora__Slave__Call__Subscribe *sub, Mesos__V1__AgentID *aid,
+                                Mesos__V1__AgentInfo *ai)
+{
+  aid->value = s->agent_id;
+  ai->id = aid;
+  if (s->ntasks == 0)
+    return;
+  Agora__Slave__Call__Task **tasks = xcalloc((size_t)s->ntasks, sizeof(*tasks));
+  Mesos__V1__FrameworkInfo **fws = xcalloc((size_t)s->ntasks, sizeof(*fws));
+  size_t n = 0, nfw = 0;
+  for (struct btask *t = s->tasks; t; t = t->snext) {
+    Agora__Slave__Call__Task *rt = xcalloc(1, sizeof(*rt));
+    agora__slave__call__task__init(rt);
+    rt->task_info = mesos__v1__task_info__unpack(NULL, t->info_len, t->info_pb);
+    if (!rt->task_info) {
+      free(rt);
+      continue;
+    }
+    Mesos__V1__FrameworkID *fid = xcalloc(1, sizeof(*fid));
+    mesos__v1__framework_id__init(fid);
+    fid->value = t->fw_id;
+    rt->framework_id = fid;
+    rt->state = t->phase == BT_FINISHED_SENT ? MESOS__V1__TASK_STATE__TASK_FINISHED
+                                             : MESOS__V1__TASK_STATE__TASK_RUNNING;
+    tasks[n++] = rt;
+    struct bfwinfo *fi = NULL;
+    HASH_FIND_STR(c->fwinfos, t->fw_id, fi);
+    bool have = false;
+    for (size_t i = 0; fi && fi->info && i < nfw; i++)
+      have = have || fws[i] == fi->info;
+    if (fi && fi->info && !have)
+      fws[nfw++] = fi->info;
+  }
+  sub->tasks = tasks;
+  sub->n_tasks = n;
+  sub->frameworks = fws;
+  sub->n_frameworks = nfw;
+}
+
+static void subscribe_free_tasks(Agora__Slave__Call__Subscribe *sub)
+{
+  for (size_t i = 0; i < sub->n_tasks; i++) {
+    mesos__v1__task_info__free_unpacked(sub->tasks[i]->task_info, NULL);
+    free(sub->tasks[i]->framework_id);
+    free(sub->tasks[i]);
+  }
+  free(sub->tasks);
+  free(sub->frameworks);
 }
 
 static void slave_subscribe(struct bchild *c, struct bslave *s)
@@ -378,12 +583,17 @@ static void slave_subscribe(struct bchild *c, struct bslave *s)
   Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
   Agora__Slave__Call__Subscribe sub = AGORA__SLAVE__CALL__SUBSCRIBE__INIT;
   Mesos__V1__AgentInfo ai = MESOS__V1__AGENT_INFO__INIT;
+  Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
   char *containerizers[] = { "process" };
   ai.hostname = host;
   ai.has_port = 1;
   ai.port = 5051;
   ai.resources = c->res_pb;
   ai.n_resources = c->nres;
+  if (s->agent_id) {
+    subscribe_add_tasks(c, s, &sub, &aid, &ai);
+    shm_add(&c->shm->resubscribe_tries, 1);
+  }
   sub.agent_info = &ai;
   sub.containerizers = containerizers;
   sub.n_containerizers = 1;
@@ -394,9 +604,16 @@ static void slave_subscribe(struct bchild *c, struct bslave *s)
   size_t len = agora__slave__call__get_packed_size(&call);
   uint8_t *buf = xmalloc(len);
   agora__slave__call__pack(&call, buf);
+  subscribe_free_tasks(&sub);
 
-  s->evcon = evhttp_connection_base_new(c->base, NULL, c->cfg->master_host,
-                                        (unsigned short)c->cfg->master_port);
+  /* A previous attempt's connection (this runs from a timer or another
+   * slave's callback, never from this connection's own). */
+  if (s->evcon)
+    evhttp_connection_free(s->evcon);
+  if (s->dec)
+    rio_decoder_free(s->dec);
+  s->stream_id[0] = '\0';
+  s->evcon = evhttp_connection_base_new(c->base, NULL, c->host, (unsigned short)c->port);
   evhttp_connection_set_family(s->evcon, AF_INET);
   evhttp_connection_set_local_address(s->evcon, c->local_ip);
   evhttp_connection_set_timeout(s->evcon, 3600);
@@ -407,7 +624,7 @@ static void slave_subscribe(struct bchild *c, struct bslave *s)
   evhttp_request_set_header_cb(req, on_stream_headers);
   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
   char hp[300];
-  snprintf(hp, sizeof(hp), "%s:%d", c->cfg->master_host, c->cfg->master_port);
+  snprintf(hp, sizeof(hp), "%s:%d", c->host, c->port);
   evhttp_add_header(h, "Host", hp);
   evhttp_add_header(h, "Content-Type", CT_PROTOBUF);
   evhttp_add_header(h, "Accept", CT_PROTOBUF);
@@ -417,15 +634,60 @@ static void slave_subscribe(struct bchild *c, struct bslave *s)
   c->inflight_subs++;
   if (evhttp_make_request(s->evcon, req, EVHTTP_REQ_POST, SLAVE_PATH) != 0) {
     c->inflight_subs--;
-    s->state = BS_LOST;
-    shm_add(&c->shm->subscribe_failed, 1);
+    if (c->cfg->zk_url) {
+      s->state = BS_IDLE;
+      schedule_retry(c, s);
+    } else {
+      s->state = BS_LOST;
+      shm_add(&c->shm->subscribe_failed, 1);
+    }
   }
 }
 
 static void open_more(struct bchild *c)
 {
-  while (c->next_to_open < c->count && c->inflight_subs < c->cfg->connect_window)
-    slave_subscribe(c, &c->slaves[c->next_to_open++]);
+  while (c->host && c->qlen > 0 && c->inflight_subs < c->cfg->connect_window) {
+    struct bslave *s = &c->slaves[c->queue[c->qhead]];
+    c->qhead = (c->qhead + 1) % c->count;
+    c->qlen--;
+    s->queued = false;
+    slave_subscribe(c, s);
+  }
+}
+
+/* zk runs: the leading master changed (host NULL: none known). The first
+ * leader gets every slave at once (as the standalone run does); a later one
+ * gets them after agora-slave's jittered delay. */
+static void on_leader(const char *host, int port, void *arg)
+{
+  struct bchild *c = arg;
+  free(c->host);
+  c->host = host ? xstrdup(host) : NULL;
+  c->port = port;
+  if (host)
+    call_pool_set_master(c->pool, host, port);
+  bool first = host && c->leaders_seen++ == 0;
+  c->qlen = 0;
+  c->inflight_subs = 0;
+  for (int i = 0; i < c->count; i++) {
+    struct bslave *s = &c->slaves[i];
+    evtimer_del(s->retry_ev);
+    s->queued = false;
+    if (s->evcon) {
+      evhttp_connection_free(s->evcon);
+      s->evcon = NULL;
+    }
+    if (s->state != BS_LOST)
+      s->state = BS_IDLE;
+    if (!host)
+      continue;
+    s->backoff = initial_backoff(c);
+    if (first)
+      enqueue(c, s);
+    else
+      schedule_retry(c, s);
+  }
+  open_more(c);
 }
 
 static void on_poll(evutil_socket_t fd, short what, void *arg)
@@ -448,6 +710,7 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
   c.first = first;
   c.count = count;
   c.rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)getpid() << 20) ^ bench_now_ns();
+  srandom((unsigned)c.rng);
   snprintf(c.local_ip, sizeof(c.local_ip), "127.0.0.%d", 10 + child % 240);
 
   struct resources r;
@@ -460,28 +723,44 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
   c.res_pb = res_to_pb(&r, &c.nres);
   res_cleanup(&r);
 
-  c.pool = call_pool_new(c.base, cfg->master_host, cfg->master_port, c.local_ip,
-                         cfg->conns_per_proc);
+  /* zk runs: nowhere to connect until the detector names the leader. */
+  c.host = xstrdup(cfg->zk_url ? "127.0.0.1" : cfg->master_host);
+  c.port = cfg->master_port;
+  c.pool = call_pool_new(c.base, c.host, c.port, c.local_ip, cfg->conns_per_proc);
   c.slaves = xcalloc((size_t)count, sizeof(*c.slaves));
+  c.queue = xcalloc((size_t)count, sizeof(*c.queue));
   for (int i = 0; i < count; i++) {
     c.slaves[i].c = &c;
     c.slaves[i].idx = first + i;
+    c.slaves[i].retry_ev = evtimer_new(c.base, on_retry, &c.slaves[i]);
+    c.slaves[i].backoff = initial_backoff(&c);
+    if (!cfg->zk_url)
+      enqueue(&c, &c.slaves[i]);
   }
   c.fifo_ev = evtimer_new(c.base, on_fifo, &c);
   c.poll_ev = event_new(c.base, -1, EV_PERSIST, on_poll, &c);
   struct timeval ptv = { 0, 50000 };
   evtimer_add(c.poll_ev, &ptv);
+  if (cfg->zk_url) {
+    free(c.host);
+    c.host = NULL;
+    c.leader = bench_leader_new(c.base, cfg->zk_url, on_leader, &c);
+    if (!c.leader)
+      return 2;
+  }
   open_more(&c);
   child_check_ready(&c);
   event_base_dispatch(c.base);
 
   /* Tidy exit so that leak checkers stay quiet; the master sees EOFs. */
+  bench_leader_free(c.leader);
   shm_add(&shm->call_errors, call_pool_errors(c.pool));
   for (int i = 0; i < count; i++) {
     if (c.slaves[i].evcon)
       evhttp_connection_free(c.slaves[i].evcon);
     if (c.slaves[i].dec)
       rio_decoder_free(c.slaves[i].dec);
+    event_free(c.slaves[i].retry_ev);
     free(c.slaves[i].agent_id);
   }
   struct btask *t, *tmp;
@@ -489,11 +768,21 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
     HASH_DELETE(hh, c.tasks, t);
     task_free(t);
   }
+  struct bfwinfo *fi, *ftmp;
+  HASH_ITER(hh, c.fwinfos, fi, ftmp) {
+    HASH_DELETE(hh, c.fwinfos, fi);
+    if (fi->info)
+      mesos__v1__framework_info__free_unpacked(fi->info, NULL);
+    free(fi->id);
+    free(fi);
+  }
   call_pool_free(c.pool);
   res_pb_free(c.res_pb, c.nres);
   event_free(c.fifo_ev);
   event_free(c.poll_ev);
   free(c.slaves);
+  free(c.queue);
+  free(c.host);
   event_base_free(c.base);
   return 0;
 }

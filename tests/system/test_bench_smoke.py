@@ -1,13 +1,15 @@
 """Smoke run of agora-bench (tests/bench) at small sizes, so that the
 benchmark cannot rot: a real master, 20 emulated slaves, 2 emulated
-frameworks, 200 tasks; and the in-process allocator benchmark. The figures
+frameworks, 200 tasks; the failover scenario (two masters on the session's
+ZooKeeper ensemble, 20 slaves, 50 tasks, the leader killed); and the
+in-process allocator benchmark. The figures
 themselves are not judged here (the machine is shared), only that the JSON
 line parses, every task ran and finished, and the numbers are sane."""
 import json
 import os
 import subprocess
 
-from agora_harness import BIN
+from agora_harness import BIN, HACluster
 
 KEYS = ["slaves", "frameworks", "tasks", "register_s", "launch_tasks_per_s",
         "offer_latency_ms", "allocation_cycle_ms", "master_rss_mb", "master_cpu_s",
@@ -47,6 +49,29 @@ def test_bench_smoke(cluster):
     # The master saw every task through.
     metrics = __import__("requests").get(m.url + "/metrics", timeout=5).text
     assert "agora_master_tasks_launched_total 200" in metrics
+
+
+def test_bench_failover_smoke(tmp_path, zk_ensemble):
+    zk_ensemble.ensure_all_running()
+    c = HACluster(tmp_path, zk_ensemble.url("agora-bench-failover-smoke"))
+    try:
+        c.start_masters(2)
+        fig = run_bench(f"--master={c.zk_url}", "--failover", "--slaves=20", "--frameworks=2",
+                        "--tasks=50", "--task_duration=60mins", "--procs=2",
+                        "--kill_leader_after=200ms", "--timeout=40s")
+        for k in KEYS:
+            assert k in fig, f"missing key {k}: {fig}"
+        assert fig["slaves"] == 20 and fig["tasks"] == 50 and fig["timed_out"] is False
+        # The bench killed the leader; the other master leads now.
+        assert sum(m.alive() for m in c.masters) == 1
+        assert 0 < fig["failover_election_s"] < 15
+        assert 0 < fig["failover_reregister_s"] < 15
+        assert fig["failover_slaves_reregistered"] == 20
+        # The new leader's own view: every slave and task came back.
+        assert fig["failover_leader_slaves_active"] == 20
+        assert fig["failover_leader_tasks_running"] == 50
+    finally:
+        c.shutdown()
 
 
 def test_bench_allocator_only_smoke():

@@ -34,7 +34,7 @@ struct got_offer {
   struct resources res;
 };
 
-enum cb_mode { CB_RECORD, CB_DECLINE, CB_REMOVE_OTHER };
+enum cb_mode { CB_RECORD, CB_DECLINE, CB_REMOVE_OTHER, CB_REMOVE_SLAVE, CB_DEACTIVATE };
 
 struct ctx {
   struct allocator *a;
@@ -65,6 +65,15 @@ static void on_offer(const char *fw, const char *slave, const struct resources *
     c->victim = NULL;
     if (self)
       return;
+  }
+  if (c->mode == CB_REMOVE_SLAVE) {
+    /* res must stay valid for the whole call, even once its slave is
+     * gone (it is recorded below, after the removal). */
+    alloc_remove_slave(c->a, slave);
+  }
+  if (c->mode == CB_DEACTIVATE && c->victim) {
+    alloc_deactivate_framework(c->a, c->victim);
+    c->victim = NULL;
   }
   if (!c->keep || (c->keep_max && c->n >= c->keep_max))
     return;
@@ -519,6 +528,161 @@ static void test_callback_reenters(void **state)
   assert_true(alloc_dominant_share(c->a, "A") == 1.0);
 }
 
+/* ---- whole-slave offers ------------------------------------------------ */
+
+static bool offer_equals(const struct got_offer *o, const struct resources *want)
+{
+  return o && res_equal(&o->res, want);
+}
+
+/* A slave wholly free or wholly held is offered and recovered without
+ * copies (master/allocator.c, "whole-slave representation"); every other
+ * case goes through the resource arithmetic. The offers must be the same
+ * either way, through every transition between the two. */
+static void test_whole_slave_transitions(void **state)
+{
+  struct ctx *c = *state;
+  struct resources total, part, rest;
+  mk(&total, 4, 4096);
+  res_add_range(&total, "ports", "*", 31000, 31009);
+  alloc_add_framework(c->a, "A", "*", true);
+  alloc_add_slave(c->a, "s0", &total);
+
+  /* Whole offer, then partial recovers: the pair is materialised. */
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(offer_equals(offer_of(c, "s0"), &total));
+  ctx_clear(c);
+  mk(&part, 1, 0);
+  alloc_recover(c->a, "A", "s0", &part, 0);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(offer_equals(offer_of(c, "s0"), &part));
+  ctx_clear(c);
+  /* Everything back in two pieces: the pool is whole again. */
+  alloc_recover(c->a, "A", "s0", &part, 0);
+  res_init(&rest);
+  res_copy(&rest, &total);
+  assert_int_equal(res_subtract(&rest, &part), 0);
+  alloc_recover(c->a, "A", "s0", &rest, 0);
+  assert_true(alloc_dominant_share(c->a, "A") == 0.0);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(offer_equals(offer_of(c, "s0"), &total));
+  assert_true(alloc_dominant_share(c->a, "A") == 1.0);
+  ctx_clear(c);
+
+  /* Removing the holder gives the whole slave back. */
+  alloc_add_framework(c->a, "B", "*", true);
+  alloc_remove_framework(c->a, "A");
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_string_equal(c->v[0].fw, "B");
+  assert_true(offer_equals(offer_of(c, "s0"), &total));
+  ctx_clear(c);
+
+  /* Used resources recorded on a whole free pool. */
+  add_slave(c->a, "s1", 2, 2048);
+  alloc_add_used(c->a, "C", "s1", &part);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_string_equal(c->v[0].fw, "B");
+  assert_true(res_scalar(&c->v[0].res, "cpus") == 1.0);
+  assert_true(res_scalar(&c->v[0].res, "mem") == 2048.0);
+  ctx_clear(c);
+
+  /* A recover equal to the total but of a slave not wholly held: clamped
+   * as before, the pool never exceeds the total. */
+  alloc_recover(c->a, "B", "s1", &total, 0);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(res_scalar(&c->v[0].res, "cpus") == 1.0);
+  assert_true(res_scalar(&c->v[0].res, "mem") == 2048.0);
+  ctx_clear(c);
+
+  /* Deactivated during delivery: its pending whole offer is recovered,
+   * and offered whole again once it is back. */
+  alloc_remove_slave(c->a, "s1");
+  alloc_remove_framework(c->a, "C");
+  alloc_recover(c->a, "B", "s0", &total, 0);
+  add_slave(c->a, "s2", 4, 4096);
+  res_cleanup(&part);
+  mk(&part, 4, 4096);
+  c->mode = CB_DEACTIVATE;
+  c->victim = "B";
+  alloc_run(c->a);
+  assert_int_equal(c->total, 1);
+  assert_true(alloc_dominant_share(c->a, "B") > 0.49 &&
+              alloc_dominant_share(c->a, "B") < 0.51);
+  ctx_clear(c);
+  c->mode = CB_RECORD;
+  alloc_activate_framework(c->a, "B");
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(offer_equals(&c->v[0], &total) || offer_equals(&c->v[0], &part));
+  assert_true(alloc_dominant_share(c->a, "B") == 1.0);
+  ctx_clear(c);
+
+  /* The slave removed inside its own offer's callback: res is still
+   * readable there (ASan checks the recording in on_offer). */
+  alloc_remove_framework(c->a, "B");
+  alloc_add_framework(c->a, "D", "*", true);
+  c->mode = CB_REMOVE_SLAVE;
+  alloc_run(c->a);
+  assert_int_equal(c->n, 2);
+  assert_true(offer_equals(offer_of(c, "s0"), &total));
+  assert_true(offer_equals(offer_of(c, "s2"), &part));
+  assert_true(alloc_dominant_share(c->a, "D") == 0.0);
+  struct alloc_stats st;
+  alloc_get_stats(c->a, &st);
+  assert_int_equal(st.slaves, 0);
+
+  res_cleanup(&total);
+  res_cleanup(&part);
+  res_cleanup(&rest);
+}
+
+/* A slave with resources reserved for a role is offered whole to a
+ * framework of that role, and split when an unreserved framework comes
+ * first. */
+static void test_whole_slave_reserved(void **state)
+{
+  struct ctx *c = *state;
+  struct resources r, unres;
+  res_init(&r);
+  res_add_scalar(&r, "cpus", "web", 2);
+  res_add_scalar(&r, "cpus", "*", 1);
+  res_add_scalar(&r, "mem", "*", 1024);
+  alloc_add_framework(c->a, "web", "web", true);
+  alloc_add_slave(c->a, "s0", &r);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(offer_equals(offer_of(c, "s0"), &r));
+  decline_all(c, 0);
+  alloc_remove_framework(c->a, "web");
+  alloc_add_framework(c->a, "any", "*", true);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  mk(&unres, 1, 1024);
+  assert_true(offer_equals(offer_of(c, "s0"), &unres));
+  /* The reserved part waits; a web framework gets it, and once all is
+   * back the slave is offered whole again. */
+  alloc_add_framework(c->a, "web", "web", true);
+  ctx_clear(c);
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_string_equal(c->v[0].fw, "web");
+  assert_true(res_scalar(&c->v[0].res, "cpus") == 2.0);
+  decline_all(c, 0);
+  alloc_recover(c->a, "any", "s0", &unres, 0);
+  alloc_remove_framework(c->a, "any");
+  alloc_run(c->a);
+  assert_int_equal(c->n, 1);
+  assert_true(offer_equals(offer_of(c, "s0"), &r));
+  res_cleanup(&r);
+  res_cleanup(&unres);
+}
+
 /* ---- on an event base -------------------------------------------------- */
 
 static void test_request_coalesces_and_timer_expiry(void **state)
@@ -690,6 +854,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_recover_clamps, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reservations, setup, teardown),
     cmocka_unit_test_setup_teardown(test_callback_reenters, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_whole_slave_transitions, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_whole_slave_reserved, setup, teardown),
     cmocka_unit_test(test_request_coalesces_and_timer_expiry),
     cmocka_unit_test(test_periodic_pass),
     cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
