@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -409,8 +410,16 @@ static void write_all(int fd, const char *data, size_t len)
 static void log_frame(int stream, const char *data, size_t len, void *arg)
 {
     struct dk_cont *dc = arg;
+    int fd = stream == 2 ? dc->err_fd : dc->out_fd;
+    struct timespec times[2] = {{0, UTIME_OMIT}, {0, 0}};
 
-    write_all(stream == 2 ? dc->err_fd : dc->out_fd, data, len);
+    write_all(fd, data, len);
+    /* The file's mtime is the log cursor a restarted slave resumes from
+     * (logs_since). The kernel stamps writes with its coarse clock, which
+     * can lag the engine's timestamp of the line we just got by a tick and
+     * make the line come back twice; stamp it with the precise time. */
+    if (fd >= 0 && clock_gettime(CLOCK_REALTIME, &times[1]) == 0)
+        futimens(fd, times);
 }
 
 static int logs_data(const char *data, size_t len, void *arg)
