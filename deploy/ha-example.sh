@@ -81,14 +81,7 @@ for i in 0 1 2; do
   echo $! >"$RUN/master$i.pid"
   wait_port "$RUN/master$i.port" >/dev/null
 done
-for i in 1 2 3; do
-  setsid build/bin/agora-slave --master="$ZK_URL" --port=0 \
-    --port_file="$RUN/slave$i.port" --work_dir="$RUN/slave$i" \
-    --resources="cpus:2;mem:2048;disk:4096;ports:[3${i}000-3${i}999]" --hostname="slave$i" \
-    >"$RUN/slave$i.log" 2>&1 </dev/null &
-  echo $! >"$RUN/slave$i.pid"
-  wait_port "$RUN/slave$i.port" >/dev/null
-done
+start_slaves "$ZK_URL"
 
 leader=""
 for _ in $(seq 100); do

@@ -30,3 +30,17 @@ build_agora() {
   cmake -S . -B build >/dev/null
   cmake --build build -j2 >/dev/null
 }
+
+# start_slaves MASTER: three slaves (slave1..3) following MASTER
+# (HOST:PORT or zk://...), each with its own port range, pid and log.
+start_slaves() {
+  local i
+  for i in 1 2 3; do
+    setsid build/bin/agora-slave --master="$1" --port=0 \
+      --port_file="$RUN/slave$i.port" --work_dir="$RUN/slave$i" \
+      --resources="cpus:2;mem:2048;disk:4096;ports:[3${i}000-3${i}999]" --hostname="slave$i" \
+      >"$RUN/slave$i.log" 2>&1 </dev/null &
+    echo $! >"$RUN/slave$i.pid"
+    wait_port "$RUN/slave$i.port" >/dev/null
+  done
+}

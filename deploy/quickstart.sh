@@ -34,14 +34,7 @@ setsid build/bin/agora-master --ip=127.0.0.1 --port="$MASTER_PORT" \
   >"$RUN/master.log" 2>&1 </dev/null &
 echo $! >"$RUN/master.pid"
 port=$(wait_port "$RUN/master.port")
-for i in 1 2 3; do
-  setsid build/bin/agora-slave --master="127.0.0.1:$port" --port=0 \
-    --port_file="$RUN/slave$i.port" --work_dir="$RUN/slave$i" \
-    --resources="cpus:2;mem:2048;disk:4096;ports:[3${i}000-3${i}999]" --hostname="slave$i" \
-    >"$RUN/slave$i.log" 2>&1 </dev/null &
-  echo $! >"$RUN/slave$i.pid"
-  wait_port "$RUN/slave$i.port" >/dev/null
-done
+start_slaves "127.0.0.1:$port"
 
 echo "running $TASKS tasks with agora-batch..."
 build/bin/agora-batch --master="127.0.0.1:$port" --tasks="$TASKS" \

@@ -455,14 +455,9 @@ class HACluster(Cluster):
         self.master = wait_for(one, timeout, interval=0.05, what="one agreed leader")
         return self.master
 
-    def add_slave(self, *args, resources="cpus:4;mem:4096;disk:10000;ports:[31000-32000]"):
-        i = len(self.slaves)
-        d = Daemon("agora-slave", os.path.join(self.tmp, f"slave{i}"),
-                   [f"--master={self.zk_url}", f"--resources={resources}",
-                    "--isolation=none", f"--hostname=slave{i}"] + list(args))
-        d.start()
-        self.slaves.append(d)
-        return d
+    def add_slave(self, *args, **kw):
+        """A slave that follows the leader through ZooKeeper."""
+        return super().add_slave(*args, master=self.zk_url, **kw)
 
     def daemons(self):
         return self.masters + self.slaves
