@@ -83,15 +83,13 @@ int atomic_write(const char *path, const void *data, size_t len, char **err)
     fd = -1;
     if (rename(tmp, path) < 0) {
         if (err)
-            *err = xasprintf("atomic_write: rename '%s' to '%s': %s", tmp, path,
-                             strerror(errno));
+            *err = xasprintf("atomic_write: rename '%s' to '%s': %s", tmp, path, strerror(errno));
         goto out;
     }
     if (fsync_parent_dir(path) < 0) {
         /* The new content is in place; only its durability is in doubt. */
         if (err)
-            *err = xasprintf("atomic_write: fsync directory of '%s': %s", path,
-                             strerror(errno));
+            *err = xasprintf("atomic_write: fsync directory of '%s': %s", path, strerror(errno));
         goto out; /* tmp no longer exists: the unlink below is a no-op */
     }
     rc = 0;
@@ -159,7 +157,7 @@ int mkdir_p(const char *path)
     struct stat st;
 
     /* Create each prefix in turn; EEXIST of a prefix is fine. */
-    for (s = p + 1; ; s++) {
+    for (s = p + 1;; s++) {
         if (*s == '/' || *s == '\0') {
             char c = *s;
             *s = '\0';

@@ -41,10 +41,10 @@ struct docker_client {
     struct event_base *base;
     char *socket_path;
     CURLM *multi;
-    struct event *timer;          /* curl's timeout */
-    struct event *kick;           /* adds new requests, removes cancelled ones */
-    struct docker_call *calls;    /* every live request */
-    int running;                  /* transfers curl still runs */
+    struct event *timer;       /* curl's timeout */
+    struct event *kick;        /* adds new requests, removes cancelled ones */
+    struct docker_call *calls; /* every live request */
+    int running;               /* transfers curl still runs */
 };
 
 /* One socket curl asked us to watch. */
@@ -55,9 +55,9 @@ struct docker_sock {
 };
 
 enum docker_call_state {
-    DOCKER_CALL_PENDING = 0,  /* created, not yet handed to curl */
-    DOCKER_CALL_ACTIVE,       /* in the multi handle */
-    DOCKER_CALL_CANCELLED,    /* to be removed and freed by the kick event */
+    DOCKER_CALL_PENDING = 0, /* created, not yet handed to curl */
+    DOCKER_CALL_ACTIVE,      /* in the multi handle */
+    DOCKER_CALL_CANCELLED,   /* to be removed and freed by the kick event */
 };
 
 struct docker_call {
@@ -65,13 +65,13 @@ struct docker_call {
     enum docker_call_state state;
     CURL *easy;
     struct curl_slist *headers;
-    char *buf;                    /* collected body (calls, error bodies) */
+    char *buf; /* collected body (calls, error bodies) */
     size_t len, cap;
-    long status;                  /* response code once headers arrived */
+    long status; /* response code once headers arrived */
     bool toobig;
-    bool aborted;                 /* on_data asked to stop */
+    bool aborted; /* on_data asked to stop */
     double timeout;
-    docker_data_fn on_data;       /* streams only */
+    docker_data_fn on_data; /* streams only */
     docker_response_fn cb;
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
@@ -103,8 +103,8 @@ static void check_multi_info(struct docker_client *dc);
 static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct docker_client *dc = arg;
-    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
-                 ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
     curl_multi_socket_action(dc->multi, fd, action, &dc->running);
     check_multi_info(dc);
@@ -322,7 +322,7 @@ static struct docker_call *start_request(struct docker_client *dc, const char *m
     c->easy = curl_easy_init();
     if (c->easy == NULL) {
         log_error("docker: curl_easy_init failed");
-        abort();  /* only fails without memory */
+        abort(); /* only fails without memory */
     }
     curl_easy_setopt(c->easy, CURLOPT_URL, url);
     curl_easy_setopt(c->easy, CURLOPT_UNIX_SOCKET_PATH, dc->socket_path);
@@ -359,8 +359,7 @@ static struct docker_call *start_request(struct docker_client *dc, const char *m
 }
 
 struct docker_call *docker_call(struct docker_client *dc, const char *method, const char *path,
-                                json_t *body, double timeout_secs, docker_response_fn cb,
-                                void *arg)
+                                json_t *body, double timeout_secs, docker_response_fn cb, void *arg)
 {
     return start_request(dc, method, path, body, timeout_secs, NULL, cb, arg);
 }

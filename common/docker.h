@@ -40,11 +40,11 @@ struct docker_client;
 struct docker_call;
 
 struct docker_response {
-    int status;          /* HTTP status, 0 when there was no response */
-    const char *error;   /* transport error (status 0), else NULL */
-    const char *body;    /* NUL-terminated, never NULL ("" for streams) */
+    int status;        /* HTTP status, 0 when there was no response */
+    const char *error; /* transport error (status 0), else NULL */
+    const char *body;  /* NUL-terminated, never NULL ("" for streams) */
     size_t len;
-    json_t *json;        /* body parsed as JSON, or NULL; borrowed */
+    json_t *json; /* body parsed as JSON, or NULL; borrowed */
 };
 
 typedef void (*docker_response_fn)(const struct docker_response *resp, void *arg);
@@ -93,8 +93,8 @@ void docker_image_split(const char *image, char **repo, char **tag);
 /* ------------------------------------------------------------ log frames */
 
 enum docker_demux_state {
-    DOCKER_DEMUX_HEADER = 0,   /* collecting the 8-byte header */
-    DOCKER_DEMUX_PAYLOAD,      /* handing out the frame's payload */
+    DOCKER_DEMUX_HEADER = 0, /* collecting the 8-byte header */
+    DOCKER_DEMUX_PAYLOAD,    /* handing out the frame's payload */
 };
 
 /* stream: 1 stdout, 2 stderr (0 stdin, never sent). */
@@ -103,9 +103,9 @@ typedef void (*docker_frame_fn)(int stream, const char *data, size_t len, void *
 struct docker_demux {
     enum docker_demux_state state;
     unsigned char header[8];
-    size_t have;               /* header bytes collected */
-    int stream;                /* current frame's stream */
-    uint32_t left;             /* payload bytes still due in this frame */
+    size_t have;   /* header bytes collected */
+    int stream;    /* current frame's stream */
+    uint32_t left; /* payload bytes still due in this frame */
 };
 
 void docker_demux_init(struct docker_demux *d);

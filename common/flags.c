@@ -23,11 +23,9 @@ static const struct {
     const char *unit;
     double secs;
 } duration_units[] = {
-    { "ns", 1e-9 },   { "us", 1e-6 },    { "ms", 1e-3 },
-    { "secs", 1 },    { "sec", 1 },      { "s", 1 },
-    { "mins", 60 },   { "min", 60 },     { "m", 60 },
-    { "hrs", 3600 },  { "hr", 3600 },    { "h", 3600 },
-    { "days", 86400 }, { "day", 86400 }, { "d", 86400 },
+    { "ns", 1e-9 },      { "us", 1e-6 },     { "ms", 1e-3 },    { "secs", 1 },    { "sec", 1 },
+    { "s", 1 },          { "mins", 60 },     { "min", 60 },     { "m", 60 },      { "hrs", 3600 },
+    { "hr", 3600 },      { "h", 3600 },      { "days", 86400 }, { "day", 86400 }, { "d", 86400 },
     { "weeks", 604800 }, { "week", 604800 }, { "w", 604800 },
 };
 
@@ -78,11 +76,16 @@ static int parse_bool(const char *s, bool *out)
 static const char *type_expect(enum flag_type t)
 {
     switch (t) {
-    case FLAG_INT: return "an integer";
-    case FLAG_DOUBLE: return "a number";
-    case FLAG_BOOL: return "true or false";
-    case FLAG_DURATION: return "a duration such as 500ms, 10secs, 2mins";
-    case FLAG_STRING: break;
+    case FLAG_INT:
+        return "an integer";
+    case FLAG_DOUBLE:
+        return "a number";
+    case FLAG_BOOL:
+        return "true or false";
+    case FLAG_DURATION:
+        return "a duration such as 500ms, 10secs, 2mins";
+    case FLAG_STRING:
+        break;
     }
     return "a string";
 }
@@ -129,15 +132,14 @@ static int flag_set(const struct flag *f, const char *value, const char *from, c
     }
 bad:
     if (err)
-        *err = xasprintf("%s: invalid value '%s' (expected %s)", from, value,
-                         type_expect(f->type));
+        *err = xasprintf("%s: invalid value '%s' (expected %s)", from, value, type_expect(f->type));
     return -1;
 }
 
 /* Flag names are matched with '-' and '_' equivalent, so that
  * --work-dir and --work_dir both work. len bounds name (not NUL-ended). */
-static const struct flag *flag_find(const struct flag *table, size_t n,
-                                    const char *name, size_t len)
+static const struct flag *flag_find(const struct flag *table, size_t n, const char *name,
+                                    size_t len)
 {
     size_t i, j;
 
@@ -183,8 +185,8 @@ static char *env_name(const char *flag_name)
     return s;
 }
 
-int flags_parse(const struct flag *table, size_t n, int argc, char **argv,
-                const char *usage, char **err)
+int flags_parse(const struct flag *table, size_t n, int argc, char **argv, const char *usage,
+                char **err)
 {
     size_t i;
     int a;

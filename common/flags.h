@@ -16,25 +16,25 @@
 #include <stdbool.h>
 
 enum flag_type {
-  FLAG_STRING,    /* char **: xstrdup'ed value, NULL when no default */
-  FLAG_INT,       /* int * */
-  FLAG_DOUBLE,    /* double * */
-  FLAG_BOOL,      /* bool * */
-  FLAG_DURATION,  /* double *, seconds */
+    FLAG_STRING,   /* char **: xstrdup'ed value, NULL when no default */
+    FLAG_INT,      /* int * */
+    FLAG_DOUBLE,   /* double * */
+    FLAG_BOOL,     /* bool * */
+    FLAG_DURATION, /* double *, seconds */
 };
 
 struct flag {
-  const char *name;      /* without leading dashes, e.g. "work_dir" */
-  enum flag_type type;
-  void *target;
-  const char *defval;    /* default as text, or NULL for none */
-  const char *help;
+    const char *name; /* without leading dashes, e.g. "work_dir" */
+    enum flag_type type;
+    void *target;
+    const char *defval; /* default as text, or NULL for none */
+    const char *help;
 };
 
 /* Returns 0 on success, 1 after printing --help (caller exits 0), -1 on
  * error with *err set (caller frees). */
-int flags_parse(const struct flag *table, size_t n, int argc, char **argv,
-                const char *usage, char **err);
+int flags_parse(const struct flag *table, size_t n, int argc, char **argv, const char *usage,
+                char **err);
 
 /* Parse a Mesos-style duration into seconds. 0 ok, -1 on bad input. */
 int flags_parse_duration(const char *s, double *secs);

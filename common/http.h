@@ -31,15 +31,15 @@ typedef void (*http_handler_fn)(struct evhttp_request *req, void *arg);
 
 /* Bind ip:port (port 0 = any free port). max_body limits request bodies
  * and headers size. NULL with *err on failure. */
-struct http_server *http_server_new(struct event_base *base, const char *ip,
-                                    int port, size_t max_body, char **err);
+struct http_server *http_server_new(struct event_base *base, const char *ip, int port,
+                                    size_t max_body, char **err);
 void http_server_free(struct http_server *s);
 /* The port actually bound. */
 int http_server_port(const struct http_server *s);
 /* method: "GET", "POST", ... or NULL for any. prefix: match path as a
  * prefix (e.g. "/files/") instead of exactly. Routes are tried in order. */
-void http_server_route(struct http_server *s, const char *method, const char *path,
-                       bool prefix, http_handler_fn fn, void *arg);
+void http_server_route(struct http_server *s, const char *method, const char *path, bool prefix,
+                       http_handler_fn fn, void *arg);
 
 /* Request accessors. Strings are owned by the request. */
 const char *http_req_method(struct evhttp_request *req);
@@ -56,8 +56,8 @@ const char *http_req_peer(struct evhttp_request *req);
 
 /* Add a response header before replying or starting a stream. */
 void http_add_header(struct evhttp_request *req, const char *name, const char *value);
-void http_reply(struct evhttp_request *req, int code, const char *content_type,
-                const void *body, size_t len);
+void http_reply(struct evhttp_request *req, int code, const char *content_type, const void *body,
+                size_t len);
 /* Replies with compact JSON; takes ownership of body (json_decref). */
 void http_reply_json(struct evhttp_request *req, int code, json_t *body);
 /* Replies text/plain with the formatted message and a trailing newline. */
@@ -70,8 +70,8 @@ struct http_stream;
  * The stream is freed right after the callback returns. */
 typedef void (*http_stream_close_fn)(struct http_stream *st, void *arg);
 struct http_stream *http_stream_start(struct evhttp_request *req, int code,
-                                      const char *content_type,
-                                      http_stream_close_fn on_close, void *arg);
+                                      const char *content_type, http_stream_close_fn on_close,
+                                      void *arg);
 /* Queue bytes as one chunk. -1 when the stream is already gone. */
 int http_stream_send(struct http_stream *st, const void *data, size_t len);
 /* Bytes queued but not yet written to the socket (for backpressure). */
@@ -82,16 +82,16 @@ void http_stream_close(struct http_stream *st);
 /* ---------------------------------------------------------------- client */
 
 struct http_header {
-  const char *name;
-  const char *value;
+    const char *name;
+    const char *value;
 };
 
 struct http_response {
-  int status;                  /* 0 when no response: error says why */
-  const char *error;           /* NULL unless status == 0 */
-  struct evkeyvalq *headers;   /* response headers (NULL when status == 0) */
-  const char *body;            /* NUL-terminated, never NULL */
-  size_t len;
+    int status;                /* 0 when no response: error says why */
+    const char *error;         /* NULL unless status == 0 */
+    struct evkeyvalq *headers; /* response headers (NULL when status == 0) */
+    const char *body;          /* NUL-terminated, never NULL */
+    size_t len;
 };
 
 typedef void (*http_response_fn)(const struct http_response *resp, void *arg);
@@ -111,22 +111,22 @@ void http_call_cancel(struct http_call *c);
 /* A long-lived request whose response body is consumed as it arrives. */
 struct http_sub;
 struct http_sub_callbacks {
-  /* Status line and headers arrived. For a non-2xx status the (small) body
+    /* Status line and headers arrived. For a non-2xx status the (small) body
    * still goes through on_data, then on_close. */
-  void (*on_response)(struct http_sub *s, int status, struct evkeyvalq *headers, void *arg);
-  /* A piece of the body (not aligned to chunks or records). */
-  void (*on_data)(struct http_sub *s, const char *data, size_t len, void *arg);
-  /* The stream ended (reason: "eof", "connection refused", "timeout", ...).
+    void (*on_response)(struct http_sub *s, int status, struct evkeyvalq *headers, void *arg);
+    /* A piece of the body (not aligned to chunks or records). */
+    void (*on_data)(struct http_sub *s, const char *data, size_t len, void *arg);
+    /* The stream ended (reason: "eof", "connection refused", "timeout", ...).
    * Called exactly once unless http_sub_close was called; the sub is freed
    * right after it returns. */
-  void (*on_close)(struct http_sub *s, const char *reason, void *arg);
+    void (*on_close)(struct http_sub *s, const char *reason, void *arg);
 };
 /* connect_timeout_secs bounds connecting and receiving the headers; the
  * body may then stay open forever. NULL only on bad arguments. */
 struct http_sub *http_sub_open(struct event_base *base, const char *host, int port,
                                const char *method, const char *path,
-                               const struct http_header *headers, size_t nheaders,
-                               const void *body, size_t len, double connect_timeout_secs,
+                               const struct http_header *headers, size_t nheaders, const void *body,
+                               size_t len, double connect_timeout_secs,
                                const struct http_sub_callbacks *cbs, void *arg);
 /* Close now; no callback runs afterwards. Safe to call from a callback. */
 void http_sub_close(struct http_sub *s);

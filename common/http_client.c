@@ -57,9 +57,9 @@ static int http_cmd_parse(const char *m, enum evhttp_cmd_type *out)
         const char *name;
         enum evhttp_cmd_type type;
     } cmds[] = {
-        { "GET", EVHTTP_REQ_GET },         { "POST", EVHTTP_REQ_POST },
-        { "HEAD", EVHTTP_REQ_HEAD },       { "PUT", EVHTTP_REQ_PUT },
-        { "DELETE", EVHTTP_REQ_DELETE },   { "OPTIONS", EVHTTP_REQ_OPTIONS },
+        { "GET", EVHTTP_REQ_GET },       { "POST", EVHTTP_REQ_POST },
+        { "HEAD", EVHTTP_REQ_HEAD },     { "PUT", EVHTTP_REQ_PUT },
+        { "DELETE", EVHTTP_REQ_DELETE }, { "OPTIONS", EVHTTP_REQ_OPTIONS },
         { "PATCH", EVHTTP_REQ_PATCH },
     };
     size_t i;
@@ -76,12 +76,18 @@ static int http_cmd_parse(const char *m, enum evhttp_cmd_type *out)
 static const char *http_error_reason(enum evhttp_request_error e)
 {
     switch (e) {
-    case EVREQ_HTTP_TIMEOUT: return "timeout";
-    case EVREQ_HTTP_EOF: return "connection closed";
-    case EVREQ_HTTP_INVALID_HEADER: return "invalid response header";
-    case EVREQ_HTTP_BUFFER_ERROR: return "connection error";
-    case EVREQ_HTTP_REQUEST_CANCEL: return "cancelled";
-    case EVREQ_HTTP_DATA_TOO_LONG: return "response too large";
+    case EVREQ_HTTP_TIMEOUT:
+        return "timeout";
+    case EVREQ_HTTP_EOF:
+        return "connection closed";
+    case EVREQ_HTTP_INVALID_HEADER:
+        return "invalid response header";
+    case EVREQ_HTTP_BUFFER_ERROR:
+        return "connection error";
+    case EVREQ_HTTP_REQUEST_CANCEL:
+        return "cancelled";
+    case EVREQ_HTTP_DATA_TOO_LONG:
+        return "response too large";
     }
     return "connection error";
 }
@@ -162,8 +168,8 @@ int http_parse_hostport(const char *s, int default_port, char **host, int *port)
 }
 
 /* Build a connection to host:port with our defaults. */
-static struct evhttp_connection *http_conn_new(struct event_base *base, const char *host,
-                                               int port, double timeout_secs)
+static struct evhttp_connection *http_conn_new(struct event_base *base, const char *host, int port,
+                                               double timeout_secs)
 {
     struct evhttp_connection *evcon;
 
@@ -200,8 +206,8 @@ static void http_conn_cloexec(struct evhttp_connection *evcon)
 
 /* Fill a request: Host, caller's headers, body, Content-Length. */
 static void http_req_fill(struct evhttp_request *req, const char *host, int port,
-                          const struct http_header *headers, size_t nheaders,
-                          const void *body, size_t len, bool close)
+                          const struct http_header *headers, size_t nheaders, const void *body,
+                          size_t len, bool close)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     char hostport[300];
@@ -226,14 +232,14 @@ static void http_req_fill(struct evhttp_request *req, const char *host, int port
     if (evhttp_find_header(out, "Content-Length") == NULL) {
         char n[32];
         snprintf(n, sizeof(n), "%zu", len);
-        if (len || evhttp_request_get_command(req) & (EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                                      EVHTTP_REQ_PATCH))
+        if (len ||
+            evhttp_request_get_command(req) & (EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH))
             evhttp_add_header(out, "Content-Length", n);
     }
 }
 
-static bool http_args_ok(struct event_base *base, const char *host, int port,
-                         const char *method, const char *path, enum evhttp_cmd_type *cmd)
+static bool http_args_ok(struct event_base *base, const char *host, int port, const char *method,
+                         const char *path, enum evhttp_cmd_type *cmd)
 {
     if (base == NULL || host == NULL || *host == '\0' || path == NULL || path[0] != '/' ||
         method == NULL || port <= 0 || port > 65535)
@@ -247,19 +253,19 @@ static bool http_args_ok(struct event_base *base, const char *host, int port,
 
 struct http_call {
     struct event_base *base;
-    struct evhttp_connection *evcon;  /* NULL once freed */
-    struct event *timer;              /* overall deadline */
-    struct event *deliver;            /* runs the user callback, then frees */
+    struct evhttp_connection *evcon; /* NULL once freed */
+    struct event *timer;             /* overall deadline */
+    struct event *deliver;           /* runs the user callback, then frees */
     http_response_fn cb;
     void *arg;
-    bool done;                        /* outcome recorded, delivery scheduled */
-    bool delivering;                  /* inside cb: cancel is a no-op */
+    bool done;       /* outcome recorded, delivery scheduled */
+    bool delivering; /* inside cb: cancel is a no-op */
     bool have_err;
     enum evhttp_request_error err;
-    int status;                       /* 0: failed, see error */
+    int status; /* 0: failed, see error */
     char *error;
-    struct evkeyvalq headers;         /* copied response headers */
-    struct evbuffer *body;            /* response body (moved out of evhttp) */
+    struct evkeyvalq headers; /* copied response headers */
+    struct evbuffer *body;    /* response body (moved out of evhttp) */
 };
 
 static void http_call_free(struct http_call *c)
@@ -331,7 +337,7 @@ static void http_call_on_done(struct evhttp_request *req, void *arg)
         return;
     }
     c->status = evhttp_request_get_response_code(req);
-    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+    TAILQ_FOREACH (kv, evhttp_request_get_input_headers(req), next)
         evhttp_add_header(&c->headers, kv->key, kv->value);
     evbuffer_add_buffer(c->body, evhttp_request_get_input_buffer(req));
     c->done = true;
@@ -415,9 +421,9 @@ void http_call_cancel(struct http_call *c)
 /* ------------------------------------------------------------ subs */
 
 enum http_sub_state {
-    SUB_CONNECTING,  /* request sent, waiting for status and headers */
-    SUB_STREAMING,   /* headers seen, body flowing through on_data */
-    SUB_CLOSED,      /* closed by us or ended; no callback runs any more */
+    SUB_CONNECTING, /* request sent, waiting for status and headers */
+    SUB_STREAMING,  /* headers seen, body flowing through on_data */
+    SUB_CLOSED,     /* closed by us or ended; no callback runs any more */
 };
 
 static const char *const http_sub_state_names[] = {
@@ -429,17 +435,17 @@ static const char *const http_sub_state_names[] = {
 struct http_sub {
     enum http_sub_state state;
     struct event_base *base;
-    struct evhttp_connection *evcon;  /* NULL once freed */
-    struct event *timer;              /* connect + headers deadline */
-    struct event *reaper;             /* frees the sub outside evhttp callbacks */
+    struct evhttp_connection *evcon; /* NULL once freed */
+    struct event *timer;             /* connect + headers deadline */
+    struct event *reaper;            /* frees the sub outside evhttp callbacks */
     struct http_sub_callbacks cbs;
     void *arg;
-    int in_cb;                        /* depth inside this sub's evhttp callbacks */
-    bool opening;                     /* inside http_sub_open */
+    int in_cb;    /* depth inside this sub's evhttp callbacks */
+    bool opening; /* inside http_sub_open */
     bool have_err;
     enum evhttp_request_error err;
-    char *pending_reason;             /* on_close to run from the reaper */
-    char desc[320];                   /* "POST host:port/path", for logs */
+    char *pending_reason; /* on_close to run from the reaper */
+    char desc[320];       /* "POST host:port/path", for logs */
 };
 
 static void http_sub_set_state(struct http_sub *s, enum http_sub_state to)
@@ -551,7 +557,8 @@ static void http_sub_on_done(struct evhttp_request *req, void *arg)
     if (s->state == SUB_CLOSED)
         return;
     log_debug("http: sub %s done: req=%p code=%d have_err=%d err=%d errno=%d", s->desc, (void *)req,
-              req ? evhttp_request_get_response_code(req) : -1, s->have_err, (int)s->err, saved_errno);
+              req ? evhttp_request_get_response_code(req) : -1, s->have_err, (int)s->err,
+              saved_errno);
     if (req != NULL && evhttp_request_get_response_code(req) != 0 && !s->have_err) {
         reason = xstrdup("eof");
     } else if (s->state == SUB_STREAMING && (!s->have_err || s->err == EVREQ_HTTP_EOF)) {
@@ -586,8 +593,8 @@ static void http_sub_on_timeout(evutil_socket_t fd, short what, void *arg)
 
 struct http_sub *http_sub_open(struct event_base *base, const char *host, int port,
                                const char *method, const char *path,
-                               const struct http_header *headers, size_t nheaders,
-                               const void *body, size_t len, double connect_timeout_secs,
+                               const struct http_header *headers, size_t nheaders, const void *body,
+                               size_t len, double connect_timeout_secs,
                                const struct http_sub_callbacks *cbs, void *arg)
 {
     struct http_sub *s;

@@ -53,9 +53,9 @@
 #define HDR_BODY_NUL ":agora-body-nul"
 
 struct http_route {
-    char *method;          /* NULL: any method */
+    char *method; /* NULL: any method */
     char *path;
-    bool prefix;           /* match path as a prefix */
+    bool prefix; /* match path as a prefix */
     http_handler_fn fn;
     void *arg;
     struct http_route *next;
@@ -65,8 +65,8 @@ struct http_server {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    int port;                      /* port actually bound */
-    struct http_route *routes;     /* in registration order */
+    int port;                  /* port actually bound */
+    struct http_route *routes; /* in registration order */
     struct http_route **routes_tail;
 };
 
@@ -75,15 +75,24 @@ struct http_server {
 static const char *http_cmd_name(enum evhttp_cmd_type t)
 {
     switch (t) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
     }
     return "UNKNOWN";
 }
@@ -196,8 +205,8 @@ void http_add_header(struct evhttp_request *req, const char *name, const char *v
         log_warn("http: dropped invalid response header '%s'", name);
 }
 
-void http_reply(struct evhttp_request *req, int code, const char *content_type,
-                const void *body, size_t len)
+void http_reply(struct evhttp_request *req, int code, const char *content_type, const void *body,
+                size_t len)
 {
     struct evbuffer *buf = evbuffer_new();
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -218,8 +227,7 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
     if (body && text == NULL) {
         http_reply_text(req, 500, "cannot encode the JSON response");
     } else {
-        http_reply(req, code, "application/json", text ? text : "null",
-                   text ? strlen(text) : 4);
+        http_reply(req, code, "application/json", text ? text : "null", text ? strlen(text) : 4);
     }
     free(text);
     json_decref(body);
@@ -297,8 +305,8 @@ static void http_server_dispatch(struct evhttp_request *req, void *arg)
     http_reply_text(req, 404, "no such path: %s", path);
 }
 
-void http_server_route(struct http_server *s, const char *method, const char *path,
-                       bool prefix, http_handler_fn fn, void *arg)
+void http_server_route(struct http_server *s, const char *method, const char *path, bool prefix,
+                       http_handler_fn fn, void *arg)
 {
     struct http_route *r = xcalloc(1, sizeof(*r));
 
@@ -313,8 +321,8 @@ void http_server_route(struct http_server *s, const char *method, const char *pa
 
 /* ------------------------------------------------------------ server */
 
-struct http_server *http_server_new(struct event_base *base, const char *ip,
-                                    int port, size_t max_body, char **err)
+struct http_server *http_server_new(struct event_base *base, const char *ip, int port,
+                                    size_t max_body, char **err)
 {
     struct http_server *s = NULL;
     struct addrinfo hints, *ai = NULL;
@@ -353,8 +361,7 @@ struct http_server *http_server_new(struct event_base *base, const char *ip,
      * forks (a leaked fd would hide a peer's close from us), REUSEABLE
      * (SO_REUSEADDR) for fast restarts. */
     lev = evconnlistener_new_bind(base, NULL, NULL,
-                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-                                  LEV_OPT_REUSEABLE,
+                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
                                   HTTP_LISTEN_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
     if (lev == NULL) {
         if (err)
@@ -391,8 +398,8 @@ struct http_server *http_server_new(struct event_base *base, const char *ip,
     evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS_SIZE);
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                               EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, http_server_dispatch, s);
     freeaddrinfo(ai);
     log_info("http: listening on %s:%d", ip, s->port);
@@ -436,8 +443,8 @@ void http_server_free(struct http_server *s)
 /* ------------------------------------------------------------ streams */
 
 enum http_stream_state {
-    STREAM_OPEN,      /* reply started, chunks may be sent */
-    STREAM_CLOSING,   /* peer gone, on_close running; freed right after */
+    STREAM_OPEN,    /* reply started, chunks may be sent */
+    STREAM_CLOSING, /* peer gone, on_close running; freed right after */
 };
 
 static const char *const http_stream_state_names[] = {
@@ -447,11 +454,11 @@ static const char *const http_stream_state_names[] = {
 
 struct http_stream {
     enum http_stream_state state;
-    struct evhttp_request *req;        /* the request being answered */
-    struct evhttp_connection *evcon;   /* its connection */
+    struct evhttp_request *req;      /* the request being answered */
+    struct evhttp_connection *evcon; /* its connection */
     http_stream_close_fn on_close;
     void *arg;
-    char peer[64];                     /* for logs */
+    char peer[64]; /* for logs */
 };
 
 static void http_stream_set_state(struct http_stream *st, enum http_stream_state to)
@@ -479,8 +486,8 @@ static void http_stream_conn_closed(struct evhttp_connection *evcon, void *arg)
 }
 
 struct http_stream *http_stream_start(struct evhttp_request *req, int code,
-                                      const char *content_type,
-                                      http_stream_close_fn on_close, void *arg)
+                                      const char *content_type, http_stream_close_fn on_close,
+                                      void *arg)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -521,8 +528,7 @@ int http_stream_send(struct http_stream *st, const void *data, size_t len)
 {
     struct evbuffer *buf;
 
-    if (st == NULL || st->state != STREAM_OPEN ||
-        evhttp_request_get_connection(st->req) == NULL)
+    if (st == NULL || st->state != STREAM_OPEN || evhttp_request_get_connection(st->req) == NULL)
         return -1;
     if (len == 0)
         return 0; /* an empty chunk would end the chunked body */

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#define ID_UUID_STRLEN 37   /* 36 chars + NUL */
+#define ID_UUID_STRLEN 37 /* 36 chars + NUL */
 
 void id_uuid_bytes(uint8_t out[16]);
 void id_uuid_string(char out[ID_UUID_STRLEN]);

@@ -31,9 +31,8 @@ int log_parse_level(const char *s, enum log_level *out)
         const char *name;
         enum log_level level;
     } names[] = {
-        { "debug", LOG_LVL_DEBUG }, { "info", LOG_LVL_INFO },
-        { "warn", LOG_LVL_WARN },   { "warning", LOG_LVL_WARN },
-        { "error", LOG_LVL_ERROR },
+        { "debug", LOG_LVL_DEBUG },  { "info", LOG_LVL_INFO },   { "warn", LOG_LVL_WARN },
+        { "warning", LOG_LVL_WARN }, { "error", LOG_LVL_ERROR },
     };
     size_t i;
 
@@ -68,8 +67,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
     base = base ? base + 1 : file;
 
     off = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    n = snprintf(buf + off, sizeof(buf) - off, ".%03ldZ %c %s:%d] ",
-                 ts.tv_nsec / 1000000L,
+    n = snprintf(buf + off, sizeof(buf) - off, ".%03ldZ %c %s:%d] ", ts.tv_nsec / 1000000L,
                  letters[(unsigned)level < 4 ? (unsigned)level : 3], base, line);
     if (n > 0)
         off += (size_t)n < sizeof(buf) - off ? (size_t)n : sizeof(buf) - off - 1;

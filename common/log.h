@@ -15,10 +15,13 @@ int log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define log_debug(...) do { if (log_get_level() <= LOG_LVL_DEBUG) \
-    log_msg(LOG_LVL_DEBUG, __FILE__, __LINE__, __VA_ARGS__); } while (0)
-#define log_info(...)  log_msg(LOG_LVL_INFO, __FILE__, __LINE__, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_LVL_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...)                                               \
+    do {                                                             \
+        if (log_get_level() <= LOG_LVL_DEBUG)                        \
+            log_msg(LOG_LVL_DEBUG, __FILE__, __LINE__, __VA_ARGS__); \
+    } while (0)
+#define log_info(...) log_msg(LOG_LVL_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __FILE__, __LINE__, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LVL_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

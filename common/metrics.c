@@ -30,16 +30,16 @@ struct metric {
     char *name;
     char *help;
     enum metric_type type;
-    double value;                 /* counter / gauge */
-    double (*fn)(void *arg);      /* gauge_fn */
+    double value;            /* counter / gauge */
+    double (*fn)(void *arg); /* gauge_fn */
     void *fn_arg;
-    double *window;               /* summary: ring of SUMMARY_WINDOW */
-    size_t window_len;            /* observations in the ring (<= window) */
-    size_t window_next;           /* next slot to overwrite */
-    double sum;                   /* summary: over all observations */
+    double *window;     /* summary: ring of SUMMARY_WINDOW */
+    size_t window_len;  /* observations in the ring (<= window) */
+    size_t window_next; /* next slot to overwrite */
+    double sum;         /* summary: over all observations */
     unsigned long long count;
-    struct metric *next;          /* registration order */
-    UT_hash_handle hh;            /* index by name */
+    struct metric *next; /* registration order */
+    UT_hash_handle hh;   /* index by name */
 };
 
 static struct metric *metrics_by_name;
@@ -48,10 +48,13 @@ static struct metric *metrics_head, **metrics_tail = &metrics_head;
 static const char *metric_type_name(enum metric_type t)
 {
     switch (t) {
-    case METRIC_COUNTER: return "counter";
+    case METRIC_COUNTER:
+        return "counter";
     case METRIC_GAUGE:
-    case METRIC_GAUGE_FN: return "gauge";
-    case METRIC_SUMMARY: return "summary";
+    case METRIC_GAUGE_FN:
+        return "gauge";
+    case METRIC_SUMMARY:
+        return "summary";
     }
     return "untyped";
 }
@@ -64,8 +67,8 @@ static bool metric_name_valid(const char *name)
         return false;
     for (p = name; *p; p++) {
         char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == ':'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == ':'))
             return false;
     }
     return true;
@@ -78,8 +81,8 @@ static struct metric *metric_register(const char *name, const char *help, enum m
     HASH_FIND_STR(metrics_by_name, name, m);
     if (m) {
         if (m->type != type)
-            log_warn("metric '%s' registered again as %s (was %s); keeping the first",
-                     name, metric_type_name(type), metric_type_name(m->type));
+            log_warn("metric '%s' registered again as %s (was %s); keeping the first", name,
+                     metric_type_name(type), metric_type_name(m->type));
         return m;
     }
     if (!metric_name_valid(name))
@@ -106,8 +109,8 @@ struct metric *metrics_gauge(const char *name, const char *help)
     return metric_register(name, help, METRIC_GAUGE);
 }
 
-struct metric *metrics_gauge_fn(const char *name, const char *help,
-                                double (*fn)(void *arg), void *arg)
+struct metric *metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *arg),
+                                void *arg)
 {
     struct metric *m = metric_register(name, help, METRIC_GAUGE_FN);
 
@@ -154,10 +157,13 @@ double metric_value(const struct metric *m)
     if (m == NULL)
         return 0;
     switch (m->type) {
-    case METRIC_GAUGE_FN: return m->fn ? m->fn(m->fn_arg) : 0;
-    case METRIC_SUMMARY: return m->sum;
+    case METRIC_GAUGE_FN:
+        return m->fn ? m->fn(m->fn_arg) : 0;
+    case METRIC_SUMMARY:
+        return m->sum;
     case METRIC_COUNTER:
-    case METRIC_GAUGE: break;
+    case METRIC_GAUGE:
+        break;
     }
     return m->value;
 }

@@ -14,8 +14,8 @@ struct metric;
 struct metric *metrics_counter(const char *name, const char *help);
 struct metric *metrics_gauge(const char *name, const char *help);
 /* Gauge whose value is computed at render time. */
-struct metric *metrics_gauge_fn(const char *name, const char *help,
-                                double (*fn)(void *arg), void *arg);
+struct metric *metrics_gauge_fn(const char *name, const char *help, double (*fn)(void *arg),
+                                void *arg);
 /* Summary with quantiles 0.5, 0.9, 0.99 over the last 1024 observations,
  * plus _sum and _count. */
 struct metric *metrics_summary(const char *name, const char *help);

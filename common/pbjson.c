@@ -46,7 +46,7 @@
 
 /* EVP_EncodeBlock/DecodeBlock take an int length: work in chunks that are
  * whole base64 quanta (3 bytes in, 4 chars out). */
-#define B64_CHUNK_IN  (3u * 256u * 1024u * 1024u)
+#define B64_CHUNK_IN (3u * 256u * 1024u * 1024u)
 #define B64_CHUNK_OUT (4u * 256u * 1024u * 1024u)
 
 char *pbjson_base64_encode(const void *data, size_t len)
@@ -69,8 +69,8 @@ char *pbjson_base64_encode(const void *data, size_t len)
 
 static int b64_is_alpha(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 /* EVP_DecodeBlock alone is too lenient ("Q===", "QQ=A", surrounding
@@ -105,7 +105,7 @@ void *pbjson_base64_decode(const char *text, size_t *out_len)
         o += (size_t)w;
         i += n;
     }
-    o -= pad;   /* DecodeBlock emits zero bytes for the padding */
+    o -= pad; /* DecodeBlock emits zero bytes for the padding */
     if (out_len)
         *out_len = o;
     return out;
@@ -304,8 +304,7 @@ static json_t *enc_value(const ProtobufCFieldDescriptor *f, const void *p)
         return json_boolean(*(const protobuf_c_boolean *)p);
     case PROTOBUF_C_TYPE_ENUM: {
         int32_t v = *(const int32_t *)p;
-        const ProtobufCEnumValue *ev =
-            protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
         /* A number this build does not know (newer peer): keep it. */
         return ev ? json_string(ev->name) : json_integer(v);
     }
@@ -440,12 +439,10 @@ static void real_scan(const json_t *j, int *prec)
         break;
     }
     case JSON_ARRAY:
-        json_array_foreach(j, i, v)
-            real_scan(v, prec);
+        json_array_foreach(j, i, v) real_scan(v, prec);
         break;
     case JSON_OBJECT:
-        json_object_foreach((json_t *)j, k, v)
-            real_scan(v, prec);
+        json_object_foreach((json_t *)j, k, v) real_scan(v, prec);
         break;
     default:
         break;
@@ -464,14 +461,10 @@ static int real_check(const json_t *j, int prec)
         snprintf(buf, sizeof(buf), "%.*g", prec, json_real_value(j));
         return strtod(buf, NULL) == json_real_value(j);
     case JSON_ARRAY:
-        json_array_foreach(j, i, v)
-            if (!real_check(v, prec))
-                return 0;
+        json_array_foreach(j, i, v) if (!real_check(v, prec)) return 0;
         return 1;
     case JSON_OBJECT:
-        json_object_foreach((json_t *)j, k, v)
-            if (!real_check(v, prec))
-                return 0;
+        json_object_foreach((json_t *)j, k, v) if (!real_check(v, prec)) return 0;
         return 1;
     default:
         return 1;
@@ -494,7 +487,7 @@ char *pbjson_encode_string(const ProtobufCMessage *msg, size_t *len)
     s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(prec));
     json_decref(j);
     if (s == NULL)
-        abort();    /* only on out-of-memory: encode never yields bad JSON */
+        abort(); /* only on out-of-memory: encode never yields bad JSON */
     if (len)
         *len = strlen(s);
     return s;
@@ -505,10 +498,10 @@ char *pbjson_encode_string(const ProtobufCMessage *msg, size_t *len)
 /* ------------------------------------------------------------------ */
 
 struct dec {
-    char *path;         /* "subscribe.framework_info.name", "a[3].b" */
-    size_t len;         /* used bytes of path (without NUL) */
+    char *path; /* "subscribe.framework_info.name", "a[3].b" */
+    size_t len; /* used bytes of path (without NUL) */
     size_t cap;
-    const char *top;    /* top-level message name, used when path is empty */
+    const char *top; /* top-level message name, used when path is empty */
     char **err;
     int failed;
 };
@@ -549,15 +542,14 @@ static void path_pop(struct dec *d, size_t old)
         d->path[old] = '\0';
 }
 
-__attribute__((format(printf, 2, 3)))
-static void dec_fail(struct dec *d, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void dec_fail(struct dec *d, const char *fmt, ...)
 {
     va_list ap;
     int n;
     char *msg;
 
     if (d->failed)
-        return;     /* keep the first, innermost problem */
+        return; /* keep the first, innermost problem */
     d->failed = 1;
     if (d->err == NULL)
         return;
@@ -577,14 +569,20 @@ static const char *json_type_name(const json_t *j)
     if (j == NULL)
         return "nothing";
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
     case JSON_INTEGER:
-    case JSON_REAL: return "number";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "?";
 }
@@ -622,17 +620,28 @@ static void fail_type(struct dec *d, const char *expected, const json_t *j)
 static const char *pb_type_name(ProtobufCType t)
 {
     switch (t) {
-    case PROTOBUF_C_TYPE_INT32: return "int32";
-    case PROTOBUF_C_TYPE_SINT32: return "sint32";
-    case PROTOBUF_C_TYPE_SFIXED32: return "sfixed32";
-    case PROTOBUF_C_TYPE_UINT32: return "uint32";
-    case PROTOBUF_C_TYPE_FIXED32: return "fixed32";
-    case PROTOBUF_C_TYPE_INT64: return "int64";
-    case PROTOBUF_C_TYPE_SINT64: return "sint64";
-    case PROTOBUF_C_TYPE_SFIXED64: return "sfixed64";
-    case PROTOBUF_C_TYPE_UINT64: return "uint64";
-    case PROTOBUF_C_TYPE_FIXED64: return "fixed64";
-    default: return "integer";
+    case PROTOBUF_C_TYPE_INT32:
+        return "int32";
+    case PROTOBUF_C_TYPE_SINT32:
+        return "sint32";
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return "sfixed32";
+    case PROTOBUF_C_TYPE_UINT32:
+        return "uint32";
+    case PROTOBUF_C_TYPE_FIXED32:
+        return "fixed32";
+    case PROTOBUF_C_TYPE_INT64:
+        return "int64";
+    case PROTOBUF_C_TYPE_SINT64:
+        return "sint64";
+    case PROTOBUF_C_TYPE_SFIXED64:
+        return "sfixed64";
+    case PROTOBUF_C_TYPE_UINT64:
+        return "uint64";
+    case PROTOBUF_C_TYPE_FIXED64:
+        return "fixed64";
+    default:
+        return "integer";
     }
 }
 
@@ -646,8 +655,8 @@ static int pb_type_signed(ProtobufCType t)
 /* Read any JSON integer form into either a signed or unsigned 64-bit
  * value: integers, reals with no fraction (1.0, 1e3), and strings of
  * digits (how int64 travels when a client fears double rounding). */
-static int dec_int64(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j,
-                     int64_t *sv, uint64_t *uv, int *neg)
+static int dec_int64(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, int64_t *sv,
+                     uint64_t *uv, int *neg)
 {
     int sgn = pb_type_signed(f->type);
     char q[PBJSON_ERR_QUOTE + 4];
@@ -678,7 +687,7 @@ static int dec_int64(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
             *uv = (uint64_t)*sv;
         } else {
             *uv = (uint64_t)v;
-            *sv = INT64_MAX;    /* unused: only unsigned types get here */
+            *sv = INT64_MAX; /* unused: only unsigned types get here */
         }
         return 0;
     }
@@ -713,7 +722,7 @@ static int dec_int64(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
         *uv = *neg ? (uint64_t)0 - mag : mag;
         *sv = (int64_t)*uv;
         return 0;
-bad:
+    bad:
         quote_value(q, sizeof(q), s, len);
         dec_fail(d, "expected an integer, got '%s'", q);
         return -1;
@@ -722,8 +731,7 @@ bad:
     return -1;
 }
 
-static int dec_integer(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j,
-                       void *out)
+static int dec_integer(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, void *out)
 {
     int64_t sv;
     uint64_t uv;
@@ -809,8 +817,8 @@ static ProtobufCMessage *dec_message(struct dec *d, const ProtobufCMessageDescri
 
 /* Decode one value of field f into *out (element storage of f's type).
  * On success out owns what it points to; on failure nothing was stored. */
-static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j,
-                     void *out, int depth)
+static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const json_t *j, void *out,
+                     int depth)
 {
     char q[PBJSON_ERR_QUOTE + 4];
 
@@ -859,7 +867,8 @@ static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
         } else if (json_is_integer(j)) {
             json_int_t v = json_integer_value(j);
             ev = (v >= INT32_MIN && v <= INT32_MAX)
-                     ? protobuf_c_enum_descriptor_get_value(ed, (int)v) : NULL;
+                     ? protobuf_c_enum_descriptor_get_value(ed, (int)v)
+                     : NULL;
             if (ev == NULL) {
                 dec_fail(d, "unknown enum value %" JSON_INTEGER_FORMAT " for %s", v, ed->name);
                 return -1;
@@ -892,7 +901,8 @@ static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
             return -1;
         }
         data = strlen(json_string_value(j)) == json_string_length(j)
-                   ? pbjson_base64_decode(json_string_value(j), &n) : NULL;
+                   ? pbjson_base64_decode(json_string_value(j), &n)
+                   : NULL;
         if (data == NULL) {
             quote_value(q, sizeof(q), json_string_value(j), json_string_length(j));
             dec_fail(d, "bad base64 '%s'", q);
@@ -918,8 +928,8 @@ static int dec_value(struct dec *d, const ProtobufCFieldDescriptor *f, const jso
     return -1;
 }
 
-static int dec_repeated(struct dec *d, ProtobufCMessage *msg,
-                        const ProtobufCFieldDescriptor *f, const json_t *j, int depth)
+static int dec_repeated(struct dec *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                        const json_t *j, int depth)
 {
     size_t *count = FIELD_PTR(msg, f->quantifier_offset);
     void **arr = FIELD_PTR(msg, f->offset);
@@ -927,7 +937,7 @@ static int dec_repeated(struct dec *d, ProtobufCMessage *msg,
     size_t n;
 
     if (json_is_null(j))
-        return 0;       /* Mesos clients send null for "no elements" */
+        return 0; /* Mesos clients send null for "no elements" */
     if (!json_is_array(j)) {
         fail_type(d, "an array", j);
         return -1;
@@ -943,13 +953,13 @@ static int dec_repeated(struct dec *d, ProtobufCMessage *msg,
         path_pop(d, old);
         if (rc < 0)
             return -1;
-        *count = i + 1;     /* only built elements are visible to free */
+        *count = i + 1; /* only built elements are visible to free */
     }
     return 0;
 }
 
-static int dec_field(struct dec *d, ProtobufCMessage *msg,
-                     const ProtobufCFieldDescriptor *f, const json_t *j, int depth)
+static int dec_field(struct dec *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                     const json_t *j, int depth)
 {
     void *p = FIELD_PTR(msg, f->offset);
 
@@ -973,8 +983,8 @@ static int dec_field(struct dec *d, ProtobufCMessage *msg,
 
     if (dec_value(d, f, j, p, depth) < 0)
         return -1;
-    if (f->label == PROTOBUF_C_LABEL_OPTIONAL &&
-        f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
+        f->type != PROTOBUF_C_TYPE_MESSAGE)
         *(protobuf_c_boolean *)FIELD_PTR(msg, f->quantifier_offset) = 1;
     return 0;
 }
@@ -1021,8 +1031,8 @@ fail:
     return NULL;
 }
 
-ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc,
-                                const json_t *json, char **err)
+ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const json_t *json,
+                                char **err)
 {
     struct dec d = { .top = desc->name, .err = err };
     ProtobufCMessage *msg;
@@ -1034,8 +1044,8 @@ ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc,
     return msg;
 }
 
-ProtobufCMessage *pbjson_decode_string(const ProtobufCMessageDescriptor *desc,
-                                       const char *text, size_t len, char **err)
+ProtobufCMessage *pbjson_decode_string(const ProtobufCMessageDescriptor *desc, const char *text,
+                                       size_t len, char **err)
 {
     json_error_t jerr;
     json_t *j;
@@ -1048,8 +1058,8 @@ ProtobufCMessage *pbjson_decode_string(const ProtobufCMessageDescriptor *desc,
     j = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
     if (j == NULL) {
         if (err) {
-            *err = xasprintf("invalid JSON at line %d, column %d: %s",
-                             jerr.line, jerr.column, jerr.text);
+            *err = xasprintf("invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                             jerr.text);
             utf8_scrub(*err);
         }
         return NULL;

@@ -29,11 +29,11 @@ char *pbjson_encode_string(const ProtobufCMessage *msg, size_t *len);
 /* Build a message of type desc from JSON. Free the result with
  * protobuf_c_message_free_unpacked(msg, NULL). NULL with *err on bad
  * input (caller frees *err). */
-ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc,
-                                const json_t *json, char **err);
+ProtobufCMessage *pbjson_decode(const ProtobufCMessageDescriptor *desc, const json_t *json,
+                                char **err);
 /* Same from text; JSON syntax errors are reported with line and column. */
-ProtobufCMessage *pbjson_decode_string(const ProtobufCMessageDescriptor *desc,
-                                       const char *text, size_t len, char **err);
+ProtobufCMessage *pbjson_decode_string(const ProtobufCMessageDescriptor *desc, const char *text,
+                                       size_t len, char **err);
 
 /* Standard base64 helpers (OpenSSL), caller frees. decode: NULL on bad input. */
 char *pbjson_base64_encode(const void *data, size_t len);

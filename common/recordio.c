@@ -22,19 +22,19 @@
 #define RIO_MAX_DIGITS 20
 
 enum rio_state {
-    RIO_PREFIX,  /* reading decimal digits up to '\n' */
-    RIO_RECORD,  /* reading `want` bytes of record */
-    RIO_FAILED,  /* malformed input or stopped by the callback: refuse all */
+    RIO_PREFIX, /* reading decimal digits up to '\n' */
+    RIO_RECORD, /* reading `want` bytes of record */
+    RIO_FAILED, /* malformed input or stopped by the callback: refuse all */
 };
 
 struct rio_decoder {
     enum rio_state state;
-    size_t max_record;  /* largest record accepted */
-    uint64_t want;      /* length of the record being read */
-    int ndigits;        /* digits of the prefix seen so far */
-    char *buf;          /* partial record (only when split across feeds) */
-    size_t cap;         /* allocated size of buf */
-    size_t have;        /* bytes of the record in buf */
+    size_t max_record; /* largest record accepted */
+    uint64_t want;     /* length of the record being read */
+    int ndigits;       /* digits of the prefix seen so far */
+    char *buf;         /* partial record (only when split across feeds) */
+    size_t cap;        /* allocated size of buf */
+    size_t have;       /* bytes of the record in buf */
 };
 
 void rio_encode(struct evbuffer *out, const void *data, size_t len)
@@ -90,8 +90,8 @@ static int rio_fail(struct rio_decoder *d, char **err, char *msg)
 }
 
 /* Deliver one complete record and go back to reading a prefix. */
-static int rio_deliver(struct rio_decoder *d, const char *data, size_t len,
-                       rio_record_fn cb, void *arg, char **err)
+static int rio_deliver(struct rio_decoder *d, const char *data, size_t len, rio_record_fn cb,
+                       void *arg, char **err)
 {
     d->state = RIO_PREFIX;
     d->want = 0;
@@ -102,8 +102,8 @@ static int rio_deliver(struct rio_decoder *d, const char *data, size_t len,
     return 0;
 }
 
-int rio_decoder_feed(struct rio_decoder *d, const char *data, size_t len,
-                     rio_record_fn cb, void *arg, char **err)
+int rio_decoder_feed(struct rio_decoder *d, const char *data, size_t len, rio_record_fn cb,
+                     void *arg, char **err)
 {
     size_t i = 0;
 
@@ -127,17 +127,21 @@ int rio_decoder_feed(struct rio_decoder *d, const char *data, size_t len,
                 continue;
             }
             if (c < '0' || c > '9')
-                return rio_fail(d, err, xasprintf("recordio: invalid byte 0x%02x in length prefix",
-                                                  (unsigned char)c));
+                return rio_fail(
+                    d, err,
+                    xasprintf("recordio: invalid byte 0x%02x in length prefix", (unsigned char)c));
             if (++d->ndigits > RIO_MAX_DIGITS)
-                return rio_fail(d, err, xasprintf("recordio: length prefix longer than %d digits",
-                                                  RIO_MAX_DIGITS));
+                return rio_fail(
+                    d, err,
+                    xasprintf("recordio: length prefix longer than %d digits", RIO_MAX_DIGITS));
             /* Checked per digit, so an endless prefix fails early and
              * want never overflows (even with max_record = SIZE_MAX). */
             if (d->want > (UINT64_MAX - 9) / 10 ||
                 d->want * 10 + (uint64_t)(c - '0') > d->max_record)
-                return rio_fail(d, err, xasprintf("recordio: record length exceeds the "
-                                                  "maximum of %zu bytes", d->max_record));
+                return rio_fail(d, err,
+                                xasprintf("recordio: record length exceeds the "
+                                          "maximum of %zu bytes",
+                                          d->max_record));
             d->want = d->want * 10 + (uint64_t)(c - '0');
             continue;
         }

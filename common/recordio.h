@@ -27,7 +27,7 @@ struct rio_decoder *rio_decoder_new(size_t max_record);
 void rio_decoder_free(struct rio_decoder *d);
 /* 0 ok (zero or more records delivered), -1 on malformed input or when the
  * callback stopped; *err (if non-NULL) gets a message the caller frees. */
-int rio_decoder_feed(struct rio_decoder *d, const char *data, size_t len,
-                     rio_record_fn cb, void *arg, char **err);
+int rio_decoder_feed(struct rio_decoder *d, const char *data, size_t len, rio_record_fn cb,
+                     void *arg, char **err);
 
 #endif

@@ -64,8 +64,8 @@ static void ranges_normalize(struct res_range *v, size_t *n)
 
 /* a and b normalized: is every number of b in a? A b range must lie inside
  * one a range, since a's ranges are coalesced. */
-static bool ranges_contains(const struct res_range *a, size_t na,
-                            const struct res_range *b, size_t nb)
+static bool ranges_contains(const struct res_range *a, size_t na, const struct res_range *b,
+                            size_t nb)
 {
     size_t i = 0;
 
@@ -80,8 +80,7 @@ static bool ranges_contains(const struct res_range *a, size_t na,
 
 /* a - b (both normalized) into a new array; b need not be contained. */
 static struct res_range *ranges_subtract(const struct res_range *a, size_t na,
-                                         const struct res_range *b, size_t nb,
-                                         size_t *nout)
+                                         const struct res_range *b, size_t nb, size_t *nout)
 {
     /* Each b range splits at most one a range in two: na + nb bounds it. */
     struct res_range *out = xmalloc((na + nb + 1) * sizeof(*out));
@@ -154,9 +153,12 @@ static bool items_has(char *const *v, size_t n, const char *s)
 static const char *type_name(enum res_type t)
 {
     switch (t) {
-    case RES_SCALAR: return "SCALAR";
-    case RES_RANGES: return "RANGES";
-    case RES_SET: return "SET";
+    case RES_SCALAR:
+        return "SCALAR";
+    case RES_RANGES:
+        return "RANGES";
+    case RES_SET:
+        return "SET";
     }
     return "?";
 }
@@ -175,9 +177,12 @@ static void entry_free(struct resource *e)
 static bool entry_is_empty(const struct resource *e)
 {
     switch (e->type) {
-    case RES_SCALAR: return e->milli <= 0;
-    case RES_RANGES: return e->nranges == 0;
-    case RES_SET: return e->nitems == 0;
+    case RES_SCALAR:
+        return e->milli <= 0;
+    case RES_RANGES:
+        return e->nranges == 0;
+    case RES_SET:
+        return e->nitems == 0;
     }
     return true;
 }
@@ -193,8 +198,8 @@ static int entry_key_cmp(const struct resource *e, const char *name, const char 
     return c;
 }
 
-static struct resource *res_find(const struct resources *r, const char *name,
-                                 const char *role, enum res_type type)
+static struct resource *res_find(const struct resources *r, const char *name, const char *role,
+                                 enum res_type type)
 {
     for (size_t i = 0; i < r->n; i++) {
         if (entry_key_cmp(&r->v[i], name, role, type) == 0)
@@ -252,8 +257,7 @@ static void entry_add(struct resource *dst, const struct resource *src)
         dst->milli += src->milli;
         break;
     case RES_RANGES:
-        dst->ranges = xrealloc(dst->ranges,
-                               (dst->nranges + src->nranges) * sizeof(*dst->ranges));
+        dst->ranges = xrealloc(dst->ranges, (dst->nranges + src->nranges) * sizeof(*dst->ranges));
         memcpy(dst->ranges + dst->nranges, src->ranges, src->nranges * sizeof(*src->ranges));
         dst->nranges += src->nranges;
         ranges_normalize(dst->ranges, &dst->nranges);
@@ -474,8 +478,8 @@ void res_add_scalar(struct resources *r, const char *name, const char *role, dou
 }
 
 /* begin > end is an empty range and adds nothing. */
-void res_add_range(struct resources *r, const char *name, const char *role,
-                   uint64_t begin, uint64_t end)
+void res_add_range(struct resources *r, const char *name, const char *role, uint64_t begin,
+                   uint64_t end)
 {
     struct resource *e;
 
@@ -562,8 +566,7 @@ static char *fmt_ranges(const struct res_range *v, size_t n)
 
     str_append(&buf, &len, &cap, "[");
     for (size_t i = 0; i < n; i++) {
-        snprintf(tmp, sizeof(tmp), "%s%" PRIu64 "-%" PRIu64, i ? "," : "",
-                 v[i].begin, v[i].end);
+        snprintf(tmp, sizeof(tmp), "%s%" PRIu64 "-%" PRIu64, i ? "," : "", v[i].begin, v[i].end);
         str_append(&buf, &len, &cap, tmp);
     }
     str_append(&buf, &len, &cap, "]");
@@ -683,8 +686,7 @@ static bool parse_scalar(const char *s, int64_t *milli)
 /* Split the inside of "[...]" or "{...}" (delimiters already checked) at
  * commas and hand each trimmed token to fn; "[]" has no token, but an
  * empty token elsewhere ("[1-2,]") is an error. */
-static bool parse_list(const char *s, bool (*fn)(char *tok, struct resource *e),
-                       struct resource *e)
+static bool parse_list(const char *s, bool (*fn)(char *tok, struct resource *e), struct resource *e)
 {
     char *inner = trim_dup(s + 1, s + strlen(s) - 1);
     char *p = inner;
@@ -701,7 +703,7 @@ static bool parse_list(const char *s, bool (*fn)(char *tok, struct resource *e),
             free(tok);
             ok = false;
         } else {
-            ok = fn(tok, e);    /* fn owns tok */
+            ok = fn(tok, e); /* fn owns tok */
         }
         if (!ok || comma == NULL)
             break;
@@ -772,8 +774,8 @@ static int check_type(const struct resources *r, const char *name, enum res_type
     for (size_t i = 0; i < r->n; i++) {
         if (strcmp(r->v[i].name, name) == 0 && r->v[i].type != type) {
             if (err)
-                *err = xasprintf("%s'%s' is both %s and %s", where, name,
-                                 type_name(r->v[i].type), type_name(type));
+                *err = xasprintf("%s'%s' is both %s and %s", where, name, type_name(r->v[i].type),
+                                 type_name(type));
             return -1;
         }
     }
@@ -781,8 +783,7 @@ static int check_type(const struct resources *r, const char *name, enum res_type
 }
 
 /* One "name(role):value" entry of the text syntax, added to r. */
-static int parse_entry(const char *ent, const char *default_role, struct resources *r,
-                       char **err)
+static int parse_entry(const char *ent, const char *default_role, struct resources *r, char **err)
 {
     const char *colon = strchr(ent, ':');
     char *name = NULL, *role = NULL, *val = NULL;
@@ -870,8 +871,8 @@ static int res_from_pb_role(Mesos__V1__Resource *const *pb, size_t n, const char
 /* The JSON array goes through pbjson as the `resources` field of a
  * TaskResourceLimitation (a message holding only that field), so the
  * errors carry paths like "resources[2].scalar.value". */
-static int res_from_json_role(const json_t *json, const char *default_role,
-                              struct resources *r, char **err)
+static int res_from_json_role(const json_t *json, const char *default_role, struct resources *r,
+                              char **err)
 {
     json_t *wrap;
     Mesos__V1__TaskResourceLimitation *lim;
@@ -936,8 +937,8 @@ int res_parse(const char *text, const char *default_role, struct resources *r, c
         int rc;
         if (j == NULL) {
             if (err)
-                *err = xasprintf("resources: invalid JSON at line %d, column %d: %s",
-                                 jerr.line, jerr.column, jerr.text);
+                *err = xasprintf("resources: invalid JSON at line %d, column %d: %s", jerr.line,
+                                 jerr.column, jerr.text);
             err_scrub(err);
             return -1;
         }
@@ -992,8 +993,7 @@ static void pb_set_role(Mesos__V1__Resource *res, char *role)
 static const char *pb_role(const Mesos__V1__Resource *res, const char *default_role)
 {
     if (res->n_reservations > 0) {
-        const Mesos__V1__Resource__ReservationInfo *ri =
-            res->reservations[res->n_reservations - 1];
+        const Mesos__V1__Resource__ReservationInfo *ri = res->reservations[res->n_reservations - 1];
         if (ri != NULL && ri->role != NULL)
             return ri->role;
     }
@@ -1032,8 +1032,8 @@ static int res_from_pb_role(Mesos__V1__Resource *const *pb, size_t n, const char
             }
             if (!scalar_to_milli(res->scalar->value, &e.milli)) {
                 if (err)
-                    *err = xasprintf("resources[%zu].scalar.value: bad value %g for '%s'",
-                                     i, res->scalar->value, res->name);
+                    *err = xasprintf("resources[%zu].scalar.value: bad value %g for '%s'", i,
+                                     res->scalar->value, res->name);
                 goto fail;
             }
             break;
@@ -1050,8 +1050,8 @@ static int res_from_pb_role(Mesos__V1__Resource *const *pb, size_t n, const char
                 if (rg == NULL || rg->begin > rg->end) {
                     if (err)
                         *err = xasprintf("resources[%zu].ranges.range[%zu]: begin %" PRIu64
-                                         " greater than end %" PRIu64, i, k,
-                                         rg ? rg->begin : 0, rg ? rg->end : 0);
+                                         " greater than end %" PRIu64,
+                                         i, k, rg ? rg->begin : 0, rg ? rg->end : 0);
                     goto fail;
                 }
                 e.ranges[e.nranges].begin = rg->begin;
@@ -1080,8 +1080,8 @@ static int res_from_pb_role(Mesos__V1__Resource *const *pb, size_t n, const char
             break;
         default:
             if (err)
-                *err = xasprintf("resources[%zu].type: %d not supported for resources",
-                                 i, (int)res->type);
+                *err = xasprintf("resources[%zu].type: %d not supported for resources", i,
+                                 (int)res->type);
             goto fail;
         }
         snprintf(where, sizeof(where), "resources[%zu]: ", i);
@@ -1206,7 +1206,7 @@ json_t *res_to_json_summary(const struct resources *r)
         char *s = NULL;
 
         if (json_object_get(obj, e->name) != NULL)
-            continue;   /* already summed over roles */
+            continue; /* already summed over roles */
         switch (e->type) {
         case RES_SCALAR:
             json_object_set_new(obj, e->name, json_real(res_scalar(r, e->name)));

@@ -25,30 +25,30 @@
 enum res_type { RES_SCALAR, RES_RANGES, RES_SET };
 
 struct res_range {
-  uint64_t begin;   /* inclusive */
-  uint64_t end;     /* inclusive */
+    uint64_t begin; /* inclusive */
+    uint64_t end;   /* inclusive */
 };
 
 struct resource {
-  char *name;
-  char *role;                 /* "*" for unreserved */
-  enum res_type type;
-  int64_t milli;              /* RES_SCALAR: value * 1000, rounded */
-  struct res_range *ranges;   /* RES_RANGES */
-  size_t nranges;
-  char **items;               /* RES_SET */
-  size_t nitems;
+    char *name;
+    char *role; /* "*" for unreserved */
+    enum res_type type;
+    int64_t milli;            /* RES_SCALAR: value * 1000, rounded */
+    struct res_range *ranges; /* RES_RANGES */
+    size_t nranges;
+    char **items; /* RES_SET */
+    size_t nitems;
 };
 
 struct resources {
-  struct resource *v;
-  size_t n;
+    struct resource *v;
+    size_t n;
 };
 
 void res_init(struct resources *r);
-void res_cleanup(struct resources *r);                 /* frees contents, leaves empty */
-void res_copy(struct resources *dst, const struct resources *src);  /* dst must be clean */
-bool res_empty(const struct resources *r);             /* no entry with a positive amount */
+void res_cleanup(struct resources *r); /* frees contents, leaves empty */
+void res_copy(struct resources *dst, const struct resources *src); /* dst must be clean */
+bool res_empty(const struct resources *r); /* no entry with a positive amount */
 
 /* Parse Mesos text syntax. default_role applies to entries without "(role)"
  * (NULL = "*"). 0 ok, -1 with *err naming the bad entry. r must be clean. */
@@ -75,8 +75,8 @@ bool res_equal(const struct resources *a, const struct resources *b);
 double res_scalar(const struct resources *r, const char *name);
 /* Add a scalar amount (may be used to build resources in code). */
 void res_add_scalar(struct resources *r, const char *name, const char *role, double value);
-void res_add_range(struct resources *r, const char *name, const char *role,
-                   uint64_t begin, uint64_t end);
+void res_add_range(struct resources *r, const char *name, const char *role, uint64_t begin,
+                   uint64_t end);
 /* All port numbers of ranges resource `name` ("ports"), ascending, up to max.
  * Returns how many were written. */
 size_t res_range_values(const struct resources *r, const char *name, uint64_t *out, size_t max);

@@ -33,106 +33,106 @@ enum zk_op_kind { ZK_OP_DATA, ZK_OP_STRING, ZK_OP_CHILDREN, ZK_OP_STAT, ZK_OP_EN
 
 /* One request in flight. */
 struct zk_op {
-  struct zk *zk;
-  enum zk_op_kind kind;
-  union {
-    zk_data_fn data;
-    zk_string_fn string;
-    zk_children_fn children;
-    zk_stat_fn stat;
-  } cb;
-  void *arg;
-  char *path;                   /* ZK_OP_ENSURE: the full path */
-  size_t pos;                   /* ZK_OP_ENSURE: end of the prefix being created */
-  struct zk_op *prev, *next;    /* zk->ops */
+    struct zk *zk;
+    enum zk_op_kind kind;
+    union {
+        zk_data_fn data;
+        zk_string_fn string;
+        zk_children_fn children;
+        zk_stat_fn stat;
+    } cb;
+    void *arg;
+    char *path;                /* ZK_OP_ENSURE: the full path */
+    size_t pos;                /* ZK_OP_ENSURE: end of the prefix being created */
+    struct zk_op *prev, *next; /* zk->ops */
 };
 
 struct zk_watch {
-  struct zk *zk;
-  zk_watch_fn fn;
-  void *arg;
-  bool dead;                    /* zk_watch_free'd: drop its events */
-  struct zk_watch *next;
+    struct zk *zk;
+    zk_watch_fn fn;
+    void *arg;
+    bool dead; /* zk_watch_free'd: drop its events */
+    struct zk_watch *next;
 };
 
 enum zk_result_kind { ZK_RES_OP, ZK_RES_WATCH, ZK_RES_SESSION };
 
 /* What a ZooKeeper thread hands to the loop. */
 struct zk_result {
-  enum zk_result_kind kind;
-  struct zk_op *op;
-  struct zk_watch *watch;
-  zhandle_t *zh;                /* ZK_RES_SESSION: the handle it is about */
-  int rc, version, type, state;
-  char *data;                   /* copy; also the created path (STRING) */
-  size_t len;
-  char **strings;
-  size_t nstrings;
-  char *path;
-  struct zk_result *next;
+    enum zk_result_kind kind;
+    struct zk_op *op;
+    struct zk_watch *watch;
+    zhandle_t *zh; /* ZK_RES_SESSION: the handle it is about */
+    int rc, version, type, state;
+    char *data; /* copy; also the created path (STRING) */
+    size_t len;
+    char **strings;
+    size_t nstrings;
+    char *path;
+    struct zk_result *next;
 };
 
 struct zk_contender {
-  struct zk *zk;
-  char *dir;
-  char *data;
-  size_t len;
-  zk_contender_fn fn;
-  void *arg;
-  char *name;                   /* our znode, NULL while none */
-  bool creating;                /* request in flight */
-  struct zk_contender *next;
+    struct zk *zk;
+    char *dir;
+    char *data;
+    size_t len;
+    zk_contender_fn fn;
+    void *arg;
+    char *name;    /* our znode, NULL while none */
+    bool creating; /* request in flight */
+    struct zk_contender *next;
 };
 
 struct zk_detector {
-  struct zk *zk;
-  char *dir;
-  zk_detector_fn fn;
-  void *arg;
-  struct zk_watch *watch;       /* children of dir */
-  char *leader;                 /* znode name reported last, NULL: none */
-  char *fetching;               /* znode whose data is being read */
-  bool listing, relist;
-  struct zk_detector *next;
+    struct zk *zk;
+    char *dir;
+    zk_detector_fn fn;
+    void *arg;
+    struct zk_watch *watch; /* children of dir */
+    char *leader;           /* znode name reported last, NULL: none */
+    char *fetching;         /* znode whose data is being read */
+    bool listing, relist;
+    struct zk_detector *next;
 };
 
 struct zk {
-  struct event_base *base;
-  char *hosts;
-  double requested_timeout;
-  zhandle_t *zh;
-  enum zk_state state;
-  zk_state_fn on_state;
-  void *arg;
-  int pipefd[2];
-  struct event *pipe_ev;
-  struct event *grace_ev;       /* SUSPENDED -> LOST */
-  struct event *reopen_ev;      /* EXPIRED -> new session, outside callbacks */
-  pthread_mutex_t lock;
-  struct zk_result *q_head, *q_tail;
-  struct zk_op *ops;
-  struct zk_watch *watches;
-  struct zk_contender *contenders;
-  struct zk_detector *detectors;
-  bool closing;
+    struct event_base *base;
+    char *hosts;
+    double requested_timeout;
+    zhandle_t *zh;
+    enum zk_state state;
+    zk_state_fn on_state;
+    void *arg;
+    int pipefd[2];
+    struct event *pipe_ev;
+    struct event *grace_ev;  /* SUSPENDED -> LOST */
+    struct event *reopen_ev; /* EXPIRED -> new session, outside callbacks */
+    pthread_mutex_t lock;
+    struct zk_result *q_head, *q_tail;
+    struct zk_op *ops;
+    struct zk_watch *watches;
+    struct zk_contender *contenders;
+    struct zk_detector *detectors;
+    bool closing;
 };
 
 static const char *const zk_state_names[] = {
-  [ZK_STATE_CONNECTING] = "CONNECTING", [ZK_STATE_CONNECTED] = "CONNECTED",
-  [ZK_STATE_SUSPENDED] = "SUSPENDED",   [ZK_STATE_LOST] = "LOST",
-  [ZK_STATE_EXPIRED] = "EXPIRED",       [ZK_STATE_CLOSED] = "CLOSED",
+    [ZK_STATE_CONNECTING] = "CONNECTING", [ZK_STATE_CONNECTED] = "CONNECTED",
+    [ZK_STATE_SUSPENDED] = "SUSPENDED",   [ZK_STATE_LOST] = "LOST",
+    [ZK_STATE_EXPIRED] = "EXPIRED",       [ZK_STATE_CLOSED] = "CLOSED",
 };
 
 const char *zk_state_name(enum zk_state st)
 {
-  if ((size_t)st >= sizeof(zk_state_names) / sizeof(zk_state_names[0]))
-    return "UNKNOWN";
-  return zk_state_names[st];
+    if ((size_t)st >= sizeof(zk_state_names) / sizeof(zk_state_names[0]))
+        return "UNKNOWN";
+    return zk_state_names[st];
 }
 
 const char *zk_error(int rc)
 {
-  return zerror(rc);
+    return zerror(rc);
 }
 
 static void contender_on_state(struct zk_contender *c, enum zk_state st);
@@ -142,295 +142,296 @@ static void detector_on_state(struct zk_detector *d, enum zk_state st);
 
 int zk_parse_url(const char *url, char **hosts, char **path, char **err)
 {
-  if (!url || strncmp(url, "zk://", 5) != 0) {
-    *err = xasprintf("'%s' is not a zk://host:port,.../path URL", url ? url : "");
-    return -1;
-  }
-  const char *h = url + 5;
-  const char *slash = strchr(h, '/');
-  if (slash == h || !*h) {
-    *err = xasprintf("'%s': no ZooKeeper host given", url);
-    return -1;
-  }
-  size_t plen = slash ? strlen(slash) : 0;
-  while (plen > 1 && slash[plen - 1] == '/')
-    plen--;
-  if (!slash || plen <= 1) {
-    *err = xasprintf("'%s': a path is required (e.g. zk://127.0.0.1:2181/agora)", url);
-    return -1;
-  }
-  if (strchr(h, '@')) {
-    *err = xasprintf("'%s': credentials in the URL are not supported", url);
-    return -1;
-  }
-  *hosts = xstrndup(h, (size_t)(slash - h));
-  *path = xstrndup(slash, plen);
-  return 0;
+    if (!url || strncmp(url, "zk://", 5) != 0) {
+        *err = xasprintf("'%s' is not a zk://host:port,.../path URL", url ? url : "");
+        return -1;
+    }
+    const char *h = url + 5;
+    const char *slash = strchr(h, '/');
+    if (slash == h || !*h) {
+        *err = xasprintf("'%s': no ZooKeeper host given", url);
+        return -1;
+    }
+    size_t plen = slash ? strlen(slash) : 0;
+    while (plen > 1 && slash[plen - 1] == '/')
+        plen--;
+    if (!slash || plen <= 1) {
+        *err = xasprintf("'%s': a path is required (e.g. zk://127.0.0.1:2181/agora)", url);
+        return -1;
+    }
+    if (strchr(h, '@')) {
+        *err = xasprintf("'%s': credentials in the URL are not supported", url);
+        return -1;
+    }
+    *hosts = xstrndup(h, (size_t)(slash - h));
+    *path = xstrndup(slash, plen);
+    return 0;
 }
 
 /* ----------------------------------------------- ZooKeeper threads */
 
 static void zk_push(struct zk *zk, struct zk_result *r)
 {
-  pthread_mutex_lock(&zk->lock);
-  if (zk->q_tail)
-    zk->q_tail->next = r;
-  else
-    zk->q_head = r;
-  zk->q_tail = r;
-  pthread_mutex_unlock(&zk->lock);
-  /* A full pipe already has a wake-up pending. */
-  ssize_t n = write(zk->pipefd[1], "z", 1);
-  (void)n;
+    pthread_mutex_lock(&zk->lock);
+    if (zk->q_tail)
+        zk->q_tail->next = r;
+    else
+        zk->q_head = r;
+    zk->q_tail = r;
+    pthread_mutex_unlock(&zk->lock);
+    /* A full pipe already has a wake-up pending. */
+    ssize_t n = write(zk->pipefd[1], "z", 1);
+    (void)n;
 }
 
 static struct zk_result *op_result(const void *ctx, int rc)
 {
-  struct zk_op *op = (struct zk_op *)(uintptr_t)ctx;
-  struct zk_result *r = xcalloc(1, sizeof(*r));
-  r->kind = ZK_RES_OP;
-  r->op = op;
-  r->rc = rc;
-  return r;
+    struct zk_op *op = (struct zk_op *)(uintptr_t)ctx;
+    struct zk_result *r = xcalloc(1, sizeof(*r));
+    r->kind = ZK_RES_OP;
+    r->op = op;
+    r->rc = rc;
+    return r;
 }
 
 static void th_data(int rc, const char *value, int value_len, const struct Stat *stat,
                     const void *ctx)
 {
-  struct zk_result *r = op_result(ctx, rc);
-  if (rc == ZOK && value && value_len > 0) {
-    r->data = xmalloc((size_t)value_len + 1);
-    memcpy(r->data, value, (size_t)value_len);
-    r->data[value_len] = '\0';
-    r->len = (size_t)value_len;
-  }
-  r->version = stat ? stat->version : -1;
-  zk_push(r->op->zk, r);
+    struct zk_result *r = op_result(ctx, rc);
+    if (rc == ZOK && value && value_len > 0) {
+        r->data = xmalloc((size_t)value_len + 1);
+        memcpy(r->data, value, (size_t)value_len);
+        r->data[value_len] = '\0';
+        r->len = (size_t)value_len;
+    }
+    r->version = stat ? stat->version : -1;
+    zk_push(r->op->zk, r);
 }
 
 static void th_string(int rc, const char *value, const void *ctx)
 {
-  struct zk_result *r = op_result(ctx, rc);
-  if (rc == ZOK && value)
-    r->data = xstrdup(value);
-  zk_push(r->op->zk, r);
+    struct zk_result *r = op_result(ctx, rc);
+    if (rc == ZOK && value)
+        r->data = xstrdup(value);
+    zk_push(r->op->zk, r);
 }
 
 static void th_strings(int rc, const struct String_vector *strings, const void *ctx)
 {
-  struct zk_result *r = op_result(ctx, rc);
-  if (rc == ZOK && strings && strings->count > 0) {
-    r->strings = xcalloc((size_t)strings->count, sizeof(char *));
-    for (int i = 0; i < strings->count; i++)
-      r->strings[i] = xstrdup(strings->data[i]);
-    r->nstrings = (size_t)strings->count;
-  }
-  zk_push(r->op->zk, r);
+    struct zk_result *r = op_result(ctx, rc);
+    if (rc == ZOK && strings && strings->count > 0) {
+        r->strings = xcalloc((size_t)strings->count, sizeof(char *));
+        for (int i = 0; i < strings->count; i++)
+            r->strings[i] = xstrdup(strings->data[i]);
+        r->nstrings = (size_t)strings->count;
+    }
+    zk_push(r->op->zk, r);
 }
 
 static void th_stat(int rc, const struct Stat *stat, const void *ctx)
 {
-  struct zk_result *r = op_result(ctx, rc);
-  r->version = stat ? stat->version : -1;
-  zk_push(r->op->zk, r);
+    struct zk_result *r = op_result(ctx, rc);
+    r->version = stat ? stat->version : -1;
+    zk_push(r->op->zk, r);
 }
 
 /* The session watcher (context: struct zk). */
 static void th_session(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
-  if (type != ZOO_SESSION_EVENT)
-    return;
-  struct zk_result *r = xcalloc(1, sizeof(*r));
-  r->kind = ZK_RES_SESSION;
-  r->zh = zh;
-  r->state = state;
-  zk_push(ctx, r);
+    if (type != ZOO_SESSION_EVENT)
+        return;
+    struct zk_result *r = xcalloc(1, sizeof(*r));
+    r->kind = ZK_RES_SESSION;
+    r->zh = zh;
+    r->state = state;
+    zk_push(ctx, r);
 }
 
 /* Node watchers (context: struct zk_watch). The client also delivers
  * session events to them; those are the session watcher's business. */
 static void th_watch(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
-  struct zk_watch *w = ctx;
-  if (type == ZOO_SESSION_EVENT)
-    return;
-  struct zk_result *r = xcalloc(1, sizeof(*r));
-  r->kind = ZK_RES_WATCH;
-  r->watch = w;
-  r->type = type;
-  r->path = xstrdup(path ? path : "");
-  zk_push(w->zk, r);
+    struct zk_watch *w = ctx;
+    if (type == ZOO_SESSION_EVENT)
+        return;
+    struct zk_result *r = xcalloc(1, sizeof(*r));
+    r->kind = ZK_RES_WATCH;
+    r->watch = w;
+    r->type = type;
+    r->path = xstrdup(path ? path : "");
+    zk_push(w->zk, r);
 }
 
 /* -------------------------------------------------------- the loop */
 
 static void zk_set_state(struct zk *zk, enum zk_state st)
 {
-  if (zk->state == st)
-    return;
-  log_info("zookeeper %s: session %s -> %s", zk->hosts, zk_state_name(zk->state),
-           zk_state_name(st));
-  zk->state = st;
-  /* The owner first: a leader that must stop leading does so before the
+    if (zk->state == st)
+        return;
+    log_info("zookeeper %s: session %s -> %s", zk->hosts, zk_state_name(zk->state),
+             zk_state_name(st));
+    zk->state = st;
+    /* The owner first: a leader that must stop leading does so before the
    * recipes report what follows from the same change. */
-  if (zk->on_state && !zk->closing)
-    zk->on_state(zk, st, zk->arg);
-  for (struct zk_contender *c = zk->contenders; c; c = c->next)
-    contender_on_state(c, st);
-  for (struct zk_detector *d = zk->detectors; d; d = d->next)
-    detector_on_state(d, st);
+    if (zk->on_state && !zk->closing)
+        zk->on_state(zk, st, zk->arg);
+    for (struct zk_contender *c = zk->contenders; c; c = c->next)
+        contender_on_state(c, st);
+    for (struct zk_detector *d = zk->detectors; d; d = d->next)
+        detector_on_state(d, st);
 }
 
 static int zk_open(struct zk *zk)
 {
-  zk->zh = zookeeper_init(zk->hosts, th_session, (int)(zk->requested_timeout * 1000), NULL, zk,
-                          0);
-  if (!zk->zh) {
-    log_error("zookeeper %s: cannot create a session: %s", zk->hosts, strerror(errno));
-    return -1;
-  }
-  return 0;
+    zk->zh =
+        zookeeper_init(zk->hosts, th_session, (int)(zk->requested_timeout * 1000), NULL, zk, 0);
+    if (!zk->zh) {
+        log_error("zookeeper %s: cannot create a session: %s", zk->hosts, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static void zk_reopen_cb(evutil_socket_t fd, short what, void *arg)
 {
-  struct zk *zk = arg;
-  /* The expired handle has no connection left, so closing it is quick;
+    struct zk *zk = arg;
+    /* The expired handle has no connection left, so closing it is quick;
    * its pending requests complete with ZCLOSING through the queue. */
-  if (zk->zh)
-    zookeeper_close(zk->zh);
-  zk->zh = NULL;
-  zk_set_state(zk, ZK_STATE_CONNECTING);
-  if (zk_open(zk) != 0) {
-    struct timeval tv = { 1, 0 };
-    evtimer_add(zk->reopen_ev, &tv);
-  }
+    if (zk->zh)
+        zookeeper_close(zk->zh);
+    zk->zh = NULL;
+    zk_set_state(zk, ZK_STATE_CONNECTING);
+    if (zk_open(zk) != 0) {
+        struct timeval tv = { 1, 0 };
+        evtimer_add(zk->reopen_ev, &tv);
+    }
 }
 
 static void zk_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
-  struct zk *zk = arg;
-  if (zk->state == ZK_STATE_SUSPENDED)
-    zk_set_state(zk, ZK_STATE_LOST);
+    struct zk *zk = arg;
+    if (zk->state == ZK_STATE_SUSPENDED)
+        zk_set_state(zk, ZK_STATE_LOST);
 }
 
 static void zk_on_session(struct zk *zk, const struct zk_result *r)
 {
-  if (r->zh != zk->zh)
-    return;   /* about a handle closed since */
-  if (r->state == ZOO_CONNECTED_STATE) {
-    evtimer_del(zk->grace_ev);
-    zk_set_state(zk, ZK_STATE_CONNECTED);
-  } else if (r->state == ZOO_CONNECTING_STATE || r->state == ZOO_ASSOCIATING_STATE) {
-    if (zk->state == ZK_STATE_CONNECTED) {
-      /* The servers expire the session a session timeout after they last
+    if (r->zh != zk->zh)
+        return; /* about a handle closed since */
+    if (r->state == ZOO_CONNECTED_STATE) {
+        evtimer_del(zk->grace_ev);
+        zk_set_state(zk, ZK_STATE_CONNECTED);
+    } else if (r->state == ZOO_CONNECTING_STATE || r->state == ZOO_ASSOCIATING_STATE) {
+        if (zk->state == ZK_STATE_CONNECTED) {
+            /* The servers expire the session a session timeout after they last
        * heard from us; we noticed the silence up to 2/3 of it late. */
-      double grace = zk_session_timeout(zk) / 3;
-      struct timeval tv = { (time_t)grace, (suseconds_t)((grace - (double)(time_t)grace) * 1e6) };
-      evtimer_add(zk->grace_ev, &tv);
-      zk_set_state(zk, ZK_STATE_SUSPENDED);
+            double grace = zk_session_timeout(zk) / 3;
+            struct timeval tv = { (time_t)grace,
+                                  (suseconds_t)((grace - (double)(time_t)grace) * 1e6) };
+            evtimer_add(zk->grace_ev, &tv);
+            zk_set_state(zk, ZK_STATE_SUSPENDED);
+        }
+    } else if (r->state == ZOO_EXPIRED_SESSION_STATE || r->state == ZOO_AUTH_FAILED_STATE) {
+        evtimer_del(zk->grace_ev);
+        zk_set_state(zk, ZK_STATE_EXPIRED);
+        struct timeval now = { 0, 0 };
+        evtimer_add(zk->reopen_ev, &now);
     }
-  } else if (r->state == ZOO_EXPIRED_SESSION_STATE || r->state == ZOO_AUTH_FAILED_STATE) {
-    evtimer_del(zk->grace_ev);
-    zk_set_state(zk, ZK_STATE_EXPIRED);
-    struct timeval now = { 0, 0 };
-    evtimer_add(zk->reopen_ev, &now);
-  }
 }
 
 static void op_free(struct zk_op *op)
 {
-  struct zk *zk = op->zk;
-  if (op->prev)
-    op->prev->next = op->next;
-  else
-    zk->ops = op->next;
-  if (op->next)
-    op->next->prev = op->prev;
-  free(op->path);
-  free(op);
+    struct zk *zk = op->zk;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        zk->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    free(op->path);
+    free(op);
 }
 
 static struct zk_op *op_new(struct zk *zk, enum zk_op_kind kind, void *arg)
 {
-  struct zk_op *op = xcalloc(1, sizeof(*op));
-  op->zk = zk;
-  op->kind = kind;
-  op->arg = arg;
-  op->next = zk->ops;
-  if (zk->ops)
-    zk->ops->prev = op;
-  zk->ops = op;
-  return op;
+    struct zk_op *op = xcalloc(1, sizeof(*op));
+    op->zk = zk;
+    op->kind = kind;
+    op->arg = arg;
+    op->next = zk->ops;
+    if (zk->ops)
+        zk->ops->prev = op;
+    zk->ops = op;
+    return op;
 }
 
 static int ensure_next(struct zk_op *op);
 
 static void zk_on_op(struct zk *zk, struct zk_result *r)
 {
-  struct zk_op *op = r->op;
-  switch (op->kind) {
-  case ZK_OP_DATA:
-    if (op->cb.data)
-      op->cb.data(r->rc, r->data, r->len, r->version, op->arg);
-    break;
-  case ZK_OP_STRING:
-    if (op->cb.string)
-      op->cb.string(r->rc, r->data, op->arg);
-    break;
-  case ZK_OP_CHILDREN:
-    if (op->cb.children)
-      op->cb.children(r->rc, r->strings, r->nstrings, op->arg);
-    break;
-  case ZK_OP_STAT:
-    if (op->cb.stat)
-      op->cb.stat(r->rc, r->version, op->arg);
-    break;
-  case ZK_OP_ENSURE:
-    if ((r->rc == ZOK || r->rc == ZNODEEXISTS) && op->path[op->pos] != '\0') {
-      if (ensure_next(op) == 0)
-        return;   /* op lives on */
-      if (op->cb.stat)
-        op->cb.stat(ZINVALIDSTATE, -1, op->arg);
-    } else if (op->cb.stat) {
-      op->cb.stat(r->rc == ZNODEEXISTS ? ZOK : r->rc, -1, op->arg);
+    struct zk_op *op = r->op;
+    switch (op->kind) {
+    case ZK_OP_DATA:
+        if (op->cb.data)
+            op->cb.data(r->rc, r->data, r->len, r->version, op->arg);
+        break;
+    case ZK_OP_STRING:
+        if (op->cb.string)
+            op->cb.string(r->rc, r->data, op->arg);
+        break;
+    case ZK_OP_CHILDREN:
+        if (op->cb.children)
+            op->cb.children(r->rc, r->strings, r->nstrings, op->arg);
+        break;
+    case ZK_OP_STAT:
+        if (op->cb.stat)
+            op->cb.stat(r->rc, r->version, op->arg);
+        break;
+    case ZK_OP_ENSURE:
+        if ((r->rc == ZOK || r->rc == ZNODEEXISTS) && op->path[op->pos] != '\0') {
+            if (ensure_next(op) == 0)
+                return; /* op lives on */
+            if (op->cb.stat)
+                op->cb.stat(ZINVALIDSTATE, -1, op->arg);
+        } else if (op->cb.stat) {
+            op->cb.stat(r->rc == ZNODEEXISTS ? ZOK : r->rc, -1, op->arg);
+        }
+        break;
     }
-    break;
-  }
-  op_free(op);
+    op_free(op);
 }
 
 static void result_free(struct zk_result *r)
 {
-  for (size_t i = 0; i < r->nstrings; i++)
-    free(r->strings[i]);
-  free(r->strings);
-  free(r->data);
-  free(r->path);
-  free(r);
+    for (size_t i = 0; i < r->nstrings; i++)
+        free(r->strings[i]);
+    free(r->strings);
+    free(r->data);
+    free(r->path);
+    free(r);
 }
 
 static void zk_pipe_cb(evutil_socket_t fd, short what, void *arg)
 {
-  struct zk *zk = arg;
-  char buf[256];
-  while (read(fd, buf, sizeof(buf)) > 0)
-    ;
-  pthread_mutex_lock(&zk->lock);
-  struct zk_result *r = zk->q_head;
-  zk->q_head = zk->q_tail = NULL;
-  pthread_mutex_unlock(&zk->lock);
-  while (r) {
-    struct zk_result *next = r->next;
-    if (r->kind == ZK_RES_SESSION)
-      zk_on_session(zk, r);
-    else if (r->kind == ZK_RES_OP)
-      zk_on_op(zk, r);
-    else if (!r->watch->dead)
-      r->watch->fn(r->type, r->path, r->watch->arg);
-    result_free(r);
-    r = next;
-  }
+    struct zk *zk = arg;
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    pthread_mutex_lock(&zk->lock);
+    struct zk_result *r = zk->q_head;
+    zk->q_head = zk->q_tail = NULL;
+    pthread_mutex_unlock(&zk->lock);
+    while (r) {
+        struct zk_result *next = r->next;
+        if (r->kind == ZK_RES_SESSION)
+            zk_on_session(zk, r);
+        else if (r->kind == ZK_RES_OP)
+            zk_on_op(zk, r);
+        else if (!r->watch->dead)
+            r->watch->fn(r->type, r->path, r->watch->arg);
+        result_free(r);
+        r = next;
+    }
 }
 
 /* ------------------------------------------------------ lifecycle */
@@ -438,221 +439,222 @@ static void zk_pipe_cb(evutil_socket_t fd, short what, void *arg)
 struct zk *zk_new(struct event_base *base, const char *hosts, double session_timeout,
                   zk_state_fn on_state, void *arg, char **err)
 {
-  static bool log_set;
-  if (!log_set) {
-    /* The client writes its own lines to stderr, several per reconnect
+    static bool log_set;
+    if (!log_set) {
+        /* The client writes its own lines to stderr, several per reconnect
      * attempt (tens a second while no server answers): only with
      * --log_level=debug. zk_set_state() logs what matters. */
-    zoo_set_debug_level(log_get_level() <= LOG_LVL_DEBUG ? ZOO_LOG_LEVEL_WARN : (ZooLogLevel)0);
-    log_set = true;
-  }
-  struct zk *zk = xcalloc(1, sizeof(*zk));
-  zk->base = base;
-  zk->hosts = xstrdup(hosts);
-  zk->requested_timeout = session_timeout;
-  zk->on_state = on_state;
-  zk->arg = arg;
-  zk->state = ZK_STATE_CONNECTING;
-  zk->pipefd[0] = zk->pipefd[1] = -1;
-  pthread_mutex_init(&zk->lock, NULL);
-  if (pipe2(zk->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
-    *err = xasprintf("pipe: %s", strerror(errno));
-    goto fail;
-  }
-  zk->pipe_ev = event_new(base, zk->pipefd[0], EV_READ | EV_PERSIST, zk_pipe_cb, zk);
-  zk->grace_ev = evtimer_new(base, zk_grace_cb, zk);
-  zk->reopen_ev = evtimer_new(base, zk_reopen_cb, zk);
-  event_add(zk->pipe_ev, NULL);
-  if (zk_open(zk) != 0) {
-    *err = xasprintf("cannot start a ZooKeeper session to '%s': %s", hosts, strerror(errno));
-    goto fail;
-  }
-  log_info("zookeeper %s: connecting (session timeout %.3gs)", hosts, session_timeout);
-  return zk;
+        zoo_set_debug_level(log_get_level() <= LOG_LVL_DEBUG ? ZOO_LOG_LEVEL_WARN : (ZooLogLevel)0);
+        log_set = true;
+    }
+    struct zk *zk = xcalloc(1, sizeof(*zk));
+    zk->base = base;
+    zk->hosts = xstrdup(hosts);
+    zk->requested_timeout = session_timeout;
+    zk->on_state = on_state;
+    zk->arg = arg;
+    zk->state = ZK_STATE_CONNECTING;
+    zk->pipefd[0] = zk->pipefd[1] = -1;
+    pthread_mutex_init(&zk->lock, NULL);
+    if (pipe2(zk->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
+        *err = xasprintf("pipe: %s", strerror(errno));
+        goto fail;
+    }
+    zk->pipe_ev = event_new(base, zk->pipefd[0], EV_READ | EV_PERSIST, zk_pipe_cb, zk);
+    zk->grace_ev = evtimer_new(base, zk_grace_cb, zk);
+    zk->reopen_ev = evtimer_new(base, zk_reopen_cb, zk);
+    event_add(zk->pipe_ev, NULL);
+    if (zk_open(zk) != 0) {
+        *err = xasprintf("cannot start a ZooKeeper session to '%s': %s", hosts, strerror(errno));
+        goto fail;
+    }
+    log_info("zookeeper %s: connecting (session timeout %.3gs)", hosts, session_timeout);
+    return zk;
 fail:
-  zk_free(zk);
-  return NULL;
+    zk_free(zk);
+    return NULL;
 }
 
 void zk_free(struct zk *zk)
 {
-  if (!zk)
-    return;
-  zk->closing = true;
-  if (zk->zh) {
-    /* Sends closeSession (ephemerals go now) and joins the client's
+    if (!zk)
+        return;
+    zk->closing = true;
+    if (zk->zh) {
+        /* Sends closeSession (ephemerals go now) and joins the client's
      * threads; pending requests complete with ZCLOSING into the queue. */
-    zookeeper_close(zk->zh);
-    zk->zh = NULL;
-  }
-  struct zk_result *r = zk->q_head;
-  while (r) {
-    struct zk_result *next = r->next;
-    result_free(r);
-    r = next;
-  }
-  while (zk->ops)
-    op_free(zk->ops);
-  while (zk->watches) {
-    struct zk_watch *w = zk->watches;
-    zk->watches = w->next;
-    free(w);
-  }
-  while (zk->contenders) {
-    struct zk_contender *c = zk->contenders;
-    zk->contenders = c->next;
-    free(c->dir);
-    free(c->data);
-    free(c->name);
-    free(c);
-  }
-  while (zk->detectors) {
-    struct zk_detector *d = zk->detectors;
-    zk->detectors = d->next;
-    free(d->dir);
-    free(d->leader);
-    free(d->fetching);
-    free(d);
-  }
-  if (zk->pipe_ev)
-    event_free(zk->pipe_ev);
-  if (zk->grace_ev)
-    event_free(zk->grace_ev);
-  if (zk->reopen_ev)
-    event_free(zk->reopen_ev);
-  if (zk->pipefd[0] >= 0)
-    close(zk->pipefd[0]);
-  if (zk->pipefd[1] >= 0)
-    close(zk->pipefd[1]);
-  pthread_mutex_destroy(&zk->lock);
-  free(zk->hosts);
-  free(zk);
+        zookeeper_close(zk->zh);
+        zk->zh = NULL;
+    }
+    struct zk_result *r = zk->q_head;
+    while (r) {
+        struct zk_result *next = r->next;
+        result_free(r);
+        r = next;
+    }
+    while (zk->ops)
+        op_free(zk->ops);
+    while (zk->watches) {
+        struct zk_watch *w = zk->watches;
+        zk->watches = w->next;
+        free(w);
+    }
+    while (zk->contenders) {
+        struct zk_contender *c = zk->contenders;
+        zk->contenders = c->next;
+        free(c->dir);
+        free(c->data);
+        free(c->name);
+        free(c);
+    }
+    while (zk->detectors) {
+        struct zk_detector *d = zk->detectors;
+        zk->detectors = d->next;
+        free(d->dir);
+        free(d->leader);
+        free(d->fetching);
+        free(d);
+    }
+    if (zk->pipe_ev)
+        event_free(zk->pipe_ev);
+    if (zk->grace_ev)
+        event_free(zk->grace_ev);
+    if (zk->reopen_ev)
+        event_free(zk->reopen_ev);
+    if (zk->pipefd[0] >= 0)
+        close(zk->pipefd[0]);
+    if (zk->pipefd[1] >= 0)
+        close(zk->pipefd[1]);
+    pthread_mutex_destroy(&zk->lock);
+    free(zk->hosts);
+    free(zk);
 }
 
 enum zk_state zk_state(const struct zk *zk)
 {
-  return zk->state;
+    return zk->state;
 }
 
 double zk_session_timeout(const struct zk *zk)
 {
-  int ms = zk->zh && zk->state != ZK_STATE_CONNECTING ? zoo_recv_timeout(zk->zh) : 0;
-  return ms > 0 ? ms / 1000.0 : zk->requested_timeout;
+    int ms = zk->zh && zk->state != ZK_STATE_CONNECTING ? zoo_recv_timeout(zk->zh) : 0;
+    return ms > 0 ? ms / 1000.0 : zk->requested_timeout;
 }
 
 struct zk_watch *zk_watch_new(struct zk *zk, zk_watch_fn fn, void *arg)
 {
-  struct zk_watch *w = xcalloc(1, sizeof(*w));
-  w->zk = zk;
-  w->fn = fn;
-  w->arg = arg;
-  w->next = zk->watches;
-  zk->watches = w;
-  return w;
+    struct zk_watch *w = xcalloc(1, sizeof(*w));
+    w->zk = zk;
+    w->fn = fn;
+    w->arg = arg;
+    w->next = zk->watches;
+    zk->watches = w;
+    return w;
 }
 
 void zk_watch_free(struct zk_watch *w)
 {
-  /* The client may still hold it: only silence it; zk_free frees it. */
-  if (w)
-    w->dead = true;
+    /* The client may still hold it: only silence it; zk_free frees it. */
+    if (w)
+        w->dead = true;
 }
 
 /* ------------------------------------------------------- requests */
 
 static int zk_submitted(struct zk_op *op, int rc, const char *what, const char *path)
 {
-  if (rc == ZOK)
-    return 0;
-  log_warn("zookeeper: cannot send %s %s: %s", what, path, zerror(rc));
-  op_free(op);
-  return -1;
+    if (rc == ZOK)
+        return 0;
+    log_warn("zookeeper: cannot send %s %s: %s", what, path, zerror(rc));
+    op_free(op);
+    return -1;
 }
 
 int zk_create(struct zk *zk, const char *path, const char *data, size_t len, int flags,
               zk_string_fn cb, void *arg)
 {
-  if (!zk->zh)
-    return -1;
-  struct zk_op *op = op_new(zk, ZK_OP_STRING, arg);
-  op->cb.string = cb;
-  return zk_submitted(op, zoo_acreate(zk->zh, path, data, data ? (int)len : -1,
-                                      &ZOO_OPEN_ACL_UNSAFE, flags, th_string, op),
-                      "create", path);
+    if (!zk->zh)
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_STRING, arg);
+    op->cb.string = cb;
+    return zk_submitted(op,
+                        zoo_acreate(zk->zh, path, data, data ? (int)len : -1, &ZOO_OPEN_ACL_UNSAFE,
+                                    flags, th_string, op),
+                        "create", path);
 }
 
 int zk_get(struct zk *zk, const char *path, struct zk_watch *watch, zk_data_fn cb, void *arg)
 {
-  if (!zk->zh)
-    return -1;
-  struct zk_op *op = op_new(zk, ZK_OP_DATA, arg);
-  op->cb.data = cb;
-  int rc = watch ? zoo_awget(zk->zh, path, th_watch, watch, th_data, op)
-                 : zoo_aget(zk->zh, path, 0, th_data, op);
-  return zk_submitted(op, rc, "get", path);
+    if (!zk->zh)
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_DATA, arg);
+    op->cb.data = cb;
+    int rc = watch ? zoo_awget(zk->zh, path, th_watch, watch, th_data, op)
+                   : zoo_aget(zk->zh, path, 0, th_data, op);
+    return zk_submitted(op, rc, "get", path);
 }
 
 int zk_children(struct zk *zk, const char *path, struct zk_watch *watch, zk_children_fn cb,
                 void *arg)
 {
-  if (!zk->zh)
-    return -1;
-  struct zk_op *op = op_new(zk, ZK_OP_CHILDREN, arg);
-  op->cb.children = cb;
-  int rc = watch ? zoo_awget_children(zk->zh, path, th_watch, watch, th_strings, op)
-                 : zoo_aget_children(zk->zh, path, 0, th_strings, op);
-  return zk_submitted(op, rc, "get_children", path);
+    if (!zk->zh)
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_CHILDREN, arg);
+    op->cb.children = cb;
+    int rc = watch ? zoo_awget_children(zk->zh, path, th_watch, watch, th_strings, op)
+                   : zoo_aget_children(zk->zh, path, 0, th_strings, op);
+    return zk_submitted(op, rc, "get_children", path);
 }
 
 int zk_set(struct zk *zk, const char *path, const char *data, size_t len, int version,
            zk_stat_fn cb, void *arg)
 {
-  if (!zk->zh)
-    return -1;
-  struct zk_op *op = op_new(zk, ZK_OP_STAT, arg);
-  op->cb.stat = cb;
-  return zk_submitted(op, zoo_aset(zk->zh, path, data, (int)len, version, th_stat, op), "set",
-                      path);
+    if (!zk->zh)
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_STAT, arg);
+    op->cb.stat = cb;
+    return zk_submitted(op, zoo_aset(zk->zh, path, data, (int)len, version, th_stat, op), "set",
+                        path);
 }
 
 /* Create the next prefix of op->path ("/a", then "/a/b", ...). */
 static int ensure_next(struct zk_op *op)
 {
-  size_t end = op->pos + 1;
-  while (op->path[end] && op->path[end] != '/')
-    end++;
-  op->pos = end;
-  char *prefix = xstrndup(op->path, end);
-  int rc = zoo_acreate(op->zk->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, th_string, op);
-  free(prefix);
-  return rc == ZOK ? 0 : -1;
+    size_t end = op->pos + 1;
+    while (op->path[end] && op->path[end] != '/')
+        end++;
+    op->pos = end;
+    char *prefix = xstrndup(op->path, end);
+    int rc = zoo_acreate(op->zk->zh, prefix, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, th_string, op);
+    free(prefix);
+    return rc == ZOK ? 0 : -1;
 }
 
 int zk_ensure_path(struct zk *zk, const char *path, zk_stat_fn cb, void *arg)
 {
-  if (!zk->zh || path[0] != '/' || !path[1])
-    return -1;
-  struct zk_op *op = op_new(zk, ZK_OP_ENSURE, arg);
-  op->cb.stat = cb;
-  op->path = xstrdup(path);
-  op->pos = 0;
-  if (ensure_next(op) != 0) {
-    op_free(op);
-    return -1;
-  }
-  return 0;
+    if (!zk->zh || path[0] != '/' || !path[1])
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_ENSURE, arg);
+    op->cb.stat = cb;
+    op->path = xstrdup(path);
+    op->pos = 0;
+    if (ensure_next(op) != 0) {
+        op_free(op);
+        return -1;
+    }
+    return 0;
 }
 
 int zk_set_sync(struct zk *zk, const char *path, const char *data, size_t len, int version,
                 int *new_version)
 {
-  struct Stat st;
-  if (!zk->zh)
-    return ZINVALIDSTATE;
-  int rc = zoo_set2(zk->zh, path, data, (int)len, version, &st);
-  if (rc == ZOK && new_version)
-    *new_version = st.version;
-  return rc;
+    struct Stat st;
+    if (!zk->zh)
+        return ZINVALIDSTATE;
+    int rc = zoo_set2(zk->zh, path, data, (int)len, version, &st);
+    if (rc == ZOK && new_version)
+        *new_version = st.version;
+    return rc;
 }
 
 /* ------------------------------------------------------ contender */
@@ -661,236 +663,237 @@ static void contender_create(struct zk_contender *c);
 
 static void contender_created(int rc, const char *value, void *arg)
 {
-  struct zk_contender *c = arg;
-  c->creating = false;
-  if (rc != ZOK || !value) {
-    log_warn("zookeeper: cannot create the candidacy under %s: %s", c->dir, zerror(rc));
-    if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZNONODE)
-      contender_create(c);   /* retried once connected (or right away) */
-    return;
-  }
-  const char *slash = strrchr(value, '/');
-  free(c->name);
-  c->name = xstrdup(slash ? slash + 1 : value);
-  log_info("zookeeper: contending as %s/%s", c->dir, c->name);
-  c->fn(c, c->name, c->arg);
+    struct zk_contender *c = arg;
+    c->creating = false;
+    if (rc != ZOK || !value) {
+        log_warn("zookeeper: cannot create the candidacy under %s: %s", c->dir, zerror(rc));
+        if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZNONODE)
+            contender_create(c); /* retried once connected (or right away) */
+        return;
+    }
+    const char *slash = strrchr(value, '/');
+    free(c->name);
+    c->name = xstrdup(slash ? slash + 1 : value);
+    log_info("zookeeper: contending as %s/%s", c->dir, c->name);
+    c->fn(c, c->name, c->arg);
 }
 
 static void contender_ensured(int rc, int version, void *arg)
 {
-  struct zk_contender *c = arg;
-  if (rc != ZOK) {
-    c->creating = false;
-    log_warn("zookeeper: cannot create %s: %s", c->dir, zerror(rc));
-    return;
-  }
-  char *path = xasprintf("%s/%s", c->dir, ZK_LEADER_PREFIX);
-  if (zk_create(c->zk, path, c->data, c->len, ZOO_EPHEMERAL_SEQUENTIAL, contender_created, c) != 0)
-    c->creating = false;
-  free(path);
+    struct zk_contender *c = arg;
+    if (rc != ZOK) {
+        c->creating = false;
+        log_warn("zookeeper: cannot create %s: %s", c->dir, zerror(rc));
+        return;
+    }
+    char *path = xasprintf("%s/%s", c->dir, ZK_LEADER_PREFIX);
+    if (zk_create(c->zk, path, c->data, c->len, ZOO_EPHEMERAL_SEQUENTIAL, contender_created, c) !=
+        0)
+        c->creating = false;
+    free(path);
 }
 
 static void contender_create(struct zk_contender *c)
 {
-  if (c->name || c->creating || c->zk->state != ZK_STATE_CONNECTED)
-    return;
-  c->creating = true;
-  if (zk_ensure_path(c->zk, c->dir, contender_ensured, c) != 0)
-    c->creating = false;
+    if (c->name || c->creating || c->zk->state != ZK_STATE_CONNECTED)
+        return;
+    c->creating = true;
+    if (zk_ensure_path(c->zk, c->dir, contender_ensured, c) != 0)
+        c->creating = false;
 }
 
 static void contender_on_state(struct zk_contender *c, enum zk_state st)
 {
-  if (st == ZK_STATE_EXPIRED && c->name) {
-    log_warn("zookeeper: candidacy %s/%s lost with the session", c->dir, c->name);
-    free(c->name);
-    c->name = NULL;
-    c->fn(c, NULL, c->arg);
-  } else if (st == ZK_STATE_CONNECTED) {
-    contender_create(c);
-  }
+    if (st == ZK_STATE_EXPIRED && c->name) {
+        log_warn("zookeeper: candidacy %s/%s lost with the session", c->dir, c->name);
+        free(c->name);
+        c->name = NULL;
+        c->fn(c, NULL, c->arg);
+    } else if (st == ZK_STATE_CONNECTED) {
+        contender_create(c);
+    }
 }
 
-struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data,
-                                      size_t len, zk_contender_fn on_change, void *arg)
+struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data, size_t len,
+                                      zk_contender_fn on_change, void *arg)
 {
-  struct zk_contender *c = xcalloc(1, sizeof(*c));
-  c->zk = zk;
-  c->dir = xstrdup(dir);
-  c->data = xmalloc(len + 1);
-  memcpy(c->data, data, len);
-  c->len = len;
-  c->fn = on_change;
-  c->arg = arg;
-  c->next = zk->contenders;
-  zk->contenders = c;
-  contender_create(c);
-  return c;
+    struct zk_contender *c = xcalloc(1, sizeof(*c));
+    c->zk = zk;
+    c->dir = xstrdup(dir);
+    c->data = xmalloc(len + 1);
+    memcpy(c->data, data, len);
+    c->len = len;
+    c->fn = on_change;
+    c->arg = arg;
+    c->next = zk->contenders;
+    zk->contenders = c;
+    contender_create(c);
+    return c;
 }
 
 /* ------------------------------------------------------- detector */
 
 static void detector_list(struct zk_detector *d);
 
-static void detector_report(struct zk_detector *d, const char *name, const char *data,
-                            size_t len)
+static void detector_report(struct zk_detector *d, const char *name, const char *data, size_t len)
 {
-  if (!name && !d->leader)
-    return;
-  free(d->leader);
-  d->leader = name ? xstrdup(name) : NULL;
-  log_info("zookeeper: leader under %s is %s", d->dir, name ? name : "(none)");
-  d->fn(d, name, data, len, d->arg);
+    if (!name && !d->leader)
+        return;
+    free(d->leader);
+    d->leader = name ? xstrdup(name) : NULL;
+    log_info("zookeeper: leader under %s is %s", d->dir, name ? name : "(none)");
+    d->fn(d, name, data, len, d->arg);
 }
 
 static void detector_got_data(int rc, const char *data, size_t len, int version, void *arg)
 {
-  struct zk_detector *d = arg;
-  char *name = d->fetching;
-  d->fetching = NULL;
-  if (rc == ZOK && name && !d->relist)
-    detector_report(d, name, data ? data : "", data ? len : 0);
-  else if (rc == ZNONODE || d->relist)
-    detector_list(d);   /* gone meanwhile, or the group changed */
-  free(name);
+    struct zk_detector *d = arg;
+    char *name = d->fetching;
+    d->fetching = NULL;
+    if (rc == ZOK && name && !d->relist)
+        detector_report(d, name, data ? data : "", data ? len : 0);
+    else if (rc == ZNONODE || d->relist)
+        detector_list(d); /* gone meanwhile, or the group changed */
+    free(name);
 }
 
 /* Sequence of a json.info_N child; -1 for other children. */
 static long long leader_seq(const char *name)
 {
-  size_t pl = strlen(ZK_LEADER_PREFIX);
-  if (strncmp(name, ZK_LEADER_PREFIX, pl) != 0 || !name[pl])
-    return -1;
-  char *end;
-  long long v = strtoll(name + pl, &end, 10);
-  return *end ? -1 : v;
+    size_t pl = strlen(ZK_LEADER_PREFIX);
+    if (strncmp(name, ZK_LEADER_PREFIX, pl) != 0 || !name[pl])
+        return -1;
+    char *end;
+    long long v = strtoll(name + pl, &end, 10);
+    return *end ? -1 : v;
 }
 
 static void detector_ensured(int rc, int version, void *arg)
 {
-  struct zk_detector *d = arg;
-  if (rc == ZOK)
-    detector_list(d);
-  else
-    log_warn("zookeeper: cannot create %s: %s", d->dir, zerror(rc));
+    struct zk_detector *d = arg;
+    if (rc == ZOK)
+        detector_list(d);
+    else
+        log_warn("zookeeper: cannot create %s: %s", d->dir, zerror(rc));
 }
 
 static void detector_got_children(int rc, char **children, size_t n, void *arg)
 {
-  struct zk_detector *d = arg;
-  d->listing = false;
-  if (rc == ZNONODE) {
-    /* Nobody contended yet: create the group so the watch can be set. */
-    if (zk_ensure_path(d->zk, d->dir, detector_ensured, d) != 0)
-      log_warn("zookeeper: cannot create %s", d->dir);
-    return;
-  }
-  if (rc != ZOK) {
-    log_warn("zookeeper: cannot list %s: %s", d->dir, zerror(rc));
-    return;   /* listed again on the next CONNECTED */
-  }
-  if (d->relist) {
-    d->relist = false;
-    detector_list(d);
-    return;
-  }
-  const char *best = NULL;
-  long long best_seq = -1;
-  for (size_t i = 0; i < n; i++) {
-    long long seq = leader_seq(children[i]);
-    if (seq >= 0 && (best_seq < 0 || seq < best_seq)) {
-      best_seq = seq;
-      best = children[i];
+    struct zk_detector *d = arg;
+    d->listing = false;
+    if (rc == ZNONODE) {
+        /* Nobody contended yet: create the group so the watch can be set. */
+        if (zk_ensure_path(d->zk, d->dir, detector_ensured, d) != 0)
+            log_warn("zookeeper: cannot create %s", d->dir);
+        return;
     }
-  }
-  if (!best) {
-    detector_report(d, NULL, NULL, 0);
-    return;
-  }
-  if (d->leader && strcmp(d->leader, best) == 0)
-    return;
-  char *path = xasprintf("%s/%s", d->dir, best);
-  free(d->fetching);
-  d->fetching = xstrdup(best);
-  if (zk_get(d->zk, path, NULL, detector_got_data, d) != 0) {
+    if (rc != ZOK) {
+        log_warn("zookeeper: cannot list %s: %s", d->dir, zerror(rc));
+        return; /* listed again on the next CONNECTED */
+    }
+    if (d->relist) {
+        d->relist = false;
+        detector_list(d);
+        return;
+    }
+    const char *best = NULL;
+    long long best_seq = -1;
+    for (size_t i = 0; i < n; i++) {
+        long long seq = leader_seq(children[i]);
+        if (seq >= 0 && (best_seq < 0 || seq < best_seq)) {
+            best_seq = seq;
+            best = children[i];
+        }
+    }
+    if (!best) {
+        detector_report(d, NULL, NULL, 0);
+        return;
+    }
+    if (d->leader && strcmp(d->leader, best) == 0)
+        return;
+    char *path = xasprintf("%s/%s", d->dir, best);
     free(d->fetching);
-    d->fetching = NULL;
-  }
-  free(path);
+    d->fetching = xstrdup(best);
+    if (zk_get(d->zk, path, NULL, detector_got_data, d) != 0) {
+        free(d->fetching);
+        d->fetching = NULL;
+    }
+    free(path);
 }
 
 static void detector_list(struct zk_detector *d)
 {
-  if (d->zk->state != ZK_STATE_CONNECTED)
-    return;
-  if (d->listing || d->fetching) {
-    d->relist = true;
-    return;
-  }
-  d->relist = false;
-  d->listing = true;
-  if (zk_children(d->zk, d->dir, d->watch, detector_got_children, d) != 0)
-    d->listing = false;
+    if (d->zk->state != ZK_STATE_CONNECTED)
+        return;
+    if (d->listing || d->fetching) {
+        d->relist = true;
+        return;
+    }
+    d->relist = false;
+    d->listing = true;
+    if (zk_children(d->zk, d->dir, d->watch, detector_got_children, d) != 0)
+        d->listing = false;
 }
 
 static void detector_on_watch(int type, const char *path, void *arg)
 {
-  detector_list(arg);
+    detector_list(arg);
 }
 
 static void detector_on_state(struct zk_detector *d, enum zk_state st)
 {
-  if (st == ZK_STATE_CONNECTED) {
-    d->listing = false;   /* requests of a closed handle never complete here */
-    detector_list(d);
-  } else if (st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) {
-    detector_report(d, NULL, NULL, 0);
-  }
+    if (st == ZK_STATE_CONNECTED) {
+        d->listing = false; /* requests of a closed handle never complete here */
+        detector_list(d);
+    } else if (st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) {
+        detector_report(d, NULL, NULL, 0);
+    }
 }
 
 struct zk_detector *zk_detector_new(struct zk *zk, const char *dir, zk_detector_fn on_leader,
                                     void *arg)
 {
-  struct zk_detector *d = xcalloc(1, sizeof(*d));
-  d->zk = zk;
-  d->dir = xstrdup(dir);
-  d->fn = on_leader;
-  d->arg = arg;
-  d->watch = zk_watch_new(zk, detector_on_watch, d);
-  d->next = zk->detectors;
-  zk->detectors = d;
-  detector_list(d);
-  return d;
+    struct zk_detector *d = xcalloc(1, sizeof(*d));
+    d->zk = zk;
+    d->dir = xstrdup(dir);
+    d->fn = on_leader;
+    d->arg = arg;
+    d->watch = zk_watch_new(zk, detector_on_watch, d);
+    d->next = zk->detectors;
+    zk->detectors = d;
+    detector_list(d);
+    return d;
 }
 
 /* ------------------------------------------------------ MasterInfo */
 
 int zk_master_address(const char *data, size_t len, char **host, int *port, char **err)
 {
-  json_error_t jerr;
-  json_t *j = json_loadb(data, len, 0, &jerr);
-  int rc = -1;
-  if (!j || !json_is_object(j)) {
-    *err = xasprintf("leader znode is not MasterInfo JSON: %s", j ? "not an object" : jerr.text);
-    goto out;
-  }
-  json_t *addr = json_object_get(j, "address");
-  const char *h = json_string_value(json_object_get(addr, "ip"));
-  if (!h || !*h || strcmp(h, "0.0.0.0") == 0)
-    h = json_string_value(json_object_get(addr, "hostname"));
-  if (!h || !*h)
-    h = json_string_value(json_object_get(j, "hostname"));
-  json_int_t p = json_integer_value(json_object_get(addr, "port"));
-  if (p <= 0)
-    p = json_integer_value(json_object_get(j, "port"));
-  if (!h || !*h || p <= 0 || p > 65535) {
-    *err = xstrdup("leader's MasterInfo has no usable address.ip/hostname and port");
-    goto out;
-  }
-  *host = xstrdup(h);
-  *port = (int)p;
-  rc = 0;
+    json_error_t jerr;
+    json_t *j = json_loadb(data, len, 0, &jerr);
+    int rc = -1;
+    if (!j || !json_is_object(j)) {
+        *err =
+            xasprintf("leader znode is not MasterInfo JSON: %s", j ? "not an object" : jerr.text);
+        goto out;
+    }
+    json_t *addr = json_object_get(j, "address");
+    const char *h = json_string_value(json_object_get(addr, "ip"));
+    if (!h || !*h || strcmp(h, "0.0.0.0") == 0)
+        h = json_string_value(json_object_get(addr, "hostname"));
+    if (!h || !*h)
+        h = json_string_value(json_object_get(j, "hostname"));
+    json_int_t p = json_integer_value(json_object_get(addr, "port"));
+    if (p <= 0)
+        p = json_integer_value(json_object_get(j, "port"));
+    if (!h || !*h || p <= 0 || p > 65535) {
+        *err = xstrdup("leader's MasterInfo has no usable address.ip/hostname and port");
+        goto out;
+    }
+    *host = xstrdup(h);
+    *port = (int)p;
+    rc = 0;
 out:
-  json_decref(j);
-  return rc;
+    json_decref(j);
+    return rc;
 }

@@ -30,19 +30,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <zookeeper/zookeeper.h>   /* error codes (ZOK, ZNONODE...), create flags */
+#include <zookeeper/zookeeper.h> /* error codes (ZOK, ZNONODE...), create flags */
 
 struct event_base;
 struct zk;
 struct zk_watch;
 
 enum zk_state {
-  ZK_STATE_CONNECTING,   /* no session yet (or a new one being opened) */
-  ZK_STATE_CONNECTED,    /* session established, requests flow */
-  ZK_STATE_SUSPENDED,    /* connection lost; session possibly alive */
-  ZK_STATE_LOST,         /* suspended for too long: treat ephemerals as gone */
-  ZK_STATE_EXPIRED,      /* the servers expired the session (transient) */
-  ZK_STATE_CLOSED,       /* zk_free in progress */
+    ZK_STATE_CONNECTING, /* no session yet (or a new one being opened) */
+    ZK_STATE_CONNECTED,  /* session established, requests flow */
+    ZK_STATE_SUSPENDED,  /* connection lost; session possibly alive */
+    ZK_STATE_LOST,       /* suspended for too long: treat ephemerals as gone */
+    ZK_STATE_EXPIRED,    /* the servers expired the session (transient) */
+    ZK_STATE_CLOSED,     /* zk_free in progress */
 };
 const char *zk_state_name(enum zk_state st);
 
@@ -106,8 +106,8 @@ int zk_set_sync(struct zk *zk, const char *path, const char *data, size_t len, i
  * contender re-creates its znode by itself on a new session. */
 struct zk_contender;
 typedef void (*zk_contender_fn)(struct zk_contender *c, const char *name, void *arg);
-struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data,
-                                      size_t len, zk_contender_fn on_change, void *arg);
+struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data, size_t len,
+                                      zk_contender_fn on_change, void *arg);
 
 /* Leader detection: watches <dir> and reports the json.info_ znode with the
  * lowest sequence and its data whenever it changes; name NULL when no leader

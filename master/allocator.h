@@ -32,11 +32,11 @@ struct event_base;
 struct allocator;
 
 struct alloc_callbacks {
-  /* Offer res (already marked allocated) on slave to framework. res is
+    /* Offer res (already marked allocated) on slave to framework. res is
    * valid during the call only (it may be the allocator's own copy of the
    * slave's total): copy what must outlive it. */
-  void (*offer)(const char *framework_id, const char *slave_id,
-                const struct resources *res, void *arg);
+    void (*offer)(const char *framework_id, const char *slave_id, const struct resources *res,
+                  void *arg);
 };
 
 /* base may be NULL (tests/benchmarks): then nothing runs by itself and the
@@ -83,9 +83,9 @@ void alloc_set_clock(struct allocator *a, double (*now)(void *arg), void *arg);
 
 /* Figures for /metrics and benchmarks. */
 struct alloc_stats {
-  uint64_t cycles;
-  double last_cycle_ms;
-  size_t slaves, frameworks;
+    uint64_t cycles;
+    double last_cycle_ms;
+    size_t slaves, frameworks;
 };
 void alloc_get_stats(const struct allocator *a, struct alloc_stats *out);
 /* Dominant share of fw in [0,1] (tests). */

@@ -30,222 +30,221 @@
 #include "zk.h"
 
 enum ha_state {
-  HA_STATE_CONNECTING,   /* session or candidacy not there yet */
-  HA_STATE_STANDBY,      /* candidate; another master (or none) leads */
-  HA_STATE_RECOVERING,   /* elected; reading the registry */
-  HA_STATE_LEADING,      /* m->leading */
-  HA_STATE_DEPOSED,      /* lost leadership; the loop is ending */
+    HA_STATE_CONNECTING, /* session or candidacy not there yet */
+    HA_STATE_STANDBY,    /* candidate; another master (or none) leads */
+    HA_STATE_RECOVERING, /* elected; reading the registry */
+    HA_STATE_LEADING,    /* m->leading */
+    HA_STATE_DEPOSED,    /* lost leadership; the loop is ending */
 };
 
 struct master_ha {
-  enum ha_state state;
-  struct zk *zk;
-  char *hosts;                 /* "h1:p1,h2:p2" */
-  char *path;                  /* group znode, e.g. "/agora" */
-  char *registry_path;         /* <path>/registry */
-  struct zk_contender *contender;
-  struct zk_detector *detector;
-  bool leader_is_me;
-  char *leader_host;           /* another master that leads, or NULL */
-  int leader_port;
-  json_t *leader_info;         /* its MasterInfo JSON */
+    enum ha_state state;
+    struct zk *zk;
+    char *hosts;         /* "h1:p1,h2:p2" */
+    char *path;          /* group znode, e.g. "/agora" */
+    char *registry_path; /* <path>/registry */
+    struct zk_contender *contender;
+    struct zk_detector *detector;
+    bool leader_is_me;
+    char *leader_host; /* another master that leads, or NULL */
+    int leader_port;
+    json_t *leader_info; /* its MasterInfo JSON */
 };
 
 static const char *const ha_state_names[] = {
-  [HA_STATE_CONNECTING] = "CONNECTING", [HA_STATE_STANDBY] = "STANDBY",
-  [HA_STATE_RECOVERING] = "RECOVERING", [HA_STATE_LEADING] = "LEADING",
-  [HA_STATE_DEPOSED] = "DEPOSED",
+    [HA_STATE_CONNECTING] = "CONNECTING", [HA_STATE_STANDBY] = "STANDBY",
+    [HA_STATE_RECOVERING] = "RECOVERING", [HA_STATE_LEADING] = "LEADING",
+    [HA_STATE_DEPOSED] = "DEPOSED",
 };
 
 static void ha_set_state(struct master *m, enum ha_state st, const char *why)
 {
-  struct master_ha *ha = m->ha;
-  if (ha->state == st)
-    return;
-  log_info("master %s: %s -> %s (%s)", m->id, ha_state_names[ha->state], ha_state_names[st],
-           why);
-  ha->state = st;
+    struct master_ha *ha = m->ha;
+    if (ha->state == st)
+        return;
+    log_info("master %s: %s -> %s (%s)", m->id, ha_state_names[ha->state], ha_state_names[st], why);
+    ha->state = st;
 }
 
 void master_abdicate(struct master *m, const char *why)
 {
-  if (m->ha && m->ha->state == HA_STATE_DEPOSED)
-    return;
-  log_error("master %s stops leading: %s; exiting for a supervisor to restart it", m->id, why);
-  m->leading = false;
-  if (m->ha)
-    ha_set_state(m, HA_STATE_DEPOSED, why);
-  m->exit_code = 1;
-  event_base_loopbreak(m->base);
+    if (m->ha && m->ha->state == HA_STATE_DEPOSED)
+        return;
+    log_error("master %s stops leading: %s; exiting for a supervisor to restart it", m->id, why);
+    m->leading = false;
+    if (m->ha)
+        ha_set_state(m, HA_STATE_DEPOSED, why);
+    m->exit_code = 1;
+    event_base_loopbreak(m->base);
 }
 
 /* --------------------------------------------- slave re-registration */
 
 static void reregister_expired(evutil_socket_t fd, short what, void *arg)
 {
-  struct master *m = arg;
-  if (!m->leading)
-    return;
-  size_t n = registry_mark_missing_unreachable(m->registry);
-  log_info("slave re-registration window (%.1fs) over: %zu slave(s) missing, marked unreachable",
-           m->cfg.slave_reregister_timeout, n);
+    struct master *m = arg;
+    if (!m->leading)
+        return;
+    size_t n = registry_mark_missing_unreachable(m->registry);
+    log_info("slave re-registration window (%.1fs) over: %zu slave(s) missing, marked unreachable",
+             m->cfg.slave_reregister_timeout, n);
 }
 
 void master_start_reregister_timer(struct master *m)
 {
-  double secs = m->cfg.slave_reregister_timeout;
-  if (!(secs > 0))
-    return;
-  if (!m->reregister_ev)
-    m->reregister_ev = evtimer_new(m->base, reregister_expired, m);
-  struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6) };
-  evtimer_add(m->reregister_ev, &tv);
+    double secs = m->cfg.slave_reregister_timeout;
+    if (!(secs > 0))
+        return;
+    if (!m->reregister_ev)
+        m->reregister_ev = evtimer_new(m->base, reregister_expired, m);
+    struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (double)(time_t)secs) * 1e6) };
+    evtimer_add(m->reregister_ev, &tv);
 }
 
 /* ------------------------------------------------------- election */
 
 static void registry_ready(struct master *m, const char *err)
 {
-  if (!m->ha || m->ha->state != HA_STATE_RECOVERING)
-    return;   /* deposed meanwhile */
-  if (err) {
-    master_abdicate(m, err);
-    return;
-  }
-  /* Frameworks come back as RECOVERED with their failover timers; tasks
+    if (!m->ha || m->ha->state != HA_STATE_RECOVERING)
+        return; /* deposed meanwhile */
+    if (err) {
+        master_abdicate(m, err);
+        return;
+    }
+    /* Frameworks come back as RECOVERED with their failover timers; tasks
    * come back with the slaves' re-registrations. */
-  registry_recover_frameworks(m->registry);
-  m->leading = true;
-  m->elected_time = master_now();
-  ha_set_state(m, HA_STATE_LEADING, "registry recovered");
-  master_start_reregister_timer(m);
+    registry_recover_frameworks(m->registry);
+    m->leading = true;
+    m->elected_time = master_now();
+    ha_set_state(m, HA_STATE_LEADING, "registry recovered");
+    master_start_reregister_timer(m);
 }
 
 static void forget_leader(struct master_ha *ha)
 {
-  free(ha->leader_host);
-  ha->leader_host = NULL;
-  json_decref(ha->leader_info);
-  ha->leader_info = NULL;
-  ha->leader_is_me = false;
+    free(ha->leader_host);
+    ha->leader_host = NULL;
+    json_decref(ha->leader_info);
+    ha->leader_info = NULL;
+    ha->leader_is_me = false;
 }
 
 static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
                       void *arg)
 {
-  struct master *m = arg;
-  struct master_ha *ha = m->ha;
-  bool was_elected = ha->state == HA_STATE_RECOVERING || ha->state == HA_STATE_LEADING;
+    struct master *m = arg;
+    struct master_ha *ha = m->ha;
+    bool was_elected = ha->state == HA_STATE_RECOVERING || ha->state == HA_STATE_LEADING;
 
-  if (ha->state == HA_STATE_DEPOSED)
-    return;
-  forget_leader(ha);
-  if (!name) {
-    if (was_elected)
-      master_abdicate(m, "our candidacy is no longer in ZooKeeper");
-    else
-      log_warn("master %s: no leading master known", m->id);
-    return;
-  }
-  json_t *info = json_loadb(data, len, 0, NULL);
-  const char *id = json_string_value(json_object_get(info, "id"));
-  if (id && strcmp(id, m->id) == 0) {
-    ha->leader_is_me = true;
-    json_decref(info);
-    if (!was_elected) {
-      ha_set_state(m, HA_STATE_RECOVERING, "elected");
-      registry_zk_load(m->registry, ha->zk, ha->registry_path, registry_ready);
+    if (ha->state == HA_STATE_DEPOSED)
+        return;
+    forget_leader(ha);
+    if (!name) {
+        if (was_elected)
+            master_abdicate(m, "our candidacy is no longer in ZooKeeper");
+        else
+            log_warn("master %s: no leading master known", m->id);
+        return;
     }
-    return;
-  }
-  if (was_elected) {
-    char *why = xasprintf("master %s (%s) leads now", id ? id : "?", name);
-    master_abdicate(m, why);
-    free(why);
-    json_decref(info);
-    return;
-  }
-  char *err = NULL;
-  if (zk_master_address(data, len, &ha->leader_host, &ha->leader_port, &err) != 0) {
-    log_warn("master %s: leader %s: %s", m->id, name, err);
-    free(err);
-    json_decref(info);
-    return;
-  }
-  ha->leader_info = info;
-  ha_set_state(m, HA_STATE_STANDBY, "another master leads");
-  log_info("master %s: leading master is %s:%d (%s)", m->id, ha->leader_host, ha->leader_port,
-           name);
+    json_t *info = json_loadb(data, len, 0, NULL);
+    const char *id = json_string_value(json_object_get(info, "id"));
+    if (id && strcmp(id, m->id) == 0) {
+        ha->leader_is_me = true;
+        json_decref(info);
+        if (!was_elected) {
+            ha_set_state(m, HA_STATE_RECOVERING, "elected");
+            registry_zk_load(m->registry, ha->zk, ha->registry_path, registry_ready);
+        }
+        return;
+    }
+    if (was_elected) {
+        char *why = xasprintf("master %s (%s) leads now", id ? id : "?", name);
+        master_abdicate(m, why);
+        free(why);
+        json_decref(info);
+        return;
+    }
+    char *err = NULL;
+    if (zk_master_address(data, len, &ha->leader_host, &ha->leader_port, &err) != 0) {
+        log_warn("master %s: leader %s: %s", m->id, name, err);
+        free(err);
+        json_decref(info);
+        return;
+    }
+    ha->leader_info = info;
+    ha_set_state(m, HA_STATE_STANDBY, "another master leads");
+    log_info("master %s: leading master is %s:%d (%s)", m->id, ha->leader_host, ha->leader_port,
+             name);
 }
 
 static void on_candidacy(struct zk_contender *c, const char *name, void *arg)
 {
-  struct master *m = arg;
-  if (name && m->ha->state == HA_STATE_CONNECTING)
-    ha_set_state(m, HA_STATE_STANDBY, "candidacy created");
+    struct master *m = arg;
+    if (name && m->ha->state == HA_STATE_CONNECTING)
+        ha_set_state(m, HA_STATE_STANDBY, "candidacy created");
 }
 
 static void on_session(struct zk *zk, enum zk_state st, void *arg)
 {
-  struct master *m = arg;
-  struct master_ha *ha = m->ha;
-  if ((st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) &&
-      (ha->state == HA_STATE_RECOVERING || ha->state == HA_STATE_LEADING)) {
-    master_abdicate(m, st == ZK_STATE_LOST ? "ZooKeeper session lost (disconnected too long)"
-                                           : "ZooKeeper session expired");
-  }
+    struct master *m = arg;
+    struct master_ha *ha = m->ha;
+    if ((st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) &&
+        (ha->state == HA_STATE_RECOVERING || ha->state == HA_STATE_LEADING)) {
+        master_abdicate(m, st == ZK_STATE_LOST ? "ZooKeeper session lost (disconnected too long)"
+                                               : "ZooKeeper session expired");
+    }
 }
 
 int master_ha_start(struct master *m, char **err)
 {
-  struct master_ha *ha = xcalloc(1, sizeof(*ha));
-  m->ha = ha;
-  ha->state = HA_STATE_CONNECTING;
-  char *e = NULL;
-  if (zk_parse_url(m->cfg.zk, &ha->hosts, &ha->path, &e) != 0) {
-    *err = xasprintf("--zk: %s", e);
-    free(e);
-    return -1;
-  }
-  ha->registry_path = xasprintf("%s/registry", ha->path);
-  ha->zk = zk_new(m->base, ha->hosts, m->cfg.zk_session_timeout, on_session, m, &e);
-  if (!ha->zk) {
-    *err = xasprintf("--zk=%s: %s", m->cfg.zk, e);
-    free(e);
-    return -1;
-  }
-  json_t *mi = pbjson_encode(&m->info->base);
-  char *info = json_dumps(mi, JSON_COMPACT);
-  json_decref(mi);
-  ha->contender = zk_contender_new(ha->zk, ha->path, info, strlen(info), on_candidacy, m);
-  ha->detector = zk_detector_new(ha->zk, ha->path, on_leader, m);
-  free(info);
-  log_info("master %s: contending for leadership in %s%s", m->id, ha->hosts, ha->path);
-  return 0;
+    struct master_ha *ha = xcalloc(1, sizeof(*ha));
+    m->ha = ha;
+    ha->state = HA_STATE_CONNECTING;
+    char *e = NULL;
+    if (zk_parse_url(m->cfg.zk, &ha->hosts, &ha->path, &e) != 0) {
+        *err = xasprintf("--zk: %s", e);
+        free(e);
+        return -1;
+    }
+    ha->registry_path = xasprintf("%s/registry", ha->path);
+    ha->zk = zk_new(m->base, ha->hosts, m->cfg.zk_session_timeout, on_session, m, &e);
+    if (!ha->zk) {
+        *err = xasprintf("--zk=%s: %s", m->cfg.zk, e);
+        free(e);
+        return -1;
+    }
+    json_t *mi = pbjson_encode(&m->info->base);
+    char *info = json_dumps(mi, JSON_COMPACT);
+    json_decref(mi);
+    ha->contender = zk_contender_new(ha->zk, ha->path, info, strlen(info), on_candidacy, m);
+    ha->detector = zk_detector_new(ha->zk, ha->path, on_leader, m);
+    free(info);
+    log_info("master %s: contending for leadership in %s%s", m->id, ha->hosts, ha->path);
+    return 0;
 }
 
 void master_ha_free(struct master *m)
 {
-  struct master_ha *ha = m->ha;
-  if (!ha)
-    return;
-  zk_free(ha->zk);   /* closes the session: our candidacy goes now */
-  forget_leader(ha);
-  free(ha->hosts);
-  free(ha->path);
-  free(ha->registry_path);
-  free(ha);
-  m->ha = NULL;
+    struct master_ha *ha = m->ha;
+    if (!ha)
+        return;
+    zk_free(ha->zk); /* closes the session: our candidacy goes now */
+    forget_leader(ha);
+    free(ha->hosts);
+    free(ha->path);
+    free(ha->registry_path);
+    free(ha);
+    m->ha = NULL;
 }
 
 bool master_ha_leader(struct master *m, const char **host, int *port, json_t **info)
 {
-  struct master_ha *ha = m->ha;
-  if (!ha || ha->leader_is_me || !ha->leader_host || ha->state == HA_STATE_DEPOSED)
-    return false;
-  *host = ha->leader_host;
-  *port = ha->leader_port;
-  if (info)
-    *info = ha->leader_info;
-  return true;
+    struct master_ha *ha = m->ha;
+    if (!ha || ha->leader_is_me || !ha->leader_host || ha->state == HA_STATE_DEPOSED)
+        return false;
+    *host = ha->leader_host;
+    *port = ha->leader_port;
+    if (info)
+        *info = ha->leader_info;
+    return true;
 }

@@ -34,45 +34,45 @@
 
 static json_t *value_text(const Mesos__V1__Attribute *a)
 {
-  switch (a->type) {
-  case MESOS__V1__VALUE__TYPE__SCALAR:
-    return json_real(a->scalar ? a->scalar->value : 0);
-  case MESOS__V1__VALUE__TYPE__TEXT:
-    return json_string(a->text && a->text->value ? a->text->value : "");
-  case MESOS__V1__VALUE__TYPE__RANGES: {
-    char buf[1024];
-    size_t off = 0;
-    buf[off++] = '[';
-    for (size_t i = 0; a->ranges && i < a->ranges->n_range && off < sizeof(buf) - 48; i++)
-      off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%llu-%llu", i ? ", " : "",
-                              (unsigned long long)a->ranges->range[i]->begin,
-                              (unsigned long long)a->ranges->range[i]->end);
-    snprintf(buf + off, sizeof(buf) - off, "]");
-    return json_string(buf);
-  }
-  case MESOS__V1__VALUE__TYPE__SET: {
-    char buf[1024];
-    size_t off = 0;
-    buf[off++] = '{';
-    for (size_t i = 0; a->set && i < a->set->n_item && off < sizeof(buf) - 2; i++)
-      off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? "," : "",
-                              a->set->item[i]);
-    if (off > sizeof(buf) - 2)
-      off = sizeof(buf) - 2;
-    snprintf(buf + off, sizeof(buf) - off, "}");
-    return json_string(buf);
-  }
-  default:
-    return json_null();
-  }
+    switch (a->type) {
+    case MESOS__V1__VALUE__TYPE__SCALAR:
+        return json_real(a->scalar ? a->scalar->value : 0);
+    case MESOS__V1__VALUE__TYPE__TEXT:
+        return json_string(a->text && a->text->value ? a->text->value : "");
+    case MESOS__V1__VALUE__TYPE__RANGES: {
+        char buf[1024];
+        size_t off = 0;
+        buf[off++] = '[';
+        for (size_t i = 0; a->ranges && i < a->ranges->n_range && off < sizeof(buf) - 48; i++)
+            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%llu-%llu", i ? ", " : "",
+                                    (unsigned long long)a->ranges->range[i]->begin,
+                                    (unsigned long long)a->ranges->range[i]->end);
+        snprintf(buf + off, sizeof(buf) - off, "]");
+        return json_string(buf);
+    }
+    case MESOS__V1__VALUE__TYPE__SET: {
+        char buf[1024];
+        size_t off = 0;
+        buf[off++] = '{';
+        for (size_t i = 0; a->set && i < a->set->n_item && off < sizeof(buf) - 2; i++)
+            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? "," : "",
+                                    a->set->item[i]);
+        if (off > sizeof(buf) - 2)
+            off = sizeof(buf) - 2;
+        snprintf(buf + off, sizeof(buf) - off, "}");
+        return json_string(buf);
+    }
+    default:
+        return json_null();
+    }
 }
 
 static json_t *attributes_json(const Mesos__V1__AgentInfo *info)
 {
-  json_t *o = json_object();
-  for (size_t i = 0; info && i < info->n_attributes; i++)
-    json_object_set_new(o, info->attributes[i]->name, value_text(info->attributes[i]));
-  return o;
+    json_t *o = json_object();
+    for (size_t i = 0; info && i < info->n_attributes; i++)
+        json_object_set_new(o, info->attributes[i]->name, value_text(info->attributes[i]));
+    return o;
 }
 
 /* Set while GET /master/state is written out piecewise (state_write):
@@ -82,245 +82,246 @@ static bool state_streaming;
 
 json_t *state_task_json(const struct task *t)
 {
-  json_t *j = json_object();
-  json_object_set_new(j, "id", json_string(t->id));
-  json_object_set_new(j, "name", json_string(t->info->name));
-  json_object_set_new(j, "framework_id", json_string(t->fw->id));
-  json_object_set_new(j, "executor_id",
-                      json_string(t->info->executor ? t->info->executor->executor_id->value : ""));
-  json_object_set_new(j, "slave_id", json_string(t->slave_id));
-  json_object_set_new(j, "state", json_string(task_state_name(t->state)));
-  json_object_set_new(j, "resources", res_to_json_summary(&t->res));
-  json_object_set_new(j, "role", json_string(t->fw->role));
-  json_t *sts = json_array();
-  for (size_t i = 0; i < t->nstatuses; i++) {
-    json_t *s = json_object();
-    json_object_set_new(s, "state", json_string(task_state_name(t->statuses[i].state)));
-    json_object_set_new(s, "timestamp", json_real(t->statuses[i].timestamp));
-    if (i + 1 == t->nstatuses && t->latest) {
-      if (t->latest->container_status)
-        json_object_set_new(s, "container_status",
-                            pbjson_encode(&t->latest->container_status->base));
-      if (t->latest->has_healthy)
-        json_object_set_new(s, "healthy", json_boolean(t->latest->healthy));
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(t->id));
+    json_object_set_new(j, "name", json_string(t->info->name));
+    json_object_set_new(j, "framework_id", json_string(t->fw->id));
+    json_object_set_new(
+        j, "executor_id",
+        json_string(t->info->executor ? t->info->executor->executor_id->value : ""));
+    json_object_set_new(j, "slave_id", json_string(t->slave_id));
+    json_object_set_new(j, "state", json_string(task_state_name(t->state)));
+    json_object_set_new(j, "resources", res_to_json_summary(&t->res));
+    json_object_set_new(j, "role", json_string(t->fw->role));
+    json_t *sts = json_array();
+    for (size_t i = 0; i < t->nstatuses; i++) {
+        json_t *s = json_object();
+        json_object_set_new(s, "state", json_string(task_state_name(t->statuses[i].state)));
+        json_object_set_new(s, "timestamp", json_real(t->statuses[i].timestamp));
+        if (i + 1 == t->nstatuses && t->latest) {
+            if (t->latest->container_status)
+                json_object_set_new(s, "container_status",
+                                    pbjson_encode(&t->latest->container_status->base));
+            if (t->latest->has_healthy)
+                json_object_set_new(s, "healthy", json_boolean(t->latest->healthy));
+        }
+        json_array_append_new(sts, s);
     }
-    json_array_append_new(sts, s);
-  }
-  json_object_set_new(j, "statuses", sts);
-  if (t->latest && t->latest->has_healthy)
-    json_object_set_new(j, "healthy", json_boolean(t->latest->healthy));
-  if (t->info->labels) {
-    /* Mesos /state shows labels as a bare array of {key, value}. */
-    json_t *l = pbjson_encode(&t->info->labels->base);
-    json_t *arr = json_object_get(l, "labels");
-    json_object_set_new(j, "labels", arr ? json_incref(arr) : json_array());
-    json_decref(l);
-  }
-  if (t->info->discovery)
-    json_object_set_new(j, "discovery", pbjson_encode(&t->info->discovery->base));
-  if (t->info->container)
-    json_object_set_new(j, "container", pbjson_encode(&t->info->container->base));
-  return j;
+    json_object_set_new(j, "statuses", sts);
+    if (t->latest && t->latest->has_healthy)
+        json_object_set_new(j, "healthy", json_boolean(t->latest->healthy));
+    if (t->info->labels) {
+        /* Mesos /state shows labels as a bare array of {key, value}. */
+        json_t *l = pbjson_encode(&t->info->labels->base);
+        json_t *arr = json_object_get(l, "labels");
+        json_object_set_new(j, "labels", arr ? json_incref(arr) : json_array());
+        json_decref(l);
+    }
+    if (t->info->discovery)
+        json_object_set_new(j, "discovery", pbjson_encode(&t->info->discovery->base));
+    if (t->info->container)
+        json_object_set_new(j, "container", pbjson_encode(&t->info->container->base));
+    return j;
 }
 
 static json_t *offer_json(const struct offer *o)
 {
-  json_t *j = json_object();
-  json_object_set_new(j, "id", json_string(o->id));
-  json_object_set_new(j, "framework_id", json_string(o->fw->id));
-  json_object_set_new(j, "slave_id", json_string(o->slave->id));
-  json_object_set_new(j, "resources", res_to_json_summary(&o->res));
-  return j;
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(o->id));
+    json_object_set_new(j, "framework_id", json_string(o->fw->id));
+    json_object_set_new(j, "slave_id", json_string(o->slave->id));
+    json_object_set_new(j, "resources", res_to_json_summary(&o->res));
+    return j;
 }
 
 static json_t *capabilities_json(const Mesos__V1__FrameworkInfo *info)
 {
-  json_t *a = json_array();
-  for (size_t i = 0; i < info->n_capabilities; i++) {
-    if (!info->capabilities[i]->has_type)
-      continue;
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-        &mesos__v1__framework_info__capability__type__descriptor,
-        (int)info->capabilities[i]->type);
-    if (v)
-      json_array_append_new(a, json_string(v->name));
-  }
-  return a;
+    json_t *a = json_array();
+    for (size_t i = 0; i < info->n_capabilities; i++) {
+        if (!info->capabilities[i]->has_type)
+            continue;
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &mesos__v1__framework_info__capability__type__descriptor,
+            (int)info->capabilities[i]->type);
+        if (v)
+            json_array_append_new(a, json_string(v->name));
+    }
+    return a;
 }
 
 json_t *state_framework_json(struct master *m, struct framework *fw)
 {
-  const Mesos__V1__FrameworkInfo *fi = fw->info;
-  json_t *j = json_object();
-  json_object_set_new(j, "id", json_string(fw->id));
-  json_object_set_new(j, "name", json_string(fi->name));
-  json_object_set_new(j, "user", json_string(fi->user));
-  json_object_set_new(j, "role", json_string(fw->role));
-  json_t *roles = json_array();
-  json_array_append_new(roles, json_string(fw->role));
-  json_object_set_new(j, "roles", roles);
-  json_object_set_new(j, "hostname", json_string(fi->hostname ? fi->hostname : ""));
-  json_object_set_new(j, "webui_url", json_string(fi->webui_url ? fi->webui_url : ""));
-  if (fi->principal)
-    json_object_set_new(j, "principal", json_string(fi->principal));
-  json_object_set_new(j, "failover_timeout",
-                      json_real(fi->has_failover_timeout ? fi->failover_timeout : 0));
-  json_object_set_new(j, "checkpoint", json_boolean(fi->has_checkpoint && fi->checkpoint));
-  json_object_set_new(j, "capabilities", capabilities_json(fi));
-  json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
-  json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
-  json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
-  json_object_set_new(j, "suppressed", json_boolean(fw->suppressed));
-  json_object_set_new(j, "state", json_string(fw_state_name(fw->state)));
-  json_object_set_new(j, "registered_time", json_real(fw->registered_time));
-  json_object_set_new(j, "unregistered_time", json_real(fw->unregistered_time));
-  struct resources all;
-  res_init(&all);
-  res_copy(&all, &fw->used);
-  res_add(&all, &fw->offered);
-  json_object_set_new(j, "resources", res_to_json_summary(&all));
-  res_cleanup(&all);
-  json_object_set_new(j, "used_resources", res_to_json_summary(&fw->used));
-  json_object_set_new(j, "offered_resources", res_to_json_summary(&fw->offered));
+    const Mesos__V1__FrameworkInfo *fi = fw->info;
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(fw->id));
+    json_object_set_new(j, "name", json_string(fi->name));
+    json_object_set_new(j, "user", json_string(fi->user));
+    json_object_set_new(j, "role", json_string(fw->role));
+    json_t *roles = json_array();
+    json_array_append_new(roles, json_string(fw->role));
+    json_object_set_new(j, "roles", roles);
+    json_object_set_new(j, "hostname", json_string(fi->hostname ? fi->hostname : ""));
+    json_object_set_new(j, "webui_url", json_string(fi->webui_url ? fi->webui_url : ""));
+    if (fi->principal)
+        json_object_set_new(j, "principal", json_string(fi->principal));
+    json_object_set_new(j, "failover_timeout",
+                        json_real(fi->has_failover_timeout ? fi->failover_timeout : 0));
+    json_object_set_new(j, "checkpoint", json_boolean(fi->has_checkpoint && fi->checkpoint));
+    json_object_set_new(j, "capabilities", capabilities_json(fi));
+    json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
+    json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
+    json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
+    json_object_set_new(j, "suppressed", json_boolean(fw->suppressed));
+    json_object_set_new(j, "state", json_string(fw_state_name(fw->state)));
+    json_object_set_new(j, "registered_time", json_real(fw->registered_time));
+    json_object_set_new(j, "unregistered_time", json_real(fw->unregistered_time));
+    struct resources all;
+    res_init(&all);
+    res_copy(&all, &fw->used);
+    res_add(&all, &fw->offered);
+    json_object_set_new(j, "resources", res_to_json_summary(&all));
+    res_cleanup(&all);
+    json_object_set_new(j, "used_resources", res_to_json_summary(&fw->used));
+    json_object_set_new(j, "offered_resources", res_to_json_summary(&fw->offered));
 
-  json_t *offers = json_array();
-  struct offer *o;
-  DL_FOREACH2(fw->offers, o, fw_next)
+    json_t *offers = json_array();
+    struct offer *o;
+    DL_FOREACH2(fw->offers, o, fw_next)
     json_array_append_new(offers, offer_json(o));
-  json_object_set_new(j, "offers", offers);
-  json_object_set_new(j, "executors", json_array());
-  json_object_set_new(j, "completed_executors", json_array());
-  (void)m;
-  if (state_streaming)
-    return j;       /* state_write_framework appends the task arrays */
-  json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
-  struct task *t, *tmp;
-  HASH_ITER(hh, fw->tasks, t, tmp)
-    json_array_append_new(t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ? unreachable
-                                                                              : tasks,
-                          state_task_json(t));
-  for (size_t i = 0; i < fw->ncompleted; i++)
-    json_array_append_new(completed,
-                          state_task_json(fw->completed[(fw->completed_head + i) %
-                                                        MASTER_MAX_COMPLETED_TASKS]));
-  json_object_set_new(j, "tasks", tasks);
-  json_object_set_new(j, "unreachable_tasks", unreachable);
-  json_object_set_new(j, "completed_tasks", completed);
-  return j;
+    json_object_set_new(j, "offers", offers);
+    json_object_set_new(j, "executors", json_array());
+    json_object_set_new(j, "completed_executors", json_array());
+    (void)m;
+    if (state_streaming)
+        return j; /* state_write_framework appends the task arrays */
+    json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
+    struct task *t, *tmp;
+    HASH_ITER (hh, fw->tasks, t, tmp)
+        json_array_append_new(t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ? unreachable
+                                                                                  : tasks,
+                              state_task_json(t));
+    for (size_t i = 0; i < fw->ncompleted; i++)
+        json_array_append_new(
+            completed,
+            state_task_json(fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS]));
+    json_object_set_new(j, "tasks", tasks);
+    json_object_set_new(j, "unreachable_tasks", unreachable);
+    json_object_set_new(j, "completed_tasks", completed);
+    return j;
 }
 
 static json_t *slave_json(struct slave *s)
 {
-  json_t *j = json_object();
-  json_object_set_new(j, "id", json_string(s->id));
-  json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
-  json_object_set_new(j, "hostname", json_string(s->hostname));
-  json_object_set_new(j, "port", json_integer(s->port));
-  json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
-  json_object_set_new(j, "state", json_string(slave_state_name(s->state)));
-  json_object_set_new(j, "registered_time", json_real(s->registered_time));
-  if (s->reregistered_time > 0)
-    json_object_set_new(j, "reregistered_time", json_real(s->reregistered_time));
-  json_object_set_new(j, "resources", res_to_json_summary(&s->total));
-  json_object_set_new(j, "used_resources", res_to_json_summary(&s->used));
-  json_object_set_new(j, "offered_resources", res_to_json_summary(&s->offered));
-  json_object_set_new(j, "unreserved_resources", res_to_json_summary(&s->total));
-  json_object_set_new(j, "reserved_resources", json_object());
-  json_object_set_new(j, "attributes", attributes_json(s->info));
-  json_object_set_new(j, "task_count", json_integer((json_int_t)s->ntasks));
-  return j;
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_string(s->id));
+    json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
+    json_object_set_new(j, "hostname", json_string(s->hostname));
+    json_object_set_new(j, "port", json_integer(s->port));
+    json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
+    json_object_set_new(j, "state", json_string(slave_state_name(s->state)));
+    json_object_set_new(j, "registered_time", json_real(s->registered_time));
+    if (s->reregistered_time > 0)
+        json_object_set_new(j, "reregistered_time", json_real(s->reregistered_time));
+    json_object_set_new(j, "resources", res_to_json_summary(&s->total));
+    json_object_set_new(j, "used_resources", res_to_json_summary(&s->used));
+    json_object_set_new(j, "offered_resources", res_to_json_summary(&s->offered));
+    json_object_set_new(j, "unreserved_resources", res_to_json_summary(&s->total));
+    json_object_set_new(j, "reserved_resources", json_object());
+    json_object_set_new(j, "attributes", attributes_json(s->info));
+    json_object_set_new(j, "task_count", json_integer((json_int_t)s->ntasks));
+    return j;
 }
 
 static json_t *flags_json(struct master *m)
 {
-  json_t *f = json_object();
-  char buf[64];
-  json_object_set_new(f, "ip", json_string(m->cfg.ip));
-  snprintf(buf, sizeof(buf), "%d", m->cfg.port);
-  json_object_set_new(f, "port", json_string(buf));
-  json_object_set_new(f, "hostname", json_string(m->cfg.hostname));
-  json_object_set_new(f, "work_dir", json_string(m->cfg.work_dir));
-  snprintf(buf, sizeof(buf), "%gsecs", m->cfg.slave_ping_timeout);
-  json_object_set_new(f, "slave_ping_timeout", json_string(buf));
-  snprintf(buf, sizeof(buf), "%d", m->cfg.max_slave_ping_timeouts);
-  json_object_set_new(f, "max_slave_ping_timeouts", json_string(buf));
-  snprintf(buf, sizeof(buf), "%gsecs", m->cfg.offer_timeout);
-  json_object_set_new(f, "offer_timeout", json_string(buf));
-  snprintf(buf, sizeof(buf), "%gsecs", m->cfg.allocation_interval);
-  json_object_set_new(f, "allocation_interval", json_string(buf));
-  snprintf(buf, sizeof(buf), "%gsecs", m->cfg.heartbeat_interval);
-  json_object_set_new(f, "heartbeat_interval", json_string(buf));
-  if (m->cfg.zk)
-    json_object_set_new(f, "zk", json_string(m->cfg.zk));
-  snprintf(buf, sizeof(buf), "%gsecs", m->cfg.zk_session_timeout);
-  json_object_set_new(f, "zk_session_timeout", json_string(buf));
-  snprintf(buf, sizeof(buf), "%gsecs", m->cfg.slave_reregister_timeout);
-  json_object_set_new(f, "slave_reregister_timeout", json_string(buf));
-  return f;
+    json_t *f = json_object();
+    char buf[64];
+    json_object_set_new(f, "ip", json_string(m->cfg.ip));
+    snprintf(buf, sizeof(buf), "%d", m->cfg.port);
+    json_object_set_new(f, "port", json_string(buf));
+    json_object_set_new(f, "hostname", json_string(m->cfg.hostname));
+    json_object_set_new(f, "work_dir", json_string(m->cfg.work_dir));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.slave_ping_timeout);
+    json_object_set_new(f, "slave_ping_timeout", json_string(buf));
+    snprintf(buf, sizeof(buf), "%d", m->cfg.max_slave_ping_timeouts);
+    json_object_set_new(f, "max_slave_ping_timeouts", json_string(buf));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.offer_timeout);
+    json_object_set_new(f, "offer_timeout", json_string(buf));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.allocation_interval);
+    json_object_set_new(f, "allocation_interval", json_string(buf));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.heartbeat_interval);
+    json_object_set_new(f, "heartbeat_interval", json_string(buf));
+    if (m->cfg.zk)
+        json_object_set_new(f, "zk", json_string(m->cfg.zk));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.zk_session_timeout);
+    json_object_set_new(f, "zk_session_timeout", json_string(buf));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.slave_reregister_timeout);
+    json_object_set_new(f, "slave_reregister_timeout", json_string(buf));
+    return f;
 }
 
 static json_t *state_json(struct master *m)
 {
-  json_t *j = json_object();
-  json_object_set_new(j, "version", json_string(AGORA_VERSION));
-  json_object_set_new(j, "id", json_string(m->id));
-  json_object_set_new(j, "pid", json_string(m->pid));
-  json_object_set_new(j, "hostname", json_string(m->cfg.hostname));
-  json_object_set_new(j, "start_time", json_real(m->start_time));
-  const char *lhost;
-  int lport;
-  json_t *linfo = NULL;
-  if (m->leading) {
-    json_object_set_new(j, "elected_time", json_real(m->elected_time));
-    json_object_set_new(j, "leader", json_string(m->pid));
-    json_object_set_new(j, "leader_info", pbjson_encode(&m->info->base));
-  } else if (master_ha_leader(m, &lhost, &lport, &linfo)) {
-    /* A standby tells who leads (as Mesos does), from ZooKeeper. */
-    const char *pid = json_string_value(json_object_get(linfo, "pid"));
-    json_object_set_new(j, "leader", pid ? json_string(pid)
-                                         : json_sprintf("master@%s:%d", lhost, lport));
-    json_object_set_new(j, "leader_info", json_incref(linfo));
-  }
-  if (m->cfg.zk)
-    json_object_set_new(j, "elected", json_boolean(m->leading));
-  json_object_set_new(j, "registry_pending", json_boolean(registry_pending(m->registry)));
-  json_object_set_new(j, "activated_slaves", json_integer((json_int_t)m->nslaves_connected));
-  json_object_set_new(j, "deactivated_slaves",
-                      json_integer((json_int_t)(HASH_COUNT(m->slaves) - m->nslaves_connected -
-                                                m->nslaves_unreachable)));
-  json_object_set_new(j, "unreachable_slaves",
-                      json_integer((json_int_t)m->nslaves_unreachable));
-  json_object_set_new(j, "flags", flags_json(m));
+    json_t *j = json_object();
+    json_object_set_new(j, "version", json_string(AGORA_VERSION));
+    json_object_set_new(j, "id", json_string(m->id));
+    json_object_set_new(j, "pid", json_string(m->pid));
+    json_object_set_new(j, "hostname", json_string(m->cfg.hostname));
+    json_object_set_new(j, "start_time", json_real(m->start_time));
+    const char *lhost;
+    int lport;
+    json_t *linfo = NULL;
+    if (m->leading) {
+        json_object_set_new(j, "elected_time", json_real(m->elected_time));
+        json_object_set_new(j, "leader", json_string(m->pid));
+        json_object_set_new(j, "leader_info", pbjson_encode(&m->info->base));
+    } else if (master_ha_leader(m, &lhost, &lport, &linfo)) {
+        /* A standby tells who leads (as Mesos does), from ZooKeeper. */
+        const char *pid = json_string_value(json_object_get(linfo, "pid"));
+        json_object_set_new(j, "leader",
+                            pid ? json_string(pid) : json_sprintf("master@%s:%d", lhost, lport));
+        json_object_set_new(j, "leader_info", json_incref(linfo));
+    }
+    if (m->cfg.zk)
+        json_object_set_new(j, "elected", json_boolean(m->leading));
+    json_object_set_new(j, "registry_pending", json_boolean(registry_pending(m->registry)));
+    json_object_set_new(j, "activated_slaves", json_integer((json_int_t)m->nslaves_connected));
+    json_object_set_new(j, "deactivated_slaves",
+                        json_integer((json_int_t)(HASH_COUNT(m->slaves) - m->nslaves_connected -
+                                                  m->nslaves_unreachable)));
+    json_object_set_new(j, "unreachable_slaves", json_integer((json_int_t)m->nslaves_unreachable));
+    json_object_set_new(j, "flags", flags_json(m));
 
-  if (!state_streaming) {     /* else state_write_slaves writes them */
-    json_t *slaves = json_array();
-    struct slave *s, *stmp;
-    HASH_ITER(hh, m->slaves, s, stmp)
-      if (s->state != SLAVE_STATE_UNREACHABLE)
-        json_array_append_new(slaves, slave_json(s));
-    json_object_set_new(j, "slaves", slaves);
-  }
+    if (!state_streaming) { /* else state_write_slaves writes them */
+        json_t *slaves = json_array();
+        struct slave *s, *stmp;
+        HASH_ITER (hh, m->slaves, s, stmp)
+            if (s->state != SLAVE_STATE_UNREACHABLE)
+                json_array_append_new(slaves, slave_json(s));
+        json_object_set_new(j, "slaves", slaves);
+    }
 
-  json_t *fws = json_array(), *unregistered = json_array();
-  struct framework *fw, *ftmp;
-  HASH_ITER(hh, m->frameworks, fw, ftmp) {
-    if (!state_streaming)
-      json_array_append_new(fws, state_framework_json(m, fw));
-    if (fw->state == FW_STATE_RECOVERED)
-      json_array_append_new(unregistered, json_string(fw->id));
-  }
-  if (state_streaming)
-    json_decref(fws);
-  else
-    json_object_set_new(j, "frameworks", fws);
-  json_object_set_new(j, "unregistered_frameworks", unregistered);
-  json_t *completed = json_array();
-  for (size_t i = 0; i < m->ncompleted_fw; i++)
-    json_array_append(completed, m->completed_frameworks[(m->completed_fw_head + i) %
-                                                         MASTER_MAX_COMPLETED_FRAMEWORKS]);
-  json_object_set_new(j, "completed_frameworks", completed);
-  json_object_set_new(j, "orphan_tasks", json_array());
-  return j;
+    json_t *fws = json_array(), *unregistered = json_array();
+    struct framework *fw, *ftmp;
+    HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        if (!state_streaming)
+            json_array_append_new(fws, state_framework_json(m, fw));
+        if (fw->state == FW_STATE_RECOVERED)
+            json_array_append_new(unregistered, json_string(fw->id));
+    }
+    if (state_streaming)
+        json_decref(fws);
+    else
+        json_object_set_new(j, "frameworks", fws);
+    json_object_set_new(j, "unregistered_frameworks", unregistered);
+    json_t *completed = json_array();
+    for (size_t i = 0; i < m->ncompleted_fw; i++)
+        json_array_append(
+            completed,
+            m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS]);
+    json_object_set_new(j, "completed_frameworks", completed);
+    json_object_set_new(j, "orphan_tasks", json_array());
+    return j;
 }
 
 /* ---- /master/state written as text ------------------------------------
@@ -338,621 +339,623 @@ static json_t *state_json(struct master *m)
 /* One task's text is built in a flat buffer and added to the reply in one
  * evbuffer_add (an evbuffer call per field cost about half the time). */
 struct sbuf {
-  char *p;
-  size_t len, cap;
+    char *p;
+    size_t len, cap;
 };
 
 static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->p = xrealloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
 }
 
 #define SB_LIT(b, lit) sb_add((b), (lit), sizeof(lit) - 1)
 
 static void sb_cstr(struct sbuf *b, const char *s)
 {
-  sb_add(b, s, strlen(s));
+    sb_add(b, s, strlen(s));
 }
 
 /* JSON string; false if s holds bytes beyond ASCII (the caller then takes
  * the jansson path, which validates UTF-8). */
 static bool put_str(struct sbuf *b, const char *s)
 {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = (const unsigned char *)s;
-  SB_LIT(b, "\"");
-  for (; *p; p++) {
-    if (*p >= 0x80)
-      return false;
-    if (*p == '"' || *p == '\\') {
-      char e[2] = { '\\', (char)*p };
-      sb_add(b, e, 2);
-    } else if (*p < 0x20) {
-      char e[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
-      sb_add(b, e, 6);
-    } else {
-      size_t n = strcspn((const char *)p, "\"\\");
-      size_t k = 0;
-      while (k < n && p[k] >= 0x20 && p[k] < 0x80)
-        k++;
-      sb_add(b, (const char *)p, k);
-      p += k - 1;
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    SB_LIT(b, "\"");
+    for (; *p; p++) {
+        if (*p >= 0x80)
+            return false;
+        if (*p == '"' || *p == '\\') {
+            char e[2] = { '\\', (char)*p };
+            sb_add(b, e, 2);
+        } else if (*p < 0x20) {
+            char e[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
+            sb_add(b, e, 6);
+        } else {
+            size_t n = strcspn((const char *)p, "\"\\");
+            size_t k = 0;
+            while (k < n && p[k] >= 0x20 && p[k] < 0x80)
+                k++;
+            sb_add(b, (const char *)p, k);
+            p += k - 1;
+        }
     }
-  }
-  SB_LIT(b, "\"");
-  return true;
+    SB_LIT(b, "\"");
+    return true;
 }
 
 /* A real as jansson writes it (%.17g, always with a '.' or exponent). */
 static void put_real(struct sbuf *b, double v)
 {
-  char buf[40];
-  int n = snprintf(buf, sizeof(buf), "%.17g", v);
-  if (!strpbrk(buf, ".eEn"))      /* "n": nan/inf, which jansson refuses too */
-    n += snprintf(buf + n, sizeof(buf) - (size_t)n, ".0");
-  sb_add(b, buf, (size_t)n);
+    char buf[40];
+    int n = snprintf(buf, sizeof(buf), "%.17g", v);
+    if (!strpbrk(buf, ".eEn")) /* "n": nan/inf, which jansson refuses too */
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, ".0");
+    sb_add(b, buf, (size_t)n);
 }
 
 /* A timestamp in seconds with microseconds: %.17g (jansson's way) was a
  * tenth of the time of a large state, and no reader wants more digits. */
 static void put_time(struct sbuf *b, double v)
 {
-  if (!(v >= 0 && v < 1e12)) {
-    put_real(b, v);
-    return;
-  }
-  long long us = llround(v * 1e6);
-  char buf[32];
-  int n = snprintf(buf, sizeof(buf), "%lld.%06lld", us / 1000000, us % 1000000);
-  sb_add(b, buf, (size_t)n);
+    if (!(v >= 0 && v < 1e12)) {
+        put_real(b, v);
+        return;
+    }
+    long long us = llround(v * 1e6);
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld.%06lld", us / 1000000, us % 1000000);
+    sb_add(b, buf, (size_t)n);
 }
 
 static void put_json(struct evbuffer *b, json_t *j)
 {
-  char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-  if (text)
-    evbuffer_add(b, text, strlen(text));
-  else
-    evbuffer_add(b, "null", 4);
-  free(text);
-  json_decref(j);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text)
+        evbuffer_add(b, text, strlen(text));
+    else
+        evbuffer_add(b, "null", 4);
+    free(text);
+    json_decref(j);
 }
 
 /* Consecutive tasks mostly have the same resources: format them once. */
 struct res_memo {
-  struct resources res;
-  char *text;
-  struct sbuf sb;               /* one task's text before it is kept */
+    struct resources res;
+    char *text;
+    struct sbuf sb; /* one task's text before it is kept */
 };
 
 static void put_task(struct evbuffer *out, const struct task *t, struct res_memo *memo)
 {
-  const Mesos__V1__TaskInfo *ti = t->info;
-  if (ti->labels || ti->discovery || ti->container ||
-      (t->latest && t->latest->container_status)) {
-    put_json(out, state_task_json(t));
-    return;
-  }
-  struct sbuf *b = &memo->sb;
-  bool ok = true;
-  b->len = 0;
-  SB_LIT(b, "{\"id\":");
-  ok = ok && put_str(b, t->id);
-  SB_LIT(b, ",\"name\":");
-  ok = ok && put_str(b, ti->name);
-  SB_LIT(b, ",\"framework_id\":");
-  ok = ok && put_str(b, t->fw->id);
-  SB_LIT(b, ",\"executor_id\":");
-  ok = ok && put_str(b, ti->executor ? ti->executor->executor_id->value : "");
-  SB_LIT(b, ",\"slave_id\":");
-  ok = ok && put_str(b, t->slave_id);
-  SB_LIT(b, ",\"state\":\"");
-  sb_cstr(b, task_state_name(t->state));
-  SB_LIT(b, "\",\"resources\":");
-  if (!memo->text || !res_equal(&memo->res, &t->res)) {
-    res_cleanup(&memo->res);
-    res_copy(&memo->res, &t->res);
-    free(memo->text);
-    json_t *rj = res_to_json_summary(&t->res);
-    memo->text = json_dumps(rj, JSON_COMPACT);
-    json_decref(rj);
-  }
-  sb_cstr(b, memo->text);
-  SB_LIT(b, ",\"role\":");
-  ok = ok && put_str(b, t->fw->role);
-  SB_LIT(b, ",\"statuses\":[");
-  for (size_t i = 0; i < t->nstatuses; i++) {
-    if (i)
-      SB_LIT(b, ",");
-    SB_LIT(b, "{\"state\":\"");
-    sb_cstr(b, task_state_name(t->statuses[i].state));
-    SB_LIT(b, "\",\"timestamp\":");
-    put_time(b, t->statuses[i].timestamp);
-    if (i + 1 == t->nstatuses && t->latest && t->latest->has_healthy)
-      sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
+    const Mesos__V1__TaskInfo *ti = t->info;
+    if (ti->labels || ti->discovery || ti->container ||
+        (t->latest && t->latest->container_status)) {
+        put_json(out, state_task_json(t));
+        return;
+    }
+    struct sbuf *b = &memo->sb;
+    bool ok = true;
+    b->len = 0;
+    SB_LIT(b, "{\"id\":");
+    ok = ok && put_str(b, t->id);
+    SB_LIT(b, ",\"name\":");
+    ok = ok && put_str(b, ti->name);
+    SB_LIT(b, ",\"framework_id\":");
+    ok = ok && put_str(b, t->fw->id);
+    SB_LIT(b, ",\"executor_id\":");
+    ok = ok && put_str(b, ti->executor ? ti->executor->executor_id->value : "");
+    SB_LIT(b, ",\"slave_id\":");
+    ok = ok && put_str(b, t->slave_id);
+    SB_LIT(b, ",\"state\":\"");
+    sb_cstr(b, task_state_name(t->state));
+    SB_LIT(b, "\",\"resources\":");
+    if (!memo->text || !res_equal(&memo->res, &t->res)) {
+        res_cleanup(&memo->res);
+        res_copy(&memo->res, &t->res);
+        free(memo->text);
+        json_t *rj = res_to_json_summary(&t->res);
+        memo->text = json_dumps(rj, JSON_COMPACT);
+        json_decref(rj);
+    }
+    sb_cstr(b, memo->text);
+    SB_LIT(b, ",\"role\":");
+    ok = ok && put_str(b, t->fw->role);
+    SB_LIT(b, ",\"statuses\":[");
+    for (size_t i = 0; i < t->nstatuses; i++) {
+        if (i)
+            SB_LIT(b, ",");
+        SB_LIT(b, "{\"state\":\"");
+        sb_cstr(b, task_state_name(t->statuses[i].state));
+        SB_LIT(b, "\",\"timestamp\":");
+        put_time(b, t->statuses[i].timestamp);
+        if (i + 1 == t->nstatuses && t->latest && t->latest->has_healthy)
+            sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
+        SB_LIT(b, "}");
+    }
+    SB_LIT(b, "]");
+    if (t->latest && t->latest->has_healthy)
+        sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
     SB_LIT(b, "}");
-  }
-  SB_LIT(b, "]");
-  if (t->latest && t->latest->has_healthy)
-    sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
-  SB_LIT(b, "}");
-  if (ok)
-    evbuffer_add(out, b->p, b->len);
-  else
-    put_json(out, state_task_json(t));
+    if (ok)
+        evbuffer_add(out, b->p, b->len);
+    else
+        put_json(out, state_task_json(t));
 }
 
 /* Resource summaries of slaves repeat (equal machines, idle slaves): a few
  * recent ones are kept formatted. */
 #define RES_CACHE_N 8
 struct res_cache {
-  struct resources res[RES_CACHE_N];
-  char *text[RES_CACHE_N];
-  size_t next;
+    struct resources res[RES_CACHE_N];
+    char *text[RES_CACHE_N];
+    size_t next;
 };
 
 static const char *res_text(struct res_cache *c, const struct resources *r)
 {
-  for (size_t i = 0; i < RES_CACHE_N; i++)
-    if (c->text[i] && res_equal(&c->res[i], r))
-      return c->text[i];
-  size_t i = c->next++ % RES_CACHE_N;
-  res_cleanup(&c->res[i]);
-  free(c->text[i]);
-  res_copy(&c->res[i], r);
-  json_t *j = res_to_json_summary(r);
-  c->text[i] = json_dumps(j, JSON_COMPACT);
-  json_decref(j);
-  return c->text[i] ? c->text[i] : "{}";
+    for (size_t i = 0; i < RES_CACHE_N; i++)
+        if (c->text[i] && res_equal(&c->res[i], r))
+            return c->text[i];
+    size_t i = c->next++ % RES_CACHE_N;
+    res_cleanup(&c->res[i]);
+    free(c->text[i]);
+    res_copy(&c->res[i], r);
+    json_t *j = res_to_json_summary(r);
+    c->text[i] = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return c->text[i] ? c->text[i] : "{}";
 }
 
 /* Same fields as slave_json. */
-static void put_slave(struct evbuffer *out, struct slave *s, struct res_cache *rc,
-                      struct sbuf *b)
+static void put_slave(struct evbuffer *out, struct slave *s, struct res_cache *rc, struct sbuf *b)
 {
-  char num[64];
-  bool ok = true;
-  b->len = 0;
-  SB_LIT(b, "{\"id\":");
-  ok = ok && put_str(b, s->id);
-  SB_LIT(b, ",\"pid\":");
-  ok = ok && put_str(b, s->pid ? s->pid : "");
-  SB_LIT(b, ",\"hostname\":");
-  ok = ok && put_str(b, s->hostname);
-  int n = snprintf(num, sizeof(num), ",\"port\":%d,\"active\":%s,\"state\":\"", s->port,
-                   s->state == SLAVE_STATE_CONNECTED ? "true" : "false");
-  sb_add(b, num, (size_t)n);
-  sb_cstr(b, slave_state_name(s->state));
-  SB_LIT(b, "\",\"registered_time\":");
-  put_time(b, s->registered_time);
-  if (s->reregistered_time > 0) {
-    SB_LIT(b, ",\"reregistered_time\":");
-    put_time(b, s->reregistered_time);
-  }
-  const char *total = res_text(rc, &s->total);
-  SB_LIT(b, ",\"resources\":");
-  sb_cstr(b, total);
-  SB_LIT(b, ",\"used_resources\":");
-  sb_cstr(b, res_text(rc, &s->used));
-  SB_LIT(b, ",\"offered_resources\":");
-  sb_cstr(b, res_text(rc, &s->offered));
-  SB_LIT(b, ",\"unreserved_resources\":");
-  sb_cstr(b, res_text(rc, &s->total));
-  SB_LIT(b, ",\"reserved_resources\":{},\"attributes\":");
-  if (s->info && s->info->n_attributes) {
-    json_t *a = attributes_json(s->info);
-    char *text = json_dumps(a, JSON_COMPACT);
-    sb_cstr(b, text ? text : "{}");
-    free(text);
-    json_decref(a);
-  } else {
-    SB_LIT(b, "{}");
-  }
-  n = snprintf(num, sizeof(num), ",\"task_count\":%zu}", s->ntasks);
-  sb_add(b, num, (size_t)n);
-  if (ok)
-    evbuffer_add(out, b->p, b->len);
-  else
-    put_json(out, slave_json(s));
+    char num[64];
+    bool ok = true;
+    b->len = 0;
+    SB_LIT(b, "{\"id\":");
+    ok = ok && put_str(b, s->id);
+    SB_LIT(b, ",\"pid\":");
+    ok = ok && put_str(b, s->pid ? s->pid : "");
+    SB_LIT(b, ",\"hostname\":");
+    ok = ok && put_str(b, s->hostname);
+    int n = snprintf(num, sizeof(num), ",\"port\":%d,\"active\":%s,\"state\":\"", s->port,
+                     s->state == SLAVE_STATE_CONNECTED ? "true" : "false");
+    sb_add(b, num, (size_t)n);
+    sb_cstr(b, slave_state_name(s->state));
+    SB_LIT(b, "\",\"registered_time\":");
+    put_time(b, s->registered_time);
+    if (s->reregistered_time > 0) {
+        SB_LIT(b, ",\"reregistered_time\":");
+        put_time(b, s->reregistered_time);
+    }
+    const char *total = res_text(rc, &s->total);
+    SB_LIT(b, ",\"resources\":");
+    sb_cstr(b, total);
+    SB_LIT(b, ",\"used_resources\":");
+    sb_cstr(b, res_text(rc, &s->used));
+    SB_LIT(b, ",\"offered_resources\":");
+    sb_cstr(b, res_text(rc, &s->offered));
+    SB_LIT(b, ",\"unreserved_resources\":");
+    sb_cstr(b, res_text(rc, &s->total));
+    SB_LIT(b, ",\"reserved_resources\":{},\"attributes\":");
+    if (s->info && s->info->n_attributes) {
+        json_t *a = attributes_json(s->info);
+        char *text = json_dumps(a, JSON_COMPACT);
+        sb_cstr(b, text ? text : "{}");
+        free(text);
+        json_decref(a);
+    } else {
+        SB_LIT(b, "{}");
+    }
+    n = snprintf(num, sizeof(num), ",\"task_count\":%zu}", s->ntasks);
+    sb_add(b, num, (size_t)n);
+    if (ok)
+        evbuffer_add(out, b->p, b->len);
+    else
+        put_json(out, slave_json(s));
 }
 
 static void state_write_slaves(struct master *m, struct evbuffer *out, struct sbuf *b)
 {
-  struct res_cache rc;
-  memset(&rc, 0, sizeof(rc));
-  for (size_t i = 0; i < RES_CACHE_N; i++)
-    res_init(&rc.res[i]);
-  evbuffer_add(out, ",\"slaves\":[", 11);
-  const char *sep = "";
-  struct slave *s, *stmp;
-  HASH_ITER(hh, m->slaves, s, stmp) {
-    if (s->state == SLAVE_STATE_UNREACHABLE)
-      continue;
-    evbuffer_add(out, sep, strlen(sep));
-    put_slave(out, s, &rc, b);
-    sep = ",";
-  }
-  evbuffer_add(out, "]", 1);
-  for (size_t i = 0; i < RES_CACHE_N; i++) {
-    res_cleanup(&rc.res[i]);
-    free(rc.text[i]);
-  }
+    struct res_cache rc;
+    memset(&rc, 0, sizeof(rc));
+    for (size_t i = 0; i < RES_CACHE_N; i++)
+        res_init(&rc.res[i]);
+    evbuffer_add(out, ",\"slaves\":[", 11);
+    const char *sep = "";
+    struct slave *s, *stmp;
+    HASH_ITER (hh, m->slaves, s, stmp) {
+        if (s->state == SLAVE_STATE_UNREACHABLE)
+            continue;
+        evbuffer_add(out, sep, strlen(sep));
+        put_slave(out, s, &rc, b);
+        sep = ",";
+    }
+    evbuffer_add(out, "]", 1);
+    for (size_t i = 0; i < RES_CACHE_N; i++) {
+        res_cleanup(&rc.res[i]);
+        free(rc.text[i]);
+    }
 }
 
 /* Append j's text without its closing brace (j is a non-empty object). */
 static void put_open_object(struct evbuffer *b, json_t *j)
 {
-  char *text = json_dumps(j, JSON_COMPACT);
-  size_t n = text ? strlen(text) : 0;
-  if (n >= 2 && text[n - 1] == '}')
-    evbuffer_add(b, text, n - 1);
-  else
-    evbuffer_add(b, "{\"error\":null", 13);
-  free(text);
-  json_decref(j);
+    char *text = json_dumps(j, JSON_COMPACT);
+    size_t n = text ? strlen(text) : 0;
+    if (n >= 2 && text[n - 1] == '}')
+        evbuffer_add(b, text, n - 1);
+    else
+        evbuffer_add(b, "{\"error\":null", 13);
+    free(text);
+    json_decref(j);
 }
 
 static void state_write_framework(struct master *m, struct evbuffer *b, struct framework *fw,
                                   struct res_memo *memo)
 {
-  put_open_object(b, state_framework_json(m, fw));
-  const char *sep = "";
-  struct task *t, *tmp;
-  evbuffer_add(b, ",\"tasks\":[", 10);
-  HASH_ITER(hh, fw->tasks, t, tmp)
-    if (t->state != MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
-      evbuffer_add(b, sep, strlen(sep));
-      put_task(b, t, memo);
-      sep = ",";
+    put_open_object(b, state_framework_json(m, fw));
+    const char *sep = "";
+    struct task *t, *tmp;
+    evbuffer_add(b, ",\"tasks\":[", 10);
+    HASH_ITER (hh, fw->tasks, t, tmp)
+        if (t->state != MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
+            evbuffer_add(b, sep, strlen(sep));
+            put_task(b, t, memo);
+            sep = ",";
+        }
+    evbuffer_add(b, "],\"unreachable_tasks\":[", 23);
+    sep = "";
+    HASH_ITER (hh, fw->tasks, t, tmp)
+        if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
+            evbuffer_add(b, sep, strlen(sep));
+            put_task(b, t, memo);
+            sep = ",";
+        }
+    evbuffer_add(b, "],\"completed_tasks\":[", 21);
+    for (size_t i = 0; i < fw->ncompleted; i++) {
+        if (i)
+            evbuffer_add(b, ",", 1);
+        put_task(b, fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS], memo);
     }
-  evbuffer_add(b, "],\"unreachable_tasks\":[", 23);
-  sep = "";
-  HASH_ITER(hh, fw->tasks, t, tmp)
-    if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
-      evbuffer_add(b, sep, strlen(sep));
-      put_task(b, t, memo);
-      sep = ",";
-    }
-  evbuffer_add(b, "],\"completed_tasks\":[", 21);
-  for (size_t i = 0; i < fw->ncompleted; i++) {
-    if (i)
-      evbuffer_add(b, ",", 1);
-    put_task(b, fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS], memo);
-  }
-  evbuffer_add(b, "]}", 2);
+    evbuffer_add(b, "]}", 2);
 }
 
 static void handle_state(struct evhttp_request *req, void *arg)
 {
-  struct master *m = arg;
-  struct evbuffer *b = evbuffer_new();
-  struct res_memo memo;
-  res_init(&memo.res);
-  memo.text = NULL;
-  memo.sb.p = NULL;
-  memo.sb.len = memo.sb.cap = 0;
-  state_streaming = true;
-  put_open_object(b, state_json(m));
-  state_write_slaves(m, b, &memo.sb);
-  evbuffer_add(b, ",\"frameworks\":[", 15);
-  struct framework *fw, *ftmp;
-  const char *sep = "";
-  HASH_ITER(hh, m->frameworks, fw, ftmp) {
-    evbuffer_add(b, sep, strlen(sep));
-    state_write_framework(m, b, fw, &memo);
-    sep = ",";
-  }
-  evbuffer_add(b, "]}", 2);
-  state_streaming = false;
-  res_cleanup(&memo.res);
-  free(memo.text);
-  free(memo.sb.p);
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                    "application/json");
-  evhttp_send_reply(req, 200, NULL, b);
-  evbuffer_free(b);
+    struct master *m = arg;
+    struct evbuffer *b = evbuffer_new();
+    struct res_memo memo;
+    res_init(&memo.res);
+    memo.text = NULL;
+    memo.sb.p = NULL;
+    memo.sb.len = memo.sb.cap = 0;
+    state_streaming = true;
+    put_open_object(b, state_json(m));
+    state_write_slaves(m, b, &memo.sb);
+    evbuffer_add(b, ",\"frameworks\":[", 15);
+    struct framework *fw, *ftmp;
+    const char *sep = "";
+    HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        evbuffer_add(b, sep, strlen(sep));
+        state_write_framework(m, b, fw, &memo);
+        sep = ",";
+    }
+    evbuffer_add(b, "]}", 2);
+    state_streaming = false;
+    res_cleanup(&memo.res);
+    free(memo.text);
+    free(memo.sb.p);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, 200, NULL, b);
+    evbuffer_free(b);
 }
 
 static void handle_redirect(struct evhttp_request *req, void *arg)
 {
-  struct master *m = arg;
-  const char *lhost;
-  int lport;
-  if (!m->leading && master_ha_leader(m, &lhost, &lport, NULL)) {
-    char *loc = xasprintf("//%s:%d", lhost, lport);
+    struct master *m = arg;
+    const char *lhost;
+    int lport;
+    if (!m->leading && master_ha_leader(m, &lhost, &lport, NULL)) {
+        char *loc = xasprintf("//%s:%d", lhost, lport);
+        http_add_header(req, "Location", loc);
+        free(loc);
+        http_reply(req, 307, "text/plain", "", 0);
+        return;
+    }
+    if (!m->leading) {
+        http_reply_text(req, 503, "No leader elected");
+        return;
+    }
+    /* The address clients can surely reach: --hostname when given, else the
+   * listening IP (the system hostname may not resolve to it). */
+    const char *host =
+        m->hostname_given || strcmp(m->cfg.ip, "0.0.0.0") == 0 ? m->cfg.hostname : m->cfg.ip;
+    char *loc = xasprintf("//%s:%d", host, m->cfg.port);
     http_add_header(req, "Location", loc);
     free(loc);
     http_reply(req, 307, "text/plain", "", 0);
-    return;
-  }
-  if (!m->leading) {
-    http_reply_text(req, 503, "No leader elected");
-    return;
-  }
-  /* The address clients can surely reach: --hostname when given, else the
-   * listening IP (the system hostname may not resolve to it). */
-  const char *host = m->hostname_given || strcmp(m->cfg.ip, "0.0.0.0") == 0 ? m->cfg.hostname
-                                                                           : m->cfg.ip;
-  char *loc = xasprintf("//%s:%d", host, m->cfg.port);
-  http_add_header(req, "Location", loc);
-  free(loc);
-  http_reply(req, 307, "text/plain", "", 0);
 }
 
 static void handle_health(struct evhttp_request *req, void *arg)
 {
-  http_reply(req, 200, "text/plain", "", 0);
+    http_reply(req, 200, "text/plain", "", 0);
 }
 
 static void handle_metrics(struct evhttp_request *req, void *arg)
 {
-  char *text = metrics_render();
-  http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
-  free(text);
+    char *text = metrics_render();
+    http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
 }
 
 static void handle_metrics_snapshot(struct evhttp_request *req, void *arg)
 {
-  struct master *m = arg;
-  json_t *j = json_object();
-  struct resources total, used, offered;
-  res_init(&total);
-  res_init(&used);
-  res_init(&offered);
-  struct slave *s, *stmp;
-  HASH_ITER(hh, m->slaves, s, stmp) {
-    if (s->state == SLAVE_STATE_UNREACHABLE)
-      continue;
-    res_add(&total, &s->total);
-    res_add(&used, &s->used);
-    res_add(&offered, &s->offered);
-  }
-  static const char *const names[] = { "cpus", "mem", "disk", "gpus" };
-  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-    char key[64];
-    double t = res_scalar(&total, names[i]);
-    double u = res_scalar(&used, names[i]) + res_scalar(&offered, names[i]);
-    snprintf(key, sizeof(key), "master/%s_total", names[i]);
-    json_object_set_new(j, key, json_real(t));
-    snprintf(key, sizeof(key), "master/%s_used", names[i]);
-    json_object_set_new(j, key, json_real(u));
-    snprintf(key, sizeof(key), "master/%s_percent", names[i]);
-    json_object_set_new(j, key, json_real(t > 0 ? u / t : 0));
-  }
-  res_cleanup(&total);
-  res_cleanup(&used);
-  res_cleanup(&offered);
-  size_t nfw = HASH_COUNT(m->frameworks);
-  size_t nslaves = HASH_COUNT(m->slaves);
-  json_object_set_new(j, "master/elected", json_real(m->leading ? 1 : 0));
-  json_object_set_new(j, "master/uptime_secs", json_real(master_now() - m->start_time));
-  json_object_set_new(j, "master/frameworks_active", json_real((double)m->nframeworks_active));
-  json_object_set_new(j, "master/frameworks_inactive",
-                      json_real((double)(nfw - m->nframeworks_active)));
-  json_object_set_new(j, "master/frameworks_connected", json_real((double)m->nframeworks_active));
-  json_object_set_new(j, "master/frameworks_disconnected",
-                      json_real((double)(nfw - m->nframeworks_active)));
-  json_object_set_new(j, "master/slaves_active", json_real((double)m->nslaves_connected));
-  json_object_set_new(j, "master/slaves_connected", json_real((double)m->nslaves_connected));
-  json_object_set_new(j, "master/slaves_inactive",
-                      json_real((double)(nslaves - m->nslaves_connected)));
-  json_object_set_new(j, "master/slaves_disconnected",
-                      json_real((double)(nslaves - m->nslaves_connected -
-                                         m->nslaves_unreachable)));
-  json_object_set_new(j, "master/slaves_unreachable", json_real((double)m->nslaves_unreachable));
-  json_object_set_new(j, "master/outstanding_offers", json_real((double)HASH_COUNT(m->offers)));
-  for (int st = 0; st < 14; st++) {
-    const char *name = task_state_name((Mesos__V1__TaskState)st);
-    if (strncmp(name, "TASK_", 5) != 0)
-      continue;
-    char key[64];
-    size_t off = (size_t)snprintf(key, sizeof(key), "master/tasks_");
-    for (const char *p = name + 5; *p && off < sizeof(key) - 1; p++)
-      key[off++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-    key[off] = '\0';
-    json_object_set_new(j, key, json_real((double)m->task_counts[st]));
-  }
-  struct alloc_stats as;
-  alloc_get_stats(m->alloc, &as);
-  json_object_set_new(j, "allocator/allocation_runs", json_real((double)as.cycles));
-  json_object_set_new(j, "allocator/allocation_run_ms", json_real(as.last_cycle_ms));
-  json_object_set_new(j, "master/messages_status_update",
-                      json_real(metric_value(m->metrics.status_updates)));
-  json_object_set_new(j, "master/tasks_launched",
-                      json_real(metric_value(m->metrics.tasks_launched)));
-  json_object_set_new(j, "master/invalid_calls", json_real(metric_value(m->metrics.invalid_calls)));
-  http_reply_json(req, 200, j);
+    struct master *m = arg;
+    json_t *j = json_object();
+    struct resources total, used, offered;
+    res_init(&total);
+    res_init(&used);
+    res_init(&offered);
+    struct slave *s, *stmp;
+    HASH_ITER (hh, m->slaves, s, stmp) {
+        if (s->state == SLAVE_STATE_UNREACHABLE)
+            continue;
+        res_add(&total, &s->total);
+        res_add(&used, &s->used);
+        res_add(&offered, &s->offered);
+    }
+    static const char *const names[] = { "cpus", "mem", "disk", "gpus" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char key[64];
+        double t = res_scalar(&total, names[i]);
+        double u = res_scalar(&used, names[i]) + res_scalar(&offered, names[i]);
+        snprintf(key, sizeof(key), "master/%s_total", names[i]);
+        json_object_set_new(j, key, json_real(t));
+        snprintf(key, sizeof(key), "master/%s_used", names[i]);
+        json_object_set_new(j, key, json_real(u));
+        snprintf(key, sizeof(key), "master/%s_percent", names[i]);
+        json_object_set_new(j, key, json_real(t > 0 ? u / t : 0));
+    }
+    res_cleanup(&total);
+    res_cleanup(&used);
+    res_cleanup(&offered);
+    size_t nfw = HASH_COUNT(m->frameworks);
+    size_t nslaves = HASH_COUNT(m->slaves);
+    json_object_set_new(j, "master/elected", json_real(m->leading ? 1 : 0));
+    json_object_set_new(j, "master/uptime_secs", json_real(master_now() - m->start_time));
+    json_object_set_new(j, "master/frameworks_active", json_real((double)m->nframeworks_active));
+    json_object_set_new(j, "master/frameworks_inactive",
+                        json_real((double)(nfw - m->nframeworks_active)));
+    json_object_set_new(j, "master/frameworks_connected", json_real((double)m->nframeworks_active));
+    json_object_set_new(j, "master/frameworks_disconnected",
+                        json_real((double)(nfw - m->nframeworks_active)));
+    json_object_set_new(j, "master/slaves_active", json_real((double)m->nslaves_connected));
+    json_object_set_new(j, "master/slaves_connected", json_real((double)m->nslaves_connected));
+    json_object_set_new(j, "master/slaves_inactive",
+                        json_real((double)(nslaves - m->nslaves_connected)));
+    json_object_set_new(
+        j, "master/slaves_disconnected",
+        json_real((double)(nslaves - m->nslaves_connected - m->nslaves_unreachable)));
+    json_object_set_new(j, "master/slaves_unreachable", json_real((double)m->nslaves_unreachable));
+    json_object_set_new(j, "master/outstanding_offers", json_real((double)HASH_COUNT(m->offers)));
+    for (int st = 0; st < 14; st++) {
+        const char *name = task_state_name((Mesos__V1__TaskState)st);
+        if (strncmp(name, "TASK_", 5) != 0)
+            continue;
+        char key[64];
+        size_t off = (size_t)snprintf(key, sizeof(key), "master/tasks_");
+        for (const char *p = name + 5; *p && off < sizeof(key) - 1; p++)
+            key[off++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        key[off] = '\0';
+        json_object_set_new(j, key, json_real((double)m->task_counts[st]));
+    }
+    struct alloc_stats as;
+    alloc_get_stats(m->alloc, &as);
+    json_object_set_new(j, "allocator/allocation_runs", json_real((double)as.cycles));
+    json_object_set_new(j, "allocator/allocation_run_ms", json_real(as.last_cycle_ms));
+    json_object_set_new(j, "master/messages_status_update",
+                        json_real(metric_value(m->metrics.status_updates)));
+    json_object_set_new(j, "master/tasks_launched",
+                        json_real(metric_value(m->metrics.tasks_launched)));
+    json_object_set_new(j, "master/invalid_calls",
+                        json_real(metric_value(m->metrics.invalid_calls)));
+    http_reply_json(req, 200, j);
 }
 
 /* ------------------------------------------------------- operator API v1 */
 
 static json_t *nanos(double secs)
 {
-  return json_pack("{s:I}", "nanoseconds", (json_int_t)(secs * 1e9));
+    return json_pack("{s:I}", "nanoseconds", (json_int_t)(secs * 1e9));
 }
 
 static json_t *v1_task_json(const struct task *t)
 {
-  json_t *j = json_object();
-  json_object_set_new(j, "name", json_string(t->info->name));
-  json_object_set_new(j, "task_id", json_pack("{s:s}", "value", t->id));
-  json_object_set_new(j, "framework_id", json_pack("{s:s}", "value", t->fw->id));
-  json_object_set_new(j, "agent_id", json_pack("{s:s}", "value", t->slave_id));
-  json_object_set_new(j, "state", json_string(task_state_name(t->state)));
-  json_object_set_new(j, "resources", res_to_json_array(&t->res));
-  json_t *sts = json_array();
-  if (t->latest)
-    json_array_append_new(sts, pbjson_encode(&t->latest->base));
-  json_object_set_new(j, "statuses", sts);
-  if (t->info->executor)
-    json_object_set_new(j, "executor_id", pbjson_encode(&t->info->executor->executor_id->base));
-  if (t->info->labels)
-    json_object_set_new(j, "labels", pbjson_encode(&t->info->labels->base));
-  if (t->info->discovery)
-    json_object_set_new(j, "discovery", pbjson_encode(&t->info->discovery->base));
-  if (t->info->container)
-    json_object_set_new(j, "container", pbjson_encode(&t->info->container->base));
-  if (t->info->health_check)
-    json_object_set_new(j, "health_check", pbjson_encode(&t->info->health_check->base));
-  return j;
+    json_t *j = json_object();
+    json_object_set_new(j, "name", json_string(t->info->name));
+    json_object_set_new(j, "task_id", json_pack("{s:s}", "value", t->id));
+    json_object_set_new(j, "framework_id", json_pack("{s:s}", "value", t->fw->id));
+    json_object_set_new(j, "agent_id", json_pack("{s:s}", "value", t->slave_id));
+    json_object_set_new(j, "state", json_string(task_state_name(t->state)));
+    json_object_set_new(j, "resources", res_to_json_array(&t->res));
+    json_t *sts = json_array();
+    if (t->latest)
+        json_array_append_new(sts, pbjson_encode(&t->latest->base));
+    json_object_set_new(j, "statuses", sts);
+    if (t->info->executor)
+        json_object_set_new(j, "executor_id", pbjson_encode(&t->info->executor->executor_id->base));
+    if (t->info->labels)
+        json_object_set_new(j, "labels", pbjson_encode(&t->info->labels->base));
+    if (t->info->discovery)
+        json_object_set_new(j, "discovery", pbjson_encode(&t->info->discovery->base));
+    if (t->info->container)
+        json_object_set_new(j, "container", pbjson_encode(&t->info->container->base));
+    if (t->info->health_check)
+        json_object_set_new(j, "health_check", pbjson_encode(&t->info->health_check->base));
+    return j;
 }
 
 static json_t *v1_get_tasks(struct master *m)
 {
-  json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
-  struct framework *fw, *ftmp;
-  HASH_ITER(hh, m->frameworks, fw, ftmp) {
-    struct task *t, *tmp;
-    HASH_ITER(hh, fw->tasks, t, tmp)
-      json_array_append_new(t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ? unreachable
-                                                                                : tasks,
-                            v1_task_json(t));
-    for (size_t i = 0; i < fw->ncompleted; i++)
-      json_array_append_new(completed,
-                            v1_task_json(fw->completed[(fw->completed_head + i) %
-                                                       MASTER_MAX_COMPLETED_TASKS]));
-  }
-  return json_pack("{s:o, s:o, s:o, s:[], s:[]}", "tasks", tasks, "unreachable_tasks",
-                   unreachable, "completed_tasks", completed, "pending_tasks", "orphan_tasks");
+    json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
+    struct framework *fw, *ftmp;
+    HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        struct task *t, *tmp;
+        HASH_ITER (hh, fw->tasks, t, tmp)
+            json_array_append_new(t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ? unreachable
+                                                                                      : tasks,
+                                  v1_task_json(t));
+        for (size_t i = 0; i < fw->ncompleted; i++)
+            json_array_append_new(
+                completed,
+                v1_task_json(fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS]));
+    }
+    return json_pack("{s:o, s:o, s:o, s:[], s:[]}", "tasks", tasks, "unreachable_tasks",
+                     unreachable, "completed_tasks", completed, "pending_tasks", "orphan_tasks");
 }
 
 static json_t *v1_get_frameworks(struct master *m)
 {
-  json_t *fws = json_array(), *recovered = json_array(), *completed = json_array();
-  struct framework *fw, *ftmp;
-  HASH_ITER(hh, m->frameworks, fw, ftmp) {
-    json_t *j = json_object();
-    json_object_set_new(j, "framework_info", pbjson_encode(&fw->info->base));
-    json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
-    json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
-    json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
-    json_object_set_new(j, "registered_time", nanos(fw->registered_time));
-    if (fw->unregistered_time > 0)
-      json_object_set_new(j, "unregistered_time", nanos(fw->unregistered_time));
-    json_object_set_new(j, "allocated_resources", res_to_json_array(&fw->used));
-    json_object_set_new(j, "offered_resources", res_to_json_array(&fw->offered));
-    json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws, j);
-  }
-  for (size_t i = 0; i < m->ncompleted_fw; i++) {
-    json_t *c = m->completed_frameworks[(m->completed_fw_head + i) %
-                                        MASTER_MAX_COMPLETED_FRAMEWORKS];
-    json_array_append_new(completed, json_pack(
-        "{s:{s:{s:O}, s:O, s:O}, s:b, s:b}", "framework_info", "id", "value",
-        json_object_get(c, "id"), "name", json_object_get(c, "name"), "user",
-        json_object_get(c, "user"), "active", 0, "connected", 0));
-  }
-  return json_pack("{s:o, s:o, s:o}", "frameworks", fws, "completed_frameworks", completed,
-                   "recovered_frameworks", recovered);
+    json_t *fws = json_array(), *recovered = json_array(), *completed = json_array();
+    struct framework *fw, *ftmp;
+    HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        json_t *j = json_object();
+        json_object_set_new(j, "framework_info", pbjson_encode(&fw->info->base));
+        json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
+        json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
+        json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
+        json_object_set_new(j, "registered_time", nanos(fw->registered_time));
+        if (fw->unregistered_time > 0)
+            json_object_set_new(j, "unregistered_time", nanos(fw->unregistered_time));
+        json_object_set_new(j, "allocated_resources", res_to_json_array(&fw->used));
+        json_object_set_new(j, "offered_resources", res_to_json_array(&fw->offered));
+        json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws, j);
+    }
+    for (size_t i = 0; i < m->ncompleted_fw; i++) {
+        json_t *c =
+            m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS];
+        json_array_append_new(completed,
+                              json_pack("{s:{s:{s:O}, s:O, s:O}, s:b, s:b}", "framework_info", "id",
+                                        "value", json_object_get(c, "id"), "name",
+                                        json_object_get(c, "name"), "user",
+                                        json_object_get(c, "user"), "active", 0, "connected", 0));
+    }
+    return json_pack("{s:o, s:o, s:o}", "frameworks", fws, "completed_frameworks", completed,
+                     "recovered_frameworks", recovered);
 }
 
 static json_t *v1_get_agents(struct master *m)
 {
-  json_t *agents = json_array(), *unreachable = json_array();
-  struct slave *s, *stmp;
-  HASH_ITER(hh, m->slaves, s, stmp) {
-    if (s->state == SLAVE_STATE_UNREACHABLE) {
-      json_array_append_new(unreachable, pbjson_encode(&s->info->base));
-      continue;
+    json_t *agents = json_array(), *unreachable = json_array();
+    struct slave *s, *stmp;
+    HASH_ITER (hh, m->slaves, s, stmp) {
+        if (s->state == SLAVE_STATE_UNREACHABLE) {
+            json_array_append_new(unreachable, pbjson_encode(&s->info->base));
+            continue;
+        }
+        json_t *j = json_object();
+        json_object_set_new(j, "agent_info", pbjson_encode(&s->info->base));
+        json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
+        json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
+        json_object_set_new(j, "registered_time", nanos(s->registered_time));
+        if (s->reregistered_time > 0)
+            json_object_set_new(j, "reregistered_time", nanos(s->reregistered_time));
+        json_object_set_new(j, "total_resources", res_to_json_array(&s->total));
+        json_object_set_new(j, "allocated_resources", res_to_json_array(&s->used));
+        json_object_set_new(j, "offered_resources", res_to_json_array(&s->offered));
+        json_array_append_new(agents, j);
     }
-    json_t *j = json_object();
-    json_object_set_new(j, "agent_info", pbjson_encode(&s->info->base));
-    json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
-    json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
-    json_object_set_new(j, "registered_time", nanos(s->registered_time));
-    if (s->reregistered_time > 0)
-      json_object_set_new(j, "reregistered_time", nanos(s->reregistered_time));
-    json_object_set_new(j, "total_resources", res_to_json_array(&s->total));
-    json_object_set_new(j, "allocated_resources", res_to_json_array(&s->used));
-    json_object_set_new(j, "offered_resources", res_to_json_array(&s->offered));
-    json_array_append_new(agents, j);
-  }
-  return json_pack("{s:o, s:[], s:o}", "agents", agents, "recovered_agents",
-                   "unreachable_agents", unreachable);
+    return json_pack("{s:o, s:[], s:o}", "agents", agents, "recovered_agents", "unreachable_agents",
+                     unreachable);
 }
 
 static void handle_operator(struct evhttp_request *req, void *arg)
 {
-  struct master *m = arg;
-  json_t *call = NULL;
-  /* Operator calls go to the leader (307) as scheduler calls do. */
-  if (!master_check_leader(m, req))
-    return;
-  const char *ct = http_req_header(req, "Content-Type");
-  if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
-    http_reply_text(req, 415, "Expecting 'Content-Type' of application/json, got '%s' "
-                    "(application/x-protobuf is not supported by this endpoint)",
-                    ct ? ct : "");
-    return;
-  }
-  enum master_enc enc;
-  bool recordio;
-  if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {
-    http_reply_text(req, 406, "Expecting 'Accept' to allow application/json");
-    return;
-  }
-  size_t len;
-  const char *body = http_req_body(req, &len);
-  json_error_t jerr;
-  call = json_loadb(body, len, 0, &jerr);
-  if (!call || !json_is_object(call)) {
-    http_reply_text(req, 400, "Failed to parse body into Call: %s",
-                    call ? "expected a JSON object" : jerr.text);
-    goto out;
-  }
-  const char *type = json_string_value(json_object_get(call, "type"));
-  if (!type) {
-    http_reply_text(req, 400, "Failed to validate master::Call: Expecting 'type' to be present");
-    goto out;
-  }
-  json_t *resp = NULL;
-  if (strcmp(type, "GET_HEALTH") == 0) {
-    resp = json_pack("{s:s, s:{s:b}}", "type", type, "get_health", "healthy", 1);
-  } else if (strcmp(type, "GET_VERSION") == 0) {
-    resp = json_pack("{s:s, s:{s:{s:s}}}", "type", type, "get_version", "version_info",
-                     "version", AGORA_VERSION);
-  } else if (strcmp(type, "GET_MASTER") == 0) {
-    resp = json_pack("{s:s, s:{s:o, s:f, s:f}}", "type", type, "get_master", "master_info",
-                     pbjson_encode(&m->info->base), "start_time", m->start_time,
-                     "elected_time", m->elected_time);
-  } else if (strcmp(type, "GET_AGENTS") == 0) {
-    resp = json_pack("{s:s, s:o}", "type", type, "get_agents", v1_get_agents(m));
-  } else if (strcmp(type, "GET_FRAMEWORKS") == 0) {
-    resp = json_pack("{s:s, s:o}", "type", type, "get_frameworks", v1_get_frameworks(m));
-  } else if (strcmp(type, "GET_TASKS") == 0) {
-    resp = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_get_tasks(m));
-  } else if (strcmp(type, "GET_STATE") == 0) {
-    resp = json_pack("{s:s, s:{s:o, s:{s:[], s:[]}, s:o, s:o}}", "type", type, "get_state",
-                     "get_tasks", v1_get_tasks(m), "get_executors", "executors",
-                     "orphan_executors", "get_frameworks", v1_get_frameworks(m), "get_agents",
-                     v1_get_agents(m));
-  } else if (strcmp(type, "SUBSCRIBE") == 0) {
-    http_reply_text(req, 501, "Operator call 'SUBSCRIBE' is not supported yet");
-    goto out;
-  } else {
-    http_reply_text(req, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
-    goto out;
-  }
-  http_reply_json(req, 200, resp);
+    struct master *m = arg;
+    json_t *call = NULL;
+    /* Operator calls go to the leader (307) as scheduler calls do. */
+    if (!master_check_leader(m, req))
+        return;
+    const char *ct = http_req_header(req, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+        http_reply_text(req, 415,
+                        "Expecting 'Content-Type' of application/json, got '%s' "
+                        "(application/x-protobuf is not supported by this endpoint)",
+                        ct ? ct : "");
+        return;
+    }
+    enum master_enc enc;
+    bool recordio;
+    if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {
+        http_reply_text(req, 406, "Expecting 'Accept' to allow application/json");
+        return;
+    }
+    size_t len;
+    const char *body = http_req_body(req, &len);
+    json_error_t jerr;
+    call = json_loadb(body, len, 0, &jerr);
+    if (!call || !json_is_object(call)) {
+        http_reply_text(req, 400, "Failed to parse body into Call: %s",
+                        call ? "expected a JSON object" : jerr.text);
+        goto out;
+    }
+    const char *type = json_string_value(json_object_get(call, "type"));
+    if (!type) {
+        http_reply_text(req, 400,
+                        "Failed to validate master::Call: Expecting 'type' to be present");
+        goto out;
+    }
+    json_t *resp = NULL;
+    if (strcmp(type, "GET_HEALTH") == 0) {
+        resp = json_pack("{s:s, s:{s:b}}", "type", type, "get_health", "healthy", 1);
+    } else if (strcmp(type, "GET_VERSION") == 0) {
+        resp = json_pack("{s:s, s:{s:{s:s}}}", "type", type, "get_version", "version_info",
+                         "version", AGORA_VERSION);
+    } else if (strcmp(type, "GET_MASTER") == 0) {
+        resp = json_pack("{s:s, s:{s:o, s:f, s:f}}", "type", type, "get_master", "master_info",
+                         pbjson_encode(&m->info->base), "start_time", m->start_time, "elected_time",
+                         m->elected_time);
+    } else if (strcmp(type, "GET_AGENTS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_agents", v1_get_agents(m));
+    } else if (strcmp(type, "GET_FRAMEWORKS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_frameworks", v1_get_frameworks(m));
+    } else if (strcmp(type, "GET_TASKS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_get_tasks(m));
+    } else if (strcmp(type, "GET_STATE") == 0) {
+        resp = json_pack("{s:s, s:{s:o, s:{s:[], s:[]}, s:o, s:o}}", "type", type, "get_state",
+                         "get_tasks", v1_get_tasks(m), "get_executors", "executors",
+                         "orphan_executors", "get_frameworks", v1_get_frameworks(m), "get_agents",
+                         v1_get_agents(m));
+    } else if (strcmp(type, "SUBSCRIBE") == 0) {
+        http_reply_text(req, 501, "Operator call 'SUBSCRIBE' is not supported yet");
+        goto out;
+    } else {
+        http_reply_text(req, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
+        goto out;
+    }
+    http_reply_json(req, 200, resp);
 out:
-  json_decref(call);
+    json_decref(call);
 }
 
 void http_state_register(struct master *m)
 {
-  http_server_route(m->http, "GET", "/master/state", false, handle_state, m);
-  http_server_route(m->http, "GET", "/master/state.json", false, handle_state, m);
-  http_server_route(m->http, "GET", "/state", false, handle_state, m);
-  http_server_route(m->http, "GET", "/state.json", false, handle_state, m);
-  http_server_route(m->http, "GET", "/master/redirect", false, handle_redirect, m);
-  http_server_route(m->http, "GET", "/redirect", false, handle_redirect, m);
-  http_server_route(m->http, "GET", "/health", false, handle_health, m);
-  http_server_route(m->http, "GET", "/master/health", false, handle_health, m);
-  http_server_route(m->http, "GET", "/metrics", false, handle_metrics, m);
-  http_server_route(m->http, "GET", "/metrics/snapshot", false, handle_metrics_snapshot, m);
-  http_server_route(m->http, "POST", "/api/v1", false, handle_operator, m);
+    http_server_route(m->http, "GET", "/master/state", false, handle_state, m);
+    http_server_route(m->http, "GET", "/master/state.json", false, handle_state, m);
+    http_server_route(m->http, "GET", "/state", false, handle_state, m);
+    http_server_route(m->http, "GET", "/state.json", false, handle_state, m);
+    http_server_route(m->http, "GET", "/master/redirect", false, handle_redirect, m);
+    http_server_route(m->http, "GET", "/redirect", false, handle_redirect, m);
+    http_server_route(m->http, "GET", "/health", false, handle_health, m);
+    http_server_route(m->http, "GET", "/master/health", false, handle_health, m);
+    http_server_route(m->http, "GET", "/metrics", false, handle_metrics, m);
+    http_server_route(m->http, "GET", "/metrics/snapshot", false, handle_metrics_snapshot, m);
+    http_server_route(m->http, "POST", "/api/v1", false, handle_operator, m);
 }

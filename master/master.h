@@ -63,18 +63,18 @@ struct master;
 #define MASTER_MAX_STREAM_PENDING (64u * 1024u * 1024u)
 
 struct master_config {
-  char *ip;
-  int port;                       /* the port actually bound */
-  char *hostname;
-  char *work_dir;
-  double slave_ping_timeout;      /* seconds between PINGs */
-  int max_slave_ping_timeouts;    /* missed PONGs before unreachable */
-  double offer_timeout;           /* 0: offers never time out */
-  double allocation_interval;
-  double heartbeat_interval;
-  char *zk;                       /* zk://hosts/path, NULL standalone */
-  double zk_session_timeout;      /* seconds asked of ZooKeeper */
-  double slave_reregister_timeout;/* after election: known slaves' deadline */
+    char *ip;
+    int port; /* the port actually bound */
+    char *hostname;
+    char *work_dir;
+    double slave_ping_timeout;   /* seconds between PINGs */
+    int max_slave_ping_timeouts; /* missed PONGs before unreachable */
+    double offer_timeout;        /* 0: offers never time out */
+    double allocation_interval;
+    double heartbeat_interval;
+    char *zk;                        /* zk://hosts/path, NULL standalone */
+    double zk_session_timeout;       /* seconds asked of ZooKeeper */
+    double slave_reregister_timeout; /* after election: known slaves' deadline */
 };
 
 /* Response/stream encoding negotiated from Accept (and Message-Accept). */
@@ -83,125 +83,125 @@ enum master_enc { ENC_JSON, ENC_PROTOBUF };
 /* ------------------------------------------------------------ frameworks */
 
 enum fw_state {
-  FW_STATE_ACTIVE,        /* subscribed, stream open */
-  FW_STATE_DISCONNECTED,  /* stream gone; failover timer running */
-  FW_STATE_RECOVERED,     /* known from the registry or a slave only,
+    FW_STATE_ACTIVE,       /* subscribed, stream open */
+    FW_STATE_DISCONNECTED, /* stream gone; failover timer running */
+    FW_STATE_RECOVERED,    /* known from the registry or a slave only,
                              waiting for the scheduler to re-subscribe */
-  FW_STATE_REMOVED,       /* torn down; freed from the deferred queue */
+    FW_STATE_REMOVED,      /* torn down; freed from the deferred queue */
 };
 
 struct task;
 struct offer;
 
 struct framework {
-  struct master *m;
-  char *id;
-  Mesos__V1__FrameworkInfo *info;   /* owned copy, id set */
-  enum fw_state state;
-  char *role;                       /* the one role offers are made for */
-  bool partition_aware;
-  bool suppressed;
-  struct http_stream *stream;       /* NULL unless ACTIVE */
-  char stream_id[ID_UUID_STRLEN];
-  enum master_enc enc;              /* encoding of the stream's records */
-  bool recordio_wrapped;            /* stream is application/recordio */
-  struct event *heartbeat_ev;
-  struct event *failover_ev;
-  struct task *tasks;               /* uthash by task id (hh) */
-  size_t ntasks;
-  struct offer *offers;             /* utlist via fw_prev/fw_next */
-  size_t noffers;
-  struct task **completed;          /* ring of MASTER_MAX_COMPLETED_TASKS */
-  size_t completed_head, ncompleted;
-  struct resources used;            /* non-terminal tasks */
-  struct resources offered;         /* outstanding offers */
-  double registered_time;
-  double unregistered_time;         /* 0 while connected */
-  uint64_t mark;                    /* scratch for de-duplicating walks */
-  UT_hash_handle hh;
+    struct master *m;
+    char *id;
+    Mesos__V1__FrameworkInfo *info; /* owned copy, id set */
+    enum fw_state state;
+    char *role; /* the one role offers are made for */
+    bool partition_aware;
+    bool suppressed;
+    struct http_stream *stream; /* NULL unless ACTIVE */
+    char stream_id[ID_UUID_STRLEN];
+    enum master_enc enc;   /* encoding of the stream's records */
+    bool recordio_wrapped; /* stream is application/recordio */
+    struct event *heartbeat_ev;
+    struct event *failover_ev;
+    struct task *tasks; /* uthash by task id (hh) */
+    size_t ntasks;
+    struct offer *offers; /* utlist via fw_prev/fw_next */
+    size_t noffers;
+    struct task **completed; /* ring of MASTER_MAX_COMPLETED_TASKS */
+    size_t completed_head, ncompleted;
+    struct resources used;    /* non-terminal tasks */
+    struct resources offered; /* outstanding offers */
+    double registered_time;
+    double unregistered_time; /* 0 while connected */
+    uint64_t mark;            /* scratch for de-duplicating walks */
+    UT_hash_handle hh;
 };
 
 /* ---------------------------------------------------------------- slaves */
 
 enum slave_state {
-  SLAVE_STATE_CONNECTED,      /* stream open, offered */
-  SLAVE_STATE_DISCONNECTED,   /* stream gone; pings count as missed */
-  SLAVE_STATE_UNREACHABLE,    /* missed too many pings; removed from allocator */
+    SLAVE_STATE_CONNECTED,    /* stream open, offered */
+    SLAVE_STATE_DISCONNECTED, /* stream gone; pings count as missed */
+    SLAVE_STATE_UNREACHABLE,  /* missed too many pings; removed from allocator */
 };
 
 /* A task of a non-partition-aware framework that was reported TASK_LOST
  * when its slave became unreachable; killed if the slave comes back. */
 struct lost_task {
-  char *key;                  /* "<framework id>\n<task id>" */
-  UT_hash_handle hh;
+    char *key; /* "<framework id>\n<task id>" */
+    UT_hash_handle hh;
 };
 
 struct slave {
-  struct master *m;
-  char *id;
-  Mesos__V1__AgentInfo *info;   /* owned copy, id set */
-  enum slave_state state;
-  char *hostname;
-  int port;
-  char *pid;                    /* "slave(1)@host:port" */
-  struct http_stream *stream;
-  char stream_id[ID_UUID_STRLEN];
-  struct resources total;
-  struct resources used;
-  struct resources offered;
-  struct task *tasks;           /* utlist via slave_prev/slave_next */
-  size_t ntasks;
-  struct offer *offers;         /* utlist via slave_prev/slave_next */
-  struct lost_task *lost;       /* uthash */
-  struct event *ping_ev;
-  uint64_t ping_seq;
-  bool pong_pending;
-  int missed_pings;
-  bool in_allocator;
-  double registered_time;
-  double reregistered_time;
-  double unreachable_time;
-  uint64_t reregister_gen;
-  uint64_t mark;                /* scratch for de-duplicating walks */
-  UT_hash_handle hh;
+    struct master *m;
+    char *id;
+    Mesos__V1__AgentInfo *info; /* owned copy, id set */
+    enum slave_state state;
+    char *hostname;
+    int port;
+    char *pid; /* "slave(1)@host:port" */
+    struct http_stream *stream;
+    char stream_id[ID_UUID_STRLEN];
+    struct resources total;
+    struct resources used;
+    struct resources offered;
+    struct task *tasks; /* utlist via slave_prev/slave_next */
+    size_t ntasks;
+    struct offer *offers;   /* utlist via slave_prev/slave_next */
+    struct lost_task *lost; /* uthash */
+    struct event *ping_ev;
+    uint64_t ping_seq;
+    bool pong_pending;
+    int missed_pings;
+    bool in_allocator;
+    double registered_time;
+    double reregistered_time;
+    double unreachable_time;
+    uint64_t reregister_gen;
+    uint64_t mark; /* scratch for de-duplicating walks */
+    UT_hash_handle hh;
 };
 
 /* ----------------------------------------------------------------- tasks */
 
 struct task_status_rec {
-  Mesos__V1__TaskState state;
-  double timestamp;
+    Mesos__V1__TaskState state;
+    double timestamp;
 };
 
 struct task {
-  char *id;
-  struct framework *fw;
-  char *slave_id;
-  struct slave *slave;                 /* NULL once unlinked */
-  Mesos__V1__TaskInfo *info;           /* owned copy */
-  Mesos__V1__TaskState state;
-  Mesos__V1__TaskStatus *latest;       /* owned; NULL until the first update */
-  struct task_status_rec statuses[MASTER_MAX_TASK_STATUSES];
-  size_t nstatuses;
-  struct resources res;                /* task + executor resources */
-  bool resources_used;                 /* counted in used/allocator */
-  uint64_t seen_gen;                   /* slave re-registration scratch */
-  UT_hash_handle hh;                   /* in fw->tasks */
-  struct task *slave_prev, *slave_next;
+    char *id;
+    struct framework *fw;
+    char *slave_id;
+    struct slave *slave;       /* NULL once unlinked */
+    Mesos__V1__TaskInfo *info; /* owned copy */
+    Mesos__V1__TaskState state;
+    Mesos__V1__TaskStatus *latest; /* owned; NULL until the first update */
+    struct task_status_rec statuses[MASTER_MAX_TASK_STATUSES];
+    size_t nstatuses;
+    struct resources res; /* task + executor resources */
+    bool resources_used;  /* counted in used/allocator */
+    uint64_t seen_gen;    /* slave re-registration scratch */
+    UT_hash_handle hh;    /* in fw->tasks */
+    struct task *slave_prev, *slave_next;
 };
 
 /* ---------------------------------------------------------------- offers */
 
 struct offer {
-  char *id;
-  struct framework *fw;
-  struct slave *slave;
-  struct resources res;
-  struct event *timeout_ev;
-  double created;
-  UT_hash_handle hh;                   /* in master->offers */
-  struct offer *fw_prev, *fw_next;
-  struct offer *slave_prev, *slave_next;
+    char *id;
+    struct framework *fw;
+    struct slave *slave;
+    struct resources res;
+    struct event *timeout_ev;
+    double created;
+    UT_hash_handle hh; /* in master->offers */
+    struct offer *fw_prev, *fw_next;
+    struct offer *slave_prev, *slave_next;
 };
 
 /* -------------------------------------------------------------- registry */
@@ -213,48 +213,48 @@ struct zk;
 /* ---------------------------------------------------------------- master */
 
 struct deferred {
-  void (*fn)(void *arg);
-  void *arg;
-  struct deferred *next;
+    void (*fn)(void *arg);
+    void *arg;
+    struct deferred *next;
 };
 
 struct master_metrics {
-  struct metric *offers_sent, *offers_declined, *offers_accepted,
-      *offers_rescinded, *tasks_launched, *tasks_error, *status_updates,
-      *slave_registrations, *slave_reregistrations, *slaves_unreachable,
-      *framework_subscriptions, *invalid_calls, *heartbeats;
+    struct metric *offers_sent, *offers_declined, *offers_accepted, *offers_rescinded,
+        *tasks_launched, *tasks_error, *status_updates, *slave_registrations,
+        *slave_reregistrations, *slaves_unreachable, *framework_subscriptions, *invalid_calls,
+        *heartbeats;
 };
 
 struct master {
-  struct event_base *base;
-  struct master_config cfg;
-  bool leading;                       /* always true standalone; ha.c flips it */
-  struct master_ha *ha;               /* NULL standalone */
-  int exit_code;                      /* main's exit status (1: abdicated) */
-  struct event *reregister_ev;        /* --slave_reregister_timeout after election */
-  char id[ID_UUID_STRLEN];
-  char *pid;                          /* "master@ip:port" */
-  bool hostname_given;                /* --hostname was set */
-  Mesos__V1__MasterInfo *info;        /* owned */
-  double start_time;
-  double elected_time;
-  struct http_server *http;
-  struct allocator *alloc;
-  struct registry *registry;
+    struct event_base *base;
+    struct master_config cfg;
+    bool leading;                /* always true standalone; ha.c flips it */
+    struct master_ha *ha;        /* NULL standalone */
+    int exit_code;               /* main's exit status (1: abdicated) */
+    struct event *reregister_ev; /* --slave_reregister_timeout after election */
+    char id[ID_UUID_STRLEN];
+    char *pid;                   /* "master@ip:port" */
+    bool hostname_given;         /* --hostname was set */
+    Mesos__V1__MasterInfo *info; /* owned */
+    double start_time;
+    double elected_time;
+    struct http_server *http;
+    struct allocator *alloc;
+    struct registry *registry;
 
-  struct framework *frameworks;       /* uthash, every state but REMOVED */
-  struct slave *slaves;               /* uthash, incl. unreachable */
-  struct offer *offers;               /* uthash */
-  size_t nframeworks_active, nslaves_connected, nslaves_unreachable;
-  size_t task_counts[16];             /* tasks in the model, by TaskState */
-  json_t *completed_frameworks[MASTER_MAX_COMPLETED_FRAMEWORKS];
-  size_t completed_fw_head, ncompleted_fw;
+    struct framework *frameworks; /* uthash, every state but REMOVED */
+    struct slave *slaves;         /* uthash, incl. unreachable */
+    struct offer *offers;         /* uthash */
+    size_t nframeworks_active, nslaves_connected, nslaves_unreachable;
+    size_t task_counts[16]; /* tasks in the model, by TaskState */
+    json_t *completed_frameworks[MASTER_MAX_COMPLETED_FRAMEWORKS];
+    size_t completed_fw_head, ncompleted_fw;
 
-  uint64_t next_framework_seq, next_slave_seq, next_offer_seq, mark_gen;
+    uint64_t next_framework_seq, next_slave_seq, next_offer_seq, mark_gen;
 
-  struct deferred *defer_head, *defer_tail;
-  struct event *defer_ev;
-  struct master_metrics metrics;
+    struct deferred *defer_head, *defer_tail;
+    struct event *defer_ev;
+    struct master_metrics metrics;
 };
 
 /* master.c -------------------------------------------------------------- */
@@ -280,8 +280,8 @@ void pb_free(void *msg);
 
 /* Frameworks. */
 struct framework *fw_find(struct master *m, const char *id);
-struct framework *fw_create(struct master *m, const char *id,
-                            const Mesos__V1__FrameworkInfo *info, enum fw_state state);
+struct framework *fw_create(struct master *m, const char *id, const Mesos__V1__FrameworkInfo *info,
+                            enum fw_state state);
 void fw_set_state(struct master *m, struct framework *fw, enum fw_state s);
 void fw_update_info(struct master *m, struct framework *fw, const Mesos__V1__FrameworkInfo *info);
 /* Stream closed or replaced: rescind offers, deactivate, start failover. */
@@ -330,8 +330,7 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
 /* Master-made transition (SOURCE_MASTER, no uuid), told to the framework
  * when send is true. */
 void task_master_transition(struct master *m, struct task *t, Mesos__V1__TaskState state,
-                            Mesos__V1__TaskStatus__Reason reason, const char *message,
-                            bool send);
+                            Mesos__V1__TaskStatus__Reason reason, const char *message, bool send);
 /* Unlink a task from the model (into fw's completed ring). */
 void task_remove(struct master *m, struct task *t);
 /* Stop counting a non-terminal task's resources (used, allocator). */

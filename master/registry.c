@@ -42,7 +42,7 @@
 
 #define REGISTRY_MAX_BYTES (512u * 1024u * 1024u)
 #define REGISTRY_MAGIC "AGR1"
-#define REGISTRY_HEADER_LEN 8      /* magic + packed length */
+#define REGISTRY_HEADER_LEN 8 /* magic + packed length */
 /* deflate's best ratio is about 1032:1; a header claiming more is corrupt. */
 #define REGISTRY_MAX_RATIO 1100u
 /* ZooKeeper's default jute.maxbuffer: a larger znode write fails. */
@@ -55,624 +55,627 @@
 #define REGISTRY_FLUSH_MAX_DELAY 5.0
 
 struct reg_slave {
-  char *id;
-  char *hostname;
-  enum reg_slave_state st;
-  double time;                 /* when st was entered */
-  UT_hash_handle hh;
+    char *id;
+    char *hostname;
+    enum reg_slave_state st;
+    double time; /* when st was entered */
+    UT_hash_handle hh;
 };
 
 struct reg_fw {
-  char *id;
-  Mesos__V1__FrameworkInfo *info;  /* pb_dup'd, id set */
-  double disconnected;         /* when its scheduler went away, 0: connected */
-  UT_hash_handle hh;
+    char *id;
+    Mesos__V1__FrameworkInfo *info; /* pb_dup'd, id set */
+    double disconnected;            /* when its scheduler went away, 0: connected */
+    UT_hash_handle hh;
 };
 
 struct registry {
-  struct master *m;
-  char *path;
-  struct reg_slave *slaves;
-  struct reg_fw *fws;
-  bool dirty;
-  struct event *flush_ev;
-  double last_write_secs;      /* duration of the last write */
-  /* HA mode */
-  struct zk *zk;               /* NULL: the file */
-  char *zpath;                 /* the registry znode */
-  int zversion;                /* version last read or written */
-  bool zready;                 /* loaded; writes allowed */
-  bool zwriting;               /* a write is in flight */
-  bool zbig_warned;            /* warned that it outgrew REGISTRY_ZNODE_LIMIT */
-  double zwrite_start;
-  void (*zready_cb)(struct master *m, const char *err);
+    struct master *m;
+    char *path;
+    struct reg_slave *slaves;
+    struct reg_fw *fws;
+    bool dirty;
+    struct event *flush_ev;
+    double last_write_secs; /* duration of the last write */
+    /* HA mode */
+    struct zk *zk;    /* NULL: the file */
+    char *zpath;      /* the registry znode */
+    int zversion;     /* version last read or written */
+    bool zready;      /* loaded; writes allowed */
+    bool zwriting;    /* a write is in flight */
+    bool zbig_warned; /* warned that it outgrew REGISTRY_ZNODE_LIMIT */
+    double zwrite_start;
+    void (*zready_cb)(struct master *m, const char *err);
 };
 
 static const Agora__Registry__Slave__State reg_state_pb[] = {
-  [REG_SLAVE_ADMITTED] = AGORA__REGISTRY__SLAVE__STATE__ADMITTED,
-  [REG_SLAVE_UNREACHABLE] = AGORA__REGISTRY__SLAVE__STATE__UNREACHABLE,
-  [REG_SLAVE_GONE] = AGORA__REGISTRY__SLAVE__STATE__GONE,
-  [REG_SLAVE_NONE] = AGORA__REGISTRY__SLAVE__STATE__UNKNOWN,
+    [REG_SLAVE_ADMITTED] = AGORA__REGISTRY__SLAVE__STATE__ADMITTED,
+    [REG_SLAVE_UNREACHABLE] = AGORA__REGISTRY__SLAVE__STATE__UNREACHABLE,
+    [REG_SLAVE_GONE] = AGORA__REGISTRY__SLAVE__STATE__GONE,
+    [REG_SLAVE_NONE] = AGORA__REGISTRY__SLAVE__STATE__UNKNOWN,
 };
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-  registry_flush(arg);
+    registry_flush(arg);
 }
 
 static void mark_dirty(struct registry *r)
 {
-  r->dirty = true;
-  if (!evtimer_pending(r->flush_ev, NULL)) {
-    double d = 10 * r->last_write_secs;
-    if (d < REGISTRY_FLUSH_MIN_DELAY)
-      d = REGISTRY_FLUSH_MIN_DELAY;
-    if (d > REGISTRY_FLUSH_MAX_DELAY)
-      d = REGISTRY_FLUSH_MAX_DELAY;
-    struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
-    evtimer_add(r->flush_ev, &tv);
-  }
+    r->dirty = true;
+    if (!evtimer_pending(r->flush_ev, NULL)) {
+        double d = 10 * r->last_write_secs;
+        if (d < REGISTRY_FLUSH_MIN_DELAY)
+            d = REGISTRY_FLUSH_MIN_DELAY;
+        if (d > REGISTRY_FLUSH_MAX_DELAY)
+            d = REGISTRY_FLUSH_MAX_DELAY;
+        struct timeval tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+        evtimer_add(r->flush_ev, &tv);
+    }
 }
 
 static void slave_free(struct reg_slave *s)
 {
-  free(s->id);
-  free(s->hostname);
-  free(s);
+    free(s->id);
+    free(s->hostname);
+    free(s);
 }
 
 static void fw_free(struct reg_fw *f)
 {
-  pb_free(f->info);
-  free(f->id);
-  free(f);
+    pb_free(f->info);
+    free(f->id);
+    free(f);
 }
 
 static bool pb_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
 {
-  size_t la = protobuf_c_message_get_packed_size(a);
-  if (la != protobuf_c_message_get_packed_size(b))
-    return false;
-  uint8_t *pa = xmalloc(la ? la : 1), *pb = xmalloc(la ? la : 1);
-  protobuf_c_message_pack(a, pa);
-  protobuf_c_message_pack(b, pb);
-  bool eq = memcmp(pa, pb, la) == 0;
-  free(pa);
-  free(pb);
-  return eq;
+    size_t la = protobuf_c_message_get_packed_size(a);
+    if (la != protobuf_c_message_get_packed_size(b))
+        return false;
+    uint8_t *pa = xmalloc(la ? la : 1), *pb = xmalloc(la ? la : 1);
+    protobuf_c_message_pack(a, pa);
+    protobuf_c_message_pack(b, pb);
+    bool eq = memcmp(pa, pb, la) == 0;
+    free(pa);
+    free(pb);
+    return eq;
 }
 
 /* Serialize the registry (format above) into *out (caller frees).
  * 0, or -1 with *err. */
 static int registry_encode(struct registry *r, uint8_t **out, size_t *out_len, char **err)
 {
-  unsigned ns = HASH_COUNT(r->slaves), nf = HASH_COUNT(r->fws);
-  Agora__Registry__Slave *slaves = xcalloc(ns ? ns : 1, sizeof(*slaves));
-  Agora__Registry__Slave **slavep = xcalloc(ns ? ns : 1, sizeof(*slavep));
-  Agora__Registry__Framework *fws = xcalloc(nf ? nf : 1, sizeof(*fws));
-  Agora__Registry__Framework **fwp = xcalloc(nf ? nf : 1, sizeof(*fwp));
-  uint8_t *raw = NULL, *buf = NULL;
-  int rc = -1;
+    unsigned ns = HASH_COUNT(r->slaves), nf = HASH_COUNT(r->fws);
+    Agora__Registry__Slave *slaves = xcalloc(ns ? ns : 1, sizeof(*slaves));
+    Agora__Registry__Slave **slavep = xcalloc(ns ? ns : 1, sizeof(*slavep));
+    Agora__Registry__Framework *fws = xcalloc(nf ? nf : 1, sizeof(*fws));
+    Agora__Registry__Framework **fwp = xcalloc(nf ? nf : 1, sizeof(*fwp));
+    uint8_t *raw = NULL, *buf = NULL;
+    int rc = -1;
 
-  size_t i = 0;
-  struct reg_slave *s, *stmp;
-  HASH_ITER(hh, r->slaves, s, stmp) {
-    Agora__Registry__Slave *ps = &slaves[i];
-    agora__registry__slave__init(ps);
-    ps->id = s->id;
-    ps->hostname = s->hostname;
-    ps->state = reg_state_pb[s->st];
-    ps->has_time = s->time != 0;
-    ps->time = s->time;
-    slavep[i++] = ps;
-  }
-  i = 0;
-  struct reg_fw *f, *ftmp;
-  HASH_ITER(hh, r->fws, f, ftmp) {
-    Agora__Registry__Framework *pf = &fws[i];
-    agora__registry__framework__init(pf);
-    pf->info = f->info;
-    pf->has_disconnected_time = f->disconnected > 0;
-    pf->disconnected_time = f->disconnected;
-    fwp[i++] = pf;
-  }
-  Agora__Registry__Registry reg = AGORA__REGISTRY__REGISTRY__INIT;
-  reg.n_slaves = ns;
-  reg.slaves = slavep;
-  reg.n_frameworks = nf;
-  reg.frameworks = fwp;
+    size_t i = 0;
+    struct reg_slave *s, *stmp;
+    HASH_ITER (hh, r->slaves, s, stmp) {
+        Agora__Registry__Slave *ps = &slaves[i];
+        agora__registry__slave__init(ps);
+        ps->id = s->id;
+        ps->hostname = s->hostname;
+        ps->state = reg_state_pb[s->st];
+        ps->has_time = s->time != 0;
+        ps->time = s->time;
+        slavep[i++] = ps;
+    }
+    i = 0;
+    struct reg_fw *f, *ftmp;
+    HASH_ITER (hh, r->fws, f, ftmp) {
+        Agora__Registry__Framework *pf = &fws[i];
+        agora__registry__framework__init(pf);
+        pf->info = f->info;
+        pf->has_disconnected_time = f->disconnected > 0;
+        pf->disconnected_time = f->disconnected;
+        fwp[i++] = pf;
+    }
+    Agora__Registry__Registry reg = AGORA__REGISTRY__REGISTRY__INIT;
+    reg.n_slaves = ns;
+    reg.slaves = slavep;
+    reg.n_frameworks = nf;
+    reg.frameworks = fwp;
 
-  size_t raw_len = agora__registry__registry__get_packed_size(&reg);
-  if (raw_len > REGISTRY_MAX_BYTES) {
-    *err = xasprintf("registry too large: %zu bytes packed (at most %u)", raw_len,
-                     REGISTRY_MAX_BYTES);
-    goto out;
-  }
-  raw = xmalloc(raw_len ? raw_len : 1);
-  agora__registry__registry__pack(&reg, raw);
-  uLongf zlen = compressBound((uLong)raw_len);
-  buf = xmalloc(REGISTRY_HEADER_LEN + zlen);
-  int zrc = compress2(buf + REGISTRY_HEADER_LEN, &zlen, raw, (uLong)raw_len,
-                      Z_DEFAULT_COMPRESSION);
-  if (zrc != Z_OK) {
-    *err = xasprintf("cannot deflate the registry: %s", zError(zrc));
-    goto out;
-  }
-  memcpy(buf, REGISTRY_MAGIC, 4);
-  for (int k = 0; k < 4; k++)
-    buf[4 + k] = (uint8_t)(raw_len >> (24 - 8 * k));
-  *out = buf;
-  *out_len = REGISTRY_HEADER_LEN + zlen;
-  buf = NULL;
-  rc = 0;
+    size_t raw_len = agora__registry__registry__get_packed_size(&reg);
+    if (raw_len > REGISTRY_MAX_BYTES) {
+        *err = xasprintf("registry too large: %zu bytes packed (at most %u)", raw_len,
+                         REGISTRY_MAX_BYTES);
+        goto out;
+    }
+    raw = xmalloc(raw_len ? raw_len : 1);
+    agora__registry__registry__pack(&reg, raw);
+    uLongf zlen = compressBound((uLong)raw_len);
+    buf = xmalloc(REGISTRY_HEADER_LEN + zlen);
+    int zrc =
+        compress2(buf + REGISTRY_HEADER_LEN, &zlen, raw, (uLong)raw_len, Z_DEFAULT_COMPRESSION);
+    if (zrc != Z_OK) {
+        *err = xasprintf("cannot deflate the registry: %s", zError(zrc));
+        goto out;
+    }
+    memcpy(buf, REGISTRY_MAGIC, 4);
+    for (int k = 0; k < 4; k++)
+        buf[4 + k] = (uint8_t)(raw_len >> (24 - 8 * k));
+    *out = buf;
+    *out_len = REGISTRY_HEADER_LEN + zlen;
+    buf = NULL;
+    rc = 0;
 out:
-  free(buf);
-  free(raw);
-  free(slaves);
-  free(slavep);
-  free(fws);
-  free(fwp);
-  return rc;
+    free(buf);
+    free(raw);
+    free(slaves);
+    free(slavep);
+    free(fws);
+    free(fwp);
+    return rc;
 }
 
 static void slave_put(struct registry *r, const char *id, const char *hostname,
                       enum reg_slave_state st, double t)
 {
-  struct reg_slave *s = NULL;
-  HASH_FIND_STR(r->slaves, id, s);
-  if (s) {
-    HASH_DELETE(hh, r->slaves, s);
-    slave_free(s);
-  }
-  s = xcalloc(1, sizeof(*s));
-  s->id = xstrdup(id);
-  s->hostname = xstrdup(hostname);
-  s->st = st;
-  s->time = t;
-  HASH_ADD_KEYPTR(hh, r->slaves, s->id, strlen(s->id), s);
+    struct reg_slave *s = NULL;
+    HASH_FIND_STR(r->slaves, id, s);
+    if (s) {
+        HASH_DELETE(hh, r->slaves, s);
+        slave_free(s);
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->id = xstrdup(id);
+    s->hostname = xstrdup(hostname);
+    s->st = st;
+    s->time = t;
+    HASH_ADD_KEYPTR(hh, r->slaves, s->id, strlen(s->id), s);
 }
 
 static void fw_put(struct registry *r, const Mesos__V1__FrameworkInfo *info, double disconnected)
 {
-  struct reg_fw *f = NULL;
-  HASH_FIND_STR(r->fws, info->id->value, f);
-  if (f) {
-    HASH_DELETE(hh, r->fws, f);
-    fw_free(f);
-  }
-  f = xcalloc(1, sizeof(*f));
-  f->id = xstrdup(info->id->value);
-  f->info = pb_dup(&info->base);
-  f->disconnected = disconnected;
-  HASH_ADD_KEYPTR(hh, r->fws, f->id, strlen(f->id), f);
+    struct reg_fw *f = NULL;
+    HASH_FIND_STR(r->fws, info->id->value, f);
+    if (f) {
+        HASH_DELETE(hh, r->fws, f);
+        fw_free(f);
+    }
+    f = xcalloc(1, sizeof(*f));
+    f->id = xstrdup(info->id->value);
+    f->info = pb_dup(&info->base);
+    f->disconnected = disconnected;
+    HASH_ADD_KEYPTR(hh, r->fws, f->id, strlen(f->id), f);
 }
 
 /* Parse the stored registry (from the file or the znode named r->path) and
  * add its records. Nothing is added unless all of it is valid. */
 static int registry_decode(struct registry *r, const uint8_t *data, size_t len, char **err)
 {
-  Agora__Registry__Registry *reg = NULL;
-  uint8_t *raw = NULL;
-  int rc = -1;
+    Agora__Registry__Registry *reg = NULL;
+    uint8_t *raw = NULL;
+    int rc = -1;
 
-  if (len > 0 && data[0] == '{') {
-    *err = xasprintf("Registry %s is JSON, the format of an older Agora, which is no longer "
-                     "read", r->path);
-    goto out;
-  }
-  if (len < REGISTRY_HEADER_LEN || memcmp(data, REGISTRY_MAGIC, 4) != 0) {
-    *err = xasprintf("Registry %s is not an Agora registry (%zu bytes, no \"%s\" header)",
-                     r->path, len, REGISTRY_MAGIC);
-    goto out;
-  }
-  size_t raw_len = 0, zlen = len - REGISTRY_HEADER_LEN;
-  for (int k = 0; k < 4; k++)
-    raw_len = raw_len << 8 | data[4 + k];
-  if (raw_len > REGISTRY_MAX_BYTES || raw_len > (zlen + 64) * REGISTRY_MAX_RATIO) {
-    *err = xasprintf("Registry %s is corrupt: header length %zu for %zu compressed bytes",
-                     r->path, raw_len, zlen);
-    goto out;
-  }
-  raw = xmalloc(raw_len ? raw_len : 1);
-  uLongf got = (uLongf)raw_len;
-  uLong used = (uLong)zlen;
-  int zrc = uncompress2(raw, &got, data + REGISTRY_HEADER_LEN, &used);
-  if (zrc != Z_OK) {
-    *err = xasprintf("Registry %s is corrupt or truncated: cannot inflate: %s", r->path,
-                     zError(zrc));
-    goto out;
-  }
-  if (got != raw_len || used != zlen) {
-    *err = xasprintf("Registry %s is corrupt: %lu bytes inflated from %lu of %zu, header says %zu",
-                     r->path, (unsigned long)got, (unsigned long)used, zlen, raw_len);
-    goto out;
-  }
-  reg = agora__registry__registry__unpack(NULL, raw_len, raw);
-  if (!reg) {
-    *err = xasprintf("Registry %s is corrupt: not an agora.registry.Registry message", r->path);
-    goto out;
-  }
-  enum reg_slave_state *st = xcalloc(reg->n_slaves ? reg->n_slaves : 1, sizeof(*st));
-  for (size_t i = 0; i < reg->n_slaves; i++) {
-    const Agora__Registry__Slave *ps = reg->slaves[i];
-    st[i] = REG_SLAVE_NONE;
-    for (int k = 0; k < REG_SLAVE_NONE; k++)
-      if (ps->state == reg_state_pb[k])
-        st[i] = (enum reg_slave_state)k;
-    if (!ps->id[0] || st[i] == REG_SLAVE_NONE) {
-      *err = !ps->id[0] ? xasprintf("Registry %s: slaves[%zu].id: empty", r->path, i)
-                        : xasprintf("Registry %s: slaves[%zu].state: unknown value %d",
-                                    r->path, i, (int)ps->state);
-      free(st);
-      goto out;
+    if (len > 0 && data[0] == '{') {
+        *err = xasprintf("Registry %s is JSON, the format of an older Agora, which is no longer "
+                         "read",
+                         r->path);
+        goto out;
     }
-  }
-  for (size_t i = 0; i < reg->n_frameworks; i++) {
-    const Mesos__V1__FrameworkInfo *info = reg->frameworks[i]->info;
-    if (!info->id || !info->id->value[0]) {
-      *err = xasprintf("Registry %s: frameworks[%zu].info.id: missing", r->path, i);
-      free(st);
-      goto out;
+    if (len < REGISTRY_HEADER_LEN || memcmp(data, REGISTRY_MAGIC, 4) != 0) {
+        *err = xasprintf("Registry %s is not an Agora registry (%zu bytes, no \"%s\" header)",
+                         r->path, len, REGISTRY_MAGIC);
+        goto out;
     }
-  }
-  for (size_t i = 0; i < reg->n_slaves; i++) {
-    const Agora__Registry__Slave *ps = reg->slaves[i];
-    slave_put(r, ps->id, ps->hostname ? ps->hostname : "", st[i],
-              ps->has_time ? ps->time : 0);
-  }
-  free(st);
-  for (size_t i = 0; i < reg->n_frameworks; i++) {
-    const Agora__Registry__Framework *pf = reg->frameworks[i];
-    fw_put(r, pf->info, pf->has_disconnected_time ? pf->disconnected_time : 0);
-  }
-  r->dirty = false;
-  log_info("registry %s: %u slave(s), %u framework(s), %zu bytes (%zu packed)", r->path,
-           HASH_COUNT(r->slaves), HASH_COUNT(r->fws), len, raw_len);
-  rc = 0;
+    size_t raw_len = 0, zlen = len - REGISTRY_HEADER_LEN;
+    for (int k = 0; k < 4; k++)
+        raw_len = raw_len << 8 | data[4 + k];
+    if (raw_len > REGISTRY_MAX_BYTES || raw_len > (zlen + 64) * REGISTRY_MAX_RATIO) {
+        *err = xasprintf("Registry %s is corrupt: header length %zu for %zu compressed bytes",
+                         r->path, raw_len, zlen);
+        goto out;
+    }
+    raw = xmalloc(raw_len ? raw_len : 1);
+    uLongf got = (uLongf)raw_len;
+    uLong used = (uLong)zlen;
+    int zrc = uncompress2(raw, &got, data + REGISTRY_HEADER_LEN, &used);
+    if (zrc != Z_OK) {
+        *err = xasprintf("Registry %s is corrupt or truncated: cannot inflate: %s", r->path,
+                         zError(zrc));
+        goto out;
+    }
+    if (got != raw_len || used != zlen) {
+        *err =
+            xasprintf("Registry %s is corrupt: %lu bytes inflated from %lu of %zu, header says %zu",
+                      r->path, (unsigned long)got, (unsigned long)used, zlen, raw_len);
+        goto out;
+    }
+    reg = agora__registry__registry__unpack(NULL, raw_len, raw);
+    if (!reg) {
+        *err = xasprintf("Registry %s is corrupt: not an agora.registry.Registry message", r->path);
+        goto out;
+    }
+    enum reg_slave_state *st = xcalloc(reg->n_slaves ? reg->n_slaves : 1, sizeof(*st));
+    for (size_t i = 0; i < reg->n_slaves; i++) {
+        const Agora__Registry__Slave *ps = reg->slaves[i];
+        st[i] = REG_SLAVE_NONE;
+        for (int k = 0; k < REG_SLAVE_NONE; k++)
+            if (ps->state == reg_state_pb[k])
+                st[i] = (enum reg_slave_state)k;
+        if (!ps->id[0] || st[i] == REG_SLAVE_NONE) {
+            *err = !ps->id[0] ? xasprintf("Registry %s: slaves[%zu].id: empty", r->path, i)
+                              : xasprintf("Registry %s: slaves[%zu].state: unknown value %d",
+                                          r->path, i, (int)ps->state);
+            free(st);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < reg->n_frameworks; i++) {
+        const Mesos__V1__FrameworkInfo *info = reg->frameworks[i]->info;
+        if (!info->id || !info->id->value[0]) {
+            *err = xasprintf("Registry %s: frameworks[%zu].info.id: missing", r->path, i);
+            free(st);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < reg->n_slaves; i++) {
+        const Agora__Registry__Slave *ps = reg->slaves[i];
+        slave_put(r, ps->id, ps->hostname ? ps->hostname : "", st[i], ps->has_time ? ps->time : 0);
+    }
+    free(st);
+    for (size_t i = 0; i < reg->n_frameworks; i++) {
+        const Agora__Registry__Framework *pf = reg->frameworks[i];
+        fw_put(r, pf->info, pf->has_disconnected_time ? pf->disconnected_time : 0);
+    }
+    r->dirty = false;
+    log_info("registry %s: %u slave(s), %u framework(s), %zu bytes (%zu packed)", r->path,
+             HASH_COUNT(r->slaves), HASH_COUNT(r->fws), len, raw_len);
+    rc = 0;
 out:
-  if (reg)
-    agora__registry__registry__free_unpacked(reg, NULL);
-  free(raw);
-  return rc;
+    if (reg)
+        agora__registry__registry__free_unpacked(reg, NULL);
+    free(raw);
+    return rc;
 }
 
 static int load(struct registry *r, char **err)
 {
-  char *data = NULL;
-  size_t len = 0;
+    char *data = NULL;
+    size_t len = 0;
 
-  if (file_read_all(r->path, REGISTRY_MAX_BYTES, &data, &len) != 0) {
-    if (errno == ENOENT) {
-      log_info("registry %s does not exist yet; starting empty", r->path);
-      return 0;
+    if (file_read_all(r->path, REGISTRY_MAX_BYTES, &data, &len) != 0) {
+        if (errno == ENOENT) {
+            log_info("registry %s does not exist yet; starting empty", r->path);
+            return 0;
+        }
+        *err = xasprintf("Failed to read registry %s: %s", r->path, strerror(errno));
+        return -1;
     }
-    *err = xasprintf("Failed to read registry %s: %s", r->path, strerror(errno));
-    return -1;
-  }
-  int rc = registry_decode(r, (const uint8_t *)data, len, err);
-  free(data);
-  return rc;
+    int rc = registry_decode(r, (const uint8_t *)data, len, err);
+    free(data);
+    return rc;
 }
 
 struct registry *registry_new(struct master *m, const char *work_dir, char **err)
 {
-  if (mkdir_p(work_dir) != 0) {
-    *err = xasprintf("Failed to create --work_dir=%s: %s", work_dir, strerror(errno));
-    return NULL;
-  }
-  struct registry *r = xcalloc(1, sizeof(*r));
-  r->m = m;
-  r->path = xasprintf("%s/registry.pb", work_dir);
-  r->flush_ev = event_new(m->base, -1, 0, flush_cb, r);
-  /* HA: nothing is read before the election (registry_zk_load). */
-  if (!m->cfg.zk) {
-    char *old = xasprintf("%s/registry.json", work_dir);
-    if (access(r->path, F_OK) != 0 && access(old, F_OK) == 0)
-      log_warn("registry: %s is the JSON registry of an older Agora and is not read; "
-               "starting with an empty %s", old, r->path);
-    free(old);
-    if (load(r, err) != 0) {
-      registry_free(r);
-      return NULL;
+    if (mkdir_p(work_dir) != 0) {
+        *err = xasprintf("Failed to create --work_dir=%s: %s", work_dir, strerror(errno));
+        return NULL;
     }
-  }
-  return r;
+    struct registry *r = xcalloc(1, sizeof(*r));
+    r->m = m;
+    r->path = xasprintf("%s/registry.pb", work_dir);
+    r->flush_ev = event_new(m->base, -1, 0, flush_cb, r);
+    /* HA: nothing is read before the election (registry_zk_load). */
+    if (!m->cfg.zk) {
+        char *old = xasprintf("%s/registry.json", work_dir);
+        if (access(r->path, F_OK) != 0 && access(old, F_OK) == 0)
+            log_warn("registry: %s is the JSON registry of an older Agora and is not read; "
+                     "starting with an empty %s",
+                     old, r->path);
+        free(old);
+        if (load(r, err) != 0) {
+            registry_free(r);
+            return NULL;
+        }
+    }
+    return r;
 }
 
 void registry_free(struct registry *r)
 {
-  if (!r)
-    return;
-  struct reg_slave *s, *stmp;
-  HASH_ITER(hh, r->slaves, s, stmp) {
-    HASH_DELETE(hh, r->slaves, s);
-    slave_free(s);
-  }
-  struct reg_fw *f, *ftmp;
-  HASH_ITER(hh, r->fws, f, ftmp) {
-    HASH_DELETE(hh, r->fws, f);
-    fw_free(f);
-  }
-  if (r->flush_ev)
-    event_free(r->flush_ev);
-  free(r->path);
-  free(r->zpath);
-  free(r);
+    if (!r)
+        return;
+    struct reg_slave *s, *stmp;
+    HASH_ITER (hh, r->slaves, s, stmp) {
+        HASH_DELETE(hh, r->slaves, s);
+        slave_free(s);
+    }
+    struct reg_fw *f, *ftmp;
+    HASH_ITER (hh, r->fws, f, ftmp) {
+        HASH_DELETE(hh, r->fws, f);
+        fw_free(f);
+    }
+    if (r->flush_ev)
+        event_free(r->flush_ev);
+    free(r->path);
+    free(r->zpath);
+    free(r);
 }
 
 enum reg_slave_state registry_slave_state(struct registry *r, const char *id)
 {
-  struct reg_slave *s = NULL;
-  HASH_FIND_STR(r->slaves, id, s);
-  return s ? s->st : REG_SLAVE_NONE;
+    struct reg_slave *s = NULL;
+    HASH_FIND_STR(r->slaves, id, s);
+    return s ? s->st : REG_SLAVE_NONE;
 }
 
 void registry_slave_set(struct registry *r, const char *id, const char *hostname,
                         enum reg_slave_state st)
 {
-  struct reg_slave *s = NULL;
-  HASH_FIND_STR(r->slaves, id, s);
-  if (st == REG_SLAVE_NONE) {
-    if (s) {
-      HASH_DELETE(hh, r->slaves, s);
-      slave_free(s);
-      mark_dirty(r);
+    struct reg_slave *s = NULL;
+    HASH_FIND_STR(r->slaves, id, s);
+    if (st == REG_SLAVE_NONE) {
+        if (s) {
+            HASH_DELETE(hh, r->slaves, s);
+            slave_free(s);
+            mark_dirty(r);
+        }
+        return;
     }
-    return;
-  }
-  if (s && s->st == st && strcmp(s->hostname, hostname) == 0)
-    return;
-  if (!s) {
-    s = xcalloc(1, sizeof(*s));
-    s->id = xstrdup(id);
-    s->hostname = xstrdup(hostname);
-    HASH_ADD_KEYPTR(hh, r->slaves, s->id, strlen(s->id), s);
-  } else if (strcmp(s->hostname, hostname) != 0) {
-    free(s->hostname);
-    s->hostname = xstrdup(hostname);
-  }
-  if (s->st != st || !s->time)
-    s->time = master_now();
-  s->st = st;
-  mark_dirty(r);
+    if (s && s->st == st && strcmp(s->hostname, hostname) == 0)
+        return;
+    if (!s) {
+        s = xcalloc(1, sizeof(*s));
+        s->id = xstrdup(id);
+        s->hostname = xstrdup(hostname);
+        HASH_ADD_KEYPTR(hh, r->slaves, s->id, strlen(s->id), s);
+    } else if (strcmp(s->hostname, hostname) != 0) {
+        free(s->hostname);
+        s->hostname = xstrdup(hostname);
+    }
+    if (s->st != st || !s->time)
+        s->time = master_now();
+    s->st = st;
+    mark_dirty(r);
 }
 
 void registry_framework_put(struct registry *r, const Mesos__V1__FrameworkInfo *info)
 {
-  struct reg_fw *f = NULL;
-  HASH_FIND_STR(r->fws, info->id->value, f);
-  if (f && pb_equal(&f->info->base, &info->base))
-    return;
-  fw_put(r, info, f ? f->disconnected : 0);
-  mark_dirty(r);
+    struct reg_fw *f = NULL;
+    HASH_FIND_STR(r->fws, info->id->value, f);
+    if (f && pb_equal(&f->info->base, &info->base))
+        return;
+    fw_put(r, info, f ? f->disconnected : 0);
+    mark_dirty(r);
 }
 
 void registry_framework_disconnected(struct registry *r, const char *id, double t)
 {
-  struct reg_fw *f = NULL;
-  HASH_FIND_STR(r->fws, id, f);
-  if (!f || f->disconnected == t)
-    return;
-  f->disconnected = t;
-  mark_dirty(r);
+    struct reg_fw *f = NULL;
+    HASH_FIND_STR(r->fws, id, f);
+    if (!f || f->disconnected == t)
+        return;
+    f->disconnected = t;
+    mark_dirty(r);
 }
 
 size_t registry_mark_missing_unreachable(struct registry *r)
 {
-  size_t n = 0;
-  struct reg_slave *s, *tmp;
-  HASH_ITER(hh, r->slaves, s, tmp) {
-    if (s->st != REG_SLAVE_ADMITTED || slave_find(r->m, s->id))
-      continue;
-    log_warn("registry: slave %s (%s) did not re-register in time; marked unreachable", s->id,
-             s->hostname);
-    s->st = REG_SLAVE_UNREACHABLE;
-    s->time = master_now();
-    n++;
-  }
-  if (n)
-    mark_dirty(r);
-  return n;
+    size_t n = 0;
+    struct reg_slave *s, *tmp;
+    HASH_ITER (hh, r->slaves, s, tmp) {
+        if (s->st != REG_SLAVE_ADMITTED || slave_find(r->m, s->id))
+            continue;
+        log_warn("registry: slave %s (%s) did not re-register in time; marked unreachable", s->id,
+                 s->hostname);
+        s->st = REG_SLAVE_UNREACHABLE;
+        s->time = master_now();
+        n++;
+    }
+    if (n)
+        mark_dirty(r);
+    return n;
 }
 
 void registry_framework_remove(struct registry *r, const char *id)
 {
-  struct reg_fw *f = NULL;
-  HASH_FIND_STR(r->fws, id, f);
-  if (!f)
-    return;
-  HASH_DELETE(hh, r->fws, f);
-  fw_free(f);
-  mark_dirty(r);
+    struct reg_fw *f = NULL;
+    HASH_FIND_STR(r->fws, id, f);
+    if (!f)
+        return;
+    HASH_DELETE(hh, r->fws, f);
+    fw_free(f);
+    mark_dirty(r);
 }
 
 bool registry_framework_known(struct registry *r, const char *id)
 {
-  struct reg_fw *f = NULL;
-  HASH_FIND_STR(r->fws, id, f);
-  return f != NULL;
+    struct reg_fw *f = NULL;
+    HASH_FIND_STR(r->fws, id, f);
+    return f != NULL;
 }
 
 void registry_recover_frameworks(struct registry *r)
 {
-  struct reg_fw *f, *tmp;
-  HASH_ITER(hh, r->fws, f, tmp) {
-    if (fw_find(r->m, f->id))
-      continue;
-    struct framework *fw = fw_create(r->m, f->id, f->info, FW_STATE_RECOVERED);
-    if (f->disconnected > 0)
-      /* Gone before the failover: its failover_timeout keeps running
+    struct reg_fw *f, *tmp;
+    HASH_ITER (hh, r->fws, f, tmp) {
+        if (fw_find(r->m, f->id))
+            continue;
+        struct framework *fw = fw_create(r->m, f->id, f->info, FW_STATE_RECOVERED);
+        if (f->disconnected > 0)
+            /* Gone before the failover: its failover_timeout keeps running
        * from then, not from now (Mesos forgets it; we do not). */
-      fw_recover_timer_since(r->m, fw, f->disconnected);
-    else
-      fw_recover_timer(r->m, fw);
-  }
+            fw_recover_timer_since(r->m, fw, f->disconnected);
+        else
+            fw_recover_timer(r->m, fw);
+    }
 }
 
 static void zk_written(int rc, int version, void *arg)
 {
-  struct registry *r = arg;
-  r->zwriting = false;
-  if (rc == ZOK) {
-    r->zversion = version;
-    r->last_write_secs = master_now() - r->zwrite_start;
-    log_debug("registry written to %s (version %d, %.1f ms)", r->zpath, version,
-              r->last_write_secs * 1e3);
-    if (r->dirty)
-      mark_dirty(r);
-    return;
-  }
-  if (rc == ZBADVERSION || rc == ZNONODE) {
-    char *why = xasprintf("registry %s was changed by another master (%s)", r->zpath,
-                          zk_error(rc));
-    master_abdicate(r->m, why);
-    free(why);
-    return;
-  }
-  if (rc == ZCLOSING)
-    return;
-  /* Connection trouble: the session may come back; write again later. */
-  log_warn("registry: write to %s failed: %s; retrying", r->zpath, zk_error(rc));
-  r->dirty = true;
-  mark_dirty(r);
+    struct registry *r = arg;
+    r->zwriting = false;
+    if (rc == ZOK) {
+        r->zversion = version;
+        r->last_write_secs = master_now() - r->zwrite_start;
+        log_debug("registry written to %s (version %d, %.1f ms)", r->zpath, version,
+                  r->last_write_secs * 1e3);
+        if (r->dirty)
+            mark_dirty(r);
+        return;
+    }
+    if (rc == ZBADVERSION || rc == ZNONODE) {
+        char *why =
+            xasprintf("registry %s was changed by another master (%s)", r->zpath, zk_error(rc));
+        master_abdicate(r->m, why);
+        free(why);
+        return;
+    }
+    if (rc == ZCLOSING)
+        return;
+    /* Connection trouble: the session may come back; write again later. */
+    log_warn("registry: write to %s failed: %s; retrying", r->zpath, zk_error(rc));
+    r->dirty = true;
+    mark_dirty(r);
 }
 
 static void zk_flush(struct registry *r)
 {
-  if (!r->zready || r->zwriting || !r->m->leading)
-    return;   /* zk_written flushes again */
-  uint8_t *buf = NULL;
-  size_t len = 0;
-  char *err = NULL;
-  if (registry_encode(r, &buf, &len, &err) != 0) {
-    log_error("registry: cannot write %s: %s", r->zpath, err);
-    free(err);
-    return;
-  }
-  if (len > REGISTRY_ZNODE_LIMIT && !r->zbig_warned) {
-    log_warn("registry: %s is %zu bytes, more than ZooKeeper's default jute.maxbuffer "
-             "(1 MB): raise it on the servers and the masters", r->zpath, len);
-    r->zbig_warned = true;
-  }
-  r->zwrite_start = master_now();
-  if (zk_set(r->zk, r->zpath, (const char *)buf, len, r->zversion, zk_written, r) == 0) {
-    r->zwriting = true;
-    r->dirty = false;
-  }
-  free(buf);
+    if (!r->zready || r->zwriting || !r->m->leading)
+        return; /* zk_written flushes again */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char *err = NULL;
+    if (registry_encode(r, &buf, &len, &err) != 0) {
+        log_error("registry: cannot write %s: %s", r->zpath, err);
+        free(err);
+        return;
+    }
+    if (len > REGISTRY_ZNODE_LIMIT && !r->zbig_warned) {
+        log_warn("registry: %s is %zu bytes, more than ZooKeeper's default jute.maxbuffer "
+                 "(1 MB): raise it on the servers and the masters",
+                 r->zpath, len);
+        r->zbig_warned = true;
+    }
+    r->zwrite_start = master_now();
+    if (zk_set(r->zk, r->zpath, (const char *)buf, len, r->zversion, zk_written, r) == 0) {
+        r->zwriting = true;
+        r->dirty = false;
+    }
+    free(buf);
 }
 
 void registry_flush(struct registry *r)
 {
-  if (!r->dirty)
-    return;
-  if (r->zk) {
-    zk_flush(r);
-    return;
-  }
-  double start = master_now();
-  uint8_t *buf = NULL;
-  size_t len = 0;
-  char *err = NULL;
-  if (registry_encode(r, &buf, &len, &err) != 0 || atomic_write(r->path, buf, len, &err) != 0) {
-    /* Keep dirty: the next change or cron tick retries. */
-    log_error("registry: cannot write %s: %s", r->path, err);
-    free(err);
-  } else {
-    r->dirty = false;
-    r->last_write_secs = master_now() - start;
-    log_debug("registry written: %s (%zu bytes, %.1f ms)", r->path, len,
-              r->last_write_secs * 1e3);
-  }
-  free(buf);
+    if (!r->dirty)
+        return;
+    if (r->zk) {
+        zk_flush(r);
+        return;
+    }
+    double start = master_now();
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char *err = NULL;
+    if (registry_encode(r, &buf, &len, &err) != 0 || atomic_write(r->path, buf, len, &err) != 0) {
+        /* Keep dirty: the next change or cron tick retries. */
+        log_error("registry: cannot write %s: %s", r->path, err);
+        free(err);
+    } else {
+        r->dirty = false;
+        r->last_write_secs = master_now() - start;
+        log_debug("registry written: %s (%zu bytes, %.1f ms)", r->path, len,
+                  r->last_write_secs * 1e3);
+    }
+    free(buf);
 }
 
 bool registry_pending(struct registry *r)
 {
-  return r->dirty || r->zwriting;
+    return r->dirty || r->zwriting;
 }
 
 void registry_flush_final(struct registry *r)
 {
-  if (!r->zk) {
-    registry_flush(r);
-    return;
-  }
-  if (!r->dirty || !r->zready || !r->m->leading)
-    return;
-  /* The loop has ended: a blocking write is fine now. A write still in
+    if (!r->zk) {
+        registry_flush(r);
+        return;
+    }
+    if (!r->dirty || !r->zready || !r->m->leading)
+        return;
+    /* The loop has ended: a blocking write is fine now. A write still in
    * flight lands first (one session, in order), hence the version. */
-  uint8_t *buf = NULL;
-  size_t len = 0;
-  char *err = NULL;
-  if (registry_encode(r, &buf, &len, &err) != 0) {
-    log_warn("registry: final write to %s failed: %s", r->zpath, err);
-    free(err);
-    return;
-  }
-  int v = r->zversion + (r->zwriting ? 1 : 0);
-  int rc = zk_set_sync(r->zk, r->zpath, (const char *)buf, len, v, &r->zversion);
-  if (rc != ZOK)
-    log_warn("registry: final write to %s failed: %s", r->zpath, zk_error(rc));
-  else
-    r->dirty = false;
-  free(buf);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char *err = NULL;
+    if (registry_encode(r, &buf, &len, &err) != 0) {
+        log_warn("registry: final write to %s failed: %s", r->zpath, err);
+        free(err);
+        return;
+    }
+    int v = r->zversion + (r->zwriting ? 1 : 0);
+    int rc = zk_set_sync(r->zk, r->zpath, (const char *)buf, len, v, &r->zversion);
+    if (rc != ZOK)
+        log_warn("registry: final write to %s failed: %s", r->zpath, zk_error(rc));
+    else
+        r->dirty = false;
+    free(buf);
 }
 
 static void zk_got(int rc, const char *data, size_t len, int version, void *arg);
 
 static void zk_created(int rc, const char *value, void *arg)
 {
-  struct registry *r = arg;
-  if (rc == ZOK || rc == ZNODEEXISTS) {
-    /* Read it back: someone may have raced us, and we need its version. */
-    if (zk_get(r->zk, r->zpath, NULL, zk_got, r) != 0)
-      r->zready_cb(r->m, "cannot read the registry znode");
-    return;
-  }
-  char *why = xasprintf("cannot create %s: %s", r->zpath, zk_error(rc));
-  r->zready_cb(r->m, why);
-  free(why);
+    struct registry *r = arg;
+    if (rc == ZOK || rc == ZNODEEXISTS) {
+        /* Read it back: someone may have raced us, and we need its version. */
+        if (zk_get(r->zk, r->zpath, NULL, zk_got, r) != 0)
+            r->zready_cb(r->m, "cannot read the registry znode");
+        return;
+    }
+    char *why = xasprintf("cannot create %s: %s", r->zpath, zk_error(rc));
+    r->zready_cb(r->m, why);
+    free(why);
 }
 
 static void zk_got(int rc, const char *data, size_t len, int version, void *arg)
 {
-  struct registry *r = arg;
-  char *err = NULL;
-  if (rc == ZNONODE) {
-    uint8_t *buf = NULL;
-    size_t blen = 0;
-    if (registry_encode(r, &buf, &blen, &err) != 0 ||
-        zk_create(r->zk, r->zpath, (const char *)buf, blen, 0, zk_created, r) != 0)
-      r->zready_cb(r->m, err ? err : "cannot create the registry znode");
-    free(buf);
+    struct registry *r = arg;
+    char *err = NULL;
+    if (rc == ZNONODE) {
+        uint8_t *buf = NULL;
+        size_t blen = 0;
+        if (registry_encode(r, &buf, &blen, &err) != 0 ||
+            zk_create(r->zk, r->zpath, (const char *)buf, blen, 0, zk_created, r) != 0)
+            r->zready_cb(r->m, err ? err : "cannot create the registry znode");
+        free(buf);
+        free(err);
+        return;
+    }
+    if (rc != ZOK) {
+        err = xasprintf("cannot read %s: %s", r->zpath, zk_error(rc));
+    } else if (len > 0 && registry_decode(r, (const uint8_t *)data, len, &err) != 0) {
+        /* err names the znode and the field */
+    } else {
+        r->zversion = version;
+        r->zready = true;
+        r->dirty = false;
+        log_info("registry %s (version %d): %u slave(s), %u framework(s)", r->zpath, version,
+                 HASH_COUNT(r->slaves), HASH_COUNT(r->fws));
+    }
+    r->zready_cb(r->m, err);
     free(err);
-    return;
-  }
-  if (rc != ZOK) {
-    err = xasprintf("cannot read %s: %s", r->zpath, zk_error(rc));
-  } else if (len > 0 && registry_decode(r, (const uint8_t *)data, len, &err) != 0) {
-    /* err names the znode and the field */
-  } else {
-    r->zversion = version;
-    r->zready = true;
-    r->dirty = false;
-    log_info("registry %s (version %d): %u slave(s), %u framework(s)", r->zpath, version,
-             HASH_COUNT(r->slaves), HASH_COUNT(r->fws));
-  }
-  r->zready_cb(r->m, err);
-  free(err);
 }
 
 void registry_zk_load(struct registry *r, struct zk *zk, const char *path,
                       void (*ready)(struct master *m, const char *err))
 {
-  r->zk = zk;
-  free(r->zpath);
-  r->zpath = xstrdup(path);
-  free(r->path);
-  r->path = xstrdup(path);   /* named in registry_decode's messages */
-  r->zready_cb = ready;
-  if (zk_get(zk, path, NULL, zk_got, r) != 0)
-    ready(r->m, "ZooKeeper session not connected");
+    r->zk = zk;
+    free(r->zpath);
+    r->zpath = xstrdup(path);
+    free(r->path);
+    r->path = xstrdup(path); /* named in registry_decode's messages */
+    r->zready_cb = ready;
+    if (zk_get(zk, path, NULL, zk_got, r) != 0)
+        ready(r->m, "ZooKeeper session not connected");
 }

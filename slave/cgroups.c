@@ -34,7 +34,7 @@ static enum cg_mode cg_mode = CG_NONE;
 
 static const char *cg_mode_name(enum cg_mode m)
 {
-    static const char *names[] = {"none", "cgroup v1", "cgroup v2"};
+    static const char *names[] = { "none", "cgroup v1", "cgroup v2" };
     return names[m];
 }
 
@@ -112,7 +112,8 @@ int cgroups_init(const char *mode, char **err)
             return -1;
         }
         log_warn("cgroups are not writable under %s: running tasks without "
-                 "resource isolation (--isolation=none)", CG_ROOT);
+                 "resource isolation (--isolation=none)",
+                 CG_ROOT);
     }
     cg_mode = found;
     log_info("isolation: %s", cg_mode_name(cg_mode));
@@ -157,7 +158,7 @@ int cgroups_prepare(const char *container_id, double cpus, double mem_mb, char *
     if (cpus > 0) {
         long quota = (long)(cpus * CG_CFS_PERIOD_US);
         if (quota < 1000)
-            quota = 1000;  /* the kernel's minimum */
+            quota = 1000; /* the kernel's minimum */
         if (cg_mode == CG_V1) {
             snprintf(val, sizeof(val), "%ld", (long)(cpus * 1024) < 2 ? 2 : (long)(cpus * 1024));
             if (cg_write(cpu, "cpu.shares", val, err) < 0)
@@ -183,8 +184,7 @@ int cgroups_prepare(const char *container_id, double cpus, double mem_mb, char *
         /* Mesos' minimum container memory is 32MB. */
         unsigned long long bytes = (unsigned long long)(mem_mb < 32 ? 32 : mem_mb) * 1024 * 1024;
         snprintf(val, sizeof(val), "%llu", bytes);
-        if (cg_write(mem, cg_mode == CG_V1 ? "memory.limit_in_bytes" : "memory.max", val,
-                     err) < 0)
+        if (cg_write(mem, cg_mode == CG_V1 ? "memory.limit_in_bytes" : "memory.max", val, err) < 0)
             goto out;
     }
     rc = 0;
@@ -203,8 +203,7 @@ static int join_one(const char *controller, const char *container_id)
     if (cg_mode == CG_V2)
         snprintf(path, sizeof(path), CG_ROOT "/agora/%s/cgroup.procs", container_id);
     else
-        snprintf(path, sizeof(path), CG_ROOT "/%s/agora/%s/cgroup.procs", controller,
-                 container_id);
+        snprintf(path, sizeof(path), CG_ROOT "/%s/agora/%s/cgroup.procs", controller, container_id);
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     return write_text(path, pid);
 }

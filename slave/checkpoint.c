@@ -248,8 +248,7 @@ static void recover_task(struct slave *s, struct task *t, bool rebooted)
     free(launch_error);
 }
 
-static void recover_framework(struct slave *s, const char *fw_id, const char *dir,
-                              bool rebooted)
+static void recover_framework(struct slave *s, const char *fw_id, const char *dir, bool rebooted)
 {
     Mesos__V1__FrameworkInfo *info;
     struct framework *fw;
@@ -314,8 +313,8 @@ static void recover_framework(struct slave *s, const char *fw_id, const char *di
             free(path);
             free(text);
         }
-        t->latest = (Mesos__V1__TaskStatus *)read_pb(tdir, "latest",
-                                                     &mesos__v1__task_status__descriptor);
+        t->latest =
+            (Mesos__V1__TaskStatus *)read_pb(tdir, "latest", &mesos__v1__task_status__descriptor);
         if (t->latest != NULL) {
             t->state = t->latest->state;
             t->launched_at = t->latest->has_timestamp ? t->latest->timestamp : slave_now();
@@ -328,8 +327,8 @@ static void recover_framework(struct slave *s, const char *fw_id, const char *di
         recovered = xrealloc(recovered, (nrecovered + 1) * sizeof(*recovered));
         recovered[nrecovered++] = t;
         log_info("checkpoint: recovered task %s of framework %s (%s, %zu unacknowledged "
-                 "updates, monitor %ld)", t->id, fw->id, task_state_name(t->state),
-                 t->updates.len, (long)t->monitor_pid);
+                 "updates, monitor %ld)",
+                 t->id, fw->id, task_state_name(t->state), t->updates.len, (long)t->monitor_pid);
     }
     closedir(d);
     for (i = 0; i < nrecovered; i++)

@@ -23,9 +23,9 @@
 #include "mem.h"
 
 struct composing {
-    struct containerizer base;       /* first: a struct containerizer * is one of these */
-    struct containerizer *process;   /* NULL when not enabled */
-    struct containerizer *docker;    /* NULL when not enabled */
+    struct containerizer base;     /* first: a struct containerizer * is one of these */
+    struct containerizer *process; /* NULL when not enabled */
+    struct containerizer *docker;  /* NULL when not enabled */
 };
 
 static struct composing *comp(struct containerizer *c)
@@ -49,12 +49,12 @@ static int co_launch(struct containerizer *c, struct task *t, char **err)
     struct containerizer *child = pick(c, t);
 
     if (child == NULL) {
-        *err = xasprintf("task.container.type: %s, but the %s containerizer is not enabled on "
-                         "this slave (--containerizers=%s)",
-                         task_is_docker(t) ? "DOCKER" : "MESOS",
-                         task_is_docker(t) ? "docker" : "process",
-                         c->slave->flags->containerizers ? c->slave->flags->containerizers
-                                                         : (comp(c)->docker ? "docker" : "process"));
+        *err = xasprintf(
+            "task.container.type: %s, but the %s containerizer is not enabled on "
+            "this slave (--containerizers=%s)",
+            task_is_docker(t) ? "DOCKER" : "MESOS", task_is_docker(t) ? "docker" : "process",
+            c->slave->flags->containerizers ? c->slave->flags->containerizers
+                                            : (comp(c)->docker ? "docker" : "process"));
         return -1;
     }
     return child->launch(child, t, err);

@@ -25,7 +25,7 @@ struct task;
 typedef void (*cont_exec_fn)(int exit_code, const char *error, void *arg);
 
 struct containerizer {
-    const char *name;                /* "process", "docker" */
+    const char *name; /* "process", "docker" */
     /* Start the task in t->sandbox (already created). 0 ok, -1 with *err
      * (nothing left running). */
     int (*launch)(struct containerizer *c, struct task *t, char **err);
@@ -68,8 +68,7 @@ size_t composing_containerizer_names(struct containerizer *c, char **names, size
 struct containerizer *docker_containerizer_new(struct slave *s, char **err);
 
 /* isolation: "cgroups", "none" or NULL (auto). NULL with *err. */
-struct containerizer *process_containerizer_new(struct slave *s, const char *isolation,
-                                                char **err);
+struct containerizer *process_containerizer_new(struct slave *s, const char *isolation, char **err);
 
 /* --- cgroups.c: cpu and memory limits (v1 or v2) ------------------------ */
 /* Detect and check cgroups. mode "cgroups" requires them, NULL picks them

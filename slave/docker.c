@@ -51,12 +51,12 @@
 #include "mem.h"
 #include "metrics.h"
 
-#define DK_CALL_TIMEOUT 60.0        /* create, start, inspect, remove, exec */
-#define DK_STOP_EXTRA 60.0          /* stop: grace + this */
-#define DK_LOG_DRAIN_SECS 2.0       /* after the exit, wait this long for the logs' end */
-#define DK_INSPECT_RETRIES 30       /* engine unreachable: retries, 2 s apart */
+#define DK_CALL_TIMEOUT 60.0  /* create, start, inspect, remove, exec */
+#define DK_STOP_EXTRA 60.0    /* stop: grace + this */
+#define DK_LOG_DRAIN_SECS 2.0 /* after the exit, wait this long for the logs' end */
+#define DK_INSPECT_RETRIES 30 /* engine unreachable: retries, 2 s apart */
 #define DK_RETRY_SECS 2.0
-#define DK_MIN_MEM_MB 32.0          /* as Mesos */
+#define DK_MIN_MEM_MB 32.0 /* as Mesos */
 #define DK_PULL_LINE_MAX (64 * 1024)
 #define DK_SANDBOX_MOUNT "/mnt/mesos/sandbox"
 
@@ -64,24 +64,24 @@ struct dk_orphan;
 
 /* The containerizer. */
 struct dk {
-    struct containerizer base;      /* first: the containerizer is one of these */
+    struct containerizer base; /* first: the containerizer is one of these */
     struct docker_client *client;
-    struct dk_orphan *orphans;      /* cleanups in flight */
-    struct docker_call *list_call;  /* the orphan sweep's container list */
+    struct dk_orphan *orphans;     /* cleanups in flight */
+    struct docker_call *list_call; /* the orphan sweep's container list */
 };
 
 enum dk_state {
-    DK_NEW = 0,       /* nothing asked yet */
-    DK_IMAGE,         /* is the image there? */
-    DK_PULLING,       /* POST /images/create streaming */
-    DK_CREATING,      /* POST /containers/create */
-    DK_STARTING,      /* POST /containers/{name}/start */
-    DK_RUNNING,       /* wait + logs open */
-    DK_STOPPING,      /* POST stop in flight, wait still open */
-    DK_INSPECTING,    /* recovery, or the wait broke: where is it? */
-    DK_DRAINING,      /* exited: inspecting it, finishing the logs */
-    DK_REMOVING,      /* DELETE in flight */
-    DK_DONE,          /* reported to the slave */
+    DK_NEW = 0,    /* nothing asked yet */
+    DK_IMAGE,      /* is the image there? */
+    DK_PULLING,    /* POST /images/create streaming */
+    DK_CREATING,   /* POST /containers/create */
+    DK_STARTING,   /* POST /containers/{name}/start */
+    DK_RUNNING,    /* wait + logs open */
+    DK_STOPPING,   /* POST stop in flight, wait still open */
+    DK_INSPECTING, /* recovery, or the wait broke: where is it? */
+    DK_DRAINING,   /* exited: inspecting it, finishing the logs */
+    DK_REMOVING,   /* DELETE in flight */
+    DK_DONE,       /* reported to the slave */
 };
 
 /* Per-task state (task->cont). */
@@ -90,20 +90,20 @@ struct dk_cont {
     struct slave *s;
     struct task *t;
     enum dk_state state;
-    char *name;                     /* agora-<container_id> */
+    char *name; /* agora-<container_id> */
     char *image;
-    json_t *create_body;            /* built at launch (or relaunch) */
-    struct docker_call *call;       /* the state's request */
+    json_t *create_body;      /* built at launch (or relaunch) */
+    struct docker_call *call; /* the state's request */
     struct docker_call *wait_call;
     struct docker_call *logs_call;
     struct docker_call *stop_call;
     struct docker_demux demux;
-    int out_fd, err_fd;             /* sandbox stdout / stderr */
-    char *pull_line;                /* partial JSON line of the pull progress */
+    int out_fd, err_fd; /* sandbox stdout / stderr */
+    char *pull_line;    /* partial JSON line of the pull progress */
     size_t pull_len;
-    char *pull_error;               /* "error" of the pull progress */
-    char *report_msg;               /* failure to report once discarded */
-    struct event *timer;            /* retries and the log drain deadline */
+    char *pull_error;    /* "error" of the pull progress */
+    char *report_msg;    /* failure to report once discarded */
+    struct event *timer; /* retries and the log drain deadline */
     void (*timer_fn)(struct dk_cont *dc);
     int retries;
     bool kill_requested;
@@ -112,7 +112,7 @@ struct dk_cont {
     bool have_exit;
     int exit_code;
     bool oom_killed;
-    bool recovering;                /* logs resume from the files' mtime */
+    bool recovering; /* logs resume from the files' mtime */
 };
 
 /* A COMMAND health check run with exec (the handle of cont exec). */
@@ -151,10 +151,12 @@ static const char *or_unknown(const char *s)
 static const char *dk_state_name(enum dk_state st)
 {
     static const char *names[] = {
-        [DK_NEW] = "NEW",           [DK_IMAGE] = "IMAGE",       [DK_PULLING] = "PULLING",
-        [DK_CREATING] = "CREATING", [DK_STARTING] = "STARTING", [DK_RUNNING] = "RUNNING",
+        [DK_NEW] = "NEW",           [DK_IMAGE] = "IMAGE",
+        [DK_PULLING] = "PULLING",   [DK_CREATING] = "CREATING",
+        [DK_STARTING] = "STARTING", [DK_RUNNING] = "RUNNING",
         [DK_STOPPING] = "STOPPING", [DK_INSPECTING] = "INSPECTING",
-        [DK_DRAINING] = "DRAINING", [DK_REMOVING] = "REMOVING", [DK_DONE] = "DONE",
+        [DK_DRAINING] = "DRAINING", [DK_REMOVING] = "REMOVING",
+        [DK_DONE] = "DONE",
     };
     return names[st];
 }
@@ -387,8 +389,8 @@ static void dk_exited(struct dk_cont *dc)
     if (!dc->logs_done && dc->logs_call != NULL)
         dk_after(dc, DK_LOG_DRAIN_SECS, drain_deadline);
     path = xasprintf("/containers/%s/json", dc->name);
-    dc->call = docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exited_inspect_done,
-                           dc);
+    dc->call =
+        docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exited_inspect_done, dc);
     free(path);
 }
 
@@ -401,7 +403,7 @@ static void write_all(int fd, const char *data, size_t len)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;  /* a full disk loses log lines, not the task */
+            return; /* a full disk loses log lines, not the task */
         data += n;
         len -= (size_t)n;
     }
@@ -411,7 +413,7 @@ static void log_frame(int stream, const char *data, size_t len, void *arg)
 {
     struct dk_cont *dc = arg;
     int fd = stream == 2 ? dc->err_fd : dc->out_fd;
-    struct timespec times[2] = {{0, UTIME_OMIT}, {0, 0}};
+    struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
 
     write_all(fd, data, len);
     /* The file's mtime is the log cursor a restarted slave resumes from
@@ -459,9 +461,9 @@ static int open_log(const char *sandbox, const char *name)
 /* Last write to the sandbox's log files, as the engine's "since". */
 static char *logs_since(struct dk_cont *dc)
 {
-    const char *names[] = {"stdout", "stderr"};
+    const char *names[] = { "stdout", "stderr" };
     struct stat st;
-    struct timespec best = {0, 0};
+    struct timespec best = { 0, 0 };
     char *path;
     size_t i;
 
@@ -532,7 +534,7 @@ static void stop_done(const struct docker_response *r, void *arg)
 
     dc->stop_call = NULL;
     if (r->status == 204 || r->status == 304)
-        return;  /* the wait reports the exit */
+        return; /* the wait reports the exit */
     m = docker_error_message(r);
     log_warn("task %s: stopping %s: %s", dc->t->id, dc->name, m);
     free(m);
@@ -555,8 +557,8 @@ static void dk_stop(struct dk_cont *dc)
         return;
     log_info("task %s: stopping %s (SIGKILL after %lds)", dc->t->id, dc->name, t);
     path = xasprintf("/containers/%s/stop?t=%ld", dc->name, t);
-    dc->stop_call = docker_call(dc->dk->client, "POST", path, NULL, (double)t + DK_STOP_EXTRA,
-                                stop_done, dc);
+    dc->stop_call =
+        docker_call(dc->dk->client, "POST", path, NULL, (double)t + DK_STOP_EXTRA, stop_done, dc);
     free(path);
 }
 
@@ -797,8 +799,8 @@ static json_t *arr_child(json_t *o, const char *key)
 }
 
 /* One `docker run --key=value` parameter into the create body. */
-static int apply_parameter(json_t *body, json_t *hc, const char *key, const char *value,
-                           size_t i, char **err)
+static int apply_parameter(json_t *body, json_t *hc, const char *key, const char *value, size_t i,
+                           char **err)
 {
     const char *eq;
     char *k;
@@ -853,7 +855,8 @@ static int apply_parameter(json_t *body, json_t *hc, const char *key, const char
             return -1;
         }
         k = xstrndup(value, (size_t)(eq - value));
-        json_object_set_new(obj_child(obj_child(hc, "LogConfig"), "Config"), k, json_string(eq + 1));
+        json_object_set_new(obj_child(obj_child(hc, "LogConfig"), "Config"), k,
+                            json_string(eq + 1));
         free(k);
     } else if (strcmp(key, "tmpfs") == 0) {
         eq = strchr(value, ':');
@@ -916,25 +919,28 @@ static int add_volumes(struct task *t, json_t *hc, char **err)
             return -1;
         }
         src = NULL;
-        if (so != NULL && so->has_type && so->type == MESOS__V1__VOLUME__SOURCE__TYPE__DOCKER_VOLUME &&
+        if (so != NULL && so->has_type &&
+            so->type == MESOS__V1__VOLUME__SOURCE__TYPE__DOCKER_VOLUME &&
             so->docker_volume != NULL && so->docker_volume->name != NULL) {
             if (so->docker_volume->driver != NULL && so->docker_volume->driver[0] != '\0' &&
                 strcmp(so->docker_volume->driver, "local") != 0) {
                 *err = xasprintf("container.volumes[%zu].source.docker_volume.driver: '%s' is not "
-                                 "supported (local only)", i, so->docker_volume->driver);
+                                 "supported (local only)",
+                                 i, so->docker_volume->driver);
                 return -1;
             }
             src = xstrdup(so->docker_volume->name);
         } else if (so != NULL && so->has_type &&
-                   so->type == MESOS__V1__VOLUME__SOURCE__TYPE__HOST_PATH && so->host_path != NULL &&
-                   so->host_path->path != NULL) {
+                   so->type == MESOS__V1__VOLUME__SOURCE__TYPE__HOST_PATH &&
+                   so->host_path != NULL && so->host_path->path != NULL) {
             src = xstrdup(so->host_path->path);
         } else if (so != NULL && so->has_type &&
                    so->type == MESOS__V1__VOLUME__SOURCE__TYPE__SANDBOX_PATH &&
                    so->sandbox_path != NULL && so->sandbox_path->path != NULL) {
             if (so->sandbox_path->path[0] == '/' || strstr(so->sandbox_path->path, "..") != NULL) {
                 *err = xasprintf("container.volumes[%zu].source.sandbox_path.path: '%s' must be "
-                                 "relative to the sandbox", i, so->sandbox_path->path);
+                                 "relative to the sandbox",
+                                 i, so->sandbox_path->path);
                 return -1;
             }
             src = xasprintf("%s/%s", t->sandbox, so->sandbox_path->path);
@@ -944,7 +950,8 @@ static int add_volumes(struct task *t, json_t *hc, char **err)
                                          : xasprintf("%s/%s", t->sandbox, v->host_path);
         } else {
             *err = xasprintf("container.volumes[%zu]: needs host_path or a supported source "
-                             "(DOCKER_VOLUME, HOST_PATH, SANDBOX_PATH)", i);
+                             "(DOCKER_VOLUME, HOST_PATH, SANDBOX_PATH)",
+                             i);
             return -1;
         }
         cpath = v->container_path[0] == '/'
@@ -1029,7 +1036,8 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
             Mesos__V1__Environment__Variable *v = cmd->environment->variables[i];
             if (v->name == NULL || v->name[0] == '\0' || strchr(v->name, '=') != NULL) {
                 *err = xasprintf("task.command.environment.variables[%zu].name: '%s' is not a "
-                                 "variable name", i, v->name ? v->name : "");
+                                 "variable name",
+                                 i, v->name ? v->name : "");
                 goto out;
             }
             env_add(env, v->name, v->value);
@@ -1058,7 +1066,8 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
     }
 
     /* Network. */
-    network = di->has_network ? (int)di->network : MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
+    network =
+        di->has_network ? (int)di->network : MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
     switch (network) {
     case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST:
         json_object_set_new(hc, "NetworkMode", json_string("host"));
@@ -1074,7 +1083,8 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
                          network);
         goto out;
     }
-    if (di->n_port_mappings > 0 && network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE) {
+    if (di->n_port_mappings > 0 &&
+        network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE) {
         *err = xstrdup("container.docker.port_mappings: only with BRIDGE networking");
         goto out;
     }
@@ -1090,7 +1100,8 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
         }
         if (!in_ports(ports, nports, pm->host_port)) {
             *err = xasprintf("container.docker.port_mappings[%zu].host_port: %u is not among the "
-                             "task's ports resources", i, pm->host_port);
+                             "task's ports resources",
+                             i, pm->host_port);
             goto out;
         }
         if (pm->container_port == 0 || pm->container_port > 65535) {
@@ -1101,9 +1112,9 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
         snprintf(key, sizeof(key), "%u/%s", pm->container_port, proto);
         snprintf(hp, sizeof(hp), "%u", pm->host_port);
         json_object_set_new(obj_child(body, "ExposedPorts"), key, json_object());
-        json_array_append_new(arr_child(obj_child(hc, "PortBindings"), key),
-                              json_pack("{s:s, s:s}", "HostIp", s->flags->docker_publish_ip,
-                                        "HostPort", hp));
+        json_array_append_new(
+            arr_child(obj_child(hc, "PortBindings"), key),
+            json_pack("{s:s, s:s}", "HostIp", s->flags->docker_publish_ip, "HostPort", hp));
     }
     if (ci->hostname != NULL && ci->hostname[0] != '\0' &&
         network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST)
@@ -1114,7 +1125,8 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
         goto out;
     for (i = 0; i < di->n_parameters; i++) {
         Mesos__V1__Parameter *p = di->parameters[i];
-        if (p->key == NULL || apply_parameter(body, hc, p->key, p->value ? p->value : "", i, err) < 0) {
+        if (p->key == NULL ||
+            apply_parameter(body, hc, p->key, p->value ? p->value : "", i, err) < 0) {
             if (p->key == NULL)
                 *err = xasprintf("container.docker.parameters[%zu].key: missing", i);
             goto out;
@@ -1156,8 +1168,8 @@ static void inspect_done(const struct docker_response *r, void *arg)
             return;
         }
         if ((t->state == MESOS__V1__TASK_STATE__TASK_STARTING ||
-             t->state == MESOS__V1__TASK_STATE__TASK_STAGING) && !t->killed && !dc->have_exit &&
-            dc->wait_call == NULL && dc->create_body == NULL) {
+             t->state == MESOS__V1__TASK_STATE__TASK_STAGING) &&
+            !t->killed && !dc->have_exit && dc->wait_call == NULL && dc->create_body == NULL) {
             /* The slave died before the container existed: launch it now. */
             if (build_create(dc->s, t, &dc->create_body, &err) < 0) {
                 dk_fail(dc, err, MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED);
@@ -1394,7 +1406,7 @@ static void exec_inspect_done(const struct docker_response *r, void *arg)
 
 static int exec_output(const char *data, size_t len, void *arg)
 {
-    return 0;  /* the check's output is not kept */
+    return 0; /* the check's output is not kept */
 }
 
 static void exec_start_done(const struct docker_response *r, void *arg)
@@ -1410,8 +1422,8 @@ static void exec_start_done(const struct docker_response *r, void *arg)
         return;
     }
     path = xasprintf("/exec/%s/json", ex->exec_id);
-    ex->call = docker_call(ex->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exec_inspect_done,
-                           ex);
+    ex->call =
+        docker_call(ex->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exec_inspect_done, ex);
     free(path);
 }
 
@@ -1432,7 +1444,8 @@ static void exec_create_done(const struct docker_response *r, void *arg)
     ex->exec_id = xstrdup(id);
     path = xasprintf("/exec/%s/start", ex->exec_id);
     body = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
-    ex->call = docker_stream(ex->dk->client, "POST", path, body, 0, exec_output, exec_start_done, ex);
+    ex->call =
+        docker_stream(ex->dk->client, "POST", path, body, 0, exec_output, exec_start_done, ex);
     json_decref(body);
     free(path);
 }
@@ -1462,11 +1475,11 @@ static int dk_exec(struct containerizer *c, struct task *t, const char *cmd, con
     ex->dk = dk_of(c);
     ex->done = done;
     ex->arg = arg;
-    ex->body = json_pack("{s:[s,s,s], s:b, s:b, s:o}", "Cmd", "/bin/sh", "-c", cmd,
-                         "AttachStdout", 1, "AttachStderr", 1, "Env", env);
+    ex->body = json_pack("{s:[s,s,s], s:b, s:b, s:o}", "Cmd", "/bin/sh", "-c", cmd, "AttachStdout",
+                         1, "AttachStderr", 1, "Env", env);
     path = xasprintf("/containers/%s/exec", dc->name);
-    ex->call = docker_call(ex->dk->client, "POST", path, ex->body, DK_CALL_TIMEOUT,
-                           exec_create_done, ex);
+    ex->call =
+        docker_call(ex->dk->client, "POST", path, ex->body, DK_CALL_TIMEOUT, exec_create_done, ex);
     free(path);
     *handle = ex;
     return 0;
@@ -1537,7 +1550,8 @@ static void list_done(const struct docker_response *r, void *arg)
         free(m);
         return;
     }
-    json_array_foreach(r->json, i, item) {
+    json_array_foreach(r->json, i, item)
+    {
         labels = json_object_get(item, "Labels");
         cid = json_string_value(json_object_get(labels, "agora.container_id"));
         id = json_string_value(json_object_get(item, "Id"));
@@ -1549,7 +1563,8 @@ static void list_done(const struct docker_response *r, void *arg)
         o->next = dk->orphans;
         dk->orphans = o;
         log_warn("orphan container %.12s (container id %s, task %s): no checkpointed task "
-                 "claims it; stopping and removing it", id, cid ? cid : "?",
+                 "claims it; stopping and removing it",
+                 id, cid ? cid : "?",
                  or_unknown(json_string_value(json_object_get(labels, "agora.task_id"))));
         path = xasprintf("/containers/%s/stop?t=%ld", id, grace);
         o->call = docker_call(dk->client, "POST", path, NULL, (double)grace + DK_STOP_EXTRA,
@@ -1566,7 +1581,7 @@ static void dk_recovered(struct containerizer *c)
     char *text, *esc, *path;
 
     if (s->agent_id == NULL)
-        return;  /* a new slave owns no container yet */
+        return; /* a new slave owns no container yet */
     filters = json_pack("{s:[s+]}", "label", "agora.slave_id=", s->agent_id);
     text = json_dumps(filters, JSON_COMPACT);
     esc = docker_escape(text);
@@ -1618,7 +1633,8 @@ struct containerizer *docker_containerizer_new(struct slave *s, char **err)
         return NULL;
     }
     if (s->flags->docker_pull_timeout <= 0) {
-        *err = xasprintf("--docker_pull_timeout=%g: must be positive", s->flags->docker_pull_timeout);
+        *err =
+            xasprintf("--docker_pull_timeout=%g: must be positive", s->flags->docker_pull_timeout);
         return NULL;
     }
     dk = xcalloc(1, sizeof(*dk));

@@ -41,31 +41,31 @@
 extern char **environ;
 
 enum health_state {
-    HEALTH_WAITING = 0,   /* timer armed for the next check */
-    HEALTH_CHECKING,      /* a check is in flight */
+    HEALTH_WAITING = 0, /* timer armed for the next check */
+    HEALTH_CHECKING,    /* a check is in flight */
 };
 
 struct health {
     struct slave *s;
     struct task *t;
-    Mesos__V1__HealthCheck *hc;     /* borrowed from the TaskInfo */
+    Mesos__V1__HealthCheck *hc; /* borrowed from the TaskInfo */
     enum health_state state;
-    double started;                 /* for grace_period_seconds */
+    double started; /* for grace_period_seconds */
     bool ever_healthy;
-    bool reported;                  /* any result sent yet */
-    unsigned consecutive;           /* counted failures in a row */
-    struct event *timer;            /* next check */
-    struct event *timeout;          /* running check's deadline */
-    struct http_call *call;         /* HTTP */
-    int sock;                       /* TCP */
+    bool reported;          /* any result sent yet */
+    unsigned consecutive;   /* counted failures in a row */
+    struct event *timer;    /* next check */
+    struct event *timeout;  /* running check's deadline */
+    struct http_call *call; /* HTTP */
+    int sock;               /* TCP */
     struct event *sock_ev;
-    pid_t cmd_pid;                  /* COMMAND */
-    void *exec;                     /* COMMAND run by the containerizer */
+    pid_t cmd_pid; /* COMMAND */
+    void *exec;    /* COMMAND run by the containerizer */
 };
 
 static const char *health_state_name(enum health_state st)
 {
-    static const char *names[] = {"WAITING", "CHECKING"};
+    static const char *names[] = { "WAITING", "CHECKING" };
     return names[st];
 }
 
@@ -82,7 +82,7 @@ static void schedule(struct health *h, double secs)
     struct timeval tv;
 
     if (secs < 0.1)
-        secs = 0.1;  /* a zero interval would spin the loop */
+        secs = 0.1; /* a zero interval would spin the loop */
     tv.tv_sec = (time_t)secs;
     tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
     set_state(h, HEALTH_WAITING);
@@ -110,7 +110,7 @@ static void cancel_check(struct health *h)
     }
     if (h->cmd_pid > 0) {
         slave_unwatch_child(h->cmd_pid);
-        kill(-h->cmd_pid, SIGKILL);  /* reaped by the SIGCHLD handler */
+        kill(-h->cmd_pid, SIGKILL); /* reaped by the SIGCHLD handler */
         h->cmd_pid = 0;
     }
     event_del(h->timeout);
@@ -126,9 +126,9 @@ static void check_done(struct health *h, bool healthy, const char *why)
     if (healthy) {
         if (!h->reported || h->consecutive > 0 || !h->ever_healthy) {
             log_info("task %s: healthy", t->id);
-            slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL,
-                              MESOS__V1__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
-                              1);
+            slave_task_update(
+                s, t, MESOS__V1__TASK_STATE__TASK_RUNNING, NULL,
+                MESOS__V1__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, 1);
         }
         h->ever_healthy = true;
         h->reported = true;
@@ -198,9 +198,8 @@ static int start_http(struct health *h, char **why)
     if (hi->scheme != NULL && strcmp(hi->scheme, "http") != 0)
         log_warn("task %s: health check scheme '%s' not supported, using http", h->t->id,
                  hi->scheme);
-    h->call = http_call_start(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p,
-                              NULL, 0, NULL, 0,
-                              h->hc->timeout_seconds, http_done, h);
+    h->call = http_call_start(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p, NULL,
+                              0, NULL, 0, h->hc->timeout_seconds, http_done, h);
     free(p);
     if (h->call == NULL) {
         *why = xstrdup("HTTP health check could not start");
@@ -243,8 +242,7 @@ static int start_tcp(struct health *h, char **why)
         return -1;
     }
     if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-        *why = xasprintf("TCP connection to port %u failed: %s", h->hc->tcp->port,
-                         strerror(errno));
+        *why = xasprintf("TCP connection to port %u failed: %s", h->hc->tcp->port, strerror(errno));
         return -1;
     }
     h->sock_ev = event_new(h->s->base, h->sock, EV_WRITE, tcp_cb, h);

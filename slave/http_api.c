@@ -29,7 +29,7 @@
 #include "mem.h"
 #include "metrics.h"
 
-#define FILES_MAX_READ (4 * 1024 * 1024)  /* like Mesos' default page cap */
+#define FILES_MAX_READ (4 * 1024 * 1024) /* like Mesos' default page cap */
 #define HTTP_MAX_BODY (1024 * 1024)
 
 /* The deprecated FrameworkInfo.role is what pre-MULTI_ROLE frameworks set. */
@@ -87,31 +87,30 @@ json_t *slave_state_json(struct slave *s)
         }
     }
     fws = json_array();
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
         execs = json_array();
         completed = json_copy(fw->completed_tasks);
-        HASH_ITER(hh, fw->tasks, t, ttmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
             json_t *e = slave_task_json(s, t);
             json_array_append_new(t->terminal ? completed : execs, e);
         }
         fj = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id", fw->id, "name",
                        fw->info->name ? fw->info->name : "", "user",
-                       fw->info->user ? fw->info->user : "", "role",
-                       framework_role(fw->info), "checkpoint",
-                       fw->info->has_checkpoint && fw->info->checkpoint, "executors", execs,
-                       "completed_executors", completed);
+                       fw->info->user ? fw->info->user : "", "role", framework_role(fw->info),
+                       "checkpoint", fw->info->has_checkpoint && fw->info->checkpoint, "executors",
+                       execs, "completed_executors", completed);
         json_array_append_new(fws, fj);
     }
     pid = xasprintf("slave(1)@%s:%d", s->flags->ip, s->http_port);
-    root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:O, s:f, s:s, s:s}",
-                     "id", s->agent_id ? s->agent_id : "", "pid", pid, "hostname", s->hostname,
-                     "version", SLAVE_VERSION, "port", s->http_port,
-                     "resources", res_to_json_summary(&s->resources),
-                     "attributes", attrs, "frameworks", fws,
-                     "completed_frameworks", s->completed_frameworks,
-                     "start_time", s->start_time,
-                     "master_hostname", s->master_hostname ? s->master_hostname
-                                        : s->master_host ? s->master_host : "",
+    root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:O, s:f, s:s, s:s}", "id",
+                     s->agent_id ? s->agent_id : "", "pid", pid, "hostname", s->hostname, "version",
+                     SLAVE_VERSION, "port", s->http_port, "resources",
+                     res_to_json_summary(&s->resources), "attributes", attrs, "frameworks", fws,
+                     "completed_frameworks", s->completed_frameworks, "start_time", s->start_time,
+                     "master_hostname",
+                     s->master_hostname ? s->master_hostname
+                     : s->master_host   ? s->master_host
+                                        : "",
                      "registration_state", master_conn_state_name(s->state));
     json_object_set_new(root, "flags",
                         json_pack("{s:s, s:s, s:s}", "work_dir", s->flags->work_dir, "master",
@@ -155,15 +154,16 @@ static char *sandbox_path(struct slave *s, struct evhttp_request *req)
     free(slaves);
     real = realpath(path, NULL);
     if (real == NULL) {
-        http_reply_json(req, 404, json_pack("{s:s, s:s}", "message", "path: no such file",
-                                            "path", path));
+        http_reply_json(req, 404,
+                        json_pack("{s:s, s:s}", "message", "path: no such file", "path", path));
         goto out;
     }
     rl = root ? strlen(root) : 0;
     if (root == NULL || strncmp(real, root, rl) != 0 || real[rl] != '/') {
         log_warn("/files: refusing %s (outside the sandboxes)", path);
-        http_reply_json(req, 403, json_pack("{s:s, s:s}", "message",
-                                            "path: outside of the task sandboxes", "path", path));
+        http_reply_json(req, 403,
+                        json_pack("{s:s, s:s}", "message", "path: outside of the task sandboxes",
+                                  "path", path));
         free(real);
         real = NULL;
     }
@@ -260,13 +260,15 @@ static void h_read(struct evhttp_request *req, void *arg)
     q_off = http_req_query(req, "offset");
     q_len = http_req_query(req, "length");
     if (q_off != NULL && parse_long(q_off, &offset) < 0) {
-        http_reply_json(req, 400, json_pack("{s:s, s:s}", "message", "offset: not an integer",
-                                            "offset", q_off));
+        http_reply_json(
+            req, 400,
+            json_pack("{s:s, s:s}", "message", "offset: not an integer", "offset", q_off));
         goto out;
     }
     if (q_len != NULL && (parse_long(q_len, &length) < 0 || length < -1)) {
-        http_reply_json(req, 400, json_pack("{s:s, s:s}", "message",
-                                            "length: not a non-negative integer", "length", q_len));
+        http_reply_json(req, 400,
+                        json_pack("{s:s, s:s}", "message", "length: not a non-negative integer",
+                                  "length", q_len));
         goto out;
     }
     real = sandbox_path(arg, req);
@@ -283,8 +285,8 @@ static void h_read(struct evhttp_request *req, void *arg)
     }
     /* As Mesos: no offset (or -1) asks for the size only. */
     if (q_off == NULL || offset < 0) {
-        http_reply_json(req, 200, json_pack("{s:s, s:I}", "data", "", "offset",
-                                            (json_int_t)st.st_size));
+        http_reply_json(req, 200,
+                        json_pack("{s:s, s:I}", "data", "", "offset", (json_int_t)st.st_size));
         goto out;
     }
     if (length < 0 || length > FILES_MAX_READ)
@@ -297,8 +299,9 @@ static void h_read(struct evhttp_request *req, void *arg)
     n = pread(fd, buf, (size_t)length, (off_t)offset);
     if (n < 0)
         n = 0;
-    http_reply_json(req, 200, json_pack("{s:o, s:I}", "data", data_string(buf, (size_t)n),
-                                        "offset", (json_int_t)offset));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o, s:I}", "data", data_string(buf, (size_t)n), "offset", (json_int_t)offset));
 out:
     if (fd >= 0)
         close(fd);

@@ -21,32 +21,32 @@
 static struct slave_flags flags;
 
 static const struct flag flag_table[] = {
-    {"ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address to listen on"},
-    {"port", FLAG_INT, &flags.port, "5051", "port to listen on (0 = any free port)"},
-    {"port_file", FLAG_STRING, &flags.port_file, NULL, "write the bound port to this file"},
-    {"work_dir", FLAG_STRING, &flags.work_dir, "/tmp/agora-slave",
-     "sandboxes and checkpoints (meta/)"},
-    {"log_level", FLAG_STRING, &flags.log_level, "info", "debug|info|warn|error"},
-    {"master", FLAG_STRING, &flags.master, NULL,
-     "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)"},
-    {"resources", FLAG_STRING, &flags.resources, NULL,
-     "e.g. cpus:4;mem:8192;ports:[31000-32000] (missing ones are detected)"},
-    {"attributes", FLAG_STRING, &flags.attributes, NULL, "e.g. rack:a;zone:b"},
-    {"hostname", FLAG_STRING, &flags.hostname, NULL, "hostname to advertise"},
-    {"isolation", FLAG_STRING, &flags.isolation, NULL,
-     "cgroups|none (default: cgroups when writable, else none)"},
-    {"containerizers", FLAG_STRING, &flags.containerizers, NULL,
-     "docker,process (default: process, plus docker when --docker_socket answers)"},
-    {"docker_socket", FLAG_STRING, &flags.docker_socket, "/var/run/docker.sock",
-     "the Docker Engine API unix socket"},
-    {"docker_pull_timeout", FLAG_DURATION, &flags.docker_pull_timeout, "10mins",
-     "how long one image pull may take before the task fails"},
-    {"docker_publish_ip", FLAG_STRING, &flags.docker_publish_ip, "0.0.0.0",
-     "host address that BRIDGE port mappings are published on"},
-    {"executor_shutdown_grace_period", FLAG_DURATION, &flags.executor_shutdown_grace_period,
-     "5secs", "default time between SIGTERM and SIGKILL of a killed task"},
-    {"registration_backoff_factor", FLAG_DURATION, &flags.registration_backoff_factor, "1secs",
-     "initial ceiling of the (re-)registration backoff"},
+    { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address to listen on" },
+    { "port", FLAG_INT, &flags.port, "5051", "port to listen on (0 = any free port)" },
+    { "port_file", FLAG_STRING, &flags.port_file, NULL, "write the bound port to this file" },
+    { "work_dir", FLAG_STRING, &flags.work_dir, "/tmp/agora-slave",
+      "sandboxes and checkpoints (meta/)" },
+    { "log_level", FLAG_STRING, &flags.log_level, "info", "debug|info|warn|error" },
+    { "master", FLAG_STRING, &flags.master, NULL,
+      "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)" },
+    { "resources", FLAG_STRING, &flags.resources, NULL,
+      "e.g. cpus:4;mem:8192;ports:[31000-32000] (missing ones are detected)" },
+    { "attributes", FLAG_STRING, &flags.attributes, NULL, "e.g. rack:a;zone:b" },
+    { "hostname", FLAG_STRING, &flags.hostname, NULL, "hostname to advertise" },
+    { "isolation", FLAG_STRING, &flags.isolation, NULL,
+      "cgroups|none (default: cgroups when writable, else none)" },
+    { "containerizers", FLAG_STRING, &flags.containerizers, NULL,
+      "docker,process (default: process, plus docker when --docker_socket answers)" },
+    { "docker_socket", FLAG_STRING, &flags.docker_socket, "/var/run/docker.sock",
+      "the Docker Engine API unix socket" },
+    { "docker_pull_timeout", FLAG_DURATION, &flags.docker_pull_timeout, "10mins",
+      "how long one image pull may take before the task fails" },
+    { "docker_publish_ip", FLAG_STRING, &flags.docker_publish_ip, "0.0.0.0",
+      "host address that BRIDGE port mappings are published on" },
+    { "executor_shutdown_grace_period", FLAG_DURATION, &flags.executor_shutdown_grace_period,
+      "5secs", "default time between SIGTERM and SIGKILL of a killed task" },
+    { "registration_backoff_factor", FLAG_DURATION, &flags.registration_backoff_factor, "1secs",
+      "initial ceiling of the (re-)registration backoff" },
 };
 #define NFLAGS (sizeof(flag_table) / sizeof(flag_table[0]))
 
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
     struct event_base *base = NULL;
     struct event *ev_int = NULL, *ev_term = NULL, *ev_chld = NULL, *ev_cron = NULL;
     struct slave *s = NULL;
-    struct timeval one = {1, 0};
+    struct timeval one = { 1, 0 };
     enum log_level level;
     char *err = NULL, buf[32];
     int rc, exit_code = 1;

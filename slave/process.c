@@ -42,17 +42,17 @@ extern char **environ;
 struct proc_cont {
     struct slave *s;
     struct task *t;
-    int pipe_fd;                 /* read end of the monitor's report pipe */
+    int pipe_fd; /* read end of the monitor's report pipe */
     struct event *pipe_ev;
     char buf[128];
     size_t buflen;
-    int pidfd;                   /* -1 when polling */
-    struct event *watch_ev;      /* pidfd readable, or 1s poll timer */
-    struct event *kill_timer;    /* SIGKILL after grace / retry SIGTERM */
+    int pidfd;                /* -1 when polling */
+    struct event *watch_ev;   /* pidfd readable, or 1s poll timer */
+    struct event *kill_timer; /* SIGKILL after grace / retry SIGTERM */
     double grace;
     bool kill_requested;
     bool term_sent;
-    bool exited;                 /* reported to the slave */
+    bool exited; /* reported to the slave */
 };
 
 /* ------------------------------------------------------------ environment */
@@ -90,7 +90,7 @@ char **task_environment(struct slave *s, struct task *t)
         char *eq = strchr(environ[i], '=');
         char *name;
         if (eq == NULL || strncmp(environ[i], "AGORA_", 6) == 0)
-            continue;  /* the slave's own flags are not the task's business */
+            continue; /* the slave's own flags are not the task's business */
         name = xstrndup(environ[i], (size_t)(eq - environ[i]));
         env_set(&env, &n, &cap, name, eq + 1);
         free(name);
@@ -246,7 +246,7 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
         if (fd > 2)
             close(fd);
     }
-    signal(SIGPIPE, SIG_IGN);   /* the slave may be gone when we report */
+    signal(SIGPIPE, SIG_IGN); /* the slave may be gone when we report */
     signal(SIGHUP, SIG_IGN);
     if (pipe2(errpipe, O_CLOEXEC) < 0)
         _exit(2);
@@ -305,7 +305,7 @@ static void pc_drain_pipe(struct proc_cont *pc)
         return;
     for (;;) {
         if (pc->buflen >= sizeof(pc->buf) - 1)
-            pc->buflen = 0;  /* garbage: the protocol lines are short */
+            pc->buflen = 0; /* garbage: the protocol lines are short */
         n = read(pc->pipe_fd, pc->buf + pc->buflen, sizeof(pc->buf) - 1 - pc->buflen);
         if (n < 0 && errno == EINTR)
             continue;
@@ -376,8 +376,7 @@ static void pc_monitor_gone(struct proc_cont *pc)
         launch_error = NULL;
     free(path);
     status = read_long_file(t->meta_dir, "exit_status", -1);
-    log_info("task %s: monitor %ld exited (wait status %ld)", t->id, (long)t->monitor_pid,
-             status);
+    log_info("task %s: monitor %ld exited (wait status %ld)", t->id, (long)t->monitor_pid, status);
     slave_task_exited(pc->s, t, (int)status, launch_error);
     free(launch_error);
 }
@@ -437,7 +436,7 @@ static void pc_poll_cb(evutil_socket_t fd, short what, void *arg)
 
 static int pc_watch(struct proc_cont *pc)
 {
-    struct timeval one = {1, 0};
+    struct timeval one = { 1, 0 };
 
     pc->pidfd = (int)syscall(SYS_pidfd_open, pc->t->monitor_pid, 0);
     if (pc->pidfd >= 0) {
@@ -481,8 +480,7 @@ static void pc_kill_cb(evutil_socket_t fd, short what, void *arg)
         event_add(pc->kill_timer, &tv);
         return;
     }
-    log_info("task %s: grace period over, SIGKILL to process group %ld", t->id,
-             (long)t->task_pid);
+    log_info("task %s: grace period over, SIGKILL to process group %ld", t->id, (long)t->task_pid);
     kill(-t->task_pid, SIGKILL);
 }
 
@@ -535,7 +533,7 @@ static int pc_launch(struct containerizer *c, struct task *t, char **err)
     struct slave *s = c->slave;
     struct proc_cont *pc;
     char **argv = NULL, **env = NULL, buf[32];
-    int fds[2] = {-1, -1}, rc = -1;
+    int fds[2] = { -1, -1 }, rc = -1;
     struct resources res;
     char *rerr = NULL;
     pid_t pid;
@@ -549,8 +547,8 @@ static int pc_launch(struct containerizer *c, struct task *t, char **err)
         free(rerr);
         goto out;
     }
-    if (cgroups_prepare(t->container_id, res_scalar(&res, "cpus"), res_scalar(&res, "mem"),
-                        err) < 0)
+    if (cgroups_prepare(t->container_id, res_scalar(&res, "cpus"), res_scalar(&res, "mem"), err) <
+        0)
         goto out;
     env = task_environment(s, t);
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -667,8 +665,7 @@ static void pc_free(struct containerizer *c)
     free(c);
 }
 
-struct containerizer *process_containerizer_new(struct slave *s, const char *isolation,
-                                                char **err)
+struct containerizer *process_containerizer_new(struct slave *s, const char *isolation, char **err)
 {
     struct containerizer *c;
 

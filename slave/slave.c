@@ -59,7 +59,7 @@
 #define MAX_EVENT_SIZE (16 * 1024 * 1024)
 #define MAX_COMPLETED_TASKS 1000
 #define MAX_COMPLETED_FRAMEWORKS 50
-#define SLAVE_ZK_SESSION_TIMEOUT 10.0   /* detection only: nothing ephemeral */
+#define SLAVE_ZK_SESSION_TIMEOUT 10.0 /* detection only: nothing ephemeral */
 
 static void slave_schedule_connect(struct slave *s, double ceiling);
 static void free_deferred_cb(evutil_socket_t fd, short what, void *arg);
@@ -84,7 +84,6 @@ static struct timeval secs_tv(double secs)
     tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
     return tv;
 }
-
 
 /* Deep copy of a message through its wire form. */
 static void *pb_dup(const ProtobufCMessage *m)
@@ -146,7 +145,7 @@ void slave_reap_children(struct slave *s)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         HASH_FIND(hh, child_watches, &pid, sizeof(pid_t), w);
         if (w == NULL)
-            continue;  /* monitors: watched by pidfd, only reaped here */
+            continue; /* monitors: watched by pidfd, only reaped here */
         HASH_DEL(child_watches, w);
         w->fn(pid, status, w->arg);
         free(w);
@@ -259,7 +258,7 @@ static uint8_t *build_subscribe(struct slave *s, size_t *len)
     uint8_t *buf;
 
     sub.agent_info = build_agent_info(s);
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
         ntasks += HASH_COUNT(fw->tasks);
         nfw++;
     }
@@ -267,11 +266,11 @@ static uint8_t *build_subscribe(struct slave *s, size_t *len)
     sub.frameworks = xcalloc(nfw + 1, sizeof(*sub.frameworks));
     fids = xcalloc(nfw + 1, sizeof(*fids));
     k = 0;
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
         mesos__v1__framework_id__init(&fids[k]);
         fids[k].value = fw->id;
         sub.frameworks[sub.n_frameworks++] = fw->info;
-        HASH_ITER(hh, fw->tasks, t, ttmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
             ct = xcalloc(1, sizeof(*ct));
             agora__slave__call__task__init(ct);
             ct->task_info = t->info;
@@ -325,9 +324,9 @@ static void send_pong(struct slave *s, const Agora__Slave__Event__Ping *ping)
     Agora__Slave__Call__Pong pong = AGORA__SLAVE__CALL__PONG__INIT;
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
     struct http_header hdrs[3] = {
-        {"Content-Type", "application/x-protobuf"},
-        {"Accept", "application/x-protobuf"},
-        {"Mesos-Stream-Id", s->stream_id},
+        { "Content-Type", "application/x-protobuf" },
+        { "Accept", "application/x-protobuf" },
+        { "Mesos-Stream-Id", s->stream_id },
     };
     uint8_t *buf;
     size_t len;
@@ -639,8 +638,9 @@ static void framework_maybe_complete(struct slave *s, struct framework *fw)
     if (HASH_COUNT(fw->tasks) > 0)
         return;
     j = json_pack("{s:s, s:s, s:s, s:[], s:o}", "id", fw->id, "name",
-                  fw->info->name ? fw->info->name : "", "user", fw->info->user ? fw->info->user : "",
-                  "executors", "completed_executors", json_copy(fw->completed_tasks));
+                  fw->info->name ? fw->info->name : "", "user",
+                  fw->info->user ? fw->info->user : "", "executors", "completed_executors",
+                  json_copy(fw->completed_tasks));
     json_array_append_new(s->completed_frameworks, j);
     while (json_array_size(s->completed_frameworks) > MAX_COMPLETED_FRAMEWORKS)
         json_array_remove(s->completed_frameworks, 0);
@@ -715,8 +715,8 @@ static void on_run_task(struct slave *s, const Agora__Slave__Event__RunTask *rt)
         t->meta_dir = xasprintf("%s/meta/frameworks/%s/tasks/%s", s->flags->work_dir, fw->id, tid);
     } else {
         t->sandbox = xstrdup("");
-        t->meta_dir = xasprintf("%s/meta/frameworks/%s/tasks/invalid-%s", s->flags->work_dir,
-                                fw->id, cid);
+        t->meta_dir =
+            xasprintf("%s/meta/frameworks/%s/tasks/invalid-%s", s->flags->work_dir, fw->id, cid);
     }
     HASH_ADD_KEYPTR(hh, fw->tasks, t->id, strlen(t->id), t);
     ckpt_task(s, t);
@@ -730,8 +730,8 @@ static void on_run_task(struct slave *s, const Agora__Slave__Event__RunTask *rt)
     }
     /* A Docker task without a command runs the image's entrypoint. */
     if (ti->executor != NULL ||
-        (ti->command == NULL &&
-         (ti->container == NULL || ti->container->type != MESOS__V1__CONTAINER_INFO__TYPE__DOCKER))) {
+        (ti->command == NULL && (ti->container == NULL ||
+                                 ti->container->type != MESOS__V1__CONTAINER_INFO__TYPE__DOCKER))) {
         err = xstrdup(ti->executor != NULL ? "task.executor: custom executors are not supported"
                                            : "task.command: missing");
         slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_ERROR, err,
@@ -805,7 +805,7 @@ static void on_shutdown_framework(struct slave *s, const Agora__Slave__Event__Sh
     log_info("shutting down framework %s", fw->id);
     fw->shutting_down = true;
     all = xcalloc(HASH_COUNT(fw->tasks) + 1, sizeof(*all));
-    HASH_ITER(hh, fw->tasks, t, tmp)
+    HASH_ITER (hh, fw->tasks, t, tmp)
         all[n++] = t;
     /* Iterate over a copy: completing a task removes it from the hash. */
     for (i = 0; i < n; i++) {
@@ -848,8 +848,9 @@ static int handle_event(struct slave *s, const Agora__Slave__Event *ev)
         send_pong(s, ev->ping);
         break;
     case AGORA__SLAVE__EVENT__TYPE__ERROR: {
-        char *why = xasprintf("master refused the slave: %s",
-                              ev->error && ev->error->message ? ev->error->message : "(no message)");
+        char *why =
+            xasprintf("master refused the slave: %s",
+                      ev->error && ev->error->message ? ev->error->message : "(no message)");
         log_error("%s", why);
         slave_disconnect(s, why, false, BACKOFF_MAX);
         free(why);
@@ -936,10 +937,10 @@ static void sub_on_close(struct http_sub *sub, const char *reason, void *arg)
 static void connect_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct slave *s = arg;
-    static const struct http_sub_callbacks cbs = {sub_on_response, sub_on_data, sub_on_close};
+    static const struct http_sub_callbacks cbs = { sub_on_response, sub_on_data, sub_on_close };
     struct http_header hdrs[2] = {
-        {"Content-Type", "application/x-protobuf"},
-        {"Accept", "application/x-protobuf"},
+        { "Content-Type", "application/x-protobuf" },
+        { "Accept", "application/x-protobuf" },
     };
     uint8_t *body;
     size_t len;
@@ -1010,7 +1011,7 @@ static void on_leader(struct zk_detector *d, const char *name, const char *data,
         log_warn("no leading master known");
     /* A fresh leader deserves a fresh, short, jittered backoff. */
     s->backoff = s->flags->registration_backoff_factor > 0 ? s->flags->registration_backoff_factor
-                                                          : BACKOFF_MIN;
+                                                           : BACKOFF_MIN;
     event_del(s->backoff_timer);
     if (s->state != MASTER_DISCONNECTED)
         slave_disconnect(s, "the leading master changed", false, 0);
@@ -1057,7 +1058,7 @@ static bool res_has(const struct resources *r, const char *name)
 static int setup_resources(struct slave *s, char **err)
 {
     struct resources detected, *r = &s->resources;
-    static const char *names[] = {"cpus", "mem", "disk", "ports"};
+    static const char *names[] = { "cpus", "mem", "disk", "ports" };
     size_t i, j;
     char *text;
 
@@ -1186,7 +1187,7 @@ static double metric_active_tasks(void *arg)
     struct framework *fw, *tmp;
     double n = 0;
 
-    HASH_ITER(hh, s->frameworks, fw, tmp)
+    HASH_ITER (hh, s->frameworks, fw, tmp)
         n += HASH_COUNT(fw->tasks);
     return n;
 }
@@ -1207,8 +1208,8 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     s->flags = flags;
     s->start_time = slave_now();
     s->completed_frameworks = json_array();
-    s->backoff = flags->registration_backoff_factor > 0 ? flags->registration_backoff_factor
-                                                       : BACKOFF_MIN;
+    s->backoff =
+        flags->registration_backoff_factor > 0 ? flags->registration_backoff_factor : BACKOFF_MIN;
     srandom((unsigned)(getpid() ^ (long)(s->start_time * 1000)));
     if (flags->master == NULL || flags->master[0] == '\0') {
         *err = xstrdup("--master: required (HOST:PORT)");
@@ -1267,16 +1268,20 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     s->ping_timer = evtimer_new(base, ping_watchdog_cb, s);
     s->ping_timeout = DEFAULT_PING_INTERVAL * DEFAULT_MAX_MISSED_PINGS;
 
-    s->m_tasks_launched = metrics_counter("agora_slave_tasks_launched_total", "Tasks received from the master");
-    s->m_tasks_finished = metrics_counter("agora_slave_tasks_finished_total", "Tasks that exited 0");
+    s->m_tasks_launched =
+        metrics_counter("agora_slave_tasks_launched_total", "Tasks received from the master");
+    s->m_tasks_finished =
+        metrics_counter("agora_slave_tasks_finished_total", "Tasks that exited 0");
     s->m_tasks_failed = metrics_counter("agora_slave_tasks_failed_total", "Tasks that failed");
     s->m_tasks_killed = metrics_counter("agora_slave_tasks_killed_total", "Tasks killed");
     s->m_updates_sent = metrics_counter("agora_slave_status_updates_sent_total",
                                         "Status update sends, retries included");
     s->m_updates_acked = metrics_counter("agora_slave_status_updates_acknowledged_total",
                                          "Status updates acknowledged");
-    s->m_registrations = metrics_counter("agora_slave_registrations_total", "Successful (re-)registrations");
-    s->m_disconnects = metrics_counter("agora_slave_master_disconnects_total", "Lost master connections");
+    s->m_registrations =
+        metrics_counter("agora_slave_registrations_total", "Successful (re-)registrations");
+    s->m_disconnects =
+        metrics_counter("agora_slave_master_disconnects_total", "Lost master connections");
     metrics_gauge_fn("agora_slave_tasks_active", "Tasks not yet retired", metric_active_tasks, s);
     metrics_gauge_fn("agora_slave_registered", "1 while registered with a master",
                      metric_registered, s);
@@ -1288,7 +1293,7 @@ fail:
 
 int slave_start(struct slave *s, char **err)
 {
-    struct timeval now = {0, 0};
+    struct timeval now = { 0, 0 };
 
     if (ckpt_recover(s, err) < 0)
         return -1;
@@ -1326,8 +1331,8 @@ bool slave_container_in_use(const char *cid, void *arg)
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
 
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
-        HASH_ITER(hh, fw->tasks, t, ttmp) {
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
             if (t->container_id != NULL && strcmp(t->container_id, cid) == 0)
                 return true;
         }
@@ -1360,15 +1365,15 @@ void slave_free(struct slave *s)
         rio_decoder_free(s->decoder);
     free_deferred(s);
     /* Running tasks are left to their monitors; a restart re-adopts them. */
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
-        HASH_ITER(hh, fw->tasks, t, ttmp) {
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
             HASH_DEL(fw->tasks, t);
             task_free(s, t);
         }
         HASH_DEL(s->frameworks, fw);
         framework_free(fw);
     }
-    HASH_ITER(hh, child_watches, w, wtmp) {
+    HASH_ITER (hh, child_watches, w, wtmp) {
         HASH_DEL(child_watches, w);
         free(w);
     }
@@ -1411,20 +1416,20 @@ json_t *slave_task_json(struct slave *s, struct task *t)
         json_array_append_new(statuses,
                               json_pack("{s:s, s:f}", "state", task_state_name(t->latest->state),
                                         "timestamp", t->latest->timestamp));
-    task = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:I}", "id", t->id,
-                     "name", t->info->name ? t->info->name : "", "framework_id", t->fw->id,
-                     "executor_id", "", "slave_id", s->agent_id ? s->agent_id : "", "state",
+    task = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:I}", "id", t->id, "name",
+                     t->info->name ? t->info->name : "", "framework_id", t->fw->id, "executor_id",
+                     "", "slave_id", s->agent_id ? s->agent_id : "", "state",
                      task_state_name(t->state), "resources", json_deep_copy(res_json), "statuses",
                      statuses, "container_id", t->container_id ? t->container_id : "", "pid",
                      (json_int_t)t->task_pid, "monitor_pid", (json_int_t)t->monitor_pid);
     if (t->latest != NULL && t->latest->has_healthy)
         json_object_set_new(task, "healthy", json_boolean(t->latest->healthy));
     /* The command executor of Mesos: one executor per task, id = task id. */
-    exec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:[o], s:[], s:[]}", "id", t->id, "name",
-                     "Command Executor", "source", t->id, "container",
-                     t->container_id ? t->container_id : "", "directory",
-                     t->sandbox ? t->sandbox : "", "resources", res_json, "tasks", task,
-                     "queued_tasks", "completed_tasks");
+    exec =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:[o], s:[], s:[]}", "id", t->id, "name",
+                  "Command Executor", "source", t->id, "container",
+                  t->container_id ? t->container_id : "", "directory", t->sandbox ? t->sandbox : "",
+                  "resources", res_json, "tasks", task, "queued_tasks", "completed_tasks");
     if (t->terminal) {
         /* Completed: the task moves to completed_tasks. */
         json_t *tasks = json_object_get(exec, "tasks");

@@ -43,76 +43,76 @@ struct zk_detector;
 
 /* Parsed command line (main.c fills it, the slave reads it). */
 struct slave_flags {
-    char *ip;                    /* listen address */
-    int port;                    /* 0 = any */
-    char *port_file;             /* written once bound */
-    char *work_dir;              /* sandboxes and meta/ */
+    char *ip;        /* listen address */
+    int port;        /* 0 = any */
+    char *port_file; /* written once bound */
+    char *work_dir;  /* sandboxes and meta/ */
     char *log_level;
-    char *master;                /* HOST:PORT or zk://hosts/path */
-    char *resources;             /* Mesos text syntax or NULL = detect */
-    char *attributes;            /* "rack:a;zone:b" */
+    char *master;     /* HOST:PORT or zk://hosts/path */
+    char *resources;  /* Mesos text syntax or NULL = detect */
+    char *attributes; /* "rack:a;zone:b" */
     char *hostname;
-    char *isolation;             /* cgroups|none, NULL = auto */
-    char *containerizers;        /* "docker,process", NULL = auto */
-    char *docker_socket;         /* Docker Engine API unix socket */
-    double docker_pull_timeout;  /* seconds, one image pull */
-    char *docker_publish_ip;     /* host address of BRIDGE port mappings */
-    double executor_shutdown_grace_period;  /* seconds */
-    double registration_backoff_factor;     /* seconds */
+    char *isolation;                       /* cgroups|none, NULL = auto */
+    char *containerizers;                  /* "docker,process", NULL = auto */
+    char *docker_socket;                   /* Docker Engine API unix socket */
+    double docker_pull_timeout;            /* seconds, one image pull */
+    char *docker_publish_ip;               /* host address of BRIDGE port mappings */
+    double executor_shutdown_grace_period; /* seconds */
+    double registration_backoff_factor;    /* seconds */
 };
 
 /* The master connection (see slave.c for the transitions). */
 enum master_conn_state {
-    MASTER_DISCONNECTED = 0,  /* waiting for the backoff timer */
-    MASTER_CONNECTING,        /* SUBSCRIBE posted, no response yet */
-    MASTER_REGISTERING,       /* 200 received, waiting for REGISTERED */
-    MASTER_REGISTERED,        /* events flowing, updates may be sent */
+    MASTER_DISCONNECTED = 0, /* waiting for the backoff timer */
+    MASTER_CONNECTING,       /* SUBSCRIBE posted, no response yet */
+    MASTER_REGISTERING,      /* 200 received, waiting for REGISTERED */
+    MASTER_REGISTERED,       /* events flowing, updates may be sent */
 };
 const char *master_conn_state_name(enum master_conn_state s);
 
 /* Ordered, checkpointed stream of status updates of one task. */
 struct su_entry {
-    Mesos__V1__TaskStatus *status;   /* owned (protobuf_c_message_free_unpacked) */
+    Mesos__V1__TaskStatus *status; /* owned (protobuf_c_message_free_unpacked) */
     struct su_entry *next;
 };
 
 struct su_queue {
     struct su_entry *head, *tail;
     size_t len;
-    struct event *retry;             /* resend timer of the head */
-    double backoff;                  /* next resend delay, 1s..60s */
-    struct http_call *call;          /* POST in flight, or NULL */
-    bool sent;                       /* head was sent at least once */
-    struct slave *retry_slave;       /* for the retry timer's callback */
+    struct event *retry;       /* resend timer of the head */
+    double backoff;            /* next resend delay, 1s..60s */
+    struct http_call *call;    /* POST in flight, or NULL */
+    bool sent;                 /* head was sent at least once */
+    struct slave *retry_slave; /* for the retry timer's callback */
 };
 
 /* Where a task is in its life on this slave. */
 struct task {
-    char *id;                        /* hash key: task id */
-    struct framework *fw;            /* owner */
-    Mesos__V1__TaskInfo *info;       /* owned */
+    char *id;                  /* hash key: task id */
+    struct framework *fw;      /* owner */
+    Mesos__V1__TaskInfo *info; /* owned */
     char *container_id;
-    char *sandbox;                   /* absolute sandbox path */
-    char *meta_dir;                  /* checkpoint dir of the task */
-    Mesos__V1__TaskState state;      /* latest state generated */
-    Mesos__V1__TaskStatus *latest;   /* latest status generated (owned) */
-    double launched_at;              /* wall clock */
-    bool terminal;                   /* a terminal update was generated */
-    bool killed;                     /* we killed it: exit -> TASK_KILLED */
-    bool health_kill;                /* killed because of health checks */
+    char *sandbox;                 /* absolute sandbox path */
+    char *meta_dir;                /* checkpoint dir of the task */
+    Mesos__V1__TaskState state;    /* latest state generated */
+    Mesos__V1__TaskStatus *latest; /* latest status generated (owned) */
+    double launched_at;            /* wall clock */
+    bool terminal;                 /* a terminal update was generated */
+    bool killed;                   /* we killed it: exit -> TASK_KILLED */
+    bool health_kill;              /* killed because of health checks */
     pid_t monitor_pid;
-    pid_t task_pid;                  /* also the task's process group */
-    void *cont;                      /* containerizer private state */
+    pid_t task_pid; /* also the task's process group */
+    void *cont;     /* containerizer private state */
     struct su_queue updates;
-    struct health *health;           /* NULL without a health check */
+    struct health *health; /* NULL without a health check */
     UT_hash_handle hh;
 };
 
 struct framework {
-    char *id;                        /* hash key */
-    Mesos__V1__FrameworkInfo *info;  /* owned */
-    struct task *tasks;              /* active: non-terminal or unacknowledged */
-    json_t *completed_tasks;         /* JSON array for /state (completed executors) */
+    char *id;                       /* hash key */
+    Mesos__V1__FrameworkInfo *info; /* owned */
+    struct task *tasks;             /* active: non-terminal or unacknowledged */
+    json_t *completed_tasks;        /* JSON array for /state (completed executors) */
     bool shutting_down;
     UT_hash_handle hh;
 };
@@ -120,9 +120,9 @@ struct framework {
 struct slave {
     struct event_base *base;
     struct slave_flags *flags;
-    char *agent_id;                  /* NULL until first registration */
+    char *agent_id; /* NULL until first registration */
     char *hostname;
-    int http_port;                   /* bound port */
+    int http_port; /* bound port */
     struct resources resources;
     Mesos__V1__Attribute **attributes;
     size_t nattributes;
@@ -136,20 +136,20 @@ struct slave {
     struct rio_decoder *decoder;
     char *stream_id;
     struct event *backoff_timer;
-    double backoff;                  /* current backoff ceiling, seconds */
-    struct event *ping_timer;        /* watchdog: no PING for this long -> reconnect */
+    double backoff;           /* current backoff ceiling, seconds */
+    struct event *ping_timer; /* watchdog: no PING for this long -> reconnect */
     double ping_timeout;
     struct http_call *pong_call;
-    char *master_hostname;           /* from REGISTERED, for /state */
-    struct zk *zk;                   /* --master=zk://: leader detection */
-    struct zk_detector *detector;    /* master_host is the leader it saw */
+    char *master_hostname;        /* from REGISTERED, for /state */
+    struct zk *zk;                /* --master=zk://: leader detection */
+    struct zk_detector *detector; /* master_host is the leader it saw */
 
     struct framework *frameworks;
-    json_t *completed_frameworks;    /* JSON array for /state */
+    json_t *completed_frameworks; /* JSON array for /state */
 
     struct containerizer *containerizer;
     struct http_server *http;
-    struct event *free_ev;           /* runs the deferred frees next iteration */
+    struct event *free_ev; /* runs the deferred frees next iteration */
     unsigned cron_ticks;
 
     /* deferred frees */
@@ -158,9 +158,8 @@ struct slave {
     struct framework **dead_fws;
     size_t ndead_fws;
 
-    struct metric *m_tasks_launched, *m_tasks_finished, *m_tasks_failed,
-        *m_tasks_killed, *m_updates_sent, *m_updates_acked, *m_registrations,
-        *m_disconnects;
+    struct metric *m_tasks_launched, *m_tasks_finished, *m_tasks_failed, *m_tasks_killed,
+        *m_updates_sent, *m_updates_acked, *m_registrations, *m_disconnects;
 };
 
 /* --- slave.c ------------------------------------------------------------ */
@@ -196,8 +195,7 @@ void slave_task_update(struct slave *s, struct task *t, Mesos__V1__TaskState sta
 void slave_task_running(struct slave *s, struct task *t);
 /* The container ended. wait_status < 0 when unknown; launch_error set when
  * the command could not be started. */
-void slave_task_exited(struct slave *s, struct task *t, int wait_status,
-                       const char *launch_error);
+void slave_task_exited(struct slave *s, struct task *t, int wait_status, const char *launch_error);
 /* Kill a task: TASK_KILLING if the framework understands it, then the
  * containerizer's graceful kill. grace < 0 = default. */
 void slave_kill_task(struct slave *s, struct task *t, double grace, bool health);

@@ -91,12 +91,12 @@ static void su_response_cb(const struct http_response *resp, void *arg)
 
     t->updates.call = NULL;
     if (resp->status == 202 || resp->status == 200)
-        return;  /* the ACKNOWLEDGE event completes it; the retry timer covers loss */
+        return; /* the ACKNOWLEDGE event completes it; the retry timer covers loss */
     if (resp->status == 0)
         log_warn("task %s: status update not delivered: %s", t->id, resp->error);
     else
-        log_warn("task %s: status update refused by the master: %d %.200s", t->id,
-                 resp->status, resp->body);
+        log_warn("task %s: status update refused by the master: %d %.200s", t->id, resp->status,
+                 resp->body);
 }
 
 static void su_send_head(struct slave *s, struct task *t)
@@ -146,8 +146,8 @@ static void su_send_head(struct slave *s, struct task *t)
     hdrs[1].value = "application/x-protobuf";
     hdrs[2].name = "Mesos-Stream-Id";
     hdrs[2].value = s->stream_id;
-    q->call = http_call_start(s->base, s->master_host, s->master_port, "POST",
-                              "/internal/v1/slave", hdrs, 3, buf, len, 10.0, su_response_cb, t);
+    q->call = http_call_start(s->base, s->master_host, s->master_port, "POST", "/internal/v1/slave",
+                              hdrs, 3, buf, len, 10.0, su_response_cb, t);
     free(buf);
     if (su.status->has_uuid && su.status->uuid.len == 16)
         id_uuid_format(su.status->uuid.data, uuid);
@@ -215,8 +215,8 @@ void su_resume_all(struct slave *s)
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
 
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
-        HASH_ITER(hh, fw->tasks, t, ttmp) {
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
             t->updates.backoff = SU_BACKOFF_MIN;
             su_send_head(s, t);
         }
@@ -228,8 +228,8 @@ void su_pause_all(struct slave *s)
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
 
-    HASH_ITER(hh, s->frameworks, fw, ftmp) {
-        HASH_ITER(hh, fw->tasks, t, ttmp)
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp)
             su_stop(&t->updates);
     }
 }

@@ -31,401 +31,400 @@
 #include "mem.h"
 
 #define BATCH_PROGRESS_SECS 5.0
-#define BATCH_REFUSE_SHORT 0.5     /* leftovers while tasks are pending */
-#define BATCH_REFUSE_LONG 120.0    /* everything launched: keep them away */
+#define BATCH_REFUSE_SHORT 0.5  /* leftovers while tasks are pending */
+#define BATCH_REFUSE_LONG 120.0 /* everything launched: keep them away */
 
 /* Per task: where it is, as far as this framework knows. */
 enum batch_task {
-  BT_PENDING = 0,    /* not launched yet */
-  BT_LAUNCHED,       /* ACCEPT sent, no terminal update yet */
-  BT_FINISHED,
-  BT_FAILED,         /* FAILED, KILLED, ERROR */
-  BT_LOST,           /* LOST, DROPPED, GONE, GONE_BY_OPERATOR */
+    BT_PENDING = 0, /* not launched yet */
+    BT_LAUNCHED,    /* ACCEPT sent, no terminal update yet */
+    BT_FINISHED,
+    BT_FAILED, /* FAILED, KILLED, ERROR */
+    BT_LOST,   /* LOST, DROPPED, GONE, GONE_BY_OPERATOR */
 };
 
 struct batch {
-  struct agora_scheduler *s;
-  /* flags */
-  char *master, *cmd, *name, *role, *log_level;
-  char *docker_image;          /* run tasks as Docker containers of this image */
-  int ntasks;
-  double cpus, mem, timeout, failover_timeout;
-  bool json;
+    struct agora_scheduler *s;
+    /* flags */
+    char *master, *cmd, *name, *role, *log_level;
+    char *docker_image; /* run tasks as Docker containers of this image */
+    int ntasks;
+    double cpus, mem, timeout, failover_timeout;
+    bool json;
 
-  unsigned char *tasks;        /* enum batch_task per task index */
-  int next;                    /* lowest index that may still be pending */
-  int launched, finished, failed, lost;
-  bool suppressed;
-  bool done;
-  bool timed_out;
-  int exit_code;
-  struct timespec t0;
-  struct event *progress_ev, *timeout_ev, *sigint_ev, *sigterm_ev;
-  int last_report;             /* terminal count at the last progress line */
+    unsigned char *tasks; /* enum batch_task per task index */
+    int next;             /* lowest index that may still be pending */
+    int launched, finished, failed, lost;
+    bool suppressed;
+    bool done;
+    bool timed_out;
+    int exit_code;
+    struct timespec t0;
+    struct event *progress_ev, *timeout_ev, *sigint_ev, *sigterm_ev;
+    int last_report; /* terminal count at the last progress line */
 };
 
 static double now_secs(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double batch_elapsed(const struct batch *b)
 {
-  return now_secs() - ((double)b->t0.tv_sec + (double)b->t0.tv_nsec / 1e9);
+    return now_secs() - ((double)b->t0.tv_sec + (double)b->t0.tv_nsec / 1e9);
 }
 
 static int batch_terminal(const struct batch *b)
 {
-  return b->finished + b->failed + b->lost;
+    return b->finished + b->failed + b->lost;
 }
 
 /* Tear the framework down (kills what still runs) and leave the loop. */
 static void batch_finish(struct batch *b)
 {
-  if (b->done)
-    return;
-  b->done = true;
-  b->exit_code = b->finished == b->ntasks ? 0 : 1;
-  agora_scheduler_teardown(b->s);
-  agora_scheduler_stop(b->s);
+    if (b->done)
+        return;
+    b->done = true;
+    b->exit_code = b->finished == b->ntasks ? 0 : 1;
+    agora_scheduler_teardown(b->s);
+    agora_scheduler_stop(b->s);
 }
 
 /* ---------------------------------------------------------------- offers */
 
 static int batch_next_pending(struct batch *b)
 {
-  while (b->next < b->ntasks && b->tasks[b->next] != BT_PENDING)
-    b->next++;
-  return b->next < b->ntasks ? b->next : -1;
+    while (b->next < b->ntasks && b->tasks[b->next] != BT_PENDING)
+        b->next++;
+    return b->next < b->ntasks ? b->next : -1;
 }
 
 /* ContainerInfo DOCKER with host networking; freed with the task. */
 static void batch_set_docker(Mesos__V1__TaskInfo *t, const char *image)
 {
-  Mesos__V1__ContainerInfo *ci = xmalloc(sizeof(*ci));
-  Mesos__V1__ContainerInfo__DockerInfo *di = xmalloc(sizeof(*di));
+    Mesos__V1__ContainerInfo *ci = xmalloc(sizeof(*ci));
+    Mesos__V1__ContainerInfo__DockerInfo *di = xmalloc(sizeof(*di));
 
-  mesos__v1__container_info__init(ci);
-  mesos__v1__container_info__docker_info__init(di);
-  ci->type = MESOS__V1__CONTAINER_INFO__TYPE__DOCKER;
-  di->image = xstrdup(image);
-  di->has_network = 1;
-  di->network = MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
-  ci->docker = di;
-  t->container = ci;
+    mesos__v1__container_info__init(ci);
+    mesos__v1__container_info__docker_info__init(di);
+    ci->type = MESOS__V1__CONTAINER_INFO__TYPE__DOCKER;
+    di->image = xstrdup(image);
+    di->has_network = 1;
+    di->network = MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
+    ci->docker = di;
+    t->container = ci;
 }
 
 static void batch_pack(struct batch *b, const Mesos__V1__Offer *offer)
 {
-  struct agora_resources *left = NULL;
-  Mesos__V1__TaskInfo **tasks = NULL;
-  int *idx = NULL;
-  size_t n = 0, cap = 0;
-  char *err = NULL;
+    struct agora_resources *left = NULL;
+    Mesos__V1__TaskInfo **tasks = NULL;
+    int *idx = NULL;
+    size_t n = 0, cap = 0;
+    char *err = NULL;
 
-  left = agora_resources_from_offer(offer, &err);
-  if (!left) {
-    log_warn("offer %s: %s; declined", offer->id->value, err);
-    agora_scheduler_decline(b->s, offer->id->value, BATCH_REFUSE_SHORT);
-    goto out;
-  }
-  for (int i = batch_next_pending(b); i >= 0; i = batch_next_pending(b)) {
-    char id[64];
-    snprintf(id, sizeof(id), "%s-%d", b->name, i);
-    Mesos__V1__TaskInfo *t = agora_task_new(id, id, NULL, b->cmd, b->cpus, b->mem);
-    if (b->docker_image)
-      batch_set_docker(t, b->docker_image);
-    if (agora_resources_take(left, t) < 0) {
-      agora_task_free(t);
-      break;
+    left = agora_resources_from_offer(offer, &err);
+    if (!left) {
+        log_warn("offer %s: %s; declined", offer->id->value, err);
+        agora_scheduler_decline(b->s, offer->id->value, BATCH_REFUSE_SHORT);
+        goto out;
     }
-    if (n == cap) {
-      cap = cap ? cap * 2 : 16;
-      tasks = xrealloc(tasks, cap * sizeof(*tasks));
-      idx = xrealloc(idx, cap * sizeof(*idx));
+    for (int i = batch_next_pending(b); i >= 0; i = batch_next_pending(b)) {
+        char id[64];
+        snprintf(id, sizeof(id), "%s-%d", b->name, i);
+        Mesos__V1__TaskInfo *t = agora_task_new(id, id, NULL, b->cmd, b->cpus, b->mem);
+        if (b->docker_image)
+            batch_set_docker(t, b->docker_image);
+        if (agora_resources_take(left, t) < 0) {
+            agora_task_free(t);
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            tasks = xrealloc(tasks, cap * sizeof(*tasks));
+            idx = xrealloc(idx, cap * sizeof(*idx));
+        }
+        tasks[n] = t;
+        idx[n++] = i;
+        b->tasks[i] = BT_LAUNCHED; /* so batch_next_pending moves on */
     }
-    tasks[n] = t;
-    idx[n++] = i;
-    b->tasks[i] = BT_LAUNCHED;  /* so batch_next_pending moves on */
-  }
-  if (n == 0) {
-    agora_scheduler_decline(b->s, offer->id->value,
-                            batch_next_pending(b) < 0 ? BATCH_REFUSE_LONG : BATCH_REFUSE_SHORT);
-    goto out;
-  }
-  if (agora_scheduler_launch(b->s, offer, tasks, n,
-                             batch_next_pending(b) < 0 ? BATCH_REFUSE_LONG
-                                                       : BATCH_REFUSE_SHORT) < 0) {
-    /* Not sent (disconnected): these tasks are still pending. */
-    for (size_t k = 0; k < n; k++) {
-      b->tasks[idx[k]] = BT_PENDING;
-      if (idx[k] < b->next)
-        b->next = idx[k];
+    if (n == 0) {
+        agora_scheduler_decline(b->s, offer->id->value,
+                                batch_next_pending(b) < 0 ? BATCH_REFUSE_LONG : BATCH_REFUSE_SHORT);
+        goto out;
     }
-    goto out;
-  }
-  b->launched += (int)n;
-  log_debug("offer %s on %s: launched %zu tasks", offer->id->value, offer->hostname, n);
+    if (agora_scheduler_launch(b->s, offer, tasks, n,
+                               batch_next_pending(b) < 0 ? BATCH_REFUSE_LONG : BATCH_REFUSE_SHORT) <
+        0) {
+        /* Not sent (disconnected): these tasks are still pending. */
+        for (size_t k = 0; k < n; k++) {
+            b->tasks[idx[k]] = BT_PENDING;
+            if (idx[k] < b->next)
+                b->next = idx[k];
+        }
+        goto out;
+    }
+    b->launched += (int)n;
+    log_debug("offer %s on %s: launched %zu tasks", offer->id->value, offer->hostname, n);
 out:
-  for (size_t k = 0; k < n; k++)
-    agora_task_free(tasks[k]);
-  free(tasks);
-  free(idx);
-  free(err);
-  agora_resources_free(left);
+    for (size_t k = 0; k < n; k++)
+        agora_task_free(tasks[k]);
+    free(tasks);
+    free(idx);
+    free(err);
+    agora_resources_free(left);
 }
 
 static void on_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n,
                       void *arg)
 {
-  struct batch *b = arg;
+    struct batch *b = arg;
 
-  for (size_t i = 0; i < n; i++) {
-    if (b->done || batch_next_pending(b) < 0)
-      agora_scheduler_decline(s, offers[i]->id->value, BATCH_REFUSE_LONG);
-    else
-      batch_pack(b, offers[i]);
-  }
-  if (!b->done && !b->suppressed && batch_next_pending(b) < 0 &&
-      agora_scheduler_suppress(s) == 0)
-    b->suppressed = true;
+    for (size_t i = 0; i < n; i++) {
+        if (b->done || batch_next_pending(b) < 0)
+            agora_scheduler_decline(s, offers[i]->id->value, BATCH_REFUSE_LONG);
+        else
+            batch_pack(b, offers[i]);
+    }
+    if (!b->done && !b->suppressed && batch_next_pending(b) < 0 && agora_scheduler_suppress(s) == 0)
+        b->suppressed = true;
 }
 
 /* --------------------------------------------------------------- updates */
 
 static int batch_task_index(const struct batch *b, const char *task_id)
 {
-  size_t nl = strlen(b->name);
-  char *end = NULL;
-  long i;
+    size_t nl = strlen(b->name);
+    char *end = NULL;
+    long i;
 
-  if (strncmp(task_id, b->name, nl) != 0 || task_id[nl] != '-')
-    return -1;
-  i = strtol(task_id + nl + 1, &end, 10);
-  if (*end || i < 0 || i >= b->ntasks)
-    return -1;
-  return (int)i;
+    if (strncmp(task_id, b->name, nl) != 0 || task_id[nl] != '-')
+        return -1;
+    i = strtol(task_id + nl + 1, &end, 10);
+    if (*end || i < 0 || i >= b->ntasks)
+        return -1;
+    return (int)i;
 }
 
 static void on_update(struct agora_scheduler *s, const Mesos__V1__TaskStatus *st, void *arg)
 {
-  struct batch *b = arg;
-  int i = batch_task_index(b, st->task_id->value);
+    struct batch *b = arg;
+    int i = batch_task_index(b, st->task_id->value);
 
-  if (i < 0) {
-    log_warn("update for unknown task %s (%s)", st->task_id->value,
-             agora_task_state_name(st->state));
-    return;
-  }
-  if (!agora_task_state_terminal(st->state) || b->tasks[i] >= BT_FINISHED)
-    return;  /* running states, or a duplicate terminal update */
-  switch (st->state) {
-  case MESOS__V1__TASK_STATE__TASK_FINISHED:
-    b->tasks[i] = BT_FINISHED;
-    b->finished++;
-    break;
-  case MESOS__V1__TASK_STATE__TASK_LOST:
-  case MESOS__V1__TASK_STATE__TASK_DROPPED:
-  case MESOS__V1__TASK_STATE__TASK_GONE:
-  case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
-    b->tasks[i] = BT_LOST;
-    b->lost++;
-    break;
-  default:
-    b->tasks[i] = BT_FAILED;
-    b->failed++;
-    break;
-  }
-  if (st->state != MESOS__V1__TASK_STATE__TASK_FINISHED)
-    fprintf(stderr, "agora-batch: task %s %s%s%s\n", st->task_id->value,
-            agora_task_state_name(st->state), st->message ? ": " : "",
-            st->message ? st->message : "");
-  if (batch_terminal(b) == b->ntasks)
-    batch_finish(b);
+    if (i < 0) {
+        log_warn("update for unknown task %s (%s)", st->task_id->value,
+                 agora_task_state_name(st->state));
+        return;
+    }
+    if (!agora_task_state_terminal(st->state) || b->tasks[i] >= BT_FINISHED)
+        return; /* running states, or a duplicate terminal update */
+    switch (st->state) {
+    case MESOS__V1__TASK_STATE__TASK_FINISHED:
+        b->tasks[i] = BT_FINISHED;
+        b->finished++;
+        break;
+    case MESOS__V1__TASK_STATE__TASK_LOST:
+    case MESOS__V1__TASK_STATE__TASK_DROPPED:
+    case MESOS__V1__TASK_STATE__TASK_GONE:
+    case MESOS__V1__TASK_STATE__TASK_GONE_BY_OPERATOR:
+        b->tasks[i] = BT_LOST;
+        b->lost++;
+        break;
+    default:
+        b->tasks[i] = BT_FAILED;
+        b->failed++;
+        break;
+    }
+    if (st->state != MESOS__V1__TASK_STATE__TASK_FINISHED)
+        fprintf(stderr, "agora-batch: task %s %s%s%s\n", st->task_id->value,
+                agora_task_state_name(st->state), st->message ? ": " : "",
+                st->message ? st->message : "");
+    if (batch_terminal(b) == b->ntasks)
+        batch_finish(b);
 }
 
 /* ------------------------------------------------------- other events */
 
-static void on_subscribed(struct agora_scheduler *s, const char *framework_id,
-                          double heartbeat, void *arg)
+static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double heartbeat,
+                          void *arg)
 {
-  struct batch *b = arg;
+    struct batch *b = arg;
 
-  fprintf(stderr, "agora-batch: subscribed to %s as framework %s\n",
-          agora_scheduler_master(s), framework_id);
-  /* After a re-subscription, offers may have been suppressed by the old
+    fprintf(stderr, "agora-batch: subscribed to %s as framework %s\n", agora_scheduler_master(s),
+            framework_id);
+    /* After a re-subscription, offers may have been suppressed by the old
    * master session; ask again if work remains. */
-  if (b->suppressed && batch_next_pending(b) >= 0) {
-    agora_scheduler_revive(s);
-    b->suppressed = false;
-  }
+    if (b->suppressed && batch_next_pending(b) >= 0) {
+        agora_scheduler_revive(s);
+        b->suppressed = false;
+    }
 }
 
 static void on_disconnected(struct agora_scheduler *s, const char *reason, void *arg)
 {
-  fprintf(stderr, "agora-batch: disconnected from %s (%s); reconnecting\n",
-          agora_scheduler_master(s), reason);
+    fprintf(stderr, "agora-batch: disconnected from %s (%s); reconnecting\n",
+            agora_scheduler_master(s), reason);
 }
 
 static void on_error(struct agora_scheduler *s, const char *message, void *arg)
 {
-  struct batch *b = arg;
+    struct batch *b = arg;
 
-  fprintf(stderr, "agora-batch: %s\n", message);
-  b->done = true;
-  b->exit_code = 1;
-  agora_scheduler_stop(s);
+    fprintf(stderr, "agora-batch: %s\n", message);
+    b->done = true;
+    b->exit_code = 1;
+    agora_scheduler_stop(s);
 }
 
 static void on_progress(evutil_socket_t fd, short what, void *arg)
 {
-  struct batch *b = arg;
+    struct batch *b = arg;
 
-  if (batch_terminal(b) == b->last_report)
-    return;
-  b->last_report = batch_terminal(b);
-  fprintf(stderr, "agora-batch: %d/%d launched, %d finished, %d failed, %d lost (%.0f s)\n",
-          b->launched, b->ntasks, b->finished, b->failed, b->lost, batch_elapsed(b));
+    if (batch_terminal(b) == b->last_report)
+        return;
+    b->last_report = batch_terminal(b);
+    fprintf(stderr, "agora-batch: %d/%d launched, %d finished, %d failed, %d lost (%.0f s)\n",
+            b->launched, b->ntasks, b->finished, b->failed, b->lost, batch_elapsed(b));
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
-  struct batch *b = arg;
+    struct batch *b = arg;
 
-  fprintf(stderr, "agora-batch: timed out after %.1f s\n", b->timeout);
-  b->timed_out = true;
-  batch_finish(b);
-  b->exit_code = 1;
+    fprintf(stderr, "agora-batch: timed out after %.1f s\n", b->timeout);
+    b->timed_out = true;
+    batch_finish(b);
+    b->exit_code = 1;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-  struct batch *b = arg;
+    struct batch *b = arg;
 
-  fprintf(stderr, "agora-batch: signal %d, tearing down\n", (int)sig);
-  batch_finish(b);
-  b->exit_code = 1;
+    fprintf(stderr, "agora-batch: signal %d, tearing down\n", (int)sig);
+    batch_finish(b);
+    b->exit_code = 1;
 }
 
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
 {
-  struct batch b;
-  const struct flag flags[] = {
-    {"master", FLAG_STRING, &b.master, NULL, "leading master, HOST:PORT (required)"},
-    {"tasks", FLAG_INT, &b.ntasks, "1", "number of tasks to run"},
-    {"cmd", FLAG_STRING, &b.cmd, NULL,
-     "shell command of every task (required without --docker_image)"},
-    {"docker_image", FLAG_STRING, &b.docker_image, NULL,
-     "run every task as a Docker container of this image"},
-    {"cpus", FLAG_DOUBLE, &b.cpus, "0.1", "cpus per task"},
-    {"mem", FLAG_DOUBLE, &b.mem, "32", "memory per task, MB"},
-    {"name", FLAG_STRING, &b.name, "agora-batch", "framework name, also the task id prefix"},
-    {"role", FLAG_STRING, &b.role, NULL, "role to register with (default *)"},
-    {"timeout", FLAG_DURATION, &b.timeout, "0", "give up after this long (0: never)"},
-    {"failover_timeout", FLAG_DURATION, &b.failover_timeout, "1mins",
-     "how long the master keeps the tasks while disconnected"},
-    {"json", FLAG_BOOL, &b.json, "false", "speak JSON instead of protobuf to the master"},
-    {"log_level", FLAG_STRING, &b.log_level, "warn", "debug, info, warn or error"},
-  };
-  const size_t nflags = sizeof(flags) / sizeof(flags[0]);
-  struct agora_scheduler_config cfg = {0};
-  struct agora_scheduler_callbacks cbs = {
-    .subscribed = on_subscribed,
-    .offers = on_offers,
-    .update = on_update,
-    .error = on_error,
-    .disconnected = on_disconnected,
-  };
-  struct event_base *base;
-  enum log_level lvl;
-  char *err = NULL;
-  int rc, exit_code = 1;
-  double elapsed;
+    struct batch b;
+    const struct flag flags[] = {
+        { "master", FLAG_STRING, &b.master, NULL, "leading master, HOST:PORT (required)" },
+        { "tasks", FLAG_INT, &b.ntasks, "1", "number of tasks to run" },
+        { "cmd", FLAG_STRING, &b.cmd, NULL,
+          "shell command of every task (required without --docker_image)" },
+        { "docker_image", FLAG_STRING, &b.docker_image, NULL,
+          "run every task as a Docker container of this image" },
+        { "cpus", FLAG_DOUBLE, &b.cpus, "0.1", "cpus per task" },
+        { "mem", FLAG_DOUBLE, &b.mem, "32", "memory per task, MB" },
+        { "name", FLAG_STRING, &b.name, "agora-batch", "framework name, also the task id prefix" },
+        { "role", FLAG_STRING, &b.role, NULL, "role to register with (default *)" },
+        { "timeout", FLAG_DURATION, &b.timeout, "0", "give up after this long (0: never)" },
+        { "failover_timeout", FLAG_DURATION, &b.failover_timeout, "1mins",
+          "how long the master keeps the tasks while disconnected" },
+        { "json", FLAG_BOOL, &b.json, "false", "speak JSON instead of protobuf to the master" },
+        { "log_level", FLAG_STRING, &b.log_level, "warn", "debug, info, warn or error" },
+    };
+    const size_t nflags = sizeof(flags) / sizeof(flags[0]);
+    struct agora_scheduler_config cfg = { 0 };
+    struct agora_scheduler_callbacks cbs = {
+        .subscribed = on_subscribed,
+        .offers = on_offers,
+        .update = on_update,
+        .error = on_error,
+        .disconnected = on_disconnected,
+    };
+    struct event_base *base;
+    enum log_level lvl;
+    char *err = NULL;
+    int rc, exit_code = 1;
+    double elapsed;
 
-  mem_init();
-  memset(&b, 0, sizeof(b));
-  rc = flags_parse(flags, nflags, argc, argv,
-                   "agora-batch --master=HOST:PORT --tasks=N --cmd=CMD [--cpus=C --mem=M]", &err);
-  if (rc == 1) {
-    exit_code = 0;
-    goto out;
-  }
-  if (rc < 0) {
-    fprintf(stderr, "agora-batch: %s\n", err);
-    exit_code = 2;
-    goto out;
-  }
-  if (!b.master || (!b.cmd && !b.docker_image) || b.ntasks < 1 || b.cpus < 0 || b.mem < 0) {
-    fprintf(stderr, "agora-batch: %s\n",
-            !b.master ? "--master is required"
-            : !b.cmd && !b.docker_image ? "--cmd is required"
-            : b.ntasks < 1 ? "--tasks must be at least 1"
-                           : "--cpus and --mem must not be negative");
-    exit_code = 2;
-    goto out;
-  }
-  if (log_parse_level(b.log_level, &lvl) < 0) {
-    fprintf(stderr, "agora-batch: --log_level: unknown level '%s'\n", b.log_level);
-    exit_code = 2;
-    goto out;
-  }
-  log_set_level(lvl);
+    mem_init();
+    memset(&b, 0, sizeof(b));
+    rc = flags_parse(flags, nflags, argc, argv,
+                     "agora-batch --master=HOST:PORT --tasks=N --cmd=CMD [--cpus=C --mem=M]", &err);
+    if (rc == 1) {
+        exit_code = 0;
+        goto out;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "agora-batch: %s\n", err);
+        exit_code = 2;
+        goto out;
+    }
+    if (!b.master || (!b.cmd && !b.docker_image) || b.ntasks < 1 || b.cpus < 0 || b.mem < 0) {
+        fprintf(stderr, "agora-batch: %s\n",
+                !b.master                   ? "--master is required"
+                : !b.cmd && !b.docker_image ? "--cmd is required"
+                : b.ntasks < 1              ? "--tasks must be at least 1"
+                                            : "--cpus and --mem must not be negative");
+        exit_code = 2;
+        goto out;
+    }
+    if (log_parse_level(b.log_level, &lvl) < 0) {
+        fprintf(stderr, "agora-batch: --log_level: unknown level '%s'\n", b.log_level);
+        exit_code = 2;
+        goto out;
+    }
+    log_set_level(lvl);
 
-  cfg.master = b.master;
-  cfg.name = b.name;
-  cfg.role = b.role;
-  cfg.failover_timeout = b.failover_timeout;
-  cfg.json = b.json;
-  b.tasks = xcalloc((size_t)b.ntasks, 1);
-  b.s = agora_scheduler_new(NULL, &cfg, &cbs, &b, &err);
-  if (!b.s) {
-    fprintf(stderr, "agora-batch: %s\n", err);
-    exit_code = 2;
-    goto out;
-  }
+    cfg.master = b.master;
+    cfg.name = b.name;
+    cfg.role = b.role;
+    cfg.failover_timeout = b.failover_timeout;
+    cfg.json = b.json;
+    b.tasks = xcalloc((size_t)b.ntasks, 1);
+    b.s = agora_scheduler_new(NULL, &cfg, &cbs, &b, &err);
+    if (!b.s) {
+        fprintf(stderr, "agora-batch: %s\n", err);
+        exit_code = 2;
+        goto out;
+    }
 
-  base = agora_scheduler_base(b.s);
-  struct timeval progress = {(time_t)BATCH_PROGRESS_SECS, 0};
-  b.progress_ev = event_new(base, -1, EV_PERSIST, on_progress, &b);
-  event_add(b.progress_ev, &progress);
-  if (b.timeout > 0) {
-    struct timeval tv = {(time_t)b.timeout,
-                         (suseconds_t)((b.timeout - (double)(time_t)b.timeout) * 1e6)};
-    b.timeout_ev = evtimer_new(base, on_timeout, &b);
-    evtimer_add(b.timeout_ev, &tv);
-  }
-  b.sigint_ev = evsignal_new(base, SIGINT, on_signal, &b);
-  b.sigterm_ev = evsignal_new(base, SIGTERM, on_signal, &b);
-  evsignal_add(b.sigint_ev, NULL);
-  evsignal_add(b.sigterm_ev, NULL);
+    base = agora_scheduler_base(b.s);
+    struct timeval progress = { (time_t)BATCH_PROGRESS_SECS, 0 };
+    b.progress_ev = event_new(base, -1, EV_PERSIST, on_progress, &b);
+    event_add(b.progress_ev, &progress);
+    if (b.timeout > 0) {
+        struct timeval tv = { (time_t)b.timeout,
+                              (suseconds_t)((b.timeout - (double)(time_t)b.timeout) * 1e6) };
+        b.timeout_ev = evtimer_new(base, on_timeout, &b);
+        evtimer_add(b.timeout_ev, &tv);
+    }
+    b.sigint_ev = evsignal_new(base, SIGINT, on_signal, &b);
+    b.sigterm_ev = evsignal_new(base, SIGTERM, on_signal, &b);
+    evsignal_add(b.sigint_ev, NULL);
+    evsignal_add(b.sigterm_ev, NULL);
 
-  clock_gettime(CLOCK_MONOTONIC, &b.t0);
-  b.exit_code = 1;
-  if (agora_scheduler_run(b.s) < 0)
+    clock_gettime(CLOCK_MONOTONIC, &b.t0);
     b.exit_code = 1;
-  elapsed = batch_elapsed(&b);
-  printf("agora-batch: %d tasks: %d finished, %d failed, %d lost in %.1f s (%.1f tasks/s)%s\n",
-         b.ntasks, b.finished, b.failed, b.lost, elapsed,
-         elapsed > 0 ? batch_terminal(&b) / elapsed : 0.0, b.timed_out ? " (timed out)" : "");
-  fflush(stdout);
-  exit_code = b.exit_code;
+    if (agora_scheduler_run(b.s) < 0)
+        b.exit_code = 1;
+    elapsed = batch_elapsed(&b);
+    printf("agora-batch: %d tasks: %d finished, %d failed, %d lost in %.1f s (%.1f tasks/s)%s\n",
+           b.ntasks, b.finished, b.failed, b.lost, elapsed,
+           elapsed > 0 ? batch_terminal(&b) / elapsed : 0.0, b.timed_out ? " (timed out)" : "");
+    fflush(stdout);
+    exit_code = b.exit_code;
 
 out:
-  if (b.progress_ev)
-    event_free(b.progress_ev);
-  if (b.timeout_ev)
-    event_free(b.timeout_ev);
-  if (b.sigint_ev)
-    event_free(b.sigint_ev);
-  if (b.sigterm_ev)
-    event_free(b.sigterm_ev);
-  agora_scheduler_free(b.s);
-  free(b.tasks);
-  free(err);
-  flags_cleanup(flags, nflags);
-  return exit_code;
+    if (b.progress_ev)
+        event_free(b.progress_ev);
+    if (b.timeout_ev)
+        event_free(b.timeout_ev);
+    if (b.sigint_ev)
+        event_free(b.sigint_ev);
+    if (b.sigterm_ev)
+        event_free(b.sigterm_ev);
+    agora_scheduler_free(b.s);
+    free(b.tasks);
+    free(err);
+    flags_cleanup(flags, nflags);
+    return exit_code;
 }

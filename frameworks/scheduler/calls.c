@@ -18,381 +18,379 @@
 
 const char *sched_content_type(const struct agora_scheduler *s)
 {
-  return s->json ? SCHED_CT_JSON : SCHED_CT_PROTOBUF;
+    return s->json ? SCHED_CT_JSON : SCHED_CT_PROTOBUF;
 }
 
 void sched_encode_call(const struct agora_scheduler *s, const Mesos__V1__Scheduler__Call *call,
                        char **out, size_t *len)
 {
-  if (s->json) {
-    *out = pbjson_encode_string(&call->base, len);
-    return;
-  }
-  *len = mesos__v1__scheduler__call__get_packed_size(call);
-  *out = xmalloc(*len ? *len : 1);
-  mesos__v1__scheduler__call__pack(call, (uint8_t *)*out);
+    if (s->json) {
+        *out = pbjson_encode_string(&call->base, len);
+        return;
+    }
+    *len = mesos__v1__scheduler__call__get_packed_size(call);
+    *out = xmalloc(*len ? *len : 1);
+    mesos__v1__scheduler__call__pack(call, (uint8_t *)*out);
 }
 
 static const char *sched_call_type_name(int type)
 {
-  const ProtobufCEnumValue *v =
-      protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, type);
-  return v ? v->name : "UNKNOWN";
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&mesos__v1__scheduler__call__type__descriptor, type);
+    return v ? v->name : "UNKNOWN";
 }
 
 static void sched_call_free(struct sched_call *c)
 {
-  free(c->stream_id);
-  free(c);
+    free(c->stream_id);
+    free(c);
 }
 
 static void sched_call_done(const struct http_response *resp, void *arg)
 {
-  struct sched_call *c = arg;
-  struct agora_scheduler *s = c->s;
+    struct sched_call *c = arg;
+    struct agora_scheduler *s = c->s;
 
-  TAILQ_REMOVE(&s->calls, c, link);
-  s->ncalls--;
-  if (resp->status == 202 || resp->status == 200) {
-    log_debug("scheduler %s: %s accepted", s->name, sched_call_type_name(c->type));
-  } else if (resp->status == 307 || resp->status == 503) {
-    const char *loc = resp->status == 307 ? http_header_get(resp->headers, "Location") : NULL;
-    log_warn("scheduler %s: %s answered %d: leadership moved", s->name,
-             sched_call_type_name(c->type), resp->status);
-    sched_leader_lost(s, c->stream_id, loc);
-  } else if (resp->status == 0) {
-    log_warn("scheduler %s: %s not answered: %s", s->name, sched_call_type_name(c->type),
-             resp->error ? resp->error : "?");
-  } else {
-    log_warn("scheduler %s: %s refused: %d %.*s", s->name, sched_call_type_name(c->type),
-             resp->status, (int)(resp->len > 300 ? 300 : resp->len), resp->body);
-  }
-  sched_call_free(c);
-  if (s->ncalls == 0)
-    sched_calls_drained(s);
+    TAILQ_REMOVE(&s->calls, c, link);
+    s->ncalls--;
+    if (resp->status == 202 || resp->status == 200) {
+        log_debug("scheduler %s: %s accepted", s->name, sched_call_type_name(c->type));
+    } else if (resp->status == 307 || resp->status == 503) {
+        const char *loc = resp->status == 307 ? http_header_get(resp->headers, "Location") : NULL;
+        log_warn("scheduler %s: %s answered %d: leadership moved", s->name,
+                 sched_call_type_name(c->type), resp->status);
+        sched_leader_lost(s, c->stream_id, loc);
+    } else if (resp->status == 0) {
+        log_warn("scheduler %s: %s not answered: %s", s->name, sched_call_type_name(c->type),
+                 resp->error ? resp->error : "?");
+    } else {
+        log_warn("scheduler %s: %s refused: %d %.*s", s->name, sched_call_type_name(c->type),
+                 resp->status, (int)(resp->len > 300 ? 300 : resp->len), resp->body);
+    }
+    sched_call_free(c);
+    if (s->ncalls == 0)
+        sched_calls_drained(s);
 }
 
 void sched_calls_cancel_all(struct agora_scheduler *s)
 {
-  struct sched_call *c;
+    struct sched_call *c;
 
-  while ((c = TAILQ_FIRST(&s->calls)) != NULL) {
-    TAILQ_REMOVE(&s->calls, c, link);
-    http_call_cancel(c->hc);
-    sched_call_free(c);
-  }
-  s->ncalls = 0;
+    while ((c = TAILQ_FIRST(&s->calls)) != NULL) {
+        TAILQ_REMOVE(&s->calls, c, link);
+        http_call_cancel(c->hc);
+        sched_call_free(c);
+    }
+    s->ncalls = 0;
 }
 
 /* Fill in framework_id and type, encode, POST. -1 when not subscribed. */
 static int sched_send(struct agora_scheduler *s, Mesos__V1__Scheduler__Call *call, int type)
 {
-  Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-  struct sched_call *c = NULL;
-  char *body = NULL;
-  size_t len = 0;
+    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+    struct sched_call *c = NULL;
+    char *body = NULL;
+    size_t len = 0;
 
-  if (s->state != AGORA_SCHED_SUBSCRIBED || !s->framework_id) {
-    log_debug("scheduler %s: %s dropped: %s", s->name, sched_call_type_name(type),
-              agora_scheduler_state_name(s->state));
-    return -1;
-  }
-  fid.value = s->framework_id;
-  call->framework_id = &fid;
-  call->has_type = 1;
-  call->type = type;
-  sched_encode_call(s, call, &body, &len);
+    if (s->state != AGORA_SCHED_SUBSCRIBED || !s->framework_id) {
+        log_debug("scheduler %s: %s dropped: %s", s->name, sched_call_type_name(type),
+                  agora_scheduler_state_name(s->state));
+        return -1;
+    }
+    fid.value = s->framework_id;
+    call->framework_id = &fid;
+    call->has_type = 1;
+    call->type = type;
+    sched_encode_call(s, call, &body, &len);
 
-  const struct http_header hdrs[] = {
-    {"Content-Type", sched_content_type(s)},
-    {"Accept", sched_content_type(s)},
-    {"Mesos-Stream-Id", s->stream_id ? s->stream_id : ""},
-  };
-  c = xcalloc(1, sizeof(*c));
-  c->s = s;
-  c->type = type;
-  c->stream_id = s->stream_id ? xstrdup(s->stream_id) : NULL;
-  c->hc = http_call_start(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs,
-                          s->stream_id ? 3 : 2, body, len, SCHED_CALL_TIMEOUT,
-                          sched_call_done, c);
-  free(body);
-  if (!c->hc) {
-    log_warn("scheduler %s: cannot send %s", s->name, sched_call_type_name(type));
-    sched_call_free(c);
-    return -1;
-  }
-  TAILQ_INSERT_TAIL(&s->calls, c, link);
-  s->ncalls++;
-  return 0;
+    const struct http_header hdrs[] = {
+        { "Content-Type", sched_content_type(s) },
+        { "Accept", sched_content_type(s) },
+        { "Mesos-Stream-Id", s->stream_id ? s->stream_id : "" },
+    };
+    c = xcalloc(1, sizeof(*c));
+    c->s = s;
+    c->type = type;
+    c->stream_id = s->stream_id ? xstrdup(s->stream_id) : NULL;
+    c->hc =
+        http_call_start(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs,
+                        s->stream_id ? 3 : 2, body, len, SCHED_CALL_TIMEOUT, sched_call_done, c);
+    free(body);
+    if (!c->hc) {
+        log_warn("scheduler %s: cannot send %s", s->name, sched_call_type_name(type));
+        sched_call_free(c);
+        return -1;
+    }
+    TAILQ_INSERT_TAIL(&s->calls, c, link);
+    s->ncalls++;
+    return 0;
 }
 
 static Mesos__V1__Filters *sched_filters(Mesos__V1__Filters *f, double refuse_seconds)
 {
-  if (refuse_seconds < 0)
-    return NULL;
-  mesos__v1__filters__init(f);
-  f->has_refuse_seconds = 1;
-  f->refuse_seconds = refuse_seconds;
-  return f;
+    if (refuse_seconds < 0)
+        return NULL;
+    mesos__v1__filters__init(f);
+    f->has_refuse_seconds = 1;
+    f->refuse_seconds = refuse_seconds;
+    return f;
 }
 
-int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_ids,
-                           size_t noffers, Mesos__V1__Offer__Operation *const *ops,
-                           size_t nops, double refuse_seconds)
+int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_ids, size_t noffers,
+                           Mesos__V1__Offer__Operation *const *ops, size_t nops,
+                           double refuse_seconds)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Accept accept = MESOS__V1__SCHEDULER__CALL__ACCEPT__INIT;
-  Mesos__V1__Filters filters;
-  Mesos__V1__OfferID *ids = NULL, **idp = NULL;
-  int rc = -1;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Accept accept = MESOS__V1__SCHEDULER__CALL__ACCEPT__INIT;
+    Mesos__V1__Filters filters;
+    Mesos__V1__OfferID *ids = NULL, **idp = NULL;
+    int rc = -1;
 
-  if (noffers == 0 || !offer_ids)
-    return -1;
-  ids = xcalloc(noffers, sizeof(*ids));
-  idp = xcalloc(noffers, sizeof(*idp));
-  for (size_t i = 0; i < noffers; i++) {
-    if (!offer_ids[i])
-      goto out;
-    mesos__v1__offer_id__init(&ids[i]);
-    ids[i].value = (char *)offer_ids[i];
-    idp[i] = &ids[i];
-  }
-  for (size_t i = 0; i < nops; i++)
-    if (!ops[i])
-      goto out;
-  accept.n_offer_ids = noffers;
-  accept.offer_ids = idp;
-  accept.n_operations = nops;
-  accept.operations = (Mesos__V1__Offer__Operation **)ops;
-  accept.filters = sched_filters(&filters, refuse_seconds);
-  call.accept = &accept;
-  rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT);
+    if (noffers == 0 || !offer_ids)
+        return -1;
+    ids = xcalloc(noffers, sizeof(*ids));
+    idp = xcalloc(noffers, sizeof(*idp));
+    for (size_t i = 0; i < noffers; i++) {
+        if (!offer_ids[i])
+            goto out;
+        mesos__v1__offer_id__init(&ids[i]);
+        ids[i].value = (char *)offer_ids[i];
+        idp[i] = &ids[i];
+    }
+    for (size_t i = 0; i < nops; i++)
+        if (!ops[i])
+            goto out;
+    accept.n_offer_ids = noffers;
+    accept.offer_ids = idp;
+    accept.n_operations = nops;
+    accept.operations = (Mesos__V1__Offer__Operation **)ops;
+    accept.filters = sched_filters(&filters, refuse_seconds);
+    call.accept = &accept;
+    rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT);
 out:
-  free(ids);
-  free(idp);
-  return rc;
+    free(ids);
+    free(idp);
+    return rc;
 }
 
 static bool sched_task_valid(const Mesos__V1__TaskInfo *t)
 {
-  /* protobuf-c dereferences required fields when packing. */
-  if (!t || !t->name || !t->task_id || !t->task_id->value)
-    return false;
-  for (size_t i = 0; i < t->n_resources; i++)
-    if (!t->resources[i] || !t->resources[i]->name)
-      return false;
-  return true;
+    /* protobuf-c dereferences required fields when packing. */
+    if (!t || !t->name || !t->task_id || !t->task_id->value)
+        return false;
+    for (size_t i = 0; i < t->n_resources; i++)
+        if (!t->resources[i] || !t->resources[i]->name)
+            return false;
+    return true;
 }
 
 int agora_scheduler_launch(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
-                           Mesos__V1__TaskInfo *const *tasks, size_t n,
-                           double refuse_seconds)
+                           Mesos__V1__TaskInfo *const *tasks, size_t n, double refuse_seconds)
 {
-  Mesos__V1__Offer__Operation op = MESOS__V1__OFFER__OPERATION__INIT;
-  Mesos__V1__Offer__Operation__Launch launch = MESOS__V1__OFFER__OPERATION__LAUNCH__INIT;
-  Mesos__V1__Offer__Operation *opp = &op;
-  bool *agent_set = NULL, *alloc_set = NULL;
-  size_t nres = 0, k = 0;
-  const char *oid;
-  int rc = -1;
+    Mesos__V1__Offer__Operation op = MESOS__V1__OFFER__OPERATION__INIT;
+    Mesos__V1__Offer__Operation__Launch launch = MESOS__V1__OFFER__OPERATION__LAUNCH__INIT;
+    Mesos__V1__Offer__Operation *opp = &op;
+    bool *agent_set = NULL, *alloc_set = NULL;
+    size_t nres = 0, k = 0;
+    const char *oid;
+    int rc = -1;
 
-  if (!offer || !offer->id || !offer->id->value || !offer->agent_id)
-    return -1;
-  oid = offer->id->value;
-  if (n == 0)
-    return agora_scheduler_decline(s, oid, refuse_seconds);
-  for (size_t i = 0; i < n; i++) {
-    if (!sched_task_valid(tasks[i]))
-      return -1;
-    nres += tasks[i]->n_resources;
-  }
+    if (!offer || !offer->id || !offer->id->value || !offer->agent_id)
+        return -1;
+    oid = offer->id->value;
+    if (n == 0)
+        return agora_scheduler_decline(s, oid, refuse_seconds);
+    for (size_t i = 0; i < n; i++) {
+        if (!sched_task_valid(tasks[i]))
+            return -1;
+        nres += tasks[i]->n_resources;
+    }
 
-  /* Borrow the offer's agent id and allocation info for the packing only,
+    /* Borrow the offer's agent id and allocation info for the packing only,
    * so the caller's tasks come back unchanged. */
-  agent_set = xcalloc(n, sizeof(*agent_set));
-  alloc_set = xcalloc(nres ? nres : 1, sizeof(*alloc_set));
-  for (size_t i = 0; i < n; i++) {
-    Mesos__V1__TaskInfo *t = tasks[i];
-    if (!t->agent_id) {
-      t->agent_id = offer->agent_id;
-      agent_set[i] = true;
+    agent_set = xcalloc(n, sizeof(*agent_set));
+    alloc_set = xcalloc(nres ? nres : 1, sizeof(*alloc_set));
+    for (size_t i = 0; i < n; i++) {
+        Mesos__V1__TaskInfo *t = tasks[i];
+        if (!t->agent_id) {
+            t->agent_id = offer->agent_id;
+            agent_set[i] = true;
+        }
+        for (size_t j = 0; j < t->n_resources; j++, k++) {
+            if (offer->allocation_info && !t->resources[j]->allocation_info) {
+                t->resources[j]->allocation_info = offer->allocation_info;
+                alloc_set[k] = true;
+            }
+        }
     }
-    for (size_t j = 0; j < t->n_resources; j++, k++) {
-      if (offer->allocation_info && !t->resources[j]->allocation_info) {
-        t->resources[j]->allocation_info = offer->allocation_info;
-        alloc_set[k] = true;
-      }
-    }
-  }
-  launch.n_task_infos = n;
-  launch.task_infos = (Mesos__V1__TaskInfo **)tasks;
-  op.has_type = 1;
-  op.type = MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH;
-  op.launch = &launch;
-  rc = agora_scheduler_accept(s, &oid, 1, &opp, 1, refuse_seconds);
+    launch.n_task_infos = n;
+    launch.task_infos = (Mesos__V1__TaskInfo **)tasks;
+    op.has_type = 1;
+    op.type = MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH;
+    op.launch = &launch;
+    rc = agora_scheduler_accept(s, &oid, 1, &opp, 1, refuse_seconds);
 
-  k = 0;
-  for (size_t i = 0; i < n; i++) {
-    Mesos__V1__TaskInfo *t = tasks[i];
-    if (agent_set[i])
-      t->agent_id = NULL;
-    for (size_t j = 0; j < t->n_resources; j++, k++)
-      if (alloc_set[k])
-        t->resources[j]->allocation_info = NULL;
-  }
-  free(agent_set);
-  free(alloc_set);
-  return rc;
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        Mesos__V1__TaskInfo *t = tasks[i];
+        if (agent_set[i])
+            t->agent_id = NULL;
+        for (size_t j = 0; j < t->n_resources; j++, k++)
+            if (alloc_set[k])
+                t->resources[j]->allocation_info = NULL;
+    }
+    free(agent_set);
+    free(alloc_set);
+    return rc;
 }
 
-int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id,
-                            double refuse_seconds)
+int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id, double refuse_seconds)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Decline decline = MESOS__V1__SCHEDULER__CALL__DECLINE__INIT;
-  Mesos__V1__Filters filters;
-  Mesos__V1__OfferID id = MESOS__V1__OFFER_ID__INIT;
-  Mesos__V1__OfferID *idp = &id;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Decline decline = MESOS__V1__SCHEDULER__CALL__DECLINE__INIT;
+    Mesos__V1__Filters filters;
+    Mesos__V1__OfferID id = MESOS__V1__OFFER_ID__INIT;
+    Mesos__V1__OfferID *idp = &id;
 
-  if (!offer_id)
-    return -1;
-  id.value = (char *)offer_id;
-  decline.n_offer_ids = 1;
-  decline.offer_ids = &idp;
-  decline.filters = sched_filters(&filters, refuse_seconds);
-  call.decline = &decline;
-  return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE);
+    if (!offer_id)
+        return -1;
+    id.value = (char *)offer_id;
+    decline.n_offer_ids = 1;
+    decline.offer_ids = &idp;
+    decline.filters = sched_filters(&filters, refuse_seconds);
+    call.decline = &decline;
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE);
 }
 
 int agora_scheduler_revive(struct agora_scheduler *s)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Revive revive = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Revive revive = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
 
-  call.revive = &revive;
-  return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE);
+    call.revive = &revive;
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE);
 }
 
 int agora_scheduler_suppress(struct agora_scheduler *s)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Suppress suppress = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Suppress suppress = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
 
-  call.suppress = &suppress;
-  return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS);
+    call.suppress = &suppress;
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS);
 }
 
 int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id, const char *agent_id)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Kill kill = MESOS__V1__SCHEDULER__CALL__KILL__INIT;
-  Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
-  Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Kill kill = MESOS__V1__SCHEDULER__CALL__KILL__INIT;
+    Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
 
-  if (!task_id)
-    return -1;
-  tid.value = (char *)task_id;
-  kill.task_id = &tid;
-  if (agent_id) {
-    aid.value = (char *)agent_id;
-    kill.agent_id = &aid;
-  }
-  call.kill = &kill;
-  return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__KILL);
+    if (!task_id)
+        return -1;
+    tid.value = (char *)task_id;
+    kill.task_id = &tid;
+    if (agent_id) {
+        aid.value = (char *)agent_id;
+        kill.agent_id = &aid;
+    }
+    call.kill = &kill;
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__KILL);
 }
 
 int agora_scheduler_acknowledge(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Acknowledge ack = MESOS__V1__SCHEDULER__CALL__ACKNOWLEDGE__INIT;
 
-  if (!status || !status->task_id)
-    return -1;
-  if (!status->has_uuid || status->uuid.len == 0)
-    return 0;  /* master-generated update: nothing to acknowledge */
-  if (!status->agent_id) {
-    log_warn("scheduler %s: update of %s has a uuid but no agent_id; not acknowledged",
-             s->name, status->task_id->value);
-    return -1;
-  }
-  ack.agent_id = status->agent_id;
-  ack.task_id = status->task_id;
-  ack.uuid = status->uuid;
-  call.acknowledge = &ack;
-  return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE);
+    if (!status || !status->task_id)
+        return -1;
+    if (!status->has_uuid || status->uuid.len == 0)
+        return 0; /* master-generated update: nothing to acknowledge */
+    if (!status->agent_id) {
+        log_warn("scheduler %s: update of %s has a uuid but no agent_id; not acknowledged", s->name,
+                 status->task_id->value);
+        return -1;
+    }
+    ack.agent_id = status->agent_id;
+    ack.task_id = status->task_id;
+    ack.uuid = status->uuid;
+    call.acknowledge = &ack;
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE);
 }
 
 int agora_scheduler_reconcile(struct agora_scheduler *s, const char *const *task_ids,
                               const char *const *agent_ids, size_t n)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Reconcile rec = MESOS__V1__SCHEDULER__CALL__RECONCILE__INIT;
-  Mesos__V1__Scheduler__Call__Reconcile__Task *tasks = NULL, **taskp = NULL;
-  Mesos__V1__TaskID *tids = NULL;
-  Mesos__V1__AgentID *aids = NULL;
-  int rc = -1;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Reconcile rec = MESOS__V1__SCHEDULER__CALL__RECONCILE__INIT;
+    Mesos__V1__Scheduler__Call__Reconcile__Task *tasks = NULL, **taskp = NULL;
+    Mesos__V1__TaskID *tids = NULL;
+    Mesos__V1__AgentID *aids = NULL;
+    int rc = -1;
 
-  if (n) {
-    if (!task_ids)
-      return -1;
-    tasks = xcalloc(n, sizeof(*tasks));
-    taskp = xcalloc(n, sizeof(*taskp));
-    tids = xcalloc(n, sizeof(*tids));
-    aids = xcalloc(n, sizeof(*aids));
-    for (size_t i = 0; i < n; i++) {
-      if (!task_ids[i])
-        goto out;
-      mesos__v1__scheduler__call__reconcile__task__init(&tasks[i]);
-      mesos__v1__task_id__init(&tids[i]);
-      tids[i].value = (char *)task_ids[i];
-      tasks[i].task_id = &tids[i];
-      if (agent_ids && agent_ids[i]) {
-        mesos__v1__agent_id__init(&aids[i]);
-        aids[i].value = (char *)agent_ids[i];
-        tasks[i].agent_id = &aids[i];
-      }
-      taskp[i] = &tasks[i];
+    if (n) {
+        if (!task_ids)
+            return -1;
+        tasks = xcalloc(n, sizeof(*tasks));
+        taskp = xcalloc(n, sizeof(*taskp));
+        tids = xcalloc(n, sizeof(*tids));
+        aids = xcalloc(n, sizeof(*aids));
+        for (size_t i = 0; i < n; i++) {
+            if (!task_ids[i])
+                goto out;
+            mesos__v1__scheduler__call__reconcile__task__init(&tasks[i]);
+            mesos__v1__task_id__init(&tids[i]);
+            tids[i].value = (char *)task_ids[i];
+            tasks[i].task_id = &tids[i];
+            if (agent_ids && agent_ids[i]) {
+                mesos__v1__agent_id__init(&aids[i]);
+                aids[i].value = (char *)agent_ids[i];
+                tasks[i].agent_id = &aids[i];
+            }
+            taskp[i] = &tasks[i];
+        }
+        rec.n_tasks = n;
+        rec.tasks = taskp;
     }
-    rec.n_tasks = n;
-    rec.tasks = taskp;
-  }
-  call.reconcile = &rec;
-  rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE);
+    call.reconcile = &rec;
+    rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE);
 out:
-  free(tasks);
-  free(taskp);
-  free(tids);
-  free(aids);
-  return rc;
+    free(tasks);
+    free(taskp);
+    free(tids);
+    free(aids);
+    return rc;
 }
 
 int agora_scheduler_message(struct agora_scheduler *s, const char *agent_id,
                             const char *executor_id, const void *data, size_t len)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  Mesos__V1__Scheduler__Call__Message msg = MESOS__V1__SCHEDULER__CALL__MESSAGE__INIT;
-  Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-  Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    Mesos__V1__Scheduler__Call__Message msg = MESOS__V1__SCHEDULER__CALL__MESSAGE__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__ExecutorID eid = MESOS__V1__EXECUTOR_ID__INIT;
 
-  if (!agent_id || !executor_id || (!data && len))
-    return -1;
-  aid.value = (char *)agent_id;
-  eid.value = (char *)executor_id;
-  msg.agent_id = &aid;
-  msg.executor_id = &eid;
-  msg.data.data = (uint8_t *)data;
-  msg.data.len = len;
-  call.message = &msg;
-  return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE);
+    if (!agent_id || !executor_id || (!data && len))
+        return -1;
+    aid.value = (char *)agent_id;
+    eid.value = (char *)executor_id;
+    msg.agent_id = &aid;
+    msg.executor_id = &eid;
+    msg.data.data = (uint8_t *)data;
+    msg.data.len = len;
+    call.message = &msg;
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE);
 }
 
 int agora_scheduler_teardown(struct agora_scheduler *s)
 {
-  Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-  int rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN);
+    Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
+    int rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN);
 
-  /* The master closes the stream next; do not come back as this framework. */
-  if (rc == 0)
-    s->tearing_down = true;
-  return rc;
+    /* The master closes the stream next; do not come back as this framework. */
+    if (rc == 0)
+        s->tearing_down = true;
+    return rc;
 }

@@ -27,87 +27,87 @@ struct zk_detector;
 #define SCHED_CT_JSON "application/json"
 
 struct sched_master {
-  char *host;
-  int port;
+    char *host;
+    int port;
 };
 
 /* One call in flight (POST answered asynchronously). */
 struct sched_call {
-  TAILQ_ENTRY(sched_call) link;
-  struct agora_scheduler *s;
-  struct http_call *hc;
-  int type;                    /* Mesos__V1__Scheduler__Call__Type */
-  char *stream_id;             /* stream it was sent on (stale 307s are ignored) */
+    TAILQ_ENTRY(sched_call) link;
+    struct agora_scheduler *s;
+    struct http_call *hc;
+    int type;        /* Mesos__V1__Scheduler__Call__Type */
+    char *stream_id; /* stream it was sent on (stale 307s are ignored) */
 };
 TAILQ_HEAD(sched_call_list, sched_call);
 
 struct agora_scheduler {
-  struct event_base *base;
-  bool own_base;               /* created by us for agora_scheduler_run() */
-  struct agora_scheduler_callbacks cbs;
-  void *arg;
+    struct event_base *base;
+    bool own_base; /* created by us for agora_scheduler_run() */
+    struct agora_scheduler_callbacks cbs;
+    void *arg;
 
-  /* FrameworkInfo, copied from the config */
-  char *name, *user, *role, *principal, *hostname;
-  double failover_timeout;
-  bool checkpoint;
-  int *caps;
-  size_t ncaps;
-  char *framework_id;          /* configured, then the one SUBSCRIBED gave */
-  bool manual_ack;
-  bool json;
+    /* FrameworkInfo, copied from the config */
+    char *name, *user, *role, *principal, *hostname;
+    double failover_timeout;
+    bool checkpoint;
+    int *caps;
+    size_t ncaps;
+    char *framework_id; /* configured, then the one SUBSCRIBED gave */
+    bool manual_ack;
+    bool json;
 
-  /* where to connect */
-  struct sched_master *masters;
-  size_t nmasters;
-  size_t master_idx;           /* candidate tried next after a failure */
-  char *redirect_host;         /* leader named by a 307: tried next, once */
-  int redirect_port;
-  int redirects;               /* consecutive 307s, to stop ping-pong */
-  char *cur_host;              /* master of the current/last attempt */
-  int cur_port;
-  char *cur_master;            /* "host:port" of cur_host/cur_port */
-  /* --master=zk://: the leader ZooKeeper names replaces the candidates */
-  char *zk_hosts, *zk_path;    /* parsed from the URL */
-  struct zk *zk;
-  struct zk_detector *detector;
-  char *leader_host;           /* NULL while no leader is known */
-  int leader_port;
+    /* where to connect */
+    struct sched_master *masters;
+    size_t nmasters;
+    size_t master_idx;   /* candidate tried next after a failure */
+    char *redirect_host; /* leader named by a 307: tried next, once */
+    int redirect_port;
+    int redirects;  /* consecutive 307s, to stop ping-pong */
+    char *cur_host; /* master of the current/last attempt */
+    int cur_port;
+    char *cur_master; /* "host:port" of cur_host/cur_port */
+    /* --master=zk://: the leader ZooKeeper names replaces the candidates */
+    char *zk_hosts, *zk_path; /* parsed from the URL */
+    struct zk *zk;
+    struct zk_detector *detector;
+    char *leader_host; /* NULL while no leader is known */
+    int leader_port;
 
-  /* the subscription */
-  enum agora_scheduler_state state;
-  struct http_sub *sub;
-  int sub_status;              /* HTTP status of the SUBSCRIBE response */
-  char *stream_id;             /* Mesos-Stream-Id of the current stream */
-  struct rio_decoder *rio;
-  char errbody[512];           /* body of a non-200 SUBSCRIBE response */
-  size_t errlen;
-  char *decode_err;            /* why the last record could not be decoded */
-  double heartbeat_secs;
-  struct event *watchdog_ev;   /* no event for too long -> disconnected */
-  struct event *reconnect_ev;
-  double backoff;              /* next reconnect delay bound, seconds */
-  uint64_t rng;                /* xorshift state for the jitter */
+    /* the subscription */
+    enum agora_scheduler_state state;
+    struct http_sub *sub;
+    int sub_status;  /* HTTP status of the SUBSCRIBE response */
+    char *stream_id; /* Mesos-Stream-Id of the current stream */
+    struct rio_decoder *rio;
+    char errbody[512]; /* body of a non-200 SUBSCRIBE response */
+    size_t errlen;
+    char *decode_err; /* why the last record could not be decoded */
+    double heartbeat_secs;
+    struct event *watchdog_ev; /* no event for too long -> disconnected */
+    struct event *reconnect_ev;
+    double backoff; /* next reconnect delay bound, seconds */
+    uint64_t rng;   /* xorshift state for the jitter */
 
-  bool started;
-  bool fatal;                  /* ERROR or refused SUBSCRIBE: no reconnect */
-  bool tearing_down;           /* TEARDOWN sent: no reconnect */
+    bool started;
+    bool fatal;        /* ERROR or refused SUBSCRIBE: no reconnect */
+    bool tearing_down; /* TEARDOWN sent: no reconnect */
 
-  /* stopping */
-  struct event *stop_ev;       /* activated by agora_scheduler_stop() */
-  atomic_bool stop_requested;
-  bool stopping;               /* stop handled on the loop */
-  bool running;                /* inside agora_scheduler_run() */
-  struct event *drain_ev;      /* bounds the wait for calls in flight */
+    /* stopping */
+    struct event *stop_ev; /* activated by agora_scheduler_stop() */
+    atomic_bool stop_requested;
+    bool stopping;          /* stop handled on the loop */
+    bool running;           /* inside agora_scheduler_run() */
+    struct event *drain_ev; /* bounds the wait for calls in flight */
 
-  struct sched_call_list calls;
-  size_t ncalls;
+    struct sched_call_list calls;
+    size_t ncalls;
 };
 
 /* calls.c */
 /* Serialize a call in the scheduler's encoding; *out is the caller's. */
-void sched_encode_call(const struct agora_scheduler *s,
-                       const Mesos__V1__Scheduler__Call *call, char **out, size_t *len);
+void sched_encode_call(const struct agora_scheduler *s, const Mesos__V1__Scheduler__Call *call,
+                       char **out, size_t *len);
 /* Content type of the scheduler's encoding. */
 const char *sched_content_type(const struct agora_scheduler *s);
 /* Free every call in flight without callbacks. */
@@ -116,8 +116,7 @@ void sched_calls_cancel_all(struct agora_scheduler *s);
 /* scheduler.c */
 /* A call came back with 307/503: leadership moved; re-subscribe. location
  * is the 307's Location header or NULL. */
-void sched_leader_lost(struct agora_scheduler *s, const char *stream_id,
-                       const char *location);
+void sched_leader_lost(struct agora_scheduler *s, const char *stream_id, const char *location);
 /* The last call in flight finished (ends a stop's drain). */
 void sched_calls_drained(struct agora_scheduler *s);
 

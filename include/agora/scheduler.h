@@ -47,33 +47,33 @@ struct agora_scheduler;
 
 /* Connection state; see agora_scheduler_state(). */
 enum agora_scheduler_state {
-  AGORA_SCHED_DISCONNECTED = 0, /* not connected; a reconnect may be pending */
-  AGORA_SCHED_CONNECTING,       /* SUBSCRIBE sent, SUBSCRIBED not yet received */
-  AGORA_SCHED_SUBSCRIBED,       /* calls are accepted; events flow */
+    AGORA_SCHED_DISCONNECTED = 0, /* not connected; a reconnect may be pending */
+    AGORA_SCHED_CONNECTING,       /* SUBSCRIBE sent, SUBSCRIBED not yet received */
+    AGORA_SCHED_SUBSCRIBED,       /* calls are accepted; events flow */
 };
 
 /* What a framework tells the master about itself, and how to reach it.
  * Zero-initialise, then set what you need: every zero field has a
  * sensible default. The library copies all strings. */
 struct agora_scheduler_config {
-  const char *master;            /* "HOST:PORT", or "h1:p1,h2:p2" tried in
+    const char *master;      /* "HOST:PORT", or "h1:p1,h2:p2" tried in
                                     turn; "zk://..." is reserved (not yet) */
-  const char *name;              /* FrameworkInfo.name (required) */
-  const char *user;              /* NULL: the user running the process */
-  const char *role;              /* NULL: "*" */
-  const char *principal;         /* NULL: none */
-  const char *hostname;          /* NULL: gethostname() */
-  double failover_timeout;       /* seconds the master keeps the framework's
+    const char *name;        /* FrameworkInfo.name (required) */
+    const char *user;        /* NULL: the user running the process */
+    const char *role;        /* NULL: "*" */
+    const char *principal;   /* NULL: none */
+    const char *hostname;    /* NULL: gethostname() */
+    double failover_timeout; /* seconds the master keeps the framework's
                                     tasks while it is disconnected; 0 = none */
-  bool checkpoint;               /* FrameworkInfo.checkpoint */
-  const int *capabilities;       /* MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__* */
-  size_t ncapabilities;
-  const char *framework_id;      /* re-subscribe as this framework (failover) */
-  bool manual_acknowledge;       /* false: each status update that carries a
+    bool checkpoint;         /* FrameworkInfo.checkpoint */
+    const int *capabilities; /* MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__* */
+    size_t ncapabilities;
+    const char *framework_id; /* re-subscribe as this framework (failover) */
+    bool manual_acknowledge;  /* false: each status update that carries a
                                     uuid is acknowledged right after the update
                                     callback returns; true: call
                                     agora_scheduler_acknowledge() yourself */
-  bool json;                     /* speak application/json instead of protobuf */
+    bool json;                /* speak application/json instead of protobuf */
 };
 
 /* The framework's event handlers. Any may be NULL. Each runs on the loop
@@ -81,34 +81,32 @@ struct agora_scheduler_config {
  * agora_scheduler_new(). Pointers passed in are valid only during the
  * call. Do not agora_scheduler_free() from inside a callback. */
 struct agora_scheduler_callbacks {
-  /* SUBSCRIBED: the master accepted the framework (also after every
+    /* SUBSCRIBED: the master accepted the framework (also after every
    * re-subscription). framework_id is the id to persist for failover. */
-  void (*subscribed)(struct agora_scheduler *s, const char *framework_id,
-                     double heartbeat_interval_secs, void *arg);
-  /* OFFERS: accept (agora_scheduler_launch/_accept) or decline each one. */
-  void (*offers)(struct agora_scheduler *s, Mesos__V1__Offer *const *offers,
-                 size_t n, void *arg);
-  /* RESCIND: the offer is no longer valid; do not use it. */
-  void (*rescind)(struct agora_scheduler *s, const char *offer_id, void *arg);
-  /* UPDATE: a task status update (acknowledged automatically unless
+    void (*subscribed)(struct agora_scheduler *s, const char *framework_id,
+                       double heartbeat_interval_secs, void *arg);
+    /* OFFERS: accept (agora_scheduler_launch/_accept) or decline each one. */
+    void (*offers)(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n, void *arg);
+    /* RESCIND: the offer is no longer valid; do not use it. */
+    void (*rescind)(struct agora_scheduler *s, const char *offer_id, void *arg);
+    /* UPDATE: a task status update (acknowledged automatically unless
    * manual_acknowledge). */
-  void (*update)(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status,
-                 void *arg);
-  /* MESSAGE: opaque data from an executor. */
-  void (*message)(struct agora_scheduler *s, const char *agent_id,
-                  const char *executor_id, const void *data, size_t len, void *arg);
-  /* FAILURE: an agent was lost (executor_id NULL), or an executor exited
+    void (*update)(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status, void *arg);
+    /* MESSAGE: opaque data from an executor. */
+    void (*message)(struct agora_scheduler *s, const char *agent_id, const char *executor_id,
+                    const void *data, size_t len, void *arg);
+    /* FAILURE: an agent was lost (executor_id NULL), or an executor exited
    * (status is its wait status, -1 when unknown). */
-  void (*failure)(struct agora_scheduler *s, const char *agent_id,
-                  const char *executor_id, int status, void *arg);
-  /* ERROR from the master, or a SUBSCRIBE the master refused (4xx). The
+    void (*failure)(struct agora_scheduler *s, const char *agent_id, const char *executor_id,
+                    int status, void *arg);
+    /* ERROR from the master, or a SUBSCRIBE the master refused (4xx). The
    * framework cannot continue: the library stops reconnecting. Typically
    * log and agora_scheduler_stop(). */
-  void (*error)(struct agora_scheduler *s, const char *message, void *arg);
-  /* The subscription was lost (reason: "eof", "heartbeat timeout", ...).
+    void (*error)(struct agora_scheduler *s, const char *message, void *arg);
+    /* The subscription was lost (reason: "eof", "heartbeat timeout", ...).
    * The library reconnects by itself; calls fail until subscribed() runs
    * again. Offers received before are void. */
-  void (*disconnected)(struct agora_scheduler *s, const char *reason, void *arg);
+    void (*disconnected)(struct agora_scheduler *s, const char *reason, void *arg);
 };
 
 /* Create a scheduler. base: the event_base to run on, or NULL to have
@@ -118,8 +116,8 @@ struct agora_scheduler_callbacks {
  * the field (e.g. "master: zk:// is not supported yet"). */
 struct agora_scheduler *agora_scheduler_new(struct event_base *base,
                                             const struct agora_scheduler_config *cfg,
-                                            const struct agora_scheduler_callbacks *cbs,
-                                            void *arg, char **err);
+                                            const struct agora_scheduler_callbacks *cbs, void *arg,
+                                            char **err);
 
 /* Begin subscribing (non-blocking). Returns 0, or -1 if already started. */
 int agora_scheduler_start(struct agora_scheduler *s);
@@ -172,19 +170,17 @@ const char *agora_scheduler_master(const struct agora_scheduler *s);
  * and are not modified. Resources of the offer that no task uses are
  * declined for refuse_seconds. n == 0 declines the offer. */
 int agora_scheduler_launch(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
-                           Mesos__V1__TaskInfo *const *tasks, size_t n,
-                           double refuse_seconds);
+                           Mesos__V1__TaskInfo *const *tasks, size_t n, double refuse_seconds);
 
 /* General ACCEPT: operations applied in order against the offers (all on
  * the same agent). Operations stay the caller's. */
-int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_ids,
-                           size_t noffers, Mesos__V1__Offer__Operation *const *ops,
-                           size_t nops, double refuse_seconds);
+int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_ids, size_t noffers,
+                           Mesos__V1__Offer__Operation *const *ops, size_t nops,
+                           double refuse_seconds);
 
 /* DECLINE one offer; its resources are not re-offered to this framework
  * for refuse_seconds. */
-int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id,
-                            double refuse_seconds);
+int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id, double refuse_seconds);
 
 /* REVIVE: remove all filters and resume offers after a suppress. */
 int agora_scheduler_revive(struct agora_scheduler *s);
@@ -192,14 +188,12 @@ int agora_scheduler_revive(struct agora_scheduler *s);
 int agora_scheduler_suppress(struct agora_scheduler *s);
 
 /* KILL a task. agent_id may be NULL when unknown. */
-int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id,
-                         const char *agent_id);
+int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id, const char *agent_id);
 
 /* ACKNOWLEDGE a status update (only needed with manual_acknowledge).
  * Returns 0 without sending when the status carries no uuid (those need
  * no acknowledgement). */
-int agora_scheduler_acknowledge(struct agora_scheduler *s,
-                                const Mesos__V1__TaskStatus *status);
+int agora_scheduler_acknowledge(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status);
 
 /* RECONCILE: n == 0 asks for the latest status of every task the master
  * knows of (implicit); otherwise of the given task ids (agent_ids may be
@@ -220,9 +214,8 @@ int agora_scheduler_teardown(struct agora_scheduler *s);
 /* A TaskInfo running cmd with /bin/sh -c, asking for cpus and mem (MB) of
  * unreserved ("*") resources. agent_id may be NULL (agora_scheduler_launch
  * fills in the offer's). Strings are copied. Free with agora_task_free(). */
-Mesos__V1__TaskInfo *agora_task_new(const char *name, const char *task_id,
-                                    const char *agent_id, const char *cmd,
-                                    double cpus, double mem);
+Mesos__V1__TaskInfo *agora_task_new(const char *name, const char *task_id, const char *agent_id,
+                                    const char *cmd, double cpus, double mem);
 /* Add a scalar resource (e.g. "disk", "gpus"). */
 void agora_task_add_scalar(Mesos__V1__TaskInfo *task, const char *name, double value);
 /* Add the given ports (one "ports" ranges resource, merged). Choose them
@@ -244,11 +237,9 @@ struct agora_resources;
 /* The resources of an offer; NULL if the offer's resources are malformed
  * (*err, if non-NULL, says which; caller frees). Free with
  * agora_resources_free(). */
-struct agora_resources *agora_resources_from_offer(const Mesos__V1__Offer *offer,
-                                                   char **err);
+struct agora_resources *agora_resources_from_offer(const Mesos__V1__Offer *offer, char **err);
 /* true when every resource of task is available in r. */
-bool agora_resources_fits(const struct agora_resources *r,
-                          const Mesos__V1__TaskInfo *task);
+bool agora_resources_fits(const struct agora_resources *r, const Mesos__V1__TaskInfo *task);
 /* Subtract task's resources from r: 0, or -1 (r unchanged) when they do
  * not fit. */
 int agora_resources_take(struct agora_resources *r, const Mesos__V1__TaskInfo *task);

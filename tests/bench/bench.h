@@ -32,42 +32,42 @@ struct evkeyvalq;
 #define BENCH_HOST_PREFIX "bench-slave-"
 
 struct bench_config {
-  char *master_host;
-  int master_port;
-  int slaves;
-  int frameworks;
-  long tasks;
-  double task_duration;       /* seconds between RUNNING and FINISHED */
-  char *slave_resources;
-  double task_cpus, task_mem;
-  int procs;                  /* child processes for the slaves */
-  int conns_per_proc;         /* keep-alive connections for calls, per process */
-  int connect_window;         /* SUBSCRIBEs in flight per child */
-  double timeout;             /* whole run, seconds */
-  double state_interval;      /* GET /master/state every ... (0: never) */
-  int master_pid;
-  char *zk_url;               /* --master=zk://...: follow the leader (else NULL) */
-  double backoff_factor;      /* re-registration delay: uniform in [0.5 s, this] */
-  bool failover;              /* kill -9 the leader once all tasks run */
-  double kill_after;          /* ... this long after the last RUNNING */
+    char *master_host;
+    int master_port;
+    int slaves;
+    int frameworks;
+    long tasks;
+    double task_duration; /* seconds between RUNNING and FINISHED */
+    char *slave_resources;
+    double task_cpus, task_mem;
+    int procs;             /* child processes for the slaves */
+    int conns_per_proc;    /* keep-alive connections for calls, per process */
+    int connect_window;    /* SUBSCRIBEs in flight per child */
+    double timeout;        /* whole run, seconds */
+    double state_interval; /* GET /master/state every ... (0: never) */
+    int master_pid;
+    char *zk_url;          /* --master=zk://...: follow the leader (else NULL) */
+    double backoff_factor; /* re-registration delay: uniform in [0.5 s, this] */
+    bool failover;         /* kill -9 the leader once all tasks run */
+    double kill_after;     /* ... this long after the last RUNNING */
 };
 
 /* Shared between the parent and the slave processes. */
 struct bench_shm {
-  uint64_t registered;        /* slaves that got REGISTERED */
-  uint64_t subscribe_failed;  /* SUBSCRIBE refused or connection lost */
-  uint64_t streams_lost;      /* registered slave streams that closed */
-  uint64_t run_tasks;         /* RUN_TASK events received */
-  uint64_t updates_sent;      /* STATUS_UPDATE calls sent */
-  uint64_t call_errors;       /* calls answered other than 202 */
-  uint64_t acks;              /* ACKNOWLEDGE events received */
-  uint64_t pings;             /* PING events answered */
-  uint64_t children_ready;    /* children whose slaves are all registered */
-  uint64_t stop;              /* set by the parent: children exit */
-  uint64_t reregistered;      /* REGISTERED answers to a re-registration */
-  uint64_t last_rereg_ns;     /* when the latest of them arrived */
-  uint64_t resubscribe_tries; /* (re-)SUBSCRIBEs sent after the first registration */
-  uint64_t freed_ns[];        /* per slave: when resources became free (0: not pending) */
+    uint64_t registered;        /* slaves that got REGISTERED */
+    uint64_t subscribe_failed;  /* SUBSCRIBE refused or connection lost */
+    uint64_t streams_lost;      /* registered slave streams that closed */
+    uint64_t run_tasks;         /* RUN_TASK events received */
+    uint64_t updates_sent;      /* STATUS_UPDATE calls sent */
+    uint64_t call_errors;       /* calls answered other than 202 */
+    uint64_t acks;              /* ACKNOWLEDGE events received */
+    uint64_t pings;             /* PING events answered */
+    uint64_t children_ready;    /* children whose slaves are all registered */
+    uint64_t stop;              /* set by the parent: children exit */
+    uint64_t reregistered;      /* REGISTERED answers to a re-registration */
+    uint64_t last_rereg_ns;     /* when the latest of them arrived */
+    uint64_t resubscribe_tries; /* (re-)SUBSCRIBEs sent after the first registration */
+    uint64_t freed_ns[];        /* per slave: when resources became free (0: not pending) */
 };
 
 /* Monotonic nanoseconds (the clock shared by all bench processes). */
@@ -114,17 +114,17 @@ void call_pool_set_master(struct call_pool *p, const char *host, int port);
 /* ------------------------------------------------------------- parts */
 
 /* Child process: run slaves [first, first+count). Returns the exit code. */
-int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int child,
-                     int first, int count);
+int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int child, int first,
+                     int count);
 
 /* Frameworks (in the parent). */
 struct bench_fw_stats {
-  uint64_t launched, running, finished, failed, offers, declined, accepts, subscribed;
-  double first_accept, last_running, last_finished;   /* bench_now() */
-  double *offer_latency_ms;     /* samples, grown as needed */
-  size_t n_offer_latency, cap_offer_latency;
-  double *launch_latency_ms;    /* accept -> RUNNING, a sample per task */
-  size_t n_launch_latency, cap_launch_latency;
+    uint64_t launched, running, finished, failed, offers, declined, accepts, subscribed;
+    double first_accept, last_running, last_finished; /* bench_now() */
+    double *offer_latency_ms;                         /* samples, grown as needed */
+    size_t n_offer_latency, cap_offer_latency;
+    double *launch_latency_ms; /* accept -> RUNNING, a sample per task */
+    size_t n_launch_latency, cap_launch_latency;
 };
 struct bench_fws;
 struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_config *cfg,

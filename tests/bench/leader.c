@@ -22,67 +22,67 @@
 #define BENCH_ZK_SESSION_TIMEOUT 10.0
 
 struct bench_leader {
-  struct zk *zk;
-  struct zk_detector *det;
-  char *host;
-  int port;
-  bench_leader_fn fn;
-  void *arg;
+    struct zk *zk;
+    struct zk_detector *det;
+    char *host;
+    int port;
+    bench_leader_fn fn;
+    void *arg;
 };
 
 static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
                       void *arg)
 {
-  struct bench_leader *l = arg;
-  char *host = NULL, *err = NULL;
-  int port = 0;
-  if (name && zk_master_address(data, len, &host, &port, &err) != 0) {
-    fprintf(stderr, "agora-bench: leading master %s: %s\n", name, err);
-    free(err);
-  }
-  if (host && l->host && strcmp(host, l->host) == 0 && port == l->port) {
-    free(host);
-    return;
-  }
-  if (!host && !l->host)
-    return;
-  free(l->host);
-  l->host = host;
-  l->port = port;
-  l->fn(l->host, l->port, l->arg);
+    struct bench_leader *l = arg;
+    char *host = NULL, *err = NULL;
+    int port = 0;
+    if (name && zk_master_address(data, len, &host, &port, &err) != 0) {
+        fprintf(stderr, "agora-bench: leading master %s: %s\n", name, err);
+        free(err);
+    }
+    if (host && l->host && strcmp(host, l->host) == 0 && port == l->port) {
+        free(host);
+        return;
+    }
+    if (!host && !l->host)
+        return;
+    free(l->host);
+    l->host = host;
+    l->port = port;
+    l->fn(l->host, l->port, l->arg);
 }
 
 struct bench_leader *bench_leader_new(struct event_base *base, const char *zk_url,
                                       bench_leader_fn fn, void *arg)
 {
-  char *hosts = NULL, *path = NULL, *err = NULL;
-  if (zk_parse_url(zk_url, &hosts, &path, &err) != 0) {
-    fprintf(stderr, "agora-bench: --master: %s\n", err);
-    free(err);
-    return NULL;
-  }
-  struct bench_leader *l = xcalloc(1, sizeof(*l));
-  l->fn = fn;
-  l->arg = arg;
-  l->zk = zk_new(base, hosts, BENCH_ZK_SESSION_TIMEOUT, NULL, NULL, &err);
-  if (!l->zk) {
-    fprintf(stderr, "agora-bench: ZooKeeper %s: %s\n", hosts, err ? err : "?");
-    free(err);
-    free(l);
-    l = NULL;
-  } else {
-    l->det = zk_detector_new(l->zk, path, on_leader, l);
-  }
-  free(hosts);
-  free(path);
-  return l;
+    char *hosts = NULL, *path = NULL, *err = NULL;
+    if (zk_parse_url(zk_url, &hosts, &path, &err) != 0) {
+        fprintf(stderr, "agora-bench: --master: %s\n", err);
+        free(err);
+        return NULL;
+    }
+    struct bench_leader *l = xcalloc(1, sizeof(*l));
+    l->fn = fn;
+    l->arg = arg;
+    l->zk = zk_new(base, hosts, BENCH_ZK_SESSION_TIMEOUT, NULL, NULL, &err);
+    if (!l->zk) {
+        fprintf(stderr, "agora-bench: ZooKeeper %s: %s\n", hosts, err ? err : "?");
+        free(err);
+        free(l);
+        l = NULL;
+    } else {
+        l->det = zk_detector_new(l->zk, path, on_leader, l);
+    }
+    free(hosts);
+    free(path);
+    return l;
 }
 
 void bench_leader_free(struct bench_leader *l)
 {
-  if (!l)
-    return;
-  zk_free(l->zk);
-  free(l->host);
-  free(l);
+    if (!l)
+        return;
+    zk_free(l->zk);
+    free(l->host);
+    free(l);
 }

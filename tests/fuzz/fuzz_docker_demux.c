@@ -12,8 +12,8 @@
 #include "docker.h"
 
 struct sink {
-    size_t n[3];            /* bytes per stream: other, stdout, stderr */
-    uint32_t sum[3];        /* order-sensitive checksum per stream */
+    size_t n[3];     /* bytes per stream: other, stdout, stderr */
+    uint32_t sum[3]; /* order-sensitive checksum per stream */
 };
 
 static void on_frame(int stream, const char *data, size_t len, void *arg)

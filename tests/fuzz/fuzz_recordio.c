@@ -17,7 +17,7 @@
 #define FUZZ_MAX_RECORD 4096
 
 struct digest {
-    uint64_t hash;   /* FNV-1a over records and their boundaries */
+    uint64_t hash; /* FNV-1a over records and their boundaries */
     size_t count;
 };
 

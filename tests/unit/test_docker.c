@@ -146,7 +146,7 @@ struct fake {
     struct event_base *base;
     struct evhttp *http;
     char path[108];
-    int pending;              /* callbacks still expected */
+    int pending; /* callbacks still expected */
     int status[8];
     char *body[8];
     char *message[8];
@@ -256,7 +256,7 @@ static void test_client_against_fake_engine(void **state)
     struct slot slots[5];
     struct docker_demux d;
     struct frames fr;
-    struct timeval limit = {10, 0};
+    struct timeval limit = { 10, 0 };
     json_t *body = json_pack("{s:s}", "Image", "busybox");
     int i;
 

@@ -75,8 +75,9 @@ static void test_defaults(void **state)
 
 static void test_argv_and_env(void **state)
 {
-    char *argv[] = { "prog", "--port=0", "--work-dir=/tmp/w", "--verbose", "--timeout=500ms",
-                     "--zk=zk://a:2181/agora", NULL };
+    char *argv[] = { "prog",      "--port=0",        "--work-dir=/tmp/w",
+                     "--verbose", "--timeout=500ms", "--zk=zk://a:2181/agora",
+                     NULL };
     char *err = NULL;
 
     (void)state;
@@ -84,8 +85,8 @@ static void test_argv_and_env(void **state)
     setenv("AGORA_RATIO", "0.25", 1);
     setenv("AGORA_WORK_DIR", "/env/dir", 1);
     assert_int_equal(parse(6, argv, &err), 0);
-    assert_int_equal(port, 0);              /* argv beats env */
-    assert_true(ratio == 0.25);             /* env beats default */
+    assert_int_equal(port, 0);               /* argv beats env */
+    assert_true(ratio == 0.25);              /* env beats default */
     assert_string_equal(work_dir, "/tmp/w"); /* dashes work too */
     assert_true(verbose);
     assert_true(timeout > 0.4999 && timeout < 0.5001);

@@ -80,15 +80,16 @@ static void run_for(double secs)
     run_until_flag(&never, secs);
 }
 
-#define run_until(cond) do { \
-        double end_ = now_secs() + DEADLINE_SECS; \
+#define run_until(cond)                                                   \
+    do {                                                                  \
+        double end_ = now_secs() + DEADLINE_SECS;                         \
         struct event *t_ = event_new(F.base, -1, EV_PERSIST, tick, NULL); \
-        struct timeval tv_ = { 0, 20000 }; \
-        event_add(t_, &tv_); \
-        while (!(cond) && now_secs() < end_) \
-            event_base_loop(F.base, EVLOOP_ONCE); \
-        event_free(t_); \
-        assert_true(cond); \
+        struct timeval tv_ = { 0, 20000 };                                \
+        event_add(t_, &tv_);                                              \
+        while (!(cond) && now_secs() < end_)                              \
+            event_base_loop(F.base, EVLOOP_ONCE);                         \
+        event_free(t_);                                                   \
+        assert_true(cond);                                                \
     } while (0)
 
 /* ------------------------------------------------------------ handlers */
@@ -230,8 +231,8 @@ static void on_response(const struct http_response *resp, void *arg)
     }
 }
 
-static void call(struct result *r, const char *method, const char *path,
-                 const void *body, size_t len)
+static void call(struct result *r, const char *method, const char *path, const void *body,
+                 size_t len)
 {
     struct http_call *c;
 
@@ -395,8 +396,8 @@ static void test_call_errors(void **state)
     int dead = find_free_port();
 
     (void)state;
-    c = http_call_start(F.base, "127.0.0.1", dead, "GET", "/", NULL, 0, NULL, 0, 5.0,
-                        on_response, &r);
+    c = http_call_start(F.base, "127.0.0.1", dead, "GET", "/", NULL, 0, NULL, 0, 5.0, on_response,
+                        &r);
     assert_non_null(c);
     assert_false(r.done);
     run_until(r.done);
@@ -428,8 +429,8 @@ static void test_call_errors(void **state)
     /* Bad arguments. */
     assert_null(http_call_start(F.base, "127.0.0.1", F.port, "BREW", "/", NULL, 0, NULL, 0, 1,
                                 on_response, &r));
-    assert_null(http_call_start(F.base, "127.0.0.1", 0, "GET", "/", NULL, 0, NULL, 0, 1,
-                                on_response, &r));
+    assert_null(
+        http_call_start(F.base, "127.0.0.1", 0, "GET", "/", NULL, 0, NULL, 0, 1, on_response, &r));
     assert_null(http_call_start(F.base, "127.0.0.1", F.port, "GET", "nopath", NULL, 0, NULL, 0, 1,
                                 on_response, &r));
     result_reset(&r);
@@ -446,8 +447,8 @@ struct subres {
     int datas;
     int closes;
     char reason[64];
-    bool close_in_data;    /* http_sub_close from inside on_data */
-    bool close_in_close;   /* http_sub_close from inside on_close (no-op) */
+    bool close_in_data;  /* http_sub_close from inside on_data */
+    bool close_in_close; /* http_sub_close from inside on_close (no-op) */
     struct http_sub *sub;
 };
 
@@ -602,8 +603,8 @@ static void test_sub_errors(void **state)
     (void)state;
     /* Refused: on_close runs later, never inside http_sub_open. */
     memset(&r, 0, sizeof(r));
-    r.sub = http_sub_open(F.base, "127.0.0.1", dead, "GET", "/", NULL, 0, NULL, 0, 5.0,
-                          &sub_cbs, &r);
+    r.sub =
+        http_sub_open(F.base, "127.0.0.1", dead, "GET", "/", NULL, 0, NULL, 0, 5.0, &sub_cbs, &r);
     assert_non_null(r.sub);
     assert_int_equal(r.closes, 0);
     run_until(r.closes == 1);
@@ -630,8 +631,8 @@ static void test_sub_errors(void **state)
 
     /* Refused then closed before the deferred on_close ran. */
     memset(&r, 0, sizeof(r));
-    r.sub = http_sub_open(F.base, "127.0.0.1", dead, "GET", "/", NULL, 0, NULL, 0, 5.0,
-                          &sub_cbs, &r);
+    r.sub =
+        http_sub_open(F.base, "127.0.0.1", dead, "GET", "/", NULL, 0, NULL, 0, 5.0, &sub_cbs, &r);
     http_sub_close(r.sub);
     run_for(0.2);
     assert_int_equal(r.closes, 0);
@@ -667,7 +668,8 @@ static void test_parse_hostport(void **state)
     assert_string_equal(h, "10.0.0.1");
     assert_int_equal(p, 5050);
     free(h);
-    assert_int_equal(http_parse_hostport("http://master.example:5051/master/redirect", 80, &h, &p), 0);
+    assert_int_equal(http_parse_hostport("http://master.example:5051/master/redirect", 80, &h, &p),
+                     0);
     assert_string_equal(h, "master.example");
     assert_int_equal(p, 5051);
     free(h);

@@ -115,8 +115,8 @@ static void test_subscribe_shape(void **state)
     /* role keeps its default pointer and failover_timeout/checkpoint have
      * no has_: none of them may appear. */
     s = pbjson_encode_string(&call.base, NULL);
-    assert_string_equal(s,
-        "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\"}}}");
+    assert_string_equal(s, "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":"
+                           "\"u\",\"name\":\"n\"}}}");
     free(s);
 
     /* An explicitly set role "*" (not the default pointer) is emitted. */
@@ -124,7 +124,8 @@ static void test_subscribe_shape(void **state)
     fi.has_failover_timeout = 1;
     fi.failover_timeout = 604800;
     s = pbjson_encode_string(&call.base, NULL);
-    assert_string_equal(s,
+    assert_string_equal(
+        s,
         "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\","
         "\"failover_timeout\":604800.0,\"role\":\"*\"}}}");
     free(s);
@@ -166,7 +167,8 @@ static const char *accept_text =
     "\"resources\":["
     "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.1},\"role\":\"*\"},"
     "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":128.0}},"
-    "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,\"end\":31001}]}}],"
+    "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,\"end\":31001}"
+    "]}}],"
     "\"command\":{\"uris\":[{\"value\":\"http://x/app.tgz\",\"extract\":false}],"
     "\"environment\":{\"variables\":[{\"name\":\"PORT\",\"type\":\"VALUE\",\"value\":\"31000\"}]},"
     "\"value\":\"python3 -m http.server $PORT\",\"shell\":true},"
@@ -179,7 +181,8 @@ static const char *accept_text =
 
 static void test_accept_launch_round_trip(void **state)
 {
-    Mesos__V1__Scheduler__Call *c = (Mesos__V1__Scheduler__Call *)round_trip(CALL_DESC, accept_text);
+    Mesos__V1__Scheduler__Call *c =
+        (Mesos__V1__Scheduler__Call *)round_trip(CALL_DESC, accept_text);
     Mesos__V1__TaskInfo *t;
     char *s;
 
@@ -204,9 +207,8 @@ static void test_accept_launch_round_trip(void **state)
 
 static void test_event_bytes(void **state)
 {
-    static const uint8_t uuid[16] = {
-        0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03,
-        0xfb, 0xff, 0xfe, 0x7f, 0x80, 0x10, 0x20, 0x30 };
+    static const uint8_t uuid[16] = { 0xde, 0xad, 0xbe, 0xef, 0x00, 0x01, 0x02, 0x03,
+                                      0xfb, 0xff, 0xfe, 0x7f, 0x80, 0x10, 0x20, 0x30 };
     Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
     Mesos__V1__Scheduler__Event__Update up = MESOS__V1__SCHEDULER__EVENT__UPDATE__INIT;
     Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
@@ -220,7 +222,7 @@ static void test_event_bytes(void **state)
     st.has_uuid = 1;
     st.uuid.data = (uint8_t *)uuid;
     st.uuid.len = sizeof(uuid);
-    st.has_data = 1;            /* one byte: two '=' of padding */
+    st.has_data = 1; /* one byte: two '=' of padding */
     st.data.data = (uint8_t *)"A";
     st.data.len = 1;
     st.has_timestamp = 1;
@@ -231,10 +233,10 @@ static void test_event_bytes(void **state)
     ev.update = &up;
 
     s = pbjson_encode_string(&ev.base, NULL);
-    assert_string_equal(s,
-        "{\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":\"web.1\"},"
-        "\"state\":\"TASK_RUNNING\",\"data\":\"QQ==\",\"timestamp\":1795000000.25,"
-        "\"uuid\":\"3q2+7wABAgP7//5/gBAgMA==\"}}}");
+    assert_string_equal(
+        s, "{\"type\":\"UPDATE\",\"update\":{\"status\":{\"task_id\":{\"value\":\"web.1\"},"
+           "\"state\":\"TASK_RUNNING\",\"data\":\"QQ==\",\"timestamp\":1795000000.25,"
+           "\"uuid\":\"3q2+7wABAgP7//5/gBAgMA==\"}}}");
     back = (Mesos__V1__Scheduler__Event *)pbjson_decode_string(
         &mesos__v1__scheduler__event__descriptor, s, strlen(s), &err);
     assert_non_null(back);
@@ -252,10 +254,10 @@ static void test_task_status_enum(void **state)
     Mesos__V1__TaskStatus *st;
     char *s;
 
-    st = (Mesos__V1__TaskStatus *)round_trip(d,
-        "{\"task_id\":{\"value\":\"t\"},\"state\":\"TASK_FAILED\",\"message\":\"exit 1\","
-        "\"source\":\"SOURCE_EXECUTOR\",\"reason\":\"REASON_COMMAND_EXECUTOR_FAILED\","
-        "\"healthy\":false}");
+    st = (Mesos__V1__TaskStatus *)round_trip(
+        d, "{\"task_id\":{\"value\":\"t\"},\"state\":\"TASK_FAILED\",\"message\":\"exit 1\","
+           "\"source\":\"SOURCE_EXECUTOR\",\"reason\":\"REASON_COMMAND_EXECUTOR_FAILED\","
+           "\"healthy\":false}");
     assert_int_equal(st->state, MESOS__V1__TASK_STATE__TASK_FAILED);
     assert_true(st->has_reason);
     assert_int_equal(st->reason, 0);
@@ -284,22 +286,23 @@ static void test_lenient_inputs(void **state)
     char *s;
 
     /* null for repeated fields and optional messages; unknown keys. */
-    c = (Mesos__V1__Scheduler__Call *)decode_ok(CALL_DESC,
-        "{\"type\":\"DECLINE\",\"future_field\":[1,{\"x\":null}],"
-        "\"decline\":{\"offer_ids\":null,\"filters\":null}}");
+    c = (Mesos__V1__Scheduler__Call *)decode_ok(
+        CALL_DESC, "{\"type\":\"DECLINE\",\"future_field\":[1,{\"x\":null}],"
+                   "\"decline\":{\"offer_ids\":null,\"filters\":null}}");
     assert_int_equal(c->decline->n_offer_ids, 0);
     assert_null(c->decline->filters);
     protobuf_c_message_free_unpacked(&c->base, NULL);
 
     /* Pre-refinement resource: role field; integer for a double. */
-    r = (Mesos__V1__Resource *)decode_ok(&mesos__v1__resource__descriptor,
+    r = (Mesos__V1__Resource *)decode_ok(
+        &mesos__v1__resource__descriptor,
         "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1},\"role\":\"*\"}");
     assert_true(r->scalar->value == 1.0);
     assert_string_equal(r->role, "*");
     assert_ptr_not_equal(r->role, mesos__v1__resource__role__default_value);
     s = pbjson_encode_string(&r->base, NULL);
-    assert_string_equal(s,
-        "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.0},\"role\":\"*\"}");
+    assert_string_equal(
+        s, "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.0},\"role\":\"*\"}");
     free(s);
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
@@ -330,8 +333,8 @@ static void test_uint64_extremes(void **state)
     protobuf_c_message_free_unpacked(&back->base, NULL);
     free(s);
 
-    expect_err(&mesos__v1__value__range__descriptor,
-               "{\"begin\":-1,\"end\":1}", "begin: value -1 out of range for uint64");
+    expect_err(&mesos__v1__value__range__descriptor, "{\"begin\":-1,\"end\":1}",
+               "begin: value -1 out of range for uint64");
     expect_err(&mesos__v1__value__range__descriptor,
                "{\"begin\":0,\"end\":\"18446744073709551616\"}",
                "end: value '18446744073709551616' out of range for uint64");
@@ -341,12 +344,14 @@ static void test_errors(void **state)
 {
     expect_err_prefix(CALL_DESC, "{\"type\": ", "invalid JSON at line 1, column");
     expect_err(CALL_DESC, "[1,2]", "mesos.v1.scheduler.Call: expected an object, got array");
-    expect_err(CALL_DESC, "\"SUBSCRIBE\"", "mesos.v1.scheduler.Call: expected an object, got string");
+    expect_err(CALL_DESC, "\"SUBSCRIBE\"",
+               "mesos.v1.scheduler.Call: expected an object, got string");
     expect_err(CALL_DESC, "{\"type\":\"FOO\"}",
                "type: unknown enum value 'FOO' for mesos.v1.scheduler.Call.Type");
-    expect_err(CALL_DESC,
-               "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":5}}}",
-               "subscribe.framework_info.name: expected a string, got number");
+    expect_err(
+        CALL_DESC,
+        "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":5}}}",
+        "subscribe.framework_info.name: expected a string, got number");
     expect_err(CALL_DESC,
                "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"name\":\"n\"}}}",
                "subscribe.framework_info: missing required field 'user'");
@@ -354,23 +359,25 @@ static void test_errors(void **state)
                "subscribe: missing required field 'framework_info'");
     expect_err(&mesos__v1__framework_id__descriptor, "{}",
                "mesos.v1.FrameworkID: missing required field 'value'");
-    expect_err(CALL_DESC,
-               "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\","
-               "\"checkpoint\":\"yes\"}}}",
-               "subscribe.framework_info.checkpoint: expected a boolean, got string");
+    expect_err(
+        CALL_DESC,
+        "{\"type\":\"SUBSCRIBE\",\"subscribe\":{\"framework_info\":{\"user\":\"u\",\"name\":\"n\","
+        "\"checkpoint\":\"yes\"}}}",
+        "subscribe.framework_info.checkpoint: expected a boolean, got string");
     expect_err(CALL_DESC, "{\"subscribe\":[]}", "subscribe: expected an object, got array");
     expect_err(CALL_DESC, "{\"accept\":{\"offer_ids\":{\"value\":\"o\"}}}",
                "accept.offer_ids: expected an array, got object");
     expect_err(CALL_DESC, "{\"accept\":{\"offer_ids\":[{\"value\":\"o\"},{}]}}",
                "accept.offer_ids[1]: missing required field 'value'");
-    expect_err(CALL_DESC,
-               "{\"accept\":{\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":["
-               "{\"name\":\"a\",\"task_id\":{\"value\":\"a\"},\"agent_id\":{\"value\":\"s\"}},"
-               "{\"name\":\"b\",\"task_id\":{\"value\":\"b\"},\"agent_id\":{\"value\":\"s\"},"
-               "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":\"1\"}}]}"
-               "]}}]}}",
-               "accept.operations[0].launch.task_infos[1].resources[0].scalar.value: "
-               "expected a number, got string");
+    expect_err(
+        CALL_DESC,
+        "{\"accept\":{\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":["
+        "{\"name\":\"a\",\"task_id\":{\"value\":\"a\"},\"agent_id\":{\"value\":\"s\"}},"
+        "{\"name\":\"b\",\"task_id\":{\"value\":\"b\"},\"agent_id\":{\"value\":\"s\"},"
+        "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":\"1\"}}]}"
+        "]}}]}}",
+        "accept.operations[0].launch.task_infos[1].resources[0].scalar.value: "
+        "expected a number, got string");
     /* integers */
     expect_err(&mesos__v1__health_check__descriptor, "{\"consecutive_failures\":1.5}",
                "consecutive_failures: expected an integer, got 1.5");
@@ -462,24 +469,33 @@ static void test_deep_garbage(void **state)
     free(err);
 
     /* Deep but parseable: partial Accept built, then a bad leaf. */
-    expect_err(CALL_DESC,
-               "{\"type\":\"ACCEPT\",\"accept\":{\"offer_ids\":[{\"value\":\"a\"},{\"value\":\"b\"}],"
-               "\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":[{\"name\":\"t\","
-               "\"task_id\":{\"value\":\"t\"},\"agent_id\":{\"value\":\"s\"},\"labels\":{\"labels\":"
-               "[{\"key\":\"k\",\"value\":[[[[{}]]]]}]}}]}}]}}",
-               "accept.operations[0].launch.task_infos[0].labels.labels[0].value: "
-               "expected a string, got array");
+    expect_err(
+        CALL_DESC,
+        "{\"type\":\"ACCEPT\",\"accept\":{\"offer_ids\":[{\"value\":\"a\"},{\"value\":\"b\"}],"
+        "\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":[{\"name\":\"t\","
+        "\"task_id\":{\"value\":\"t\"},\"agent_id\":{\"value\":\"s\"},\"labels\":{\"labels\":"
+        "[{\"key\":\"k\",\"value\":[[[[{}]]]]}]}}]}}]}}",
+        "accept.operations[0].launch.task_infos[0].labels.labels[0].value: "
+        "expected a string, got array");
     free(text);
 }
 
 static void test_base64(void **state)
 {
-    static const struct { const char *raw; const char *b64; } v[] = {
-        { "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-        { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+    static const struct {
+        const char *raw;
+        const char *b64;
+    } v[] = {
+        { "", "" },
+        { "f", "Zg==" },
+        { "fo", "Zm8=" },
+        { "foo", "Zm9v" },
+        { "foob", "Zm9vYg==" },
+        { "fooba", "Zm9vYmE=" },
+        { "foobar", "Zm9vYmFy" },
     };
-    static const char *bad[] = { "Z", "Zg=", "Zg", "Z===", "Zg=A", "=Zg=", " Zg==", "Zg==\n",
-                                 "Zm9v!mFy", "Zm9-", "Zm9_" };
+    static const char *bad[] = { "Z",     "Zg=",    "Zg",       "Z===", "Zg=A", "=Zg=",
+                                 " Zg==", "Zg==\n", "Zm9v!mFy", "Zm9-", "Zm9_" };
     uint8_t all[256];
     char *t;
     uint8_t *back;
@@ -516,9 +532,11 @@ static void test_invalid_utf8_encode(void **state)
     char *s;
 
     /* Built in code with bad bytes: encode must still give valid JSON. */
-    tid.value = "a\xff" "b\xc3";
+    tid.value = "a\xff"
+                "b\xc3";
     s = pbjson_encode_string(&tid.base, NULL);
-    assert_string_equal(s, "{\"value\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"}");
+    assert_string_equal(s, "{\"value\":\"a\xef\xbf\xbd"
+                           "b\xef\xbf\xbd\"}");
     free(s);
     tid.value = "caf\xc3\xa9";
     s = pbjson_encode_string(&tid.base, NULL);

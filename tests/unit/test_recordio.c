@@ -19,10 +19,10 @@
 #include "recordio.h"
 
 struct collected {
-    char *data;      /* records joined with '|' */
+    char *data; /* records joined with '|' */
     size_t len;
     int count;
-    int stop_after;  /* return -1 from this record on (0: never) */
+    int stop_after; /* return -1 from this record on (0: never) */
 };
 
 static int collect(const char *data, size_t len, void *arg)
@@ -155,15 +155,15 @@ static void expect_error(const char *input, size_t max)
 static void test_malformed(void **state)
 {
     (void)state;
-    expect_error("\nabc", 100);                       /* empty prefix */
-    expect_error("a\n", 100);                         /* non-digit */
+    expect_error("\nabc", 100); /* empty prefix */
+    expect_error("a\n", 100);   /* non-digit */
     expect_error("1a\nx", 100);
     expect_error("-1\n", 100);
     expect_error(" 1\nx", 100);
     expect_error("1\r\nx", 100);
-    expect_error("101\n", 100);                       /* over max_record */
-    expect_error("123456789012345678901\n", SIZE_MAX); /* 21 digits */
-    expect_error("99999999999999999999\n", SIZE_MAX);  /* 20 digits, overflows */
+    expect_error("101\n", 100);                            /* over max_record */
+    expect_error("123456789012345678901\n", SIZE_MAX);     /* 21 digits */
+    expect_error("99999999999999999999\n", SIZE_MAX);      /* 20 digits, overflows */
     expect_error("00000000000000000000000000001\nx", 100); /* overlong */
 }
 

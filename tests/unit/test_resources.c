@@ -53,7 +53,7 @@ static void expect_parse_err(const char *text, const char *want)
     assert_non_null(err);
     if (strcmp(err, want) != 0)
         fail_msg("parse '%s'\n  got  '%s'\n  want '%s'", text, err, want);
-    assert_int_equal(r.n, 0);   /* left clean */
+    assert_int_equal(r.n, 0); /* left clean */
     free(err);
 }
 
@@ -67,8 +67,8 @@ static void test_parse_format(void **state)
     expect_format("ports:[5-5,1-3,2-4]", "ports:[1-5]");
     expect_format("disks:{b,a,b}", "disks:{a,b}");
     expect_format("cpus(web):2;cpus:1;cpus(*):1", "cpus:2;cpus(web):2");
-    expect_format("cpus:0.0005", "cpus:0.001");     /* three decimals, rounded */
-    expect_format("cpus:0.0004", "");              /* rounds to nothing */
+    expect_format("cpus:0.0005", "cpus:0.001"); /* three decimals, rounded */
+    expect_format("cpus:0.0004", "");           /* rounds to nothing */
     expect_format("mem:1e3", "mem:1000");
     expect_format("", "");
     expect_format("ports:[]", "");
@@ -119,10 +119,10 @@ static void test_parse_errors(void **state)
     expect_parse_err("disks:{a b}", "resources: bad value '{a b}' for 'disks'");
     expect_parse_err("ports:[,]", "resources: bad value '[,]' for 'ports'");
     expect_parse_err("ports:[1-2]x", "resources: bad value '[1-2]x' for 'ports'");
-    expect_parse_err("cpus:\xff\xfe", "resources: bad value '?" "?' for 'cpus'");
+    expect_parse_err("cpus:\xff\xfe", "resources: bad value '?"
+                                      "?' for 'cpus'");
     expect_parse_err("cpus:1;cpus:[1-2]", "resources: 'cpus' is both SCALAR and RANGES");
-    expect_parse_err("[{\"name\":\"cpus\"}]",
-                     "resources[0]: missing required field 'type'");
+    expect_parse_err("[{\"name\":\"cpus\"}]", "resources[0]: missing required field 'type'");
 }
 
 static void test_json_text(void **state)
@@ -130,10 +130,12 @@ static void test_json_text(void **state)
     struct resources r;
     char *s, *err = NULL;
 
-    parse_ok("[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1},\"role\":\"*\"},"
-             "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":1,\"end\":2}]}},"
-             "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64},"
-             "\"reservations\":[{\"type\":\"STATIC\",\"role\":\"web\"}]}]", "batch", &r);
+    parse_ok(
+        "[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1},\"role\":\"*\"},"
+        "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":1,\"end\":2}]}},"
+        "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":64},"
+        "\"reservations\":[{\"type\":\"STATIC\",\"role\":\"web\"}]}]",
+        "batch", &r);
     s = res_format(&r);
     /* explicit "*" stays, missing role takes the default, reservations win */
     assert_string_equal(s, "cpus:1;mem(web):64;ports(batch):[1-2]");
@@ -141,8 +143,10 @@ static void test_json_text(void **state)
     res_cleanup(&r);
 
     res_init(&r);
-    assert_int_equal(res_parse("[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":\"1\"}}]",
-                               NULL, &r, &err), -1);
+    assert_int_equal(
+        res_parse("[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":\"1\"}}]", NULL,
+                  &r, &err),
+        -1);
     assert_string_equal(err, "resources[0].scalar.value: expected a number, got string");
     free(err);
     assert_int_equal(res_parse("[1,", NULL, &r, &err), -1);
@@ -174,7 +178,7 @@ static void test_add_subtract_ranges(void **state)
     assert_int_equal(res_subtract(&a, &b), 0);
     assert_false(res_contains(&a, &c));
     assert_int_equal(res_subtract(&a, &c), -1);
-    s = res_format(&a);     /* unchanged on failure */
+    s = res_format(&a); /* unchanged on failure */
     assert_string_equal(s, "cpus:3;mem:1024;ports:[31000-31004,31006-32000]");
     free(s);
     res_cleanup(&c);
@@ -315,7 +319,7 @@ static void test_pb_round_trip(void **state)
     res_cleanup(&a);
     res_cleanup(&b);
 
-    pb = res_to_pb(&a, &n);     /* empty */
+    pb = res_to_pb(&a, &n); /* empty */
     assert_int_equal(n, 0);
     res_pb_free(pb, n);
 }
@@ -371,8 +375,9 @@ static void test_json(void **state)
     json_t *j;
     char *s;
 
-    parse_ok("cpus:4;cpus(web):0.5;mem:8192;ports:[31000-32000];ports(web):[1-2];disks:{b};disks(x):{a}",
-             NULL, &r);
+    parse_ok(
+        "cpus:4;cpus(web):0.5;mem:8192;ports:[31000-32000];ports(web):[1-2];disks:{b};disks(x):{a}",
+        NULL, &r);
     j = res_to_json_summary(&r);
     s = json_dumps(j, JSON_COMPACT);
     assert_string_equal(s, "{\"cpus\":4.5,\"mem\":8192.0,\"disk\":0.0,\"gpus\":0.0,"
@@ -383,7 +388,8 @@ static void test_json(void **state)
     j = res_to_json_array(&r);
     assert_int_equal(json_array_size(j), 7);
     s = json_dumps(json_array_get(j, 0), JSON_COMPACT);
-    assert_string_equal(s, "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4.0},\"role\":\"*\"}");
+    assert_string_equal(
+        s, "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4.0},\"role\":\"*\"}");
     free(s);
     {
         /* The array form reads back to the same resources. */
