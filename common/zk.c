@@ -115,6 +115,7 @@ struct zk {
     struct zk_contender *contenders;
     struct zk_detector *detectors;
     bool closing;
+    int refs; /* zk_new's reference + zk_ref's; the last zk_free closes */
 };
 
 static const char *const zk_state_names[] = {
@@ -225,6 +226,12 @@ static void th_strings(int rc, const struct String_vector *strings, const void *
             r->strings[i] = xstrdup(strings->data[i]);
         r->nstrings = (size_t)strings->count;
     }
+    zk_push(r->op->zk, r);
+}
+
+static void th_void(int rc, const void *ctx)
+{
+    struct zk_result *r = op_result(ctx, rc);
     zk_push(r->op->zk, r);
 }
 
@@ -454,6 +461,7 @@ struct zk *zk_new(struct event_base *base, const char *hosts, double session_tim
     zk->on_state = on_state;
     zk->arg = arg;
     zk->state = ZK_STATE_CONNECTING;
+    zk->refs = 1;
     zk->pipefd[0] = zk->pipefd[1] = -1;
     pthread_mutex_init(&zk->lock, NULL);
     if (pipe2(zk->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -475,9 +483,15 @@ fail:
     return NULL;
 }
 
+struct zk *zk_ref(struct zk *zk)
+{
+    zk->refs++;
+    return zk;
+}
+
 void zk_free(struct zk *zk)
 {
-    if (!zk)
+    if (!zk || --zk->refs > 0)
         return;
     zk->closing = true;
     if (zk->zh) {
@@ -615,6 +629,22 @@ int zk_set(struct zk *zk, const char *path, const char *data, size_t len, int ve
     op->cb.stat = cb;
     return zk_submitted(op, zoo_aset(zk->zh, path, data, (int)len, version, th_stat, op), "set",
                         path);
+}
+
+int zk_delete(struct zk *zk, const char *path, int version, zk_stat_fn cb, void *arg)
+{
+    if (!zk->zh)
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_STAT, arg);
+    op->cb.stat = cb;
+    return zk_submitted(op, zoo_adelete(zk->zh, path, version, th_void, op), "delete", path);
+}
+
+void zk_cancel(struct zk *zk, void *arg)
+{
+    for (struct zk_op *op = zk->ops; op; op = op->next)
+        if (op->arg == arg)
+            memset(&op->cb, 0, sizeof(op->cb));
 }
 
 /* Create the next prefix of op->path ("/a", then "/a/b", ...). */

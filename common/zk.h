@@ -57,9 +57,14 @@ typedef void (*zk_state_fn)(struct zk *zk, enum zk_state st, void *arg);
  * on_state may be NULL. NULL with *err. */
 struct zk *zk_new(struct event_base *base, const char *hosts, double session_timeout,
                   zk_state_fn on_state, void *arg, char **err);
-/* Close the session (its ephemeral znodes go at once) and free everything,
- * group recipes included. Blocks for the close round trip: call it only at
- * shutdown. No callback runs afterwards. */
+/* Another holder of the session (a store, a contender): each zk_ref is
+ * matched by one zk_free, and the last zk_free closes the session, so
+ * owner and borrowers may be freed in any order. A borrower cancels its own
+ * callbacks first (zk_cancel). Returns zk. */
+struct zk *zk_ref(struct zk *zk);
+/* Drop a reference; the last one closes the session (its ephemeral znodes
+ * go at once) and frees everything, group recipes included. Blocks for the
+ * close round trip: call it only at shutdown. No callback runs afterwards. */
 void zk_free(struct zk *zk);
 enum zk_state zk_state(const struct zk *zk);
 /* Negotiated session timeout in seconds (the requested one until connected). */
@@ -90,6 +95,13 @@ int zk_children(struct zk *zk, const char *path, struct zk_watch *watch, zk_chil
 /* Compare-and-set: version -1 writes unconditionally. */
 int zk_set(struct zk *zk, const char *path, const char *data, size_t len, int version,
            zk_stat_fn cb, void *arg);
+/* Delete path if its version is `version` (-1: any). cb gets ZOK, ZNONODE,
+ * ZBADVERSION, ZNOTEMPTY, ... and version -1. */
+int zk_delete(struct zk *zk, const char *path, int version, zk_stat_fn cb, void *arg);
+/* Borrowers (store, recipes) going away before the session: no callback of
+ * a request queued with this arg runs any more (the request itself still
+ * completes on the servers). */
+void zk_cancel(struct zk *zk, void *arg);
 /* Create path and its parents as empty persistent znodes; existing ones
  * are fine. cb gets ZOK or the first other error. */
 int zk_ensure_path(struct zk *zk, const char *path, zk_stat_fn cb, void *arg);
