@@ -438,3 +438,21 @@ int store_put_sync(struct store *s, const char *key, const void *data, size_t le
     }
     return rc;
 }
+
+int store_get_sync(struct store *s, const char *key, char **data, size_t *len, int *version,
+                   char **err)
+{
+    *version = -1;
+    if (!key_valid(key, false)) {
+        *err = xasprintf("%s: invalid key '%s'", s->name, key);
+        return STORE_INVALID;
+    }
+    if (!s->be_ops->get_sync) {
+        *err = xasprintf("%s: %s: no blocking get on this backend", s->name, key);
+        return STORE_UNAVAILABLE;
+    }
+    int rc = s->be_ops->get_sync(s, key, data, len, version, err);
+    if (rc == STORE_OK)
+        key_get(s, key)->version = *version;
+    return rc;
+}

@@ -103,4 +103,11 @@ bool store_writing(struct store *s, const char *key);
 int store_put_sync(struct store *s, const char *key, const void *data, size_t len, int expected,
                    int *version, char **err);
 
+/* Blocking get, for start-up before the loop runs; file backend only (the
+ * ZooKeeper one answers STORE_UNAVAILABLE: use store_get). *data (caller
+ * frees, NUL-terminated) and *version on STORE_OK; *err otherwise, except
+ * for STORE_NOT_FOUND. */
+int store_get_sync(struct store *s, const char *key, char **data, size_t *len, int *version,
+                   char **err);
+
 #endif

@@ -49,6 +49,8 @@ struct store_backend {
     void (*list)(struct store_op *op);
     int (*put_sync)(struct store *s, const char *key, const void *data, size_t len, int expected,
                     int *version, char **err);
+    int (*get_sync)(struct store *s, const char *key, char **data, size_t *len, int *version,
+                    char **err);   /* NULL: not supported */
     void (*free)(struct store *s); /* ops are still listed; the front frees them */
 };
 

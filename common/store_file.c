@@ -144,26 +144,32 @@ static void file_put(struct store_op *op)
     store_op_done(op, rc, v, err);
 }
 
+static int get_now(struct store *s, const char *key, char **data, size_t *len, int *version,
+                   char **err)
+{
+    struct file_be *fb = store_be(s);
+    char *path = key_path(fb, key);
+    int rc = STORE_OK;
+    int cur = current(s, fb, key, path, err);
+    if (cur == -2) {
+        rc = STORE_INVALID;
+    } else if (cur == -1) {
+        rc = STORE_NOT_FOUND;
+    } else if (file_read_all(path, STORE_MAX_VALUE, data, len) != 0) {
+        rc = errno == ENOENT ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+        *err = xasprintf("%s: %s: %s", store_name(s), key, strerror(errno));
+    }
+    *version = rc == STORE_OK ? cur : -1;
+    free(path);
+    return rc;
+}
+
 static void file_get(struct store_op *op)
 {
-    struct file_be *fb = store_be(op->s);
-    char *path = key_path(fb, op->key), *err = NULL;
-    char *data = NULL;
-    size_t len = 0;
-    int cur = current(op->s, fb, op->key, path, &err);
-    if (cur == -2) {
-        store_op_done(op, STORE_INVALID, -1, err);
-    } else if (cur == -1) {
-        store_op_done(op, STORE_NOT_FOUND, -1, NULL);
-    } else if (file_read_all(path, STORE_MAX_VALUE, &data, &len) != 0) {
-        store_op_done(op, errno == ENOENT ? STORE_NOT_FOUND : STORE_UNAVAILABLE, -1,
-                      xasprintf("%s: %s: %s", store_name(op->s), op->key, strerror(errno)));
-    } else {
-        op->rdata = data;
-        op->rlen = len;
-        store_op_done(op, STORE_OK, cur, NULL);
-    }
-    free(path);
+    char *err = NULL;
+    int v = -1;
+    int rc = get_now(op->s, op->key, &op->rdata, &op->rlen, &v, &err);
+    store_op_done(op, rc, v, err);
 }
 
 static void file_del(struct store_op *op)
@@ -239,6 +245,7 @@ static const struct store_backend file_backend = {
     .del = file_del,
     .list = file_list,
     .put_sync = put_now,
+    .get_sync = get_now,
     .free = file_free,
 };
 

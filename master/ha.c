@@ -27,6 +27,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pbjson.h"
+#include "store.h"
 #include "zk.h"
 
 enum ha_state {
@@ -40,9 +41,8 @@ enum ha_state {
 struct master_ha {
     enum ha_state state;
     struct zk *zk;
-    char *hosts;         /* "h1:p1,h2:p2" */
-    char *path;          /* group znode, e.g. "/agora" */
-    char *registry_path; /* <path>/registry */
+    char *hosts; /* "h1:p1,h2:p2" */
+    char *path;  /* group znode, e.g. "/agora" */
     struct zk_contender *contender;
     struct zk_detector *detector;
     bool leader_is_me;
@@ -153,7 +153,8 @@ static void on_leader(struct zk_detector *d, const char *name, const char *data,
         json_decref(info);
         if (!was_elected) {
             ha_set_state(m, HA_STATE_RECOVERING, "elected");
-            registry_zk_load(m->registry, ha->zk, ha->registry_path, registry_ready);
+            registry_store_load(m->registry, store_zk_new(m->base, ha->zk, ha->path), "registry",
+                                registry_ready);
         }
         return;
     }
@@ -206,7 +207,6 @@ int master_ha_start(struct master *m, char **err)
         free(e);
         return -1;
     }
-    ha->registry_path = xasprintf("%s/registry", ha->path);
     ha->zk = zk_new(m->base, ha->hosts, m->cfg.zk_session_timeout, on_session, m, &e);
     if (!ha->zk) {
         *err = xasprintf("--zk=%s: %s", m->cfg.zk, e);
@@ -228,11 +228,12 @@ void master_ha_free(struct master *m)
     struct master_ha *ha = m->ha;
     if (!ha)
         return;
-    zk_free(ha->zk); /* closes the session: our candidacy goes now */
+    /* Our reference; the registry's store holds another, so the session
+     * (and our candidacy) ends at the last of the two frees, in any order. */
+    zk_free(ha->zk);
     forget_leader(ha);
     free(ha->hosts);
     free(ha->path);
-    free(ha->registry_path);
     free(ha);
     m->ha = NULL;
 }
