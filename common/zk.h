@@ -1,6 +1,7 @@
 /*
- * zk: ZooKeeper on a daemon's libevent loop, and the group recipes built on
- * it (leader contention and leader detection, as Mesos lays them out).
+ * zk: ZooKeeper on a daemon's libevent loop. The recipes built on it live
+ * beside it: common/contender.h and common/detector.h (leader election, as
+ * Mesos lays it out) and common/store.h (znodes as a durable store).
  *
  * The client is Debian's multi-threaded ZooKeeper C library: its I/O and
  * completion threads never touch Agora state. Every completion and watch
@@ -80,6 +81,12 @@ typedef void (*zk_stat_fn)(int rc, int version, void *arg);
 /* A watch fired (node event only; session changes go to zk_state_fn). */
 typedef void (*zk_watch_fn)(int type, const char *path, void *arg);
 
+/* Another party told of session changes (a recipe), after the owner's
+ * on_state and earlier listeners. Owned by zk; zk_unlisten silences it. */
+struct zk_listener;
+struct zk_listener *zk_listen(struct zk *zk, zk_state_fn fn, void *arg);
+void zk_unlisten(struct zk_listener *l);
+
 /* A reusable watch target, owned by zk (freed by zk_free, or earlier by
  * zk_watch_free, after which events for it are dropped). */
 struct zk_watch *zk_watch_new(struct zk *zk, zk_watch_fn fn, void *arg);
@@ -110,31 +117,12 @@ int zk_ensure_path(struct zk *zk, const char *path, zk_stat_fn cb, void *arg);
 int zk_set_sync(struct zk *zk, const char *path, const char *data, size_t len, int version,
                 int *new_version);
 
-/* ------------------------------------------------------------ recipes */
-
-/* Leader contention: one ephemeral sequential znode <dir>/json.info_N
- * holding data. on_change(name) reports the znode's name once created, and
- * NULL when the candidacy is gone (session expired or znode deleted). A
- * contender re-creates its znode by itself on a new session. */
-struct zk_contender;
-typedef void (*zk_contender_fn)(struct zk_contender *c, const char *name, void *arg);
-struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data, size_t len,
-                                      zk_contender_fn on_change, void *arg);
-
-/* Leader detection: watches <dir> and reports the json.info_ znode with the
- * lowest sequence and its data whenever it changes; name NULL when no leader
- * is known (none contending, or the session is LOST/EXPIRED). */
-struct zk_detector;
-typedef void (*zk_detector_fn)(struct zk_detector *d, const char *name, const char *data,
-                               size_t len, void *arg);
-struct zk_detector *zk_detector_new(struct zk *zk, const char *dir, zk_detector_fn on_leader,
-                                    void *arg);
-
 /* MasterInfo JSON (a json.info_ znode) -> "host", port: address.ip (or
  * address.hostname, then hostname) and address.port (or port). 0, or -1
  * with *err. *host is the caller's. */
 int zk_master_address(const char *data, size_t len, char **host, int *port, char **err);
 
+/* The masters' contender prefix (Mesos' layout). */
 #define ZK_LEADER_PREFIX "json.info_"
 
 #endif

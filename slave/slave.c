@@ -15,7 +15,7 @@
  * when it fires the slave reconnects.
  *
  * With --master=zk://hosts/path the master is whoever ZooKeeper names
- * (common/zk.h detector): when the leader changes the slave drops its
+ * (common/detector.h): when the leader changes the slave drops its
  * connection and re-registers with the new one after a jittered delay
  * (uniform in [0.5s, --registration_backoff_factor]), so thousands of
  * slaves do not hit a fresh leader at once; while no leader is known it
@@ -50,6 +50,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "recordio.h"
+#include "detector.h"
 #include "zk.h"
 
 #define BACKOFF_MIN 0.5
@@ -986,8 +987,7 @@ static void slave_schedule_connect(struct slave *s, double ceiling)
 }
 
 /* ZooKeeper named a (new) leading master, or none (name NULL). */
-static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
-                      void *arg)
+static void on_leader(struct detector *d, const char *name, const char *data, size_t len, void *arg)
 {
     struct slave *s = arg;
     char *host = NULL, *err = NULL;
@@ -1224,7 +1224,7 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
         }
         s->zk = zk_new(base, hosts, SLAVE_ZK_SESSION_TIMEOUT, NULL, NULL, &e);
         if (s->zk != NULL)
-            s->detector = zk_detector_new(s->zk, path, on_leader, s);
+            s->detector = detector_new(s->zk, path, ZK_LEADER_PREFIX, on_leader, s);
         free(hosts);
         free(path);
         if (s->zk == NULL) {
@@ -1356,6 +1356,7 @@ void slave_free(struct slave *s)
 
     if (s == NULL)
         return;
+    detector_free(s->detector);
     zk_free(s->zk);
     if (s->sub != NULL)
         http_sub_close(s->sub);

@@ -20,7 +20,7 @@ struct http_sub;
 struct http_call;
 struct rio_decoder;
 struct zk;
-struct zk_detector;
+struct detector;
 
 #define SCHED_API_PATH "/api/v1/scheduler"
 #define SCHED_CT_PROTOBUF "application/x-protobuf"
@@ -70,7 +70,7 @@ struct agora_scheduler {
     /* --master=zk://: the leader ZooKeeper names replaces the candidates */
     char *zk_hosts, *zk_path; /* parsed from the URL */
     struct zk *zk;
-    struct zk_detector *detector;
+    struct detector *detector;
     char *leader_host; /* NULL while no leader is known */
     int leader_port;
 

@@ -25,6 +25,7 @@
 #include "mem.h"
 #include "pbjson.h"
 #include "recordio.h"
+#include "detector.h"
 #include "zk.h"
 
 #define SCHED_MAX_RECORD (64u * 1024 * 1024) /* one OFFERS event of a big cluster */
@@ -141,7 +142,7 @@ out:
 }
 
 static void sched_on_watchdog(evutil_socket_t fd, short what, void *arg);
-static void sched_on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
+static void sched_on_leader(struct detector *d, const char *name, const char *data, size_t len,
                             void *arg);
 static void sched_on_reconnect(evutil_socket_t fd, short what, void *arg);
 static void sched_on_stop(evutil_socket_t fd, short what, void *arg);
@@ -234,7 +235,7 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
             free(ze);
             goto fail;
         }
-        s->detector = zk_detector_new(s->zk, s->zk_path, sched_on_leader, s);
+        s->detector = detector_new(s->zk, s->zk_path, ZK_LEADER_PREFIX, sched_on_leader, s);
     }
     return s;
 
@@ -251,6 +252,7 @@ void agora_scheduler_free(struct agora_scheduler *s)
 {
     if (!s)
         return;
+    detector_free(s->detector);
     zk_free(s->zk); /* before the base its events live on */
     if (s->sub)
         http_sub_close(s->sub);
@@ -732,7 +734,7 @@ static void sched_connect(struct agora_scheduler *s)
  * framework follows it: a subscription to any other master is dropped, and
  * the re-subscription waits a jittered moment so that many frameworks do
  * not reach a fresh leader in the same instant. */
-static void sched_on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
+static void sched_on_leader(struct detector *d, const char *name, const char *data, size_t len,
                             void *arg)
 {
     struct agora_scheduler *s = arg;

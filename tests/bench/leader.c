@@ -3,7 +3,7 @@
  * --master=zk://... runs (the failover scenario of issue 5).
  *
  * Every bench process (the parent with the frameworks, each slave child)
- * opens its own ZooKeeper session after the fork and runs common/zk.h's
+ * opens its own ZooKeeper session after the fork and runs common/detector.h's
  * detector on it, the recipe agora-slave and libagora-scheduler use: the
  * lowest json.info_ znode leads, its MasterInfo names host and port. The
  * owner is told only when that address changes (host NULL: no leader
@@ -16,6 +16,7 @@
 
 #include "bench.h"
 #include "mem.h"
+#include "detector.h"
 #include "zk.h"
 
 /* Same as agora-slave's detector session: nothing ephemeral rides on it. */
@@ -23,15 +24,14 @@
 
 struct bench_leader {
     struct zk *zk;
-    struct zk_detector *det;
+    struct detector *det;
     char *host;
     int port;
     bench_leader_fn fn;
     void *arg;
 };
 
-static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
-                      void *arg)
+static void on_leader(struct detector *d, const char *name, const char *data, size_t len, void *arg)
 {
     struct bench_leader *l = arg;
     char *host = NULL, *err = NULL;
@@ -71,7 +71,7 @@ struct bench_leader *bench_leader_new(struct event_base *base, const char *zk_ur
         free(l);
         l = NULL;
     } else {
-        l->det = zk_detector_new(l->zk, path, on_leader, l);
+        l->det = detector_new(l->zk, path, ZK_LEADER_PREFIX, on_leader, l);
     }
     free(hosts);
     free(path);
@@ -82,6 +82,7 @@ void bench_leader_free(struct bench_leader *l)
 {
     if (!l)
         return;
+    detector_free(l->det);
     zk_free(l->zk);
     free(l->host);
     free(l);

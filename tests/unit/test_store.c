@@ -28,8 +28,7 @@
 #include "mem.h"
 #include "store.h"
 #include "zk.h"
-
-#define ZK_JAR "/usr/share/java/zookeeper.jar"
+#include "zk_server.h"
 
 struct fixture {
     struct event_base *base;
@@ -41,12 +40,6 @@ struct fixture {
     char *deposed_key;
     int connected;
 };
-
-static struct {
-    pid_t pid;
-    int port;
-    char dir[64];
-} zk_server;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -159,67 +152,6 @@ static int get(struct fixture *f, const char *key, char **v, int *version)
 }
 
 /* ------------------------------------------------------- ZooKeeper */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void on_zk_state(struct zk *zk, enum zk_state st, void *arg)
-{
-    if (st == ZK_STATE_CONNECTED)
-        *(int *)arg = 1;
-}
-
-static int zk_server_start(void **state)
-{
-    if (access(ZK_JAR, R_OK) != 0)
-        return 0;
-    strcpy(zk_server.dir, "/tmp/agora-test-store-zk-XXXXXX");
-    assert_non_null(mkdtemp(zk_server.dir));
-    zk_server.port = free_port();
-    char *cfg = xasprintf("%s/zoo.cfg", zk_server.dir);
-    char *body = xasprintf("tickTime=500\ndataDir=%s/data\nclientPort=%d\n"
-                           "clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n"
-                           "admin.enableServer=false\n4lw.commands.whitelist=*\n",
-                           zk_server.dir, zk_server.port);
-    char *err = NULL;
-    assert_int_equal(atomic_write(cfg, body, strlen(body), &err), 0);
-    free(body);
-    char *logp = xasprintf("%s/log", zk_server.dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *log = freopen(logp, "w", stdout);
-        (void)log;
-        dup2(1, 2);
-        execlp("java", "java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-               "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.jmx.log4j.disable=true", "-cp",
-               ZK_JAR, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg, (char *)NULL);
-        _exit(127);
-    }
-    zk_server.pid = pid;
-    free(cfg);
-    free(logp);
-    return 0;
-}
-
-static int zk_server_stop(void **state)
-{
-    if (zk_server.pid > 0) {
-        kill(zk_server.pid, SIGKILL);
-        waitpid(zk_server.pid, NULL, 0);
-        zk_server.pid = 0;
-        rm_rf(zk_server.dir);
-    }
-    return 0;
-}
 
 /* ------------------------------------------------------- fixtures */
 

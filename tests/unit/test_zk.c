@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "mem.h"
+#include "detector.h"
 #include "zk.h"
 
 static void test_parse_url(void **state)
@@ -94,7 +95,7 @@ static void test_unreachable_session(void **state)
     /* Port 1 on loopback: nobody listens, connections are refused. */
     struct zk *zk = zk_new(base, "127.0.0.1:1", 2.0, NULL, NULL, &err);
     assert_non_null(zk);
-    struct zk_detector *d = zk_detector_new(zk, "/agora", NULL, NULL);
+    struct detector *d = detector_new(zk, "/agora", ZK_LEADER_PREFIX, NULL, NULL);
     assert_non_null(d);
     assert_int_equal(zk_create(zk, "/agora/x", "", 0, 0, NULL, NULL) == 0 ||
                          zk_state(zk) == ZK_STATE_CONNECTING,
@@ -105,6 +106,7 @@ static void test_unreachable_session(void **state)
     event_base_dispatch(base);
     assert_int_equal(zk_state(zk), ZK_STATE_CONNECTING);
     assert_string_equal(zk_state_name(zk_state(zk)), "CONNECTING");
+    detector_free(d); /* it holds a reference on the session */
     zk_free(zk);
     event_free(t);
     event_base_free(base);
