@@ -50,8 +50,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "recordio.h"
-#include "detector.h"
-#include "zk.h"
+#include "master_follow.h"
 
 #define BACKOFF_MIN 0.5
 #define BACKOFF_MAX 30.0
@@ -986,17 +985,13 @@ static void slave_schedule_connect(struct slave *s, double ceiling)
     event_add(s->backoff_timer, &tv);
 }
 
-/* ZooKeeper named a (new) leading master, or none (name NULL). */
-static void on_leader(struct detector *d, const char *name, const char *data, size_t len, void *arg)
+/* ZooKeeper named a (new) leading master, or none (host NULL). */
+static void on_leader(struct master_follow *f, const char *leader, int port, const char *name,
+                      void *arg)
 {
     struct slave *s = arg;
-    char *host = NULL, *err = NULL;
-    int port = 0;
+    char *host = leader ? xstrdup(leader) : NULL;
 
-    if (name != NULL && zk_master_address(data, len, &host, &port, &err) < 0) {
-        log_warn("leading master %s: %s", name, err);
-        free(err);
-    }
     if (host != NULL && s->master_host != NULL && strcmp(host, s->master_host) == 0 &&
         port == s->master_port) {
         free(host);
@@ -1215,26 +1210,18 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
         *err = xstrdup("--master: required (HOST:PORT)");
         goto fail;
     }
-    if (strncmp(flags->master, "zk://", 5) == 0) {
-        char *hosts = NULL, *path = NULL, *e = NULL;
-        if (zk_parse_url(flags->master, &hosts, &path, &e) < 0) {
-            *err = xasprintf("--master: %s", e);
-            free(e);
-            goto fail;
-        }
-        s->zk = zk_new(base, hosts, SLAVE_ZK_SESSION_TIMEOUT, NULL, NULL, &e);
-        if (s->zk != NULL)
-            s->detector = detector_new(s->zk, path, ZK_LEADER_PREFIX, on_leader, s);
-        free(hosts);
-        free(path);
-        if (s->zk == NULL) {
-            *err = xasprintf("--master=%s: %s", flags->master, e);
-            free(e);
-            goto fail;
-        }
-    } else if (http_parse_hostport(flags->master, 5050, &s->master_host, &s->master_port) < 0) {
-        *err = xasprintf("--master=%s: expected HOST:PORT", flags->master);
+    char *e = NULL;
+    s->follow = master_follow_new(flags->master, &e);
+    if (s->follow == NULL ||
+        master_follow_start(s->follow, base, SLAVE_ZK_SESSION_TIMEOUT, on_leader, s, &e) < 0) {
+        *err = xasprintf("--master=%s: %s", flags->master, e);
+        free(e);
         goto fail;
+    }
+    if (!master_follow_zk(s->follow)) {
+        const char *first = NULL;
+        master_follow_candidate(s->follow, 0, &first, &s->master_port);
+        s->master_host = xstrdup(first);
     }
     if (flags->hostname != NULL && flags->hostname[0] != '\0') {
         s->hostname = xstrdup(flags->hostname);
@@ -1356,8 +1343,7 @@ void slave_free(struct slave *s)
 
     if (s == NULL)
         return;
-    detector_free(s->detector);
-    zk_free(s->zk);
+    master_follow_free(s->follow);
     if (s->sub != NULL)
         http_sub_close(s->sub);
     if (s->pong_call != NULL)

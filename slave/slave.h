@@ -36,8 +36,7 @@ struct rio_decoder;
 struct containerizer;
 struct health;
 struct metric;
-struct zk;
-struct detector;
+struct master_follow;
 
 #define SLAVE_VERSION "0.1.0"
 
@@ -140,9 +139,8 @@ struct slave {
     struct event *ping_timer; /* watchdog: no PING for this long -> reconnect */
     double ping_timeout;
     struct http_call *pong_call;
-    char *master_hostname;     /* from REGISTERED, for /state */
-    struct zk *zk;             /* --master=zk://: leader detection */
-    struct detector *detector; /* master_host is the leader it saw */
+    char *master_hostname;        /* from REGISTERED, for /state */
+    struct master_follow *follow; /* --master; for zk:// master_host is the leader it saw */
 
     struct framework *frameworks;
     json_t *completed_frameworks; /* JSON array for /state */
