@@ -1,6 +1,7 @@
 /*
- * zk: the ZooKeeper session on the libevent loop, and the contender and
- * detector recipes (see zk.h for the contract and the session states).
+ * zk: the ZooKeeper session on the libevent loop (see zk.h for the contract
+ * and the session states). The recipes built on it are common/contender.c,
+ * common/detector.c and common/store_zk.c.
  *
  * Threads: the mt client calls completions and watchers on its own
  * completion thread. Those functions only copy what they got into a
@@ -9,7 +10,7 @@
  * callbacks. Request contexts (struct zk_op) are freed on the loop after
  * their single completion; watch targets (struct zk_watch) live until
  * zk_free because the client may deliver session events to them at any
- * time; recipes are owned by the session.
+ * time; session listeners likewise.
  */
 #define _GNU_SOURCE
 #include "zk.h"
@@ -72,28 +73,11 @@ struct zk_result {
     struct zk_result *next;
 };
 
-struct zk_contender {
-    struct zk *zk;
-    char *dir;
-    char *data;
-    size_t len;
-    zk_contender_fn fn;
+struct zk_listener {
+    zk_state_fn fn;
     void *arg;
-    char *name;    /* our znode, NULL while none */
-    bool creating; /* request in flight */
-    struct zk_contender *next;
-};
-
-struct zk_detector {
-    struct zk *zk;
-    char *dir;
-    zk_detector_fn fn;
-    void *arg;
-    struct zk_watch *watch; /* children of dir */
-    char *leader;           /* znode name reported last, NULL: none */
-    char *fetching;         /* znode whose data is being read */
-    bool listing, relist;
-    struct zk_detector *next;
+    bool dead; /* zk_unlisten'd; freed by zk_free */
+    struct zk_listener *next;
 };
 
 struct zk {
@@ -112,9 +96,9 @@ struct zk {
     struct zk_result *q_head, *q_tail;
     struct zk_op *ops;
     struct zk_watch *watches;
-    struct zk_contender *contenders;
-    struct zk_detector *detectors;
+    struct zk_listener *listeners; /* in registration order */
     bool closing;
+    int refs; /* zk_new's reference + zk_ref's; the last zk_free closes */
 };
 
 static const char *const zk_state_names[] = {
@@ -134,9 +118,6 @@ const char *zk_error(int rc)
 {
     return zerror(rc);
 }
-
-static void contender_on_state(struct zk_contender *c, enum zk_state st);
-static void detector_on_state(struct zk_detector *d, enum zk_state st);
 
 /* ------------------------------------------------------------- url */
 
@@ -228,6 +209,12 @@ static void th_strings(int rc, const struct String_vector *strings, const void *
     zk_push(r->op->zk, r);
 }
 
+static void th_void(int rc, const void *ctx)
+{
+    struct zk_result *r = op_result(ctx, rc);
+    zk_push(r->op->zk, r);
+}
+
 static void th_stat(int rc, const struct Stat *stat, const void *ctx)
 {
     struct zk_result *r = op_result(ctx, rc);
@@ -275,10 +262,9 @@ static void zk_set_state(struct zk *zk, enum zk_state st)
    * recipes report what follows from the same change. */
     if (zk->on_state && !zk->closing)
         zk->on_state(zk, st, zk->arg);
-    for (struct zk_contender *c = zk->contenders; c; c = c->next)
-        contender_on_state(c, st);
-    for (struct zk_detector *d = zk->detectors; d; d = d->next)
-        detector_on_state(d, st);
+    for (struct zk_listener *l = zk->listeners; l; l = l->next)
+        if (!l->dead && !zk->closing)
+            l->fn(zk, st, l->arg);
 }
 
 static int zk_open(struct zk *zk)
@@ -454,6 +440,7 @@ struct zk *zk_new(struct event_base *base, const char *hosts, double session_tim
     zk->on_state = on_state;
     zk->arg = arg;
     zk->state = ZK_STATE_CONNECTING;
+    zk->refs = 1;
     zk->pipefd[0] = zk->pipefd[1] = -1;
     pthread_mutex_init(&zk->lock, NULL);
     if (pipe2(zk->pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -475,9 +462,15 @@ fail:
     return NULL;
 }
 
+struct zk *zk_ref(struct zk *zk)
+{
+    zk->refs++;
+    return zk;
+}
+
 void zk_free(struct zk *zk)
 {
-    if (!zk)
+    if (!zk || --zk->refs > 0)
         return;
     zk->closing = true;
     if (zk->zh) {
@@ -499,21 +492,10 @@ void zk_free(struct zk *zk)
         zk->watches = w->next;
         free(w);
     }
-    while (zk->contenders) {
-        struct zk_contender *c = zk->contenders;
-        zk->contenders = c->next;
-        free(c->dir);
-        free(c->data);
-        free(c->name);
-        free(c);
-    }
-    while (zk->detectors) {
-        struct zk_detector *d = zk->detectors;
-        zk->detectors = d->next;
-        free(d->dir);
-        free(d->leader);
-        free(d->fetching);
-        free(d);
+    while (zk->listeners) {
+        struct zk_listener *l = zk->listeners;
+        zk->listeners = l->next;
+        free(l);
     }
     if (zk->pipe_ev)
         event_free(zk->pipe_ev);
@@ -550,6 +532,23 @@ struct zk_watch *zk_watch_new(struct zk *zk, zk_watch_fn fn, void *arg)
     w->next = zk->watches;
     zk->watches = w;
     return w;
+}
+
+struct zk_listener *zk_listen(struct zk *zk, zk_state_fn fn, void *arg)
+{
+    struct zk_listener *l = xcalloc(1, sizeof(*l)), **pp = &zk->listeners;
+    l->fn = fn;
+    l->arg = arg;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = l;
+    return l;
+}
+
+void zk_unlisten(struct zk_listener *l)
+{
+    if (l)
+        l->dead = true;
 }
 
 void zk_watch_free(struct zk_watch *w)
@@ -617,6 +616,22 @@ int zk_set(struct zk *zk, const char *path, const char *data, size_t len, int ve
                         path);
 }
 
+int zk_delete(struct zk *zk, const char *path, int version, zk_stat_fn cb, void *arg)
+{
+    if (!zk->zh)
+        return -1;
+    struct zk_op *op = op_new(zk, ZK_OP_STAT, arg);
+    op->cb.stat = cb;
+    return zk_submitted(op, zoo_adelete(zk->zh, path, version, th_void, op), "delete", path);
+}
+
+void zk_cancel(struct zk *zk, void *arg)
+{
+    for (struct zk_op *op = zk->ops; op; op = op->next)
+        if (op->arg == arg)
+            memset(&op->cb, 0, sizeof(op->cb));
+}
+
 /* Create the next prefix of op->path ("/a", then "/a/b", ...). */
 static int ensure_next(struct zk_op *op)
 {
@@ -655,214 +670,6 @@ int zk_set_sync(struct zk *zk, const char *path, const char *data, size_t len, i
     if (rc == ZOK && new_version)
         *new_version = st.version;
     return rc;
-}
-
-/* ------------------------------------------------------ contender */
-
-static void contender_create(struct zk_contender *c);
-
-static void contender_created(int rc, const char *value, void *arg)
-{
-    struct zk_contender *c = arg;
-    c->creating = false;
-    if (rc != ZOK || !value) {
-        log_warn("zookeeper: cannot create the candidacy under %s: %s", c->dir, zerror(rc));
-        if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZNONODE)
-            contender_create(c); /* retried once connected (or right away) */
-        return;
-    }
-    const char *slash = strrchr(value, '/');
-    free(c->name);
-    c->name = xstrdup(slash ? slash + 1 : value);
-    log_info("zookeeper: contending as %s/%s", c->dir, c->name);
-    c->fn(c, c->name, c->arg);
-}
-
-static void contender_ensured(int rc, int version, void *arg)
-{
-    struct zk_contender *c = arg;
-    if (rc != ZOK) {
-        c->creating = false;
-        log_warn("zookeeper: cannot create %s: %s", c->dir, zerror(rc));
-        return;
-    }
-    char *path = xasprintf("%s/%s", c->dir, ZK_LEADER_PREFIX);
-    if (zk_create(c->zk, path, c->data, c->len, ZOO_EPHEMERAL_SEQUENTIAL, contender_created, c) !=
-        0)
-        c->creating = false;
-    free(path);
-}
-
-static void contender_create(struct zk_contender *c)
-{
-    if (c->name || c->creating || c->zk->state != ZK_STATE_CONNECTED)
-        return;
-    c->creating = true;
-    if (zk_ensure_path(c->zk, c->dir, contender_ensured, c) != 0)
-        c->creating = false;
-}
-
-static void contender_on_state(struct zk_contender *c, enum zk_state st)
-{
-    if (st == ZK_STATE_EXPIRED && c->name) {
-        log_warn("zookeeper: candidacy %s/%s lost with the session", c->dir, c->name);
-        free(c->name);
-        c->name = NULL;
-        c->fn(c, NULL, c->arg);
-    } else if (st == ZK_STATE_CONNECTED) {
-        contender_create(c);
-    }
-}
-
-struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data, size_t len,
-                                      zk_contender_fn on_change, void *arg)
-{
-    struct zk_contender *c = xcalloc(1, sizeof(*c));
-    c->zk = zk;
-    c->dir = xstrdup(dir);
-    c->data = xmalloc(len + 1);
-    memcpy(c->data, data, len);
-    c->len = len;
-    c->fn = on_change;
-    c->arg = arg;
-    c->next = zk->contenders;
-    zk->contenders = c;
-    contender_create(c);
-    return c;
-}
-
-/* ------------------------------------------------------- detector */
-
-static void detector_list(struct zk_detector *d);
-
-static void detector_report(struct zk_detector *d, const char *name, const char *data, size_t len)
-{
-    if (!name && !d->leader)
-        return;
-    free(d->leader);
-    d->leader = name ? xstrdup(name) : NULL;
-    log_info("zookeeper: leader under %s is %s", d->dir, name ? name : "(none)");
-    d->fn(d, name, data, len, d->arg);
-}
-
-static void detector_got_data(int rc, const char *data, size_t len, int version, void *arg)
-{
-    struct zk_detector *d = arg;
-    char *name = d->fetching;
-    d->fetching = NULL;
-    if (rc == ZOK && name && !d->relist)
-        detector_report(d, name, data ? data : "", data ? len : 0);
-    else if (rc == ZNONODE || d->relist)
-        detector_list(d); /* gone meanwhile, or the group changed */
-    free(name);
-}
-
-/* Sequence of a json.info_N child; -1 for other children. */
-static long long leader_seq(const char *name)
-{
-    size_t pl = strlen(ZK_LEADER_PREFIX);
-    if (strncmp(name, ZK_LEADER_PREFIX, pl) != 0 || !name[pl])
-        return -1;
-    char *end;
-    long long v = strtoll(name + pl, &end, 10);
-    return *end ? -1 : v;
-}
-
-static void detector_ensured(int rc, int version, void *arg)
-{
-    struct zk_detector *d = arg;
-    if (rc == ZOK)
-        detector_list(d);
-    else
-        log_warn("zookeeper: cannot create %s: %s", d->dir, zerror(rc));
-}
-
-static void detector_got_children(int rc, char **children, size_t n, void *arg)
-{
-    struct zk_detector *d = arg;
-    d->listing = false;
-    if (rc == ZNONODE) {
-        /* Nobody contended yet: create the group so the watch can be set. */
-        if (zk_ensure_path(d->zk, d->dir, detector_ensured, d) != 0)
-            log_warn("zookeeper: cannot create %s", d->dir);
-        return;
-    }
-    if (rc != ZOK) {
-        log_warn("zookeeper: cannot list %s: %s", d->dir, zerror(rc));
-        return; /* listed again on the next CONNECTED */
-    }
-    if (d->relist) {
-        d->relist = false;
-        detector_list(d);
-        return;
-    }
-    const char *best = NULL;
-    long long best_seq = -1;
-    for (size_t i = 0; i < n; i++) {
-        long long seq = leader_seq(children[i]);
-        if (seq >= 0 && (best_seq < 0 || seq < best_seq)) {
-            best_seq = seq;
-            best = children[i];
-        }
-    }
-    if (!best) {
-        detector_report(d, NULL, NULL, 0);
-        return;
-    }
-    if (d->leader && strcmp(d->leader, best) == 0)
-        return;
-    char *path = xasprintf("%s/%s", d->dir, best);
-    free(d->fetching);
-    d->fetching = xstrdup(best);
-    if (zk_get(d->zk, path, NULL, detector_got_data, d) != 0) {
-        free(d->fetching);
-        d->fetching = NULL;
-    }
-    free(path);
-}
-
-static void detector_list(struct zk_detector *d)
-{
-    if (d->zk->state != ZK_STATE_CONNECTED)
-        return;
-    if (d->listing || d->fetching) {
-        d->relist = true;
-        return;
-    }
-    d->relist = false;
-    d->listing = true;
-    if (zk_children(d->zk, d->dir, d->watch, detector_got_children, d) != 0)
-        d->listing = false;
-}
-
-static void detector_on_watch(int type, const char *path, void *arg)
-{
-    detector_list(arg);
-}
-
-static void detector_on_state(struct zk_detector *d, enum zk_state st)
-{
-    if (st == ZK_STATE_CONNECTED) {
-        d->listing = false; /* requests of a closed handle never complete here */
-        detector_list(d);
-    } else if (st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) {
-        detector_report(d, NULL, NULL, 0);
-    }
-}
-
-struct zk_detector *zk_detector_new(struct zk *zk, const char *dir, zk_detector_fn on_leader,
-                                    void *arg)
-{
-    struct zk_detector *d = xcalloc(1, sizeof(*d));
-    d->zk = zk;
-    d->dir = xstrdup(dir);
-    d->fn = on_leader;
-    d->arg = arg;
-    d->watch = zk_watch_new(zk, detector_on_watch, d);
-    d->next = zk->detectors;
-    zk->detectors = d;
-    detector_list(d);
-    return d;
 }
 
 /* ------------------------------------------------------ MasterInfo */

@@ -1,6 +1,7 @@
 /*
- * zk: ZooKeeper on a daemon's libevent loop, and the group recipes built on
- * it (leader contention and leader detection, as Mesos lays them out).
+ * zk: ZooKeeper on a daemon's libevent loop. The recipes built on it live
+ * beside it: common/contender.h and common/detector.h (leader election, as
+ * Mesos lays it out) and common/store.h (znodes as a durable store).
  *
  * The client is Debian's multi-threaded ZooKeeper C library: its I/O and
  * completion threads never touch Agora state. Every completion and watch
@@ -57,9 +58,14 @@ typedef void (*zk_state_fn)(struct zk *zk, enum zk_state st, void *arg);
  * on_state may be NULL. NULL with *err. */
 struct zk *zk_new(struct event_base *base, const char *hosts, double session_timeout,
                   zk_state_fn on_state, void *arg, char **err);
-/* Close the session (its ephemeral znodes go at once) and free everything,
- * group recipes included. Blocks for the close round trip: call it only at
- * shutdown. No callback runs afterwards. */
+/* Another holder of the session (a store, a contender): each zk_ref is
+ * matched by one zk_free, and the last zk_free closes the session, so
+ * owner and borrowers may be freed in any order. A borrower cancels its own
+ * callbacks first (zk_cancel). Returns zk. */
+struct zk *zk_ref(struct zk *zk);
+/* Drop a reference; the last one closes the session (its ephemeral znodes
+ * go at once) and frees everything, group recipes included. Blocks for the
+ * close round trip: call it only at shutdown. No callback runs afterwards. */
 void zk_free(struct zk *zk);
 enum zk_state zk_state(const struct zk *zk);
 /* Negotiated session timeout in seconds (the requested one until connected). */
@@ -74,6 +80,12 @@ typedef void (*zk_children_fn)(int rc, char **children, size_t n, void *arg);
 typedef void (*zk_stat_fn)(int rc, int version, void *arg);
 /* A watch fired (node event only; session changes go to zk_state_fn). */
 typedef void (*zk_watch_fn)(int type, const char *path, void *arg);
+
+/* Another party told of session changes (a recipe), after the owner's
+ * on_state and earlier listeners. Owned by zk; zk_unlisten silences it. */
+struct zk_listener;
+struct zk_listener *zk_listen(struct zk *zk, zk_state_fn fn, void *arg);
+void zk_unlisten(struct zk_listener *l);
 
 /* A reusable watch target, owned by zk (freed by zk_free, or earlier by
  * zk_watch_free, after which events for it are dropped). */
@@ -90,6 +102,13 @@ int zk_children(struct zk *zk, const char *path, struct zk_watch *watch, zk_chil
 /* Compare-and-set: version -1 writes unconditionally. */
 int zk_set(struct zk *zk, const char *path, const char *data, size_t len, int version,
            zk_stat_fn cb, void *arg);
+/* Delete path if its version is `version` (-1: any). cb gets ZOK, ZNONODE,
+ * ZBADVERSION, ZNOTEMPTY, ... and version -1. */
+int zk_delete(struct zk *zk, const char *path, int version, zk_stat_fn cb, void *arg);
+/* Borrowers (store, recipes) going away before the session: no callback of
+ * a request queued with this arg runs any more (the request itself still
+ * completes on the servers). */
+void zk_cancel(struct zk *zk, void *arg);
 /* Create path and its parents as empty persistent znodes; existing ones
  * are fine. cb gets ZOK or the first other error. */
 int zk_ensure_path(struct zk *zk, const char *path, zk_stat_fn cb, void *arg);
@@ -98,31 +117,12 @@ int zk_ensure_path(struct zk *zk, const char *path, zk_stat_fn cb, void *arg);
 int zk_set_sync(struct zk *zk, const char *path, const char *data, size_t len, int version,
                 int *new_version);
 
-/* ------------------------------------------------------------ recipes */
-
-/* Leader contention: one ephemeral sequential znode <dir>/json.info_N
- * holding data. on_change(name) reports the znode's name once created, and
- * NULL when the candidacy is gone (session expired or znode deleted). A
- * contender re-creates its znode by itself on a new session. */
-struct zk_contender;
-typedef void (*zk_contender_fn)(struct zk_contender *c, const char *name, void *arg);
-struct zk_contender *zk_contender_new(struct zk *zk, const char *dir, const char *data, size_t len,
-                                      zk_contender_fn on_change, void *arg);
-
-/* Leader detection: watches <dir> and reports the json.info_ znode with the
- * lowest sequence and its data whenever it changes; name NULL when no leader
- * is known (none contending, or the session is LOST/EXPIRED). */
-struct zk_detector;
-typedef void (*zk_detector_fn)(struct zk_detector *d, const char *name, const char *data,
-                               size_t len, void *arg);
-struct zk_detector *zk_detector_new(struct zk *zk, const char *dir, zk_detector_fn on_leader,
-                                    void *arg);
-
 /* MasterInfo JSON (a json.info_ znode) -> "host", port: address.ip (or
  * address.hostname, then hostname) and address.port (or port). 0, or -1
  * with *err. *host is the caller's. */
 int zk_master_address(const char *data, size_t len, char **host, int *port, char **err);
 
+/* The masters' contender prefix (Mesos' layout). */
 #define ZK_LEADER_PREFIX "json.info_"
 
 #endif

@@ -2,9 +2,10 @@
  * ha.c: the master's side of ZooKeeper election (--zk=zk://hosts/path).
  *
  * Every master contends with an ephemeral sequential znode
- * <path>/json.info_N holding its MasterInfo JSON and watches the group; the
- * lowest sequence leads (common/zk.c has both recipes). This file turns
- * what they report into the master's role:
+ * <path>/json.info_N holding its MasterInfo JSON (common/contender.h) and
+ * follows the group to know whom to redirect to (common/detector.h); the
+ * lowest sequence leads. This file turns what they report into the
+ * master's role:
  *
  *   CONNECTING --candidacy--> STANDBY --we are lowest--> RECOVERING
  *                                                           | registry read
@@ -12,7 +13,8 @@
  *               registry written by someone else
  *
  * STANDBY masters answer 307 to the leader they detected (503 while none).
- * RECOVERING reads <path>/registry; only then does m->leading become true
+ * RECOVERING reads <path>/registry (a ZooKeeper store on <path>, which
+ * borrows the session like the recipes do); only then does m->leading become true
  * and the --slave_reregister_timeout timer start. DEPOSED is final: the
  * master stops serving at once and exits non-zero (as Mesos does) so a
  * supervisor restarts it as a fresh contender; nothing it still has in
@@ -26,7 +28,10 @@
 #include "master.h"
 #include "log.h"
 #include "mem.h"
+#include "contender.h"
+#include "detector.h"
 #include "pbjson.h"
+#include "store.h"
 #include "zk.h"
 
 enum ha_state {
@@ -40,11 +45,10 @@ enum ha_state {
 struct master_ha {
     enum ha_state state;
     struct zk *zk;
-    char *hosts;         /* "h1:p1,h2:p2" */
-    char *path;          /* group znode, e.g. "/agora" */
-    char *registry_path; /* <path>/registry */
-    struct zk_contender *contender;
-    struct zk_detector *detector;
+    char *hosts;                 /* "h1:p1,h2:p2" */
+    char *path;                  /* group znode, e.g. "/agora" */
+    struct contender *contender; /* our candidacy: decides our role */
+    struct detector *detector;   /* whom standbys redirect to */
     bool leader_is_me;
     char *leader_host; /* another master that leads, or NULL */
     int leader_port;
@@ -129,38 +133,23 @@ static void forget_leader(struct master_ha *ha)
     ha->leader_is_me = false;
 }
 
-static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
-                      void *arg)
+/* Who leads, for redirects; our own role comes from the contender. */
+static void on_leader(struct detector *d, const char *name, const char *data, size_t len, void *arg)
 {
     struct master *m = arg;
     struct master_ha *ha = m->ha;
-    bool was_elected = ha->state == HA_STATE_RECOVERING || ha->state == HA_STATE_LEADING;
 
     if (ha->state == HA_STATE_DEPOSED)
         return;
     forget_leader(ha);
     if (!name) {
-        if (was_elected)
-            master_abdicate(m, "our candidacy is no longer in ZooKeeper");
-        else
-            log_warn("master %s: no leading master known", m->id);
+        log_warn("master %s: no leading master known", m->id);
         return;
     }
     json_t *info = json_loadb(data, len, 0, NULL);
     const char *id = json_string_value(json_object_get(info, "id"));
     if (id && strcmp(id, m->id) == 0) {
         ha->leader_is_me = true;
-        json_decref(info);
-        if (!was_elected) {
-            ha_set_state(m, HA_STATE_RECOVERING, "elected");
-            registry_zk_load(m->registry, ha->zk, ha->registry_path, registry_ready);
-        }
-        return;
-    }
-    if (was_elected) {
-        char *why = xasprintf("master %s (%s) leads now", id ? id : "?", name);
-        master_abdicate(m, why);
-        free(why);
         json_decref(info);
         return;
     }
@@ -172,26 +161,29 @@ static void on_leader(struct zk_detector *d, const char *name, const char *data,
         return;
     }
     ha->leader_info = info;
-    ha_set_state(m, HA_STATE_STANDBY, "another master leads");
     log_info("master %s: leading master is %s:%d (%s)", m->id, ha->leader_host, ha->leader_port,
              name);
 }
 
-static void on_candidacy(struct zk_contender *c, const char *name, void *arg)
-{
-    struct master *m = arg;
-    if (name && m->ha->state == HA_STATE_CONNECTING)
-        ha_set_state(m, HA_STATE_STANDBY, "candidacy created");
-}
-
-static void on_session(struct zk *zk, enum zk_state st, void *arg)
+static void on_contender(struct contender *c, enum contender_state st, void *arg)
 {
     struct master *m = arg;
     struct master_ha *ha = m->ha;
-    if ((st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) &&
-        (ha->state == HA_STATE_RECOVERING || ha->state == HA_STATE_LEADING)) {
-        master_abdicate(m, st == ZK_STATE_LOST ? "ZooKeeper session lost (disconnected too long)"
-                                               : "ZooKeeper session expired");
+    switch (st) {
+    case CONTENDER_CONNECTING:
+        break; /* a standby's session expired: it contends again */
+    case CONTENDER_STANDBY:
+        ha_set_state(m, HA_STATE_STANDBY, "candidacy created");
+        break;
+    case CONTENDER_LEADING:
+        ha_set_state(m, HA_STATE_RECOVERING, "elected");
+        registry_store_load(m->registry, store_zk_new(m->base, ha->zk, ha->path), "registry",
+                            registry_ready);
+        break;
+    case CONTENDER_DEPOSED:
+        master_abdicate(m, "lost the leadership in ZooKeeper (session lost or expired, or "
+                           "another candidacy is the lowest)");
+        break;
     }
 }
 
@@ -206,8 +198,7 @@ int master_ha_start(struct master *m, char **err)
         free(e);
         return -1;
     }
-    ha->registry_path = xasprintf("%s/registry", ha->path);
-    ha->zk = zk_new(m->base, ha->hosts, m->cfg.zk_session_timeout, on_session, m, &e);
+    ha->zk = zk_new(m->base, ha->hosts, m->cfg.zk_session_timeout, NULL, NULL, &e);
     if (!ha->zk) {
         *err = xasprintf("--zk=%s: %s", m->cfg.zk, e);
         free(e);
@@ -216,8 +207,9 @@ int master_ha_start(struct master *m, char **err)
     json_t *mi = pbjson_encode(&m->info->base);
     char *info = json_dumps(mi, JSON_COMPACT);
     json_decref(mi);
-    ha->contender = zk_contender_new(ha->zk, ha->path, info, strlen(info), on_candidacy, m);
-    ha->detector = zk_detector_new(ha->zk, ha->path, on_leader, m);
+    ha->contender =
+        contender_new(ha->zk, ha->path, ZK_LEADER_PREFIX, info, strlen(info), on_contender, m);
+    ha->detector = detector_new(ha->zk, ha->path, ZK_LEADER_PREFIX, on_leader, m);
     free(info);
     log_info("master %s: contending for leadership in %s%s", m->id, ha->hosts, ha->path);
     return 0;
@@ -228,11 +220,14 @@ void master_ha_free(struct master *m)
     struct master_ha *ha = m->ha;
     if (!ha)
         return;
-    zk_free(ha->zk); /* closes the session: our candidacy goes now */
+    /* Each holds a reference on the session, as the registry's store does:
+     * it (and our candidacy) ends with the last of them, in any order. */
+    contender_free(ha->contender);
+    detector_free(ha->detector);
+    zk_free(ha->zk);
     forget_leader(ha);
     free(ha->hosts);
     free(ha->path);
-    free(ha->registry_path);
     free(ha);
     m->ha = NULL;
 }

@@ -209,6 +209,7 @@ struct offer {
 struct registry;
 struct master_ha;
 struct zk;
+struct store;
 
 /* ---------------------------------------------------------------- master */
 
@@ -378,11 +379,12 @@ void master_start_reregister_timer(struct master *m);
 enum reg_slave_state { REG_SLAVE_ADMITTED, REG_SLAVE_UNREACHABLE, REG_SLAVE_GONE, REG_SLAVE_NONE };
 
 struct registry *registry_new(struct master *m, const char *work_dir, char **err);
-/* HA: the registry lives in the znode path instead of the file. Reads it
- * (creating it empty when absent) and calls ready(m, NULL) once loaded, or
- * ready(m, why) on failure. Later flushes are compare-and-set writes. */
-void registry_zk_load(struct registry *r, struct zk *zk, const char *path,
-                      void (*ready)(struct master *m, const char *err));
+/* HA: the registry lives under key in store s (taken; the ZooKeeper store
+ * on the master's path) instead of the file. Reads it (creating it empty
+ * when absent) and calls ready(m, NULL) once loaded, or ready(m, why) on
+ * failure. Later flushes are compare-and-set writes; a conflict abdicates. */
+void registry_store_load(struct registry *r, struct store *s, const char *key,
+                         void (*ready)(struct master *m, const char *err));
 /* Changes not yet durable (dirty, or a write in flight)? */
 bool registry_pending(struct registry *r);
 /* Write what is pending before exiting (synchronously in HA mode). */

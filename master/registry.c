@@ -4,16 +4,17 @@
  * failover_timeout, which Mesos forgets on failover, and the time its
  * scheduler disconnected).
  *
- * Standalone, it lives in <work_dir>/registry.pb, rewritten with
- * atomic_write (temp + fsync + rename). Changes are coalesced: they mark
- * the registry dirty and one write happens a little later (see
- * REGISTRY_FLUSH_MIN_DELAY), so a burst of 10,000 slave registrations costs
- * a few writes, not 10,000.
- * In HA mode (--zk) the same bytes live in the <zk path>/registry znode:
- * the elected leader reads it (registry_zk_load) and every flush is an
- * asynchronous compare-and-set (zoo_aset with the version last read or
- * written), one in flight at a time. A version mismatch means another
- * master wrote it: this one is deposed and abdicates.
+ * It is one key of a durable store (common/store.h): standalone the file
+ * store on --work_dir (key registry.pb, so <work_dir>/registry.pb as
+ * before); in HA mode (--zk) the ZooKeeper store on the master's path (key
+ * registry, the <zk path>/registry znode), read by the elected leader
+ * (registry_store_load) and written compare-and-set with the version last
+ * read or written. A version conflict means another master wrote it: the
+ * store's deposed callback makes this one abdicate. This file only encodes
+ * and decodes; the store does the bytes, the versions and one write in
+ * flight. Changes are coalesced: they mark the registry dirty and one write
+ * happens a little later (see REGISTRY_FLUSH_MIN_DELAY), so a burst of
+ * 10,000 slave registrations costs a few writes, not 10,000.
  *
  * Format (proto/registry.proto): "AGR1", the length of the packed
  * agora.registry.Registry as 4 bytes big-endian, then that Registry
@@ -38,15 +39,13 @@
 #include "log.h"
 #include "mem.h"
 #include "registry.pb-c.h"
-#include "zk.h"
+#include "store.h"
 
 #define REGISTRY_MAX_BYTES (512u * 1024u * 1024u)
 #define REGISTRY_MAGIC "AGR1"
 #define REGISTRY_HEADER_LEN 8 /* magic + packed length */
 /* deflate's best ratio is about 1032:1; a header claiming more is corrupt. */
 #define REGISTRY_MAX_RATIO 1100u
-/* ZooKeeper's default jute.maxbuffer: a larger znode write fails. */
-#define REGISTRY_ZNODE_LIMIT (1024u * 1024u)
 /* Changes within a window share one write: with 50,000 slaves the file is
  * megabytes and slaves (re)register in bursts. The window is at least
  * 100 ms and ten times the last write's duration, so writing (a blocking
@@ -71,21 +70,19 @@ struct reg_fw {
 
 struct registry {
     struct master *m;
-    char *path;
+    char *path; /* where it lives, for messages */
     struct reg_slave *slaves;
     struct reg_fw *fws;
     bool dirty;
     struct event *flush_ev;
     double last_write_secs; /* duration of the last write */
-    /* HA mode */
-    struct zk *zk;    /* NULL: the file */
-    char *zpath;      /* the registry znode */
-    int zversion;     /* version last read or written */
-    bool zready;      /* loaded; writes allowed */
-    bool zwriting;    /* a write is in flight */
-    bool zbig_warned; /* warned that it outgrew REGISTRY_ZNODE_LIMIT */
-    double zwrite_start;
-    void (*zready_cb)(struct master *m, const char *err);
+    struct store *store;    /* NULL until loaded (HA: until elected) */
+    char *key;
+    bool cas;        /* HA: write with the version; standalone: any */
+    int version;     /* version last read or written */
+    bool big_warned; /* logged that it outgrew the store's limit */
+    double write_start;
+    void (*ready_cb)(struct master *m, const char *err);
 };
 
 static const Agora__Registry__Slave__State reg_state_pb[] = {
@@ -337,47 +334,53 @@ out:
     return rc;
 }
 
-static int load(struct registry *r, char **err)
-{
-    char *data = NULL;
-    size_t len = 0;
-
-    if (file_read_all(r->path, REGISTRY_MAX_BYTES, &data, &len) != 0) {
-        if (errno == ENOENT) {
-            log_info("registry %s does not exist yet; starting empty", r->path);
-            return 0;
-        }
-        *err = xasprintf("Failed to read registry %s: %s", r->path, strerror(errno));
-        return -1;
-    }
-    int rc = registry_decode(r, (const uint8_t *)data, len, err);
-    free(data);
-    return rc;
-}
-
 struct registry *registry_new(struct master *m, const char *work_dir, char **err)
 {
-    if (mkdir_p(work_dir) != 0) {
-        *err = xasprintf("Failed to create --work_dir=%s: %s", work_dir, strerror(errno));
-        return NULL;
-    }
     struct registry *r = xcalloc(1, sizeof(*r));
     r->m = m;
     r->path = xasprintf("%s/registry.pb", work_dir);
     r->flush_ev = event_new(m->base, -1, 0, flush_cb, r);
-    /* HA: nothing is read before the election (registry_zk_load). */
-    if (!m->cfg.zk) {
-        char *old = xasprintf("%s/registry.json", work_dir);
-        if (access(r->path, F_OK) != 0 && access(old, F_OK) == 0)
-            log_warn("registry: %s is the JSON registry of an older Agora and is not read; "
-                     "starting with an empty %s",
-                     old, r->path);
-        free(old);
-        if (load(r, err) != 0) {
+    /* HA: nothing is read before the election (registry_store_load). */
+    if (m->cfg.zk) {
+        if (mkdir_p(work_dir) != 0) {
+            *err = xasprintf("Failed to create --work_dir=%s: %s", work_dir, strerror(errno));
             registry_free(r);
             return NULL;
         }
+        return r;
     }
+    char *e = NULL;
+    struct store *s = store_file_new(m->base, work_dir, &e);
+    if (!s) {
+        *err = xasprintf("Failed to create --work_dir=%s: %s", work_dir, e);
+        free(e);
+        registry_free(r);
+        return NULL;
+    }
+    r->store = s;
+    r->key = xstrdup("registry.pb");
+    char *old = xasprintf("%s/registry.json", work_dir);
+    if (access(r->path, F_OK) != 0 && access(old, F_OK) == 0)
+        log_warn("registry: %s is the JSON registry of an older Agora and is not read; "
+                 "starting with an empty %s",
+                 old, r->path);
+    free(old);
+    char *data = NULL;
+    size_t len = 0;
+    int rc = store_get_sync(s, r->key, &data, &len, &r->version, &e);
+    if (rc == STORE_NOT_FOUND) {
+        log_info("registry %s does not exist yet; starting empty", r->path);
+    } else if (rc != STORE_OK) {
+        *err = xasprintf("Failed to read registry %s: %s", r->path, e);
+        free(e);
+        registry_free(r);
+        return NULL;
+    } else if (registry_decode(r, (const uint8_t *)data, len, err) != 0) {
+        free(data);
+        registry_free(r);
+        return NULL;
+    }
+    free(data);
     return r;
 }
 
@@ -397,8 +400,9 @@ void registry_free(struct registry *r)
     }
     if (r->flush_ev)
         event_free(r->flush_ev);
+    store_free(r->store);
+    free(r->key);
     free(r->path);
-    free(r->zpath);
     free(r);
 }
 
@@ -511,171 +515,140 @@ void registry_recover_frameworks(struct registry *r)
     }
 }
 
-static void zk_written(int rc, int version, void *arg)
+static void written(int rc, int version, const char *err, void *arg)
 {
     struct registry *r = arg;
-    r->zwriting = false;
-    if (rc == ZOK) {
-        r->zversion = version;
-        r->last_write_secs = master_now() - r->zwrite_start;
-        log_debug("registry written to %s (version %d, %.1f ms)", r->zpath, version,
+    if (rc == STORE_OK) {
+        r->version = version;
+        r->last_write_secs = master_now() - r->write_start;
+        log_debug("registry written to %s (version %d, %.1f ms)", r->path, version,
                   r->last_write_secs * 1e3);
         if (r->dirty)
             mark_dirty(r);
         return;
     }
-    if (rc == ZBADVERSION || rc == ZNONODE) {
-        char *why =
-            xasprintf("registry %s was changed by another master (%s)", r->zpath, zk_error(rc));
-        master_abdicate(r->m, why);
-        free(why);
+    r->dirty = true;
+    if (rc == STORE_CONFLICT)
+        return; /* deposed() abdicated */
+    if (rc == STORE_TOO_BIG) {
+        /* Kept dirty; the cron retries, which only helps once it shrinks. */
+        if (!r->big_warned)
+            log_error("registry: cannot write %s: %s", r->path, err);
+        r->big_warned = true;
         return;
     }
-    if (rc == ZCLOSING)
-        return;
-    /* Connection trouble: the session may come back; write again later. */
-    log_warn("registry: write to %s failed: %s; retrying", r->zpath, zk_error(rc));
-    r->dirty = true;
+    /* I/O or connection trouble: the session may come back; write again later. */
+    log_warn("registry: write to %s failed: %s; retrying", r->path, err);
     mark_dirty(r);
 }
 
-static void zk_flush(struct registry *r)
+static void deposed(struct store *s, const char *key, const char *why, void *arg)
 {
-    if (!r->zready || r->zwriting || !r->m->leading)
-        return; /* zk_written flushes again */
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    char *err = NULL;
-    if (registry_encode(r, &buf, &len, &err) != 0) {
-        log_error("registry: cannot write %s: %s", r->zpath, err);
-        free(err);
-        return;
-    }
-    if (len > REGISTRY_ZNODE_LIMIT && !r->zbig_warned) {
-        log_warn("registry: %s is %zu bytes, more than ZooKeeper's default jute.maxbuffer "
-                 "(1 MB): raise it on the servers and the masters",
-                 r->zpath, len);
-        r->zbig_warned = true;
-    }
-    r->zwrite_start = master_now();
-    if (zk_set(r->zk, r->zpath, (const char *)buf, len, r->zversion, zk_written, r) == 0) {
-        r->zwriting = true;
-        r->dirty = false;
-    }
-    free(buf);
+    struct registry *r = arg;
+    char *msg = xasprintf("registry %s was changed by another master (%s)", r->path, why);
+    master_abdicate(r->m, msg);
+    free(msg);
 }
 
 void registry_flush(struct registry *r)
 {
-    if (!r->dirty)
+    if (!r->dirty || !r->store || (r->cas && !r->m->leading))
         return;
-    if (r->zk) {
-        zk_flush(r);
-        return;
-    }
-    double start = master_now();
+    if (store_writing(r->store, r->key))
+        return; /* written() flushes again */
     uint8_t *buf = NULL;
     size_t len = 0;
     char *err = NULL;
-    if (registry_encode(r, &buf, &len, &err) != 0 || atomic_write(r->path, buf, len, &err) != 0) {
+    if (registry_encode(r, &buf, &len, &err) != 0) {
         /* Keep dirty: the next change or cron tick retries. */
         log_error("registry: cannot write %s: %s", r->path, err);
         free(err);
-    } else {
-        r->dirty = false;
-        r->last_write_secs = master_now() - start;
-        log_debug("registry written: %s (%zu bytes, %.1f ms)", r->path, len,
-                  r->last_write_secs * 1e3);
+        return;
     }
+    r->write_start = master_now();
+    r->dirty = false;
+    store_put(r->store, r->key, buf, len, r->cas ? r->version : STORE_ANY, written, r);
     free(buf);
 }
 
 bool registry_pending(struct registry *r)
 {
-    return r->dirty || r->zwriting;
+    return r->dirty || (r->store && store_writing(r->store, r->key));
 }
 
 void registry_flush_final(struct registry *r)
 {
-    if (!r->zk) {
-        registry_flush(r);
-        return;
-    }
-    if (!r->dirty || !r->zready || !r->m->leading)
+    if (!r->dirty || !r->store || (r->cas && !r->m->leading))
         return;
     /* The loop has ended: a blocking write is fine now. A write still in
-   * flight lands first (one session, in order), hence the version. */
+     * flight lands first; the store knows the version it will leave. */
     uint8_t *buf = NULL;
     size_t len = 0;
     char *err = NULL;
-    if (registry_encode(r, &buf, &len, &err) != 0) {
-        log_warn("registry: final write to %s failed: %s", r->zpath, err);
+    if (registry_encode(r, &buf, &len, &err) != 0 ||
+        store_put_sync(r->store, r->key, buf, len, r->cas ? r->version : STORE_ANY, &r->version,
+                       &err) != STORE_OK) {
+        log_warn("registry: final write to %s failed: %s", r->path, err);
         free(err);
-        return;
-    }
-    int v = r->zversion + (r->zwriting ? 1 : 0);
-    int rc = zk_set_sync(r->zk, r->zpath, (const char *)buf, len, v, &r->zversion);
-    if (rc != ZOK)
-        log_warn("registry: final write to %s failed: %s", r->zpath, zk_error(rc));
-    else
+    } else {
         r->dirty = false;
+    }
     free(buf);
 }
 
-static void zk_got(int rc, const char *data, size_t len, int version, void *arg);
-
-static void zk_created(int rc, const char *value, void *arg)
+static void created(int rc, int version, const char *err, void *arg)
 {
     struct registry *r = arg;
-    if (rc == ZOK || rc == ZNODEEXISTS) {
-        /* Read it back: someone may have raced us, and we need its version. */
-        if (zk_get(r->zk, r->zpath, NULL, zk_got, r) != 0)
-            r->zready_cb(r->m, "cannot read the registry znode");
-        return;
+    if (rc == STORE_OK) {
+        r->version = version;
+        r->dirty = false;
+        log_info("registry %s created (version %d)", r->path, version);
     }
-    char *why = xasprintf("cannot create %s: %s", r->zpath, zk_error(rc));
-    r->zready_cb(r->m, why);
-    free(why);
+    r->ready_cb(r->m, rc == STORE_OK ? NULL : err);
 }
 
-static void zk_got(int rc, const char *data, size_t len, int version, void *arg)
+static void got(int rc, const char *data, size_t len, int version, const char *err, void *arg)
 {
     struct registry *r = arg;
-    char *err = NULL;
-    if (rc == ZNONODE) {
+    char *e = NULL;
+    if (rc == STORE_NOT_FOUND) {
+        /* A rival creating it at the same time makes this a conflict. */
         uint8_t *buf = NULL;
         size_t blen = 0;
-        if (registry_encode(r, &buf, &blen, &err) != 0 ||
-            zk_create(r->zk, r->zpath, (const char *)buf, blen, 0, zk_created, r) != 0)
-            r->zready_cb(r->m, err ? err : "cannot create the registry znode");
+        if (registry_encode(r, &buf, &blen, &e) != 0) {
+            r->ready_cb(r->m, e);
+            free(e);
+        } else {
+            store_put(r->store, r->key, buf, blen, STORE_ABSENT, created, r);
+        }
         free(buf);
-        free(err);
         return;
     }
-    if (rc != ZOK) {
-        err = xasprintf("cannot read %s: %s", r->zpath, zk_error(rc));
-    } else if (len > 0 && registry_decode(r, (const uint8_t *)data, len, &err) != 0) {
-        /* err names the znode and the field */
+    if (rc != STORE_OK) {
+        e = xasprintf("cannot read %s: %s", r->path, err);
+    } else if (len > 0 && registry_decode(r, (const uint8_t *)data, len, &e) != 0) {
+        /* e names the znode and the field */
     } else {
-        r->zversion = version;
-        r->zready = true;
+        r->version = version;
         r->dirty = false;
-        log_info("registry %s (version %d): %u slave(s), %u framework(s)", r->zpath, version,
+        log_info("registry %s (version %d): %u slave(s), %u framework(s)", r->path, version,
                  HASH_COUNT(r->slaves), HASH_COUNT(r->fws));
     }
-    r->zready_cb(r->m, err);
-    free(err);
+    r->ready_cb(r->m, e);
+    free(e);
 }
 
-void registry_zk_load(struct registry *r, struct zk *zk, const char *path,
-                      void (*ready)(struct master *m, const char *err))
+void registry_store_load(struct registry *r, struct store *s, const char *key,
+                         void (*ready)(struct master *m, const char *err))
 {
-    r->zk = zk;
-    free(r->zpath);
-    r->zpath = xstrdup(path);
+    store_free(r->store);
+    r->store = s;
+    r->cas = true;
+    free(r->key);
+    r->key = xstrdup(key);
     free(r->path);
-    r->path = xstrdup(path); /* named in registry_decode's messages */
-    r->zready_cb = ready;
-    if (zk_get(zk, path, NULL, zk_got, r) != 0)
-        ready(r->m, "ZooKeeper session not connected");
+    r->path = xasprintf("%s/%s", store_name(s), key); /* named in registry_decode's messages */
+    r->ready_cb = ready;
+    store_set_deposed(s, deposed, r);
+    store_get(s, key, got, r);
 }

@@ -36,8 +36,7 @@ struct rio_decoder;
 struct containerizer;
 struct health;
 struct metric;
-struct zk;
-struct zk_detector;
+struct master_follow;
 
 #define SLAVE_VERSION "0.1.0"
 
@@ -141,8 +140,7 @@ struct slave {
     double ping_timeout;
     struct http_call *pong_call;
     char *master_hostname;        /* from REGISTERED, for /state */
-    struct zk *zk;                /* --master=zk://: leader detection */
-    struct zk_detector *detector; /* master_host is the leader it saw */
+    struct master_follow *follow; /* --master; for zk:// master_host is the leader it saw */
 
     struct framework *frameworks;
     json_t *completed_frameworks; /* JSON array for /state */
@@ -221,6 +219,29 @@ void su_pause_all(struct slave *s);
 /* Serialize / parse the queue for checkpoints. */
 char *su_serialize(const struct su_queue *q, size_t *len);
 int su_deserialize(struct su_queue *q, const char *data, size_t len, char **err);
+
+/* --- slave.c, master_conn.c, tasks.c, detect.c (one daemon, split by concern) */
+#define SLAVE_BACKOFF_MIN 0.5
+#define SLAVE_BACKOFF_MAX 30.0
+#define SLAVE_DEFAULT_PING_INTERVAL 15.0
+#define SLAVE_DEFAULT_MAX_MISSED_PINGS 5
+struct timeval slave_secs_tv(double secs);
+void *slave_pb_dup(const ProtobufCMessage *m);
+void slave_pb_free(void *m);
+/* master_conn.c: --master, the backoff and ping timers. 0, or -1 with *err. */
+int slave_conn_init(struct slave *s, char **err);
+/* Connect after a jittered delay in [SLAVE_BACKOFF_MIN, ceiling]. */
+void slave_schedule_connect(struct slave *s, double ceiling);
+/* tasks.c: the master's task events, and the frees of retired objects. */
+void slave_on_run_task(struct slave *s, const Agora__Slave__Event__RunTask *rt);
+void slave_on_kill_task(struct slave *s, const Agora__Slave__Event__KillTask *kt);
+void slave_on_acknowledge(struct slave *s, const Agora__Slave__Event__Acknowledge *a);
+void slave_on_shutdown_framework(struct slave *s, const Agora__Slave__Event__ShutdownFramework *sf);
+void slave_task_free(struct slave *s, struct task *t);
+void slave_framework_free(struct framework *fw);
+/* detect.c: s->resources and s->attributes from the host and the flags. */
+int slave_setup_resources(struct slave *s, char **err);
+int slave_setup_attributes(struct slave *s, char **err);
 
 /* --- checkpoint.c --------------------------------------------------------- */
 char *ckpt_meta_dir(struct slave *s);

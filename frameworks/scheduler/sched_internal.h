@@ -19,17 +19,11 @@ struct event;
 struct http_sub;
 struct http_call;
 struct rio_decoder;
-struct zk;
-struct zk_detector;
+struct master_follow;
 
 #define SCHED_API_PATH "/api/v1/scheduler"
 #define SCHED_CT_PROTOBUF "application/x-protobuf"
 #define SCHED_CT_JSON "application/json"
-
-struct sched_master {
-    char *host;
-    int port;
-};
 
 /* One call in flight (POST answered asynchronously). */
 struct sched_call {
@@ -58,19 +52,15 @@ struct agora_scheduler {
     bool json;
 
     /* where to connect */
-    struct sched_master *masters;
-    size_t nmasters;
-    size_t master_idx;   /* candidate tried next after a failure */
-    char *redirect_host; /* leader named by a 307: tried next, once */
+    struct master_follow *follow; /* --master: candidates, or the zk:// leader */
+    size_t master_idx;            /* candidate tried next after a failure */
+    char *redirect_host;          /* leader named by a 307: tried next, once */
     int redirect_port;
     int redirects;  /* consecutive 307s, to stop ping-pong */
     char *cur_host; /* master of the current/last attempt */
     int cur_port;
     char *cur_master; /* "host:port" of cur_host/cur_port */
     /* --master=zk://: the leader ZooKeeper names replaces the candidates */
-    char *zk_hosts, *zk_path; /* parsed from the URL */
-    struct zk *zk;
-    struct zk_detector *detector;
     char *leader_host; /* NULL while no leader is known */
     int leader_port;
 

@@ -25,7 +25,7 @@
 #include "mem.h"
 #include "pbjson.h"
 #include "recordio.h"
-#include "zk.h"
+#include "master_follow.h"
 
 #define SCHED_MAX_RECORD (64u * 1024 * 1024) /* one OFFERS event of a big cluster */
 #define SCHED_CONNECT_TIMEOUT 10.0           /* connect + response headers */
@@ -95,53 +95,8 @@ static char *dup_or_null(const char *v)
     return v ? xstrdup(v) : NULL;
 }
 
-/* Split "h1:p1,h2:p2" into candidates, or keep a zk:// URL for the
- * detector that agora_scheduler_new() starts once the base exists. */
-static int sched_parse_masters(struct agora_scheduler *s, const char *spec, char **err)
-{
-    char *copy = NULL, *save = NULL, *tok;
-    int rc = -1;
-
-    if (!spec || !*spec) {
-        *err = xstrdup("master: missing (expected HOST:PORT)");
-        goto out;
-    }
-    if (strncmp(spec, "zk://", 5) == 0) {
-        char *e = NULL;
-        if (zk_parse_url(spec, &s->zk_hosts, &s->zk_path, &e) < 0) {
-            *err = xasprintf("master: %s", e);
-            free(e);
-            goto out;
-        }
-        rc = 0;
-        goto out;
-    }
-    copy = xstrdup(spec);
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *host = NULL;
-        int port = 0;
-        if (http_parse_hostport(tok, 5050, &host, &port) < 0 || port <= 0 || port > 65535) {
-            free(host);
-            *err = xasprintf("master: '%s' is not HOST:PORT", tok);
-            goto out;
-        }
-        s->masters = xrealloc(s->masters, (s->nmasters + 1) * sizeof(*s->masters));
-        s->masters[s->nmasters].host = host;
-        s->masters[s->nmasters].port = port;
-        s->nmasters++;
-    }
-    if (s->nmasters == 0) {
-        *err = xasprintf("master: '%s' names no master", spec);
-        goto out;
-    }
-    rc = 0;
-out:
-    free(copy);
-    return rc;
-}
-
 static void sched_on_watchdog(evutil_socket_t fd, short what, void *arg);
-static void sched_on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
+static void sched_on_leader(struct master_follow *f, const char *leader, int port, const char *name,
                             void *arg);
 static void sched_on_reconnect(evutil_socket_t fd, short what, void *arg);
 static void sched_on_stop(evutil_socket_t fd, short what, void *arg);
@@ -166,8 +121,13 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
     s = xcalloc(1, sizeof(*s));
     TAILQ_INIT(&s->calls);
     atomic_init(&s->stop_requested, false);
-    if (sched_parse_masters(s, cfg->master, &e) < 0)
+    char *fe = NULL;
+    s->follow = master_follow_new(cfg->master, &fe);
+    if (!s->follow) {
+        e = xasprintf("master: %s", fe);
+        free(fe);
         goto fail;
+    }
 
     s->name = xstrdup(cfg->name);
     if (cfg->user && *cfg->user) {
@@ -226,16 +186,6 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
         e = xstrdup("cannot create libevent events");
         goto fail;
     }
-    if (s->zk_hosts) {
-        char *ze = NULL;
-        s->zk = zk_new(s->base, s->zk_hosts, SCHED_ZK_SESSION_TIMEOUT, NULL, NULL, &ze);
-        if (!s->zk) {
-            e = xasprintf("master: %s", ze);
-            free(ze);
-            goto fail;
-        }
-        s->detector = zk_detector_new(s->zk, s->zk_path, sched_on_leader, s);
-    }
     return s;
 
 fail:
@@ -251,7 +201,7 @@ void agora_scheduler_free(struct agora_scheduler *s)
 {
     if (!s)
         return;
-    zk_free(s->zk); /* before the base its events live on */
+    master_follow_free(s->follow); /* before the base its events live on */
     if (s->sub)
         http_sub_close(s->sub);
     sched_calls_cancel_all(s);
@@ -271,12 +221,7 @@ void agora_scheduler_free(struct agora_scheduler *s)
         event_base_loop(s->base, EVLOOP_NONBLOCK);
         event_base_free(s->base);
     }
-    for (size_t i = 0; i < s->nmasters; i++)
-        free(s->masters[i].host);
-    free(s->masters);
     free(s->redirect_host);
-    free(s->zk_hosts);
-    free(s->zk_path);
     free(s->leader_host);
     free(s->cur_host);
     free(s->cur_master);
@@ -608,8 +553,8 @@ static void sched_sub_on_close(struct http_sub *sub, const char *reason, void *a
         char *why = status ? xasprintf("HTTP %d %s", status, s->errlen ? s->errbody : "")
                            : xstrdup(reason ? reason : "connection failed");
         log_warn("scheduler %s: SUBSCRIBE to %s failed: %s", s->name, s->cur_master, why);
-        if (s->nmasters > 1)
-            s->master_idx = (s->master_idx + 1) % s->nmasters;
+        if (master_follow_count(s->follow) > 1)
+            s->master_idx = (s->master_idx + 1) % master_follow_count(s->follow);
         sched_lost(s, why, -1);
         free(why);
     }
@@ -637,7 +582,8 @@ static void sched_connect(struct agora_scheduler *s)
 
     /* A leader named by a 307 is tried once; otherwise the one ZooKeeper
    * names, or the candidates. */
-    if (s->zk && !s->redirect_host && !s->leader_host) {
+    bool zk = master_follow_zk(s->follow);
+    if (zk && !s->redirect_host && !s->leader_host) {
         log_info("scheduler %s: no leading master in ZooKeeper yet; waiting", s->name);
         return; /* sched_on_leader connects */
     }
@@ -646,12 +592,13 @@ static void sched_connect(struct agora_scheduler *s)
         s->cur_host = s->redirect_host;
         s->cur_port = s->redirect_port;
         s->redirect_host = NULL;
-    } else if (s->zk) {
+    } else if (zk) {
         s->cur_host = xstrdup(s->leader_host);
         s->cur_port = s->leader_port;
     } else {
-        s->cur_host = xstrdup(s->masters[s->master_idx].host);
-        s->cur_port = s->masters[s->master_idx].port;
+        const char *host = NULL;
+        master_follow_candidate(s->follow, s->master_idx, &host, &s->cur_port);
+        s->cur_host = xstrdup(host);
     }
     free(s->cur_master);
     s->cur_master = xasprintf("%s:%d", s->cur_host, s->cur_port);
@@ -732,17 +679,12 @@ static void sched_connect(struct agora_scheduler *s)
  * framework follows it: a subscription to any other master is dropped, and
  * the re-subscription waits a jittered moment so that many frameworks do
  * not reach a fresh leader in the same instant. */
-static void sched_on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
+static void sched_on_leader(struct master_follow *f, const char *leader, int port, const char *name,
                             void *arg)
 {
     struct agora_scheduler *s = arg;
-    char *host = NULL, *e = NULL;
-    int port = 0;
+    char *host = leader ? xstrdup(leader) : NULL;
 
-    if (name && zk_master_address(data, len, &host, &port, &e) < 0) {
-        log_warn("scheduler %s: leader %s: %s", s->name, name, e);
-        free(e);
-    }
     free(s->leader_host);
     s->leader_host = host;
     s->leader_port = port;
@@ -791,6 +733,14 @@ int agora_scheduler_start(struct agora_scheduler *s)
 {
     if (s->started && !s->stopping)
         return -1;
+    /* Only now: nothing is sent (not even to ZooKeeper) before start. */
+    char *e = NULL;
+    if (master_follow_start(s->follow, s->base, SCHED_ZK_SESSION_TIMEOUT, sched_on_leader, s, &e) <
+        0) {
+        log_error("scheduler %s: master: %s", s->name, e);
+        free(e);
+        return -1;
+    }
     s->started = true;
     s->stopping = false;
     s->fatal = false;

@@ -56,8 +56,10 @@ enum agora_scheduler_state {
  * Zero-initialise, then set what you need: every zero field has a
  * sensible default. The library copies all strings. */
 struct agora_scheduler_config {
-    const char *master;      /* "HOST:PORT", or "h1:p1,h2:p2" tried in
-                                    turn; "zk://..." is reserved (not yet) */
+    const char *master;      /* "HOST:PORT", "h1:p1,h2:p2" tried in turn,
+                                    or "zk://h1:p1,.../path" to follow the
+                                    leader ZooKeeper names (its session is
+                                    opened by agora_scheduler_start) */
     const char *name;        /* FrameworkInfo.name (required) */
     const char *user;        /* NULL: the user running the process */
     const char *role;        /* NULL: "*" */
@@ -111,15 +113,18 @@ struct agora_scheduler_callbacks {
 
 /* Create a scheduler. base: the event_base to run on, or NULL to have
  * agora_scheduler_run() use a base of its own. cfg and cbs are copied.
- * Nothing is sent until agora_scheduler_start() or agora_scheduler_run().
- * Returns NULL with *err set (caller frees) on a bad configuration, naming
- * the field (e.g. "master: zk:// is not supported yet"). */
+ * Nothing is sent, not even to ZooKeeper, until agora_scheduler_start() or
+ * agora_scheduler_run(). Returns NULL with *err set (caller frees) on a bad
+ * configuration, naming the field (e.g. "master: 'zk://h:2181': a path is
+ * required (e.g. zk://127.0.0.1:2181/agora)"). */
 struct agora_scheduler *agora_scheduler_new(struct event_base *base,
                                             const struct agora_scheduler_config *cfg,
                                             const struct agora_scheduler_callbacks *cbs, void *arg,
                                             char **err);
 
-/* Begin subscribing (non-blocking). Returns 0, or -1 if already started. */
+/* Begin subscribing (non-blocking); with a zk:// master this opens the
+ * ZooKeeper session and subscribes once a leader is known. Returns 0, or -1
+ * if already started or the session cannot be created. */
 int agora_scheduler_start(struct agora_scheduler *s);
 
 /* Start if needed and dispatch the scheduler's event_base in the calling

@@ -3,8 +3,8 @@
  * --master=zk://... runs (the failover scenario of issue 5).
  *
  * Every bench process (the parent with the frameworks, each slave child)
- * opens its own ZooKeeper session after the fork and runs common/zk.h's
- * detector on it, the recipe agora-slave and libagora-scheduler use: the
+ * opens its own ZooKeeper session after the fork through
+ * common/master_follow.h, as agora-slave and libagora-scheduler do: the
  * lowest json.info_ znode leads, its MasterInfo names host and port. The
  * owner is told only when that address changes (host NULL: no leader
  * known, e.g. while the session is LOST).
@@ -16,38 +16,29 @@
 
 #include "bench.h"
 #include "mem.h"
-#include "zk.h"
+#include "master_follow.h"
 
 /* Same as agora-slave's detector session: nothing ephemeral rides on it. */
 #define BENCH_ZK_SESSION_TIMEOUT 10.0
 
 struct bench_leader {
-    struct zk *zk;
-    struct zk_detector *det;
+    struct master_follow *follow;
     char *host;
     int port;
     bench_leader_fn fn;
     void *arg;
 };
 
-static void on_leader(struct zk_detector *d, const char *name, const char *data, size_t len,
+static void on_leader(struct master_follow *f, const char *leader, int port, const char *name,
                       void *arg)
 {
     struct bench_leader *l = arg;
-    char *host = NULL, *err = NULL;
-    int port = 0;
-    if (name && zk_master_address(data, len, &host, &port, &err) != 0) {
-        fprintf(stderr, "agora-bench: leading master %s: %s\n", name, err);
-        free(err);
-    }
-    if (host && l->host && strcmp(host, l->host) == 0 && port == l->port) {
-        free(host);
+    if (leader && l->host && strcmp(leader, l->host) == 0 && port == l->port)
         return;
-    }
-    if (!host && !l->host)
+    if (!leader && !l->host)
         return;
     free(l->host);
-    l->host = host;
+    l->host = leader ? xstrdup(leader) : NULL;
     l->port = port;
     l->fn(l->host, l->port, l->arg);
 }
@@ -55,26 +46,18 @@ static void on_leader(struct zk_detector *d, const char *name, const char *data,
 struct bench_leader *bench_leader_new(struct event_base *base, const char *zk_url,
                                       bench_leader_fn fn, void *arg)
 {
-    char *hosts = NULL, *path = NULL, *err = NULL;
-    if (zk_parse_url(zk_url, &hosts, &path, &err) != 0) {
-        fprintf(stderr, "agora-bench: --master: %s\n", err);
-        free(err);
-        return NULL;
-    }
+    char *err = NULL;
     struct bench_leader *l = xcalloc(1, sizeof(*l));
     l->fn = fn;
     l->arg = arg;
-    l->zk = zk_new(base, hosts, BENCH_ZK_SESSION_TIMEOUT, NULL, NULL, &err);
-    if (!l->zk) {
-        fprintf(stderr, "agora-bench: ZooKeeper %s: %s\n", hosts, err ? err : "?");
+    l->follow = master_follow_new(zk_url, &err);
+    if (!l->follow ||
+        master_follow_start(l->follow, base, BENCH_ZK_SESSION_TIMEOUT, on_leader, l, &err) != 0) {
+        fprintf(stderr, "agora-bench: --master=%s: %s\n", zk_url, err ? err : "?");
         free(err);
-        free(l);
-        l = NULL;
-    } else {
-        l->det = zk_detector_new(l->zk, path, on_leader, l);
+        bench_leader_free(l);
+        return NULL;
     }
-    free(hosts);
-    free(path);
     return l;
 }
 
@@ -82,7 +65,7 @@ void bench_leader_free(struct bench_leader *l)
 {
     if (!l)
         return;
-    zk_free(l->zk);
+    master_follow_free(l->follow);
     free(l->host);
     free(l);
 }

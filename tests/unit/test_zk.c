@@ -17,6 +17,8 @@
 #include <event2/event.h>
 
 #include "mem.h"
+#include "detector.h"
+#include "master_follow.h"
 #include "zk.h"
 
 static void test_parse_url(void **state)
@@ -87,6 +89,37 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(arg);
 }
 
+static void test_master_follow_parse(void **state)
+{
+    char *err = NULL;
+    const char *host = NULL;
+    int port = 0;
+    struct master_follow *f = master_follow_new("m1:5050,m2,m3:7000", &err);
+    assert_non_null(f);
+    assert_false(master_follow_zk(f));
+    assert_int_equal(master_follow_count(f), 3);
+    master_follow_candidate(f, 1, &host, &port);
+    assert_string_equal(host, "m2");
+    assert_int_equal(port, 5050);
+    assert_false(master_follow_leader(f, &host, &port));
+    master_follow_free(f);
+
+    /* zk:// is only parsed: no session before master_follow_start. */
+    f = master_follow_new("zk://127.0.0.1:1/agora", &err);
+    assert_non_null(f);
+    assert_true(master_follow_zk(f));
+    assert_int_equal(master_follow_count(f), 0);
+    master_follow_free(f);
+
+    static const char *bad[] = { "", "zk://h:1", "h:0", "h:70000" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err = NULL;
+        assert_null(master_follow_new(bad[i], &err));
+        assert_non_null(err);
+        free(err);
+    }
+}
+
 static void test_unreachable_session(void **state)
 {
     struct event_base *base = event_base_new();
@@ -94,7 +127,7 @@ static void test_unreachable_session(void **state)
     /* Port 1 on loopback: nobody listens, connections are refused. */
     struct zk *zk = zk_new(base, "127.0.0.1:1", 2.0, NULL, NULL, &err);
     assert_non_null(zk);
-    struct zk_detector *d = zk_detector_new(zk, "/agora", NULL, NULL);
+    struct detector *d = detector_new(zk, "/agora", ZK_LEADER_PREFIX, NULL, NULL);
     assert_non_null(d);
     assert_int_equal(zk_create(zk, "/agora/x", "", 0, 0, NULL, NULL) == 0 ||
                          zk_state(zk) == ZK_STATE_CONNECTING,
@@ -105,6 +138,7 @@ static void test_unreachable_session(void **state)
     event_base_dispatch(base);
     assert_int_equal(zk_state(zk), ZK_STATE_CONNECTING);
     assert_string_equal(zk_state_name(zk_state(zk)), "CONNECTING");
+    detector_free(d); /* it holds a reference on the session */
     zk_free(zk);
     event_free(t);
     event_base_free(base);
@@ -116,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_url),
         cmocka_unit_test(test_master_address),
+        cmocka_unit_test(test_master_follow_parse),
         cmocka_unit_test(test_unreachable_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

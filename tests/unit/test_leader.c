@@ -1,0 +1,227 @@
+/*
+ * test_leader: common/contender.h and common/detector.h against a REAL
+ * standalone ZooKeeper (tests/unit/zk_server.h): two contenders on two
+ * sessions, the lowest leads, the other takes over when the first goes, a
+ * detector on a third session follows; a leader whose znode is deleted is
+ * DEPOSED; a prefix other than the masters' works.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "contender.h"
+#include "detector.h"
+#include "zk_server.h"
+
+struct member {
+    struct zk *zk;
+    int connected;
+    struct contender *c;
+    enum contender_state st;
+    int changes;
+};
+
+struct fixture {
+    struct event_base *base;
+    char *dir;
+    struct member a, b;
+    struct zk *dzk; /* the detector's session */
+    int dconnected;
+    struct detector *d;
+    char *leader_data;
+    int reports;
+};
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* Run the loop until cond(f) holds (or 20 s). */
+static void run_until(struct fixture *f, bool (*cond)(struct fixture *f))
+{
+    bool timed_out = false;
+    struct event *t = evtimer_new(f->base, timeout_cb, &timed_out);
+    struct timeval tv = { 20, 0 };
+    evtimer_add(t, &tv);
+    while (!cond(f) && !timed_out)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    event_free(t);
+    assert_true(cond(f));
+}
+
+static void on_state(struct contender *c, enum contender_state st, void *arg)
+{
+    struct member *mb = arg;
+    mb->st = st;
+    mb->changes++;
+}
+
+static void on_leader(struct detector *d, const char *name, const char *data, size_t len, void *arg)
+{
+    struct fixture *f = arg;
+    free(f->leader_data);
+    f->leader_data = name ? xstrndup(data, len) : NULL;
+    f->reports++;
+}
+
+static struct zk *session(struct fixture *f, int *connected)
+{
+    char host[64], *err = NULL;
+    snprintf(host, sizeof(host), "127.0.0.1:%d", zk_server.port);
+    struct zk *zk = zk_new(f->base, host, 10, on_zk_state, connected, &err);
+    assert_non_null(zk);
+    return zk;
+}
+
+static void contend(struct fixture *f, struct member *mb, const char *payload)
+{
+    mb->zk = session(f, &mb->connected);
+    mb->c = contender_new(mb->zk, f->dir, "member_", payload, strlen(payload), on_state, mb);
+    assert_int_equal(contender_state(mb->c), CONTENDER_CONNECTING);
+}
+
+static void leave(struct member *mb)
+{
+    contender_free(mb->c);
+    mb->c = NULL;
+    zk_free(mb->zk); /* the last reference: the session closes, the znode goes */
+    mb->zk = NULL;
+}
+
+static int setup(void **state)
+{
+    static int n;
+    if (zk_server.pid <= 0)
+        skip();
+    struct fixture *f = xcalloc(1, sizeof(*f));
+    f->base = event_base_new();
+    f->dir = xasprintf("/test-leader/%d-%d/group", (int)getpid(), ++n);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (!f)
+        return 0;
+    if (f->a.c)
+        leave(&f->a);
+    if (f->b.c)
+        leave(&f->b);
+    detector_free(f->d);
+    zk_free(f->dzk);
+    event_base_free(f->base);
+    free(f->leader_data);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static bool a_leads(struct fixture *f)
+{
+    return f->a.st == CONTENDER_LEADING;
+}
+static bool b_standby(struct fixture *f)
+{
+    return f->b.st == CONTENDER_STANDBY;
+}
+static bool b_leads(struct fixture *f)
+{
+    return f->b.st == CONTENDER_LEADING;
+}
+static bool b_deposed(struct fixture *f)
+{
+    return f->b.st == CONTENDER_DEPOSED;
+}
+static bool detected_a(struct fixture *f)
+{
+    return f->leader_data && strcmp(f->leader_data, "A") == 0;
+}
+static bool detected_b(struct fixture *f)
+{
+    return f->leader_data && strcmp(f->leader_data, "B") == 0;
+}
+
+static void test_lowest_leads_other_takes_over(void **state)
+{
+    struct fixture *f = *state;
+    f->dzk = session(f, &f->dconnected);
+    f->d = detector_new(f->dzk, f->dir, "member_", on_leader, f);
+    contend(f, &f->a, "A");
+    run_until(f, a_leads);
+    assert_non_null(contender_name(f->a.c));
+    assert_int_equal(strncmp(contender_name(f->a.c), "member_", 7), 0);
+    contend(f, &f->b, "B");
+    run_until(f, b_standby);
+    run_until(f, detected_a);
+    assert_int_equal(f->a.st, CONTENDER_LEADING);
+
+    /* The leader goes: the standby takes over, the detector follows. */
+    leave(&f->a);
+    run_until(f, b_leads);
+    run_until(f, detected_b);
+    assert_string_equal(contender_state_name(contender_state(f->b.c)), "LEADING");
+}
+
+static void deleted(int rc, int version, void *arg)
+{
+    *(int *)arg = rc == ZOK ? 1 : -1;
+}
+
+static void test_leader_deposed_when_znode_goes(void **state)
+{
+    struct fixture *f = *state;
+    contend(f, &f->b, "B");
+    run_until(f, b_leads);
+    /* Someone (an operator) deletes the leader's znode. */
+    f->dzk = session(f, &f->dconnected);
+    char *path = xasprintf("%s/%s", f->dir, contender_name(f->b.c));
+    int done = 0;
+    while (!f->dconnected)
+        event_base_loop(f->base, EVLOOP_ONCE);
+    assert_int_equal(zk_delete(f->dzk, path, -1, deleted, &done), 0);
+    free(path);
+    run_until(f, b_deposed);
+    assert_int_equal(done, 1);
+    /* DEPOSED is final. */
+    int changes = f->b.changes;
+    for (int i = 0; i < 20; i++)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    assert_int_equal(f->b.changes, changes);
+    assert_int_equal(contender_state(f->b.c), CONTENDER_DEPOSED);
+}
+
+static void test_detector_prefix_filters(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(detector_sequence("json.info_", "json.info_0000000007"), 7);
+    assert_int_equal(detector_sequence("json.info_", "member_0000000007"), -1);
+    assert_int_equal(detector_sequence("json.info_", "json.info_"), -1);
+    assert_int_equal(detector_sequence("json.info_", "json.info_12x"), -1);
+    /* A detector for another prefix sees no leader in this group. */
+    contend(f, &f->a, "A");
+    run_until(f, a_leads);
+    f->dzk = session(f, &f->dconnected);
+    f->d = detector_new(f->dzk, f->dir, ZK_LEADER_PREFIX, on_leader, f);
+    for (int i = 0; i < 50 && f->reports == 0; i++)
+        event_base_loop(f->base, EVLOOP_NONBLOCK);
+    assert_null(detector_leader(f->d));
+    assert_null(f->leader_data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lowest_leads_other_takes_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leader_deposed_when_znode_goes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detector_prefix_filters, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, zk_server_start, zk_server_stop);
+}
