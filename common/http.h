@@ -40,6 +40,15 @@ int http_server_port(const struct http_server *s);
  * prefix (e.g. "/files/") instead of exactly. Routes are tried in order. */
 void http_server_route(struct http_server *s, const char *method, const char *path, bool prefix,
                        http_handler_fn fn, void *arg);
+/* Hand every request to fn instead of the route list (the REST layer,
+ * rest.h, installs its dispatcher here). NULL restores the list. */
+void http_server_set_handler(struct http_server *s, http_handler_fn fn, void *arg);
+/* The max_body given to http_server_new. evhttp itself accepts bodies up
+ * to twice that (and answers larger ones 413 itself), so that the
+ * dispatcher can refuse a body over the limit in the server's format. */
+size_t http_server_max_body(const struct http_server *s);
+/* Is req's body over the server's max_body? */
+bool http_server_body_too_large(const struct http_server *s, struct evhttp_request *req);
 
 /* Request accessors. Strings are owned by the request. */
 const char *http_req_method(struct evhttp_request *req);

@@ -29,6 +29,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "pbjson.h"
+#include "rest.h"
 
 /* ---------------------------------------------------------- /master/state */
 
@@ -627,9 +628,10 @@ static void state_write_framework(struct master *m, struct evbuffer *b, struct f
     evbuffer_add(b, "]}", 2);
 }
 
-static void handle_state(struct evhttp_request *req, void *arg)
+void http_state_handle_state(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     struct evbuffer *b = evbuffer_new();
     struct res_memo memo;
     res_init(&memo.res);
@@ -657,9 +659,10 @@ static void handle_state(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
-static void handle_redirect(struct evhttp_request *req, void *arg)
+void http_state_handle_redirect(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     const char *lhost;
     int lport;
     if (!m->leading && master_ha_leader(m, &lhost, &lport, NULL)) {
@@ -683,21 +686,10 @@ static void handle_redirect(struct evhttp_request *req, void *arg)
     http_reply(req, 307, "text/plain", "", 0);
 }
 
-static void handle_health(struct evhttp_request *req, void *arg)
+void http_state_handle_metrics_snapshot(struct rest_req *rq)
 {
-    http_reply(req, 200, "text/plain", "", 0);
-}
-
-static void handle_metrics(struct evhttp_request *req, void *arg)
-{
-    char *text = metrics_render();
-    http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
-    free(text);
-}
-
-static void handle_metrics_snapshot(struct evhttp_request *req, void *arg)
-{
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     json_t *j = json_object();
     struct resources total, used, offered;
     res_init(&total);
@@ -876,15 +868,13 @@ static json_t *v1_get_agents(struct master *m)
                      unreachable);
 }
 
-static void handle_operator(struct evhttp_request *req, void *arg)
+void http_state_handle_operator(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     json_t *call = NULL;
-    /* Operator calls go to the leader (307) as scheduler calls do. */
-    if (!master_check_leader(m, req))
-        return;
     const char *ct = http_req_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+    if (!rest_media_is(ct, "application/json")) {
         http_reply_text(req, 415,
                         "Expecting 'Content-Type' of application/json, got '%s' "
                         "(application/x-protobuf is not supported by this endpoint)",
@@ -943,19 +933,4 @@ static void handle_operator(struct evhttp_request *req, void *arg)
     http_reply_json(req, 200, resp);
 out:
     json_decref(call);
-}
-
-void http_state_register(struct master *m)
-{
-    http_server_route(m->http, "GET", "/master/state", false, handle_state, m);
-    http_server_route(m->http, "GET", "/master/state.json", false, handle_state, m);
-    http_server_route(m->http, "GET", "/state", false, handle_state, m);
-    http_server_route(m->http, "GET", "/state.json", false, handle_state, m);
-    http_server_route(m->http, "GET", "/master/redirect", false, handle_redirect, m);
-    http_server_route(m->http, "GET", "/redirect", false, handle_redirect, m);
-    http_server_route(m->http, "GET", "/health", false, handle_health, m);
-    http_server_route(m->http, "GET", "/master/health", false, handle_health, m);
-    http_server_route(m->http, "GET", "/metrics", false, handle_metrics, m);
-    http_server_route(m->http, "GET", "/metrics/snapshot", false, handle_metrics_snapshot, m);
-    http_server_route(m->http, "POST", "/api/v1", false, handle_operator, m);
 }

@@ -28,102 +28,11 @@
 #include "mem.h"
 #include "metrics.h"
 #include "pbjson.h"
+#include "rest.h"
 
 #define CT_JSON "application/json"
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_RECORDIO "application/recordio"
-
-/* ------------------------------------------------------------ negotiation */
-
-/* Does the comma-separated media range list `list` name `type`? Parameters
- * (";q=...", ";charset=...") are ignored; "*" wildcards match. */
-static bool media_list_accepts(const char *list, const char *type, bool wildcards)
-{
-    const char *p = list;
-    size_t tlen = strlen(type);
-    const char *slash = strchr(type, '/');
-    size_t major_len = slash ? (size_t)(slash - type) : tlen;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',' && *p != ';')
-            p++;
-        const char *end = p;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        size_t len = (size_t)(end - start);
-        if (len == tlen && strncasecmp(start, type, tlen) == 0)
-            return true;
-        if (wildcards) {
-            if (len == 3 && strncmp(start, "*/*", 3) == 0)
-                return true;
-            if (len == major_len + 2 && strncasecmp(start, type, major_len) == 0 &&
-                strncmp(start + major_len, "/*", 2) == 0)
-                return true;
-        }
-        while (*p && *p != ',')
-            p++;
-    }
-    return false;
-}
-
-int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio)
-{
-    const char *accept = http_req_header(req, "Accept");
-    *recordio = false;
-    if (!accept || !accept[0] || media_list_accepts(accept, CT_JSON, true)) {
-        *enc = ENC_JSON;
-        return 0;
-    }
-    if (media_list_accepts(accept, CT_PROTOBUF, false)) {
-        *enc = ENC_PROTOBUF;
-        return 0;
-    }
-    if (media_list_accepts(accept, CT_RECORDIO, false)) {
-        const char *inner = http_req_header(req, "Message-Accept");
-        *recordio = true;
-        if (!inner || !inner[0] || media_list_accepts(inner, CT_JSON, true)) {
-            *enc = ENC_JSON;
-            return 0;
-        }
-        if (media_list_accepts(inner, CT_PROTOBUF, false)) {
-            *enc = ENC_PROTOBUF;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-bool master_check_leader(struct master *m, struct evhttp_request *req)
-{
-    if (m->leading)
-        return true;
-    /* Not the leader: send the caller to the one ZooKeeper names, keeping
-   * the path so HTTP clients that follow redirects land on the endpoint. */
-    const char *host;
-    int port;
-    if (master_ha_leader(m, &host, &port, NULL)) {
-        const char *path = http_req_path(req);
-        char *loc = xasprintf("//%s:%d%s", host, port, path ? path : "");
-        http_add_header(req, "Location", loc);
-        http_reply_text(req, 307, "Not the leading master; the leader is %s:%d", host, port);
-        free(loc);
-        return false;
-    }
-    http_reply_text(req, 503, "No leader elected");
-    return false;
-}
-
-static bool content_type_is(const char *ct, const char *type)
-{
-    size_t n = strlen(type);
-    if (!ct)
-        return false;
-    while (*ct == ' ')
-        ct++;
-    return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
 
 /* ------------------------------------------------------------- validation */
 
@@ -818,19 +727,18 @@ static void call_acknowledge(struct master *m, struct framework *fw,
 
 /* ---------------------------------------------------------------- handler */
 
-void scheduler_api_handle(struct evhttp_request *req, void *arg)
+void scheduler_api_handle(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     Mesos__V1__Scheduler__Call *call = NULL;
     char *err = NULL;
     enum master_enc enc;
     bool recordio;
 
-    if (!master_check_leader(m, req))
-        return;
     const char *ct = http_req_header(req, "Content-Type");
-    bool json = content_type_is(ct, CT_JSON);
-    if (!json && !content_type_is(ct, CT_PROTOBUF)) {
+    bool json = rest_media_is(ct, CT_JSON);
+    if (!json && !rest_media_is(ct, CT_PROTOBUF)) {
         http_reply_text(req, 415, "Expecting 'Content-Type' of %s or %s, got '%s'", CT_JSON,
                         CT_PROTOBUF, ct ? ct : "");
         goto out;

@@ -26,6 +26,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "recordio.h"
+#include "rest.h"
 
 #define CT_PROTOBUF "application/x-protobuf"
 
@@ -432,15 +433,14 @@ static void handle_status_update(struct master *m, struct slave *s,
 
 /* ----------------------------------------------------------------- handler */
 
-void slave_api_handle(struct evhttp_request *req, void *arg)
+void slave_api_handle(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     Agora__Slave__Call *call = NULL;
 
-    if (!master_check_leader(m, req))
-        return;
     const char *ct = http_req_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, CT_PROTOBUF, strlen(CT_PROTOBUF)) != 0) {
+    if (!rest_media_is(ct, CT_PROTOBUF)) {
         http_reply_text(req, 415, "Expecting 'Content-Type' of %s, got '%s'", CT_PROTOBUF,
                         ct ? ct : "");
         goto out;
