@@ -24,6 +24,7 @@
 
 #include "master.h"
 #include "allocator.h"
+#include "attributes.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -33,47 +34,9 @@
 
 /* ---------------------------------------------------------- /master/state */
 
-static json_t *value_text(const Mesos__V1__Attribute *a)
+static json_t *agent_attributes_json(const Mesos__V1__AgentInfo *info)
 {
-    switch (a->type) {
-    case MESOS__V1__VALUE__TYPE__SCALAR:
-        return json_real(a->scalar ? a->scalar->value : 0);
-    case MESOS__V1__VALUE__TYPE__TEXT:
-        return json_string(a->text && a->text->value ? a->text->value : "");
-    case MESOS__V1__VALUE__TYPE__RANGES: {
-        char buf[1024];
-        size_t off = 0;
-        buf[off++] = '[';
-        for (size_t i = 0; a->ranges && i < a->ranges->n_range && off < sizeof(buf) - 48; i++)
-            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%llu-%llu", i ? ", " : "",
-                                    (unsigned long long)a->ranges->range[i]->begin,
-                                    (unsigned long long)a->ranges->range[i]->end);
-        snprintf(buf + off, sizeof(buf) - off, "]");
-        return json_string(buf);
-    }
-    case MESOS__V1__VALUE__TYPE__SET: {
-        char buf[1024];
-        size_t off = 0;
-        buf[off++] = '{';
-        for (size_t i = 0; a->set && i < a->set->n_item && off < sizeof(buf) - 2; i++)
-            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? "," : "",
-                                    a->set->item[i]);
-        if (off > sizeof(buf) - 2)
-            off = sizeof(buf) - 2;
-        snprintf(buf + off, sizeof(buf) - off, "}");
-        return json_string(buf);
-    }
-    default:
-        return json_null();
-    }
-}
-
-static json_t *attributes_json(const Mesos__V1__AgentInfo *info)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; info && i < info->n_attributes; i++)
-        json_object_set_new(o, info->attributes[i]->name, value_text(info->attributes[i]));
-    return o;
+    return attributes_to_json(info ? info->attributes : NULL, info ? info->n_attributes : 0);
 }
 
 /* Set while GET /master/state is written out piecewise (state_write):
@@ -228,7 +191,7 @@ static json_t *slave_json(struct slave *s)
     json_object_set_new(j, "offered_resources", res_to_json_summary(&s->offered));
     json_object_set_new(j, "unreserved_resources", res_to_json_summary(&s->total));
     json_object_set_new(j, "reserved_resources", json_object());
-    json_object_set_new(j, "attributes", attributes_json(s->info));
+    json_object_set_new(j, "attributes", agent_attributes_json(s->info));
     json_object_set_new(j, "task_count", json_integer((json_int_t)s->ntasks));
     return j;
 }
@@ -546,7 +509,7 @@ static void put_slave(struct evbuffer *out, struct slave *s, struct res_cache *r
     sb_cstr(b, res_text(rc, &s->total));
     SB_LIT(b, ",\"reserved_resources\":{},\"attributes\":");
     if (s->info && s->info->n_attributes) {
-        json_t *a = attributes_json(s->info);
+        json_t *a = agent_attributes_json(s->info);
         char *text = json_dumps(a, JSON_COMPACT);
         sb_cstr(b, text ? text : "{}");
         free(text);

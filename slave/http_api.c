@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "slave.h"
+#include "attributes.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -50,43 +51,8 @@ json_t *slave_state_json(struct slave *s)
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
     char *pid;
-    size_t i;
 
-    attrs = json_object();
-    for (i = 0; i < s->nattributes; i++) {
-        Mesos__V1__Attribute *a = s->attributes[i];
-        if (a->type == MESOS__V1__VALUE__TYPE__SCALAR && a->scalar != NULL) {
-            json_object_set_new(attrs, a->name, json_real(a->scalar->value));
-        } else if (a->type == MESOS__V1__VALUE__TYPE__TEXT && a->text != NULL) {
-            json_object_set_new(attrs, a->name, json_string(a->text->value));
-        } else if (a->type == MESOS__V1__VALUE__TYPE__RANGES && a->ranges != NULL) {
-            char *txt = xstrdup("["), *n;
-            size_t k;
-            for (k = 0; k < a->ranges->n_range; k++) {
-                n = xasprintf("%s%s%llu-%llu", txt, k ? "," : "",
-                              (unsigned long long)a->ranges->range[k]->begin,
-                              (unsigned long long)a->ranges->range[k]->end);
-                free(txt);
-                txt = n;
-            }
-            n = xasprintf("%s]", txt);
-            json_object_set_new(attrs, a->name, json_string(n));
-            free(n);
-            free(txt);
-        } else if (a->type == MESOS__V1__VALUE__TYPE__SET && a->set != NULL) {
-            char *txt = xstrdup("{"), *n;
-            size_t k;
-            for (k = 0; k < a->set->n_item; k++) {
-                n = xasprintf("%s%s%s", txt, k ? "," : "", a->set->item[k]);
-                free(txt);
-                txt = n;
-            }
-            n = xasprintf("%s}", txt);
-            json_object_set_new(attrs, a->name, json_string(n));
-            free(n);
-            free(txt);
-        }
-    }
+    attrs = attributes_to_json(s->attributes, s->nattributes);
     fws = json_array();
     HASH_ITER (hh, s->frameworks, fw, ftmp) {
         execs = json_array();

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "mem.h"
 #include "rest.h"
+#include "attributes.h"
 
 /* ------------------------------------------------------------ matching */
 
@@ -319,6 +320,57 @@ static void test_formatters(void **state)
     json_decref(details);
 }
 
+/* ------------------------------------------------------------ attributes */
+
+static void test_attributes(void **state)
+{
+    Mesos__V1__Value__Scalar sc = MESOS__V1__VALUE__SCALAR__INIT;
+    Mesos__V1__Value__Text tx = MESOS__V1__VALUE__TEXT__INIT;
+    Mesos__V1__Value__Range r1 = MESOS__V1__VALUE__RANGE__INIT, r2 = MESOS__V1__VALUE__RANGE__INIT;
+    Mesos__V1__Value__Range *rv[] = { &r1, &r2 };
+    Mesos__V1__Value__Ranges rs = MESOS__V1__VALUE__RANGES__INIT;
+    char *items[] = { "a", "b" };
+    Mesos__V1__Value__Set set = MESOS__V1__VALUE__SET__INIT;
+    Mesos__V1__Attribute a[4] = { MESOS__V1__ATTRIBUTE__INIT, MESOS__V1__ATTRIBUTE__INIT,
+                                  MESOS__V1__ATTRIBUTE__INIT, MESOS__V1__ATTRIBUTE__INIT };
+    Mesos__V1__Attribute *av[] = { &a[0], &a[1], &a[2], &a[3] };
+    json_t *j;
+    char *text;
+
+    (void)state;
+    sc.value = 2.5;
+    tx.value = "east";
+    r1.begin = 31000;
+    r1.end = 32000;
+    r2.begin = 33000;
+    r2.end = 33001;
+    rs.n_range = 2;
+    rs.range = rv;
+    set.n_item = 2;
+    set.item = items;
+    a[0].name = "weight";
+    a[0].type = MESOS__V1__VALUE__TYPE__SCALAR;
+    a[0].scalar = &sc;
+    a[1].name = "zone";
+    a[1].type = MESOS__V1__VALUE__TYPE__TEXT;
+    a[1].text = &tx;
+    a[2].name = "ports";
+    a[2].type = MESOS__V1__VALUE__TYPE__RANGES;
+    a[2].ranges = &rs;
+    a[3].name = "disks";
+    a[3].type = MESOS__V1__VALUE__TYPE__SET;
+    a[3].set = &set;
+    j = attributes_to_json(av, 4);
+    text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(text, "{\"disks\":\"{a, b}\",\"ports\":\"[31000-32000, 33000-33001]\","
+                              "\"weight\":2.5,\"zone\":\"east\"}");
+    free(text);
+    json_decref(j);
+    j = attributes_to_json(NULL, 0);
+    assert_int_equal(json_object_size(j), 0);
+    json_decref(j);
+}
+
 /* ------------------------------------------------------------ over HTTP */
 
 #define MAX_BODY 1024
@@ -509,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_negotiate),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_formatters),
+        cmocka_unit_test(test_attributes),
         cmocka_unit_test_setup_teardown(test_http_dispatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_leader, setup, teardown),
     };
