@@ -2,11 +2,11 @@
  * http: HTTP/1.1 server and client on libevent's evhttp, for the daemons'
  * single event loop. Nothing here blocks.
  *
- * Server: a route table {method, path, handler} registered once (as Redis's
- * command table). Handlers receive the evhttp_request and must answer it
- * exactly once, with http_reply*() or by turning it into a stream with
- * http_stream_start(). Unknown paths get 404, a known path with another
- * method 405, a body over max_body 413, all with a text message.
+ * Server: binding, request accessors, replies and streams. Daemons route
+ * through the REST layer (rest.h: route tables, one error formatter),
+ * installed with http_server_set_handler(); a plain route list remains for
+ * tests. Handlers answer exactly once, with http_reply*() or by turning the
+ * request into a stream with http_stream_start().
  *
  * Client: one-shot calls (http_call) and long-lived streaming requests
  * (http_sub) whose body arrives chunk by chunk, for RecordIO event streams

@@ -55,7 +55,7 @@ struct rest_req {
     struct rest_server *server;
     const struct rest_route *route;
     void *arg;        /* the server's argument (the daemon) */
-    const char *path; /* decoded, repeated slashes collapsed */
+    const char *path; /* decoded, as sent (params are slash-collapsed) */
     struct rest_param params[REST_MAX_PARAMS];
     int nparams;
     json_t *json; /* REST_JSON_BODY: the decoded body (borrowed; freed after the handler) */
