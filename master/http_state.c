@@ -772,7 +772,7 @@ void http_state_handle_redirect(struct rest_req *rq)
         return;
     }
     if (!m->leading) {
-        http_reply_text(req, 503, "No leader elected");
+        rest_error(rq, 503, "No leader elected");
         return;
     }
     /* The address clients can surely reach: --hostname when given, else the
@@ -953,16 +953,16 @@ void http_state_handle_operator(struct rest_req *rq)
     json_t *call = NULL;
     const char *ct = http_req_header(req, "Content-Type");
     if (!rest_media_is(ct, "application/json")) {
-        http_reply_text(req, 415,
-                        "Expecting 'Content-Type' of application/json, got '%s' "
-                        "(application/x-protobuf is not supported by this endpoint)",
-                        ct ? ct : "");
+        rest_error(rq, 415,
+                   "Expecting 'Content-Type' of application/json, got '%s' "
+                   "(application/x-protobuf is not supported by this endpoint)",
+                   ct ? ct : "");
         return;
     }
     enum master_enc enc;
     bool recordio;
     if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {
-        http_reply_text(req, 406, "Expecting 'Accept' to allow application/json");
+        rest_error(rq, 406, "Expecting 'Accept' to allow application/json");
         return;
     }
     size_t len;
@@ -970,14 +970,13 @@ void http_state_handle_operator(struct rest_req *rq)
     json_error_t jerr;
     call = json_loadb(body, len, 0, &jerr);
     if (!call || !json_is_object(call)) {
-        http_reply_text(req, 400, "Failed to parse body into Call: %s",
-                        call ? "expected a JSON object" : jerr.text);
+        rest_error(rq, 400, "Failed to parse body into Call: %s",
+                   call ? "expected a JSON object" : jerr.text);
         goto out;
     }
     const char *type = json_string_value(json_object_get(call, "type"));
     if (!type) {
-        http_reply_text(req, 400,
-                        "Failed to validate master::Call: Expecting 'type' to be present");
+        rest_error(rq, 400, "Failed to validate master::Call: Expecting 'type' to be present");
         goto out;
     }
     json_t *resp = NULL;
@@ -1002,10 +1001,10 @@ void http_state_handle_operator(struct rest_req *rq)
                          "orphan_executors", "get_frameworks", v1_get_frameworks(m), "get_agents",
                          v1_get_agents(m));
     } else if (strcmp(type, "SUBSCRIBE") == 0) {
-        http_reply_text(req, 501, "Operator call 'SUBSCRIBE' is not supported yet");
+        rest_error(rq, 501, "Operator call 'SUBSCRIBE' is not supported yet");
         goto out;
     } else {
-        http_reply_text(req, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
+        rest_error(rq, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
         goto out;
     }
     http_reply_json(req, 200, resp);

@@ -205,17 +205,17 @@ static void send_error_and_close(struct evhttp_request *req, const char *ct, enu
     free(data);
 }
 
-static void handle_subscribe(struct master *m, struct evhttp_request *req,
+static void handle_subscribe(struct master *m, struct rest_req *rq,
                              const Mesos__V1__Scheduler__Call *call, enum master_enc enc,
                              bool recordio)
 {
+    struct evhttp_request *req = rq->req;
     const Mesos__V1__FrameworkInfo *info = call->subscribe->framework_info;
     const char *ct = recordio ? CT_RECORDIO : (enc == ENC_JSON ? CT_JSON : CT_PROTOBUF);
     char *new_id = NULL;
 
     if (http_req_header(req, "Mesos-Stream-Id")) {
-        http_reply_text(req, 400,
-                        "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        rest_error(rq, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
         return;
     }
     const char *id =
@@ -739,15 +739,15 @@ void scheduler_api_handle(struct rest_req *rq)
     const char *ct = http_req_header(req, "Content-Type");
     bool json = rest_media_is(ct, CT_JSON);
     if (!json && !rest_media_is(ct, CT_PROTOBUF)) {
-        http_reply_text(req, 415, "Expecting 'Content-Type' of %s or %s, got '%s'", CT_JSON,
-                        CT_PROTOBUF, ct ? ct : "");
+        rest_error(rq, 415, "Expecting 'Content-Type' of %s or %s, got '%s'", CT_JSON, CT_PROTOBUF,
+                   ct ? ct : "");
         goto out;
     }
     if (master_negotiate_accept(req, &enc, &recordio) != 0) {
-        http_reply_text(req, 406,
-                        "Expecting 'Accept' to allow %s or %s (or %s with "
-                        "'Message-Accept'), got '%s'",
-                        CT_JSON, CT_PROTOBUF, CT_RECORDIO, http_req_header(req, "Accept"));
+        rest_error(rq, 406,
+                   "Expecting 'Accept' to allow %s or %s (or %s with "
+                   "'Message-Accept'), got '%s'",
+                   CT_JSON, CT_PROTOBUF, CT_RECORDIO, http_req_header(req, "Accept"));
         goto out;
     }
     size_t len;
@@ -762,36 +762,36 @@ void scheduler_api_handle(struct rest_req *rq)
     }
     if (!call) {
         metric_inc(m->metrics.invalid_calls, 1);
-        http_reply_text(req, 400, "Failed to parse body into Call: %s", err ? err : "?");
+        rest_error(rq, 400, "Failed to parse body into Call: %s", err ? err : "?");
         goto out;
     }
     if (call_validate(call, &err) != 0) {
         metric_inc(m->metrics.invalid_calls, 1);
-        http_reply_text(req, 400, "Failed to validate scheduler::Call: %s", err);
+        rest_error(rq, 400, "Failed to validate scheduler::Call: %s", err);
         goto out;
     }
     if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
-        handle_subscribe(m, req, call, enc, recordio);
+        handle_subscribe(m, rq, call, enc, recordio);
         goto out;
     }
 
     struct framework *fw = fw_find(m, call->framework_id->value);
     if (!fw || fw->state != FW_STATE_ACTIVE) {
-        http_reply_text(req, 403, "Framework is not subscribed");
+        rest_error(rq, 403, "Framework is not subscribed");
         goto out;
     }
     const char *sid = http_req_header(req, "Mesos-Stream-Id");
     if (!sid) {
-        http_reply_text(req, 403,
-                        "All non-subscribe calls should include the 'Mesos-Stream-Id' "
-                        "header");
+        rest_error(rq, 403,
+                   "All non-subscribe calls should include the 'Mesos-Stream-Id' "
+                   "header");
         goto out;
     }
     if (strcmp(sid, fw->stream_id) != 0) {
-        http_reply_text(req, 403,
-                        "The stream ID '%s' included in this request didn't match the "
-                        "stream ID currently associated with framework ID %s",
-                        sid, fw->id);
+        rest_error(rq, 403,
+                   "The stream ID '%s' included in this request didn't match the "
+                   "stream ID currently associated with framework ID %s",
+                   sid, fw->id);
         goto out;
     }
     log_debug("framework %s: %s", fw->id, call_type_name(call->type));
