@@ -222,19 +222,31 @@ bool rest_media_is(const char *ct, const char *type)
     return token_len(ct, ";,") == n && strncasecmp(ct, type, n) == 0;
 }
 
-/* Is parameter "name=value" (len bytes at p) present in the offer? */
-static bool offer_has_param(const char *offer, const char *p, size_t len)
+/* Does the range's parameter "name=value" (len bytes at p) allow the
+ * offer? Only when the offer has that parameter with another value does it
+ * refuse: "application/json; charset=utf-8" still gets "application/json"
+ * (as before the REST layer, and as clients expect), while
+ * "text/plain; version=1.0" does not get "text/plain; version=0.0.4". */
+static bool offer_allows_param(const char *offer, const char *p, size_t len)
 {
+    const char *eq = memchr(p, '=', len);
+    size_t nl = eq ? (size_t)(eq - p) : len;
     const char *o = strchr(offer, ';');
 
+    while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+        nl--;
     while (o) {
         o = skip_ws(o + 1);
         size_t ol = token_len(o, ";");
-        if (ol == len && strncasecmp(o, p, len) == 0)
-            return true;
+        const char *oeq = memchr(o, '=', ol);
+        size_t onl = oeq ? (size_t)(oeq - o) : ol;
+        while (onl && (o[onl - 1] == ' ' || o[onl - 1] == '\t'))
+            onl--;
+        if (onl == nl && strncasecmp(o, p, nl) == 0)
+            return ol == len && strncasecmp(o, p, len) == 0;
         o = strchr(o, ';');
     }
-    return false;
+    return true;
 }
 
 /* Specificity (0 none, 1 * / *, 2 type/ *, 3 exact, +1 with parameters) of
@@ -270,7 +282,7 @@ static int range_matches(const char *r, size_t len, const char *offer, int *q)
             double v = strtod(p + 2, NULL);
             *q = v < 0 ? 0 : v > 1 ? 1000 : (int)(v * 1000 + 0.5);
         } else if (pl) {
-            if (!offer_has_param(offer, p, pl))
+            if (!offer_allows_param(offer, p, pl))
                 return 0;
             params = true;
         }

@@ -115,8 +115,10 @@ enum rest_match_result rest_table_match(const struct rest_route *table, size_t n
 bool rest_media_is(const char *ct, const char *type);
 /* Pick one of offers (n media types, in the server's preference order)
  * for the Accept header value accept (NULL or empty: offers[0]). Honours
- * q-values (q=0 refuses), parameters and "type/ *" and "* / *" ranges (written without the space); the most
- * specific range decides a type's q. Returns the index or -1 (406). */
+ * q-values (q=0 refuses), "type/ *" and "* / *" ranges (written without
+ * the space) and parameters (one refuses only an offer with the same
+ * parameter set to another value); the most specific range decides a
+ * type's q. Returns the index or -1 (406). */
 int rest_negotiate(const char *accept, const char *const *offers, size_t n);
 
 /* Query string helpers. query is the raw (encoded) query, may be NULL.

@@ -228,12 +228,18 @@ static void test_negotiate(void **state)
     assert_int_equal(rest_negotiate("application/json;q=0", offers, 3), -1);
     assert_int_equal(rest_negotiate("*/*, application/json;q=0", offers, 3), 1);
     assert_int_equal(rest_negotiate("text/html, */*;q=0.1", offers, 3), 0);
-    /* Parameters: a range with parameters matches only offers that have them. */
+    /* Parameters: a range refuses an offer whose same parameter differs. */
     assert_int_equal(rest_negotiate("text/plain;version=0.0.4", text, 2), 0);
     assert_int_equal(rest_negotiate("text/plain;version=1.0", text, 2), -1);
     assert_int_equal(rest_negotiate("text/plain", text, 2), 0);
     assert_int_equal(rest_negotiate("text/plain;version=9;q=1, application/json;q=0.5", text, 2),
                      1);
+    /* A parameter the offer does not have does not refuse it: clients send
+     * "application/json; charset=utf-8" and got JSON before. */
+    assert_int_equal(rest_negotiate("application/json; charset=utf-8", offers, 3), 0);
+    assert_int_equal(
+        rest_negotiate("application/x-protobuf; proto=mesos.v1.scheduler.Event", offers, 3), 1);
+    assert_int_equal(rest_negotiate("text/plain; charset=utf-8; version=0.0.4", text, 2), 0);
 
     assert_true(rest_media_is("application/json", "application/json"));
     assert_true(rest_media_is(" Application/JSON; charset=utf-8", "application/json"));
