@@ -2,11 +2,11 @@
  * http: HTTP/1.1 server and client on libevent's evhttp, for the daemons'
  * single event loop. Nothing here blocks.
  *
- * Server: a route table {method, path, handler} registered once (as Redis's
- * command table). Handlers receive the evhttp_request and must answer it
- * exactly once, with http_reply*() or by turning it into a stream with
- * http_stream_start(). Unknown paths get 404, a known path with another
- * method 405, a body over max_body 413, all with a text message.
+ * Server: binding, request accessors, replies and streams. Daemons route
+ * through the REST layer (rest.h: route tables, one error formatter),
+ * installed with http_server_set_handler(); a plain route list remains for
+ * tests. Handlers answer exactly once, with http_reply*() or by turning the
+ * request into a stream with http_stream_start().
  *
  * Client: one-shot calls (http_call) and long-lived streaming requests
  * (http_sub) whose body arrives chunk by chunk, for RecordIO event streams
@@ -40,6 +40,15 @@ int http_server_port(const struct http_server *s);
  * prefix (e.g. "/files/") instead of exactly. Routes are tried in order. */
 void http_server_route(struct http_server *s, const char *method, const char *path, bool prefix,
                        http_handler_fn fn, void *arg);
+/* Hand every request to fn instead of the route list (the REST layer,
+ * rest.h, installs its dispatcher here). NULL restores the list. */
+void http_server_set_handler(struct http_server *s, http_handler_fn fn, void *arg);
+/* The max_body given to http_server_new. evhttp itself accepts bodies up
+ * to twice that (and answers larger ones 413 itself), so that the
+ * dispatcher can refuse a body over the limit in the server's format. */
+size_t http_server_max_body(const struct http_server *s);
+/* Is req's body over the server's max_body? */
+bool http_server_body_too_large(const struct http_server *s, struct evhttp_request *req);
 
 /* Request accessors. Strings are owned by the request. */
 const char *http_req_method(struct evhttp_request *req);

@@ -45,6 +45,11 @@
 #include "mem.h"
 
 #define HTTP_MAX_HEADERS_SIZE (64 * 1024)
+/* evhttp buffers bodies up to this multiple of max_body, so that a body a
+ * little over the limit reaches the dispatcher, which answers 413 in the
+ * server's own format. Beyond it libevent answers 413 itself (its HTML
+ * page); either way no more than this is ever buffered. */
+#define HTTP_BODY_CEILING 2
 /* A stream whose peer does not read for this long is dropped. */
 #define HTTP_STREAM_WRITE_TIMEOUT_SECS 60
 /* Pseudo-headers we stash on the request: a ':' can never appear in a
@@ -66,8 +71,11 @@ struct http_server {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     int port;                  /* port actually bound */
+    size_t max_body;           /* our limit; evhttp's is HTTP_BODY_CEILING x it */
     struct http_route *routes; /* in registration order */
     struct http_route **routes_tail;
+    http_handler_fn handler; /* replaces the route list when set (rest.c) */
+    void *handler_arg;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -273,6 +281,15 @@ static void http_server_dispatch(struct evhttp_request *req, void *arg)
     char allow[128] = "";
 
     log_debug("http: %s %s from %s", method, path, http_req_peer(req));
+    if (s->handler) {
+        /* The handler (rest.c) checks http_server_body_too_large itself. */
+        s->handler(req, s->handler_arg);
+        return;
+    }
+    if (http_server_body_too_large(s, req)) {
+        http_reply_text(req, 413, "request body over the limit of %zu bytes", s->max_body);
+        return;
+    }
     for (r = s->routes; r; r = r->next) {
         if (!route_path_matches(r, path))
             continue;
@@ -303,6 +320,28 @@ static void http_server_dispatch(struct evhttp_request *req, void *arg)
         return;
     }
     http_reply_text(req, 404, "no such path: %s", path);
+}
+
+bool http_server_body_too_large(const struct http_server *s, struct evhttp_request *req)
+{
+    size_t n = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+
+    /* http_req_body's NUL is not the client's. */
+    if (n && evhttp_find_header(in, HDR_BODY_NUL))
+        n--;
+    return n > s->max_body;
+}
+
+size_t http_server_max_body(const struct http_server *s)
+{
+    return s->max_body;
+}
+
+void http_server_set_handler(struct http_server *s, http_handler_fn fn, void *arg)
+{
+    s->handler = fn;
+    s->handler_arg = arg;
 }
 
 void http_server_route(struct http_server *s, const char *method, const char *path, bool prefix,
@@ -394,7 +433,10 @@ struct http_server *http_server_new(struct event_base *base, const char *ip, int
     s->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                        : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 
-    evhttp_set_max_body_size(s->http, (ev_ssize_t)max_body);
+    s->max_body = max_body;
+    evhttp_set_max_body_size(s->http, max_body > (size_t)EV_SSIZE_MAX / HTTP_BODY_CEILING
+                                          ? EV_SSIZE_MAX
+                                          : (ev_ssize_t)(max_body * HTTP_BODY_CEILING));
     evhttp_set_max_headers_size(s->http, HTTP_MAX_HEADERS_SIZE);
     evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |

@@ -24,55 +24,19 @@
 
 #include "master.h"
 #include "allocator.h"
+#include "attributes.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
 #include "pbjson.h"
+#include "rest.h"
 
 /* ---------------------------------------------------------- /master/state */
 
-static json_t *value_text(const Mesos__V1__Attribute *a)
+static json_t *agent_attributes_json(const Mesos__V1__AgentInfo *info)
 {
-    switch (a->type) {
-    case MESOS__V1__VALUE__TYPE__SCALAR:
-        return json_real(a->scalar ? a->scalar->value : 0);
-    case MESOS__V1__VALUE__TYPE__TEXT:
-        return json_string(a->text && a->text->value ? a->text->value : "");
-    case MESOS__V1__VALUE__TYPE__RANGES: {
-        char buf[1024];
-        size_t off = 0;
-        buf[off++] = '[';
-        for (size_t i = 0; a->ranges && i < a->ranges->n_range && off < sizeof(buf) - 48; i++)
-            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%llu-%llu", i ? ", " : "",
-                                    (unsigned long long)a->ranges->range[i]->begin,
-                                    (unsigned long long)a->ranges->range[i]->end);
-        snprintf(buf + off, sizeof(buf) - off, "]");
-        return json_string(buf);
-    }
-    case MESOS__V1__VALUE__TYPE__SET: {
-        char buf[1024];
-        size_t off = 0;
-        buf[off++] = '{';
-        for (size_t i = 0; a->set && i < a->set->n_item && off < sizeof(buf) - 2; i++)
-            off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? "," : "",
-                                    a->set->item[i]);
-        if (off > sizeof(buf) - 2)
-            off = sizeof(buf) - 2;
-        snprintf(buf + off, sizeof(buf) - off, "}");
-        return json_string(buf);
-    }
-    default:
-        return json_null();
-    }
-}
-
-static json_t *attributes_json(const Mesos__V1__AgentInfo *info)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; info && i < info->n_attributes; i++)
-        json_object_set_new(o, info->attributes[i]->name, value_text(info->attributes[i]));
-    return o;
+    return attributes_to_json(info ? info->attributes : NULL, info ? info->n_attributes : 0);
 }
 
 /* Set while GET /master/state is written out piecewise (state_write):
@@ -80,19 +44,98 @@ static json_t *attributes_json(const Mesos__V1__AgentInfo *info)
  * arrays, which the writer appends as text. */
 static bool state_streaming;
 
-json_t *state_task_json(const struct task *t)
+/* ---- one description of a task -------------------------------------
+ *
+ * A task is rendered three ways: /master/state through jansson
+ * (state_task_json), /master/state as text (put_task, the fast path), and
+ * the v1 operator API (v1_task_json). All three walk this table, so a field
+ * is added once. state_key/v1_key: the field's name in each view (NULL:
+ * not in that view); v1_wrap: the v1 view wraps ids as {"value": ...}. */
+enum task_field_kind {
+    TF_STR,      /* str(t), always present */
+    TF_STATE,    /* the task's state name */
+    TF_RES,      /* state: resource summary; v1: array of Resource */
+    TF_STATUSES, /* state: [{state, timestamp, ...}]; v1: [latest TaskStatus] */
+    TF_HEALTHY,  /* the latest status's healthy, when it has one */
+    TF_PB,       /* pb(t) as JSON, when present */
+    TF_LABELS,   /* as TF_PB; the state view shows the bare labels array */
+};
+
+struct task_field {
+    const char *state_key;
+    const char *v1_key;
+    enum task_field_kind kind;
+    bool v1_wrap;
+    const char *(*str)(const struct task *t);
+    const ProtobufCMessage *(*pb)(const struct task *t);
+};
+
+static const char *tf_id(const struct task *t)
 {
-    json_t *j = json_object();
-    json_object_set_new(j, "id", json_string(t->id));
-    json_object_set_new(j, "name", json_string(t->info->name));
-    json_object_set_new(j, "framework_id", json_string(t->fw->id));
-    json_object_set_new(
-        j, "executor_id",
-        json_string(t->info->executor ? t->info->executor->executor_id->value : ""));
-    json_object_set_new(j, "slave_id", json_string(t->slave_id));
-    json_object_set_new(j, "state", json_string(task_state_name(t->state)));
-    json_object_set_new(j, "resources", res_to_json_summary(&t->res));
-    json_object_set_new(j, "role", json_string(t->fw->role));
+    return t->id;
+}
+static const char *tf_name(const struct task *t)
+{
+    return t->info->name;
+}
+static const char *tf_framework(const struct task *t)
+{
+    return t->fw->id;
+}
+static const char *tf_slave(const struct task *t)
+{
+    return t->slave_id;
+}
+static const char *tf_role(const struct task *t)
+{
+    return t->fw->role;
+}
+static const char *tf_executor_str(const struct task *t)
+{
+    return t->info->executor ? t->info->executor->executor_id->value : "";
+}
+static const ProtobufCMessage *tf_executor(const struct task *t)
+{
+    return t->info->executor ? &t->info->executor->executor_id->base : NULL;
+}
+static const ProtobufCMessage *tf_labels(const struct task *t)
+{
+    return t->info->labels ? &t->info->labels->base : NULL;
+}
+static const ProtobufCMessage *tf_discovery(const struct task *t)
+{
+    return t->info->discovery ? &t->info->discovery->base : NULL;
+}
+static const ProtobufCMessage *tf_container(const struct task *t)
+{
+    return t->info->container ? &t->info->container->base : NULL;
+}
+static const ProtobufCMessage *tf_health_check(const struct task *t)
+{
+    return t->info->health_check ? &t->info->health_check->base : NULL;
+}
+
+static const struct task_field task_fields[] = {
+    { "id", "task_id", TF_STR, true, tf_id, NULL },
+    { "name", "name", TF_STR, false, tf_name, NULL },
+    { "framework_id", "framework_id", TF_STR, true, tf_framework, NULL },
+    { "executor_id", NULL, TF_STR, false, tf_executor_str, NULL },
+    { NULL, "executor_id", TF_PB, false, NULL, tf_executor },
+    { "slave_id", "agent_id", TF_STR, true, tf_slave, NULL },
+    { "state", "state", TF_STATE, false, NULL, NULL },
+    { "resources", "resources", TF_RES, false, NULL, NULL },
+    { "role", NULL, TF_STR, false, tf_role, NULL },
+    { "statuses", "statuses", TF_STATUSES, false, NULL, NULL },
+    { "healthy", NULL, TF_HEALTHY, false, NULL, NULL },
+    { "labels", "labels", TF_LABELS, false, NULL, tf_labels },
+    { "discovery", "discovery", TF_PB, false, NULL, tf_discovery },
+    { "container", "container", TF_PB, false, NULL, tf_container },
+    { NULL, "health_check", TF_PB, false, NULL, tf_health_check },
+};
+#define N_TASK_FIELDS (sizeof(task_fields) / sizeof(task_fields[0]))
+
+static json_t *state_statuses_json(const struct task *t)
+{
     json_t *sts = json_array();
     for (size_t i = 0; i < t->nstatuses; i++) {
         json_t *s = json_object();
@@ -107,21 +150,60 @@ json_t *state_task_json(const struct task *t)
         }
         json_array_append_new(sts, s);
     }
-    json_object_set_new(j, "statuses", sts);
-    if (t->latest && t->latest->has_healthy)
-        json_object_set_new(j, "healthy", json_boolean(t->latest->healthy));
-    if (t->info->labels) {
-        /* Mesos /state shows labels as a bare array of {key, value}. */
-        json_t *l = pbjson_encode(&t->info->labels->base);
-        json_t *arr = json_object_get(l, "labels");
-        json_object_set_new(j, "labels", arr ? json_incref(arr) : json_array());
-        json_decref(l);
+    return sts;
+}
+
+/* One field's value in a view (v1 or state), NULL when absent. */
+static json_t *task_field_json(const struct task *t, const struct task_field *f, bool v1)
+{
+    const ProtobufCMessage *pb;
+
+    switch (f->kind) {
+    case TF_STR:
+        return v1 && f->v1_wrap ? json_pack("{s:s}", "value", f->str(t)) : json_string(f->str(t));
+    case TF_STATE:
+        return json_string(task_state_name(t->state));
+    case TF_RES:
+        return v1 ? res_to_json_array(&t->res) : res_to_json_summary(&t->res);
+    case TF_STATUSES:
+        if (!v1)
+            return state_statuses_json(t);
+        return t->latest ? json_pack("[o]", pbjson_encode(&t->latest->base)) : json_array();
+    case TF_HEALTHY:
+        return t->latest && t->latest->has_healthy ? json_boolean(t->latest->healthy) : NULL;
+    case TF_PB:
+    case TF_LABELS:
+        pb = f->pb(t);
+        if (pb == NULL)
+            return NULL;
+        json_t *j = pbjson_encode(pb);
+        if (f->kind == TF_LABELS && !v1) {
+            /* Mesos /state shows labels as a bare array of {key, value}. */
+            json_t *arr = json_object_get(j, "labels");
+            arr = arr ? json_incref(arr) : json_array();
+            json_decref(j);
+            return arr;
+        }
+        return j;
     }
-    if (t->info->discovery)
-        json_object_set_new(j, "discovery", pbjson_encode(&t->info->discovery->base));
-    if (t->info->container)
-        json_object_set_new(j, "container", pbjson_encode(&t->info->container->base));
+    return NULL;
+}
+
+static json_t *task_json(const struct task *t, bool v1)
+{
+    json_t *j = json_object();
+    for (size_t i = 0; i < N_TASK_FIELDS; i++) {
+        const char *key = v1 ? task_fields[i].v1_key : task_fields[i].state_key;
+        json_t *v = key ? task_field_json(t, &task_fields[i], v1) : NULL;
+        if (v)
+            json_object_set_new(j, key, v);
+    }
     return j;
+}
+
+json_t *state_task_json(const struct task *t)
+{
+    return task_json(t, false);
 }
 
 static json_t *offer_json(const struct offer *o)
@@ -227,7 +309,7 @@ static json_t *slave_json(struct slave *s)
     json_object_set_new(j, "offered_resources", res_to_json_summary(&s->offered));
     json_object_set_new(j, "unreserved_resources", res_to_json_summary(&s->total));
     json_object_set_new(j, "reserved_resources", json_object());
-    json_object_set_new(j, "attributes", attributes_json(s->info));
+    json_object_set_new(j, "attributes", agent_attributes_json(s->info));
     json_object_set_new(j, "task_count", json_integer((json_int_t)s->ntasks));
     return j;
 }
@@ -433,54 +515,72 @@ struct res_memo {
 
 static void put_task(struct evbuffer *out, const struct task *t, struct res_memo *memo)
 {
-    const Mesos__V1__TaskInfo *ti = t->info;
-    if (ti->labels || ti->discovery || ti->container ||
-        (t->latest && t->latest->container_status)) {
+    /* Nested messages (and the latest container status) take jansson. */
+    bool nested = t->latest && t->latest->container_status;
+    for (size_t i = 0; i < N_TASK_FIELDS && !nested; i++)
+        nested = task_fields[i].state_key && task_fields[i].pb && task_fields[i].pb(t);
+    if (nested) {
         put_json(out, state_task_json(t));
         return;
     }
     struct sbuf *b = &memo->sb;
     bool ok = true;
+    const char *sep = "{";
     b->len = 0;
-    SB_LIT(b, "{\"id\":");
-    ok = ok && put_str(b, t->id);
-    SB_LIT(b, ",\"name\":");
-    ok = ok && put_str(b, ti->name);
-    SB_LIT(b, ",\"framework_id\":");
-    ok = ok && put_str(b, t->fw->id);
-    SB_LIT(b, ",\"executor_id\":");
-    ok = ok && put_str(b, ti->executor ? ti->executor->executor_id->value : "");
-    SB_LIT(b, ",\"slave_id\":");
-    ok = ok && put_str(b, t->slave_id);
-    SB_LIT(b, ",\"state\":\"");
-    sb_cstr(b, task_state_name(t->state));
-    SB_LIT(b, "\",\"resources\":");
-    if (!memo->text || !res_equal(&memo->res, &t->res)) {
-        res_cleanup(&memo->res);
-        res_copy(&memo->res, &t->res);
-        free(memo->text);
-        json_t *rj = res_to_json_summary(&t->res);
-        memo->text = json_dumps(rj, JSON_COMPACT);
-        json_decref(rj);
+    for (size_t i = 0; i < N_TASK_FIELDS; i++) {
+        const struct task_field *f = &task_fields[i];
+        if (!f->state_key || f->kind == TF_PB || f->kind == TF_LABELS)
+            continue;
+        if (f->kind == TF_HEALTHY && !(t->latest && t->latest->has_healthy))
+            continue;
+        sb_cstr(b, sep);
+        sep = ",";
+        SB_LIT(b, "\"");
+        sb_cstr(b, f->state_key);
+        SB_LIT(b, "\":");
+        switch (f->kind) {
+        case TF_STR:
+            ok = ok && put_str(b, f->str(t));
+            break;
+        case TF_STATE:
+            SB_LIT(b, "\"");
+            sb_cstr(b, task_state_name(t->state));
+            SB_LIT(b, "\"");
+            break;
+        case TF_RES:
+            if (!memo->text || !res_equal(&memo->res, &t->res)) {
+                res_cleanup(&memo->res);
+                res_copy(&memo->res, &t->res);
+                free(memo->text);
+                json_t *rj = res_to_json_summary(&t->res);
+                memo->text = json_dumps(rj, JSON_COMPACT);
+                json_decref(rj);
+            }
+            sb_cstr(b, memo->text);
+            break;
+        case TF_STATUSES:
+            SB_LIT(b, "[");
+            for (size_t k = 0; k < t->nstatuses; k++) {
+                if (k)
+                    SB_LIT(b, ",");
+                SB_LIT(b, "{\"state\":\"");
+                sb_cstr(b, task_state_name(t->statuses[k].state));
+                SB_LIT(b, "\",\"timestamp\":");
+                put_time(b, t->statuses[k].timestamp);
+                if (k + 1 == t->nstatuses && t->latest && t->latest->has_healthy)
+                    sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
+                SB_LIT(b, "}");
+            }
+            SB_LIT(b, "]");
+            break;
+        case TF_HEALTHY:
+            sb_cstr(b, t->latest->healthy ? "true" : "false");
+            break;
+        case TF_PB:
+        case TF_LABELS:
+            break;
+        }
     }
-    sb_cstr(b, memo->text);
-    SB_LIT(b, ",\"role\":");
-    ok = ok && put_str(b, t->fw->role);
-    SB_LIT(b, ",\"statuses\":[");
-    for (size_t i = 0; i < t->nstatuses; i++) {
-        if (i)
-            SB_LIT(b, ",");
-        SB_LIT(b, "{\"state\":\"");
-        sb_cstr(b, task_state_name(t->statuses[i].state));
-        SB_LIT(b, "\",\"timestamp\":");
-        put_time(b, t->statuses[i].timestamp);
-        if (i + 1 == t->nstatuses && t->latest && t->latest->has_healthy)
-            sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
-        SB_LIT(b, "}");
-    }
-    SB_LIT(b, "]");
-    if (t->latest && t->latest->has_healthy)
-        sb_cstr(b, t->latest->healthy ? ",\"healthy\":true" : ",\"healthy\":false");
     SB_LIT(b, "}");
     if (ok)
         evbuffer_add(out, b->p, b->len);
@@ -545,7 +645,7 @@ static void put_slave(struct evbuffer *out, struct slave *s, struct res_cache *r
     sb_cstr(b, res_text(rc, &s->total));
     SB_LIT(b, ",\"reserved_resources\":{},\"attributes\":");
     if (s->info && s->info->n_attributes) {
-        json_t *a = attributes_json(s->info);
+        json_t *a = agent_attributes_json(s->info);
         char *text = json_dumps(a, JSON_COMPACT);
         sb_cstr(b, text ? text : "{}");
         free(text);
@@ -627,9 +727,10 @@ static void state_write_framework(struct master *m, struct evbuffer *b, struct f
     evbuffer_add(b, "]}", 2);
 }
 
-static void handle_state(struct evhttp_request *req, void *arg)
+void http_state_handle_state(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     struct evbuffer *b = evbuffer_new();
     struct res_memo memo;
     res_init(&memo.res);
@@ -657,9 +758,10 @@ static void handle_state(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
-static void handle_redirect(struct evhttp_request *req, void *arg)
+void http_state_handle_redirect(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     const char *lhost;
     int lport;
     if (!m->leading && master_ha_leader(m, &lhost, &lport, NULL)) {
@@ -670,7 +772,7 @@ static void handle_redirect(struct evhttp_request *req, void *arg)
         return;
     }
     if (!m->leading) {
-        http_reply_text(req, 503, "No leader elected");
+        rest_error(rq, 503, "No leader elected");
         return;
     }
     /* The address clients can surely reach: --hostname when given, else the
@@ -683,21 +785,10 @@ static void handle_redirect(struct evhttp_request *req, void *arg)
     http_reply(req, 307, "text/plain", "", 0);
 }
 
-static void handle_health(struct evhttp_request *req, void *arg)
+void http_state_handle_metrics_snapshot(struct rest_req *rq)
 {
-    http_reply(req, 200, "text/plain", "", 0);
-}
-
-static void handle_metrics(struct evhttp_request *req, void *arg)
-{
-    char *text = metrics_render();
-    http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
-    free(text);
-}
-
-static void handle_metrics_snapshot(struct evhttp_request *req, void *arg)
-{
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     json_t *j = json_object();
     struct resources total, used, offered;
     res_init(&total);
@@ -778,28 +869,7 @@ static json_t *nanos(double secs)
 
 static json_t *v1_task_json(const struct task *t)
 {
-    json_t *j = json_object();
-    json_object_set_new(j, "name", json_string(t->info->name));
-    json_object_set_new(j, "task_id", json_pack("{s:s}", "value", t->id));
-    json_object_set_new(j, "framework_id", json_pack("{s:s}", "value", t->fw->id));
-    json_object_set_new(j, "agent_id", json_pack("{s:s}", "value", t->slave_id));
-    json_object_set_new(j, "state", json_string(task_state_name(t->state)));
-    json_object_set_new(j, "resources", res_to_json_array(&t->res));
-    json_t *sts = json_array();
-    if (t->latest)
-        json_array_append_new(sts, pbjson_encode(&t->latest->base));
-    json_object_set_new(j, "statuses", sts);
-    if (t->info->executor)
-        json_object_set_new(j, "executor_id", pbjson_encode(&t->info->executor->executor_id->base));
-    if (t->info->labels)
-        json_object_set_new(j, "labels", pbjson_encode(&t->info->labels->base));
-    if (t->info->discovery)
-        json_object_set_new(j, "discovery", pbjson_encode(&t->info->discovery->base));
-    if (t->info->container)
-        json_object_set_new(j, "container", pbjson_encode(&t->info->container->base));
-    if (t->info->health_check)
-        json_object_set_new(j, "health_check", pbjson_encode(&t->info->health_check->base));
-    return j;
+    return task_json(t, true);
 }
 
 static json_t *v1_get_tasks(struct master *m)
@@ -876,25 +946,23 @@ static json_t *v1_get_agents(struct master *m)
                      unreachable);
 }
 
-static void handle_operator(struct evhttp_request *req, void *arg)
+void http_state_handle_operator(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     json_t *call = NULL;
-    /* Operator calls go to the leader (307) as scheduler calls do. */
-    if (!master_check_leader(m, req))
-        return;
     const char *ct = http_req_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
-        http_reply_text(req, 415,
-                        "Expecting 'Content-Type' of application/json, got '%s' "
-                        "(application/x-protobuf is not supported by this endpoint)",
-                        ct ? ct : "");
+    if (!rest_media_is(ct, "application/json")) {
+        rest_error(rq, 415,
+                   "Expecting 'Content-Type' of application/json, got '%s' "
+                   "(application/x-protobuf is not supported by this endpoint)",
+                   ct ? ct : "");
         return;
     }
     enum master_enc enc;
     bool recordio;
     if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {
-        http_reply_text(req, 406, "Expecting 'Accept' to allow application/json");
+        rest_error(rq, 406, "Expecting 'Accept' to allow application/json");
         return;
     }
     size_t len;
@@ -902,14 +970,13 @@ static void handle_operator(struct evhttp_request *req, void *arg)
     json_error_t jerr;
     call = json_loadb(body, len, 0, &jerr);
     if (!call || !json_is_object(call)) {
-        http_reply_text(req, 400, "Failed to parse body into Call: %s",
-                        call ? "expected a JSON object" : jerr.text);
+        rest_error(rq, 400, "Failed to parse body into Call: %s",
+                   call ? "expected a JSON object" : jerr.text);
         goto out;
     }
     const char *type = json_string_value(json_object_get(call, "type"));
     if (!type) {
-        http_reply_text(req, 400,
-                        "Failed to validate master::Call: Expecting 'type' to be present");
+        rest_error(rq, 400, "Failed to validate master::Call: Expecting 'type' to be present");
         goto out;
     }
     json_t *resp = NULL;
@@ -934,28 +1001,13 @@ static void handle_operator(struct evhttp_request *req, void *arg)
                          "orphan_executors", "get_frameworks", v1_get_frameworks(m), "get_agents",
                          v1_get_agents(m));
     } else if (strcmp(type, "SUBSCRIBE") == 0) {
-        http_reply_text(req, 501, "Operator call 'SUBSCRIBE' is not supported yet");
+        rest_error(rq, 501, "Operator call 'SUBSCRIBE' is not supported yet");
         goto out;
     } else {
-        http_reply_text(req, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
+        rest_error(rq, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
         goto out;
     }
     http_reply_json(req, 200, resp);
 out:
     json_decref(call);
-}
-
-void http_state_register(struct master *m)
-{
-    http_server_route(m->http, "GET", "/master/state", false, handle_state, m);
-    http_server_route(m->http, "GET", "/master/state.json", false, handle_state, m);
-    http_server_route(m->http, "GET", "/state", false, handle_state, m);
-    http_server_route(m->http, "GET", "/state.json", false, handle_state, m);
-    http_server_route(m->http, "GET", "/master/redirect", false, handle_redirect, m);
-    http_server_route(m->http, "GET", "/redirect", false, handle_redirect, m);
-    http_server_route(m->http, "GET", "/health", false, handle_health, m);
-    http_server_route(m->http, "GET", "/master/health", false, handle_health, m);
-    http_server_route(m->http, "GET", "/metrics", false, handle_metrics, m);
-    http_server_route(m->http, "GET", "/metrics/snapshot", false, handle_metrics_snapshot, m);
-    http_server_route(m->http, "POST", "/api/v1", false, handle_operator, m);
 }

@@ -18,6 +18,7 @@
 #include "master.h"
 #include "allocator.h"
 #include "http.h"
+#include "rest.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -956,9 +957,7 @@ struct master *master_new(struct event_base *base, const struct master_config *c
         master_start_reregister_timer(m);
     }
 
-    http_server_route(http, "POST", "/api/v1/scheduler", false, scheduler_api_handle, m);
-    http_server_route(http, "POST", "/internal/v1/slave", false, slave_api_handle, m);
-    http_state_register(m);
+    master_routes_attach(m);
     log_info("master %s (%s) started on %s:%d, version %s, work_dir %s", m->id, m->cfg.hostname,
              m->cfg.ip, m->cfg.port, AGORA_VERSION, m->cfg.work_dir);
     if (m->cfg.zk && master_ha_start(m, err) != 0)
@@ -1023,5 +1022,9 @@ void master_free(struct master *m)
     free(m->cfg.work_dir);
     free(m->cfg.hostname);
     free(m->cfg.zk);
+    if (m->rest) {
+        http_server_set_handler(m->http, NULL, NULL); /* the server may outlive us */
+        rest_server_free(m->rest);
+    }
     free(m);
 }

@@ -46,6 +46,8 @@ struct event_base;
 struct event;
 struct evhttp_request;
 struct http_server;
+struct rest_server;
+struct rest_req;
 struct http_stream;
 struct allocator;
 struct metric;
@@ -240,6 +242,7 @@ struct master {
     double start_time;
     double elected_time;
     struct http_server *http;
+    struct rest_server *rest; /* the route table served on http */
     struct allocator *alloc;
     struct registry *registry;
 
@@ -338,14 +341,10 @@ void task_remove(struct master *m, struct task *t);
 void task_release_resources(struct master *m, struct task *t, bool recover);
 
 /* scheduler_api.c ------------------------------------------------------- */
-void scheduler_api_handle(struct evhttp_request *req, void *arg);
-/* Parse Accept (and Message-Accept); 0 ok, -1 not acceptable. */
-int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio);
-/* Leader check shared by the write endpoints: false after replying. */
-bool master_check_leader(struct master *m, struct evhttp_request *req);
+void scheduler_api_handle(struct rest_req *rq);
 
 /* slave_api.c ----------------------------------------------------------- */
-void slave_api_handle(struct evhttp_request *req, void *arg);
+void slave_api_handle(struct rest_req *rq);
 void slave_start_pings(struct master *m, struct slave *s);
 
 /* offers.c -------------------------------------------------------------- */
@@ -407,7 +406,16 @@ void registry_recover_frameworks(struct registry *r);
 void registry_flush(struct registry *r);
 
 /* http_state.c ---------------------------------------------------------- */
-void http_state_register(struct master *m);
+void http_state_handle_state(struct rest_req *rq);
+void http_state_handle_redirect(struct rest_req *rq);
+void http_state_handle_metrics_snapshot(struct rest_req *rq);
+void http_state_handle_operator(struct rest_req *rq);
+
+/* routes.c -------------------------------------------------------------- */
+/* Serve the master's route table on m->http (leader-only routes included). */
+void master_routes_attach(struct master *m);
+/* Parse Accept (and Message-Accept); 0 ok, -1 not acceptable. */
+int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio);
 json_t *state_framework_json(struct master *m, struct framework *fw);
 json_t *state_task_json(const struct task *t);
 

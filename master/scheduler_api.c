@@ -28,102 +28,11 @@
 #include "mem.h"
 #include "metrics.h"
 #include "pbjson.h"
+#include "rest.h"
 
 #define CT_JSON "application/json"
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_RECORDIO "application/recordio"
-
-/* ------------------------------------------------------------ negotiation */
-
-/* Does the comma-separated media range list `list` name `type`? Parameters
- * (";q=...", ";charset=...") are ignored; "*" wildcards match. */
-static bool media_list_accepts(const char *list, const char *type, bool wildcards)
-{
-    const char *p = list;
-    size_t tlen = strlen(type);
-    const char *slash = strchr(type, '/');
-    size_t major_len = slash ? (size_t)(slash - type) : tlen;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        const char *start = p;
-        while (*p && *p != ',' && *p != ';')
-            p++;
-        const char *end = p;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        size_t len = (size_t)(end - start);
-        if (len == tlen && strncasecmp(start, type, tlen) == 0)
-            return true;
-        if (wildcards) {
-            if (len == 3 && strncmp(start, "*/*", 3) == 0)
-                return true;
-            if (len == major_len + 2 && strncasecmp(start, type, major_len) == 0 &&
-                strncmp(start + major_len, "/*", 2) == 0)
-                return true;
-        }
-        while (*p && *p != ',')
-            p++;
-    }
-    return false;
-}
-
-int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio)
-{
-    const char *accept = http_req_header(req, "Accept");
-    *recordio = false;
-    if (!accept || !accept[0] || media_list_accepts(accept, CT_JSON, true)) {
-        *enc = ENC_JSON;
-        return 0;
-    }
-    if (media_list_accepts(accept, CT_PROTOBUF, false)) {
-        *enc = ENC_PROTOBUF;
-        return 0;
-    }
-    if (media_list_accepts(accept, CT_RECORDIO, false)) {
-        const char *inner = http_req_header(req, "Message-Accept");
-        *recordio = true;
-        if (!inner || !inner[0] || media_list_accepts(inner, CT_JSON, true)) {
-            *enc = ENC_JSON;
-            return 0;
-        }
-        if (media_list_accepts(inner, CT_PROTOBUF, false)) {
-            *enc = ENC_PROTOBUF;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-bool master_check_leader(struct master *m, struct evhttp_request *req)
-{
-    if (m->leading)
-        return true;
-    /* Not the leader: send the caller to the one ZooKeeper names, keeping
-   * the path so HTTP clients that follow redirects land on the endpoint. */
-    const char *host;
-    int port;
-    if (master_ha_leader(m, &host, &port, NULL)) {
-        const char *path = http_req_path(req);
-        char *loc = xasprintf("//%s:%d%s", host, port, path ? path : "");
-        http_add_header(req, "Location", loc);
-        http_reply_text(req, 307, "Not the leading master; the leader is %s:%d", host, port);
-        free(loc);
-        return false;
-    }
-    http_reply_text(req, 503, "No leader elected");
-    return false;
-}
-
-static bool content_type_is(const char *ct, const char *type)
-{
-    size_t n = strlen(type);
-    if (!ct)
-        return false;
-    while (*ct == ' ')
-        ct++;
-    return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
 
 /* ------------------------------------------------------------- validation */
 
@@ -296,17 +205,17 @@ static void send_error_and_close(struct evhttp_request *req, const char *ct, enu
     free(data);
 }
 
-static void handle_subscribe(struct master *m, struct evhttp_request *req,
+static void handle_subscribe(struct master *m, struct rest_req *rq,
                              const Mesos__V1__Scheduler__Call *call, enum master_enc enc,
                              bool recordio)
 {
+    struct evhttp_request *req = rq->req;
     const Mesos__V1__FrameworkInfo *info = call->subscribe->framework_info;
     const char *ct = recordio ? CT_RECORDIO : (enc == ENC_JSON ? CT_JSON : CT_PROTOBUF);
     char *new_id = NULL;
 
     if (http_req_header(req, "Mesos-Stream-Id")) {
-        http_reply_text(req, 400,
-                        "Subscribe calls should not include the 'Mesos-Stream-Id' header");
+        rest_error(rq, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
         return;
     }
     const char *id =
@@ -818,28 +727,27 @@ static void call_acknowledge(struct master *m, struct framework *fw,
 
 /* ---------------------------------------------------------------- handler */
 
-void scheduler_api_handle(struct evhttp_request *req, void *arg)
+void scheduler_api_handle(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     Mesos__V1__Scheduler__Call *call = NULL;
     char *err = NULL;
     enum master_enc enc;
     bool recordio;
 
-    if (!master_check_leader(m, req))
-        return;
     const char *ct = http_req_header(req, "Content-Type");
-    bool json = content_type_is(ct, CT_JSON);
-    if (!json && !content_type_is(ct, CT_PROTOBUF)) {
-        http_reply_text(req, 415, "Expecting 'Content-Type' of %s or %s, got '%s'", CT_JSON,
-                        CT_PROTOBUF, ct ? ct : "");
+    bool json = rest_media_is(ct, CT_JSON);
+    if (!json && !rest_media_is(ct, CT_PROTOBUF)) {
+        rest_error(rq, 415, "Expecting 'Content-Type' of %s or %s, got '%s'", CT_JSON, CT_PROTOBUF,
+                   ct ? ct : "");
         goto out;
     }
     if (master_negotiate_accept(req, &enc, &recordio) != 0) {
-        http_reply_text(req, 406,
-                        "Expecting 'Accept' to allow %s or %s (or %s with "
-                        "'Message-Accept'), got '%s'",
-                        CT_JSON, CT_PROTOBUF, CT_RECORDIO, http_req_header(req, "Accept"));
+        rest_error(rq, 406,
+                   "Expecting 'Accept' to allow %s or %s (or %s with "
+                   "'Message-Accept'), got '%s'",
+                   CT_JSON, CT_PROTOBUF, CT_RECORDIO, http_req_header(req, "Accept"));
         goto out;
     }
     size_t len;
@@ -854,36 +762,36 @@ void scheduler_api_handle(struct evhttp_request *req, void *arg)
     }
     if (!call) {
         metric_inc(m->metrics.invalid_calls, 1);
-        http_reply_text(req, 400, "Failed to parse body into Call: %s", err ? err : "?");
+        rest_error(rq, 400, "Failed to parse body into Call: %s", err ? err : "?");
         goto out;
     }
     if (call_validate(call, &err) != 0) {
         metric_inc(m->metrics.invalid_calls, 1);
-        http_reply_text(req, 400, "Failed to validate scheduler::Call: %s", err);
+        rest_error(rq, 400, "Failed to validate scheduler::Call: %s", err);
         goto out;
     }
     if (call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUBSCRIBE) {
-        handle_subscribe(m, req, call, enc, recordio);
+        handle_subscribe(m, rq, call, enc, recordio);
         goto out;
     }
 
     struct framework *fw = fw_find(m, call->framework_id->value);
     if (!fw || fw->state != FW_STATE_ACTIVE) {
-        http_reply_text(req, 403, "Framework is not subscribed");
+        rest_error(rq, 403, "Framework is not subscribed");
         goto out;
     }
     const char *sid = http_req_header(req, "Mesos-Stream-Id");
     if (!sid) {
-        http_reply_text(req, 403,
-                        "All non-subscribe calls should include the 'Mesos-Stream-Id' "
-                        "header");
+        rest_error(rq, 403,
+                   "All non-subscribe calls should include the 'Mesos-Stream-Id' "
+                   "header");
         goto out;
     }
     if (strcmp(sid, fw->stream_id) != 0) {
-        http_reply_text(req, 403,
-                        "The stream ID '%s' included in this request didn't match the "
-                        "stream ID currently associated with framework ID %s",
-                        sid, fw->id);
+        rest_error(rq, 403,
+                   "The stream ID '%s' included in this request didn't match the "
+                   "stream ID currently associated with framework ID %s",
+                   sid, fw->id);
         goto out;
     }
     log_debug("framework %s: %s", fw->id, call_type_name(call->type));

@@ -26,6 +26,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "recordio.h"
+#include "rest.h"
 
 #define CT_PROTOBUF "application/x-protobuf"
 
@@ -243,9 +244,9 @@ static void slave_reconcile_tasks(struct master *m, struct slave *s,
     }
 }
 
-static void handle_subscribe(struct master *m, struct evhttp_request *req,
-                             const Agora__Slave__Call *call)
+static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora__Slave__Call *call)
 {
+    struct evhttp_request *req = rq->req;
     const Agora__Slave__Call__Subscribe *sub = call->subscribe;
     const Mesos__V1__AgentInfo *ai = sub->agent_info;
     struct resources total;
@@ -254,16 +255,16 @@ static void handle_subscribe(struct master *m, struct evhttp_request *req,
     res_init(&total);
 
     if (!ai->hostname || !ai->hostname[0]) {
-        http_reply_text(req, 400, "Expecting 'subscribe.agent_info.hostname' to be non-empty");
+        rest_error(rq, 400, "Expecting 'subscribe.agent_info.hostname' to be non-empty");
         goto out;
     }
     if (res_from_pb(ai->resources, ai->n_resources, &total, &err) != 0) {
-        http_reply_text(req, 400, "Invalid 'subscribe.agent_info.resources': %s", err);
+        rest_error(rq, 400, "Invalid 'subscribe.agent_info.resources': %s", err);
         goto out;
     }
     const char *id = call->agent_id ? call->agent_id->value : (ai->id ? ai->id->value : NULL);
     if (id && !id[0]) {
-        http_reply_text(req, 400, "Expecting 'agent_id.value' to be non-empty");
+        rest_error(rq, 400, "Expecting 'agent_id.value' to be non-empty");
         goto out;
     }
     if (id && registry_slave_state(m->registry, id) == REG_SLAVE_GONE) {
@@ -432,17 +433,15 @@ static void handle_status_update(struct master *m, struct slave *s,
 
 /* ----------------------------------------------------------------- handler */
 
-void slave_api_handle(struct evhttp_request *req, void *arg)
+void slave_api_handle(struct rest_req *rq)
 {
-    struct master *m = arg;
+    struct evhttp_request *req = rq->req;
+    struct master *m = rq->arg;
     Agora__Slave__Call *call = NULL;
 
-    if (!master_check_leader(m, req))
-        return;
     const char *ct = http_req_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, CT_PROTOBUF, strlen(CT_PROTOBUF)) != 0) {
-        http_reply_text(req, 415, "Expecting 'Content-Type' of %s, got '%s'", CT_PROTOBUF,
-                        ct ? ct : "");
+    if (!rest_media_is(ct, CT_PROTOBUF)) {
+        rest_error(rq, 415, "Expecting 'Content-Type' of %s, got '%s'", CT_PROTOBUF, ct ? ct : "");
         goto out;
     }
     size_t len;
@@ -450,42 +449,42 @@ void slave_api_handle(struct evhttp_request *req, void *arg)
     call = agora__slave__call__unpack(&agora_pb_allocator, len, (const uint8_t *)body);
     if (!call) {
         metric_inc(m->metrics.invalid_calls, 1);
-        http_reply_text(req, 400, "Failed to parse body into agora.slave.Call");
+        rest_error(rq, 400, "Failed to parse body into agora.slave.Call");
         goto out;
     }
     if (!call->has_type || call->type == AGORA__SLAVE__CALL__TYPE__UNKNOWN) {
-        http_reply_text(req, 400, "Expecting 'type' to be present");
+        rest_error(rq, 400, "Expecting 'type' to be present");
         goto out;
     }
     if (call->type == AGORA__SLAVE__CALL__TYPE__SUBSCRIBE) {
         if (!call->subscribe) {
-            http_reply_text(req, 400, "Expecting 'subscribe' to be present");
+            rest_error(rq, 400, "Expecting 'subscribe' to be present");
             goto out;
         }
-        handle_subscribe(m, req, call);
+        handle_subscribe(m, rq, call);
         goto out;
     }
     if (!call->agent_id) {
-        http_reply_text(req, 400, "Expecting 'agent_id' to be present");
+        rest_error(rq, 400, "Expecting 'agent_id' to be present");
         goto out;
     }
     struct slave *s = slave_find(m, call->agent_id->value);
     if (!s || s->state != SLAVE_STATE_CONNECTED) {
-        http_reply_text(req, 403, "Agent %s is not subscribed", call->agent_id->value);
+        rest_error(rq, 403, "Agent %s is not subscribed", call->agent_id->value);
         goto out;
     }
     const char *sid = http_req_header(req, "Mesos-Stream-Id");
     if (!sid || strcmp(sid, s->stream_id) != 0) {
-        http_reply_text(req, 403,
-                        "The stream ID '%s' included in this request didn't match the "
-                        "stream ID currently associated with agent ID %s",
-                        sid ? sid : "", s->id);
+        rest_error(rq, 403,
+                   "The stream ID '%s' included in this request didn't match the "
+                   "stream ID currently associated with agent ID %s",
+                   sid ? sid : "", s->id);
         goto out;
     }
     switch (call->type) {
     case AGORA__SLAVE__CALL__TYPE__STATUS_UPDATE:
         if (!call->status_update) {
-            http_reply_text(req, 400, "Expecting 'status_update' to be present");
+            rest_error(rq, 400, "Expecting 'status_update' to be present");
             goto out;
         }
         handle_status_update(m, s, call->status_update);
@@ -495,7 +494,7 @@ void slave_api_handle(struct evhttp_request *req, void *arg)
         s->missed_pings = 0;
         break;
     default:
-        http_reply_text(req, 400, "Unknown call type %d", (int)call->type);
+        rest_error(rq, 400, "Unknown call type %d", (int)call->type);
         goto out;
     }
     http_reply(req, 202, NULL, "", 0);

@@ -24,10 +24,12 @@
 #include <unistd.h>
 
 #include "slave.h"
+#include "attributes.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "rest.h"
 
 #define FILES_MAX_READ (4 * 1024 * 1024) /* like Mesos' default page cap */
 #define HTTP_MAX_BODY (1024 * 1024)
@@ -49,43 +51,8 @@ json_t *slave_state_json(struct slave *s)
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
     char *pid;
-    size_t i;
 
-    attrs = json_object();
-    for (i = 0; i < s->nattributes; i++) {
-        Mesos__V1__Attribute *a = s->attributes[i];
-        if (a->type == MESOS__V1__VALUE__TYPE__SCALAR && a->scalar != NULL) {
-            json_object_set_new(attrs, a->name, json_real(a->scalar->value));
-        } else if (a->type == MESOS__V1__VALUE__TYPE__TEXT && a->text != NULL) {
-            json_object_set_new(attrs, a->name, json_string(a->text->value));
-        } else if (a->type == MESOS__V1__VALUE__TYPE__RANGES && a->ranges != NULL) {
-            char *txt = xstrdup("["), *n;
-            size_t k;
-            for (k = 0; k < a->ranges->n_range; k++) {
-                n = xasprintf("%s%s%llu-%llu", txt, k ? "," : "",
-                              (unsigned long long)a->ranges->range[k]->begin,
-                              (unsigned long long)a->ranges->range[k]->end);
-                free(txt);
-                txt = n;
-            }
-            n = xasprintf("%s]", txt);
-            json_object_set_new(attrs, a->name, json_string(n));
-            free(n);
-            free(txt);
-        } else if (a->type == MESOS__V1__VALUE__TYPE__SET && a->set != NULL) {
-            char *txt = xstrdup("{"), *n;
-            size_t k;
-            for (k = 0; k < a->set->n_item; k++) {
-                n = xasprintf("%s%s%s", txt, k ? "," : "", a->set->item[k]);
-                free(txt);
-                txt = n;
-            }
-            n = xasprintf("%s}", txt);
-            json_object_set_new(attrs, a->name, json_string(n));
-            free(n);
-            free(txt);
-        }
-    }
+    attrs = attributes_to_json(s->attributes, s->nattributes);
     fws = json_array();
     HASH_ITER (hh, s->frameworks, fw, ftmp) {
         execs = json_array();
@@ -120,22 +87,9 @@ json_t *slave_state_json(struct slave *s)
     return root;
 }
 
-static void h_state(struct evhttp_request *req, void *arg)
+void slave_http_state(struct rest_req *rq)
 {
-    http_reply_json(req, 200, slave_state_json(arg));
-}
-
-static void h_health(struct evhttp_request *req, void *arg)
-{
-    http_reply(req, 200, "text/plain", "", 0);
-}
-
-static void h_metrics(struct evhttp_request *req, void *arg)
-{
-    char *text = metrics_render();
-
-    http_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
-    free(text);
+    http_reply_json(rq->req, 200, slave_state_json(rq->arg));
 }
 
 /* Resolve ?path= inside the sandboxes. Returns the realpath (caller frees)
@@ -189,9 +143,10 @@ static json_t *file_entry(const char *path, const struct stat *st)
                      (int)st->st_gid);
 }
 
-static void h_browse(struct evhttp_request *req, void *arg)
+void slave_http_browse(struct rest_req *rq)
 {
-    char *real = sandbox_path(arg, req), *child;
+    struct evhttp_request *req = rq->req;
+    char *real = sandbox_path(rq->arg, req), *child;
     json_t *list;
     struct stat st;
     DIR *d;
@@ -249,8 +204,9 @@ static int parse_long(const char *text, long long *out)
     return (errno != 0 || end == text || *end != '\0') ? -1 : 0;
 }
 
-static void h_read(struct evhttp_request *req, void *arg)
+void slave_http_read(struct rest_req *rq)
 {
+    struct evhttp_request *req = rq->req;
     char *real = NULL, *q_off = NULL, *q_len = NULL, *buf = NULL;
     long long offset = -1, length = -1;
     struct stat st;
@@ -271,7 +227,7 @@ static void h_read(struct evhttp_request *req, void *arg)
                                   "length", q_len));
         goto out;
     }
-    real = sandbox_path(arg, req);
+    real = sandbox_path(rq->arg, req);
     if (real == NULL)
         goto out;
     fd = open(real, O_RDONLY | O_CLOEXEC);
@@ -317,12 +273,6 @@ int http_api_start(struct slave *s, char **err)
     if (s->http == NULL)
         return -1;
     s->http_port = http_server_port(s->http);
-    http_server_route(s->http, "GET", "/state", false, h_state, s);
-    http_server_route(s->http, "GET", "/state.json", false, h_state, s);
-    http_server_route(s->http, "GET", "/slave(1)/state", false, h_state, s);
-    http_server_route(s->http, "GET", "/health", false, h_health, s);
-    http_server_route(s->http, "GET", "/metrics", false, h_metrics, s);
-    http_server_route(s->http, "GET", "/files/browse", false, h_browse, s);
-    http_server_route(s->http, "GET", "/files/read", false, h_read, s);
+    slave_routes_attach(s);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "atomic_file.h"
 #include "flags.h"
 #include "http.h"
+#include "rest.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -147,6 +148,7 @@ out:
     if (s != NULL) {
         if (s->http != NULL)
             http_server_free(s->http);
+        rest_server_free(s->rest);
         slave_free(s);
     }
     if (base != NULL)

@@ -32,6 +32,8 @@ struct event;
 struct http_sub;
 struct http_call;
 struct http_server;
+struct rest_server;
+struct rest_req;
 struct rio_decoder;
 struct containerizer;
 struct health;
@@ -147,7 +149,8 @@ struct slave {
 
     struct containerizer *containerizer;
     struct http_server *http;
-    struct event *free_ev; /* runs the deferred frees next iteration */
+    struct rest_server *rest; /* the route table served on http */
+    struct event *free_ev;    /* runs the deferred frees next iteration */
     unsigned cron_ticks;
 
     /* deferred frees */
@@ -263,6 +266,13 @@ void health_stop(struct health *h);
 
 /* --- http_api.c ----------------------------------------------------------- */
 int http_api_start(struct slave *s, char **err);
+void slave_http_state(struct rest_req *rq);
+void slave_http_browse(struct rest_req *rq);
+void slave_http_read(struct rest_req *rq);
+
+/* --- routes.c ------------------------------------------------------------- */
+/* Serve the slave's route table on s->http. */
+void slave_routes_attach(struct slave *s);
 json_t *slave_state_json(struct slave *s);
 
 /* --- environment (process.c) --------------------------------------------- */

@@ -1,0 +1,603 @@
+/*
+ * rest: route tables, the one dispatcher, error formatting, negotiation
+ * and query helpers (see rest.h and docs/internals/rest.md).
+ *
+ * Matching works on the decoded path without copying it: segments are
+ * compared in place, and only parameter values are copied, into a buffer
+ * on the dispatcher's stack (heap only for paths over REST_STACK_PATH).
+ */
+#include "rest.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/http.h>
+
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+#define REST_STACK_PATH 1024
+
+struct rest_server {
+    struct http_server *http;
+    const struct rest_route *table;
+    size_t n;
+    void *arg;
+    rest_format_fn format;
+    rest_leader_fn leader;
+};
+
+/* ------------------------------------------------------------ patterns */
+
+static const char *skip_slashes(const char *p)
+{
+    while (*p == '/')
+        p++;
+    return p;
+}
+
+static size_t seg_len(const char *p)
+{
+    const char *e = strchr(p, '/');
+    return e ? (size_t)(e - p) : strlen(p);
+}
+
+/* Copy path[from, to) into buf at *pos with repeated slashes collapsed. */
+static const char *copy_value(const char *from, const char *to, char *buf, size_t *pos)
+{
+    char *out = buf + *pos, *o = out;
+
+    for (const char *p = from; p < to; p++) {
+        if (*p == '/' && o > out && o[-1] == '/')
+            continue;
+        *o++ = *p;
+    }
+    while (o > out && o[-1] == '/')
+        o--;
+    *o++ = '\0';
+    *pos += (size_t)(o - out);
+    return out;
+}
+
+static int match_from(const char *pat, const char *path, struct rest_param *params, int *np,
+                      char *buf, size_t pos, int score)
+{
+    pat = skip_slashes(pat);
+    path = skip_slashes(path);
+    if (*pat == '\0')
+        return *path == '\0' ? score : -1;
+    if (*path == '\0')
+        return -1;
+    size_t plen = seg_len(pat), slen = seg_len(path);
+    if (pat[0] == '{' && pat[plen - 1] == '}') {
+        bool greedy = plen >= 3 && pat[plen - 2] == '*';
+        if (*np >= REST_MAX_PARAMS)
+            return -1;
+        struct rest_param *pr = &params[*np];
+        pr->name = pat + 1;
+        pr->name_len = plen - 2 - (greedy ? 1 : 0);
+        if (!greedy) {
+            pr->value = copy_value(path, path + slen, buf, &pos);
+            (*np)++;
+            int r = match_from(pat + plen, path + slen, params, np, buf, pos, score + 2);
+            if (r < 0)
+                (*np)--;
+            return r;
+        }
+        /* Greedy: the longest run of segments that lets the rest match. */
+        const char *end = path + strlen(path);
+        while (end > path) {
+            size_t p2 = pos;
+            pr->value = copy_value(path, end, buf, &p2);
+            (*np)++;
+            int r = match_from(pat + plen, end, params, np, buf, p2, score + 1);
+            if (r >= 0)
+                return r;
+            (*np)--;
+            /* Back to the previous segment boundary. */
+            while (end > path && end[-1] == '/')
+                end--;
+            while (end > path && end[-1] != '/')
+                end--;
+            while (end > path && end[-1] == '/')
+                end--;
+        }
+        return -1;
+    }
+    if (plen != slen || memcmp(pat, path, plen) != 0)
+        return -1;
+    return match_from(pat + plen, path + slen, params, np, buf, pos, score + 16);
+}
+
+int rest_pattern_match(const char *pattern, const char *path, struct rest_param *params,
+                       int *nparams, char *buf)
+{
+    *nparams = 0;
+    return match_from(pattern, path, params, nparams, buf, 0, 0);
+}
+
+static void allow_add(char *allow, size_t len, const char *m)
+{
+    size_t ml = strlen(m);
+    const char *p = allow;
+
+    while ((p = strstr(p, m)) != NULL) {
+        if ((p == allow || p[-1] == ' ') && (p[ml] == '\0' || p[ml] == ','))
+            return;
+        p += ml;
+    }
+    if (strlen(allow) + ml + 3 >= len)
+        return;
+    if (allow[0])
+        strcat(allow, ", ");
+    strcat(allow, m);
+}
+
+enum rest_match_result rest_table_match(const struct rest_route *table, size_t n,
+                                        const char *method, const char *path,
+                                        const struct rest_route **route, struct rest_param *params,
+                                        int *nparams, char *buf, char *allow, size_t allow_len)
+{
+    const struct rest_route *best = NULL, *best_get = NULL;
+    int best_score = -1, get_score = -1;
+    bool known = false;
+    struct rest_param tmp[REST_MAX_PARAMS];
+    int ntmp;
+    bool head = strcmp(method, "HEAD") == 0;
+
+    if (allow_len)
+        allow[0] = '\0';
+    /* First pass: the best score per method; the winner's params are
+     * recomputed into buf afterwards (buf is shared by every attempt). */
+    for (size_t i = 0; i < n; i++) {
+        int sc = rest_pattern_match(table[i].pattern, path, tmp, &ntmp, buf);
+        if (sc < 0)
+            continue;
+        known = true;
+        if (strcmp(table[i].method, method) == 0) {
+            if (sc > best_score) {
+                best_score = sc;
+                best = &table[i];
+            }
+        } else {
+            if (head && strcmp(table[i].method, "GET") == 0 && sc > get_score) {
+                get_score = sc;
+                best_get = &table[i];
+            }
+            if (allow_len)
+                allow_add(allow, allow_len, table[i].method);
+        }
+    }
+    if (best == NULL)
+        best = best_get;
+    if (best == NULL)
+        return known ? REST_MATCH_NO_METHOD : REST_MATCH_NOT_FOUND;
+    rest_pattern_match(best->pattern, path, params, nparams, buf);
+    *route = best;
+    return REST_MATCH_OK;
+}
+
+const char *rest_param(const struct rest_req *rq, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (int i = 0; i < rq->nparams; i++)
+        if (rq->params[i].name_len == len && memcmp(rq->params[i].name, name, len) == 0)
+            return rq->params[i].value;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ media types */
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Length of the token at p up to one of stop (or NUL), trailing blanks cut. */
+static size_t token_len(const char *p, const char *stop)
+{
+    size_t n = strcspn(p, stop);
+
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    return n;
+}
+
+bool rest_media_is(const char *ct, const char *type)
+{
+    size_t n = strlen(type);
+
+    if (ct == NULL)
+        return false;
+    ct = skip_ws(ct);
+    return token_len(ct, ";,") == n && strncasecmp(ct, type, n) == 0;
+}
+
+/* Does the range's parameter "name=value" (len bytes at p) allow the
+ * offer? Only when the offer has that parameter with another value does it
+ * refuse: "application/json; charset=utf-8" still gets "application/json"
+ * (as before the REST layer, and as clients expect), while
+ * "text/plain; version=1.0" does not get "text/plain; version=0.0.4". */
+static bool offer_allows_param(const char *offer, const char *p, size_t len)
+{
+    const char *eq = memchr(p, '=', len);
+    size_t nl = eq ? (size_t)(eq - p) : len;
+    const char *o = strchr(offer, ';');
+
+    while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+        nl--;
+    while (o) {
+        o = skip_ws(o + 1);
+        size_t ol = token_len(o, ";");
+        const char *oeq = memchr(o, '=', ol);
+        size_t onl = oeq ? (size_t)(oeq - o) : ol;
+        while (onl && (o[onl - 1] == ' ' || o[onl - 1] == '\t'))
+            onl--;
+        if (onl == nl && strncasecmp(o, p, nl) == 0)
+            return ol == len && strncasecmp(o, p, len) == 0;
+        o = strchr(o, ';');
+    }
+    return true;
+}
+
+/* Specificity (0 none, 1 * / *, 2 type/ *, 3 exact, +1 with parameters) of
+ * the media range r (len bytes) for offer, and its q in *q (0..1000). */
+static int range_matches(const char *r, size_t len, const char *offer, int *q)
+{
+    size_t tl = token_len(r, ";,");
+    size_t ol = token_len(offer, ";");
+    const char *slash = memchr(offer, '/', ol);
+    size_t major = slash ? (size_t)(slash - offer) : ol;
+    int spec;
+    bool params = false;
+
+    if (tl > len)
+        tl = len;
+    if (tl == 3 && memcmp(r, "*/*", 3) == 0)
+        spec = 1;
+    else if (tl == major + 2 && strncasecmp(r, offer, major) == 0 &&
+             memcmp(r + major, "/*", 2) == 0)
+        spec = 2;
+    else if (tl == ol && strncasecmp(r, offer, ol) == 0)
+        spec = 3;
+    else
+        return 0;
+    *q = 1000;
+    const char *p = r + tl, *end = r + len;
+    while (p < end && *p == ';') {
+        p = skip_ws(p + 1);
+        size_t pl = token_len(p, ";,");
+        if (p + pl > end)
+            pl = (size_t)(end - p);
+        if (pl >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            double v = strtod(p + 2, NULL);
+            *q = v < 0 ? 0 : v > 1 ? 1000 : (int)(v * 1000 + 0.5);
+        } else if (pl) {
+            if (!offer_allows_param(offer, p, pl))
+                return 0;
+            params = true;
+        }
+        p += strcspn(p, ";,");
+        if (p > end)
+            p = end;
+    }
+    return spec + (params ? 1 : 0) * 3;
+}
+
+int rest_negotiate(const char *accept, const char *const *offers, size_t n)
+{
+    int best = -1, best_q = 0;
+
+    if (n == 0)
+        return -1;
+    if (accept == NULL || *skip_ws(accept) == '\0')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int spec = 0, q = 0;
+        const char *p = accept;
+        while (*p) {
+            p = skip_ws(p);
+            while (*p == ',')
+                p = skip_ws(p + 1);
+            if (*p == '\0')
+                break;
+            size_t len = strcspn(p, ",");
+            int rq, s = range_matches(p, len, offers[i], &rq);
+            if (s > spec) {
+                spec = s;
+                q = rq;
+            }
+            p += len;
+        }
+        if (spec && q > best_q) {
+            best_q = q;
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------ queries */
+
+char *rest_query_get(const char *query, const char *key, size_t nth)
+{
+    size_t klen = strlen(key);
+    const char *p = query;
+
+    while (p && *p) {
+        size_t len = strcspn(p, "&");
+        size_t kl = strcspn(p, "=&");
+        char *rawk = xstrndup(p, kl);
+        char *k = evhttp_uridecode(rawk, 1, NULL);
+        bool hit = k && strlen(k) == klen && strcmp(k, key) == 0;
+        free(k);
+        free(rawk);
+        if (hit && nth-- == 0) {
+            if (kl >= len)
+                return xstrdup("");
+            char *raw = xstrndup(p + kl + 1, len - kl - 1);
+            char *v = evhttp_uridecode(raw, 1, NULL);
+            free(raw);
+            if (v == NULL)
+                return xstrdup("");
+            char *out = xstrdup(v);
+            free(v);
+            return out;
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return NULL;
+}
+
+size_t rest_query_count(const char *query, const char *key)
+{
+    size_t n = 0;
+    char *v;
+
+    while ((v = rest_query_get(query, key, n)) != NULL) {
+        free(v);
+        n++;
+    }
+    return n;
+}
+
+int rest_query_bool(const char *query, const char *key, bool def, bool *out, char **err)
+{
+    char *v = rest_query_get(query, key, 0);
+    int rc = 0;
+
+    *out = def;
+    if (v == NULL)
+        return 0;
+    if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "0"))
+        *out = false;
+    else {
+        if (err)
+            *err = xasprintf("'%s' must be true or false, got '%s'", key, v);
+        rc = -1;
+    }
+    free(v);
+    return rc;
+}
+
+int rest_query_int(const char *query, const char *key, long long min, long long max, long long def,
+                   long long *out, char **err)
+{
+    char *v = rest_query_get(query, key, 0), *end;
+    long long x;
+    int rc = 0;
+
+    *out = def;
+    if (v == NULL)
+        return 0;
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (*v == '\0' || errno || *end != '\0' || x < min || x > max) {
+        if (err)
+            *err = xasprintf("'%s' must be an integer in [%lld, %lld], got '%s'", key, min, max, v);
+        rc = -1;
+    } else {
+        *out = x;
+    }
+    free(v);
+    return rc;
+}
+
+const char *rest_req_query(const struct rest_req *rq)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(rq->req);
+
+    return uri ? evhttp_uri_get_query(uri) : NULL;
+}
+
+/* ------------------------------------------------------------ errors */
+
+char *rest_format_text(int code, const char *message, const json_t *details,
+                       const char **content_type)
+{
+    (void)code;
+    (void)details;
+    *content_type = "text/plain; charset=utf-8";
+    return xasprintf("%s\n", message);
+}
+
+char *rest_format_json(int code, const char *message, const json_t *details,
+                       const char **content_type)
+{
+    json_t *j = json_pack("{s:s}", "message", message);
+    char *out;
+
+    (void)code;
+    if (details)
+        json_object_set_new(j, "details", json_deep_copy(details));
+    out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    *content_type = "application/json";
+    return out ? out : xstrdup("{}");
+}
+
+static void rest_verror(struct rest_server *rs, struct evhttp_request *req, int code,
+                        const json_t *details, const char *fmt, va_list ap)
+{
+    char *msg = xvasprintf(fmt, ap);
+    const char *ct = NULL;
+    char *body = (rs && rs->format ? rs->format : rest_format_text)(code, msg, details, &ct);
+
+    http_reply(req, code, ct, body, strlen(body));
+    free(body);
+    free(msg);
+}
+
+static void rest_server_error(struct rest_server *rs, struct evhttp_request *req, int code,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void rest_server_error(struct rest_server *rs, struct evhttp_request *req, int code,
+                              const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rest_verror(rs, req, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void rest_error(struct rest_req *rq, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rest_verror(rq->server, rq->req, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void rest_error_details(struct rest_req *rq, int code, const json_t *details, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    rest_verror(rq->server, rq->req, code, details, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/* Not leading: 307 to the leader keeping path and query, or 503. */
+static bool rest_leader_check(struct rest_server *rs, struct evhttp_request *req)
+{
+    const char *host = NULL;
+    int port = 0;
+
+    if (rs->leader == NULL || rs->leader(rs->arg, &host, &port))
+        return true;
+    if (host) {
+        const char *uri = evhttp_request_get_uri(req);
+        char *loc = xasprintf("//%s:%d%s", host, port, uri && uri[0] == '/' ? uri : "/");
+        http_add_header(req, "Location", loc);
+        free(loc);
+        rest_server_error(rs, req, 307, "Not the leading master; the leader is %s:%d", host, port);
+        return false;
+    }
+    rest_server_error(rs, req, 503, "No leader elected");
+    return false;
+}
+
+static void rest_dispatch(struct evhttp_request *req, void *arg)
+{
+    struct rest_server *rs = arg;
+    const char *method = http_req_method(req);
+    const char *path = http_req_path(req);
+    size_t plen = strlen(path);
+    char stackbuf[REST_STACK_PATH + REST_MAX_PARAMS + 1];
+    char *buf = plen <= REST_STACK_PATH ? stackbuf : xmalloc(plen + REST_MAX_PARAMS + 1);
+    char allow[128];
+    struct rest_req rq = { .req = req, .server = rs, .arg = rs->arg, .path = path };
+    enum rest_match_result mr;
+
+    if (http_server_body_too_large(rs->http, req)) {
+        rest_server_error(rs, req, 413, "Request body is over the limit of %zu bytes",
+                          http_server_max_body(rs->http));
+        goto out;
+    }
+    mr = rest_table_match(rs->table, rs->n, method, path, &rq.route, rq.params, &rq.nparams, buf,
+                          allow, sizeof(allow));
+    if (mr == REST_MATCH_NOT_FOUND) {
+        rest_server_error(rs, req, 404, "no such path: %s", path);
+        goto out;
+    }
+    if (mr == REST_MATCH_NO_METHOD) {
+        if (allow[0])
+            http_add_header(req, "Allow", allow);
+        rest_server_error(rs, req, 405, "method %s not allowed on %s", method, path);
+        goto out;
+    }
+    if ((rq.route->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
+        goto out;
+    if (rq.route->flags & REST_JSON_BODY) {
+        size_t len;
+        const char *body = http_req_body(req, &len);
+        json_error_t jerr;
+        rq.json = json_loadb(body, len, 0, &jerr);
+        if (rq.json == NULL) {
+            rest_server_error(rs, req, 400, "Failed to parse JSON body: %s", jerr.text);
+            goto out;
+        }
+    }
+    rq.route->fn(&rq);
+    json_decref(rq.json);
+out:
+    if (buf != stackbuf)
+        free(buf);
+}
+
+struct rest_server *rest_server_attach(struct http_server *http, const struct rest_route *table,
+                                       size_t n, void *arg, rest_format_fn format)
+{
+    struct rest_server *rs = xcalloc(1, sizeof(*rs));
+
+    rs->http = http;
+    rs->table = table;
+    rs->n = n;
+    rs->arg = arg;
+    rs->format = format ? format : rest_format_text;
+    http_server_set_handler(http, rest_dispatch, rs);
+    return rs;
+}
+
+void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn)
+{
+    rs->leader = fn;
+}
+
+void rest_server_free(struct rest_server *rs)
+{
+    /* The http server may be gone already: free it first, or this while
+     * it still runs would leave it dispatching into freed memory. */
+    free(rs);
+}
+
+/* ------------------------------------------------------------ standard */
+
+void rest_handle_health(struct rest_req *rq)
+{
+    http_reply(rq->req, 200, "text/plain", "", 0);
+}
+
+void rest_handle_metrics(struct rest_req *rq)
+{
+    char *text = metrics_render();
+
+    http_reply(rq->req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+}

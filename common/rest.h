@@ -1,0 +1,143 @@
+/*
+ * rest: the REST layer over http_server — static route tables with path
+ * parameters, one dispatcher, one error formatter per server, media-type
+ * negotiation, query helpers, and the "leader only" route flag.
+ *
+ * A daemon describes its endpoints once, in one file (master/routes.c,
+ * slave/routes.c), as a table of struct rest_route, and hands it to
+ * rest_server_attach(). Patterns are '/'-separated segments: a literal, a
+ * named parameter "{name}" (one segment) or a greedy parameter "{name*}"
+ * (one or more segments, for ids that contain slashes). See
+ * docs/internals/rest.md for the precedence rules.
+ *
+ * Handlers get a struct rest_req (path parameters, the request, the route's
+ * flags, the server's argument) and answer exactly once, with http_reply*()
+ * or rest_error() or by starting a stream (http_stream_start). Errors of
+ * every kind go through the server's formatter.
+ */
+#ifndef AGORA_REST_H
+#define AGORA_REST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct http_server;
+struct evhttp_request;
+struct rest_server;
+struct rest_req;
+
+enum rest_flags {
+    REST_LEADER_ONLY = 1 << 0, /* not leading: 307 to the leader, or 503 */
+    REST_JSON_BODY = 1 << 1,   /* decode the body as JSON into rq->json (400 if bad) */
+};
+
+typedef void (*rest_handler_fn)(struct rest_req *rq);
+
+struct rest_route {
+    const char *method; /* "GET", "POST", ...; HEAD falls back to GET */
+    const char *pattern;
+    rest_handler_fn fn;
+    unsigned flags; /* enum rest_flags */
+};
+
+#define REST_MAX_PARAMS 8
+
+struct rest_param {
+    const char *name; /* points into the route's pattern, not NUL-terminated */
+    size_t name_len;
+    const char *value; /* NUL-terminated, owned by the dispatcher */
+};
+
+struct rest_req {
+    struct evhttp_request *req;
+    struct rest_server *server;
+    const struct rest_route *route;
+    void *arg;        /* the server's argument (the daemon) */
+    const char *path; /* decoded, as sent (params are slash-collapsed) */
+    struct rest_param params[REST_MAX_PARAMS];
+    int nparams;
+    json_t *json; /* REST_JSON_BODY: the decoded body (borrowed; freed after the handler) */
+};
+
+/* Formats an error body: returns a malloc'd body (the caller frees) and
+ * sets *content_type to a static string. details may be NULL. */
+typedef char *(*rest_format_fn)(int code, const char *message, const json_t *details,
+                                const char **content_type);
+/* Is this daemon leading? When not, set *leader to "host:port" of the
+ * leader (static or owned by the daemon) or NULL when none is known. */
+typedef bool (*rest_leader_fn)(void *arg, const char **leader_host, int *leader_port);
+
+/* Route every request of http through table (n entries, kept by
+ * reference: a static table). arg goes to handlers as rq->arg. format NULL:
+ * rest_format_text. The rest server is freed with rest_server_free. */
+struct rest_server *rest_server_attach(struct http_server *http, const struct rest_route *table,
+                                       size_t n, void *arg, rest_format_fn format);
+void rest_server_free(struct rest_server *rs);
+void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn);
+
+/* The text formatter: "message\n", text/plain (Mesos's bodies). */
+char *rest_format_text(int code, const char *message, const json_t *details,
+                       const char **content_type);
+/* Marathon's {"message": ..., "details": [...]}, application/json. */
+char *rest_format_json(int code, const char *message, const json_t *details,
+                       const char **content_type);
+
+/* Answer an error through the server's formatter. */
+void rest_error(struct rest_req *rq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void rest_error_details(struct rest_req *rq, int code, const json_t *details, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Value of the path parameter name, NULL if the route has none. */
+const char *rest_param(const struct rest_req *rq, const char *name);
+
+/* ----------------------------------------------------- pure helpers */
+
+/* Match path (already decoded) against one pattern. On a match fill
+ * params (values point into buf, which must hold strlen(path) + 1 +
+ * REST_MAX_PARAMS bytes) and return the match's score (higher wins), else
+ * -1. Repeated slashes in path are ignored. */
+int rest_pattern_match(const char *pattern, const char *path, struct rest_param *params,
+                       int *nparams, char *buf);
+
+enum rest_match_result { REST_MATCH_OK, REST_MATCH_NOT_FOUND, REST_MATCH_NO_METHOD };
+/* Choose the route of table for method and path. OK: *route and params
+ * set. NO_METHOD: allow (size allow_len) lists the methods of the path. */
+enum rest_match_result rest_table_match(const struct rest_route *table, size_t n,
+                                        const char *method, const char *path,
+                                        const struct rest_route **route, struct rest_param *params,
+                                        int *nparams, char *buf, char *allow, size_t allow_len);
+
+/* Does Content-Type ct name type ("application/json"), whatever its
+ * parameters? Case-insensitive; NULL ct never matches. */
+bool rest_media_is(const char *ct, const char *type);
+/* Pick one of offers (n media types, in the server's preference order)
+ * for the Accept header value accept (NULL or empty: offers[0]). Honours
+ * q-values (q=0 refuses), "type/ *" and "* / *" ranges (written without
+ * the space) and parameters (one refuses only an offer with the same
+ * parameter set to another value); the most specific range decides a
+ * type's q. Returns the index or -1 (406). */
+int rest_negotiate(const char *accept, const char *const *offers, size_t n);
+
+/* Query string helpers. query is the raw (encoded) query, may be NULL.
+ * rest_query_get returns the nth (0-based) value of key, decoded (caller
+ * frees), or NULL. */
+char *rest_query_get(const char *query, const char *key, size_t nth);
+/* Count of values for key (repeatable keys: embed=a&embed=b). */
+size_t rest_query_count(const char *query, const char *key);
+/* Booleans true/True/1 and false/False/0; absent: def. -1 with *err. */
+int rest_query_bool(const char *query, const char *key, bool def, bool *out, char **err);
+/* Integers in [min, max]; absent: def. -1 with *err naming key and value. */
+int rest_query_int(const char *query, const char *key, long long min, long long max, long long def,
+                   long long *out, char **err);
+/* The raw query of a request, or NULL. */
+const char *rest_req_query(const struct rest_req *rq);
+
+/* Standard handlers: /health (200, empty text) and /metrics (Prometheus
+ * text of metrics_render()). */
+void rest_handle_health(struct rest_req *rq);
+void rest_handle_metrics(struct rest_req *rq);
+
+#endif

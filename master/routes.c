@@ -1,0 +1,67 @@
+/*
+ * routes: the master's one route table (every endpoint it serves), its
+ * leader callback for REST_LEADER_ONLY routes, and the Accept negotiation
+ * the scheduler and operator APIs share. The handlers live with their
+ * concern (scheduler_api.c, slave_api.c, http_state.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "master.h"
+#include "http.h"
+#include "rest.h"
+
+#define CT_JSON "application/json"
+#define CT_PROTOBUF "application/x-protobuf"
+#define CT_RECORDIO "application/recordio"
+
+static const struct rest_route master_routes[] = {
+    { "POST", "/api/v1/scheduler", scheduler_api_handle, REST_LEADER_ONLY },
+    { "POST", "/internal/v1/slave", slave_api_handle, REST_LEADER_ONLY },
+    { "POST", "/api/v1", http_state_handle_operator, REST_LEADER_ONLY },
+    { "GET", "/master/state", http_state_handle_state, 0 },
+    { "GET", "/master/state.json", http_state_handle_state, 0 },
+    { "GET", "/state", http_state_handle_state, 0 },
+    { "GET", "/state.json", http_state_handle_state, 0 },
+    { "GET", "/master/redirect", http_state_handle_redirect, 0 },
+    { "GET", "/redirect", http_state_handle_redirect, 0 },
+    { "GET", "/health", rest_handle_health, 0 },
+    { "GET", "/master/health", rest_handle_health, 0 },
+    { "GET", "/metrics", rest_handle_metrics, 0 },
+    { "GET", "/metrics/snapshot", http_state_handle_metrics_snapshot, 0 },
+};
+
+static bool master_leading(void *arg, const char **host, int *port)
+{
+    struct master *m = arg;
+
+    if (m->leading)
+        return true;
+    if (!master_ha_leader(m, host, port, NULL))
+        *host = NULL;
+    return false;
+}
+
+void master_routes_attach(struct master *m)
+{
+    m->rest = rest_server_attach(m->http, master_routes,
+                                 sizeof(master_routes) / sizeof(master_routes[0]), m, NULL);
+    rest_server_set_leader(m->rest, master_leading);
+}
+
+int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio)
+{
+    static const char *const outer[] = { CT_JSON, CT_PROTOBUF, CT_RECORDIO };
+    static const char *const inner[] = { CT_JSON, CT_PROTOBUF };
+    int i = rest_negotiate(http_req_header(req, "Accept"), outer, 3);
+
+    *recordio = false;
+    if (i == 2) {
+        *recordio = true;
+        i = rest_negotiate(http_req_header(req, "Message-Accept"), inner, 2);
+    }
+    if (i < 0)
+        return -1;
+    *enc = i == 0 ? ENC_JSON : ENC_PROTOBUF;
+    return 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * routes: the slave's one route table, every endpoint it serves. The
+ * handlers live in http_api.c; /health and /metrics are common/rest.c's.
+ */
+#include "slave.h"
+#include "rest.h"
+
+static const struct rest_route slave_routes[] = {
+    { "GET", "/state", slave_http_state, 0 },
+    { "GET", "/state.json", slave_http_state, 0 },
+    { "GET", "/slave(1)/state", slave_http_state, 0 },
+    { "GET", "/health", rest_handle_health, 0 },
+    { "GET", "/metrics", rest_handle_metrics, 0 },
+    { "GET", "/files/browse", slave_http_browse, 0 },
+    { "GET", "/files/read", slave_http_read, 0 },
+};
+
+void slave_routes_attach(struct slave *s)
+{
+    s->rest = rest_server_attach(s->http, slave_routes,
+                                 sizeof(slave_routes) / sizeof(slave_routes[0]), s, NULL);
+}
