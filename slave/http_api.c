@@ -94,13 +94,13 @@ void slave_http_state(struct rest_req *rq)
 
 /* Resolve ?path= inside the sandboxes. Returns the realpath (caller frees)
  * or NULL after replying with the error. */
-static char *sandbox_path(struct slave *s, struct evhttp_request *req)
+static char *sandbox_path(struct slave *s, struct rest_req *rq)
 {
-    char *path = http_req_query(req, "path"), *real = NULL, *root = NULL, *slaves;
+    char *path = http_req_query(rq->req, "path"), *real = NULL, *root = NULL, *slaves;
     size_t rl;
 
     if (path == NULL || path[0] == '\0') {
-        http_reply_json(req, 400, json_pack("{s:s}", "message", "path: missing"));
+        rest_error(rq, 400, "path: missing");
         goto out;
     }
     slaves = xasprintf("%s/slaves", s->flags->work_dir);
@@ -108,16 +108,13 @@ static char *sandbox_path(struct slave *s, struct evhttp_request *req)
     free(slaves);
     real = realpath(path, NULL);
     if (real == NULL) {
-        http_reply_json(req, 404,
-                        json_pack("{s:s, s:s}", "message", "path: no such file", "path", path));
+        rest_error(rq, 404, "path: no such file: %s", path);
         goto out;
     }
     rl = root ? strlen(root) : 0;
     if (root == NULL || strncmp(real, root, rl) != 0 || real[rl] != '/') {
         log_warn("/files: refusing %s (outside the sandboxes)", path);
-        http_reply_json(req, 403,
-                        json_pack("{s:s, s:s}", "message", "path: outside of the task sandboxes",
-                                  "path", path));
+        rest_error(rq, 403, "path: outside of the task sandboxes: %s", path);
         free(real);
         real = NULL;
     }
@@ -146,7 +143,7 @@ static json_t *file_entry(const char *path, const struct stat *st)
 void slave_http_browse(struct rest_req *rq)
 {
     struct evhttp_request *req = rq->req;
-    char *real = sandbox_path(rq->arg, req), *child;
+    char *real = sandbox_path(rq->arg, rq), *child;
     json_t *list;
     struct stat st;
     DIR *d;
@@ -164,7 +161,7 @@ void slave_http_browse(struct rest_req *rq)
     d = opendir(real);
     if (d == NULL) {
         json_decref(list);
-        http_reply_json(req, 404, json_pack("{s:s}", "message", "path: cannot open directory"));
+        rest_error(rq, 404, "path: cannot open directory");
         free(real);
         return;
     }
@@ -216,27 +213,23 @@ void slave_http_read(struct rest_req *rq)
     q_off = http_req_query(req, "offset");
     q_len = http_req_query(req, "length");
     if (q_off != NULL && parse_long(q_off, &offset) < 0) {
-        http_reply_json(
-            req, 400,
-            json_pack("{s:s, s:s}", "message", "offset: not an integer", "offset", q_off));
+        rest_error(rq, 400, "offset: not an integer: %s", q_off);
         goto out;
     }
     if (q_len != NULL && (parse_long(q_len, &length) < 0 || length < -1)) {
-        http_reply_json(req, 400,
-                        json_pack("{s:s, s:s}", "message", "length: not a non-negative integer",
-                                  "length", q_len));
+        rest_error(rq, 400, "length: not a non-negative integer: %s", q_len);
         goto out;
     }
-    real = sandbox_path(rq->arg, req);
+    real = sandbox_path(rq->arg, rq);
     if (real == NULL)
         goto out;
     fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
-        http_reply_json(req, 404, json_pack("{s:s}", "message", "path: cannot open file"));
+        rest_error(rq, 404, "path: cannot open file");
         goto out;
     }
     if (S_ISDIR(st.st_mode)) {
-        http_reply_json(req, 400, json_pack("{s:s}", "message", "path: is a directory"));
+        rest_error(rq, 400, "path: is a directory");
         goto out;
     }
     /* As Mesos: no offset (or -1) asks for the size only. */
