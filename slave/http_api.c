@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -192,32 +191,19 @@ static json_t *data_string(char *buf, size_t len)
     return json_stringn(buf, len);
 }
 
-static int parse_long(const char *text, long long *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtoll(text, &end, 10);
-    return (errno != 0 || end == text || *end != '\0') ? -1 : 0;
-}
-
 void slave_http_read(struct rest_req *rq)
 {
     struct evhttp_request *req = rq->req;
-    char *real = NULL, *q_off = NULL, *q_len = NULL, *buf = NULL;
+    char *real = NULL, *buf = NULL, *err = NULL;
     long long offset = -1, length = -1;
     struct stat st;
     ssize_t n;
     int fd = -1;
 
-    q_off = http_req_query(req, "offset");
-    q_len = http_req_query(req, "length");
-    if (q_off != NULL && parse_long(q_off, &offset) < 0) {
-        rest_error(rq, 400, "offset: not an integer: %s", q_off);
-        goto out;
-    }
-    if (q_len != NULL && (parse_long(q_len, &length) < 0 || length < -1)) {
-        rest_error(rq, 400, "length: not a non-negative integer: %s", q_len);
+    /* Absent length (or -1): up to FILES_MAX_READ. */
+    if (rest_query_int(rest_req_query(rq), "offset", LLONG_MIN, LLONG_MAX, -1, &offset, &err) < 0 ||
+        rest_query_int(rest_req_query(rq), "length", -1, LLONG_MAX, -1, &length, &err) < 0) {
+        rest_error(rq, 400, "%s", err);
         goto out;
     }
     real = sandbox_path(rq->arg, rq);
@@ -233,7 +219,7 @@ void slave_http_read(struct rest_req *rq)
         goto out;
     }
     /* As Mesos: no offset (or -1) asks for the size only. */
-    if (q_off == NULL || offset < 0) {
+    if (offset < 0) {
         http_reply_json(req, 200,
                         json_pack("{s:s, s:I}", "data", "", "offset", (json_int_t)st.st_size));
         goto out;
@@ -256,8 +242,7 @@ out:
         close(fd);
     free(buf);
     free(real);
-    free(q_off);
-    free(q_len);
+    free(err);
 }
 
 int http_api_start(struct slave *s, char **err)
