@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -94,13 +93,13 @@ void slave_http_state(struct rest_req *rq)
 
 /* Resolve ?path= inside the sandboxes. Returns the realpath (caller frees)
  * or NULL after replying with the error. */
-static char *sandbox_path(struct slave *s, struct evhttp_request *req)
+static char *sandbox_path(struct slave *s, struct rest_req *rq)
 {
-    char *path = http_req_query(req, "path"), *real = NULL, *root = NULL, *slaves;
+    char *path = http_req_query(rq->req, "path"), *real = NULL, *root = NULL, *slaves;
     size_t rl;
 
     if (path == NULL || path[0] == '\0') {
-        http_reply_json(req, 400, json_pack("{s:s}", "message", "path: missing"));
+        rest_error(rq, 400, "path: missing");
         goto out;
     }
     slaves = xasprintf("%s/slaves", s->flags->work_dir);
@@ -108,16 +107,13 @@ static char *sandbox_path(struct slave *s, struct evhttp_request *req)
     free(slaves);
     real = realpath(path, NULL);
     if (real == NULL) {
-        http_reply_json(req, 404,
-                        json_pack("{s:s, s:s}", "message", "path: no such file", "path", path));
+        rest_error(rq, 404, "path: no such file: %s", path);
         goto out;
     }
     rl = root ? strlen(root) : 0;
     if (root == NULL || strncmp(real, root, rl) != 0 || real[rl] != '/') {
         log_warn("/files: refusing %s (outside the sandboxes)", path);
-        http_reply_json(req, 403,
-                        json_pack("{s:s, s:s}", "message", "path: outside of the task sandboxes",
-                                  "path", path));
+        rest_error(rq, 403, "path: outside of the task sandboxes: %s", path);
         free(real);
         real = NULL;
     }
@@ -146,7 +142,7 @@ static json_t *file_entry(const char *path, const struct stat *st)
 void slave_http_browse(struct rest_req *rq)
 {
     struct evhttp_request *req = rq->req;
-    char *real = sandbox_path(rq->arg, req), *child;
+    char *real = sandbox_path(rq->arg, rq), *child;
     json_t *list;
     struct stat st;
     DIR *d;
@@ -164,7 +160,7 @@ void slave_http_browse(struct rest_req *rq)
     d = opendir(real);
     if (d == NULL) {
         json_decref(list);
-        http_reply_json(req, 404, json_pack("{s:s}", "message", "path: cannot open directory"));
+        rest_error(rq, 404, "path: cannot open directory");
         free(real);
         return;
     }
@@ -195,52 +191,35 @@ static json_t *data_string(char *buf, size_t len)
     return json_stringn(buf, len);
 }
 
-static int parse_long(const char *text, long long *out)
-{
-    char *end;
-
-    errno = 0;
-    *out = strtoll(text, &end, 10);
-    return (errno != 0 || end == text || *end != '\0') ? -1 : 0;
-}
-
 void slave_http_read(struct rest_req *rq)
 {
     struct evhttp_request *req = rq->req;
-    char *real = NULL, *q_off = NULL, *q_len = NULL, *buf = NULL;
+    char *real = NULL, *buf = NULL, *err = NULL;
     long long offset = -1, length = -1;
     struct stat st;
     ssize_t n;
     int fd = -1;
 
-    q_off = http_req_query(req, "offset");
-    q_len = http_req_query(req, "length");
-    if (q_off != NULL && parse_long(q_off, &offset) < 0) {
-        http_reply_json(
-            req, 400,
-            json_pack("{s:s, s:s}", "message", "offset: not an integer", "offset", q_off));
+    /* Absent length (or -1): up to FILES_MAX_READ. */
+    if (rest_query_int(rest_req_query(rq), "offset", LLONG_MIN, LLONG_MAX, -1, &offset, &err) < 0 ||
+        rest_query_int(rest_req_query(rq), "length", -1, LLONG_MAX, -1, &length, &err) < 0) {
+        rest_error(rq, 400, "%s", err);
         goto out;
     }
-    if (q_len != NULL && (parse_long(q_len, &length) < 0 || length < -1)) {
-        http_reply_json(req, 400,
-                        json_pack("{s:s, s:s}", "message", "length: not a non-negative integer",
-                                  "length", q_len));
-        goto out;
-    }
-    real = sandbox_path(rq->arg, req);
+    real = sandbox_path(rq->arg, rq);
     if (real == NULL)
         goto out;
     fd = open(real, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
-        http_reply_json(req, 404, json_pack("{s:s}", "message", "path: cannot open file"));
+        rest_error(rq, 404, "path: cannot open file");
         goto out;
     }
     if (S_ISDIR(st.st_mode)) {
-        http_reply_json(req, 400, json_pack("{s:s}", "message", "path: is a directory"));
+        rest_error(rq, 400, "path: is a directory");
         goto out;
     }
     /* As Mesos: no offset (or -1) asks for the size only. */
-    if (q_off == NULL || offset < 0) {
+    if (offset < 0) {
         http_reply_json(req, 200,
                         json_pack("{s:s, s:I}", "data", "", "offset", (json_int_t)st.st_size));
         goto out;
@@ -263,8 +242,7 @@ out:
         close(fd);
     free(buf);
     free(real);
-    free(q_off);
-    free(q_len);
+    free(err);
 }
 
 int http_api_start(struct slave *s, char **err)

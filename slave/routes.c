@@ -1,6 +1,7 @@
 /*
  * routes: the slave's one route table, every endpoint it serves. The
  * handlers live in http_api.c; /health and /metrics are common/rest.c's.
+ * Errors (404, 405, 413 and the files API's) are {"message": ...} JSON.
  */
 #include "slave.h"
 #include "rest.h"
@@ -17,6 +18,6 @@ static const struct rest_route slave_routes[] = {
 
 void slave_routes_attach(struct slave *s)
 {
-    s->rest = rest_server_attach(s->http, slave_routes,
-                                 sizeof(slave_routes) / sizeof(slave_routes[0]), s, NULL);
+    s->rest = rest_server_attach(
+        s->http, slave_routes, sizeof(slave_routes) / sizeof(slave_routes[0]), s, rest_format_json);
 }
