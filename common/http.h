@@ -124,7 +124,7 @@ struct http_pool_stats {
     unsigned long expired;  /* idle connections closed after idle_secs */
     unsigned long idle;     /* connections idle in the pool now */
 };
-/* Defaults: 15 s (evhttp servers close idle connections after 50 s) and 4.
+/* Defaults: 15 s (evhttp servers close idle connections after 50 s) and 32.
  * max_idle 0 disables pooling. Applies to connections pooled afterwards. */
 void http_pool_configure(double idle_secs, size_t max_idle);
 void http_pool_get_stats(struct http_pool_stats *out);

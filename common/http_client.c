@@ -63,7 +63,7 @@
 #define HTTP_FOREVER_SECS (10 * 365 * 86400)
 /* Idle pooled connections: below evhttp's 50 s server-side idle timeout. */
 #define HTTP_POOL_IDLE_SECS 15.0
-#define HTTP_POOL_MAX_IDLE 4
+#define HTTP_POOL_MAX_IDLE 32
 
 /* ------------------------------------------------------------ helpers */
 

@@ -13,6 +13,8 @@ RUN=$(mktemp -d /tmp/agora-keepalive.XXXXXX)
 pids=()
 cleanup() {
   local p
+  # strace leaves its tracee running when killed: end the master first.
+  for p in $(ps -o pid= --ppid "${pids[0]}" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$RUN"
