@@ -117,6 +117,30 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
 /* cb will not be called; frees the call. */
 void http_call_cancel(struct http_call *c);
 
+/* Keep-alive pool of http_call connections, per event_base and host:port,
+ * used transparently by http_call_start: a connection whose response was
+ * complete and did not say "Connection: close" waits idle (at most
+ * max_idle per host:port, at most idle_secs) for the next call to the same
+ * host:port. An idle connection is checked for a peer close before reuse;
+ * an idempotent call (GET HEAD PUT DELETE OPTIONS) that fails on a reused
+ * connection is retried once on a fresh one. A request carrying its own
+ * "Connection: close" is never pooled. http_subs are not pooled. */
+struct http_pool_stats {
+    unsigned long connects; /* connections created for calls */
+    unsigned long reuses;   /* calls sent on a pooled connection */
+    unsigned long stale;    /* pooled connections found closed and dropped */
+    unsigned long retries;  /* idempotent calls retried after a reused one failed */
+    unsigned long expired;  /* idle connections closed after idle_secs */
+    unsigned long idle;     /* connections idle in the pool now */
+};
+/* Defaults: 15 s (evhttp servers close idle connections after 50 s) and 32.
+ * max_idle 0 disables pooling. Applies to connections pooled afterwards. */
+void http_pool_configure(double idle_secs, size_t max_idle);
+void http_pool_get_stats(struct http_pool_stats *out);
+/* Close base's idle connections now (before event_base_free, optional:
+ * connections of a freed base are recognised and never reused). */
+void http_pool_flush(struct event_base *base);
+
 /* A long-lived request whose response body is consumed as it arrives. */
 struct http_sub;
 struct http_sub_callbacks {

@@ -3,9 +3,19 @@
  * calls (http_call) and long-lived streaming requests (http_sub), plus
  * the small URL helpers.
  *
- * Each call or sub owns one evhttp_connection (calls send
- * "Connection: close"): simple, and the rates Agora needs (a few requests
- * per second per slave or framework) do not need keep-alive pooling.
+ * Each sub owns one evhttp_connection. A call takes a connection from the
+ * keep-alive pool (per event_base and host:port) or makes one, and gives
+ * it back when the response was complete and allowed keep-alive. While a
+ * connection is idle evhttp watches it for EOF and resets it when the peer
+ * closes; before reuse we also peek at the socket (a FIN that arrived in
+ * this loop iteration is not yet processed). Non-idempotent requests
+ * (POSTs: most slave and scheduler calls) thus go out on a connection
+ * known open; only the FIN-in-flight race remains, and for idempotent
+ * methods a failure on a reused connection is retried once on a new one.
+ * Pool entries are tied to their base by their idle timer: event_base_free
+ * deletes every pending event, so an entry whose timer is not pending
+ * belongs to a freed base and is never touched again (a test may free a
+ * base and get a new one at the same address).
  *
  * Lifetimes. evhttp keeps using a connection after invoking our request,
  * header and chunk callbacks (and in some paths invokes the request
@@ -33,11 +43,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -48,6 +61,9 @@
 #define HTTP_CLIENT_MAX_HEADERS (64 * 1024)
 /* evhttp cannot disable its timeouts; "forever" is ten years. */
 #define HTTP_FOREVER_SECS (10 * 365 * 86400)
+/* Idle pooled connections: below evhttp's 50 s server-side idle timeout. */
+#define HTTP_POOL_IDLE_SECS 15.0
+#define HTTP_POOL_MAX_IDLE 32
 
 /* ------------------------------------------------------------ helpers */
 
@@ -109,6 +125,16 @@ static char *http_failure_reason(bool have_err, enum evhttp_request_error e, int
     if (have_err)
         return xstrdup(http_error_reason(e));
     return xstrdup("cannot connect");
+}
+
+/* A Connection header value lists the "close" token (case-insensitive). */
+static bool http_has_close(const char *v)
+{
+    for (; *v; v++) {
+        if (strncasecmp(v, "close", 5) == 0)
+            return true;
+    }
+    return false;
 }
 
 const char *http_header_get(struct evkeyvalq *headers, const char *name)
@@ -249,11 +275,187 @@ static bool http_args_ok(struct event_base *base, const char *host, int port, co
     return true;
 }
 
+/* ------------------------------------------------------------ pool */
+
+struct http_pool_conn {
+    TAILQ_ENTRY(http_pool_conn) next;
+    struct http_pool *pool;
+    struct evhttp_connection *evcon;
+    struct event *timer; /* idle deadline; not pending once the base is freed */
+};
+
+struct http_pool {
+    TAILQ_ENTRY(http_pool) next;
+    struct event_base *base;
+    char *host;
+    int port;
+    TAILQ_HEAD(http_pool_conn_list, http_pool_conn) idle; /* most recently used first */
+    size_t nidle;
+};
+
+static TAILQ_HEAD(, http_pool) http_pools = TAILQ_HEAD_INITIALIZER(http_pools);
+/* Entries of freed bases: unusable, not freeable, kept reachable. */
+static TAILQ_HEAD(, http_pool_conn) http_pool_orphans = TAILQ_HEAD_INITIALIZER(http_pool_orphans);
+static double http_pool_idle_secs = HTTP_POOL_IDLE_SECS;
+static size_t http_pool_max_idle = HTTP_POOL_MAX_IDLE;
+static struct http_pool_stats http_pool_stats;
+
+void http_pool_configure(double idle_secs, size_t max_idle)
+{
+    http_pool_idle_secs = idle_secs > 0 ? idle_secs : HTTP_POOL_IDLE_SECS;
+    http_pool_max_idle = max_idle;
+}
+
+void http_pool_get_stats(struct http_pool_stats *out)
+{
+    *out = http_pool_stats;
+}
+
+static struct http_pool *http_pool_find(struct event_base *base, const char *host, int port,
+                                        bool create)
+{
+    struct http_pool *p;
+
+    TAILQ_FOREACH (p, &http_pools, next) {
+        if (p->base == base && p->port == port && strcmp(p->host, host) == 0)
+            return p;
+    }
+    if (!create)
+        return NULL;
+    p = xcalloc(1, sizeof(*p));
+    p->base = base;
+    p->host = xstrdup(host);
+    p->port = port;
+    TAILQ_INIT(&p->idle);
+    TAILQ_INSERT_TAIL(&http_pools, p, next);
+    return p;
+}
+
+/* Unlink pc from its pool; false when its base is gone (pc is orphaned). */
+static bool http_pool_unlink(struct http_pool_conn *pc)
+{
+    TAILQ_REMOVE(&pc->pool->idle, pc, next);
+    pc->pool->nidle--;
+    http_pool_stats.idle--;
+    /* Not event_pending(): that would lock the (possibly freed) base. */
+    if (!(pc->timer->ev_evcallback.evcb_flags & EVLIST_TIMEOUT)) {
+        TAILQ_INSERT_TAIL(&http_pool_orphans, pc, next);
+        return false;
+    }
+    return true;
+}
+
+static void http_pool_conn_free(struct http_pool_conn *pc)
+{
+    event_free(pc->timer);
+    if (pc->evcon)
+        evhttp_connection_free(pc->evcon);
+    free(pc);
+}
+
+/* An idle connection is usable: it has a socket, and the socket shows
+ * neither EOF nor unsolicited bytes. */
+static bool http_conn_alive(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    char b;
+
+    if (fd < 0 || (bev && evbuffer_get_length(bufferevent_get_input(bev)) > 0))
+        return false;
+    if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+        return false;
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+static void http_pool_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_pool_conn *pc = arg;
+
+    (void)fd;
+    (void)what;
+    TAILQ_REMOVE(&pc->pool->idle, pc, next);
+    pc->pool->nidle--;
+    http_pool_stats.idle--;
+    http_pool_stats.expired++;
+    log_debug("http: pooled connection to %s:%d idle for %.0f s, closed", pc->pool->host,
+              pc->pool->port, http_pool_idle_secs);
+    http_pool_conn_free(pc); /* a timer callback: freeing is safe */
+}
+
+/* A usable idle connection to host:port, or NULL. */
+static struct evhttp_connection *http_pool_take(struct event_base *base, const char *host, int port)
+{
+    struct http_pool *p = http_pool_find(base, host, port, false);
+    struct http_pool_conn *pc;
+
+    while (p && (pc = TAILQ_FIRST(&p->idle)) != NULL) {
+        struct evhttp_connection *evcon = pc->evcon;
+
+        if (!http_pool_unlink(pc))
+            continue;
+        pc->evcon = NULL;
+        http_pool_conn_free(pc);
+        if (http_conn_alive(evcon))
+            return evcon;
+        http_pool_stats.stale++;
+        log_debug("http: pooled connection to %s:%d was closed by the peer", host, port);
+        evhttp_connection_free(evcon);
+    }
+    return NULL;
+}
+
+/* Keep evcon for the next call to host:port (or free it: pool full). Must
+ * not run inside one of evcon's evhttp callbacks. */
+static void http_pool_put(struct event_base *base, const char *host, int port,
+                          struct evhttp_connection *evcon)
+{
+    struct http_pool *p;
+    struct http_pool_conn *pc;
+    struct timeval tv;
+
+    if (http_pool_max_idle == 0 || !http_conn_alive(evcon)) {
+        evhttp_connection_free(evcon);
+        return;
+    }
+    p = http_pool_find(base, host, port, true);
+    while (p->nidle >= http_pool_max_idle) {
+        pc = TAILQ_LAST(&p->idle, http_pool_conn_list);
+        if (http_pool_unlink(pc))
+            http_pool_conn_free(pc);
+    }
+    pc = xcalloc(1, sizeof(*pc));
+    pc->pool = p;
+    pc->evcon = evcon;
+    pc->timer = evtimer_new(base, http_pool_on_idle, pc);
+    tv.tv_sec = (time_t)http_pool_idle_secs;
+    tv.tv_usec = (suseconds_t)((http_pool_idle_secs - (double)tv.tv_sec) * 1e6);
+    evtimer_add(pc->timer, &tv);
+    TAILQ_INSERT_HEAD(&p->idle, pc, next);
+    p->nidle++;
+    http_pool_stats.idle++;
+}
+
+void http_pool_flush(struct event_base *base)
+{
+    struct http_pool *p;
+    struct http_pool_conn *pc;
+
+    TAILQ_FOREACH (p, &http_pools, next) {
+        if (p->base != base)
+            continue;
+        while ((pc = TAILQ_FIRST(&p->idle)) != NULL) {
+            if (http_pool_unlink(pc))
+                http_pool_conn_free(pc);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ calls */
 
 struct http_call {
     struct event_base *base;
-    struct evhttp_connection *evcon; /* NULL once freed */
+    struct evhttp_connection *evcon; /* NULL once freed or given back to the pool */
     struct event *timer;             /* overall deadline */
     struct event *deliver;           /* runs the user callback, then frees */
     http_response_fn cb;
@@ -266,10 +468,25 @@ struct http_call {
     char *error;
     struct evkeyvalq headers; /* copied response headers */
     struct evbuffer *body;    /* response body (moved out of evhttp) */
+    /* The request, kept to send it again (retry on a fresh connection). */
+    char *host;
+    int port;
+    enum evhttp_cmd_type cmd;
+    char *path;
+    struct http_header *req_headers; /* copies of the caller's headers */
+    size_t nreq_headers;
+    char *req_body;
+    size_t req_len;
+    double timeout_secs;
+    bool reused;   /* evcon came from the pool */
+    bool retried;  /* already sent a second time */
+    bool no_reuse; /* the caller asked for Connection: close */
 };
 
 static void http_call_free(struct http_call *c)
 {
+    size_t i;
+
     if (c->evcon)
         evhttp_connection_free(c->evcon);
     event_free(c->timer);
@@ -277,7 +494,31 @@ static void http_call_free(struct http_call *c)
     evhttp_clear_headers(&c->headers);
     evbuffer_free(c->body);
     free(c->error);
+    free(c->host);
+    free(c->path);
+    for (i = 0; i < c->nreq_headers; i++) {
+        free((char *)c->req_headers[i].name);
+        free((char *)c->req_headers[i].value);
+    }
+    free(c->req_headers);
+    free(c->req_body);
     free(c);
+}
+
+/* The response was complete and allows keep-alive on this connection. */
+static bool http_call_keepalive(const struct http_call *c)
+{
+    const char *conn = evhttp_find_header(&c->headers, "Connection");
+
+    if (c->status == 0 || c->no_reuse || c->evcon == NULL)
+        return false;
+    return conn == NULL || !http_has_close(conn);
+}
+
+static bool http_cmd_idempotent(enum evhttp_cmd_type cmd)
+{
+    return cmd & (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                  EVHTTP_REQ_OPTIONS);
 }
 
 static void http_call_run_cb(struct http_call *c)
@@ -291,15 +532,49 @@ static void http_call_run_cb(struct http_call *c)
     evbuffer_add(c->body, "", 1);
     resp.len = evbuffer_get_length(c->body) - 1;
     resp.body = (const char *)evbuffer_pullup(c->body, -1);
+    if (http_call_keepalive(c)) {
+        /* Before cb, so that a call cb starts can reuse it at once. */
+        http_pool_put(c->base, c->host, c->port, c->evcon);
+        c->evcon = NULL;
+    }
     c->delivering = true;
     c->cb(&resp, c->arg);
     http_call_free(c);
+}
+
+static int http_call_send(struct http_call *c);
+
+/* A reused connection failed before any response: the peer closed it
+ * while it was idle (a FIN we had not seen yet). Send an idempotent
+ * request once more, on a new connection. Runs from our own event, where
+ * the old connection may be freed. 0 when resent. */
+static int http_call_retry(struct http_call *c)
+{
+    if (c->status != 0 || !c->reused || c->retried || !http_cmd_idempotent(c->cmd) ||
+        c->evcon == NULL)
+        return -1;
+    log_debug("http: retrying %s:%d%s on a new connection (%s)", c->host, c->port, c->path,
+              c->error ? c->error : "?");
+    http_pool_stats.retries++;
+    evhttp_connection_free(c->evcon);
+    c->evcon = NULL;
+    c->retried = true;
+    c->reused = false;
+    c->done = false;
+    c->have_err = false;
+    free(c->error);
+    c->error = NULL;
+    if (http_call_send(c) < 0 && !c->done)
+        return -1;
+    return 0;
 }
 
 static void http_call_deliver(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
+    if (http_call_retry(arg) == 0)
+        return;
     http_call_run_cb(arg);
 }
 
@@ -363,6 +638,47 @@ static void http_call_on_timeout(evutil_socket_t fd, short what, void *arg)
     http_call_run_cb(c);
 }
 
+/* Send c's request on a pooled or new connection. -1 (failure recorded,
+ * delivery scheduled) when it cannot be sent. */
+static int http_call_send(struct http_call *c)
+{
+    struct evhttp_request *req;
+
+    c->evcon = c->retried || c->no_reuse ? NULL : http_pool_take(c->base, c->host, c->port);
+    c->reused = c->evcon != NULL;
+    if (c->reused) {
+        http_pool_stats.reuses++;
+        if (c->timeout_secs > 0) {
+            struct timeval tv;
+            tv.tv_sec = (time_t)c->timeout_secs;
+            tv.tv_usec = (suseconds_t)((c->timeout_secs - (double)tv.tv_sec) * 1e6);
+            evhttp_connection_set_timeout_tv(c->evcon, &tv);
+        } else {
+            evhttp_connection_set_timeout(c->evcon, -1); /* evhttp's default */
+        }
+    } else {
+        c->evcon = http_conn_new(c->base, c->host, c->port, c->timeout_secs);
+        if (c->evcon == NULL) {
+            http_call_record_failure(c, "cannot create connection");
+            return -1;
+        }
+        http_pool_stats.connects++;
+        evhttp_connection_set_max_body_size(c->evcon, HTTP_CLIENT_MAX_BODY);
+    }
+    req = evhttp_request_new(http_call_on_done, c);
+    evhttp_request_set_error_cb(req, http_call_on_error);
+    http_req_fill(req, c->host, c->port, c->req_headers, c->nreq_headers, c->req_body, c->req_len,
+                  false);
+    /* Any callback evhttp runs from in here only records (c->done). */
+    if (evhttp_make_request(c->evcon, req, c->cmd, c->path) < 0) {
+        if (!c->done)
+            http_call_record_failure(c, "cannot send request");
+        return -1;
+    }
+    http_conn_cloexec(c->evcon);
+    return 0;
+}
+
 struct http_call *http_call_start(struct event_base *base, const char *host, int port,
                                   const char *method, const char *path,
                                   const struct http_header *headers, size_t nheaders,
@@ -370,8 +686,8 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
                                   http_response_fn cb, void *arg)
 {
     struct http_call *c;
-    struct evhttp_request *req;
     enum evhttp_cmd_type cmd;
+    size_t i;
 
     if (!http_args_ok(base, host, port, method, path, &cmd) || cb == NULL ||
         (len && body == NULL) || !(timeout_secs >= 0) || timeout_secs > HTTP_FOREVER_SECS)
@@ -380,6 +696,26 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
     c->base = base;
     c->cb = cb;
     c->arg = arg;
+    c->host = xstrdup(host);
+    c->port = port;
+    c->cmd = cmd;
+    c->path = xstrdup(path);
+    c->timeout_secs = timeout_secs;
+    c->req_headers = xcalloc(nheaders ? nheaders : 1, sizeof(*c->req_headers));
+    for (i = 0; i < nheaders; i++) {
+        if (headers[i].name == NULL || headers[i].value == NULL)
+            continue;
+        if (strcasecmp(headers[i].name, "Connection") == 0 && http_has_close(headers[i].value))
+            c->no_reuse = true;
+        c->req_headers[c->nreq_headers].name = xstrdup(headers[i].name);
+        c->req_headers[c->nreq_headers].value = xstrdup(headers[i].value);
+        c->nreq_headers++;
+    }
+    if (len) {
+        c->req_body = xmalloc(len);
+        memcpy(c->req_body, body, len);
+        c->req_len = len;
+    }
     TAILQ_INIT(&c->headers);
     c->body = evbuffer_new();
     c->timer = evtimer_new(base, http_call_on_timeout, c);
@@ -390,24 +726,9 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
         tv.tv_usec = (suseconds_t)((timeout_secs - (double)tv.tv_sec) * 1e6);
         evtimer_add(c->timer, &tv);
     }
-
-    c->evcon = http_conn_new(base, host, port, timeout_secs);
-    if (c->evcon == NULL) {
-        http_call_record_failure(c, "cannot create connection");
-        return c;
-    }
-    evhttp_connection_set_max_body_size(c->evcon, HTTP_CLIENT_MAX_BODY);
-    req = evhttp_request_new(http_call_on_done, c);
-    evhttp_request_set_error_cb(req, http_call_on_error);
-    http_req_fill(req, host, port, headers, nheaders, body, len, true);
-    /* Any callback evhttp runs from in here only records (c->done). */
-    if (evhttp_make_request(c->evcon, req, cmd, path) < 0) {
-        if (!c->done)
-            http_call_record_failure(c, "cannot send request");
-        return c;
-    }
-    http_conn_cloexec(c->evcon);
-    log_debug("http: %s http://%s:%d%s", method, host, port, path);
+    if (http_call_send(c) == 0)
+        log_debug("http: %s http://%s:%d%s%s", method, host, port, path,
+                  c->reused ? " (reused connection)" : "");
     return c;
 }
 

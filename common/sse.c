@@ -1,0 +1,524 @@
+/*
+ * sse: Server-Sent Events — the framing, a broadcasting hub on top of
+ * http_stream, and the incremental WHATWG EventSource parser.
+ *
+ * Hub. Every subscriber is an http_stream. Before anything is queued for a
+ * subscriber the hub compares what is still unsent on its socket
+ * (http_stream_pending) plus the new bytes with max_pending; over the bound
+ * the subscriber is dropped: a log line, its socket shut down (so evhttp
+ * frees the connection at once instead of waiting for the stream's write
+ * timeout with the backlog still in memory), its stream closed and its
+ * on_close run. Memory per subscriber is thus bounded by max_pending plus
+ * the socket's own buffer.
+ *
+ * Parser. A line-oriented state machine fed arbitrary slices: the current
+ * line is accumulated until CR, LF or CRLF (a CR ending one feed swallows
+ * an LF starting the next), then interpreted as a field; an empty line
+ * dispatches. The BOM check keeps its state across feeds too, so any split
+ * of the bytes gives the same events. Buffers grow with the event being
+ * read, up to max_event, and are released after a large one.
+ */
+#include "sse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+
+#define SSE_HEARTBEAT ": heartbeat\n\n"
+/* Buffers above this are freed after their event, not kept for the stream. */
+#define SSE_KEEP_BUF 65536
+
+/* ---------------------------------------------------------------- framing */
+
+static bool sse_has_newline(const char *s)
+{
+    return s && strpbrk(s, "\r\n") != NULL;
+}
+
+int sse_format(struct evbuffer *out, const char *type, const char *id, const char *data, size_t len)
+{
+    size_t i = 0;
+
+    if (sse_has_newline(type) || sse_has_newline(id))
+        return -1;
+    if (type && *type)
+        evbuffer_add_printf(out, "event: %s\n", type);
+    if (id)
+        evbuffer_add_printf(out, "id: %s\n", id);
+    for (;;) {
+        size_t j = i;
+
+        while (j < len && data[j] != '\r' && data[j] != '\n')
+            j++;
+        evbuffer_add(out, "data: ", 6);
+        if (j > i)
+            evbuffer_add(out, data + i, j - i);
+        evbuffer_add(out, "\n", 1);
+        if (j == len)
+            break;
+        if (data[j] == '\r' && j + 1 < len && data[j + 1] == '\n')
+            j++;
+        i = j + 1;
+    }
+    evbuffer_add(out, "\n", 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- hub */
+
+struct sse_client {
+    TAILQ_ENTRY(sse_client) next;
+    struct sse_hub *hub;
+    struct http_stream *st;
+    struct evhttp_connection *evcon; /* the stream's connection, to shut it down */
+    sse_filter_fn filter;
+    sse_close_fn on_close;
+    void *arg;
+    char peer[64]; /* for logs */
+};
+
+struct sse_hub {
+    struct event_base *base;
+    TAILQ_HEAD(, sse_client) clients;
+    struct event *heartbeat; /* NULL when heartbeat_secs is 0 */
+    size_t max_pending;      /* unsent bytes a subscriber may have */
+    size_t count;            /* subscribers */
+    unsigned long dropped;   /* slow consumers dropped */
+};
+
+static void sse_client_remove(struct sse_client *c)
+{
+    TAILQ_REMOVE(&c->hub->clients, c, next);
+    c->hub->count--;
+}
+
+/* The subscriber went away by itself; its stream is freed after this. */
+static void sse_client_stream_closed(struct http_stream *st, void *arg)
+{
+    struct sse_client *c = arg;
+
+    (void)st;
+    log_debug("sse: subscriber %s left", c->peer);
+    sse_client_remove(c);
+    if (c->on_close)
+        c->on_close(c, "peer closed", c->arg);
+    free(c);
+}
+
+/* End c now, running its on_close with reason (NULL: no callback). */
+static void sse_client_end(struct sse_client *c, const char *reason, bool abort_conn)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+
+    sse_client_remove(c);
+    /* Shut the socket first: evhttp then fails the connection on its next
+     * write instead of flushing a backlog the peer is not reading. */
+    if (abort_conn && fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    http_stream_close(c->st);
+    if (reason && c->on_close)
+        c->on_close(c, reason, c->arg);
+    free(c);
+}
+
+static void sse_client_drop(struct sse_client *c, size_t pending, size_t len)
+{
+    c->hub->dropped++;
+    log_warn("sse: dropping slow subscriber %s: %zu bytes unsent, %zu more would exceed %zu",
+             c->peer, pending, len, c->hub->max_pending);
+    sse_client_end(c, "slow consumer", true);
+}
+
+int sse_client_send_raw(struct sse_client *c, const char *bytes, size_t len)
+{
+    size_t pending = http_stream_pending(c->st);
+
+    if (pending + len > c->hub->max_pending) {
+        sse_client_drop(c, pending, len);
+        return -1;
+    }
+    if (http_stream_send(c->st, bytes, len) < 0)
+        return -1; /* peer gone: its on_close arrives from the loop */
+    return 0;
+}
+
+int sse_client_send(struct sse_client *c, const char *type, const char *id, const char *data,
+                    size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    int rc = -1;
+
+    if (sse_format(b, type, id, data, len) == 0)
+        rc = sse_client_send_raw(c, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    evbuffer_free(b);
+    return rc;
+}
+
+int sse_hub_broadcast(struct sse_hub *h, const char *type, const char *id, const char *data,
+                      size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct sse_client *c, *tmp;
+    const char *bytes;
+    size_t n;
+    int sent = 0;
+
+    if (sse_format(b, type, id, data, len) < 0) {
+        evbuffer_free(b);
+        return 0;
+    }
+    n = evbuffer_get_length(b);
+    bytes = (const char *)evbuffer_pullup(b, -1);
+    for (c = TAILQ_FIRST(&h->clients); c; c = tmp) {
+        tmp = TAILQ_NEXT(c, next); /* c may be dropped */
+        if (c->filter && !c->filter(c, type && *type ? type : "message", data, len, c->arg))
+            continue;
+        if (sse_client_send_raw(c, bytes, n) == 0)
+            sent++;
+    }
+    evbuffer_free(b);
+    return sent;
+}
+
+static void sse_hub_on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct sse_hub *h = arg;
+    struct sse_client *c, *tmp;
+
+    (void)fd;
+    (void)what;
+    for (c = TAILQ_FIRST(&h->clients); c; c = tmp) {
+        tmp = TAILQ_NEXT(c, next); /* c may be dropped */
+        sse_client_send_raw(c, SSE_HEARTBEAT, sizeof(SSE_HEARTBEAT) - 1);
+    }
+}
+
+struct sse_hub *sse_hub_new(struct event_base *base, double heartbeat_secs, size_t max_pending)
+{
+    struct sse_hub *h = xcalloc(1, sizeof(*h));
+
+    h->base = base;
+    h->max_pending = max_pending;
+    TAILQ_INIT(&h->clients);
+    if (heartbeat_secs > 0) {
+        struct timeval tv;
+
+        tv.tv_sec = (time_t)heartbeat_secs;
+        tv.tv_usec = (suseconds_t)((heartbeat_secs - (double)tv.tv_sec) * 1e6);
+        h->heartbeat = event_new(base, -1, EV_PERSIST, sse_hub_on_heartbeat, h);
+        event_add(h->heartbeat, &tv);
+    }
+    return h;
+}
+
+void sse_hub_free(struct sse_hub *h)
+{
+    if (h == NULL)
+        return;
+    while (!TAILQ_EMPTY(&h->clients))
+        sse_client_end(TAILQ_FIRST(&h->clients), "hub freed", false);
+    if (h->heartbeat)
+        event_free(h->heartbeat);
+    free(h);
+}
+
+struct sse_client *sse_hub_add(struct sse_hub *h, struct evhttp_request *req, sse_filter_fn filter,
+                               sse_close_fn on_close, void *arg)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct sse_client *c = xcalloc(1, sizeof(*c));
+
+    c->hub = h;
+    c->evcon = evcon;
+    c->filter = filter;
+    c->on_close = on_close;
+    c->arg = arg;
+    snprintf(c->peer, sizeof(c->peer), "%s", evcon ? http_req_peer(req) : "?");
+    http_add_header(req, "Cache-Control", "no-cache");
+    c->st = http_stream_start(req, 200, "text/event-stream", sse_client_stream_closed, c);
+    if (c->st == NULL) {
+        free(c);
+        return NULL;
+    }
+    TAILQ_INSERT_TAIL(&h->clients, c, next);
+    h->count++;
+    log_debug("sse: subscriber %s joined (%zu)", c->peer, h->count);
+    return c;
+}
+
+void sse_client_close(struct sse_client *c)
+{
+    if (c)
+        sse_client_end(c, NULL, false);
+}
+
+size_t sse_hub_count(const struct sse_hub *h)
+{
+    return h->count;
+}
+
+unsigned long sse_hub_dropped(const struct sse_hub *h)
+{
+    return h->dropped;
+}
+
+/* ---------------------------------------------------------------- parser */
+
+struct sse_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+enum sse_parser_state {
+    SSE_BOM,    /* at the start: maybe inside a UTF-8 byte order mark */
+    SSE_LINES,  /* reading lines */
+    SSE_FAILED, /* oversized or stopped by the callback: refuse all */
+};
+
+struct sse_parser {
+    enum sse_parser_state state;
+    size_t max_event;    /* largest line and largest event data accepted */
+    int bom_have;        /* bytes of the BOM matched so far */
+    bool after_cr;       /* the last line ended with CR: skip one LF */
+    struct sse_buf line; /* the current, unterminated line */
+    struct sse_buf data; /* data buffer of the event being read */
+    struct sse_buf type; /* event type buffer */
+    struct sse_buf id;   /* last event id buffer */
+    char *last_id;       /* last event id string (dispatched) */
+    long retry;          /* last valid retry: in ms, -1 none */
+};
+
+static const unsigned char sse_bom[3] = { 0xef, 0xbb, 0xbf };
+
+static void sse_buf_set(struct sse_buf *b, const char *s, size_t n)
+{
+    if (n + 1 > b->cap) {
+        b->cap = n + 1 > 2 * b->cap ? n + 1 : 2 * b->cap;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p, s, n);
+    b->p[n] = '\0';
+    b->len = n;
+}
+
+/* Append n bytes, keeping a NUL after them. */
+static void sse_buf_add(struct sse_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t want = b->len + n + 1;
+        b->cap = want > 2 * b->cap ? want : 2 * b->cap;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sse_buf_reset(struct sse_buf *b)
+{
+    b->len = 0;
+    if (b->cap > SSE_KEEP_BUF) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    } else if (b->p) {
+        b->p[0] = '\0';
+    }
+}
+
+static void sse_buf_cleanup(struct sse_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+struct sse_parser *sse_parser_new(size_t max_event)
+{
+    struct sse_parser *p = xcalloc(1, sizeof(*p));
+
+    p->state = SSE_BOM;
+    p->max_event = max_event;
+    p->retry = -1;
+    p->last_id = xstrdup("");
+    return p;
+}
+
+void sse_parser_free(struct sse_parser *p)
+{
+    if (p == NULL)
+        return;
+    sse_buf_cleanup(&p->line);
+    sse_buf_cleanup(&p->data);
+    sse_buf_cleanup(&p->type);
+    sse_buf_cleanup(&p->id);
+    free(p->last_id);
+    free(p);
+}
+
+long sse_parser_retry(const struct sse_parser *p)
+{
+    return p->retry;
+}
+
+const char *sse_parser_last_id(const struct sse_parser *p)
+{
+    return p->last_id;
+}
+
+static int sse_fail(struct sse_parser *p, char **err, char *msg)
+{
+    p->state = SSE_FAILED;
+    sse_buf_cleanup(&p->line);
+    sse_buf_cleanup(&p->data);
+    sse_buf_cleanup(&p->type);
+    if (err)
+        *err = msg;
+    else
+        free(msg);
+    return -1;
+}
+
+/* An empty line: dispatch the event being read (WHATWG "dispatch"). */
+static int sse_dispatch(struct sse_parser *p, sse_event_fn cb, void *arg, char **err)
+{
+    struct sse_event ev;
+    int rc;
+
+    free(p->last_id);
+    p->last_id = xstrndup(p->id.p ? p->id.p : "", p->id.len);
+    if (p->data.len == 0) {
+        sse_buf_reset(&p->type);
+        return 0;
+    }
+    p->data.p[--p->data.len] = '\0'; /* the last line's '\n' */
+    ev.type = p->type.len ? p->type.p : "message";
+    ev.data = p->data.p;
+    ev.len = p->data.len;
+    ev.id = p->last_id;
+    rc = cb(&ev, arg);
+    sse_buf_reset(&p->data);
+    sse_buf_reset(&p->type);
+    if (rc < 0)
+        return sse_fail(p, err, xstrdup("sse: parsing stopped by the consumer"));
+    return 0;
+}
+
+static bool sse_field_is(const char *f, size_t n, const char *name)
+{
+    return strlen(name) == n && memcmp(f, name, n) == 0;
+}
+
+/* One complete line (without its terminator). */
+static int sse_line(struct sse_parser *p, const char *s, size_t n, sse_event_fn cb, void *arg,
+                    char **err)
+{
+    const char *colon, *v;
+    size_t fn, vn;
+
+    if (n == 0)
+        return sse_dispatch(p, cb, arg, err);
+    if (s[0] == ':')
+        return 0; /* comment */
+    colon = memchr(s, ':', n);
+    fn = colon ? (size_t)(colon - s) : n;
+    v = colon ? colon + 1 : s + n;
+    vn = n - (size_t)(v - s);
+    if (vn && *v == ' ') {
+        v++;
+        vn--;
+    }
+    if (sse_field_is(s, fn, "event")) {
+        sse_buf_set(&p->type, v, vn);
+    } else if (sse_field_is(s, fn, "data")) {
+        if (p->data.len + vn > p->max_event)
+            return sse_fail(
+                p, err,
+                xasprintf("sse: event data exceeds the maximum of %zu bytes", p->max_event));
+        sse_buf_add(&p->data, v, vn);
+        sse_buf_add(&p->data, "\n", 1);
+    } else if (sse_field_is(s, fn, "id")) {
+        if (memchr(v, '\0', vn) == NULL)
+            sse_buf_set(&p->id, v, vn);
+    } else if (sse_field_is(s, fn, "retry")) {
+        long ms = 0;
+        size_t i;
+
+        for (i = 0; i < vn && v[i] >= '0' && v[i] <= '9' && ms <= 1000000000L; i++)
+            ms = ms * 10 + (v[i] - '0');
+        if (vn > 0 && i == vn)
+            p->retry = ms;
+    }
+    /* Any other field is ignored. */
+    return 0;
+}
+
+int sse_parser_feed(struct sse_parser *p, const char *data, size_t len, sse_event_fn cb, void *arg,
+                    char **err)
+{
+    size_t i = 0;
+
+    if (err)
+        *err = NULL;
+    if (p->state == SSE_FAILED)
+        return sse_fail(p, err, xstrdup("sse: parser already failed; close the stream"));
+
+    while (p->state == SSE_BOM && i < len) {
+        if ((unsigned char)data[i] == sse_bom[p->bom_have]) {
+            i++;
+            if (++p->bom_have == 3)
+                p->state = SSE_LINES;
+            continue;
+        }
+        /* Not a BOM: what matched so far is ordinary line content. */
+        sse_buf_add(&p->line, (const char *)sse_bom, (size_t)p->bom_have);
+        p->state = SSE_LINES;
+    }
+
+    while (i < len) {
+        size_t j = i;
+
+        if (p->after_cr) {
+            p->after_cr = false;
+            if (data[i] == '\n') {
+                i++;
+                continue;
+            }
+        }
+        while (j < len && data[j] != '\r' && data[j] != '\n')
+            j++;
+        if (p->line.len + (j - i) > p->max_event)
+            return sse_fail(p, err,
+                            xasprintf("sse: line exceeds the maximum of %zu bytes", p->max_event));
+        if (j == len) {
+            sse_buf_add(&p->line, data + i, j - i);
+            break;
+        }
+        p->after_cr = data[j] == '\r';
+        if (p->line.len == 0) {
+            /* Whole line in this feed: no copy. */
+            if (sse_line(p, data + i, j - i, cb, arg, err) < 0)
+                return -1;
+        } else {
+            sse_buf_add(&p->line, data + i, j - i);
+            if (sse_line(p, p->line.p, p->line.len, cb, arg, err) < 0)
+                return -1;
+            sse_buf_reset(&p->line);
+        }
+        i = j + 1;
+    }
+    return 0;
+}
