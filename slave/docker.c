@@ -50,6 +50,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "timeutil.h"
 
 #define DK_CALL_TIMEOUT 60.0  /* create, start, inspect, remove, exec */
 #define DK_STOP_EXTRA 60.0    /* stop: grace + this */
@@ -182,10 +183,8 @@ static void dk_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void dk_after(struct dk_cont *dc, double secs, void (*fn)(struct dk_cont *))
 {
-    struct timeval tv;
+    struct timeval tv = time_tv(secs);
 
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
     dc->timer_fn = fn;
     evtimer_add(dc->timer, &tv);
 }
