@@ -36,26 +36,26 @@ void docker_spec_env_add(json_t *env, const char *name, const char *value)
     json_array_append_new(env, json_sprintf("%s=%s", name, value ? value : ""));
 }
 
-static json_t *obj_child(json_t *o, const char *key)
+/* o[key], created with make() when absent. */
+static json_t *child(json_t *o, const char *key, json_t *(*make)(void))
 {
     json_t *c = json_object_get(o, key);
 
     if (c == NULL) {
-        c = json_object();
+        c = make();
         json_object_set_new(o, key, c);
     }
     return c;
 }
 
+static json_t *obj_child(json_t *o, const char *key)
+{
+    return child(o, key, json_object);
+}
+
 static json_t *arr_child(json_t *o, const char *key)
 {
-    json_t *c = json_object_get(o, key);
-
-    if (c == NULL) {
-        c = json_array();
-        json_object_set_new(o, key, c);
-    }
-    return c;
+    return child(o, key, json_array);
 }
 
 /* One `docker run --key=value` parameter into the create body. */
