@@ -218,6 +218,7 @@ static void test_bytes(void **state)
 
     assert_int_equal(parse(2, argv_ok, &err), 0);
     assert_int_equal(max_body, 2ULL << 30);
+    flags_cleanup(table, NFLAGS);
     assert_int_equal(parse(2, argv_bad, &err), -1);
     assert_non_null(strstr(err, "--max_body"));
     assert_non_null(strstr(err, "12XB"));
