@@ -58,6 +58,23 @@ static json_t *arr_child(json_t *o, const char *key)
     return child(o, key, json_array);
 }
 
+/* "k=v" of parameter i (named key) as obj[k] = v. */
+static int set_key_value(json_t *obj, const char *key, const char *value, size_t i, char **err)
+{
+    const char *eq = strchr(value, '=');
+    char *k;
+
+    if (eq == NULL) {
+        *err =
+            xasprintf("container.docker.parameters[%zu]: %s '%s' is not key=value", i, key, value);
+        return -1;
+    }
+    k = xstrndup(value, (size_t)(eq - value));
+    json_object_set_new(obj, k, json_string(eq + 1));
+    free(k);
+    return 0;
+}
+
 /* One `docker run --key=value` parameter into the create body. */
 static int apply_parameter(json_t *body, json_t *hc, const char *key, const char *value, size_t i,
                            char **err)
@@ -108,31 +125,14 @@ static int apply_parameter(json_t *body, json_t *hc, const char *key, const char
     } else if (strcmp(key, "log-driver") == 0) {
         json_object_set_new(obj_child(hc, "LogConfig"), "Type", json_string(value));
     } else if (strcmp(key, "log-opt") == 0) {
-        eq = strchr(value, '=');
-        if (eq == NULL) {
-            *err = xasprintf("container.docker.parameters[%zu]: log-opt '%s' is not key=value", i,
-                             value);
-            return -1;
-        }
-        k = xstrndup(value, (size_t)(eq - value));
-        json_object_set_new(obj_child(obj_child(hc, "LogConfig"), "Config"), k,
-                            json_string(eq + 1));
-        free(k);
+        return set_key_value(obj_child(obj_child(hc, "LogConfig"), "Config"), key, value, i, err);
     } else if (strcmp(key, "tmpfs") == 0) {
         eq = strchr(value, ':');
         k = eq ? xstrndup(value, (size_t)(eq - value)) : xstrdup(value);
         json_object_set_new(obj_child(hc, "Tmpfs"), k, json_string(eq ? eq + 1 : ""));
         free(k);
     } else if (strcmp(key, "sysctl") == 0) {
-        eq = strchr(value, '=');
-        if (eq == NULL) {
-            *err = xasprintf("container.docker.parameters[%zu]: sysctl '%s' is not key=value", i,
-                             value);
-            return -1;
-        }
-        k = xstrndup(value, (size_t)(eq - value));
-        json_object_set_new(obj_child(hc, "Sysctls"), k, json_string(eq + 1));
-        free(k);
+        return set_key_value(obj_child(hc, "Sysctls"), key, value, i, err);
     } else if (strcmp(key, "pids-limit") == 0 || strcmp(key, "shm-size") == 0) {
         errno = 0;
         n = strtoll(value, &end, 10);
