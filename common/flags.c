@@ -54,6 +54,39 @@ int flags_parse_duration(const char *s, double *secs)
     return -1;
 }
 
+int flags_parse_bytes(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = { { "", 1 },
+                  { "B", 1 },
+                  { "KB", 1024.0 },
+                  { "MB", 1048576.0 },
+                  { "GB", 1073741824.0 },
+                  { "TB", 1099511627776.0 } };
+    char *end;
+    double v;
+    size_t i;
+
+    if (s == NULL || !(isdigit((unsigned char)*s) || *s == '.'))
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno != 0 || !isfinite(v) || v < 0)
+        return -1;
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].unit) == 0) {
+            v *= units[i].mult;
+            if (v >= 18446744073709551616.0) /* 2^64 */
+                return -1;
+            *bytes = (uint64_t)v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static int parse_bool(const char *s, bool *out)
 {
     static const char *yes[] = { "true", "1", "yes", "on" };
@@ -84,6 +117,8 @@ static const char *type_expect(enum flag_type t)
         return "true or false";
     case FLAG_DURATION:
         return "a duration such as 500ms, 10secs, 2mins";
+    case FLAG_BYTES:
+        return "a size such as 512MB, 2GB, 100KB, 1024B";
     case FLAG_STRING:
         break;
     }
@@ -127,6 +162,10 @@ static int flag_set(const struct flag *f, const char *value, const char *from, c
         return 0;
     case FLAG_DURATION:
         if (flags_parse_duration(value, f->target) < 0)
+            goto bad;
+        return 0;
+    case FLAG_BYTES:
+        if (flags_parse_bytes(value, f->target) < 0)
             goto bad;
         return 0;
     }

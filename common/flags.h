@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum flag_type {
     FLAG_STRING,   /* char **: xstrdup'ed value, NULL when no default */
@@ -21,6 +22,7 @@ enum flag_type {
     FLAG_DOUBLE,   /* double * */
     FLAG_BOOL,     /* bool * */
     FLAG_DURATION, /* double *, seconds */
+    FLAG_BYTES,    /* uint64_t *: 512MB, 2GB, 100KB, 1024B, 4096 (bytes) */
 };
 
 struct flag {
@@ -38,6 +40,11 @@ int flags_parse(const struct flag *table, size_t n, int argc, char **argv, const
 
 /* Parse a Mesos-style duration into seconds. 0 ok, -1 on bad input. */
 int flags_parse_duration(const char *s, double *secs);
+
+/* Parse a Mesos-style byte size: a number (fractions allowed) with one
+ * of B, KB, MB, GB, TB (powers of 1024, any case) or none (bytes).
+ * 0 ok, -1 on bad input (negative, garbage, over 2^64). */
+int flags_parse_bytes(const char *s, uint64_t *bytes);
 
 /* Free the strings flags_parse allocated for FLAG_STRING targets. */
 void flags_cleanup(const struct flag *table, size_t n);

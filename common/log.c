@@ -13,6 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "timeutil.h"
+
 static enum log_level log_level = LOG_LVL_INFO;
 
 void log_set_level(enum log_level level)
@@ -51,8 +53,7 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 {
     static const char letters[] = "DIWE";
     char buf[4096];
-    struct timespec ts;
-    struct tm tm;
+    char stamp[TIME_ISO_LEN];
     const char *base;
     size_t off;
     int n;
@@ -60,14 +61,12 @@ void log_msg(enum log_level level, const char *file, int line, const char *fmt, 
 
     if (level < log_level)
         return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
     /* __FILE__ may be an absolute path; the basename is what people grep. */
     base = strrchr(file, '/');
     base = base ? base + 1 : file;
 
-    off = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    n = snprintf(buf + off, sizeof(buf) - off, ".%03ldZ %c %s:%d] ", ts.tv_nsec / 1000000L,
+    off = 0;
+    n = snprintf(buf, sizeof(buf), "%s %c %s:%d] ", time_format_iso8601(time_now(), stamp),
                  letters[(unsigned)level < 4 ? (unsigned)level : 3], base, line);
     if (n > 0)
         off += (size_t)n < sizeof(buf) - off ? (size_t)n : sizeof(buf) - off - 1;

@@ -50,6 +50,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "timeutil.h"
 
 #define HEAP_NONE ((size_t)-1)
 
@@ -166,16 +167,12 @@ struct allocator {
 static double default_now(void *arg)
 {
     (void)arg;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return time_mono();
 }
 
 static double wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return time_mono() * 1e3;
 }
 
 /* ---- resources helpers ------------------------------------------------ */
@@ -581,9 +578,7 @@ static void arm_filter_timer(struct allocator *a)
         return;
     double wait = expiry - a->now(a->now_arg);
     /* Round up so the timer never fires just before the expiry. */
-    long long usec = wait > 0 ? (long long)ceil(wait * 1e6) : 0;
-    struct timeval tv = { .tv_sec = (time_t)(usec / 1000000),
-                          .tv_usec = (suseconds_t)(usec % 1000000) };
+    struct timeval tv = time_tv_ceil(wait);
     evtimer_add(a->filter_ev, &tv);
     a->filter_armed_at = expiry;
 }
@@ -942,9 +937,7 @@ struct allocator *alloc_new(struct event_base *base, double interval_secs,
         a->filter_ev = evtimer_new(base, on_filter_event, a);
         if (interval_secs > 0) {
             a->periodic_ev = event_new(base, -1, EV_PERSIST, on_pass_event, a);
-            struct timeval tv = { .tv_sec = (time_t)interval_secs,
-                                  .tv_usec =
-                                      (suseconds_t)((interval_secs - floor(interval_secs)) * 1e6) };
+            struct timeval tv = time_tv(interval_secs);
             event_add(a->periodic_ev, &tv);
         }
     }

@@ -24,36 +24,14 @@
 #include "metrics.h"
 #include "pbjson.h"
 #include "recordio.h"
+#include "pbutil.h"
+#include "timeutil.h"
 
 /* ------------------------------------------------------------- helpers */
 
 double master_now(void)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-void *pb_dup(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = xmalloc(len ? len : 1);
-    protobuf_c_message_pack(msg, buf);
-    ProtobufCMessage *copy =
-        protobuf_c_message_unpack(msg->descriptor, &agora_pb_allocator, len, buf);
-    free(buf);
-    if (!copy) {
-        /* Only possible if msg lacks a required field: a bug in the caller. */
-        log_error("pb_dup: cannot copy a %s", msg->descriptor->name);
-        abort();
-    }
-    return copy;
-}
-
-void pb_free(void *msg)
-{
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, &agora_pb_allocator);
+    return time_now();
 }
 
 static const char *const fw_state_names[] = {
@@ -552,9 +530,7 @@ void fw_send(struct master *m, struct framework *fw, const Mesos__V1__Scheduler_
     if (fw->enc == ENC_JSON) {
         data = pbjson_encode_string(&ev->base, &len);
     } else {
-        len = protobuf_c_message_get_packed_size(&ev->base);
-        data = xmalloc(len ? len : 1);
-        protobuf_c_message_pack(&ev->base, (uint8_t *)data);
+        data = (char *)pb_pack(&ev->base, &len);
     }
     size_t flen;
     char *framed = rio_encode_alloc(data, len, &flen);
@@ -630,9 +606,8 @@ void slave_send(struct master *m, struct slave *s, const Agora__Slave__Event *ev
 {
     if (!s->stream)
         return;
-    size_t len = protobuf_c_message_get_packed_size(&ev->base);
-    uint8_t *data = xmalloc(len ? len : 1);
-    protobuf_c_message_pack(&ev->base, data);
+    size_t len;
+    uint8_t *data = pb_pack(&ev->base, &len);
     size_t flen;
     char *framed = rio_encode_alloc(data, len, &flen);
     free(data);

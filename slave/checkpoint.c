@@ -35,6 +35,7 @@
 #include "atomic_file.h"
 #include "log.h"
 #include "mem.h"
+#include "pbutil.h"
 
 #define CKPT_MAX_FILE (16 * 1024 * 1024)
 
@@ -57,11 +58,10 @@ static int write_file(const char *path, const void *data, size_t len)
 
 static int write_pb(const char *path, const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = xmalloc(len ? len : 1);
+    size_t len;
+    uint8_t *buf = pb_pack(m, &len);
     int rc;
 
-    protobuf_c_message_pack(m, buf);
     rc = write_file(path, buf, len);
     free(buf);
     return rc;

@@ -47,18 +47,18 @@
 #include "containerizer.h"
 #include "atomic_file.h"
 #include "docker.h"
+#include "docker_spec.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "timeutil.h"
 
 #define DK_CALL_TIMEOUT 60.0  /* create, start, inspect, remove, exec */
 #define DK_STOP_EXTRA 60.0    /* stop: grace + this */
 #define DK_LOG_DRAIN_SECS 2.0 /* after the exit, wait this long for the logs' end */
 #define DK_INSPECT_RETRIES 30 /* engine unreachable: retries, 2 s apart */
 #define DK_RETRY_SECS 2.0
-#define DK_MIN_MEM_MB 32.0 /* as Mesos */
 #define DK_PULL_LINE_MAX (64 * 1024)
-#define DK_SANDBOX_MOUNT "/mnt/mesos/sandbox"
 
 struct dk_orphan;
 
@@ -135,6 +135,7 @@ struct dk_orphan {
 static void dk_start_container(struct dk_cont *dc);
 static void dk_inspect_container(struct dk_cont *dc);
 static void dk_launch_steps(struct dk_cont *dc);
+static int build_create(struct slave *s, struct task *t, json_t **out, char **err);
 
 static struct dk *dk_of(struct containerizer *c)
 {
@@ -182,10 +183,8 @@ static void dk_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void dk_after(struct dk_cont *dc, double secs, void (*fn)(struct dk_cont *))
 {
-    struct timeval tv;
+    struct timeval tv = time_tv(secs);
 
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
     dc->timer_fn = fn;
     evtimer_add(dc->timer, &tv);
 }
@@ -756,393 +755,6 @@ static void dk_launch_steps(struct dk_cont *dc)
     free(path);
 }
 
-/* ---------------------------------------------------- the create request */
-
-static bool valid_image(const char *image)
-{
-    const char *p;
-
-    if (image == NULL || image[0] == '\0' || strlen(image) > 512)
-        return false;
-    for (p = image; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              strchr("._-/:@", *p) != NULL))
-            return false;
-    return true;
-}
-
-static void env_add(json_t *env, const char *name, const char *value)
-{
-    json_array_append_new(env, json_sprintf("%s=%s", name, value ? value : ""));
-}
-
-static json_t *obj_child(json_t *o, const char *key)
-{
-    json_t *c = json_object_get(o, key);
-
-    if (c == NULL) {
-        c = json_object();
-        json_object_set_new(o, key, c);
-    }
-    return c;
-}
-
-static json_t *arr_child(json_t *o, const char *key)
-{
-    json_t *c = json_object_get(o, key);
-
-    if (c == NULL) {
-        c = json_array();
-        json_object_set_new(o, key, c);
-    }
-    return c;
-}
-
-/* One `docker run --key=value` parameter into the create body. */
-static int apply_parameter(json_t *body, json_t *hc, const char *key, const char *value, size_t i,
-                           char **err)
-{
-    const char *eq;
-    char *k;
-    long long n;
-    char *end;
-
-    if (strcmp(key, "label") == 0 || strcmp(key, "l") == 0) {
-        eq = strchr(value, '=');
-        k = eq ? xstrndup(value, (size_t)(eq - value)) : xstrdup(value);
-        if (strncmp(k, "agora.", 6) == 0) {
-            *err = xasprintf("container.docker.parameters[%zu]: label '%s' is reserved", i, k);
-            free(k);
-            return -1;
-        }
-        json_object_set_new(obj_child(body, "Labels"), k, json_string(eq ? eq + 1 : ""));
-        free(k);
-    } else if (strcmp(key, "env") == 0 || strcmp(key, "e") == 0) {
-        json_array_append_new(arr_child(body, "Env"), json_string(value));
-    } else if (strcmp(key, "workdir") == 0 || strcmp(key, "w") == 0) {
-        json_object_set_new(body, "WorkingDir", json_string(value));
-    } else if (strcmp(key, "user") == 0 || strcmp(key, "u") == 0) {
-        json_object_set_new(body, "User", json_string(value));
-    } else if (strcmp(key, "hostname") == 0 || strcmp(key, "h") == 0) {
-        json_object_set_new(body, "Hostname", json_string(value));
-    } else if (strcmp(key, "entrypoint") == 0) {
-        json_object_set_new(body, "Entrypoint", json_pack("[s]", value));
-    } else if (strcmp(key, "stop-signal") == 0) {
-        json_object_set_new(body, "StopSignal", json_string(value));
-    } else if (strcmp(key, "cap-add") == 0) {
-        json_array_append_new(arr_child(hc, "CapAdd"), json_string(value));
-    } else if (strcmp(key, "cap-drop") == 0) {
-        json_array_append_new(arr_child(hc, "CapDrop"), json_string(value));
-    } else if (strcmp(key, "add-host") == 0) {
-        json_array_append_new(arr_child(hc, "ExtraHosts"), json_string(value));
-    } else if (strcmp(key, "dns") == 0) {
-        json_array_append_new(arr_child(hc, "Dns"), json_string(value));
-    } else if (strcmp(key, "security-opt") == 0) {
-        json_array_append_new(arr_child(hc, "SecurityOpt"), json_string(value));
-    } else if (strcmp(key, "volume") == 0 || strcmp(key, "v") == 0) {
-        json_array_append_new(arr_child(hc, "Binds"), json_string(value));
-    } else if (strcmp(key, "read-only") == 0) {
-        json_object_set_new(hc, "ReadonlyRootfs", json_boolean(strcmp(value, "false") != 0));
-    } else if (strcmp(key, "init") == 0) {
-        json_object_set_new(hc, "Init", json_boolean(strcmp(value, "false") != 0));
-    } else if (strcmp(key, "log-driver") == 0) {
-        json_object_set_new(obj_child(hc, "LogConfig"), "Type", json_string(value));
-    } else if (strcmp(key, "log-opt") == 0) {
-        eq = strchr(value, '=');
-        if (eq == NULL) {
-            *err = xasprintf("container.docker.parameters[%zu]: log-opt '%s' is not key=value", i,
-                             value);
-            return -1;
-        }
-        k = xstrndup(value, (size_t)(eq - value));
-        json_object_set_new(obj_child(obj_child(hc, "LogConfig"), "Config"), k,
-                            json_string(eq + 1));
-        free(k);
-    } else if (strcmp(key, "tmpfs") == 0) {
-        eq = strchr(value, ':');
-        k = eq ? xstrndup(value, (size_t)(eq - value)) : xstrdup(value);
-        json_object_set_new(obj_child(hc, "Tmpfs"), k, json_string(eq ? eq + 1 : ""));
-        free(k);
-    } else if (strcmp(key, "sysctl") == 0) {
-        eq = strchr(value, '=');
-        if (eq == NULL) {
-            *err = xasprintf("container.docker.parameters[%zu]: sysctl '%s' is not key=value", i,
-                             value);
-            return -1;
-        }
-        k = xstrndup(value, (size_t)(eq - value));
-        json_object_set_new(obj_child(hc, "Sysctls"), k, json_string(eq + 1));
-        free(k);
-    } else if (strcmp(key, "pids-limit") == 0 || strcmp(key, "shm-size") == 0) {
-        errno = 0;
-        n = strtoll(value, &end, 10);
-        if (errno != 0 || end == value || *end != '\0') {
-            *err = xasprintf("container.docker.parameters[%zu]: %s '%s' is not a number", i, key,
-                             value);
-            return -1;
-        }
-        json_object_set_new(hc, strcmp(key, "pids-limit") == 0 ? "PidsLimit" : "ShmSize",
-                            json_integer(n));
-    } else {
-        *err = xasprintf("container.docker.parameters[%zu]: '%s' is not supported", i, key);
-        return -1;
-    }
-    return 0;
-}
-
-static bool in_ports(const uint64_t *ports, size_t n, uint32_t p)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (ports[i] == p)
-            return true;
-    return false;
-}
-
-static int add_volumes(struct task *t, json_t *hc, char **err)
-{
-    Mesos__V1__ContainerInfo *ci = t->info->container;
-    json_t *binds = arr_child(hc, "Binds");
-    char *src;
-    size_t i;
-
-    json_array_append_new(binds, json_sprintf("%s:%s:rw", t->sandbox, DK_SANDBOX_MOUNT));
-    for (i = 0; i < ci->n_volumes; i++) {
-        Mesos__V1__Volume *v = ci->volumes[i];
-        Mesos__V1__Volume__Source *so = v->source;
-        const char *mode = v->mode == MESOS__V1__VOLUME__MODE__RO ? "ro" : "rw";
-        char *cpath;
-
-        if (v->container_path == NULL || v->container_path[0] == '\0') {
-            *err = xasprintf("container.volumes[%zu].container_path: missing", i);
-            return -1;
-        }
-        src = NULL;
-        if (so != NULL && so->has_type &&
-            so->type == MESOS__V1__VOLUME__SOURCE__TYPE__DOCKER_VOLUME &&
-            so->docker_volume != NULL && so->docker_volume->name != NULL) {
-            if (so->docker_volume->driver != NULL && so->docker_volume->driver[0] != '\0' &&
-                strcmp(so->docker_volume->driver, "local") != 0) {
-                *err = xasprintf("container.volumes[%zu].source.docker_volume.driver: '%s' is not "
-                                 "supported (local only)",
-                                 i, so->docker_volume->driver);
-                return -1;
-            }
-            src = xstrdup(so->docker_volume->name);
-        } else if (so != NULL && so->has_type &&
-                   so->type == MESOS__V1__VOLUME__SOURCE__TYPE__HOST_PATH &&
-                   so->host_path != NULL && so->host_path->path != NULL) {
-            src = xstrdup(so->host_path->path);
-        } else if (so != NULL && so->has_type &&
-                   so->type == MESOS__V1__VOLUME__SOURCE__TYPE__SANDBOX_PATH &&
-                   so->sandbox_path != NULL && so->sandbox_path->path != NULL) {
-            if (so->sandbox_path->path[0] == '/' || strstr(so->sandbox_path->path, "..") != NULL) {
-                *err = xasprintf("container.volumes[%zu].source.sandbox_path.path: '%s' must be "
-                                 "relative to the sandbox",
-                                 i, so->sandbox_path->path);
-                return -1;
-            }
-            src = xasprintf("%s/%s", t->sandbox, so->sandbox_path->path);
-        } else if (v->host_path != NULL && v->host_path[0] != '\0') {
-            /* As Mesos: a relative host path lies in the sandbox. */
-            src = v->host_path[0] == '/' ? xstrdup(v->host_path)
-                                         : xasprintf("%s/%s", t->sandbox, v->host_path);
-        } else {
-            *err = xasprintf("container.volumes[%zu]: needs host_path or a supported source "
-                             "(DOCKER_VOLUME, HOST_PATH, SANDBOX_PATH)",
-                             i);
-            return -1;
-        }
-        cpath = v->container_path[0] == '/'
-                    ? xstrdup(v->container_path)
-                    : xasprintf("%s/%s", DK_SANDBOX_MOUNT, v->container_path);
-        json_array_append_new(binds, json_sprintf("%s:%s:%s", src, cpath, mode));
-        free(cpath);
-        free(src);
-    }
-    return 0;
-}
-
-/* The POST /containers/create body for the task. 0 ok, -1 with *err
- * naming the field. */
-static int build_create(struct slave *s, struct task *t, json_t **out, char **err)
-{
-    Mesos__V1__ContainerInfo *ci = t->info->container;
-    Mesos__V1__ContainerInfo__DockerInfo *di = ci->docker;
-    Mesos__V1__CommandInfo *cmd = t->info->command;
-    json_t *body = json_object(), *hc = json_object(), *env = json_array(), *labels, *c;
-    struct resources res;
-    uint64_t ports[256];
-    size_t nports = 0, i;
-    double cpus, mem;
-    char *rerr = NULL, buf[32], *list = NULL, *joined;
-    int network, rc = -1;
-
-    res_init(&res);
-    json_object_set_new(body, "Image", json_string(di->image));
-    json_object_set_new(body, "HostConfig", hc);
-    json_object_set_new(body, "Env", env);
-    if (res_from_pb(t->info->resources, t->info->n_resources, &res, &rerr) < 0) {
-        *err = xasprintf("task.resources: %s", rerr);
-        goto out;
-    }
-    nports = res_range_values(&res, "ports", ports, 256);
-
-    /* Command: Mesos's Docker semantics. */
-    if (cmd != NULL && (!cmd->has_shell || cmd->shell)) {
-        if (cmd->value == NULL || cmd->value[0] == '\0') {
-            *err = xstrdup("task.command.value: missing (shell is true)");
-            goto out;
-        }
-        json_object_set_new(body, "Entrypoint", json_pack("[s,s]", "/bin/sh", "-c"));
-        json_object_set_new(body, "Cmd", json_pack("[s]", cmd->value));
-    } else if (cmd != NULL) {
-        c = json_array();
-        if (cmd->value != NULL && cmd->value[0] != '\0')
-            json_array_append_new(c, json_string(cmd->value));
-        for (i = 0; i < cmd->n_arguments; i++)
-            json_array_append_new(c, json_string(cmd->arguments[i]));
-        if (json_array_size(c) > 0)
-            json_object_set_new(body, "Cmd", c);
-        else
-            json_decref(c);
-    }
-
-    /* Environment: what the process containerizer gives, seen from inside. */
-    env_add(env, "MESOS_SANDBOX", DK_SANDBOX_MOUNT);
-    env_add(env, "MESOS_TASK_ID", t->id);
-    env_add(env, "MESOS_EXECUTOR_ID", t->id);
-    env_add(env, "MESOS_FRAMEWORK_ID", t->fw->id);
-    env_add(env, "MESOS_AGENT_ID", s->agent_id);
-    env_add(env, "MESOS_SLAVE_ID", s->agent_id);
-    env_add(env, "MESOS_CONTAINER_ID", t->container_id);
-    env_add(env, "HOST", s->hostname);
-    for (i = 0; i < nports; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "PORT%zu", i);
-        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ports[i]);
-        env_add(env, name, buf);
-        if (i == 0)
-            env_add(env, "PORT", buf);
-        joined = list ? xasprintf("%s,%s", list, buf) : xstrdup(buf);
-        free(list);
-        list = joined;
-    }
-    if (list != NULL)
-        env_add(env, "PORTS", list);
-    if (cmd != NULL && cmd->environment != NULL) {
-        for (i = 0; i < cmd->environment->n_variables; i++) {
-            Mesos__V1__Environment__Variable *v = cmd->environment->variables[i];
-            if (v->name == NULL || v->name[0] == '\0' || strchr(v->name, '=') != NULL) {
-                *err = xasprintf("task.command.environment.variables[%zu].name: '%s' is not a "
-                                 "variable name",
-                                 i, v->name ? v->name : "");
-                goto out;
-            }
-            env_add(env, v->name, v->value);
-        }
-    }
-
-    labels = json_object();
-    json_object_set_new(body, "Labels", labels);
-    json_object_set_new(labels, "agora.framework_id", json_string(t->fw->id));
-    json_object_set_new(labels, "agora.task_id", json_string(t->id));
-    json_object_set_new(labels, "agora.slave_id", json_string(s->agent_id ? s->agent_id : ""));
-    json_object_set_new(labels, "agora.container_id", json_string(t->container_id));
-
-    /* Limits from the task's resources (cgroups through the engine). */
-    cpus = res_scalar(&res, "cpus");
-    mem = res_scalar(&res, "mem");
-    if (cpus > 0) {
-        json_int_t shares = (json_int_t)(cpus * 1024);
-        json_object_set_new(hc, "CpuShares", json_integer(shares < 2 ? 2 : shares));
-        json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(cpus * 1e9)));
-    }
-    if (mem > 0) {
-        json_int_t bytes = (json_int_t)((mem < DK_MIN_MEM_MB ? DK_MIN_MEM_MB : mem) * 1048576.0);
-        json_object_set_new(hc, "Memory", json_integer(bytes));
-        json_object_set_new(hc, "MemorySwap", json_integer(bytes));
-    }
-
-    /* Network. */
-    network =
-        di->has_network ? (int)di->network : MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST;
-    switch (network) {
-    case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST:
-        json_object_set_new(hc, "NetworkMode", json_string("host"));
-        break;
-    case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE:
-        json_object_set_new(hc, "NetworkMode", json_string("bridge"));
-        break;
-    case MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__NONE:
-        json_object_set_new(hc, "NetworkMode", json_string("none"));
-        break;
-    default:
-        *err = xasprintf("container.docker.network: %d is not supported (HOST, BRIDGE, NONE)",
-                         network);
-        goto out;
-    }
-    if (di->n_port_mappings > 0 &&
-        network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__BRIDGE) {
-        *err = xstrdup("container.docker.port_mappings: only with BRIDGE networking");
-        goto out;
-    }
-    for (i = 0; i < di->n_port_mappings; i++) {
-        Mesos__V1__ContainerInfo__DockerInfo__PortMapping *pm = di->port_mappings[i];
-        const char *proto = pm->protocol != NULL && pm->protocol[0] != '\0' ? pm->protocol : "tcp";
-        char key[48], hp[16];
-
-        if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0) {
-            *err = xasprintf("container.docker.port_mappings[%zu].protocol: '%s' is not tcp or udp",
-                             i, proto);
-            goto out;
-        }
-        if (!in_ports(ports, nports, pm->host_port)) {
-            *err = xasprintf("container.docker.port_mappings[%zu].host_port: %u is not among the "
-                             "task's ports resources",
-                             i, pm->host_port);
-            goto out;
-        }
-        if (pm->container_port == 0 || pm->container_port > 65535) {
-            *err = xasprintf("container.docker.port_mappings[%zu].container_port: %u is not a port",
-                             i, pm->container_port);
-            goto out;
-        }
-        snprintf(key, sizeof(key), "%u/%s", pm->container_port, proto);
-        snprintf(hp, sizeof(hp), "%u", pm->host_port);
-        json_object_set_new(obj_child(body, "ExposedPorts"), key, json_object());
-        json_array_append_new(
-            arr_child(obj_child(hc, "PortBindings"), key),
-            json_pack("{s:s, s:s}", "HostIp", s->flags->docker_publish_ip, "HostPort", hp));
-    }
-    if (ci->hostname != NULL && ci->hostname[0] != '\0' &&
-        network != MESOS__V1__CONTAINER_INFO__DOCKER_INFO__NETWORK__HOST)
-        json_object_set_new(body, "Hostname", json_string(ci->hostname));
-    if (di->has_privileged && di->privileged)
-        json_object_set_new(hc, "Privileged", json_true());
-    if (add_volumes(t, hc, err) < 0)
-        goto out;
-    for (i = 0; i < di->n_parameters; i++) {
-        Mesos__V1__Parameter *p = di->parameters[i];
-        if (p->key == NULL ||
-            apply_parameter(body, hc, p->key, p->value ? p->value : "", i, err) < 0) {
-            if (p->key == NULL)
-                *err = xasprintf("container.docker.parameters[%zu].key: missing", i);
-            goto out;
-        }
-    }
-    *out = body;
-    body = NULL;
-    rc = 0;
-out:
-    json_decref(body);
-    res_cleanup(&res);
-    free(rerr);
-    free(list);
-    return rc;
-}
-
 /* -------------------------------------------------------------- inspect */
 
 static void inspect_done(const struct docker_response *r, void *arg)
@@ -1245,20 +857,20 @@ static struct dk_cont *dk_cont_new(struct dk *dk, struct task *t)
     return dc;
 }
 
-static int dk_check_info(struct task *t, char **err)
+/* The create request's context: who and where the task is. */
+static int build_create(struct slave *s, struct task *t, json_t **out, char **err)
 {
-    Mesos__V1__ContainerInfo *ci = t->info->container;
+    struct docker_spec_ctx ctx = {
+        .task_id = t->id,
+        .framework_id = t->fw->id,
+        .agent_id = s->agent_id,
+        .container_id = t->container_id,
+        .hostname = s->hostname,
+        .sandbox = t->sandbox,
+        .publish_ip = s->flags->docker_publish_ip,
+    };
 
-    if (ci == NULL || ci->docker == NULL) {
-        *err = xstrdup("task.container.docker: missing (type is DOCKER)");
-        return -1;
-    }
-    if (!valid_image(ci->docker->image)) {
-        *err = xasprintf("task.container.docker.image: '%s' is not a valid image name",
-                         ci->docker->image ? ci->docker->image : "");
-        return -1;
-    }
-    return 0;
+    return docker_spec_create(t->info, &ctx, out, err);
 }
 
 static int dk_launch(struct containerizer *c, struct task *t, char **err)
@@ -1266,7 +878,7 @@ static int dk_launch(struct containerizer *c, struct task *t, char **err)
     struct dk_cont *dc;
     json_t *body = NULL;
 
-    if (dk_check_info(t, err) < 0 || build_create(c->slave, t, &body, err) < 0)
+    if (docker_spec_check(t->info, err) < 0 || build_create(c->slave, t, &body, err) < 0)
         return -1;
     dc = dk_cont_new(dk_of(c), t);
     dc->create_body = body;
@@ -1310,7 +922,7 @@ static int dk_recover(struct containerizer *c, struct task *t)
     struct dk_cont *dc;
     char *err = NULL;
 
-    if (dk_check_info(t, &err) < 0) {
+    if (docker_spec_check(t->info, &err) < 0) {
         log_warn("task %s: cannot recover: %s", t->id, err);
         free(err);
         return -1;
@@ -1469,7 +1081,7 @@ static int dk_exec(struct containerizer *c, struct task *t, const char *cmd, con
         for (i = 0; i < hc->command->environment->n_variables; i++) {
             Mesos__V1__Environment__Variable *v = hc->command->environment->variables[i];
             if (v->name != NULL && v->name[0] != '\0')
-                env_add(env, v->name, v->value);
+                docker_spec_env_add(env, v->name, v->value);
         }
     ex = xcalloc(1, sizeof(*ex));
     ex->dk = dk_of(c);

@@ -37,6 +37,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "timeutil.h"
 
 extern char **environ;
 
@@ -83,8 +84,7 @@ static void schedule(struct health *h, double secs)
 
     if (secs < 0.1)
         secs = 0.1; /* a zero interval would spin the loop */
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    tv = time_tv(secs);
     set_state(h, HEALTH_WAITING);
     event_add(h->timer, &tv);
 }
@@ -362,8 +362,7 @@ static void check_cb(evutil_socket_t fd, short what, void *arg)
     int rc = -1;
 
     set_state(h, HEALTH_CHECKING);
-    tv.tv_sec = (time_t)h->hc->timeout_seconds;
-    tv.tv_usec = (suseconds_t)((h->hc->timeout_seconds - (double)tv.tv_sec) * 1e6);
+    tv = time_tv(h->hc->timeout_seconds);
     event_add(h->timeout, &tv);
     if (h->hc->type == MESOS__V1__HEALTH_CHECK__TYPE__HTTP && h->hc->http != NULL)
         rc = start_http(h, &why);

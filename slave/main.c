@@ -1,33 +1,28 @@
 /*
- * main: agora-slave's entry point. Parses flags, builds the event loop,
- * installs the signal events, the HTTP listener and the one-second cron,
- * then dispatches. Everything else lives in slave.c and its modules.
+ * main: agora-slave's entry point: the flag table and the start-up that
+ * common/daemon.c drives (slave, HTTP listener, recovery, SIGCHLD reaping,
+ * one-second cron). Everything else lives in slave.c and its modules.
+ * --port_file and --log_level are daemon.c's (slave_flags keeps the
+ * fields, unused).
  */
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <event2/event.h>
 
 #include "slave.h"
-#include "atomic_file.h"
+#include "daemon.h"
 #include "flags.h"
 #include "http.h"
 #include "rest.h"
 #include "log.h"
 #include "mem.h"
-#include "metrics.h"
 
 static struct slave_flags flags;
 
 static const struct flag flag_table[] = {
     { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address to listen on" },
     { "port", FLAG_INT, &flags.port, "5051", "port to listen on (0 = any free port)" },
-    { "port_file", FLAG_STRING, &flags.port_file, NULL, "write the bound port to this file" },
     { "work_dir", FLAG_STRING, &flags.work_dir, "/tmp/agora-slave",
       "sandboxes and checkpoints (meta/)" },
-    { "log_level", FLAG_STRING, &flags.log_level, "info", "debug|info|warn|error" },
     { "master", FLAG_STRING, &flags.master, NULL,
       "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)" },
     { "resources", FLAG_STRING, &flags.resources, NULL,
@@ -49,112 +44,76 @@ static const struct flag flag_table[] = {
     { "registration_backoff_factor", FLAG_DURATION, &flags.registration_backoff_factor, "1secs",
       "initial ceiling of the (re-)registration backoff" },
 };
-#define NFLAGS (sizeof(flag_table) / sizeof(flag_table[0]))
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+static void on_stop(struct daemon *d, void *arg, int sig)
 {
-    log_info("received %s, exiting (tasks keep running and are recovered on restart)",
-             strsignal((int)sig));
-    event_base_loopexit(arg, NULL);
+    log_info("exiting (tasks keep running and are recovered on restart)");
+    daemon_exit(d, 0);
 }
 
-static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+static void on_sigchld(struct daemon *d, void *arg)
 {
-    slave_reap_children(arg);
+    slave_reap_children(*(struct slave **)arg);
 }
 
-static void on_cron(evutil_socket_t fd, short what, void *arg)
+static void on_cron(struct daemon *d, void *arg)
 {
-    slave_cron(arg);
+    slave_cron(*(struct slave **)arg);
+}
+
+static int on_start(struct daemon *d, void *arg, char **err)
+{
+    struct slave **sp = arg, *s;
+    char *e = NULL;
+
+    s = *sp = slave_new(daemon_base(d), &flags, err);
+    if (s == NULL)
+        return -1;
+    if (http_api_start(s, &e) < 0) {
+        *err = xasprintf("cannot listen on %s:%d: %s", flags.ip, flags.port, e);
+        free(e);
+        return -1;
+    }
+    log_info("agora-slave %s listening on %s:%d, work_dir %s", SLAVE_VERSION, flags.ip,
+             s->http_port, flags.work_dir);
+    if (daemon_on_signal(d, SIGCHLD, on_sigchld) < 0)
+        return -1;
+    if (slave_start(s, &e) < 0) {
+        *err = xasprintf("recovery failed: %s", e);
+        free(e);
+        return -1;
+    }
+    daemon_set_port(d, s->http_port);
+    return 0;
+}
+
+static void on_cleanup(struct daemon *d, void *arg)
+{
+    struct slave *s = *(struct slave **)arg;
+
+    if (s == NULL)
+        return;
+    if (s->http != NULL)
+        http_server_free(s->http);
+    rest_server_free(s->rest);
+    slave_free(s);
 }
 
 int main(int argc, char **argv)
 {
-    struct event_base *base = NULL;
-    struct event *ev_int = NULL, *ev_term = NULL, *ev_chld = NULL, *ev_cron = NULL;
+    static const struct daemon_def def = {
+        .name = "agora-slave",
+        .version = SLAVE_VERSION,
+        .usage = "Usage: agora-slave --master=HOST:PORT [options]",
+        .flags = flag_table,
+        .nflags = sizeof(flag_table) / sizeof(flag_table[0]),
+        .on_start = on_start,
+        .on_stop = on_stop,
+        .on_cron = on_cron,
+        .cron_interval = 1.0,
+        .on_cleanup = on_cleanup,
+    };
     struct slave *s = NULL;
-    struct timeval one = { 1, 0 };
-    enum log_level level;
-    char *err = NULL, buf[32];
-    int rc, exit_code = 1;
 
-    mem_init();
-    rc = flags_parse(flag_table, NFLAGS, argc, argv,
-                     "Usage: agora-slave --master=HOST:PORT [options]", &err);
-    if (rc == 1) {
-        exit_code = 0;
-        goto out;
-    }
-    if (rc < 0) {
-        fprintf(stderr, "agora-slave: %s\n", err);
-        goto out;
-    }
-    if (log_parse_level(flags.log_level, &level) < 0) {
-        fprintf(stderr, "agora-slave: --log_level: unknown level '%s'\n", flags.log_level);
-        goto out;
-    }
-    log_set_level(level);
-    signal(SIGPIPE, SIG_IGN);
-
-    base = event_base_new();
-    if (base == NULL) {
-        log_error("cannot create the event base");
-        goto out;
-    }
-    s = slave_new(base, &flags, &err);
-    if (s == NULL) {
-        log_error("%s", err);
-        goto out;
-    }
-    if (http_api_start(s, &err) < 0) {
-        log_error("cannot listen on %s:%d: %s", flags.ip, flags.port, err);
-        goto out;
-    }
-    log_info("agora-slave %s listening on %s:%d, work_dir %s", SLAVE_VERSION, flags.ip,
-             s->http_port, flags.work_dir);
-
-    ev_int = evsignal_new(base, SIGINT, on_stop_signal, base);
-    ev_term = evsignal_new(base, SIGTERM, on_stop_signal, base);
-    ev_chld = evsignal_new(base, SIGCHLD, on_sigchld, s);
-    ev_cron = event_new(base, -1, EV_PERSIST, on_cron, s);
-    event_add(ev_int, NULL);
-    event_add(ev_term, NULL);
-    event_add(ev_chld, NULL);
-    event_add(ev_cron, &one);
-
-    if (slave_start(s, &err) < 0) {
-        log_error("recovery failed: %s", err);
-        goto out;
-    }
-    /* Written last: a test that sees the port file can talk to us. */
-    if (flags.port_file != NULL) {
-        snprintf(buf, sizeof(buf), "%d\n", s->http_port);
-        if (atomic_write(flags.port_file, buf, strlen(buf), &err) < 0) {
-            log_error("--port_file=%s: %s", flags.port_file, err);
-            goto out;
-        }
-    }
-    event_base_dispatch(base);
-    exit_code = 0;
-out:
-    if (ev_int)
-        event_free(ev_int);
-    if (ev_term)
-        event_free(ev_term);
-    if (ev_chld)
-        event_free(ev_chld);
-    if (ev_cron)
-        event_free(ev_cron);
-    if (s != NULL) {
-        if (s->http != NULL)
-            http_server_free(s->http);
-        rest_server_free(s->rest);
-        slave_free(s);
-    }
-    if (base != NULL)
-        event_base_free(base);
-    metrics_cleanup();
-    flags_cleanup(flag_table, NFLAGS);
-    free(err);
-    return exit_code;
+    return daemon_main(&def, &s, argc, argv);
 }

@@ -35,6 +35,7 @@
 #include "atomic_file.h"
 #include "log.h"
 #include "mem.h"
+#include "timeutil.h"
 
 extern char **environ;
 
@@ -475,8 +476,7 @@ static void pc_kill_cb(evutil_socket_t fd, short what, void *arg)
         log_info("task %s: SIGTERM to process group %ld, SIGKILL in %.1fs", t->id,
                  (long)t->task_pid, pc->grace);
         kill(-t->task_pid, SIGTERM);
-        tv.tv_sec = (time_t)pc->grace;
-        tv.tv_usec = (suseconds_t)((pc->grace - (double)tv.tv_sec) * 1e6);
+        tv = time_tv(pc->grace);
         event_add(pc->kill_timer, &tv);
         return;
     }

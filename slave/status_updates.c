@@ -24,6 +24,8 @@
 #include "mem.h"
 #include "metrics.h"
 #include "recordio.h"
+#include "pbutil.h"
+#include "timeutil.h"
 
 #define SU_BACKOFF_MIN 1.0
 #define SU_BACKOFF_MAX 60.0
@@ -136,9 +138,7 @@ static void su_send_head(struct slave *s, struct task *t)
     call.type = AGORA__SLAVE__CALL__TYPE__STATUS_UPDATE;
     call.agent_id = &aid;
     call.status_update = &su;
-    len = agora__slave__call__get_packed_size(&call);
-    buf = xmalloc(len ? len : 1);
-    agora__slave__call__pack(&call, buf);
+    buf = pb_pack(&call.base, &len);
 
     hdrs[0].name = "Content-Type";
     hdrs[0].value = "application/x-protobuf";
@@ -158,8 +158,7 @@ static void su_send_head(struct slave *s, struct task *t)
     q->sent = true;
     metric_inc(s->m_updates_sent, 1);
 
-    tv.tv_sec = (time_t)q->backoff;
-    tv.tv_usec = (suseconds_t)((q->backoff - (double)tv.tv_sec) * 1e6);
+    tv = time_tv(q->backoff);
     event_add(q->retry, &tv);
 }
 
@@ -243,9 +242,7 @@ char *su_serialize(const struct su_queue *q, size_t *len)
     size_t n;
 
     for (e = q->head; e != NULL; e = e->next) {
-        n = mesos__v1__task_status__get_packed_size(e->status);
-        buf = xmalloc(n ? n : 1);
-        mesos__v1__task_status__pack(e->status, buf);
+        buf = pb_pack(&e->status->base, &n);
         rio_encode(out, buf, n);
         free(buf);
     }

@@ -29,6 +29,7 @@
 #include "flags.h"
 #include "log.h"
 #include "mem.h"
+#include "timeutil.h"
 
 #define BATCH_PROGRESS_SECS 5.0
 #define BATCH_REFUSE_SHORT 0.5  /* leftovers while tasks are pending */
@@ -59,21 +60,14 @@ struct batch {
     bool done;
     bool timed_out;
     int exit_code;
-    struct timespec t0;
+    double t0; /* time_mono() at the start */
     struct event *progress_ev, *timeout_ev, *sigint_ev, *sigterm_ev;
     int last_report; /* terminal count at the last progress line */
 };
 
-static double now_secs(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double batch_elapsed(const struct batch *b)
 {
-    return now_secs() - ((double)b->t0.tv_sec + (double)b->t0.tv_nsec / 1e9);
+    return time_mono() - b->t0;
 }
 
 static int batch_terminal(const struct batch *b)
@@ -392,8 +386,7 @@ int main(int argc, char **argv)
     b.progress_ev = event_new(base, -1, EV_PERSIST, on_progress, &b);
     event_add(b.progress_ev, &progress);
     if (b.timeout > 0) {
-        struct timeval tv = { (time_t)b.timeout,
-                              (suseconds_t)((b.timeout - (double)(time_t)b.timeout) * 1e6) };
+        struct timeval tv = time_tv(b.timeout);
         b.timeout_ev = evtimer_new(base, on_timeout, &b);
         evtimer_add(b.timeout_ev, &tv);
     }
@@ -402,7 +395,7 @@ int main(int argc, char **argv)
     evsignal_add(b.sigint_ev, NULL);
     evsignal_add(b.sigterm_ev, NULL);
 
-    clock_gettime(CLOCK_MONOTONIC, &b.t0);
+    b.t0 = time_mono();
     b.exit_code = 1;
     if (agora_scheduler_run(b.s) < 0)
         b.exit_code = 1;

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mem.h"
 #include "pbjson.h"
+#include "pbutil.h"
 
 #define SCHED_CALL_TIMEOUT 10.0
 
@@ -28,9 +29,7 @@ void sched_encode_call(const struct agora_scheduler *s, const Mesos__V1__Schedul
         *out = pbjson_encode_string(&call->base, len);
         return;
     }
-    *len = mesos__v1__scheduler__call__get_packed_size(call);
-    *out = xmalloc(*len ? *len : 1);
-    mesos__v1__scheduler__call__pack(call, (uint8_t *)*out);
+    *out = (char *)pb_pack(&call->base, len);
 }
 
 static const char *sched_call_type_name(int type)

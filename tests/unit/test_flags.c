@@ -23,6 +23,7 @@ static double ratio;
 static bool verbose;
 static double timeout;
 static char *zk;
+static uint64_t max_body;
 
 static const struct flag table[] = {
     { "work_dir", FLAG_STRING, &work_dir, "/var/lib/agora", "Where state lives" },
@@ -31,6 +32,7 @@ static const struct flag table[] = {
     { "verbose", FLAG_BOOL, &verbose, "false", "Log more" },
     { "timeout", FLAG_DURATION, &timeout, "10secs", "How long to wait" },
     { "zk", FLAG_STRING, &zk, NULL, "ZooKeeper URL" },
+    { "max_body", FLAG_BYTES, &max_body, "8MB", "Largest body" },
 };
 #define NFLAGS (sizeof(table) / sizeof(table[0]))
 
@@ -187,6 +189,42 @@ static void test_durations(void **state)
     assert_int_equal(flags_parse_duration(NULL, &s), -1);
 }
 
+static void test_bytes(void **state)
+{
+    uint64_t b = 0;
+    char *err = NULL;
+    char *argv_ok[] = { "prog", "--max_body=2GB" };
+    char *argv_bad[] = { "prog", "--max_body=12XB" };
+
+    assert_int_equal(flags_parse_bytes("512MB", &b), 0);
+    assert_int_equal(b, 512ULL << 20);
+    assert_int_equal(flags_parse_bytes("100KB", &b), 0);
+    assert_int_equal(b, 102400);
+    assert_int_equal(flags_parse_bytes("1024B", &b), 0);
+    assert_int_equal(b, 1024);
+    assert_int_equal(flags_parse_bytes("4096", &b), 0);
+    assert_int_equal(b, 4096);
+    assert_int_equal(flags_parse_bytes("1.5kb", &b), 0);
+    assert_int_equal(b, 1536);
+    assert_int_equal(flags_parse_bytes("3TB", &b), 0);
+    assert_int_equal(b, 3ULL << 40);
+    assert_int_equal(flags_parse_bytes("0", &b), 0);
+    assert_int_equal(b, 0);
+    const char *bad[] = { "",    "MB",  "-1MB", " 1MB", "1 MB",      "1MBx",
+                          "1PB", "abc", "nan",  "inf",  "99999999TB" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(flags_parse_bytes(bad[i], &b), -1);
+    assert_int_equal(flags_parse_bytes(NULL, &b), -1);
+
+    assert_int_equal(parse(2, argv_ok, &err), 0);
+    assert_int_equal(max_body, 2ULL << 30);
+    flags_cleanup(table, NFLAGS);
+    assert_int_equal(parse(2, argv_bad, &err), -1);
+    assert_non_null(strstr(err, "--max_body"));
+    assert_non_null(strstr(err, "12XB"));
+    free(err);
+}
+
 static void test_help(void **state)
 {
     char *argv[] = { "prog", "--port=1", "--help", NULL };
@@ -225,6 +263,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bool_forms, clear_env, cleanup),
         cmocka_unit_test_setup_teardown(test_errors, clear_env, cleanup),
         cmocka_unit_test(test_durations),
+        cmocka_unit_test_setup_teardown(test_bytes, clear_env, cleanup),
         cmocka_unit_test_setup_teardown(test_help, clear_env, cleanup),
     };
 

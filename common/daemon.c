@@ -1,0 +1,238 @@
+/*
+ * daemon: flags, signals, cron, --port_file and the loop of every Agora
+ * program (see daemon.h and docs/internals/daemon.md).
+ */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "timeutil.h"
+
+#define DAEMON_MAX_SIGNALS 4
+
+struct daemon_signal {
+    struct daemon *d;
+    struct event *ev;
+    void (*fn)(struct daemon *d, void *arg);
+};
+
+struct daemon {
+    const struct daemon_def *def;
+    void *arg;
+    struct event_base *base;
+    struct event *sigterm, *sigint, *cron;
+    struct daemon_signal extra[DAEMON_MAX_SIGNALS];
+    size_t nextra;
+    char *port_file, *log_level; /* the module's own flags */
+    int port;                    /* reported port, -1 before */
+    bool started;                /* on_start returned: write the port file at once */
+    bool stopping;               /* a stop signal arrived */
+    int exit_code;
+};
+
+struct event_base *daemon_base(struct daemon *d)
+{
+    return d->base;
+}
+
+void daemon_exit(struct daemon *d, int code)
+{
+    d->exit_code = code;
+    event_base_loopexit(d->base, NULL);
+}
+
+static int write_port_file(struct daemon *d, char **err)
+{
+    char buf[16];
+    int n;
+
+    if (d->port_file == NULL || d->port < 0)
+        return 0;
+    n = snprintf(buf, sizeof(buf), "%d\n", d->port);
+    return atomic_write(d->port_file, buf, (size_t)n, err);
+}
+
+void daemon_set_port(struct daemon *d, int port)
+{
+    char *err = NULL;
+
+    d->port = port;
+    if (d->started && write_port_file(d, &err) < 0) {
+        log_error("--port_file=%s: %s", d->port_file, err);
+        free(err);
+        daemon_exit(d, 1);
+    }
+}
+
+static const char *sig_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : strsignal(sig);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    if (d->stopping) {
+        log_warn("received %s again; exiting now", sig_name((int)sig));
+        d->exit_code = 128 + (int)sig;
+        event_base_loopbreak(d->base);
+        return;
+    }
+    d->stopping = true;
+    log_info("received %s; shutting down", sig_name((int)sig));
+    if (d->def->on_stop != NULL)
+        d->def->on_stop(d, d->arg, (int)sig);
+    else
+        event_base_loopexit(d->base, NULL);
+}
+
+static void on_extra_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon_signal *ds = arg;
+
+    ds->fn(ds->d, ds->d->arg);
+}
+
+int daemon_on_signal(struct daemon *d, int sig, void (*fn)(struct daemon *d, void *arg))
+{
+    struct daemon_signal *ds;
+
+    if (d->nextra == DAEMON_MAX_SIGNALS)
+        return -1;
+    ds = &d->extra[d->nextra++];
+    ds->d = d;
+    ds->fn = fn;
+    ds->ev = evsignal_new(d->base, sig, on_extra_signal, ds);
+    return evsignal_add(ds->ev, NULL);
+}
+
+static void on_cron(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    d->def->on_cron(d, d->arg);
+}
+
+/* def's flags plus the module's; freed by the caller. */
+static struct flag *flag_table(struct daemon *d, size_t *n)
+{
+    const struct daemon_def *def = d->def;
+    struct flag *t = xcalloc(def->nflags + 2, sizeof(*t));
+
+    if (def->nflags > 0)
+        memcpy(t, def->flags, def->nflags * sizeof(*t));
+    t[def->nflags] = (struct flag){ "port_file", FLAG_STRING, &d->port_file, NULL,
+                                    "write the bound port to this file (atomically) once "
+                                    "ready" };
+    t[def->nflags + 1] =
+        (struct flag){ "log_level", FLAG_STRING, &d->log_level, "info", "debug|info|warn|error" };
+    *n = def->nflags + 2;
+    return t;
+}
+
+static bool wants(int argc, char **argv, const char *a, const char *b)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], a) == 0 || (b && strcmp(argv[i], b) == 0))
+            return true;
+    return false;
+}
+
+static struct event_base *base_new(int event_flags)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (cfg == NULL)
+        return NULL;
+    if (event_flags)
+        event_config_set_flag(cfg, event_flags);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
+int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
+{
+    struct daemon d = { .def = def, .arg = arg, .port = -1, .exit_code = 1 };
+    struct flag *table;
+    size_t n, i;
+    enum log_level level;
+    char *err = NULL;
+    int rc;
+
+    mem_init();
+    table = flag_table(&d, &n);
+    if (wants(argc, argv, "--version", NULL) && !wants(argc, argv, "--help", "-h")) {
+        printf("%s %s\n", def->name, def->version);
+        fflush(stdout);
+        free(table);
+        return 0;
+    }
+    rc = flags_parse(table, n, argc, argv, def->usage, &err);
+    if (rc != 0) {
+        if (rc < 0)
+            fprintf(stderr, "%s: %s\n", def->name, err);
+        d.exit_code = rc < 0 ? 1 : 0;
+        goto out_flags;
+    }
+    if (log_parse_level(d.log_level, &level) < 0) {
+        fprintf(stderr, "%s: --log_level: unknown level '%s'\n", def->name, d.log_level);
+        goto out_flags;
+    }
+    log_set_level(level);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.base = base_new(def->event_flags);
+    if (d.base == NULL) {
+        log_error("cannot create the event base");
+        goto out_flags;
+    }
+    d.sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+    d.sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+    evsignal_add(d.sigterm, NULL);
+    evsignal_add(d.sigint, NULL);
+    if (def->on_cron != NULL && def->cron_interval > 0) {
+        struct timeval tv = time_tv(def->cron_interval);
+        d.cron = event_new(d.base, -1, EV_PERSIST, on_cron, &d);
+        event_add(d.cron, &tv);
+    }
+
+    if (def->on_start != NULL && def->on_start(&d, arg, &err) < 0) {
+        log_error("%s", err ? err : "start-up failed");
+        goto out;
+    }
+    /* Written last: whoever sees the port file can talk to us. */
+    if (write_port_file(&d, &err) < 0) {
+        log_error("--port_file=%s: %s", d.port_file, err);
+        goto out;
+    }
+    d.started = true;
+    d.exit_code = 0;
+    event_base_dispatch(d.base);
+out:
+    if (def->on_cleanup != NULL)
+        def->on_cleanup(&d, arg);
+    for (i = 0; i < d.nextra; i++)
+        event_free(d.extra[i].ev);
+    if (d.cron)
+        event_free(d.cron);
+    event_free(d.sigterm);
+    event_free(d.sigint);
+    event_base_free(d.base);
+    metrics_cleanup();
+out_flags:
+    flags_cleanup(table, n);
+    free(table);
+    free(err);
+    return d.exit_code;
+}
