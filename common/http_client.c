@@ -56,6 +56,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "timeutil.h"
 
 #define HTTP_CLIENT_MAX_BODY (64 * 1024 * 1024)
 #define HTTP_CLIENT_MAX_HEADERS (64 * 1024)
@@ -212,8 +213,7 @@ static struct evhttp_connection *http_conn_new(struct event_base *base, const ch
     evhttp_connection_set_retries(evcon, 0);
     if (timeout_secs > 0) {
         struct timeval tv;
-        tv.tv_sec = (time_t)timeout_secs;
-        tv.tv_usec = (suseconds_t)((timeout_secs - (double)tv.tv_sec) * 1e6);
+        tv = time_tv(timeout_secs);
         evhttp_connection_set_timeout_tv(evcon, &tv);
     }
     return evcon;
@@ -428,8 +428,7 @@ static void http_pool_put(struct event_base *base, const char *host, int port,
     pc->pool = p;
     pc->evcon = evcon;
     pc->timer = evtimer_new(base, http_pool_on_idle, pc);
-    tv.tv_sec = (time_t)http_pool_idle_secs;
-    tv.tv_usec = (suseconds_t)((http_pool_idle_secs - (double)tv.tv_sec) * 1e6);
+    tv = time_tv(http_pool_idle_secs);
     evtimer_add(pc->timer, &tv);
     TAILQ_INSERT_HEAD(&p->idle, pc, next);
     p->nidle++;
@@ -650,8 +649,7 @@ static int http_call_send(struct http_call *c)
         http_pool_stats.reuses++;
         if (c->timeout_secs > 0) {
             struct timeval tv;
-            tv.tv_sec = (time_t)c->timeout_secs;
-            tv.tv_usec = (suseconds_t)((c->timeout_secs - (double)tv.tv_sec) * 1e6);
+            tv = time_tv(c->timeout_secs);
             evhttp_connection_set_timeout_tv(c->evcon, &tv);
         } else {
             evhttp_connection_set_timeout(c->evcon, -1); /* evhttp's default */
@@ -722,8 +720,7 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
     c->deliver = event_new(base, -1, 0, http_call_deliver, c);
     if (timeout_secs > 0) {
         struct timeval tv;
-        tv.tv_sec = (time_t)timeout_secs;
-        tv.tv_usec = (suseconds_t)((timeout_secs - (double)tv.tv_sec) * 1e6);
+        tv = time_tv(timeout_secs);
         evtimer_add(c->timer, &tv);
     }
     if (http_call_send(c) == 0)
@@ -937,8 +934,7 @@ struct http_sub *http_sub_open(struct event_base *base, const char *host, int po
     s->reaper = event_new(base, -1, 0, http_sub_reap, s);
     if (connect_timeout_secs > 0) {
         struct timeval tv;
-        tv.tv_sec = (time_t)connect_timeout_secs;
-        tv.tv_usec = (suseconds_t)((connect_timeout_secs - (double)tv.tv_sec) * 1e6);
+        tv = time_tv(connect_timeout_secs);
         evtimer_add(s->timer, &tv);
     }
 

@@ -34,6 +34,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "timeutil.h"
 
 #define SSE_HEARTBEAT ": heartbeat\n\n"
 /* Buffers above this are freed after their event, not kept for the stream. */
@@ -215,8 +216,7 @@ struct sse_hub *sse_hub_new(struct event_base *base, double heartbeat_secs, size
     if (heartbeat_secs > 0) {
         struct timeval tv;
 
-        tv.tv_sec = (time_t)heartbeat_secs;
-        tv.tv_usec = (suseconds_t)((heartbeat_secs - (double)tv.tv_sec) * 1e6);
+        tv = time_tv(heartbeat_secs);
         h->heartbeat = event_new(base, -1, EV_PERSIST, sse_hub_on_heartbeat, h);
         event_add(h->heartbeat, &tv);
     }

@@ -119,7 +119,7 @@ static void registry_ready(struct master *m, const char *err)
    * come back with the slaves' re-registrations. */
     registry_recover_frameworks(m->registry);
     m->leading = true;
-    m->elected_time = master_now();
+    m->elected_time = time_now();
     ha_set_state(m, HA_STATE_LEADING, "registry recovered");
     master_start_reregister_timer(m);
 }

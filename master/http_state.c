@@ -820,7 +820,7 @@ void http_state_handle_metrics_snapshot(struct rest_req *rq)
     size_t nfw = HASH_COUNT(m->frameworks);
     size_t nslaves = HASH_COUNT(m->slaves);
     json_object_set_new(j, "master/elected", json_real(m->leading ? 1 : 0));
-    json_object_set_new(j, "master/uptime_secs", json_real(master_now() - m->start_time));
+    json_object_set_new(j, "master/uptime_secs", json_real(time_now() - m->start_time));
     json_object_set_new(j, "master/frameworks_active", json_real((double)m->nframeworks_active));
     json_object_set_new(j, "master/frameworks_inactive",
                         json_real((double)(nfw - m->nframeworks_active)));

@@ -29,11 +29,6 @@
 
 /* ------------------------------------------------------------- helpers */
 
-double master_now(void)
-{
-    return time_now();
-}
-
 static const char *const fw_state_names[] = {
     [FW_STATE_ACTIVE] = "ACTIVE",
     [FW_STATE_DISCONNECTED] = "DISCONNECTED",
@@ -136,7 +131,7 @@ struct task *task_create(struct master *m, struct framework *fw, struct slave *s
     t->state = state;
     res_init(&t->res);
     res_copy(&t->res, res);
-    task_push_status(t, state, master_now());
+    task_push_status(t, state, time_now());
     HASH_ADD_KEYPTR(hh, fw->tasks, t->id, strlen(t->id), t);
     fw->ntasks++;
     if (s) {
@@ -185,7 +180,7 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
         m->task_counts[state_index(state)]++;
         t->state = state;
     }
-    task_push_status(t, state, st && st->has_timestamp ? st->timestamp : master_now());
+    task_push_status(t, state, st && st->has_timestamp ? st->timestamp : time_now());
     if (task_state_terminal(state) || state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
         task_release_resources(m, t, true);
 }
@@ -215,7 +210,7 @@ static void master_status_init(struct master_status *ms, const char *task_id, co
     ms->st.reason = reason;
     ms->st.message = (char *)message;
     ms->st.has_timestamp = 1;
-    ms->st.timestamp = master_now();
+    ms->st.timestamp = time_now();
     if (slave_id) {
         ms->aid.value = (char *)slave_id;
         ms->st.agent_id = &ms->aid;
@@ -335,7 +330,7 @@ struct framework *fw_create(struct master *m, const char *id, const Mesos__V1__F
         m->nframeworks_active++;
     res_init(&fw->used);
     res_init(&fw->offered);
-    fw->registered_time = master_now();
+    fw->registered_time = time_now();
     HASH_ADD_KEYPTR(hh, m->frameworks, fw->id, strlen(fw->id), fw);
     alloc_add_framework(m->alloc, fw->id, fw->role, state == FW_STATE_ACTIVE);
     log_info("framework %s (%s) added in state %s, role %s%s", fw->id, info->name,
@@ -425,12 +420,12 @@ void fw_recover_timer(struct master *m, struct framework *fw)
 void fw_recover_timer_since(struct master *m, struct framework *fw, double since)
 {
     double secs = fw->info->has_failover_timeout ? fw->info->failover_timeout : 0;
-    double left = since + secs - master_now();
+    double left = since + secs - time_now();
     if (left < 0)
         left = 0;
     fw->unregistered_time = since;
     log_info("framework %s: disconnected %.1fs ago, failover timeout %.3fs: %.3fs left", fw->id,
-             master_now() - since, secs, left);
+             time_now() - since, secs, left);
     fw_start_failover(m, fw, left);
 }
 
@@ -442,7 +437,7 @@ void fw_disconnect(struct master *m, struct framework *fw)
     if (fw->heartbeat_ev)
         evtimer_del(fw->heartbeat_ev);
     fw_set_state(m, fw, FW_STATE_DISCONNECTED);
-    fw->unregistered_time = master_now();
+    fw->unregistered_time = time_now();
     offers_rescind_framework(m, fw);
     alloc_deactivate_framework(m->alloc, fw->id);
     double secs = fw->info->has_failover_timeout ? fw->info->failover_timeout : 0;
@@ -506,7 +501,7 @@ void fw_remove(struct master *m, struct framework *fw, const char *why)
     if (fw->failover_ev)
         evtimer_del(fw->failover_ev);
     fw_set_state(m, fw, FW_STATE_REMOVED);
-    fw->unregistered_time = master_now();
+    fw->unregistered_time = time_now();
     completed_fw_push(m, state_framework_json(m, fw));
     alloc_remove_framework(m->alloc, fw->id);
     registry_framework_remove(m->registry, fw->id);
@@ -687,7 +682,7 @@ void slave_mark_unreachable(struct master *m, struct slave *s)
         s->in_allocator = false;
     }
     slave_set_state(m, s, SLAVE_STATE_UNREACHABLE);
-    s->unreachable_time = master_now();
+    s->unreachable_time = time_now();
     metric_inc(m->metrics.slaves_unreachable, 1);
 
     char *msg = xasprintf("Agent %s is unreachable", s->id);
@@ -792,7 +787,7 @@ static double g_elected(void *arg)
 
 static double g_uptime(void *arg)
 {
-    return master_now() - ((struct master *)arg)->start_time;
+    return time_now() - ((struct master *)arg)->start_time;
 }
 
 static double g_alloc_cycles(void *arg)
@@ -895,7 +890,7 @@ struct master *master_new(struct event_base *base, const struct master_config *c
     /* Standalone, the only master leads; with --zk, ha.c decides. */
     m->leading = !(cfg->zk && cfg->zk[0]);
     m->cfg.zk = m->leading ? NULL : xstrdup(cfg->zk);
-    m->start_time = master_now();
+    m->start_time = time_now();
     m->elected_time = m->start_time;
     id_uuid_string(m->id);
     m->pid = xasprintf("master@%s:%d", m->cfg.ip, m->cfg.port);

@@ -36,8 +36,10 @@
 #include <jansson.h>
 
 #include "ids.h"
+#include "pbutil.h"
 #include "resources.h"
 #include "task_state.h"
+#include "timeutil.h"
 #include "mesos.pb-c.h"
 #include "scheduler.pb-c.h"
 #include "slave.pb-c.h"
@@ -271,16 +273,11 @@ void master_free(struct master *m);
 /* Periodic housekeeping from main's cron timer. */
 void master_cron(struct master *m);
 
-double master_now(void);
 const char *fw_state_name(enum fw_state s);
 const char *slave_state_name(enum slave_state s);
 
 /* Run fn(arg) at the end of this loop turn, in FIFO order. */
 void master_defer(struct master *m, void (*fn)(void *), void *arg);
-
-/* Copy a message (pack + unpack). */
-void *pb_dup(const ProtobufCMessage *msg);
-void pb_free(void *msg);
 
 /* Frameworks. */
 struct framework *fw_find(struct master *m, const char *id);

@@ -217,7 +217,7 @@ void offers_allocator_cb(const char *framework_id, const char *slave_id,
     o->id = xasprintf("%s-O%llu", m->id, (unsigned long long)m->next_offer_seq++);
     o->fw = fw;
     o->slave = s;
-    o->created = master_now();
+    o->created = time_now();
     res_init(&o->res);
     res_copy(&o->res, res);
     HASH_ADD_KEYPTR(hh, m->offers, o->id, strlen(o->id), o);

@@ -127,13 +127,10 @@ static void fw_free(struct reg_fw *f)
 
 static bool pb_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
 {
-    size_t la = protobuf_c_message_get_packed_size(a);
-    if (la != protobuf_c_message_get_packed_size(b))
-        return false;
-    uint8_t *pa = xmalloc(la ? la : 1), *pb = xmalloc(la ? la : 1);
-    protobuf_c_message_pack(a, pa);
-    protobuf_c_message_pack(b, pb);
-    bool eq = memcmp(pa, pb, la) == 0;
+    size_t la, lb;
+    uint8_t *pa = pb_pack(a, &la), *pb = pb_pack(b, &lb);
+    bool eq = la == lb && memcmp(pa, pb, la) == 0;
+
     free(pa);
     free(pb);
     return eq;
@@ -438,7 +435,7 @@ void registry_slave_set(struct registry *r, const char *id, const char *hostname
         s->hostname = xstrdup(hostname);
     }
     if (s->st != st || !s->time)
-        s->time = master_now();
+        s->time = time_now();
     s->st = st;
     mark_dirty(r);
 }
@@ -473,7 +470,7 @@ size_t registry_mark_missing_unreachable(struct registry *r)
         log_warn("registry: slave %s (%s) did not re-register in time; marked unreachable", s->id,
                  s->hostname);
         s->st = REG_SLAVE_UNREACHABLE;
-        s->time = master_now();
+        s->time = time_now();
         n++;
     }
     if (n)
@@ -520,7 +517,7 @@ static void written(int rc, int version, const char *err, void *arg)
     struct registry *r = arg;
     if (rc == STORE_OK) {
         r->version = version;
-        r->last_write_secs = master_now() - r->write_start;
+        r->last_write_secs = time_now() - r->write_start;
         log_debug("registry written to %s (version %d, %.1f ms)", r->path, version,
                   r->last_write_secs * 1e3);
         if (r->dirty)
@@ -565,7 +562,7 @@ void registry_flush(struct registry *r)
         free(err);
         return;
     }
-    r->write_start = master_now();
+    r->write_start = time_now();
     r->dirty = false;
     store_put(r->store, r->key, buf, len, r->cas ? r->version : STORE_ANY, written, r);
     free(buf);

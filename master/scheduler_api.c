@@ -190,9 +190,7 @@ static void send_error_and_close(struct evhttp_request *req, const char *ct, enu
     if (enc == ENC_JSON) {
         data = pbjson_encode_string(&ev.base, &len);
     } else {
-        len = protobuf_c_message_get_packed_size(&ev.base);
-        data = xmalloc(len ? len : 1);
-        protobuf_c_message_pack(&ev.base, (uint8_t *)data);
+        data = (char *)pb_pack(&ev.base, &len);
     }
     char *hdr = xasprintf("%zu\n", len);
     struct http_stream *st = http_stream_start(req, 200, ct, NULL, NULL);
@@ -625,7 +623,7 @@ static void reconcile_one(struct master *m, struct framework *fw, const char *ta
         st.reason = MESOS__V1__TASK_STATUS__REASON__REASON_RECONCILIATION;
         st.message = "Reconciliation: Latest task state";
         st.has_timestamp = 1;
-        st.timestamp = master_now();
+        st.timestamp = time_now();
         fw_send_update(m, fw, &st);
         return;
     }

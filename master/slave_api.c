@@ -92,9 +92,8 @@ static void refuse_slave(struct evhttp_request *req, const char *message)
     ev.has_type = 1;
     ev.type = AGORA__SLAVE__EVENT__TYPE__ERROR;
     ev.error = &er;
-    size_t len = agora__slave__event__get_packed_size(&ev);
-    uint8_t *data = xmalloc(len ? len : 1);
-    agora__slave__event__pack(&ev, data);
+    size_t len;
+    uint8_t *data = pb_pack(&ev.base, &len);
     size_t flen;
     char *framed = rio_encode_alloc(data, len, &flen);
     struct http_stream *st = http_stream_start(req, 200, CT_PROTOBUF, NULL, NULL);
@@ -286,7 +285,7 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
         res_init(&s->total);
         res_init(&s->used);
         res_init(&s->offered);
-        s->registered_time = master_now();
+        s->registered_time = time_now();
         HASH_ADD_KEYPTR(hh, m->slaves, s->id, strlen(s->id), s);
     } else {
         if (s->stream) {
@@ -304,7 +303,7 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
         task_release_resources(m, t, false);
     }
     if (rereg)
-        s->reregistered_time = master_now();
+        s->reregistered_time = time_now();
 
     /* The slave's description, with its id. */
     Mesos__V1__AgentInfo tmp = *ai;
@@ -382,7 +381,7 @@ static void handle_status_update(struct master *m, struct slave *s,
     fwd.agent_id = &aid;
     if (!fwd.has_timestamp) {
         fwd.has_timestamp = 1;
-        fwd.timestamp = master_now();
+        fwd.timestamp = time_now();
     }
 
     struct framework *fw = fw_find(m, fw_id);

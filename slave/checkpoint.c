@@ -317,10 +317,10 @@ static void recover_framework(struct slave *s, const char *fw_id, const char *di
             (Mesos__V1__TaskStatus *)read_pb(tdir, "latest", &mesos__v1__task_status__descriptor);
         if (t->latest != NULL) {
             t->state = t->latest->state;
-            t->launched_at = t->latest->has_timestamp ? t->latest->timestamp : slave_now();
+            t->launched_at = t->latest->has_timestamp ? t->latest->timestamp : time_now();
         } else {
             t->state = MESOS__V1__TASK_STATE__TASK_STAGING;
-            t->launched_at = slave_now();
+            t->launched_at = time_now();
         }
         t->terminal = task_state_terminal(t->state);
         HASH_ADD_KEYPTR(hh, fw->tasks, t->id, strlen(t->id), t);

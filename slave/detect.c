@@ -150,7 +150,7 @@ int slave_setup_attributes(struct slave *s, char **err)
                 free(perr);
                 free(spec);
                 res_cleanup(&r);
-                slave_pb_free(a);
+                pb_free(a);
                 free(text);
                 return -1;
             }

@@ -133,7 +133,7 @@ static void check_done(struct health *h, bool healthy, const char *why)
         h->ever_healthy = true;
         h->reported = true;
         h->consecutive = 0;
-    } else if (!h->ever_healthy && slave_now() - h->started < h->hc->grace_period_seconds) {
+    } else if (!h->ever_healthy && time_now() - h->started < h->hc->grace_period_seconds) {
         log_info("task %s: health check failed within the grace period (%s)", t->id, why);
     } else {
         h->consecutive++;
@@ -391,7 +391,7 @@ struct health *health_start(struct slave *s, struct task *t)
     h->t = t;
     h->hc = hc;
     h->sock = -1;
-    h->started = slave_now();
+    h->started = time_now();
     /* After a slave restart, carry on from the last reported health. */
     if (t->latest != NULL && t->latest->has_healthy) {
         h->reported = true;

@@ -114,7 +114,7 @@ static void ping_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 
 static void ping_watchdog_reset(struct slave *s)
 {
-    struct timeval tv = slave_secs_tv(s->ping_timeout);
+    struct timeval tv = time_tv(s->ping_timeout);
 
     event_add(s->ping_timer, &tv);
 }
@@ -135,7 +135,7 @@ static Mesos__V1__AgentInfo *build_agent_info(struct slave *s)
         ai->n_attributes = s->nattributes;
         ai->attributes = xcalloc(s->nattributes, sizeof(*ai->attributes));
         for (i = 0; i < s->nattributes; i++)
-            ai->attributes[i] = slave_pb_dup(&s->attributes[i]->base);
+            ai->attributes[i] = pb_dup(&s->attributes[i]->base);
     }
     if (s->agent_id != NULL) {
         ai->id = xcalloc(1, sizeof(*ai->id));
@@ -192,16 +192,14 @@ static uint8_t *build_subscribe(struct slave *s, size_t *len)
         aid.value = s->agent_id;
         call.agent_id = &aid;
     }
-    *len = agora__slave__call__get_packed_size(&call);
-    buf = xmalloc(*len ? *len : 1);
-    agora__slave__call__pack(&call, buf);
+    buf = pb_pack(&call.base, len);
 
     for (i = 0; i < sub.n_tasks; i++)
         free(sub.tasks[i]);
     free(sub.tasks);
     free(sub.frameworks);
     free(fids);
-    slave_pb_free(sub.agent_info);
+    pb_free(sub.agent_info);
     log_info("subscribing to master %s:%d (%s, %zu tasks, %zu frameworks)", s->master_host,
              s->master_port, s->agent_id ? s->agent_id : "new slave", ntasks, nfw);
     return buf;
@@ -243,9 +241,7 @@ static void send_pong(struct slave *s, const Agora__Slave__Event__Ping *ping)
     call.type = AGORA__SLAVE__CALL__TYPE__PONG;
     call.agent_id = &aid;
     call.pong = &pong;
-    len = agora__slave__call__get_packed_size(&call);
-    buf = xmalloc(len ? len : 1);
-    agora__slave__call__pack(&call, buf);
+    buf = pb_pack(&call.base, &len);
     if (s->pong_call != NULL)
         http_call_cancel(s->pong_call);
     s->pong_call = http_call_start(s->base, s->master_host, s->master_port, "POST",
@@ -451,7 +447,7 @@ void slave_schedule_connect(struct slave *s, double ceiling)
         s->backoff = SLAVE_BACKOFF_MAX;
     if (s->backoff < SLAVE_BACKOFF_MIN)
         s->backoff = SLAVE_BACKOFF_MIN;
-    tv = slave_secs_tv(delay);
+    tv = time_tv(delay);
     log_info("connecting to master %s:%d in %.2fs", s->master_host ? s->master_host : "(none)",
              s->master_port, delay);
     event_add(s->backoff_timer, &tv);

@@ -41,46 +41,6 @@
 
 static void free_deferred_cb(evutil_socket_t fd, short what, void *arg);
 
-/* ------------------------------------------------------------- helpers */
-
-double slave_now(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-struct timeval slave_secs_tv(double secs)
-{
-    struct timeval tv;
-
-    if (secs < 0)
-        secs = 0;
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
-/* Deep copy of a message through its wire form. */
-void *slave_pb_dup(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = xmalloc(len ? len : 1);
-    ProtobufCMessage *copy;
-
-    protobuf_c_message_pack(m, buf);
-    copy = protobuf_c_message_unpack(m->descriptor, &agora_pb_allocator, len, buf);
-    free(buf);
-    return copy;
-}
-
-void slave_pb_free(void *m)
-{
-    if (m != NULL)
-        protobuf_c_message_free_unpacked(m, &agora_pb_allocator);
-}
-
 /* ------------------------------------------------------- child watchers */
 
 struct child_watch {
@@ -156,7 +116,7 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
 
     s->base = base;
     s->flags = flags;
-    s->start_time = slave_now();
+    s->start_time = time_now();
     s->completed_frameworks = json_array();
     srandom((unsigned)(getpid() ^ (long)(s->start_time * 1000)));
     if (slave_conn_init(s, err) < 0)
@@ -308,7 +268,7 @@ void slave_free(struct slave *s)
     if (s->free_ev != NULL)
         event_free(s->free_ev);
     for (i = 0; i < s->nattributes; i++)
-        slave_pb_free(s->attributes[i]);
+        pb_free(s->attributes[i]);
     free(s->attributes);
     res_cleanup(&s->resources);
     json_decref(s->completed_frameworks);

@@ -24,8 +24,10 @@
 
 #include "mesos.pb-c.h"
 #include "slave.pb-c.h"
+#include "pbutil.h"
 #include "resources.h"
 #include "task_state.h"
+#include "timeutil.h"
 
 struct event_base;
 struct event;
@@ -203,7 +205,6 @@ void slave_kill_task(struct slave *s, struct task *t, double grace, bool health)
 /* Task is terminal and all its updates acknowledged: retire it. */
 void slave_task_maybe_complete(struct slave *s, struct task *t);
 
-double slave_now(void);
 /* The task as /state shows it: its command executor (id = task id) with
  * the task under "tasks", or under "completed_tasks" once terminal. */
 json_t *slave_task_json(struct slave *s, struct task *t);
@@ -228,9 +229,6 @@ int su_deserialize(struct su_queue *q, const char *data, size_t len, char **err)
 #define SLAVE_BACKOFF_MAX 30.0
 #define SLAVE_DEFAULT_PING_INTERVAL 15.0
 #define SLAVE_DEFAULT_MAX_MISSED_PINGS 5
-struct timeval slave_secs_tv(double secs);
-void *slave_pb_dup(const ProtobufCMessage *m);
-void slave_pb_free(void *m);
 /* master_conn.c: --master, the backoff and ping timers. 0, or -1 with *err. */
 int slave_conn_init(struct slave *s, char **err);
 /* Connect after a jittered delay in [SLAVE_BACKOFF_MIN, ceiling]. */

@@ -55,13 +55,13 @@ struct framework *slave_add_framework(struct slave *s, const Mesos__V1__Framewor
     struct framework *fw = slave_find_framework(s, info->id->value);
 
     if (fw != NULL) {
-        slave_pb_free(fw->info);
-        fw->info = slave_pb_dup(&info->base);
+        pb_free(fw->info);
+        fw->info = pb_dup(&info->base);
         return fw;
     }
     fw = xcalloc(1, sizeof(*fw));
     fw->id = xstrdup(info->id->value);
-    fw->info = slave_pb_dup(&info->base);
+    fw->info = pb_dup(&info->base);
     fw->completed_tasks = json_array();
     HASH_ADD_KEYPTR(hh, s->frameworks, fw->id, strlen(fw->id), fw);
     return fw;
@@ -96,8 +96,8 @@ void slave_task_free(struct slave *s, struct task *t)
     if (s->containerizer != NULL)
         s->containerizer->destroy(s->containerizer, t);
     su_cleanup(&t->updates);
-    slave_pb_free(t->info);
-    slave_pb_free(t->latest);
+    pb_free(t->info);
+    pb_free(t->latest);
     free(t->id);
     free(t->container_id);
     free(t->sandbox);
@@ -107,7 +107,7 @@ void slave_task_free(struct slave *s, struct task *t)
 
 void slave_framework_free(struct framework *fw)
 {
-    slave_pb_free(fw->info);
+    pb_free(fw->info);
     json_decref(fw->completed_tasks);
     free(fw->id);
     free(fw);
@@ -154,7 +154,7 @@ void slave_task_update(struct slave *s, struct task *t, Mesos__V1__TaskState sta
     mesos__v1__executor_id__init(st->executor_id);
     st->executor_id->value = xstrdup(t->id);
     st->has_timestamp = 1;
-    st->timestamp = slave_now();
+    st->timestamp = time_now();
     id_uuid_bytes(uuid);
     st->has_uuid = 1;
     st->uuid.len = 16;
@@ -177,8 +177,8 @@ void slave_task_update(struct slave *s, struct task *t, Mesos__V1__TaskState sta
     }
     log_info("task %s of framework %s: %s -> %s%s%s", t->id, t->fw->id, task_state_name(t->state),
              task_state_name(state), message ? ": " : "", message ? message : "");
-    slave_pb_free(t->latest);
-    t->latest = slave_pb_dup(&st->base);
+    pb_free(t->latest);
+    t->latest = pb_dup(&st->base);
     t->state = state;
     if (task_state_terminal(state))
         t->terminal = true;
@@ -352,11 +352,11 @@ void slave_on_run_task(struct slave *s, const Agora__Slave__Event__RunTask *rt)
     fw = slave_add_framework(s, rt->framework_info);
     fw->shutting_down = false;
     ckpt_framework(s, fw);
-    ti = slave_pb_dup(&rt->task->base);
+    ti = pb_dup(&rt->task->base);
     t = task_new(fw, ti);
     id_uuid_string(cid);
     t->container_id = xstrdup(cid);
-    t->launched_at = slave_now();
+    t->launched_at = time_now();
     if (valid_path_component(tid)) {
         t->sandbox = xasprintf("%s/slaves/%s/frameworks/%s/executors/%s/runs/%s",
                                s->flags->work_dir, s->agent_id, fw->id, tid, cid);

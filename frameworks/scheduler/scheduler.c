@@ -26,6 +26,7 @@
 #include "pbjson.h"
 #include "recordio.h"
 #include "master_follow.h"
+#include "timeutil.h"
 
 #define SCHED_MAX_RECORD (64u * 1024 * 1024) /* one OFFERS event of a big cluster */
 #define SCHED_CONNECT_TIMEOUT 10.0           /* connect + response headers */
@@ -262,8 +263,7 @@ static void sched_schedule_reconnect(struct agora_scheduler *s, double delay)
         if (s->backoff > SCHED_BACKOFF_MAX)
             s->backoff = SCHED_BACKOFF_MAX;
     }
-    tv.tv_sec = (time_t)delay;
-    tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
+    tv = time_tv(delay);
     log_debug("scheduler %s: reconnecting in %.2f s", s->name, delay);
     evtimer_add(s->reconnect_ev, &tv);
 }
@@ -281,8 +281,7 @@ static void sched_arm_watchdog(struct agora_scheduler *s, double secs)
 {
     struct timeval tv;
 
-    tv.tv_sec = (time_t)secs;
-    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    tv = time_tv(secs);
     evtimer_add(s->watchdog_ev, &tv);
 }
 

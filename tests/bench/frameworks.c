@@ -35,6 +35,7 @@
 #include "recordio.h"
 #include "resources.h"
 #include "scheduler.pb-c.h"
+#include "pbutil.h"
 
 #define SCHED_PATH "/api/v1/scheduler"
 #define CT_PROTOBUF "application/x-protobuf"
@@ -81,9 +82,8 @@ static void sample_add(double **v, size_t *n, size_t *cap, double x)
 
 static void post_call(struct bfw *fw, const Mesos__V1__Scheduler__Call *call)
 {
-    size_t len = mesos__v1__scheduler__call__get_packed_size(call);
-    uint8_t *buf = xmalloc(len ? len : 1);
-    mesos__v1__scheduler__call__pack(call, buf);
+    size_t len;
+    uint8_t *buf = pb_pack(&call->base, &len);
     call_pool_post(fw->f->pool, SCHED_PATH, CT_PROTOBUF, CT_PROTOBUF, fw->stream_id, buf, len, NULL,
                    NULL);
     free(buf);

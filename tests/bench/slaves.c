@@ -45,6 +45,7 @@
 #include "recordio.h"
 #include "resources.h"
 #include "slave.pb-c.h"
+#include "pbutil.h"
 
 #define SLAVE_PATH "/internal/v1/slave"
 #define CT_PROTOBUF "application/x-protobuf"
@@ -273,20 +274,13 @@ static void on_run_task(struct bchild *c, struct bslave *s, const Agora__Slave__
     }
     HASH_ADD_KEYPTR(hh, c->tasks, t->key, strlen(t->key), t);
     task_link(s, t);
-    t->info_len = mesos__v1__task_info__get_packed_size(rt->task);
-    t->info_pb = xmalloc(t->info_len ? t->info_len : 1);
-    mesos__v1__task_info__pack(rt->task, t->info_pb);
+    t->info_pb = pb_pack(&rt->task->base, &t->info_len);
     struct bfwinfo *fi = NULL;
     HASH_FIND_STR(c->fwinfos, t->fw_id, fi);
     if (!fi) {
-        /* A deep copy: pack and unpack. */
-        size_t n = mesos__v1__framework_info__get_packed_size(rt->framework_info);
-        uint8_t *buf = xmalloc(n ? n : 1);
-        mesos__v1__framework_info__pack(rt->framework_info, buf);
         fi = xcalloc(1, sizeof(*fi));
         fi->id = xstrdup(t->fw_id);
-        fi->info = mesos__v1__framework_info__unpack(NULL, n, buf);
-        free(buf);
+        fi->info = pb_dup(&rt->framework_info->base);
         HASH_ADD_KEYPTR(hh, c->fwinfos, fi->id, strlen(fi->id), fi);
     }
     t->phase = BT_RUNNING_SENT;
@@ -771,7 +765,7 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
     HASH_ITER (hh, c.fwinfos, fi, ftmp) {
         HASH_DELETE(hh, c.fwinfos, fi);
         if (fi->info)
-            mesos__v1__framework_info__free_unpacked(fi->info, NULL);
+            pb_free(fi->info);
         free(fi->id);
         free(fi);
     }
