@@ -513,6 +513,34 @@ static bool rest_leader_check(struct rest_server *rs, struct evhttp_request *req
     return false;
 }
 
+/* The body's Content-Type against route->consumes: true when it is one
+ * of them (rq->consumed says which), else 415 naming what is expected. */
+static bool rest_consumes_check(struct rest_server *rs, struct rest_req *rq)
+{
+    const char *ct = http_req_header(rq->req, "Content-Type");
+    const char *const *c = rq->route->consumes;
+    char expect[256];
+    size_t off = 0;
+
+    for (int i = 0; c[i] != NULL; i++) {
+        if (rest_media_is(ct, c[i])) {
+            rq->consumed = i;
+            return true;
+        }
+        off +=
+            (size_t)snprintf(expect + off, off < sizeof(expect) ? sizeof(expect) - off : 0, "%s%s",
+                             i == 0     ? ""
+                             : c[i + 1] ? ", "
+                                        : " or ",
+                             c[i]);
+        if (off >= sizeof(expect))
+            off = sizeof(expect) - 1;
+    }
+    rest_server_error(rs, rq->req, 415, "Expecting 'Content-Type' of %s, got '%s'", expect,
+                      ct ? ct : "");
+    return false;
+}
+
 static void rest_dispatch(struct evhttp_request *req, void *arg)
 {
     struct rest_server *rs = arg;
@@ -522,7 +550,7 @@ static void rest_dispatch(struct evhttp_request *req, void *arg)
     char stackbuf[REST_STACK_PATH + REST_MAX_PARAMS + 1];
     char *buf = plen <= REST_STACK_PATH ? stackbuf : xmalloc(plen + REST_MAX_PARAMS + 1);
     char allow[128];
-    struct rest_req rq = { .req = req, .server = rs, .arg = rs->arg, .path = path };
+    struct rest_req rq = { .req = req, .server = rs, .arg = rs->arg, .path = path, .consumed = -1 };
     enum rest_match_result mr;
 
     if (http_server_body_too_large(rs->http, req)) {
@@ -543,6 +571,8 @@ static void rest_dispatch(struct evhttp_request *req, void *arg)
         goto out;
     }
     if ((rq.route->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
+        goto out;
+    if (rq.route->consumes != NULL && !rest_consumes_check(rs, &rq))
         goto out;
     if (rq.route->flags & REST_JSON_BODY) {
         size_t len;

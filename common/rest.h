@@ -40,6 +40,10 @@ struct rest_route {
     const char *pattern;
     rest_handler_fn fn;
     unsigned flags; /* enum rest_flags */
+    /* Media types the request body may have (NULL-terminated), checked
+     * with rest_media_is before the handler runs: anything else is 415 from
+     * the formatter. NULL: any (or none). */
+    const char *const *consumes;
 };
 
 #define REST_MAX_PARAMS 8
@@ -59,6 +63,7 @@ struct rest_req {
     struct rest_param params[REST_MAX_PARAMS];
     int nparams;
     json_t *json; /* REST_JSON_BODY: the decoded body (borrowed; freed after the handler) */
+    int consumed; /* index in route->consumes of the body's type; -1 without consumes */
 };
 
 /* Formats an error body: returns a malloc'd body (the caller frees) and

@@ -951,14 +951,6 @@ void http_state_handle_operator(struct rest_req *rq)
     struct evhttp_request *req = rq->req;
     struct master *m = rq->arg;
     json_t *call = NULL;
-    const char *ct = http_req_header(req, "Content-Type");
-    if (!rest_media_is(ct, "application/json")) {
-        rest_error(rq, 415,
-                   "Expecting 'Content-Type' of application/json, got '%s' "
-                   "(application/x-protobuf is not supported by this endpoint)",
-                   ct ? ct : "");
-        return;
-    }
     enum master_enc enc;
     bool recordio;
     if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {

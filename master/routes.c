@@ -15,20 +15,26 @@
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_RECORDIO "application/recordio"
 
+/* What each POST endpoint's body may be; scheduler_api.c reads
+ * rq->consumed (0 JSON, 1 protobuf). The operator API takes JSON only. */
+static const char *const json_or_protobuf[] = { CT_JSON, CT_PROTOBUF, NULL };
+static const char *const protobuf_only[] = { CT_PROTOBUF, NULL };
+static const char *const json_only[] = { CT_JSON, NULL };
+
 static const struct rest_route master_routes[] = {
-    { "POST", "/api/v1/scheduler", scheduler_api_handle, REST_LEADER_ONLY },
-    { "POST", "/internal/v1/slave", slave_api_handle, REST_LEADER_ONLY },
-    { "POST", "/api/v1", http_state_handle_operator, REST_LEADER_ONLY },
-    { "GET", "/master/state", http_state_handle_state, 0 },
-    { "GET", "/master/state.json", http_state_handle_state, 0 },
-    { "GET", "/state", http_state_handle_state, 0 },
-    { "GET", "/state.json", http_state_handle_state, 0 },
-    { "GET", "/master/redirect", http_state_handle_redirect, 0 },
-    { "GET", "/redirect", http_state_handle_redirect, 0 },
-    { "GET", "/health", rest_handle_health, 0 },
-    { "GET", "/master/health", rest_handle_health, 0 },
-    { "GET", "/metrics", rest_handle_metrics, 0 },
-    { "GET", "/metrics/snapshot", http_state_handle_metrics_snapshot, 0 },
+    { "POST", "/api/v1/scheduler", scheduler_api_handle, REST_LEADER_ONLY, json_or_protobuf },
+    { "POST", "/internal/v1/slave", slave_api_handle, REST_LEADER_ONLY, protobuf_only },
+    { "POST", "/api/v1", http_state_handle_operator, REST_LEADER_ONLY, json_only },
+    { "GET", "/master/state", http_state_handle_state, 0, NULL },
+    { "GET", "/master/state.json", http_state_handle_state, 0, NULL },
+    { "GET", "/state", http_state_handle_state, 0, NULL },
+    { "GET", "/state.json", http_state_handle_state, 0, NULL },
+    { "GET", "/master/redirect", http_state_handle_redirect, 0, NULL },
+    { "GET", "/redirect", http_state_handle_redirect, 0, NULL },
+    { "GET", "/health", rest_handle_health, 0, NULL },
+    { "GET", "/master/health", rest_handle_health, 0, NULL },
+    { "GET", "/metrics", rest_handle_metrics, 0, NULL },
+    { "GET", "/metrics/snapshot", http_state_handle_metrics_snapshot, 0, NULL },
 };
 
 static bool master_leading(void *arg, const char **host, int *port)

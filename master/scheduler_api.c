@@ -734,13 +734,7 @@ void scheduler_api_handle(struct rest_req *rq)
     enum master_enc enc;
     bool recordio;
 
-    const char *ct = http_req_header(req, "Content-Type");
-    bool json = rest_media_is(ct, CT_JSON);
-    if (!json && !rest_media_is(ct, CT_PROTOBUF)) {
-        rest_error(rq, 415, "Expecting 'Content-Type' of %s or %s, got '%s'", CT_JSON, CT_PROTOBUF,
-                   ct ? ct : "");
-        goto out;
-    }
+    bool json = rq->consumed == 0; /* the route consumes JSON or protobuf */
     if (master_negotiate_accept(req, &enc, &recordio) != 0) {
         rest_error(rq, 406,
                    "Expecting 'Accept' to allow %s or %s (or %s with "

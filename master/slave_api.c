@@ -438,11 +438,6 @@ void slave_api_handle(struct rest_req *rq)
     struct master *m = rq->arg;
     Agora__Slave__Call *call = NULL;
 
-    const char *ct = http_req_header(req, "Content-Type");
-    if (!rest_media_is(ct, CT_PROTOBUF)) {
-        rest_error(rq, 415, "Expecting 'Content-Type' of %s, got '%s'", CT_PROTOBUF, ct ? ct : "");
-        goto out;
-    }
     size_t len;
     const char *body = http_req_body(req, &len);
     call = agora__slave__call__unpack(&agora_pb_allocator, len, (const uint8_t *)body);

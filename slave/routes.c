@@ -7,13 +7,13 @@
 #include "rest.h"
 
 static const struct rest_route slave_routes[] = {
-    { "GET", "/state", slave_http_state, 0 },
-    { "GET", "/state.json", slave_http_state, 0 },
-    { "GET", "/slave(1)/state", slave_http_state, 0 },
-    { "GET", "/health", rest_handle_health, 0 },
-    { "GET", "/metrics", rest_handle_metrics, 0 },
-    { "GET", "/files/browse", slave_http_browse, 0 },
-    { "GET", "/files/read", slave_http_read, 0 },
+    { "GET", "/state", slave_http_state, 0, NULL },
+    { "GET", "/state.json", slave_http_state, 0, NULL },
+    { "GET", "/slave(1)/state", slave_http_state, 0, NULL },
+    { "GET", "/health", rest_handle_health, 0, NULL },
+    { "GET", "/metrics", rest_handle_metrics, 0, NULL },
+    { "GET", "/files/browse", slave_http_browse, 0, NULL },
+    { "GET", "/files/read", slave_http_read, 0, NULL },
 };
 
 void slave_routes_attach(struct slave *s)

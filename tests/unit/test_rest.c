@@ -55,16 +55,16 @@ static void h_version(struct rest_req *rq)
 }
 
 static const struct rest_route marathon[] = {
-    { "GET", "/v2/apps", h_noop, 0 },
-    { "POST", "/v2/apps", h_noop, 0 },
-    { "GET", "/v2/apps/{id*}", h_app, 0 },
-    { "PUT", "/v2/apps/{id*}", h_app, 0 },
-    { "DELETE", "/v2/apps/{id*}", h_app, 0 },
-    { "GET", "/v2/apps/{id*}/tasks", h_tasks, 0 },
-    { "DELETE", "/v2/apps/{id*}/tasks/{task_id}", h_task, 0 },
-    { "POST", "/v2/apps/{id*}/restart", h_restart, 0 },
-    { "GET", "/v2/apps/{id*}/versions/{version}", h_version, 0 },
-    { "GET", "/v2/groups/{id*}", h_noop, 0 },
+    { "GET", "/v2/apps", h_noop, 0, NULL },
+    { "POST", "/v2/apps", h_noop, 0, NULL },
+    { "GET", "/v2/apps/{id*}", h_app, 0, NULL },
+    { "PUT", "/v2/apps/{id*}", h_app, 0, NULL },
+    { "DELETE", "/v2/apps/{id*}", h_app, 0, NULL },
+    { "GET", "/v2/apps/{id*}/tasks", h_tasks, 0, NULL },
+    { "DELETE", "/v2/apps/{id*}/tasks/{task_id}", h_task, 0, NULL },
+    { "POST", "/v2/apps/{id*}/restart", h_restart, 0, NULL },
+    { "GET", "/v2/apps/{id*}/versions/{version}", h_version, 0, NULL },
+    { "GET", "/v2/groups/{id*}", h_noop, 0, NULL },
 };
 #define NMARATHON (sizeof(marathon) / sizeof(marathon[0]))
 
@@ -185,9 +185,9 @@ static void test_404_405(void **state)
     assert_ptr_equal(m->route->fn, h_tasks);
     /* Literal beats parameter at the same position. */
     static const struct rest_route t[] = {
-        { "GET", "/a/{x}", h_app, 0 },
-        { "GET", "/a/search", h_tasks, 0 },
-        { "GET", "/a/{x*}", h_task, 0 },
+        { "GET", "/a/{x}", h_app, 0, NULL },
+        { "GET", "/a/search", h_tasks, 0, NULL },
+        { "GET", "/a/{x*}", h_task, 0, NULL },
     };
     struct rest_param p[REST_MAX_PARAMS];
     int n;
@@ -397,11 +397,20 @@ static void h_json_body(struct rest_req *rq)
     http_reply_json(rq->req, 200, json_incref(rq->json));
 }
 
+/* Answers which of the route's media types the body had. */
+static void h_consumed(struct rest_req *rq)
+{
+    http_reply_text(rq->req, 200, "%d", rq->consumed);
+}
+
+static const char *const typed[] = { "application/json", "application/x-protobuf", NULL };
+
 static const struct rest_route test_routes[] = {
-    { "GET", "/v2/apps/{id*}", h_echo_id, 0 },
-    { "POST", "/v2/apps", h_json_body, REST_JSON_BODY },
-    { "POST", "/write/{id}", h_echo_id, REST_LEADER_ONLY },
-    { "GET", "/health", rest_handle_health, 0 },
+    { "POST", "/typed", h_consumed, 0, typed },
+    { "GET", "/v2/apps/{id*}", h_echo_id, 0, NULL },
+    { "POST", "/v2/apps", h_json_body, REST_JSON_BODY, NULL },
+    { "POST", "/write/{id}", h_echo_id, REST_LEADER_ONLY, NULL },
+    { "GET", "/health", rest_handle_health, 0, NULL },
 };
 
 static bool is_leading(void *arg, const char **host, int *port)
@@ -446,15 +455,17 @@ static void result_free(struct result *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void do_call(struct result *r, const char *method, const char *path, const char *body,
-                    size_t len)
+/* One call with an optional Content-Type, run to its answer. */
+static void do_call_ct(struct result *r, const char *method, const char *path, const char *ctype,
+                       const char *body, size_t len)
 {
+    struct http_header h = { "Content-Type", ctype };
     struct timespec ts;
     double end;
 
     result_free(r);
-    assert_non_null(http_call_start(base, "127.0.0.1", http_server_port(srv), method, path, NULL, 0,
-                                    body, len, 5.0, on_resp, r));
+    assert_non_null(http_call_start(base, "127.0.0.1", http_server_port(srv), method, path, &h,
+                                    ctype ? 1 : 0, body, len, 5.0, on_resp, r));
     clock_gettime(CLOCK_MONOTONIC, &ts);
     end = (double)ts.tv_sec + 10;
     while (!r->done) {
@@ -462,6 +473,12 @@ static void do_call(struct result *r, const char *method, const char *path, cons
         clock_gettime(CLOCK_MONOTONIC, &ts);
         assert_true((double)ts.tv_sec < end);
     }
+}
+
+static void do_call(struct result *r, const char *method, const char *path, const char *body,
+                    size_t len)
+{
+    do_call_ct(r, method, path, NULL, body, len);
 }
 
 /* Status, and Content-Type and body unless NULL. */
@@ -534,6 +551,19 @@ static void test_http_dispatch(void **state)
 
     do_call(&r, "HEAD", "/health", NULL, 0);
     assert_int_equal(r.status, 200);
+
+    /* 415 from the route's consumes list, in one place; parameters and
+     * case do not matter, and the handler learns which type it got. */
+    do_call_ct(&r, "POST", "/typed", "application/x-protobuf", "x", 1);
+    expect(&r, 200, NULL, "1\n");
+    do_call_ct(&r, "POST", "/typed", "Application/JSON; charset=utf-8", "{}", 2);
+    expect(&r, 200, NULL, "0\n");
+    do_call_ct(&r, "POST", "/typed", "text/plain", "x", 1);
+    expect(&r, 415, "application/json",
+           "{\"message\":\"Expecting 'Content-Type' of application/json or "
+           "application/x-protobuf, got 'text/plain'\"}");
+    do_call(&r, "POST", "/typed", "x", 1);
+    expect(&r, 415, "application/json", NULL);
     result_free(&r);
 }
 
