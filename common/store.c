@@ -42,6 +42,7 @@ struct store {
     void *deposed_arg;
     struct store_key *keys;
     struct store_op *ops;
+    size_t max_value; /* values over this are refused (STORE_TOO_BIG) */
 };
 
 static const char *const store_rc_names[] = {
@@ -68,7 +69,23 @@ struct store *store_new_backend(struct event_base *base, const struct store_back
     s->be_ops = ops;
     s->be = be;
     s->name = xasprintf("%s:%s", ops->kind, where);
+    s->max_value = STORE_MAX_VALUE;
     return s;
+}
+
+int store_set_max_value(struct store *s, size_t bytes)
+{
+    /* ZooKeeper refuses a request over its jute.maxbuffer (1 MB by default),
+     * so only a file store may hold more. */
+    if (bytes > STORE_MAX_VALUE && strcmp(s->be_ops->kind, "file") != 0)
+        return -1;
+    s->max_value = bytes;
+    return 0;
+}
+
+size_t store_max_value(const struct store *s)
+{
+    return s->max_value;
 }
 
 void *store_be(struct store *s)
@@ -353,7 +370,7 @@ void store_put(struct store *s, const char *key, const void *data, size_t len, i
     HASH_FIND_STR(s->keys, key, k);
     /* Coalesce into a put waiting behind the one in flight. */
     if (k && k->tail && k->tail != k->head && k->tail->kind == STORE_OP_PUT &&
-        len <= STORE_MAX_VALUE) {
+        len <= s->max_value) {
         struct store_op *t = k->tail;
         free(t->data);
         t->data = xmalloc(len ? len : 1);
@@ -374,10 +391,10 @@ void store_put(struct store *s, const char *key, const void *data, size_t len, i
     op->expected = expected;
     if (check_key(op, key, false) != 0)
         return;
-    if (len > STORE_MAX_VALUE) {
+    if (len > s->max_value) {
         store_op_done(op, STORE_TOO_BIG, -1,
-                      xasprintf("%s: %s: value of %zu bytes refused (at most %u)", s->name, key,
-                                len, STORE_MAX_VALUE));
+                      xasprintf("%s: %s: value of %zu bytes refused (at most %zu)", s->name, key,
+                                len, s->max_value));
         return;
     }
     op->data = xmalloc(len ? len : 1);
@@ -409,9 +426,9 @@ int store_put_sync(struct store *s, const char *key, const void *data, size_t le
         *err = xasprintf("%s: invalid key '%s'", s->name, key);
         return STORE_INVALID;
     }
-    if (len > STORE_MAX_VALUE) {
-        *err = xasprintf("%s: %s: value of %zu bytes refused (at most %u)", s->name, key, len,
-                         STORE_MAX_VALUE);
+    if (len > s->max_value) {
+        *err = xasprintf("%s: %s: value of %zu bytes refused (at most %zu)", s->name, key, len,
+                         s->max_value);
         return STORE_TOO_BIG;
     }
     struct store_key *k = NULL;

@@ -82,6 +82,11 @@ struct store *store_zk_new(struct event_base *base, struct zk *zk, const char *r
 void store_set_deposed(struct store *s, store_deposed_fn fn, void *arg);
 /* Pending callbacks are dropped; writes already sent may still land. */
 void store_free(struct store *s);
+/* Raise (or lower) the largest value this store takes, STORE_MAX_VALUE by
+ * default. Only a file store may go above STORE_MAX_VALUE (ZooKeeper's
+ * limit): -1 for a ZooKeeper store asked for more. */
+int store_set_max_value(struct store *s, size_t bytes);
+size_t store_max_value(const struct store *s);
 /* "file:<dir>" or "zk:<root>", for messages. */
 const char *store_name(const struct store *s);
 

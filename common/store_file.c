@@ -155,7 +155,7 @@ static int get_now(struct store *s, const char *key, char **data, size_t *len, i
         rc = STORE_INVALID;
     } else if (cur == -1) {
         rc = STORE_NOT_FOUND;
-    } else if (file_read_all(path, STORE_MAX_VALUE, data, len) != 0) {
+    } else if (file_read_all(path, store_max_value(s), data, len) != 0) {
         rc = errno == ENOENT ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
         *err = xasprintf("%s: %s: %s", store_name(s), key, strerror(errno));
     }

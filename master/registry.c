@@ -354,6 +354,9 @@ struct registry *registry_new(struct master *m, const char *work_dir, char **err
         registry_free(r);
         return NULL;
     }
+    /* A file holds what ZooKeeper could not: standalone masters keep the
+     * registry's own limit. */
+    store_set_max_value(s, REGISTRY_HEADER_LEN + compressBound(REGISTRY_MAX_BYTES));
     r->store = s;
     r->key = xstrdup("registry.pb");
     char *old = xasprintf("%s/registry.json", work_dir);
