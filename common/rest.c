@@ -280,7 +280,8 @@ static int range_matches(const char *r, size_t len, const char *offer, int *q)
             pl = (size_t)(end - p);
         if (pl >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
             double v = strtod(p + 2, NULL);
-            *q = v < 0 ? 0 : v > 1 ? 1000 : (int)(v * 1000 + 0.5);
+            /* !(v > 0) also catches "q=nan", which no cast may see. */
+            *q = !(v > 0) ? 0 : v > 1 ? 1000 : (int)(v * 1000 + 0.5);
         } else if (pl) {
             if (!offer_allows_param(offer, p, pl))
                 return 0;

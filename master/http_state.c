@@ -48,7 +48,7 @@ static bool state_streaming;
  *
  * A task is rendered three ways: /master/state through jansson
  * (state_task_json), /master/state as text (put_task, the fast path), and
- * the v1 operator API (v1_task_json). All three walk this table, so a field
+ * the v1 operator API (task_json(t, true)). All three walk this table, so a field
  * is added once. state_key/v1_key: the field's name in each view (NULL:
  * not in that view); v1_wrap: the v1 view wraps ids as {"value": ...}. */
 enum task_field_kind {
@@ -206,6 +206,23 @@ json_t *state_task_json(const struct task *t)
     return task_json(t, false);
 }
 
+/* fw's tasks appended to the three arrays of /master/state and of the v1
+ * GET_TASKS answer (v1: the operator API's Task shape). */
+static void fw_tasks_json(const struct framework *fw, bool v1, json_t *tasks, json_t *unreachable,
+                          json_t *completed)
+{
+    struct task *t, *tmp;
+
+    HASH_ITER (hh, fw->tasks, t, tmp) {
+        bool gone = t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE;
+        json_array_append_new(gone ? unreachable : tasks, task_json(t, v1));
+    }
+    for (size_t i = 0; i < fw->ncompleted; i++) {
+        const struct task *c = fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS];
+        json_array_append_new(completed, task_json(c, v1));
+    }
+}
+
 static json_t *offer_json(const struct offer *o)
 {
     json_t *j = json_object();
@@ -268,8 +285,8 @@ json_t *state_framework_json(struct master *m, struct framework *fw)
 
     json_t *offers = json_array();
     struct offer *o;
-    DL_FOREACH2(fw->offers, o, fw_next)
-    json_array_append_new(offers, offer_json(o));
+    DL_FOREACH2 (fw->offers, o, fw_next)
+        json_array_append_new(offers, offer_json(o));
     json_object_set_new(j, "offers", offers);
     json_object_set_new(j, "executors", json_array());
     json_object_set_new(j, "completed_executors", json_array());
@@ -277,15 +294,7 @@ json_t *state_framework_json(struct master *m, struct framework *fw)
     if (state_streaming)
         return j; /* state_write_framework appends the task arrays */
     json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
-    struct task *t, *tmp;
-    HASH_ITER (hh, fw->tasks, t, tmp)
-        json_array_append_new(t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ? unreachable
-                                                                                  : tasks,
-                              state_task_json(t));
-    for (size_t i = 0; i < fw->ncompleted; i++)
-        json_array_append_new(
-            completed,
-            state_task_json(fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS]));
+    fw_tasks_json(fw, false, tasks, unreachable, completed);
     json_object_set_new(j, "tasks", tasks);
     json_object_set_new(j, "unreachable_tasks", unreachable);
     json_object_set_new(j, "completed_tasks", completed);
@@ -867,26 +876,12 @@ static json_t *nanos(double secs)
     return json_pack("{s:I}", "nanoseconds", (json_int_t)(secs * 1e9));
 }
 
-static json_t *v1_task_json(const struct task *t)
-{
-    return task_json(t, true);
-}
-
 static json_t *v1_get_tasks(struct master *m)
 {
     json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
     struct framework *fw, *ftmp;
-    HASH_ITER (hh, m->frameworks, fw, ftmp) {
-        struct task *t, *tmp;
-        HASH_ITER (hh, fw->tasks, t, tmp)
-            json_array_append_new(t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE ? unreachable
-                                                                                      : tasks,
-                                  v1_task_json(t));
-        for (size_t i = 0; i < fw->ncompleted; i++)
-            json_array_append_new(
-                completed,
-                v1_task_json(fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS]));
-    }
+    HASH_ITER (hh, m->frameworks, fw, ftmp)
+        fw_tasks_json(fw, true, tasks, unreachable, completed);
     return json_pack("{s:o, s:o, s:o, s:[], s:[]}", "tasks", tasks, "unreachable_tasks",
                      unreachable, "completed_tasks", completed, "pending_tasks", "orphan_tasks");
 }

@@ -299,8 +299,8 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
             s->in_allocator = false;
         }
         struct task *t;
-        DL_FOREACH2(s->tasks, t, slave_next)
-        task_release_resources(m, t, false);
+        DL_FOREACH2 (s->tasks, t, slave_next)
+            task_release_resources(m, t, false);
     }
     if (rereg)
         s->reregistered_time = time_now();
@@ -345,9 +345,9 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
     alloc_add_slave(m->alloc, s->id, &s->total);
     s->in_allocator = true;
     struct task *t;
-    DL_FOREACH2(s->tasks, t, slave_next)
-    if (t->resources_used)
-        alloc_add_used(m->alloc, t->fw->id, s->id, &t->res);
+    DL_FOREACH2 (s->tasks, t, slave_next)
+        if (t->resources_used)
+            alloc_add_used(m->alloc, t->fw->id, s->id, &t->res);
     alloc_request(m->alloc);
     slave_start_pings(m, s);
 
