@@ -13,7 +13,7 @@ PKGS=(
   # to the loop) and the server (+ Java) that the HA tests start themselves.
   libzookeeper-mt-dev zookeeper
   libcmocka-dev uthash-dev
-  python3-pytest python3-pytest-timeout python3-requests
+  python3-pytest python3-pytest-timeout python3-requests python3-marathon
   procps curl
 )
 # Docker tasks: the engine, and busybox-static for the tests' image.
