@@ -47,3 +47,17 @@ def master_cluster(cluster):
 def master(master_cluster):
     """A running master alone, with 1 s heartbeats (see master_cluster)."""
     return master_cluster.start_master("--heartbeat_interval=1secs")
+
+
+@pytest.fixture
+def pacer_cluster(request, tmp_path):
+    """A master, slaves and an agora-pacer: call start_master(),
+    add_slave() and start_pacer(). Stopped at teardown; logs of a failed
+    test printed."""
+    from pacer_harness import PacerCluster
+    c = PacerCluster(tmp_path)
+    yield c
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(c.logs())
+    c.shutdown()

@@ -1,0 +1,258 @@
+/*
+ * offers: resource offers become launches — the launch queue.
+ *
+ * Convergence (deployments.c) sets papp.waiting, the instances each app
+ * needs now. For every offer, the apps that wait and whose backoff has
+ * passed are tried in turn (placement.c decides, taskinfo.c builds the
+ * TaskInfo), as many instances per offer as fit; an offer that nothing
+ * uses is declined with --decline_offer_duration. Every offer an app
+ * could not use is counted with the reason (Marathon's
+ * processedOffersSummary), so /v2/queue says why an instance waits.
+ *
+ * Interest: when nothing waits Pacer SUPPRESSes offers; when work appears
+ * (more waiting than at the last pass, or a backoff that ran out) it
+ * REVIVEs, which also clears the filters of offers declined before.
+ *
+ * Backoff: a task that fails or finishes by itself multiplies the app's
+ * delay by backoffFactor (from backoffSeconds, at most
+ * maxLaunchDelaySeconds); a new version or DELETE /v2/queue/{id}/delay
+ * resets it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pacer.h"
+#include "placement.h"
+#include "taskinfo.h"
+#include "log.h"
+#include "mem.h"
+#include "timeutil.h"
+
+static const char *reason_names[QR_COUNT] = {
+    [QR_ROLE] = "UnfulfilledRole",         [QR_CONSTRAINT] = "UnfulfilledConstraint",
+    [QR_CPUS] = "InsufficientCpus",        [QR_MEM] = "InsufficientMemory",
+    [QR_DISK] = "InsufficientDisk",        [QR_GPUS] = "InsufficientGpus",
+    [QR_PORTS] = "InsufficientPorts",      [QR_DECLINED_SCARCE] = "DeclinedScarceResources",
+};
+
+static void count_reason(struct papp *a, const struct placement *pl)
+{
+    for (int r = 0; r < QR_COUNT; r++) {
+        if (pl->reason != NULL && strcmp(pl->reason, reason_names[r]) == 0) {
+            a->rejected[r]++;
+            if (r == QR_CONSTRAINT && pl->constraint < 8)
+                a->rejected_constraint[pl->constraint]++;
+            return;
+        }
+    }
+}
+
+/* Hosts of the app's live instances, for constraints. */
+static struct cons_host *placed_hosts(const struct papp *a, size_t *n, size_t extra)
+{
+    struct cons_host *h = xcalloc(a->ninstances + extra + 1, sizeof(*h));
+    const struct instance *i;
+
+    *n = 0;
+    DL_FOREACH(a->instances, i)
+    {
+        if (!instance_live(i))
+            continue;
+        h[*n].hostname = i->host;
+        h[*n].attrs = i->attrs;
+        h[*n].nattrs = i->nattrs;
+        (*n)++;
+    }
+    return h;
+}
+
+static bool eligible(const struct papp *a, double now)
+{
+    return !a->removed && a->waiting > 0 && a->launch_after <= now;
+}
+
+static size_t try_app(struct pacer *p, struct papp *a, struct placement_offer *po,
+                      Mesos__V1__TaskInfo ***tasks, size_t *ntasks)
+{
+    const Mesos__V1__Offer *o = po->offer;
+    size_t nplaced, launched = 0;
+    struct cons_host *placed = placed_hosts(a, &nplaced, (size_t)a->waiting);
+
+    a->processed_offers++;
+    while (a->waiting > 0) {
+        struct placement pl;
+        struct instance *i;
+        struct taskinfo_args ta = { 0 };
+        Mesos__V1__TaskInfo *t;
+
+        placement_try(po, &a->spec, a->cons, placed, nplaced, &pl);
+        if (!pl.ok) {
+            if (launched == 0)
+                count_reason(a, &pl);
+            break;
+        }
+        i = instance_new(p, a, o->agent_id->value, o->hostname);
+        memcpy(i->ports, pl.host_ports, pl.nhost_ports * sizeof(uint64_t));
+        i->nports = pl.nhost_ports;
+        i->attrs = xcalloc(po->host.nattrs + 1, sizeof(*i->attrs));
+        for (size_t k = 0; k < po->host.nattrs; k++) {
+            i->attrs[k].name = xstrdup(po->host.attrs[k].name);
+            i->attrs[k].value = xstrdup(po->host.attrs[k].value);
+        }
+        i->nattrs = po->host.nattrs;
+        ta.app = &a->spec;
+        ta.task_id = i->task_id;
+        ta.agent_id = o->agent_id->value;
+        ta.hostname = o->hostname;
+        ta.role = po->role;
+        ta.host_ports = pl.host_ports;
+        ta.nhost_ports = pl.nhost_ports;
+        ta.service_ports = a->service_ports;
+        ta.nservice_ports = a->nservice_ports;
+        t = taskinfo_build(&ta);
+        *tasks = xrealloc(*tasks, (*ntasks + 1) * sizeof(**tasks));
+        (*tasks)[(*ntasks)++] = t;
+        state_save_instance(p, i);
+        placed[nplaced].hostname = i->host;
+        placed[nplaced].attrs = i->attrs;
+        placed[nplaced].nattrs = i->nattrs;
+        nplaced++;
+        a->waiting--;
+        launched++;
+        log_info("launching %s on %s (%s)", i->task_id, o->hostname, o->agent_id->value);
+    }
+    if (launched == 0) {
+        a->unused_offers++;
+        a->last_unused_offer = time_now();
+    }
+    free(placed);
+    return launched;
+}
+
+void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
+{
+    double now = time_now();
+
+    for (size_t k = 0; k < n; k++) {
+        const Mesos__V1__Offer *o = offers[k];
+        struct placement_offer po;
+        Mesos__V1__TaskInfo **tasks = NULL;
+        size_t ntasks = 0;
+        struct papp *a, *tmp;
+        char *e = NULL;
+
+        if (o->agent_id == NULL || o->id == NULL) {
+            continue;
+        }
+        if (placement_offer_init(&po, o, &e) < 0) {
+            log_warn("offer %s: %s; declined", o->id->value, e);
+            free(e);
+            agora_scheduler_decline(p->sched, o->id->value, p->flags->decline_seconds);
+            continue;
+        }
+        HASH_ITER(hh, p->apps, a, tmp)
+        {
+            if (eligible(a, now))
+                try_app(p, a, &po, &tasks, &ntasks);
+        }
+        agora_scheduler_launch(p->sched, o, tasks, ntasks, p->flags->decline_seconds);
+        for (size_t t = 0; t < ntasks; t++)
+            agora_task_free(tasks[t]);
+        free(tasks);
+        placement_offer_cleanup(&po);
+    }
+}
+
+void offers_update_interest(struct pacer *p)
+{
+    static long last_waiting = 0;
+    double now = time_now(), mono = time_mono();
+    long waiting = 0;
+    struct papp *a, *tmp;
+
+    if (agora_scheduler_state(p->sched) != AGORA_SCHED_SUBSCRIBED)
+        return;
+    HASH_ITER(hh, p->apps, a, tmp)
+    {
+        if (eligible(a, now))
+            waiting += a->waiting;
+    }
+    if (waiting == 0) {
+        if (!p->suppressed) {
+            agora_scheduler_suppress(p->sched);
+            p->suppressed = true;
+            log_debug("nothing waits: offers suppressed");
+        }
+    } else if (p->suppressed || (waiting > last_waiting && mono - p->last_revive_mono > 0.5)) {
+        agora_scheduler_revive(p->sched);
+        p->suppressed = false;
+        p->last_revive_mono = mono;
+        log_debug("%ld instance(s) wait: offers revived", waiting);
+    }
+    last_waiting = waiting;
+}
+
+void queue_reset_delay(struct pacer *p, struct papp *a)
+{
+    a->delay = 0;
+    a->launch_after = 0;
+    pacer_kick(p);
+}
+
+void queue_backoff(struct pacer *p, struct papp *a)
+{
+    if (a->delay == 0)
+        a->delay = a->spec.backoff_seconds;
+    else
+        a->delay *= a->spec.backoff_factor;
+    if (a->delay > a->spec.max_launch_delay)
+        a->delay = a->spec.max_launch_delay;
+    a->launch_after = time_now() + a->delay;
+    log_info("app %s: next launch in %.2f s (backoff)", a->id, a->delay);
+}
+
+static json_t *reject_summary(const struct papp *a)
+{
+    json_t *list = json_array();
+
+    for (int r = 0; r < QR_COUNT; r++)
+        json_array_append_new(list, json_pack("{s:s, s:I, s:I}", "reason", reason_names[r],
+                                              "declined", (json_int_t)a->rejected[r], "processed",
+                                              (json_int_t)a->processed_offers));
+    return list;
+}
+
+json_t *queue_json(struct pacer *p)
+{
+    json_t *queue = json_array();
+    double now = time_now();
+    struct papp *a, *tmp;
+    char ts[TIME_ISO_LEN], ts2[TIME_ISO_LEN];
+
+    HASH_ITER(hh, p->apps, a, tmp)
+    {
+        json_t *item, *summary, *cons = json_array();
+        double left = a->launch_after > now ? a->launch_after - now : 0;
+
+        if (a->waiting <= 0)
+            continue;
+        for (size_t k = 0; k < constraints_count(a->cons) && k < 8; k++)
+            json_array_append_new(cons, json_pack("{s:s, s:I}", "constraint",
+                                                  constraints_describe(a->cons, k), "declined",
+                                                  (json_int_t)a->rejected_constraint[k]));
+        summary = json_pack("{s:I, s:I, s:s, s:o, s:o, s:o}", "processedOffersCount",
+                            (json_int_t)a->processed_offers, "unusedOffersCount",
+                            (json_int_t)a->unused_offers, "lastUnusedOfferAt",
+                            time_format_iso8601(a->last_unused_offer ? a->last_unused_offer : now, ts),
+                            "rejectSummaryLastOffers", reject_summary(a),
+                            "rejectSummaryLaunchAttempt", reject_summary(a),
+                            "rejectSummaryConstraints", cons);
+        item = json_pack("{s:I, s:{s:f, s:b}, s:b, s:s, s:O, s:o, s:[]}", "count",
+                         (json_int_t)a->waiting, "delay", "timeLeftSeconds", left, "overdue",
+                         left == 0, "overdue", left == 0, "since",
+                         time_format_iso8601(a->queued_since ? a->queued_since : now, ts2), "app",
+                         a->def, "processedOffersSummary", summary, "lastUnusedOffers");
+        json_array_append_new(queue, item);
+    }
+    return json_pack("{s:o}", "queue", queue);
+}

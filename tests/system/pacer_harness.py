@@ -1,0 +1,75 @@
+"""Harness for Pacer's system tests: a real master, real slaves and a real
+agora-pacer, talked to over its Marathon v2 REST API.
+
+PacerCluster extends the plain Cluster with start_pacer(); helpers wait,
+with deadlines, for deployments to finish and for apps to reach a count
+of running / healthy tasks.
+"""
+import os
+import time
+
+import requests
+
+from agora_harness import Cluster, Daemon, wait_for
+
+
+class PacerCluster(Cluster):
+    def __init__(self, tmp):
+        super().__init__(tmp)
+        self.pacer = None
+
+    def start_pacer(self, *args, master=None):
+        master = master or f"127.0.0.1:{self.master.port}"
+        if self.pacer is None:
+            self.pacer = Daemon("agora-pacer", os.path.join(self.tmp, "pacer"),
+                                [f"--master={master}", "--reconciliation_interval=600secs",
+                                 "--decline_offer_duration=5secs"] + list(args))
+        self.pacer.start()
+        wait_for(lambda: self.get("/v2/info").json()["frameworkId"], 20,
+                 what="pacer subscribed")
+        return self.pacer
+
+    @property
+    def url(self):
+        return self.pacer.url
+
+    def daemons(self):
+        return super().daemons() + ([self.pacer] if self.pacer else [])
+
+    def shutdown(self):
+        if self.pacer is not None:
+            self.pacer.stop()
+        super().shutdown()
+
+    # ------------------------------------------------------------ REST
+    def get(self, path, **kw):
+        return requests.get(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+
+    def post(self, path, body=None, **kw):
+        return requests.post(self.url + path, json=body, timeout=10, **kw)
+
+    def put(self, path, body=None, **kw):
+        return requests.put(self.url + path, json=body, timeout=10, **kw)
+
+    def delete(self, path, **kw):
+        return requests.delete(self.url + path, timeout=10, **kw)
+
+    def app(self, app_id):
+        r = self.get(f"/v2/apps{app_id}")
+        r.raise_for_status()
+        return r.json()["app"]
+
+    def wait_deployments(self, timeout=60):
+        return wait_for(lambda: self.get("/v2/deployments").json() == [], timeout,
+                        what="no deployment left")
+
+    def wait_app(self, app_id, running=None, healthy=None, timeout=60):
+        def ok():
+            a = self.app(app_id)
+            if running is not None and a["tasksRunning"] != running:
+                return False
+            if healthy is not None and a["tasksHealthy"] != healthy:
+                return False
+            return a
+        return wait_for(ok, timeout,
+                        what=f"{app_id} with running={running} healthy={healthy}")

@@ -1,0 +1,84 @@
+"""System tests of agora-pacer: real master, real slaves, real Pacer,
+driven over its Marathon v2 REST API with requests."""
+import time
+
+import pytest
+import requests
+
+from agora_harness import wait_for
+
+HTTP_CMD = "exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
+
+
+@pytest.fixture
+def pc(pacer_cluster):
+    pacer_cluster.start_master("--allocation_interval=100ms")
+    for _ in range(2):
+        pacer_cluster.add_slave()
+    pacer_cluster.wait_slaves(2)
+    pacer_cluster.start_pacer()
+    return pacer_cluster
+
+
+def test_process_app_create_scale_restart_delete(pc):
+    r = pc.post("/v2/apps", {"id": "sleeper", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32,
+                             "instances": 2})
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"].endswith("/v2/apps/sleeper")
+    assert r.headers["Marathon-Deployment-Id"]
+    body = r.json()
+    assert body["id"] == "/sleeper" and body["instances"] == 2
+    pc.wait_app("/sleeper", running=2)
+    pc.wait_deployments()
+    first = {t["id"] for t in pc.get("/v2/apps/sleeper/tasks").json()["tasks"]}
+    assert len(first) == 2
+
+    # scale: the two running tasks stay, one more comes
+    r = pc.put("/v2/apps/sleeper", {"instances": 3})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"deploymentId", "version"}
+    pc.wait_app("/sleeper", running=3)
+    pc.wait_deployments()
+    now = {t["id"] for t in pc.get("/v2/apps/sleeper/tasks").json()["tasks"]}
+    assert first <= now
+
+    # restart: three new tasks replace the old ones
+    r = pc.post("/v2/apps/sleeper/restart")
+    assert r.status_code == 200, r.text
+    pc.wait_deployments()
+    after = {t["id"] for t in pc.get("/v2/apps/sleeper/tasks").json()["tasks"]}
+    assert len(after) == 3 and not (after & now)
+    assert len(pc.get("/v2/apps/sleeper/versions").json()["versions"]) == 3
+
+    # delete: gone from the API at once, its tasks killed
+    r = pc.delete("/v2/apps/sleeper")
+    assert r.status_code == 200, r.text
+    assert pc.get("/v2/apps/sleeper").status_code == 404
+    pc.wait_deployments()
+    wait_for(lambda: not any(t["state"] == "TASK_RUNNING" for f in pc.state()["frameworks"]
+                             for t in f["tasks"]), 20, what="all tasks ended")
+
+
+def test_health_checked_http_app_reached_on_loopback(pc):
+    r = pc.post("/v2/apps", {
+        "id": "/web/http", "cmd": HTTP_CMD, "cpus": 0.1, "mem": 64, "instances": 2,
+        "portDefinitions": [{"port": 0, "name": "http"}],
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+                          "gracePeriodSeconds": 10, "intervalSeconds": 1,
+                          "timeoutSeconds": 2, "maxConsecutiveFailures": 3,
+                          "delaySeconds": 0}]})
+    assert r.status_code == 201, r.text
+    app = pc.wait_app("/web/http", running=2, healthy=2, timeout=60)
+    pc.wait_deployments()
+    tasks = pc.get("/v2/apps/web/http/tasks").json()["tasks"]
+    assert len(tasks) == 2
+    for t in tasks:
+        assert t["healthCheckResults"][0]["alive"] is True
+        r = requests.get(f"http://127.0.0.1:{t['ports'][0]}/", timeout=5)
+        assert r.status_code == 200
+    sp = app["portDefinitions"][0]["port"]
+    assert 10000 <= sp <= 20000
+    txt = pc.get("/v2/tasks", headers={"Accept": "text/plain"}).text
+    line = [l for l in txt.splitlines() if l.startswith("web_http\t")][0]
+    fields = line.rstrip("\t").split("\t")
+    assert fields[1] == str(sp) and len(fields) == 4
