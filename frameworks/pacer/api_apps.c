@@ -171,8 +171,7 @@ void api_apps_get(struct rest_req *rq)
     size_t n = 0, k;
 
     sorted = xcalloc(HASH_COUNT(p->apps) + 1, sizeof(*sorted));
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         sorted[n++] = a;
     }
     for (k = 0; k < n; k++) {
@@ -285,8 +284,7 @@ static json_t *updated_def(struct pacer *p, const json_t *body, const char *id_h
     else if (id_hint != NULL)
         id = xstrdup(id_hint);
     if (id == NULL) {
-        *details = json_pack("[{s:s, s:[s]}]", "path", "/id", "errors",
-                             e ? e : "is required");
+        *details = json_pack("[{s:s, s:[s]}]", "path", "/id", "errors", e ? e : "is required");
         free(e);
         return NULL;
     }
@@ -324,8 +322,8 @@ static void put_apps(struct rest_req *rq, const json_t *list, const char *id_hin
             json_array_foreach(det, i, e)
             {
                 if (json_array_size(list) > 1 || id_hint == NULL) {
-                    char *path = xasprintf("/%zu%s", k,
-                                           json_string_value(json_object_get(e, "path")));
+                    char *path =
+                        xasprintf("/%zu%s", k, json_string_value(json_object_get(e, "path")));
 
                     json_object_set_new(e, "path", json_string(path));
                     free(path);

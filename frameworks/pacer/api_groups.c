@@ -44,8 +44,7 @@ static bool group_exists(struct pacer *p, const char *g)
 
     if (strcmp(g, "/") == 0 || json_object_get(p->groups, g) != NULL)
         return true;
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         if (under(a->id, g))
             return true;
     }
@@ -65,8 +64,7 @@ static json_t *render_group(struct pacer *p, const char *g, bool with_apps, bool
     char ts[TIME_ISO_LEN];
     const char *version = json_string_value(json_object_get(p->groups, g));
 
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         char *c;
 
         if (!under(a->id, g))
@@ -182,8 +180,8 @@ static void collect(struct pacer *p, const json_t *body, const char *gid, const 
         if (sub == NULL) {
             char *pp = xasprintf("%s/groups(%zu)/id", path, k);
 
-            json_array_append_new(details, json_pack("{s:s, s:[s]}", "path", pp, "errors",
-                                                     e ? e : "is required"));
+            json_array_append_new(
+                details, json_pack("{s:s, s:[s]}", "path", pp, "errors", e ? e : "is required"));
             free(pp);
             free(e);
             continue;
@@ -262,8 +260,8 @@ static void change_group(struct rest_req *rq, const char *g, bool create)
     if (!force_of(rq, &force))
         goto out;
     if (!json_is_object(rq->json)) {
-        json_array_append_new(details,
-                              json_pack("{s:s, s:[s]}", "path", "/", "errors", "expected an object"));
+        json_array_append_new(
+            details, json_pack("{s:s, s:[s]}", "path", "/", "errors", "expected an object"));
         rest_error_details(rq, 422, details, "Object is not valid");
         goto out;
     }
@@ -276,8 +274,7 @@ static void change_group(struct rest_req *rq, const char *g, bool create)
             rest_error_details(rq, 422, details, "Object is not valid");
             goto out;
         }
-        HASH_ITER(hh, p->apps, a, tmp)
-        {
+        HASH_ITER (hh, p->apps, a, tmp) {
             if (under(a->id, g)) {
                 json_t *def = json_deep_copy(a->def);
 
@@ -297,8 +294,7 @@ static void change_group(struct rest_req *rq, const char *g, bool create)
     }
     if (!create) {
         /* A group update replaces the group: its apps not named go. */
-        HASH_ITER(hh, p->apps, a, tmp)
-        {
+        HASH_ITER (hh, p->apps, a, tmp) {
             if (under(a->id, g) && json_object_get(target, a->id) == NULL)
                 json_object_set_new(target, a->id, json_null());
         }
@@ -324,8 +320,8 @@ void api_groups_post(struct rest_req *rq)
     char *b = base ? appid_resolve("/", base, true, &e) : xstrdup("/");
 
     if (b == NULL || raw == NULL) {
-        json_t *details = json_pack("[{s:s, s:[s]}]", "path", "/id", "errors",
-                                    e ? e : "is required");
+        json_t *details =
+            json_pack("[{s:s, s:[s]}]", "path", "/id", "errors", e ? e : "is required");
 
         rest_error_details(rq, 422, details, "Object is not valid");
         json_decref(details);
@@ -379,8 +375,7 @@ void api_groups_delete(struct rest_req *rq)
         goto out;
     }
     target = json_object();
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         if (under(a->id, g))
             json_object_set_new(target, a->id, json_null());
     }

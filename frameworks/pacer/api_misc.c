@@ -18,8 +18,7 @@ void api_deployments_get(struct rest_req *rq)
     json_t *list = json_array();
     struct deployment *d;
 
-    DL_FOREACH(p->deployment_list, d)
-    {
+    DL_FOREACH (p->deployment_list, d) {
         json_array_append_new(list, deploy_json(p, d));
     }
     http_reply_json(rq->req, 200, list);
@@ -142,9 +141,9 @@ void api_info(struct rest_req *rq)
     mc = json_pack("{s:s, s:s, s:f, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:b, "
                    "s:s, s:[], s:s}",
                    "master", f->master, "framework_name", f->framework_name, "failover_timeout",
-                   f->failover_timeout, "mesos_role", f->role, "mesos_user",
-                   f->user ? f->user : "", "hostname", p->hostport, "checkpoint", true,
-                   "local_port_min", (json_int_t)p->service_port_min, "local_port_max",
+                   f->failover_timeout, "mesos_role", f->role, "mesos_user", f->user ? f->user : "",
+                   "hostname", p->hostport, "checkpoint", true, "local_port_min",
+                   (json_int_t)p->service_port_min, "local_port_max",
                    (json_int_t)p->service_port_max, "task_launch_timeout",
                    (json_int_t)(f->task_launch_timeout * 1000), "reconciliation_interval",
                    (json_int_t)(f->reconcile_interval * 1000), "decline_offer_duration",
@@ -156,12 +155,11 @@ void api_info(struct rest_req *rq)
                      "https_port", (json_int_t)8443, "assets_path", "");
     ev = json_pack("{s:s, s:[]}", "type", "http_callback", "http_endpoints");
     http_reply_json(rq->req, 200,
-                    json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o}", "name",
-                              "pacer", "version", PACER_VERSION, "buildref", "agora", "leader",
-                              p->hostport, "elected", true, "frameworkId",
+                    json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o}", "name", "pacer",
+                              "version", PACER_VERSION, "buildref", "agora", "leader", p->hostport,
+                              "elected", true, "frameworkId",
                               p->framework_id ? p->framework_id : "", "marathon_config", mc,
-                              "zookeeper_config", zk, "http_config", http, "event_subscriber",
-                              ev));
+                              "zookeeper_config", zk, "http_config", http, "event_subscriber", ev));
 }
 
 void api_leader(struct rest_req *rq)

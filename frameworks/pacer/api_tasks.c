@@ -57,8 +57,7 @@ static void text_app(struct evbuffer *b, const struct papp *a)
     }
     if (a->nservice_ports == 0) {
         evbuffer_add_printf(b, "%s\t \t", clean);
-        DL_FOREACH(a->instances, i)
-        {
+        DL_FOREACH (a->instances, i) {
             if (instance_running(i))
                 evbuffer_add_printf(b, "%s\t", i->host);
         }
@@ -66,8 +65,7 @@ static void text_app(struct evbuffer *b, const struct papp *a)
     }
     for (size_t k = 0; k < a->nservice_ports; k++) {
         evbuffer_add_printf(b, "%s\t%d\t", clean, a->service_ports[k]);
-        DL_FOREACH(a->instances, i)
-        {
+        DL_FOREACH (a->instances, i) {
             if (instance_running(i) && k < i->nports)
                 evbuffer_add_printf(b, "%s:%llu\t", i->host, (unsigned long long)i->ports[k]);
         }
@@ -105,8 +103,7 @@ void api_tasks_get(struct rest_req *rq)
         size_t n = 0;
         struct papp **list = xcalloc(HASH_COUNT(p->apps) + 1, sizeof(*list));
 
-        HASH_ITER(hh, p->apps, a, tmp)
-        {
+        HASH_ITER (hh, p->apps, a, tmp) {
             list[n++] = a;
         }
         reply_text(rq, list, n);
@@ -114,12 +111,10 @@ void api_tasks_get(struct rest_req *rq)
     } else {
         json_t *tasks = json_array();
 
-        HASH_ITER(hh, p->apps, a, tmp)
-        {
+        HASH_ITER (hh, p->apps, a, tmp) {
             struct instance *i;
 
-            DL_FOREACH(a->instances, i)
-            {
+            DL_FOREACH (a->instances, i) {
                 if (instance_live(i) && status_match(i, status))
                     json_array_append_new(tasks, render_task(p, i));
             }
@@ -162,8 +157,7 @@ void api_app_tasks_get(struct rest_req *rq)
         json_t *tasks = json_array();
         struct instance *i;
 
-        DL_FOREACH(a->instances, i)
-        {
+        DL_FOREACH (a->instances, i) {
             if (instance_live(i))
                 json_array_append_new(tasks, render_task(p, i));
         }
@@ -254,8 +248,7 @@ void api_app_tasks_delete(struct rest_req *rq)
     }
     host = rest_query_get(rest_req_query(rq), "host", 0);
     killed = json_array();
-    DL_FOREACH(a->instances, i)
-    {
+    DL_FOREACH (a->instances, i) {
         if (!instance_live(i) || i->killing || (host && strcmp(host, i->host) != 0))
             continue;
         json_array_append_new(killed, render_task(p, i));
@@ -332,8 +325,8 @@ void api_tasks_delete(struct rest_req *rq)
     if (!flags_of(rq, &scale, &wipe, &force))
         return;
     if (!json_is_array(ids)) {
-        details = json_pack("[{s:s, s:[s]}]", "path", "/ids", "errors",
-                            "must be an array of task ids");
+        details =
+            json_pack("[{s:s, s:[s]}]", "path", "/ids", "errors", "must be an array of task ids");
         rest_error_details(rq, 422, details, "Object is not valid");
         json_decref(details);
         return;
@@ -355,8 +348,7 @@ void api_tasks_delete(struct rest_req *rq)
         struct papp *a, *tmp;
         struct deployment *last = NULL;
 
-        HASH_ITER(hh, p->apps, a, tmp)
-        {
+        HASH_ITER (hh, p->apps, a, tmp) {
             int n = 0;
 
             json_array_foreach(ids, k, v)

@@ -45,8 +45,7 @@ size_t papp_live(const struct papp *a)
     const struct instance *i;
     size_t n = 0;
 
-    DL_FOREACH(a->instances, i)
-    {
+    DL_FOREACH (a->instances, i) {
         if (instance_live(i))
             n++;
     }
@@ -130,8 +129,7 @@ int papp_assign_service_ports(struct pacer *p, struct papp *a, char **err)
     } else {
         list = json_object_get(a->def, "portDefinitions");
         for (size_t k = 0; list && k < json_array_size(list) && k < n; k++)
-            json_object_set_new(json_array_get(list, k), "port",
-                                json_integer(a->service_ports[k]));
+            json_object_set_new(json_array_get(list, k), "port", json_integer(a->service_ports[k]));
     }
     return 0;
 }
@@ -207,8 +205,7 @@ void papp_free(struct pacer *p, struct papp *a)
 {
     struct instance *i, *tmp;
 
-    DL_FOREACH_SAFE(a->instances, i, tmp)
-    {
+    DL_FOREACH_SAFE (a->instances, i, tmp) {
         DL_DELETE(a->instances, i);
         i->prev = i->next = NULL;
         i->app = NULL;

@@ -100,8 +100,7 @@ static void unlock_apps(struct pacer *p, struct deployment *d)
 {
     struct papp *a, *tmp;
 
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         if (a->deployment == d) {
             a->deployment = NULL;
             a->upgrading = false;
@@ -335,8 +334,7 @@ static struct papp *dying_find(struct pacer *p, const char *id)
 {
     struct papp *a;
 
-    DL_FOREACH2(p->dying, a, dnext)
-    {
+    DL_FOREACH2 (p->dying, a, dnext) {
         if (strcmp(a->id, id) == 0)
             return a;
     }
@@ -375,13 +373,15 @@ static struct instance *pick_victim(const struct papp *a, bool old_only, bool he
 {
     struct instance *i, *best = NULL;
 
-    DL_FOREACH(a->instances, i)
-    {
+    DL_FOREACH (a->instances, i) {
         if (!counts(a, i, now))
             continue;
         if (old_only && strcmp(i->config_version, a->last_config_change) == 0)
             continue;
-        if (!healthy_ok && instance_healthy(i))
+        /* Without healthy_ok only instances known to be unhealthy or not
+         * yet running: unknown health (an adopted instance whose checks
+         * have not reported yet) is not "unhealthy". */
+        if (!healthy_ok && (instance_healthy(i) || (instance_running(i) && i->healthy != 0)))
             continue;
         if (best == NULL) {
             best = i;
@@ -417,16 +417,14 @@ static bool converge_app(struct pacer *p, struct papp *a)
     /* After a restart, decide nothing for an app until the master has
      * told the state of each instance it had (a healthy instance must not
      * look unknown and be replaced). */
-    DL_FOREACH(a->instances, i)
-    {
+    DL_FOREACH (a->instances, i) {
         if (i->reconciling && time_mono() - p->subscribed_mono < 60) {
             set_waiting_for(a, xstrdup("reconciling the instances' states with the master"));
             a->waiting = 0;
             return false;
         }
     }
-    DL_FOREACH_SAFE(a->instances, i, tmp)
-    {
+    DL_FOREACH_SAFE (a->instances, i, tmp) {
         bool is_cur;
 
         /* Unreachable past expungeAfterSeconds: forgotten (killed if it
@@ -461,15 +459,14 @@ static bool converge_app(struct pacer *p, struct papp *a)
     }
 
     if (a->removed) {
-        DL_FOREACH(a->instances, i)
-        {
+        DL_FOREACH (a->instances, i) {
             if (instance_live(i) && !i->killing)
                 instance_kill(p, i, "app deleted");
         }
         a->waiting = 0;
-        set_waiting_for(a, killing + cur + old ? xasprintf("%d instance(s) to be killed",
-                                                           killing + cur + old)
-                                               : NULL);
+        set_waiting_for(a, killing + cur + old
+                               ? xasprintf("%d instance(s) to be killed", killing + cur + old)
+                               : NULL);
         return cur + old + killing == 0;
     }
 
@@ -588,12 +585,10 @@ static void mark_upgrading(struct pacer *p)
     struct deployment *d;
     struct papp *a, *tmp;
 
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         a->upgrading = false;
     }
-    DL_FOREACH(p->deployment_list, d)
-    {
+    DL_FOREACH (p->deployment_list, d) {
         if (d->current >= d->nsteps)
             continue;
         for (size_t k = 0; k < d->steps[d->current].nactions; k++) {
@@ -612,8 +607,7 @@ void deploy_converge(struct pacer *p)
     struct deployment *d, *dtmp;
 
     mark_upgrading(p);
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         converge_app(p, a);
     }
     DL_FOREACH_SAFE2(p->dying, a, tmp, dnext)
@@ -621,8 +615,7 @@ void deploy_converge(struct pacer *p)
         converge_app(p, a);
         papp_reap(p, a);
     }
-    DL_FOREACH_SAFE(p->deployment_list, d, dtmp)
-    {
+    DL_FOREACH_SAFE (p->deployment_list, d, dtmp) {
         bool advanced = false;
 
         while (d->current < d->nsteps) {
@@ -672,9 +665,9 @@ json_t *deploy_json(const struct pacer *p, const struct deployment *d)
         for (size_t k = 0; k < d->steps[s].nactions; k++) {
             const struct deploy_step_action *act = &d->steps[s].actions[k];
 
-            json_array_append_new(acts, json_pack("{s:s, s:s}", "action",
-                                                  deploy_action_name(act->action), "app",
-                                                  act->app_id));
+            json_array_append_new(acts,
+                                  json_pack("{s:s, s:s}", "action", deploy_action_name(act->action),
+                                            "app", act->app_id));
             if (s == d->current)
                 json_array_append_new(current, json_pack("{s:s, s:s, s:[]}", "action",
                                                          deploy_action_name(act->action), "app",

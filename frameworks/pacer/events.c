@@ -61,8 +61,7 @@ struct pending {
 };
 static struct pending *current;
 
-static bool filter(struct sse_client *c, const char *type, const char *data, size_t len,
-                   void *arg)
+static bool filter(struct sse_client *c, const char *type, const char *data, size_t len, void *arg)
 {
     struct sub *s = arg;
 
@@ -130,9 +129,9 @@ void events_status_update(struct pacer *p, const struct instance *i, const char 
 void events_instance_changed(struct pacer *p, const struct instance *i)
 {
     events_post(p, "instance_changed_event",
-                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "instanceId", i->instance_id,
-                          "slaveId", i->agent_id, "condition", instance_condition(i), "host",
-                          i->host, "runSpecId", i->app_id, "runSpecVersion", i->version));
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "instanceId", i->instance_id, "slaveId",
+                          i->agent_id, "condition", instance_condition(i), "host", i->host,
+                          "runSpecId", i->app_id, "runSpecVersion", i->version));
 }
 
 static json_t *first_health_check(const struct instance *i)
@@ -165,9 +164,8 @@ void events_unhealthy_kill(struct pacer *p, const struct instance *i)
 {
     events_post(p, "unhealthy_instance_kill_event",
                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "appId", i->app_id, "taskId",
-                          i->task_id, "instanceId", i->instance_id, "version", i->version,
-                          "reason", i->last_failure_cause ? i->last_failure_cause
-                                                          : "health check failed",
+                          i->task_id, "instanceId", i->instance_id, "version", i->version, "reason",
+                          i->last_failure_cause ? i->last_failure_cause : "health check failed",
                           "host", i->host, "slaveId", i->agent_id));
 }
 
@@ -182,8 +180,8 @@ static json_t *plan_group(const json_t *defs, const char *version)
         if (json_is_object(v))
             json_array_append(apps, v);
     }
-    return json_pack("{s:s, s:o, s:[], s:[], s:[], s:s}", "id", "/", "apps", apps, "groups",
-                     "pods", "dependencies", "version", version);
+    return json_pack("{s:s, s:o, s:[], s:[], s:[], s:s}", "id", "/", "apps", apps, "groups", "pods",
+                     "dependencies", "version", version);
 }
 
 static json_t *plan_steps(const struct deployment *d)
@@ -204,8 +202,8 @@ static json_t *plan_steps(const struct deployment *d)
 
 static json_t *plan_json(const struct deployment *d, bool light)
 {
-    json_t *plan = json_pack("{s:s, s:s, s:o}", "id", d->id, "version", d->version, "steps",
-                             plan_steps(d));
+    json_t *plan =
+        json_pack("{s:s, s:s, s:o}", "id", d->id, "version", d->version, "steps", plan_steps(d));
 
     if (!light) {
         json_object_set_new(plan, "original", plan_group(d->original, d->version));
@@ -267,8 +265,7 @@ static void on_close(struct sse_client *c, const char *reason, void *arg)
     struct sub *s = arg;
 
     log_debug("event stream of %s closed: %s", s->remote, reason);
-    events_post(s->p, "event_stream_detached",
-                json_pack("{s:s}", "remoteAddress", s->remote));
+    events_post(s->p, "event_stream_detached", json_pack("{s:s}", "remoteAddress", s->remote));
     sub_free(s);
 }
 

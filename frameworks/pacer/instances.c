@@ -179,8 +179,8 @@ static void update_health(struct pacer *p, struct instance *i, const Mesos__V1__
         i->last_failure = now;
         i->consecutive_failures++;
         free(i->last_failure_cause);
-        i->last_failure_cause = xstrdup(st->message && *st->message ? st->message
-                                                                   : "health check failed");
+        i->last_failure_cause =
+            xstrdup(st->message && *st->message ? st->message : "health check failed");
         i->healthy = 0;
         events_failed_health_check(p, i);
     }
@@ -199,21 +199,21 @@ void instances_on_update(struct pacer *p, const Mesos__V1__TaskStatus *st)
     if (task_id == NULL)
         return;
     HASH_FIND_STR(p->instances, task_id, i);
-    terminal = agora_task_state_terminal(st->state) ||
-               st->state == MESOS__V1__TASK_STATE__TASK_UNKNOWN;
+    terminal =
+        agora_task_state_terminal(st->state) || st->state == MESOS__V1__TASK_STATE__TASK_UNKNOWN;
     if (i == NULL) {
         if (!terminal) {
             log_warn("task %s (%s) is not one Pacer knows: killing it", task_id, state);
-            agora_scheduler_kill(p->sched, task_id,
-                                 st->agent_id ? st->agent_id->value : NULL);
+            agora_scheduler_kill(p->sched, task_id, st->agent_id ? st->agent_id->value : NULL);
         }
         return;
     }
     a = i->app;
     i->reconciling = false;
     if (i->state != (int)st->state)
-        log_info("task %s: %s -> %s%s%s", task_id, i->state < 0 ? "CREATED" : agora_task_state_name(i->state),
-                 state, st->message && *st->message ? ": " : "", st->message ? st->message : "");
+        log_info("task %s: %s -> %s%s%s", task_id,
+                 i->state < 0 ? "CREATED" : agora_task_state_name(i->state), state,
+                 st->message && *st->message ? ": " : "", st->message ? st->message : "");
     if (st->message != NULL && *st->message) {
         free(i->message);
         i->message = xstrdup(st->message);
@@ -244,8 +244,9 @@ void instances_on_update(struct pacer *p, const Mesos__V1__TaskStatus *st)
     }
     /* Terminal: learn from it, then forget it. */
     if (a != NULL) {
-        bool health_kill = st->has_reason && st->reason ==
-                           MESOS__V1__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
+        bool health_kill =
+            st->has_reason &&
+            st->reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_HEALTH_CHECK_STATUS_UPDATED;
 
         if (health_kill) {
             events_unhealthy_kill(p, i);
@@ -254,8 +255,8 @@ void instances_on_update(struct pacer *p, const Mesos__V1__TaskStatus *st)
             record_failure(a, i, state);
         }
         /* A task that ended by itself makes the next launch wait longer. */
-        if (!i->killing && (failure_state(st->state) ||
-                            st->state == MESOS__V1__TASK_STATE__TASK_FINISHED))
+        if (!i->killing &&
+            (failure_state(st->state) || st->state == MESOS__V1__TASK_STATE__TASK_FINISHED))
             queue_backoff(p, a);
     }
     state_delete_instance(p, i);

@@ -29,10 +29,10 @@
 #include "timeutil.h"
 
 static const char *reason_names[QR_COUNT] = {
-    [QR_ROLE] = "UnfulfilledRole",         [QR_CONSTRAINT] = "UnfulfilledConstraint",
-    [QR_CPUS] = "InsufficientCpus",        [QR_MEM] = "InsufficientMemory",
-    [QR_DISK] = "InsufficientDisk",        [QR_GPUS] = "InsufficientGpus",
-    [QR_PORTS] = "InsufficientPorts",      [QR_DECLINED_SCARCE] = "DeclinedScarceResources",
+    [QR_ROLE] = "UnfulfilledRole",    [QR_CONSTRAINT] = "UnfulfilledConstraint",
+    [QR_CPUS] = "InsufficientCpus",   [QR_MEM] = "InsufficientMemory",
+    [QR_DISK] = "InsufficientDisk",   [QR_GPUS] = "InsufficientGpus",
+    [QR_PORTS] = "InsufficientPorts", [QR_DECLINED_SCARCE] = "DeclinedScarceResources",
 };
 
 static void count_reason(struct papp *a, const struct placement *pl)
@@ -54,8 +54,7 @@ static struct cons_host *placed_hosts(const struct papp *a, size_t *n, size_t ex
     const struct instance *i;
 
     *n = 0;
-    DL_FOREACH(a->instances, i)
-    {
+    DL_FOREACH (a->instances, i) {
         if (!instance_live(i))
             continue;
         h[*n].hostname = i->host;
@@ -150,8 +149,7 @@ void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
             agora_scheduler_decline(p->sched, o->id->value, p->flags->decline_seconds);
             continue;
         }
-        HASH_ITER(hh, p->apps, a, tmp)
-        {
+        HASH_ITER (hh, p->apps, a, tmp) {
             if (eligible(a, now))
                 try_app(p, a, &po, &tasks, &ntasks);
         }
@@ -172,8 +170,7 @@ void offers_update_interest(struct pacer *p)
 
     if (agora_scheduler_state(p->sched) != AGORA_SCHED_SUBSCRIBED)
         return;
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         if (eligible(a, now))
             waiting += a->waiting;
     }
@@ -229,8 +226,7 @@ json_t *queue_json(struct pacer *p)
     struct papp *a, *tmp;
     char ts[TIME_ISO_LEN], ts2[TIME_ISO_LEN];
 
-    HASH_ITER(hh, p->apps, a, tmp)
-    {
+    HASH_ITER (hh, p->apps, a, tmp) {
         json_t *item, *summary, *cons = json_array();
         double left = a->launch_after > now ? a->launch_after - now : 0;
 
@@ -240,13 +236,13 @@ json_t *queue_json(struct pacer *p)
             json_array_append_new(cons, json_pack("{s:s, s:I}", "constraint",
                                                   constraints_describe(a->cons, k), "declined",
                                                   (json_int_t)a->rejected_constraint[k]));
-        summary = json_pack("{s:I, s:I, s:s, s:o, s:o, s:o}", "processedOffersCount",
-                            (json_int_t)a->processed_offers, "unusedOffersCount",
-                            (json_int_t)a->unused_offers, "lastUnusedOfferAt",
-                            time_format_iso8601(a->last_unused_offer ? a->last_unused_offer : now, ts),
-                            "rejectSummaryLastOffers", reject_summary(a),
-                            "rejectSummaryLaunchAttempt", reject_summary(a),
-                            "rejectSummaryConstraints", cons);
+        summary =
+            json_pack("{s:I, s:I, s:s, s:o, s:o, s:o}", "processedOffersCount",
+                      (json_int_t)a->processed_offers, "unusedOffersCount",
+                      (json_int_t)a->unused_offers, "lastUnusedOfferAt",
+                      time_format_iso8601(a->last_unused_offer ? a->last_unused_offer : now, ts),
+                      "rejectSummaryLastOffers", reject_summary(a), "rejectSummaryLaunchAttempt",
+                      reject_summary(a), "rejectSummaryConstraints", cons);
         item = json_pack("{s:I, s:{s:f, s:b}, s:b, s:s, s:O, s:o, s:[]}", "count",
                          (json_int_t)a->waiting, "delay", "timeLeftSeconds", left, "overdue",
                          left == 0, "overdue", left == 0, "since",

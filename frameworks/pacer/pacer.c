@@ -77,8 +77,7 @@ static void reconcile_known(struct pacer *p)
     const char **agents = xcalloc(n + 1, sizeof(*agents));
     struct instance *i, *tmp;
 
-    HASH_ITER(hh, p->instances, i, tmp)
-    {
+    HASH_ITER (hh, p->instances, i, tmp) {
         ids[k] = i->task_id;
         agents[k] = i->agent_id;
         k++;
@@ -90,8 +89,7 @@ static void reconcile_known(struct pacer *p)
     free(agents);
 }
 
-static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double hb,
-                          void *arg)
+static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double hb, void *arg)
 {
     struct pacer *p = arg;
 
@@ -140,10 +138,10 @@ void pacer_cron(struct pacer *p)
 
     if (p->sched == NULL || agora_scheduler_state(p->sched) != AGORA_SCHED_SUBSCRIBED)
         return;
-    HASH_ITER(hh, p->instances, i, tmp)
-    {
+    HASH_ITER (hh, p->instances, i, tmp) {
         /* A launch the master never answered: replace it. */
-        if (i->state < 0 && !i->killing && mono - i->launched_mono > p->flags->task_launch_timeout) {
+        if (i->state < 0 && !i->killing &&
+            mono - i->launched_mono > p->flags->task_launch_timeout) {
             log_warn("task %s: no status %.0f s after launch, killing it", i->task_id,
                      mono - i->launched_mono);
             instance_kill(p, i, "launch timeout");
@@ -290,18 +288,15 @@ void pacer_free(struct pacer *p)
     rest_server_free(p->rest);
     if (p->http != NULL)
         http_server_free(p->http);
-    DL_FOREACH_SAFE(p->deployment_list, d, dtmp)
-    {
+    DL_FOREACH_SAFE (p->deployment_list, d, dtmp) {
         DL_DELETE(p->deployment_list, d);
         HASH_DEL(p->deployments, d);
         deploy_free(d);
     }
-    HASH_ITER(hh, p->instances, i, itmp)
-    {
+    HASH_ITER (hh, p->instances, i, itmp) {
         instance_forget(p, i);
     }
-    HASH_ITER(hh, p->apps, a, atmp)
-    {
+    HASH_ITER (hh, p->apps, a, atmp) {
         papp_free(p, a);
     }
     DL_FOREACH_SAFE2(p->dying, a, atmp, dnext)

@@ -67,74 +67,81 @@ struct pacer_flags {
 /* An instance: one task of an app (Marathon 1.10 runs one task per
  * instance for apps). */
 struct instance {
-    UT_hash_handle hh;              /* pacer.instances by task_id */
-    struct instance *prev, *next;   /* papp.instances */
-    char *task_id;                  /* "<app>.instance-<uuid>._app.1" */
-    char *instance_id;              /* "<app>.instance-<uuid>" */
+    UT_hash_handle hh;            /* pacer.instances by task_id */
+    struct instance *prev, *next; /* papp.instances */
+    char *task_id;                /* "<app>.instance-<uuid>._app.1" */
+    char *instance_id;            /* "<app>.instance-<uuid>" */
     char *app_id;
-    struct papp *app;               /* owner (kept alive until its instances end) */
-    char *version;                  /* app version it was launched with */
-    char *config_version;           /* lastConfigChangeAt of that version */
+    struct papp *app;     /* owner (kept alive until its instances end) */
+    char *version;        /* app version it was launched with */
+    char *config_version; /* lastConfigChangeAt of that version */
     char *agent_id;
     char *host;
     uint64_t ports[PACER_MAX_PORTS]; /* host ports */
     size_t nports;
-    struct cons_attr *attrs;        /* the agent's attributes (constraints) */
+    struct cons_attr *attrs; /* the agent's attributes (constraints) */
     size_t nattrs;
-    int state;                      /* Mesos TaskState; -1 = launch sent, no status yet */
-    bool killing;                   /* a kill was sent (scale down, upgrade, delete) */
-    bool kill_wipe;                 /* expunge once terminal even if unreachable */
-    double staged_at;               /* wall clock, seconds */
-    double started_at;              /* first TASK_RUNNING, 0 before */
-    double unreachable_since;       /* 0 unless TASK_UNREACHABLE */
+    int state;                /* Mesos TaskState; -1 = launch sent, no status yet */
+    bool killing;             /* a kill was sent (scale down, upgrade, delete) */
+    bool kill_wipe;           /* expunge once terminal even if unreachable */
+    double staged_at;         /* wall clock, seconds */
+    double started_at;        /* first TASK_RUNNING, 0 before */
+    double unreachable_since; /* 0 unless TASK_UNREACHABLE */
     double kill_sent_mono;
     double launched_mono;
     /* health, from TaskStatus.healthy (the slave runs the checks) */
-    bool has_health;                /* the app has health checks */
-    int healthy;                    /* -1 unknown, 0, 1 */
+    bool has_health; /* the app has health checks */
+    int healthy;     /* -1 unknown, 0, 1 */
     int consecutive_failures;
     double first_success, last_success, last_failure; /* 0 = never */
     char *last_failure_cause;
-    char *message;                  /* last status message */
-    int last_reason;                /* last TaskStatus.reason, -1 none */
+    char *message;   /* last status message */
+    int last_reason; /* last TaskStatus.reason, -1 none */
     bool persisted;
-    bool reconciling;               /* reloaded after a restart: state not yet known */
+    bool reconciling; /* reloaded after a restart: state not yet known */
 };
 
 /* Why offers did not fit, counted since the app started waiting. */
 enum queue_reason {
-    QR_ROLE, QR_CONSTRAINT, QR_CPUS, QR_MEM, QR_DISK, QR_GPUS, QR_PORTS, QR_DECLINED_SCARCE,
+    QR_ROLE,
+    QR_CONSTRAINT,
+    QR_CPUS,
+    QR_MEM,
+    QR_DISK,
+    QR_GPUS,
+    QR_PORTS,
+    QR_DECLINED_SCARCE,
     QR_COUNT
 };
 
 struct papp {
-    UT_hash_handle hh;           /* pacer.apps by id */
+    UT_hash_handle hh; /* pacer.apps by id */
     char *id;
-    json_t *def;                 /* canonical JSON of the current version */
+    json_t *def; /* canonical JSON of the current version */
     struct app_spec spec;
     struct constraints *cons;
     int service_ports[PACER_MAX_PORTS]; /* assigned, one per app port */
     size_t nservice_ports;
-    char *last_config_change;    /* versionInfo.lastConfigChangeAt */
-    char *last_scaling;          /* versionInfo.lastScalingAt */
-    json_t *versions;            /* array of version strings, oldest first */
-    struct instance *instances;  /* utlist DL */
+    char *last_config_change;   /* versionInfo.lastConfigChangeAt */
+    char *last_scaling;         /* versionInfo.lastScalingAt */
+    json_t *versions;           /* array of version strings, oldest first */
+    struct instance *instances; /* utlist DL */
     size_t ninstances;
     struct deployment *deployment; /* the deployment that holds this app, or NULL */
-    bool upgrading;              /* a Restart/Start action of a deployment is on it */
+    bool upgrading;                /* a Restart/Start action of a deployment is on it */
     /* launch queue and backoff */
-    int waiting;                 /* instances to launch now (from the last converge) */
-    double delay;                /* current backoff, seconds (0 = none) */
-    double launch_after;         /* wall clock: no launch before */
-    double queued_since;         /* wall clock the app began waiting (0: not waiting) */
+    int waiting;         /* instances to launch now (from the last converge) */
+    double delay;        /* current backoff, seconds (0 = none) */
+    double launch_after; /* wall clock: no launch before */
+    double queued_since; /* wall clock the app began waiting (0: not waiting) */
     unsigned long processed_offers, unused_offers;
     unsigned long rejected[QR_COUNT];
     unsigned long rejected_constraint[8]; /* per constraint index */
     double last_unused_offer;
-    json_t *last_task_failure;   /* Marathon's TaskFailure, or NULL */
-    bool removed;                /* deleted: on pacer.dying until its instances end */
-    struct papp *dprev, *dnext;  /* pacer.dying */
-    char *waiting_for;           /* what convergence waits for (deployments' why) */
+    json_t *last_task_failure;  /* Marathon's TaskFailure, or NULL */
+    bool removed;               /* deleted: on pacer.dying until its instances end */
+    struct papp *dprev, *dnext; /* pacer.dying */
+    char *waiting_for;          /* what convergence waits for (deployments' why) */
 };
 
 /* One change turned into a plan of steps (deployments.c). */
@@ -151,15 +158,15 @@ struct deploy_step {
 };
 
 struct deployment {
-    UT_hash_handle hh;          /* pacer.deployments by id */
+    UT_hash_handle hh;              /* pacer.deployments by id */
     struct deployment *prev, *next; /* pacer.deployment_list, oldest first */
     char *id;
-    char *version;              /* the target version (timestamp) */
-    json_t *original;           /* {app id: canonical def or null} before */
-    json_t *target;             /* {app id: canonical def or null} after */
+    char *version;    /* the target version (timestamp) */
+    json_t *original; /* {app id: canonical def or null} before */
+    json_t *target;   /* {app id: canonical def or null} after */
     struct deploy_step *steps;
     size_t nsteps;
-    size_t current;             /* index of the step running (0-based) */
+    size_t current; /* index of the step running (0-based) */
     double started_mono;
     bool cancelled;
 };
@@ -174,17 +181,17 @@ struct pacer {
     struct sse_hub *hub;
     struct agora_scheduler *sched;
     char *framework_id;
-    char *hostport;              /* "host:port" this Pacer answers on */
+    char *hostport; /* "host:port" this Pacer answers on */
     struct papp *apps;
-    struct papp *dying;          /* removed apps whose instances are still being killed */
+    struct papp *dying; /* removed apps whose instances are still being killed */
     struct instance *instances;
     struct deployment *deployments;
     struct deployment *deployment_list;
-    json_t *groups;              /* explicitly created (empty) groups: {id: version} */
-    struct event *converge_ev;   /* deferred convergence pass */
+    json_t *groups;            /* explicitly created (empty) groups: {id: version} */
+    struct event *converge_ev; /* deferred convergence pass */
     bool suppressed;
     double last_revive_mono;
-    bool reconciled;             /* implicit reconciliation answered */
+    bool reconciled; /* implicit reconciliation answered */
     double subscribed_mono;
     int service_port_min, service_port_max;
     unsigned char *service_port_used; /* bitmap over [min, max] */

@@ -49,9 +49,9 @@ json_t *render_task(const struct pacer *p, const struct instance *i)
     return json_pack("{s:s, s:o, s:s, s:s, s:[{s:s, s:s}], s:o, s:o, s:s, s:s, s:o, s:s, s:s, "
                      "s:[]}",
                      "appId", i->app_id, "healthCheckResults", render_health_results(i), "host",
-                     i->host, "id", i->task_id, "ipAddresses", "ipAddress", "127.0.0.1",
-                     "protocol", "IPv4", "ports", ports, "servicePorts", sports, "slaveId",
-                     i->agent_id, "stagedAt", time_format_iso8601(i->staged_at, ts), "startedAt",
+                     i->host, "id", i->task_id, "ipAddresses", "ipAddress", "127.0.0.1", "protocol",
+                     "IPv4", "ports", ports, "servicePorts", sports, "slaveId", i->agent_id,
+                     "stagedAt", time_format_iso8601(i->staged_at, ts), "startedAt",
                      iso_or_null(i->started_at), "state", state, "version", i->version,
                      "localVolumes");
 }
@@ -65,8 +65,7 @@ static void count(const struct papp *a, struct counts *c)
     const struct instance *i;
 
     memset(c, 0, sizeof(*c));
-    DL_FOREACH(a->instances, i)
-    {
+    DL_FOREACH (a->instances, i) {
         if (!instance_live(i))
             continue;
         if (instance_running(i)) {
@@ -119,8 +118,7 @@ json_t *render_app(struct pacer *p, struct papp *a, unsigned embed)
         json_t *tasks = json_array();
         const struct instance *i;
 
-        DL_FOREACH(a->instances, i)
-        {
+        DL_FOREACH (a->instances, i) {
             if (instance_live(i))
                 json_array_append_new(tasks, render_task(p, i));
         }

@@ -52,6 +52,6 @@ static const struct rest_route pacer_routes[] = {
 
 void pacer_routes_attach(struct pacer *p)
 {
-    p->rest = rest_server_attach(p->http, pacer_routes, sizeof(pacer_routes) / sizeof(pacer_routes[0]),
-                                 p, rest_format_json);
+    p->rest = rest_server_attach(
+        p->http, pacer_routes, sizeof(pacer_routes) / sizeof(pacer_routes[0]), p, rest_format_json);
 }

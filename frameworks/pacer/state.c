@@ -95,8 +95,7 @@ void state_save_app(struct pacer *p, struct papp *a)
 void state_save_version(struct pacer *p, const char *app_id, const json_t *def)
 {
     char *k = state_app_key(app_id);
-    char *key = xasprintf("versions/%s/%s", k,
-                          json_string_value(json_object_get(def, "version")));
+    char *key = xasprintf("versions/%s/%s", k, json_string_value(json_object_get(def, "version")));
 
     put_json(p, key, json_deep_copy(def));
     free(key);

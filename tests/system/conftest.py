@@ -61,3 +61,30 @@ def pacer_cluster(request, tmp_path):
     if failed is not None and failed.failed:
         print(c.logs())
     c.shutdown()
+
+
+@pytest.fixture(scope="session")
+def docker_env():
+    """A Docker engine that answers (dockerd started when none does) with
+    the busybox test image imported; stopped at the end of the session if
+    this session started it."""
+    from docker_env import DockerEnv
+    try:
+        env = DockerEnv().start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield env
+    env.remove_labelled(env.label)
+    env.stop()
+
+
+@pytest.fixture
+def pc(pacer_cluster):
+    """The usual Pacer set-up: a master allocating every 100 ms, two slaves
+    (distinct port ranges) and a subscribed Pacer."""
+    pacer_cluster.start_master("--allocation_interval=100ms")
+    for _ in range(2):
+        pacer_cluster.add_slave()
+    pacer_cluster.wait_slaves(2)
+    pacer_cluster.start_pacer()
+    return pacer_cluster

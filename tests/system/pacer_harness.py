@@ -10,16 +10,22 @@ import time
 
 import requests
 
-from agora_harness import Cluster, Daemon, wait_for
+from agora_harness import Cluster, Daemon, HACluster, wait_for
 
 
-class PacerCluster(Cluster):
-    def __init__(self, tmp):
-        super().__init__(tmp)
-        self.pacer = None
+class PacerMixin:
+    """Slaves here all run on 127.0.0.1: each gets its own port range, so
+    that two tasks never bind the same host port."""
+    pacer = None
+
+    def add_slave(self, *args, resources=None, **kw):
+        if resources is None:
+            lo = 31000 + 1000 * len(self.slaves)
+            resources = f"cpus:4;mem:4096;disk:10000;ports:[{lo}-{lo + 999}]"
+        return super().add_slave(*args, resources=resources, **kw)
 
     def start_pacer(self, *args, master=None):
-        master = master or f"127.0.0.1:{self.master.port}"
+        master = master or getattr(self, "zk_url", None) or f"127.0.0.1:{self.master.port}"
         if self.pacer is None:
             self.pacer = Daemon("agora-pacer", os.path.join(self.tmp, "pacer"),
                                 [f"--master={master}", "--reconciliation_interval=600secs",
@@ -32,6 +38,9 @@ class PacerCluster(Cluster):
     @property
     def url(self):
         return self.pacer.url
+
+    def framework_id(self):
+        return self.get("/v2/info").json()["frameworkId"]
 
     def daemons(self):
         return super().daemons() + ([self.pacer] if self.pacer else [])
@@ -73,3 +82,12 @@ class PacerCluster(Cluster):
             return a
         return wait_for(ok, timeout,
                         what=f"{app_id} with running={running} healthy={healthy}")
+
+
+class PacerCluster(PacerMixin, Cluster):
+    """A standalone master, slaves and Pacer."""
+
+
+class PacerHACluster(PacerMixin, HACluster):
+    """Masters elected through ZooKeeper, slaves and Pacer following the
+    leader there."""

@@ -26,17 +26,6 @@ DOCKER_ARGS = ["--containerizers=docker,process", "--docker_publish_ip=127.0.0.1
                "--executor_shutdown_grace_period=1secs"]
 
 
-@pytest.fixture(scope="session")
-def docker_env():
-    try:
-        env = DockerEnv().start()
-    except RuntimeError as e:
-        pytest.fail(str(e))
-    yield env
-    env.remove_labelled(env.label)
-    env.stop()
-
-
 def slave_id(slave):
     with open(os.path.join(slave.work_dir, "meta", "slave.id")) as f:
         return f.read().strip()

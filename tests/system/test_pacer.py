@@ -10,14 +10,6 @@ from agora_harness import wait_for
 HTTP_CMD = "exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
 
 
-@pytest.fixture
-def pc(pacer_cluster):
-    pacer_cluster.start_master("--allocation_interval=100ms")
-    for _ in range(2):
-        pacer_cluster.add_slave()
-    pacer_cluster.wait_slaves(2)
-    pacer_cluster.start_pacer()
-    return pacer_cluster
 
 
 def test_process_app_create_scale_restart_delete(pc):
@@ -82,3 +74,44 @@ def test_health_checked_http_app_reached_on_loopback(pc):
     line = [l for l in txt.splitlines() if l.startswith("web_http\t")][0]
     fields = line.rstrip("\t").split("\t")
     assert fields[1] == str(sp) and len(fields) == 4
+
+
+def test_docker_bridge_app_with_health_check(pacer_cluster, docker_env):
+    from docker_env import IMAGE
+    pc = pacer_cluster
+    pc.start_master("--allocation_interval=100ms")
+    pc.add_slave("--containerizers=docker,process", "--docker_publish_ip=127.0.0.1",
+                 "--executor_shutdown_grace_period=1secs")
+    pc.wait_slaves(1)
+    pc.start_pacer()
+    sid = pc.state()["slaves"][0]["id"]
+    try:
+        r = pc.post("/v2/apps", {
+            "id": "/dweb", "cmd": "exec httpd -f -v -p 80 -h /www", "cpus": 0.1, "mem": 32,
+            "instances": 1,
+            "container": {"type": "DOCKER", "docker": {"image": IMAGE},
+                          "portMappings": [{"containerPort": 80, "hostPort": 0,
+                                            "protocol": "tcp"}]},
+            "networks": [{"mode": "container/bridge"}],
+            "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/index.html", "portIndex": 0,
+                              "gracePeriodSeconds": 20, "intervalSeconds": 1,
+                              "delaySeconds": 0, "timeoutSeconds": 2}]})
+        assert r.status_code == 201, r.text
+        pc.wait_app("/dweb", running=1, healthy=1, timeout=90)
+        pc.wait_deployments()
+        t = pc.get("/v2/apps/dweb/tasks").json()["tasks"][0]
+        r = requests.get(f"http://127.0.0.1:{t['ports'][0]}/index.html", timeout=5)
+        assert r.status_code == 200 and r.text == "hello from agora\n"
+        assert pc.put("/v2/apps/dweb", {"instances": 2}).status_code == 200
+        pc.wait_app("/dweb", running=2, healthy=2, timeout=90)
+        ports = {t["ports"][0] for t in pc.get("/v2/apps/dweb/tasks").json()["tasks"]}
+        assert len(ports) == 2
+        for port in ports:
+            assert requests.get(f"http://127.0.0.1:{port}/index.html", timeout=5).ok
+        assert pc.delete("/v2/apps/dweb").status_code == 200
+        pc.wait_deployments(timeout=60)
+        wait_for(lambda: not docker_env.containers("agora.slave_id=" + sid), 30,
+                 what="the app's containers removed")
+    finally:
+        pc.shutdown()
+        docker_env.remove_labelled("agora.slave_id=" + sid)
