@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quickstart: build Agora, bring up a standalone cluster (one master, three
-# slaves) on 127.0.0.1, run the agora-batch example framework on it, and
-# leave the cluster running.
+# slaves) on 127.0.0.1, run the agora-batch example framework on it, start
+# Pacer and deploy a sample long-running app (a Docker web app behind a
+# health check when Docker answers, a process web app otherwise), and leave
+# it all running.
 #
 #   deploy/quickstart.sh          install, build, start, run the demo
 #   deploy/quickstart.sh stop     stop the cluster (and its tasks)
@@ -13,12 +15,23 @@ ROOT=$PWD
 RUN=$ROOT/deploy/.quickstart
 MASTER_PORT=${AGORA_QUICKSTART_PORT:-5050}
 TASKS=${AGORA_QUICKSTART_TASKS:-50}
+PACER_PORT=${AGORA_QUICKSTART_PACER_PORT:-8080}
 
 . deploy/lib.sh
 
 stop() {
   [ -d "$RUN" ] || { echo "no quickstart cluster in $RUN"; return 0; }
-  stop_pids "$RUN"/*.pid
+  # Pacer's apps run until deleted (tasks outlive their slaves' restarts):
+  # delete them first so that no task or container is left behind.
+  if [ -s "$RUN/pacer.port" ] && [ -e "$RUN/pacer.pid" ] && kill -0 "$(cat "$RUN/pacer.pid")" 2>/dev/null; then
+    local P=http://127.0.0.1:$(cat "$RUN/pacer.port")
+    curl -sf -X DELETE "$P/v2/apps/hello?force=true" >/dev/null 2>&1 || true
+    for _ in $(seq 50); do
+      [ "$(curl -sf "$P/v2/deployments" 2>/dev/null || echo '[]')" = "[]" ] && break
+      sleep 0.2
+    done
+  fi
+  stop_pids "$RUN"/pacer.pid "$RUN"/*.pid
   echo "quickstart cluster stopped"
 }
 
@@ -41,10 +54,12 @@ build/bin/agora-batch --master="127.0.0.1:$port" --tasks="$TASKS" \
   --cmd='echo hello from $MESOS_TASK_ID' --cpus=0.1 --mem=32
 
 # Docker tasks too when a Docker engine answers (the slaves found it at
-# start); the image is pulled if absent, so this needs a reachable registry
-# or a local image (AGORA_QUICKSTART_DOCKER_IMAGE).
-if docker info >/dev/null 2>&1; then
-  image=${AGORA_QUICKSTART_DOCKER_IMAGE:-busybox:latest}
+# start). Without AGORA_QUICKSTART_DOCKER_IMAGE the image is built here
+# from busybox-static, so no registry is needed.
+image=${AGORA_QUICKSTART_DOCKER_IMAGE:-agora-quickstart-busybox:latest}
+docker=0
+if docker info >/dev/null 2>&1 && local_busybox_image "$image"; then
+  docker=1
   echo "running 3 Docker tasks ($image) with agora-batch --docker_image..."
   build/bin/agora-batch --master="127.0.0.1:$port" --tasks=3 --name=agora-batch-docker \
     --docker_image="$image" --cmd='echo hello from container $MESOS_CONTAINER_ID' \
@@ -52,10 +67,49 @@ if docker info >/dev/null 2>&1; then
     || echo "the Docker demo failed (no registry? set AGORA_QUICKSTART_DOCKER_IMAGE)"
 fi
 
+# Pacer, and one long-running app behind a health check.
+setsid build/bin/agora-pacer --master="127.0.0.1:$port" --ip=127.0.0.1 --http_port="$PACER_PORT" \
+  --port_file="$RUN/pacer.port" --work_dir="$RUN/pacer" \
+  >"$RUN/pacer.log" 2>&1 </dev/null &
+echo $! >"$RUN/pacer.pid"
+pacer=$(wait_port "$RUN/pacer.port")
+P=http://127.0.0.1:$pacer
+if [ "$docker" = 1 ]; then
+  app='{"id": "/hello", "instances": 2, "cpus": 0.1, "mem": 32,
+        "cmd": "exec httpd -f -v -p 80 -h /www",
+        "container": {"type": "DOCKER", "docker": {"image": "'"$image"'"},
+                      "portMappings": [{"containerPort": 80, "hostPort": 0}]},
+        "networks": [{"mode": "container/bridge"}],
+        "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/index.html", "portIndex": 0,
+                          "intervalSeconds": 2, "gracePeriodSeconds": 30, "delaySeconds": 0}]}'
+  kind="a Docker web app ($image, BRIDGE)"
+else
+  app='{"id": "/hello", "instances": 2, "cpus": 0.1, "mem": 32,
+        "cmd": "exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1",
+        "portDefinitions": [{"port": 0}],
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+                          "intervalSeconds": 2, "gracePeriodSeconds": 30, "delaySeconds": 0}]}'
+  kind="a process web app (python3 -m http.server)"
+fi
+echo "deploying /hello on Pacer: $kind..."
+curl -sf -X PUT -H 'Content-Type: application/json' -d "$app" "$P/v2/apps/hello" >/dev/null
+healthy=0
+for _ in $(seq 120); do
+  healthy=$(curl -sf "$P/v2/apps/hello" | json_get 'j["app"]["tasksHealthy"]' || echo 0)
+  [ "$healthy" = 2 ] && break
+  sleep 0.5
+done
+[ "$healthy" = 2 ] || { echo "/hello did not become healthy; see $RUN/pacer.log" >&2; exit 1; }
+hp=$(curl -sf "$P/v2/apps/hello/tasks" | json_get 'j["tasks"][0]["ports"][0]')
+curl -sf "http://127.0.0.1:$hp/" >/dev/null || { echo "/hello does not answer on 127.0.0.1:$hp" >&2; exit 1; }
+
 cat <<MSG
 
-Agora is running: master on 127.0.0.1:$port with 3 slaves.
-  state:  curl http://127.0.0.1:$port/master/state
-  logs:   $RUN/*.log
-  stop:   deploy/quickstart.sh stop
+Agora is running: master on 127.0.0.1:$port with 3 slaves, Pacer on $P.
+  state:    curl http://127.0.0.1:$port/master/state
+  apps:     curl $P/v2/apps
+  /hello:   2 healthy instances; one answers on http://127.0.0.1:$hp/
+  events:   curl -H 'Accept: text/event-stream' $P/v2/events
+  logs:     $RUN/*.log
+  stop:     deploy/quickstart.sh stop
 MSG
