@@ -40,6 +40,7 @@
 #include "pacer.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "timeutil.h"
 
@@ -547,10 +548,15 @@ static bool converge_app(struct pacer *p, struct papp *a)
         done = old == 0 && cur == n && cur_healthy == n && killing == 0;
     }
 
-    if (a->waiting > 0 && a->queued_since == 0)
+    if (a->waiting > 0 && a->queued_since == 0) {
         a->queued_since = now;
-    else if (a->waiting == 0)
+    } else if (a->waiting == 0 && a->queued_since != 0) {
+        /* The offers summary counts since the app began waiting. */
         a->queued_since = 0;
+        a->processed_offers = a->unused_offers = 0;
+        memset(a->rejected, 0, sizeof(a->rejected));
+        memset(a->rejected_constraint, 0, sizeof(a->rejected_constraint));
+    }
     if (done)
         set_waiting_for(a, NULL);
     else
@@ -632,6 +638,8 @@ void deploy_converge(struct pacer *p)
         }
         if (d->current >= d->nsteps) {
             log_info("deployment %s finished in %.1f s", d->id, time_mono() - d->started_mono);
+            metric_inc(p->m_deployments, 1);
+            metric_observe(p->m_deploy_seconds, time_mono() - d->started_mono);
             events_deployment(p, "deployment_success", d);
             deploy_end(p, d);
             pacer_kick(p); /* the next step's apps may need a pass */

@@ -17,6 +17,7 @@
 #include "pacer.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "timeutil.h"
 
@@ -101,8 +102,10 @@ void instance_kill(struct pacer *p, struct instance *i, const char *why)
 {
     if (!instance_live(i))
         return;
-    if (!i->killing)
+    if (!i->killing) {
         log_info("killing %s (%s)", i->task_id, why);
+        metric_inc(p->m_killed, 1);
+    }
     i->killing = true;
     i->kill_sent_mono = time_mono();
     agora_scheduler_kill(p->sched, i->task_id, i->agent_id);
@@ -198,6 +201,7 @@ void instances_on_update(struct pacer *p, const Mesos__V1__TaskStatus *st)
 
     if (task_id == NULL)
         return;
+    metric_inc(p->m_updates, 1);
     HASH_FIND_STR(p->instances, task_id, i);
     terminal =
         agora_task_state_terminal(st->state) || st->state == MESOS__V1__TASK_STATE__TASK_UNKNOWN;

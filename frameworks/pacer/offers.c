@@ -25,6 +25,7 @@
 #include "placement.h"
 #include "taskinfo.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "timeutil.h"
 
@@ -154,6 +155,8 @@ void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
                 try_app(p, a, &po, &tasks, &ntasks);
         }
         agora_scheduler_launch(p->sched, o, tasks, ntasks, p->flags->decline_seconds);
+        metric_inc(p->m_offers, 1);
+        metric_inc(ntasks ? p->m_launched : p->m_declined, ntasks ? (double)ntasks : 1);
         for (size_t t = 0; t < ntasks; t++)
             agora_task_free(tasks[t]);
         free(tasks);
@@ -163,7 +166,6 @@ void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
 
 void offers_update_interest(struct pacer *p)
 {
-    static long last_waiting = 0;
     double now = time_now(), mono = time_mono();
     long waiting = 0;
     struct papp *a, *tmp;
@@ -180,13 +182,13 @@ void offers_update_interest(struct pacer *p)
             p->suppressed = true;
             log_debug("nothing waits: offers suppressed");
         }
-    } else if (p->suppressed || (waiting > last_waiting && mono - p->last_revive_mono > 0.5)) {
+    } else if (p->suppressed || (waiting > p->last_waiting && mono - p->last_revive_mono > 0.5)) {
         agora_scheduler_revive(p->sched);
         p->suppressed = false;
         p->last_revive_mono = mono;
         log_debug("%ld instance(s) wait: offers revived", waiting);
     }
-    last_waiting = waiting;
+    p->last_waiting = waiting;
 }
 
 void queue_reset_delay(struct pacer *p, struct papp *a)

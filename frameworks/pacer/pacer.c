@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 #include "rest.h"
 #include "sse.h"
@@ -178,6 +179,60 @@ static int parse_service_ports(struct pacer *p, const char *spec, char **err)
     return 0;
 }
 
+static double g_apps(void *arg)
+{
+    return HASH_COUNT(((struct pacer *)arg)->apps);
+}
+
+static double g_instances(void *arg)
+{
+    return HASH_COUNT(((struct pacer *)arg)->instances);
+}
+
+static double g_deployments(void *arg)
+{
+    return HASH_COUNT(((struct pacer *)arg)->deployments);
+}
+
+static double g_waiting(void *arg)
+{
+    struct papp *a, *tmp;
+    double n = 0;
+
+    HASH_ITER (hh, ((struct pacer *)arg)->apps, a, tmp) {
+        n += a->waiting;
+    }
+    return n;
+}
+
+static double g_subscribers(void *arg)
+{
+    struct pacer *p = arg;
+
+    return p->hub ? (double)sse_hub_count(p->hub) : 0;
+}
+
+static void metrics_init(struct pacer *p)
+{
+    metrics_gauge_fn("agora_pacer_apps", "Apps", g_apps, p);
+    metrics_gauge_fn("agora_pacer_instances", "Instances known (live and being killed)",
+                     g_instances, p);
+    metrics_gauge_fn("agora_pacer_deployments", "Deployments in flight", g_deployments, p);
+    metrics_gauge_fn("agora_pacer_instances_waiting", "Instances waiting for an offer", g_waiting,
+                     p);
+    metrics_gauge_fn("agora_pacer_event_subscribers", "Subscribers of /v2/events", g_subscribers,
+                     p);
+    p->m_launched = metrics_counter("agora_pacer_tasks_launched_total", "Tasks launched");
+    p->m_killed = metrics_counter("agora_pacer_tasks_killed_total", "Kills sent");
+    p->m_offers = metrics_counter("agora_pacer_offers_total", "Offers received");
+    p->m_declined = metrics_counter("agora_pacer_offers_declined_total", "Offers declined unused");
+    p->m_updates = metrics_counter("agora_pacer_status_updates_total", "Status updates received");
+    p->m_deployments =
+        metrics_counter("agora_pacer_deployments_finished_total", "Deployments finished");
+    p->m_deploy_seconds =
+        metrics_summary("agora_pacer_deployment_seconds", "Duration of finished deployments");
+}
+
 /* The state is loaded: serve, and subscribe with the framework id. */
 static void loaded(struct pacer *p, int rc, const char *why)
 {
@@ -255,6 +310,7 @@ struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err)
     p->base = daemon_base(d);
     p->groups = json_object();
     p->converge_ev = event_new(p->base, -1, 0, converge_cb, p);
+    metrics_init(p);
     if (parse_service_ports(p, flags->service_ports, err) < 0)
         goto fail;
     dir = xasprintf("%s/state", flags->work_dir);

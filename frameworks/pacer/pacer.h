@@ -196,6 +196,10 @@ struct pacer {
     int service_port_min, service_port_max;
     unsigned char *service_port_used; /* bitmap over [min, max] */
     bool stopping;
+    long last_waiting; /* instances waiting at the last interest check */
+    /* metrics (common/metrics.h; /metrics renders them) */
+    struct metric *m_launched, *m_killed, *m_offers, *m_declined, *m_updates;
+    struct metric *m_deployments, *m_deploy_seconds;
 };
 
 /* ------------------------------------------------------------ pacer.c */

@@ -61,6 +61,10 @@ def pacer_cluster(request, tmp_path):
     if failed is not None and failed.failed:
         print(c.logs())
     c.shutdown()
+    # Pacer got SIGTERM: a sanitizer build has reported leaks by now.
+    if c.pacer is not None:
+        report = c.pacer.sanitizer_report()
+        assert not report, report
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,28 @@ def test_docker_bridge_app_with_health_check(pacer_cluster, docker_env):
     finally:
         pc.shutdown()
         docker_env.remove_labelled("agora.slave_id=" + sid)
+
+
+def test_info_leader_ping_metrics(pc):
+    info = pc.get("/v2/info").json()
+    assert info["name"] == "pacer" and info["elected"] is True
+    assert info["leader"] == f"127.0.0.1:{pc.pacer.port}"
+    assert info["frameworkId"] == pc.state()["frameworks"][0]["id"]
+    for key in ("marathon_config", "zookeeper_config", "http_config", "event_subscriber"):
+        assert isinstance(info[key], dict), key
+    assert info["marathon_config"]["local_port_min"] == 10000
+    assert pc.get("/v2/leader").json() == {"leader": f"127.0.0.1:{pc.pacer.port}"}
+    r = pc.get("/ping")
+    assert r.status_code == 200 and r.text.strip() == "pong"
+    assert pc.post("/v2/apps", {"id": "/m", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
+                                "instances": 2}).status_code == 201
+    pc.wait_app("/m", running=2)
+    pc.wait_deployments()
+    text = pc.get("/metrics").text
+    values = {l.split()[0]: float(l.split()[1]) for l in text.splitlines()
+              if l and not l.startswith("#")}
+    assert values["agora_pacer_apps"] == 1
+    assert values["agora_pacer_instances"] == 2
+    assert values["agora_pacer_tasks_launched_total"] >= 2
+    assert values["agora_pacer_deployments_finished_total"] >= 1
+    assert pc.get("/health").status_code == 200
