@@ -318,6 +318,7 @@ struct deployment *deploy_start(struct pacer *p, json_t *original, json_t *targe
         } else if (a != NULL) {
             papp_remove(p, a);
             state_delete_app(p, id);
+            events_post(p, "app_terminated_event", json_pack("{s:s}", "appId", id));
         }
     }
     deploy_adopt(p, d);
@@ -593,15 +594,27 @@ static void mark_upgrading(struct pacer *p)
 
     HASH_ITER (hh, p->apps, a, tmp) {
         a->upgrading = false;
+        a->held = false;
     }
     DL_FOREACH (p->deployment_list, d) {
         if (d->current >= d->nsteps)
             continue;
+        /* Apps of later steps wait for theirs (dependencies first). */
+        for (size_t s = d->current + 1; s < d->nsteps; s++) {
+            for (size_t k = 0; k < d->steps[s].nactions; k++) {
+                a = papp_find(p, d->steps[s].actions[k].app_id);
+                if (a != NULL)
+                    a->held = true;
+            }
+        }
         for (size_t k = 0; k < d->steps[d->current].nactions; k++) {
             struct deploy_step_action *act = &d->steps[d->current].actions[k];
 
             a = papp_find(p, act->app_id);
-            if (a != NULL && act->action == DA_RESTART)
+            if (a == NULL)
+                continue;
+            a->held = false;
+            if (act->action == DA_RESTART)
                 a->upgrading = true;
         }
     }
@@ -614,6 +627,12 @@ void deploy_converge(struct pacer *p)
 
     mark_upgrading(p);
     HASH_ITER (hh, p->apps, a, tmp) {
+        if (a->held) {
+            a->waiting = 0;
+            set_waiting_for(a, xasprintf("a later step of deployment %s",
+                                         a->deployment ? a->deployment->id : "?"));
+            continue;
+        }
         converge_app(p, a);
     }
     DL_FOREACH_SAFE2(p->dying, a, tmp, dnext)

@@ -129,6 +129,7 @@ struct papp {
     size_t ninstances;
     struct deployment *deployment; /* the deployment that holds this app, or NULL */
     bool upgrading;                /* a Restart/Start action of a deployment is on it */
+    bool held; /* its deployment reaches it in a later step: untouched till then */
     /* launch queue and backoff */
     int waiting;         /* instances to launch now (from the last converge) */
     double delay;        /* current backoff, seconds (0 = none) */

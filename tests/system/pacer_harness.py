@@ -60,6 +60,9 @@ class PacerMixin:
     def put(self, path, body=None, **kw):
         return requests.put(self.url + path, json=body, timeout=10, **kw)
 
+    def patch_json(self, path, body=None, **kw):
+        return requests.patch(self.url + path, json=body, timeout=10, **kw)
+
     def delete(self, path, **kw):
         return requests.delete(self.url + path, timeout=10, **kw)
 
