@@ -337,8 +337,12 @@ static bool http_pool_unlink(struct http_pool_conn *pc)
     TAILQ_REMOVE(&pc->pool->idle, pc, next);
     pc->pool->nidle--;
     http_pool_stats.idle--;
-    /* Not event_pending(): that would lock the (possibly freed) base. */
-    if (!(pc->timer->ev_evcallback.evcb_flags & EVLIST_TIMEOUT)) {
+    /* Not event_pending(): that would lock the (possibly freed) base. A
+     * timer that has fired but whose callback has not run yet is active,
+     * not pending: its base is alive, and freeing pc (event_free) cancels
+     * the callback. */
+    if (!(pc->timer->ev_evcallback.evcb_flags &
+          (EVLIST_TIMEOUT | EVLIST_ACTIVE | EVLIST_ACTIVE_LATER))) {
         TAILQ_INSERT_TAIL(&http_pool_orphans, pc, next);
         return false;
     }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -242,6 +243,57 @@ static void test_idle_timeout(void **state)
     assert_int_equal(F.npeers, 2);
 }
 
+/* The pooled connection's idle timer has fired (its callback is active,
+ * not yet run) when a call takes that connection in the same loop turn:
+ * the take must cancel the timer, not treat the pool as orphaned (which
+ * corrupted the lists and later closed an fd another socket then held,
+ * dropping a slave's subscription stream every 30 s). */
+struct take_race {
+    struct result r;
+    bool started;
+};
+
+static void start_call_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct take_race *t = arg;
+
+    (void)fd;
+    (void)what;
+    t->started = http_call_start(F.base, "127.0.0.1", F.port, "GET", "/race", NULL, 0, NULL, 0,
+                                 5.0, on_resp, &t->r) != NULL;
+}
+
+static void test_take_while_idle_timer_fires(void **state)
+{
+    struct take_race t;
+    struct event *ev;
+    struct timeval tv = { 0, 100 * 1000 };
+    struct http_pool_stats before;
+    struct result r;
+
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    http_pool_configure(0.2, 4);
+    r = call("GET", "/x");
+    assert_int_equal(r.status, 200);
+    assert_int_equal(stats().idle, 1);
+    before = stats();
+    /* Ours expires first; after the sleep both are due in one loop turn,
+     * and ours runs first. */
+    ev = evtimer_new(F.base, start_call_cb, &t);
+    evtimer_add(ev, &tv);
+    usleep(300 * 1000);
+    run_until(F.base, t.r.done);
+    assert_true(t.started);
+    assert_int_equal(t.r.status, 200);
+    assert_int_equal(stats().reuses - before.reuses, 1);
+    assert_int_equal(stats().expired - before.expired, 0);
+    assert_int_equal(stats().idle, 1); /* back in the pool, once */
+    r = call("GET", "/y");
+    assert_int_equal(r.status, 200);
+    event_free(ev);
+}
+
 static void test_connection_close(void **state)
 {
     static const struct http_header close_hdr[] = { { "Connection", "close" } };
@@ -396,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parallel_and_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_closes_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_take_while_idle_timer_fires, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_freed, setup, teardown),
