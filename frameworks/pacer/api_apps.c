@@ -101,19 +101,25 @@ static struct deployment *deploy_apps(struct rest_req *rq, json_t *target, bool 
 
 /* ------------------------------------------------------------- embed */
 
-static unsigned parse_embed(struct rest_req *rq, const char *prefix)
+/* embed values: "apps.tasks", "app.tasks", "group.apps.tasks" or bare
+ * "tasks" all mean the same (clients send either; python3-marathon sends
+ * app.tasks to /v2/apps). */
+static unsigned parse_embed(struct rest_req *rq)
 {
+    static const char *const prefixes[] = { "group.apps.", "apps.", "app.", "" };
     const char *q = rest_req_query(rq);
     size_t n = rest_query_count(q, "embed");
     unsigned embed = 0;
-    size_t plen = strlen(prefix);
 
     for (size_t k = 0; k < n; k++) {
         char *v = rest_query_get(q, "embed", k);
+        const char *what = NULL;
 
-        if (v != NULL && strncmp(v, prefix, plen) == 0) {
-            const char *what = v + plen;
-
+        for (size_t i = 0; v != NULL && i < 4 && what == NULL; i++) {
+            if (strncmp(v, prefixes[i], strlen(prefixes[i])) == 0)
+                what = v + strlen(prefixes[i]);
+        }
+        if (what != NULL) {
             if (strcmp(what, "tasks") == 0)
                 embed |= EMBED_TASKS;
             else if (strcmp(what, "counts") == 0)
@@ -165,7 +171,7 @@ void api_apps_get(struct rest_req *rq)
     const char *q = rest_req_query(rq);
     char *cmd = rest_query_get(q, "cmd", 0), *id = rest_query_get(q, "id", 0);
     char *label = rest_query_get(q, "label", 0);
-    unsigned embed = parse_embed(rq, "apps.");
+    unsigned embed = parse_embed(rq);
     json_t *apps = json_array();
     struct papp **sorted, *a, *tmp;
     size_t n = 0, k;
@@ -206,7 +212,7 @@ void api_app_get(struct rest_req *rq)
         free(id);
         return;
     }
-    embed = parse_embed(rq, "app.");
+    embed = parse_embed(rq);
     if (embed == 0)
         embed = EMBED_TASKS | EMBED_COUNTS | EMBED_DEPLOYMENTS | EMBED_LAST_FAILURE |
                 EMBED_TASK_STATS | EMBED_READINESS;
@@ -246,6 +252,7 @@ void api_apps_post(struct rest_req *rq)
         json_decref(def);
         return;
     }
+    /* A new app cannot be locked: the event may go before the deployment's. */
     events_api_post(p, rq, def);
     target = json_object();
     json_object_set(target, id, def);
@@ -279,10 +286,11 @@ static json_t *updated_def(struct pacer *p, const json_t *body, const char *id_h
         *details = json_pack("[{s:s, s:[s]}]", "path", "/", "errors", "expected an object");
         return NULL;
     }
-    if (raw != NULL)
-        id = appid_resolve("/", raw, false, &e);
-    else if (id_hint != NULL)
+    /* PUT /v2/apps/{id}: the URL's id wins over the body's (Marathon). */
+    if (id_hint != NULL)
         id = xstrdup(id_hint);
+    else if (raw != NULL)
+        id = appid_resolve("/", raw, false, &e);
     if (id == NULL) {
         *details = json_pack("[{s:s, s:[s]}]", "path", "/id", "errors", e ? e : "is required");
         free(e);
@@ -292,7 +300,9 @@ static json_t *updated_def(struct pacer *p, const json_t *body, const char *id_h
     if (a != NULL && partial)
         in = app_merge(a->def, body);
     else
-        in = json_incref((json_t *)body);
+        in = json_deep_copy(body);
+    if (id_hint != NULL)
+        json_object_set_new(in, "id", json_string(id));
     def = app_normalize(in, "/", id, version, details);
     json_decref(in);
     free(id);
@@ -348,6 +358,12 @@ static void put_apps(struct rest_req *rq, const json_t *list, const char *id_hin
     }
     /* An unchanged definition still makes a new version, as Marathon. */
     d = deploy_apps(rq, json_incref(target), force);
+    if (d != NULL && created && id_hint) {
+        char *loc = xasprintf("/v2/apps%s", id_hint);
+
+        http_add_header(rq->req, "Location", loc);
+        free(loc);
+    }
     if (d != NULL)
         reply_deployment(rq, created && id_hint ? 201 : 200, d);
 out:
@@ -411,8 +427,10 @@ void api_app_put(struct rest_req *rq)
         struct restore *r = xcalloc(1, sizeof(*r));
         char *k = state_app_key(id), *key = xasprintf("versions/%s/%s", k, ver);
 
-        if (!query_flag(rq, "force", false, &r->force) || papp_find(p, id) == NULL) {
-            if (papp_find(p, id) == NULL)
+        bool answered = !query_flag(rq, "force", false, &r->force);
+
+        if (answered || papp_find(p, id) == NULL) {
+            if (!answered)
                 rest_error(rq, 404, "App '%s' does not exist", id);
             free(r);
             free(k);

@@ -82,7 +82,7 @@ static json_t *render_group(struct pacer *p, const char *g, bool with_apps, bool
     {
         char *c;
 
-        if (!under(k, g))
+        if (strcmp(k, g) == 0 || !under(k, g))
             continue;
         c = child_of(g, k);
         json_object_set_new(children, c ? c : k, json_true());
@@ -150,7 +150,8 @@ static void collect(struct pacer *p, const json_t *body, const char *gid, const 
     json_t *apps = json_object_get(body, "apps"), *groups = json_object_get(body, "groups"), *v;
     size_t k;
 
-    json_object_set_new(new_groups, gid, json_string(version));
+    if (strcmp(gid, "/") != 0) /* the root always exists */
+        json_object_set_new(new_groups, gid, json_string(version));
     json_array_foreach(apps, k, v)
     {
         json_t *det = NULL, *def = app_normalize(v, gid, NULL, version, &det), *e;
@@ -196,7 +197,7 @@ static void collect(struct pacer *p, const json_t *body, const char *gid, const 
     }
 }
 
-static void run_group_change(struct rest_req *rq, const char *g, json_t *target, bool force,
+static bool run_group_change(struct rest_req *rq, const char *g, json_t *target, bool force,
                              int code)
 {
     struct pacer *p = rq->arg;
@@ -225,13 +226,14 @@ static void run_group_change(struct rest_req *rq, const char *g, json_t *target,
                                   "option '?force=true'.",
                                   "deployments", deps));
         json_decref(conflicts);
-        return;
+        return false;
     }
     events_post(p, "group_change_success",
                 json_pack("{s:s, s:s}", "groupId", g, "version", d->version));
     http_add_header(rq->req, "Marathon-Deployment-Id", d->id);
     http_reply_json(rq->req, code,
                     json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
+    return true;
 }
 
 static bool force_of(struct rest_req *rq, bool *force)
@@ -256,7 +258,12 @@ static void change_group(struct rest_req *rq, const char *g, bool create)
     json_t *scale_by = json_object_get(rq->json, "scaleBy");
     struct papp *a, *tmp;
 
-    time_format_iso8601(time_now(), ts);
+    {
+        char *nv = pacer_new_version();
+
+        snprintf(ts, sizeof(ts), "%s", nv);
+        free(nv);
+    }
     if (!force_of(rq, &force))
         goto out;
     if (!json_is_object(rq->json)) {
@@ -275,14 +282,29 @@ static void change_group(struct rest_req *rq, const char *g, bool create)
             goto out;
         }
         HASH_ITER (hh, p->apps, a, tmp) {
-            if (under(a->id, g)) {
-                json_t *def = json_deep_copy(a->def);
+            double n = ceil(a->spec.instances * by);
+            json_t *in, *def, *det = NULL;
 
-                json_object_set_new(def, "instances",
-                                    json_integer((json_int_t)ceil(a->spec.instances * by)));
-                json_object_set_new(def, "version", json_string(ts));
-                json_object_set_new(target, a->id, def);
+            if (!under(a->id, g))
+                continue;
+            if (n > 2147483647.0) {
+                json_array_append_new(
+                    details, json_pack("{s:s, s:[s]}", "path", "/scaleBy", "errors",
+                                       "would give an app more than 2147483647 instances"));
+                rest_error_details(rq, 422, details, "Object is not valid");
+                goto out;
             }
+            /* Through the validation every definition goes through. */
+            in = json_deep_copy(a->def);
+            json_object_set_new(in, "instances", json_integer((json_int_t)n));
+            def = app_normalize(in, "/", a->id, ts, &det);
+            json_decref(in);
+            if (def == NULL) {
+                rest_error_details(rq, 422, det, "Object is not valid");
+                json_decref(det);
+                goto out;
+            }
+            json_object_set_new(target, a->id, def);
         }
         run_group_change(rq, g, json_incref(target), force, 200);
         goto out;
@@ -299,12 +321,13 @@ static void change_group(struct rest_req *rq, const char *g, bool create)
                 json_object_set_new(target, a->id, json_null());
         }
     }
-    json_object_foreach(new_groups, k, v)
-    {
-        json_object_set(p->groups, k, v);
+    if (run_group_change(rq, g, json_incref(target), force, create ? 201 : 200)) {
+        json_object_foreach(new_groups, k, v)
+        {
+            json_object_set(p->groups, k, v);
+        }
+        state_save_groups(p);
     }
-    state_save_groups(p);
-    run_group_change(rq, g, json_incref(target), force, create ? 201 : 200);
 out:
     json_decref(target);
     json_decref(details);
@@ -379,16 +402,17 @@ void api_groups_delete(struct rest_req *rq)
         if (under(a->id, g))
             json_object_set_new(target, a->id, json_null());
     }
-    for (it = json_object_iter(p->groups); it != NULL;) {
-        k = json_object_iter_key(it);
-        v = json_object_iter_value(it);
-        it = json_object_iter_next(p->groups, it);
-        if (strcmp(k, g) == 0 || under(k, g))
-            json_object_del(p->groups, k);
-        (void)v;
+    if (run_group_change(rq, g, target, force, 200)) {
+        for (it = json_object_iter(p->groups); it != NULL;) {
+            k = json_object_iter_key(it);
+            v = json_object_iter_value(it);
+            it = json_object_iter_next(p->groups, it);
+            if (strcmp(k, g) == 0 || under(k, g))
+                json_object_del(p->groups, k);
+            (void)v;
+        }
+        state_save_groups(p);
     }
-    state_save_groups(p);
-    run_group_change(rq, g, target, force, 200);
 out:
     free(g);
 }

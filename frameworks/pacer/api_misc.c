@@ -76,7 +76,12 @@ void api_deployment_delete(struct rest_req *rq)
      * with new versions, superseding this one. */
     original = json_object();
     target = json_object();
-    time_format_iso8601(time_now(), ts);
+    {
+        char *nv = pacer_new_version();
+
+        snprintf(ts, sizeof(ts), "%s", nv);
+        free(nv);
+    }
     json_object_foreach(d->target, id, v)
     {
         struct papp *a = papp_find(p, id);

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
@@ -32,18 +33,20 @@ static int want_text(struct rest_req *rq)
     return k;
 }
 
+/* ?status=running|staging|killing (any case; status[] too, as older
+ * clients send it); unknown values are ignored, as in Marathon. */
 static bool status_match(const struct instance *i, const char *status)
 {
     if (status == NULL)
         return true;
-    if (strcmp(status, "running") == 0)
-        return instance_running(i);
-    if (strcmp(status, "staging") == 0)
+    if (strcasecmp(status, "running") == 0)
+        return instance_running(i) && !i->killing;
+    if (strcasecmp(status, "staging") == 0)
         return i->state < 0 || i->state == MESOS__V1__TASK_STATE__TASK_STAGING ||
                i->state == MESOS__V1__TASK_STATE__TASK_STARTING;
-    if (strcmp(status, "killing") == 0)
+    if (strcasecmp(status, "killing") == 0)
         return i->killing;
-    return false;
+    return true;
 }
 
 static void text_app(struct evbuffer *b, const struct papp *a)
@@ -94,6 +97,9 @@ void api_tasks_get(struct rest_req *rq)
 {
     struct pacer *p = rq->arg;
     char *status = rest_query_get(rest_req_query(rq), "status", 0);
+
+    if (status == NULL)
+        status = rest_query_get(rest_req_query(rq), "status[]", 0);
     int fmt = want_text(rq);
     struct papp *a, *tmp;
 
@@ -167,24 +173,36 @@ out:
     free(id);
 }
 
-/* Lower app a's instances by `by` in a new version (the instances to go
- * are already killing). */
-static struct deployment *scale_down(struct rest_req *rq, struct papp *a, int by, bool force)
+/* Lower the instances of each app of `by` ({app id: count}) in one new
+ * version each and one deployment (the instances to go are killing
+ * already). NULL when answered 409. */
+static struct deployment *scale_down_many(struct rest_req *rq, json_t *by, bool force)
 {
     struct pacer *p = rq->arg;
-    json_t *def = json_deep_copy(a->def), *original = json_object(), *target = json_object();
-    json_t *conflicts = NULL;
-    int n = a->spec.instances - by;
+    json_t *original = json_object(), *target = json_object(), *conflicts = NULL, *v;
+    char *version = pacer_new_version();
+    const char *id;
     struct deployment *d;
-    char ts[TIME_ISO_LEN];
 
-    json_object_set_new(def, "instances", json_integer(n < 0 ? 0 : n));
-    json_object_set_new(def, "version", json_string(time_format_iso8601(time_now(), ts)));
-    json_object_set(original, a->id, a->def);
-    json_object_set_new(target, a->id, def);
+    json_object_foreach(by, id, v)
+    {
+        struct papp *a = papp_find(p, id);
+        json_t *def;
+        json_int_t n;
+
+        if (a == NULL)
+            continue;
+        n = a->spec.instances - json_integer_value(v);
+        def = json_deep_copy(a->def);
+        json_object_set_new(def, "instances", json_integer(n < 0 ? 0 : n));
+        json_object_set_new(def, "version", json_string(version));
+        json_object_set(original, a->id, a->def);
+        json_object_set_new(target, a->id, def);
+    }
+    free(version);
     d = deploy_start(p, original, target, force, false, &conflicts);
     if (d == NULL) {
-        json_t *deps = json_array(), *v;
+        json_t *deps = json_array();
         size_t k;
 
         json_array_foreach(conflicts, k, v)
@@ -199,6 +217,48 @@ static struct deployment *scale_down(struct rest_req *rq, struct papp *a, int by
         json_decref(conflicts);
     }
     return d;
+}
+
+static struct deployment *scale_down(struct rest_req *rq, struct papp *a, int by, bool force)
+{
+    json_t *m = json_pack("{s:i}", a->id, by);
+    struct deployment *d = scale_down_many(rq, m, force);
+
+    json_decref(m);
+    return d;
+}
+
+/* Kill i; with wipe, forget it at once (Marathon's wipe: its record goes
+ * now, whatever the task does; a later update of it is an unknown task's). */
+static void kill_one(struct pacer *p, struct instance *i, const char *why, bool wipe)
+{
+    struct papp *a = i->app;
+
+    instance_kill(p, i, why);
+    if (wipe) {
+        state_delete_instance(p, i);
+        instance_forget(p, i);
+        if (a != NULL)
+            papp_reap(p, a);
+    }
+}
+
+/* A kill with scale=true on an app a deployment holds: 409 (before any
+ * kill) unless force. */
+static bool locked(struct rest_req *rq, struct papp *a, bool scale, bool force)
+{
+    char *msg;
+
+    if (!scale || force || a->deployment == NULL)
+        return false;
+    msg = xasprintf("App is locked by one or more deployments. Override with the option "
+                    "'?force=true'. View details at '/v2/deployments/%s'.",
+                    a->deployment->id);
+    http_reply_json(
+        rq->req, 409,
+        json_pack("{s:s, s:[{s:s}]}", "message", msg, "deployments", "id", a->deployment->id));
+    free(msg);
+    return true;
 }
 
 static void reply_scaled(struct rest_req *rq, const struct deployment *d)
@@ -232,7 +292,7 @@ void api_app_tasks_delete(struct rest_req *rq)
     struct pacer *p = rq->arg;
     char *id = app_id_of(rq), *host = NULL;
     struct papp *a;
-    struct instance *i;
+    struct instance *i, *itmp;
     json_t *killed;
     bool scale, wipe, force;
     int n = 0;
@@ -246,14 +306,16 @@ void api_app_tasks_delete(struct rest_req *rq)
         rest_error(rq, 404, "App '%s' does not exist", id);
         goto out;
     }
+    if (locked(rq, a, scale, force))
+        goto out;
     host = rest_query_get(rest_req_query(rq), "host", 0);
     killed = json_array();
-    DL_FOREACH (a->instances, i) {
-        if (!instance_live(i) || i->killing || (host && strcmp(host, i->host) != 0))
+    DL_FOREACH_SAFE (a->instances, i, itmp) { /* kill_one may free i (wipe) */
+        if (!instance_live(i) || i->killing ||
+            (host && strcmp(host, "*") != 0 && strcmp(host, i->host) != 0))
             continue;
         json_array_append_new(killed, render_task(p, i));
-        instance_kill(p, i, "killed through the API");
-        i->kill_wipe = wipe;
+        kill_one(p, i, "killed through the API", wipe);
         n++;
     }
     if (scale) {
@@ -294,11 +356,12 @@ void api_app_task_delete(struct rest_req *rq)
         rest_error(rq, 404, "Task '%s' does not exist", task_id);
         goto out;
     }
+    if (locked(rq, a, scale, force))
+        goto out;
     {
         json_t *task = render_task(p, i);
 
-        instance_kill(p, i, "killed through the API");
-        i->kill_wipe = wipe;
+        kill_one(p, i, "killed through the API", wipe);
         if (scale) {
             struct deployment *d = scale_down(rq, a, 1, force);
 
@@ -344,34 +407,42 @@ void api_tasks_delete(struct rest_req *rq)
         }
     }
     {
-        /* Per app: kill, then (scale) one scale-down deployment each. */
-        struct papp *a, *tmp;
+        /* Kill, then (scale) one scale-down deployment for all apps. */
         struct deployment *last = NULL;
 
-        HASH_ITER (hh, p->apps, a, tmp) {
-            int n = 0;
+        /* Locks first: a refused request kills nothing. */
+        json_array_foreach(ids, k, v)
+        {
+            struct instance *i = NULL;
 
-            json_array_foreach(ids, k, v)
-            {
-                struct instance *i = NULL;
+            HASH_FIND_STR(p->instances, json_string_value(v), i);
+            if (i != NULL && i->app != NULL && !i->app->removed && locked(rq, i->app, scale, force))
+                return;
+        }
+        json_t *by = json_object(), *killed = json_array();
 
-                HASH_FIND_STR(p->instances, json_string_value(v), i);
-                if (i != NULL && i->app == a && instance_live(i) && !i->killing) {
-                    instance_kill(p, i, "killed through /v2/tasks/delete");
-                    i->kill_wipe = wipe;
-                    n++;
-                }
-            }
-            if (scale && n > 0) {
-                last = scale_down(rq, a, n, force);
-                if (last == NULL)
-                    return; /* answered 409 */
-            }
+        json_array_foreach(ids, k, v)
+        {
+            struct instance *i = NULL;
+
+            HASH_FIND_STR(p->instances, json_string_value(v), i);
+            if (i == NULL || i->app == NULL || i->app->removed || !instance_live(i) || i->killing)
+                continue;
+            json_object_set_new(
+                by, i->app->id,
+                json_integer(json_integer_value(json_object_get(by, i->app->id)) + 1));
+            json_array_append_new(killed, render_task(p, i));
+            kill_one(p, i, "killed through /v2/tasks/delete", wipe);
         }
         pacer_kick(p);
-        if (scale && last != NULL)
-            reply_scaled(rq, last);
-        else
-            http_reply_json(rq->req, 200, json_object());
+        if (scale && json_object_size(by) > 0) {
+            last = scale_down_many(rq, by, true); /* locks were checked above */
+            if (last != NULL)
+                reply_scaled(rq, last);
+        } else {
+            http_reply_json(rq->req, 200, json_pack("{s:O}", "tasks", killed));
+        }
+        json_decref(by);
+        json_decref(killed);
     }
 }

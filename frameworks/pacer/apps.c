@@ -134,6 +134,39 @@ int papp_assign_service_ports(struct pacer *p, struct papp *a, char **err)
     return 0;
 }
 
+/* Is version in use: the current configuration, or what an instance runs? */
+static bool version_in_use(const struct papp *a, const char *v)
+{
+    const struct instance *i;
+
+    if (strcmp(v, a->last_config_change) == 0 ||
+        strcmp(v, json_string_value(json_object_get(a->def, "version"))) == 0)
+        return true;
+    DL_FOREACH (a->instances, i) {
+        if (strcmp(v, i->version) == 0 || strcmp(v, i->config_version) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Keep the newest PACER_MAX_VERSIONS versions (Marathon's zk_max_versions),
+ * plus any still in use; the others' store keys go too. */
+void papp_trim_versions(struct pacer *p, struct papp *a)
+{
+    size_t k = 0;
+
+    while (json_array_size(a->versions) > PACER_MAX_VERSIONS && k < json_array_size(a->versions)) {
+        const char *v = json_string_value(json_array_get(a->versions, k));
+
+        if (v == NULL || version_in_use(a, v)) {
+            k++;
+            continue;
+        }
+        state_delete_version(p, a->id, v);
+        json_array_remove(a->versions, k);
+    }
+}
+
 struct papp *papp_put(struct pacer *p, json_t *def, bool config_change)
 {
     const char *id = json_string_value(json_object_get(def, "id"));
@@ -177,6 +210,7 @@ struct papp *papp_put(struct pacer *p, json_t *def, bool config_change)
         if (last == NULL || strcmp(last, version) != 0)
             json_array_append_new(a->versions, json_string(version));
     }
+    papp_trim_versions(p, a);
     return a;
 }
 

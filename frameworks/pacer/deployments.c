@@ -81,6 +81,19 @@ void deploy_free(struct deployment *d)
     free(d);
 }
 
+/* Has d a RestartApplication action on app id? */
+static bool deploy_restarts(const struct deployment *d, const char *id)
+{
+    for (size_t s = 0; s < d->nsteps; s++) {
+        for (size_t k = 0; k < d->steps[s].nactions; k++) {
+            if (d->steps[s].actions[k].action == DA_RESTART &&
+                strcmp(d->steps[s].actions[k].app_id, id) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 /* ------------------------------------------------------------- locking */
 
 static void lock_apps(struct pacer *p, struct deployment *d)
@@ -109,12 +122,49 @@ static void unlock_apps(struct pacer *p, struct deployment *d)
     }
 }
 
+/* A reloaded deployment whose target did not reach the apps' records
+ * (Pacer died between the two writes): apply it again. */
+static void reapply_target(struct pacer *p, struct deployment *d)
+{
+    const char *id;
+    json_t *v;
+
+    json_object_foreach(d->target, id, v)
+    {
+        struct papp *a = papp_find(p, id);
+        const char *want = json_string_value(json_object_get(v, "version"));
+
+        if (json_is_object(v) &&
+            (a == NULL || want == NULL ||
+             strcmp(json_string_value(json_object_get(a->def, "version")), want) != 0)) {
+            const json_t *from = json_object_get(d->original, id);
+            bool change = !json_is_object(from) || app_needs_restart(from, v) ||
+                          (a != NULL && d->nsteps > 0 && deploy_restarts(d, id));
+
+            log_warn("deployment %s: applying its target for %s again", d->id, id);
+            a = papp_put(p, json_incref(v), change);
+            state_save_version(p, id, v);
+            state_save_app(p, a);
+        } else if (!json_is_object(v) && a != NULL) {
+            log_warn("deployment %s: removing %s again", d->id, id);
+            papp_remove(p, a);
+            state_delete_app(p, id);
+        }
+    }
+}
+
 void deploy_adopt(struct pacer *p, struct deployment *d)
 {
     HASH_ADD_KEYPTR(hh, p->deployments, d->id, strlen(d->id), d);
     DL_APPEND(p->deployment_list, d);
     d->started_mono = time_mono();
     lock_apps(p, d);
+}
+
+void deploy_reload(struct pacer *p, struct deployment *d)
+{
+    reapply_target(p, d);
+    deploy_adopt(p, d);
 }
 
 static void deploy_end(struct pacer *p, struct deployment *d)
@@ -137,27 +187,33 @@ void deploy_cancel(struct pacer *p, struct deployment *d, const char *why)
 /* --------------------------------------------------------------- plans */
 
 /* Depth of app id in the dependency graph of target (0: depends on
- * nothing that is deployed with it). Cycles are cut at the 64th level. */
-static int dep_depth(const json_t *target, const char *id, int guard)
+ * nothing deployed with it), memoized in memo ({id: depth}; -1 while being
+ * visited, so that a cycle is cut there instead of recursing forever). */
+static int dep_depth(const json_t *target, const char *id, json_t *memo)
 {
     const json_t *def = json_object_get(target, id), *deps, *v;
+    json_t *known = json_object_get(memo, id);
     size_t k;
     int depth = 0;
 
-    if (!json_is_object(def) || guard > 64)
+    if (known != NULL)
+        return json_integer_value(known) < 0 ? 0 : (int)json_integer_value(known);
+    if (!json_is_object(def))
         return 0;
+    json_object_set_new(memo, id, json_integer(-1));
     deps = json_object_get(def, "dependencies");
     json_array_foreach(deps, k, v)
     {
         const char *dep = json_string_value(v);
 
         if (dep != NULL && json_object_get(target, dep) != NULL) {
-            int d = dep_depth(target, dep, guard + 1) + 1;
+            int d = dep_depth(target, dep, memo) + 1;
 
             if (d > depth)
                 depth = d;
         }
     }
+    json_object_set_new(memo, id, json_integer(depth));
     return depth;
 }
 
@@ -183,6 +239,7 @@ static void add_action(struct deployment *d, size_t step, enum deploy_action act
  * StartApplication step followed by a ScaleApplication step. */
 static void plan(struct deployment *d, bool restart)
 {
+    json_t *memo = json_object();
     const char *id;
     json_t *to;
     bool stops = false;
@@ -201,7 +258,7 @@ static void plan(struct deployment *d, bool restart)
 
         if (!json_is_object(to))
             continue;
-        depth = dep_depth(d->target, id, 0);
+        depth = dep_depth(d->target, id, memo);
         if (depth > maxdepth)
             maxdepth = depth;
     }
@@ -213,7 +270,7 @@ static void plan(struct deployment *d, bool restart)
         {
             const json_t *from = json_object_get(d->original, id);
 
-            if (!json_is_object(to) || dep_depth(d->target, id, 0) != level)
+            if (!json_is_object(to) || dep_depth(d->target, id, memo) != level)
                 continue;
             if (!json_is_object(from)) {
                 add_action(d, base, DA_START, id);
@@ -228,12 +285,13 @@ static void plan(struct deployment *d, bool restart)
             json_object_foreach(d->target, id, to)
             {
                 if (json_is_object(to) && !json_is_object(json_object_get(d->original, id)) &&
-                    dep_depth(d->target, id, 0) == level)
+                    dep_depth(d->target, id, memo) == level)
                     add_action(d, base + 1, DA_SCALE, id);
             }
         }
     }
     (void)stops;
+    json_decref(memo);
 }
 
 struct deployment *deploy_start(struct pacer *p, json_t *original, json_t *target, bool force,
@@ -299,6 +357,9 @@ struct deployment *deploy_start(struct pacer *p, json_t *original, json_t *targe
     if (d->version == NULL)
         d->version = xstrdup(time_format_iso8601(time_now(), ts));
     plan(d, restart);
+    /* The deployment first: after a crash from here on, its target is
+     * applied again when it is reloaded (deploy_adopt). */
+    state_save_deployment(p, d);
 
     /* The target takes effect now. */
     json_object_foreach(target, id, v)
@@ -322,7 +383,6 @@ struct deployment *deploy_start(struct pacer *p, json_t *original, json_t *targe
         }
     }
     deploy_adopt(p, d);
-    state_save_deployment(p, d);
     log_info("deployment %s: %zu step(s) over %zu app(s)", d->id, d->nsteps,
              json_object_size(target));
     events_deployment(p, "deployment_info", d);
@@ -370,7 +430,11 @@ static int kill_rank(const struct papp *a, const struct instance *i)
     return 3;
 }
 
-static struct instance *pick_victim(const struct papp *a, bool old_only, bool healthy_ok,
+#define RECONCILE_WAIT 60 /* seconds a reloaded instance may wait for its state */
+
+enum pick { PICK_ANY, PICK_OLD, PICK_CURRENT }; /* which configurations may go */
+
+static struct instance *pick_victim(const struct papp *a, enum pick which, bool healthy_ok,
                                     double now)
 {
     struct instance *i, *best = NULL;
@@ -378,7 +442,8 @@ static struct instance *pick_victim(const struct papp *a, bool old_only, bool he
     DL_FOREACH (a->instances, i) {
         if (!counts(a, i, now))
             continue;
-        if (old_only && strcmp(i->config_version, a->last_config_change) == 0)
+        if (which != PICK_ANY &&
+            (strcmp(i->config_version, a->last_config_change) == 0) == (which == PICK_OLD))
             continue;
         /* Without healthy_ok only instances known to be unhealthy or not
          * yet running: unknown health (an adopted instance whose checks
@@ -419,12 +484,20 @@ static bool converge_app(struct pacer *p, struct papp *a)
     /* After a restart, decide nothing for an app until the master has
      * told the state of each instance it had (a healthy instance must not
      * look unknown and be replaced). */
-    DL_FOREACH (a->instances, i) {
-        if (i->reconciling && time_mono() - p->subscribed_mono < 60) {
+    DL_FOREACH_SAFE (a->instances, i, tmp) {
+        if (!i->reconciling)
+            continue;
+        if (time_mono() - p->subscribed_mono < RECONCILE_WAIT) {
             set_waiting_for(a, xstrdup("reconciling the instances' states with the master"));
             a->waiting = 0;
             return false;
         }
+        /* The master never answered for it: gone (killed in case it runs). */
+        log_warn("task %s: no state from the master %d s after subscribing: forgotten", i->task_id,
+                 RECONCILE_WAIT);
+        agora_scheduler_kill(p->sched, i->task_id, i->agent_id);
+        state_delete_instance(p, i);
+        instance_forget(p, i);
     }
     DL_FOREACH_SAFE (a->instances, i, tmp) {
         bool is_cur;
@@ -476,7 +549,7 @@ static bool converge_app(struct pacer *p, struct papp *a)
         int total = cur + old;
 
         while (total > n) {
-            struct instance *v = pick_victim(a, false, true, now);
+            struct instance *v = pick_victim(a, PICK_ANY, true, now);
 
             if (v == NULL)
                 break;
@@ -500,7 +573,7 @@ static bool converge_app(struct pacer *p, struct papp *a)
 
         /* Unhealthy old instances go first: they carry no traffic. */
         while (old > 0) {
-            struct instance *v = pick_victim(a, true, false, now);
+            struct instance *v = pick_victim(a, PICK_OLD, false, now);
 
             if (v == NULL)
                 break;
@@ -510,19 +583,19 @@ static bool converge_app(struct pacer *p, struct papp *a)
             moved = true;
         }
         while (old > 0 && old_healthy + cur_healthy - 1 >= min_healthy) {
-            struct instance *v = pick_victim(a, true, true, now);
+            struct instance *v = pick_victim(a, PICK_OLD, true, now);
 
             if (v == NULL)
                 break;
+            old_healthy -= instance_healthy(v) ? 1 : 0; /* before: killing is not healthy */
             instance_kill(p, v, "replaced by a new version");
             old--;
-            old_healthy--;
             killing++;
             moved = true;
         }
         /* Surplus of the new configuration (the count was lowered). */
         while (cur > n) {
-            struct instance *v = pick_victim(a, false, true, now);
+            struct instance *v = pick_victim(a, PICK_CURRENT, true, now);
 
             if (v == NULL)
                 break;
@@ -539,7 +612,7 @@ static bool converge_app(struct pacer *p, struct papp *a)
         /* Stuck: nothing can be killed or launched and nothing new is on
          * its way (minimumHealthCapacity 1, maximumOverCapacity 0). */
         if (!moved && can_launch == 0 && old > 0 && killing == 0 && cur == cur_healthy) {
-            struct instance *v = pick_victim(a, true, true, now);
+            struct instance *v = pick_victim(a, PICK_OLD, true, now);
 
             if (v != NULL) {
                 instance_kill(p, v, "making room for the new version");

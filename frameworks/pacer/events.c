@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "pacer.h"
 #include "http.h"
 #include "log.h"
@@ -93,9 +95,15 @@ static void post2(struct pacer *p, const char *type, json_t *full, json_t *light
     if (p->hub == NULL || sse_hub_count(p->hub) == 0)
         goto out;
     data = json_dumps(full, JSON_COMPACT);
-    current = &pd;
-    sse_hub_broadcast(p->hub, type, NULL, data, strlen(data));
-    current = NULL;
+    if (data == NULL)
+        goto out;
+    {
+        struct pending *saved = current;
+
+        current = &pd;
+        sse_hub_broadcast(p->hub, type, NULL, data, strlen(data));
+        current = saved;
+    }
     free(data);
 out:
     json_decref(full);
@@ -260,12 +268,41 @@ static void sub_free(struct sub *s)
     free(s);
 }
 
+struct detached {
+    struct pacer *p;
+    char *remote;
+};
+
+static void post_detached(evutil_socket_t fd, short what, void *arg)
+{
+    struct detached *d = arg;
+
+    events_post(d->p, "event_stream_detached", json_pack("{s:s}", "remoteAddress", d->remote));
+    free(d->remote);
+    free(d);
+}
+
 static void on_close(struct sse_client *c, const char *reason, void *arg)
 {
     struct sub *s = arg;
+    struct detached *d;
+    struct timeval now = { 0, 0 };
 
     log_debug("event stream of %s closed: %s", s->remote, reason);
-    events_post(s->p, "event_stream_detached", json_pack("{s:s}", "remoteAddress", s->remote));
+    if (s->p->stopping) { /* the hub is being freed: no one to tell */
+        sub_free(s);
+        return;
+    }
+    d = xcalloc(1, sizeof(*d));
+    /* Not from here: the hub may be in the middle of a broadcast that
+     * dropped this subscriber, and a nested broadcast could drop the next
+     * one under its feet. */
+    d->p = s->p;
+    d->remote = xstrdup(s->remote);
+    if (event_base_once(s->p->base, -1, EV_TIMEOUT, post_detached, d, &now) < 0) {
+        free(d->remote);
+        free(d);
+    }
     sub_free(s);
 }
 

@@ -49,9 +49,14 @@ static void count_reason(struct papp *a, const struct placement *pl)
 }
 
 /* Hosts of the app's live instances, for constraints. */
-static struct cons_host *placed_hosts(const struct papp *a, size_t *n, size_t extra)
+static struct cons_host *placed_hosts(const struct papp *a, size_t *n, size_t *cap)
 {
-    struct cons_host *h = xcalloc(a->ninstances + extra + 1, sizeof(*h));
+    struct cons_host *h;
+
+    /* Room for the live instances and a few launches; try_app grows it
+     * (waiting may be anything up to INT_MAX). */
+    *cap = a->ninstances + 16;
+    h = xcalloc(*cap, sizeof(*h));
     const struct instance *i;
 
     *n = 0;
@@ -75,8 +80,8 @@ static size_t try_app(struct pacer *p, struct papp *a, struct placement_offer *p
                       Mesos__V1__TaskInfo ***tasks, size_t *ntasks)
 {
     const Mesos__V1__Offer *o = po->offer;
-    size_t nplaced, launched = 0;
-    struct cons_host *placed = placed_hosts(a, &nplaced, (size_t)a->waiting);
+    size_t nplaced, cap, launched = 0;
+    struct cons_host *placed = placed_hosts(a, &nplaced, &cap);
 
     a->processed_offers++;
     while (a->waiting > 0) {
@@ -113,6 +118,10 @@ static size_t try_app(struct pacer *p, struct papp *a, struct placement_offer *p
         *tasks = xrealloc(*tasks, (*ntasks + 1) * sizeof(**tasks));
         (*tasks)[(*ntasks)++] = t;
         state_save_instance(p, i);
+        if (nplaced == cap) {
+            cap *= 2;
+            placed = xrealloc(placed, cap * sizeof(*placed));
+        }
         placed[nplaced].hostname = i->host;
         placed[nplaced].attrs = i->attrs;
         placed[nplaced].nattrs = i->nattrs;
@@ -229,11 +238,12 @@ json_t *queue_json(struct pacer *p)
     char ts[TIME_ISO_LEN], ts2[TIME_ISO_LEN];
 
     HASH_ITER (hh, p->apps, a, tmp) {
-        json_t *item, *summary, *cons = json_array();
+        json_t *item, *summary, *cons;
         double left = a->launch_after > now ? a->launch_after - now : 0;
 
         if (a->waiting <= 0)
             continue;
+        cons = json_array();
         for (size_t k = 0; k < constraints_count(a->cons) && k < 8; k++)
             json_array_append_new(cons, json_pack("{s:s, s:I}", "constraint",
                                                   constraints_describe(a->cons, k), "declined",

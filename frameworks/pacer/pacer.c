@@ -100,7 +100,7 @@ static void on_subscribed(struct agora_scheduler *s, const char *framework_id, d
         p->framework_id = xstrdup(framework_id);
         state_save_framework_id(p);
     }
-    p->subscribed_mono = time_mono();
+    p->subscribed_mono = p->last_reconcile_mono = time_mono();
     p->suppressed = false; /* a new subscription starts unsuppressed */
     reconcile_known(p);
     pacer_kick(p);
@@ -154,8 +154,8 @@ void pacer_cron(struct pacer *p)
         }
     }
     if (p->flags->reconcile_interval > 0 &&
-        mono - p->subscribed_mono > p->flags->reconcile_interval) {
-        p->subscribed_mono = mono;
+        mono - p->last_reconcile_mono > p->flags->reconcile_interval) {
+        p->last_reconcile_mono = mono;
         agora_scheduler_reconcile(p->sched, NULL, NULL, 0);
     }
     (void)now;

@@ -35,6 +35,7 @@
 
 #define PACER_VERSION "1.10.0-agora"
 #define PACER_MAX_PORTS 64
+#define PACER_MAX_VERSIONS 50 /* versions kept per app (Marathon's zk_max_versions) */
 
 struct event;
 struct event_base;
@@ -83,7 +84,6 @@ struct instance {
     size_t nattrs;
     int state;                /* Mesos TaskState; -1 = launch sent, no status yet */
     bool killing;             /* a kill was sent (scale down, upgrade, delete) */
-    bool kill_wipe;           /* expunge once terminal even if unreachable */
     double staged_at;         /* wall clock, seconds */
     double started_at;        /* first TASK_RUNNING, 0 before */
     double unreachable_since; /* 0 unless TASK_UNREACHABLE */
@@ -194,6 +194,7 @@ struct pacer {
     double last_revive_mono;
     bool reconciled; /* implicit reconciliation answered */
     double subscribed_mono;
+    double last_reconcile_mono; /* last implicit reconciliation asked for */
     int service_port_min, service_port_max;
     unsigned char *service_port_used; /* bitmap over [min, max] */
     bool stopping;
@@ -228,6 +229,7 @@ void papp_remove(struct pacer *p, struct papp *a);
 void papp_free(struct pacer *p, struct papp *a);
 /* Free a removed app once it has no instance left. */
 void papp_reap(struct pacer *p, struct papp *a);
+void papp_trim_versions(struct pacer *p, struct papp *a);
 /* Live = not terminal (killing ones included). */
 size_t papp_live(const struct papp *a);
 bool instance_live(const struct instance *i);
@@ -257,8 +259,10 @@ void deploy_converge(struct pacer *p);
 struct deployment *deploy_start(struct pacer *p, json_t *original, json_t *target, bool force,
                                 bool restart, json_t **conflicts);
 struct deployment *deploy_find(struct pacer *p, const char *id);
-/* Take a deployment reloaded from the store (state.c). */
 void deploy_adopt(struct pacer *p, struct deployment *d);
+/* Take a deployment reloaded from the store (state.c): its target is
+ * applied again where the apps' records lag behind it. */
+void deploy_reload(struct pacer *p, struct deployment *d);
 /* Stop a deployment where it is (force); rollback starts the reverse. */
 void deploy_cancel(struct pacer *p, struct deployment *d, const char *why);
 json_t *deploy_json(const struct pacer *p, const struct deployment *d);
@@ -280,6 +284,7 @@ void state_load(struct pacer *p, void (*done)(struct pacer *p, int rc, const cha
 void state_save_app(struct pacer *p, struct papp *a);
 void state_save_version(struct pacer *p, const char *app_id, const json_t *def);
 void state_delete_app(struct pacer *p, const char *app_id);
+void state_delete_version(struct pacer *p, const char *app_id, const char *version);
 json_t *state_load_version(struct pacer *p, const char *app_id, const char *version);
 void state_save_instance(struct pacer *p, struct instance *i);
 void state_delete_instance(struct pacer *p, struct instance *i);

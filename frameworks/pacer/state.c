@@ -57,8 +57,13 @@ static void put_done(int rc, int version, const char *err, void *arg)
 
 static void put_json(struct pacer *p, const char *key, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
+    if (s == NULL) {
+        log_error("store: %s: cannot encode the record", key);
+        json_decref(j);
+        return;
+    }
     store_put(p->store, key, s, strlen(s), STORE_ANY, put_done, NULL);
     free(s);
     json_decref(j);
@@ -98,6 +103,15 @@ void state_save_version(struct pacer *p, const char *app_id, const json_t *def)
     char *key = xasprintf("versions/%s/%s", k, json_string_value(json_object_get(def, "version")));
 
     put_json(p, key, json_deep_copy(def));
+    free(key);
+    free(k);
+}
+
+void state_delete_version(struct pacer *p, const char *app_id, const char *version)
+{
+    char *k = state_app_key(app_id), *key = xasprintf("versions/%s/%s", k, version);
+
+    store_delete(p->store, key, STORE_ANY, del_done, NULL);
     free(key);
     free(k);
 }
@@ -270,6 +284,7 @@ static void load_app(struct pacer *p, const char *name, json_t *j)
     struct papp *a;
 
     if (!json_is_object(def) || !json_is_string(json_object_get(def, "id")) ||
+        !json_is_string(json_object_get(def, "version")) ||
         strcmp(json_string_value(json_object_get(def, "id")), id) != 0) {
         log_error("store: apps/%s does not hold app %s; ignored", name, id);
         free(id);
@@ -297,7 +312,29 @@ static void load_instance(struct pacer *p, const char *name, json_t *j)
     const char *k;
     size_t n;
 
-    if (a == NULL || task_id == NULL) {
+    const char *cv = json_string_value(json_object_get(j, "configVersion"));
+    bool ours = false;
+
+    /* An instance of an earlier app with the same id (deleted, then
+     * created again before its tasks ended) is not this app's: its
+     * configuration is not among this app's versions. */
+    if (a != NULL && cv != NULL) {
+        size_t n2;
+        json_t *v2;
+
+        ours = strcmp(cv, a->last_config_change) == 0;
+        json_array_foreach(a->versions, n2, v2)
+        {
+            if (json_is_string(v2) && strcmp(json_string_value(v2), cv) == 0)
+                ours = true;
+        }
+    }
+    if (!json_is_string(json_object_get(j, "instanceId")) ||
+        !json_is_string(json_object_get(j, "version")) ||
+        !json_is_string(json_object_get(j, "agentId")) ||
+        !json_is_string(json_object_get(j, "host")))
+        ours = false;
+    if (a == NULL || task_id == NULL || !ours) {
         /* Its app is gone: the task (if it runs) is killed as unknown
          * when reconciliation reports it. */
         log_warn("store: instance %s of unknown app %s dropped", name, app_id ? app_id : "?");
@@ -381,7 +418,7 @@ static void load_deployment(struct pacer *p, const char *name, json_t *j)
         }
     }
     d->current = (size_t)json_integer_value(json_object_get(j, "current"));
-    deploy_adopt(p, d);
+    deploy_reload(p, d);
 }
 
 static void got_framework_id(int rc, const char *data, size_t len, int version, const char *err,
@@ -404,6 +441,7 @@ static void got_groups(int rc, const char *data, size_t len, int version, const 
     json_t *j = rc == STORE_OK ? json_loadb(data, len, 0, NULL) : NULL;
 
     if (json_is_object(j)) {
+        json_object_del(j, "/"); /* the root is implicit (older records held it) */
         json_decref(l->p->groups);
         l->p->groups = j;
     } else {

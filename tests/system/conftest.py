@@ -82,13 +82,23 @@ def docker_env():
     env.stop()
 
 
+def start_pacer_cluster(c, slaves):
+    c.start_master("--allocation_interval=100ms")
+    for _ in range(slaves):
+        c.add_slave()
+    c.wait_slaves(slaves)
+    c.start_pacer()
+    return c
+
+
 @pytest.fixture
 def pc(pacer_cluster):
     """The usual Pacer set-up: a master allocating every 100 ms, two slaves
-    (distinct port ranges) and a subscribed Pacer."""
-    pacer_cluster.start_master("--allocation_interval=100ms")
-    for _ in range(2):
-        pacer_cluster.add_slave()
-    pacer_cluster.wait_slaves(2)
-    pacer_cluster.start_pacer()
-    return pacer_cluster
+    (slave0, slave1; distinct port ranges) and a subscribed Pacer."""
+    return start_pacer_cluster(pacer_cluster, 2)
+
+
+@pytest.fixture
+def pc3(pacer_cluster):
+    """The same with three slaves (slave0..slave2)."""
+    return start_pacer_cluster(pacer_cluster, 3)

@@ -112,3 +112,61 @@ def test_patch_partial_put_and_full_put(pc):
     assert pc.patch_json("/v2/apps/nope", {"cmd": "x"}).status_code == 404
     assert pc.get("/v2/apps?label=b==2").json()["apps"] == []
     assert [x["id"] for x in pc.get("/v2/apps?cmd=999").json()["apps"]] == ["/p"]
+
+
+def test_hostile_inputs_keep_pacer_serving(pc):
+    # PUT of the root group, then GET of the tree (was endless recursion).
+    assert pc.put("/v2/groups", {"apps": []}).status_code in (200, 201)
+    assert pc.get("/v2/groups").status_code == 200
+    # A dependency cycle among four apps (was exponential plan building).
+    apps = [app(f"/cyc/{n}", instances=0,
+                dependencies=[f"/cyc/{m}" for m in "abcd" if m != n]) for n in "abcd"]
+    r = pc.post("/v2/groups", {"id": "/cyc", "apps": [dict(a, id=a["id"].split("/")[-1])
+                                                        for a in apps]})
+    assert r.status_code in (201, 422), r.text
+    assert pc.get("/ping", timeout=5).status_code == 200
+    # An absurd instance count must not take Pacer down at the next offer.
+    r = pc.post("/v2/apps", app("/huge", instances=2147483647))
+    assert r.status_code == 201, r.text
+    wait_for(lambda: pc.app("/huge")["tasksRunning"] > 10, 20, what="some instances")
+    assert pc.get("/ping").status_code == 200
+    assert pc.delete("/v2/apps/huge").status_code == 200
+    # scaleBy beyond any count is refused, nothing killed.
+    assert pc.post("/v2/apps", app("/sc/x", instances=1)).status_code == 201
+    pc.wait_app("/sc/x", running=1)
+    assert pc.put("/v2/groups/sc", {"scaleBy": 1e10}).status_code == 422
+    assert pc.app("/sc/x")["instances"] == 1
+    # One answer per request, even when two checks fail.
+    r = pc.put("/v2/apps/nope?force=maybe", {"version": "2020-01-01T00:00:00.000Z"})
+    assert r.status_code == 400
+    assert pc.get("/ping").status_code == 200
+    # PUT /v2/apps/{id}: the URL's id wins over the body's.
+    r = pc.put("/v2/apps/url/wins", app("/body/id", instances=0))
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"].endswith("/v2/apps/url/wins")
+    assert pc.get("/v2/apps/url/wins").status_code == 200
+    assert pc.get("/v2/apps/body/id").status_code == 404
+
+
+def test_kill_all_hosts_and_bulk_delete(pc):
+    assert pc.post("/v2/apps", app("/bulk/a", instances=2)).status_code == 201
+    assert pc.post("/v2/apps", app("/bulk/b", instances=2)).status_code == 201
+    pc.wait_app("/bulk/a", running=2)
+    pc.wait_app("/bulk/b", running=2)
+    pc.wait_deployments()
+    r = pc.delete("/v2/apps/bulk/a/tasks?host=*")
+    assert r.status_code == 200 and len(r.json()["tasks"]) == 2, r.text
+    killed = {t["id"] for t in r.json()["tasks"]}
+    wait_for(lambda: [t for t in pc.get("/v2/apps/bulk/a/tasks").json()["tasks"]
+                      if t["state"] == "TASK_RUNNING" and t["id"] not in killed] and
+             len(pc.get("/v2/apps/bulk/a/tasks").json()["tasks"]) == 2, 20,
+             what="two replacements, the killed ones gone")
+    ids = [t["id"] for t in pc.get("/v2/apps/bulk/a/tasks").json()["tasks"]][:1] + \
+          [t["id"] for t in pc.get("/v2/apps/bulk/b/tasks").json()["tasks"]][:1]
+    r = pc.post("/v2/tasks/delete?scale=true", {"ids": ids})
+    assert r.status_code == 200 and set(r.json()) == {"deploymentId", "version"}, r.text
+    pc.wait_deployments()
+    assert pc.app("/bulk/a")["instances"] == 1 and pc.app("/bulk/b")["instances"] == 1
+    keep = pc.get("/v2/apps/bulk/b/tasks").json()["tasks"][0]["id"]
+    r = pc.post("/v2/tasks/delete", {"ids": [keep]})
+    assert r.status_code == 200 and [t["id"] for t in r.json()["tasks"]] == [keep]
