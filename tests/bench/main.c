@@ -19,6 +19,9 @@
  *             that election to the last slave's REGISTERED, and
  *             failover_election_s the time from the kill to the election.
  *             The new leader's /metrics then confirm the counts.
+ *   HOLD      (--frameworks=0 --hold=D) instead of RUN: no frameworks, the
+ *             slaves stay registered for another framework (agora-pacer,
+ *             tests/bench/pacer_bench.py) for D or until SIGTERM/SIGINT.
  * A run is bounded: --timeout ends it (the figures then say timed_out),
  * and the children die with the parent (PR_SET_PDEATHSIG).
  */
@@ -47,7 +50,7 @@ static char *f_master, *f_slave_resources;
 static int f_slaves, f_frameworks, f_procs, f_conns, f_window, f_master_pid, f_rounds;
 static int f_leader_pid;
 static double f_tasks, f_task_duration, f_task_cpus, f_task_mem, f_timeout, f_state_interval;
-static double f_kill_after, f_backoff_factor;
+static double f_kill_after, f_backoff_factor, f_hold;
 static bool f_allocator_only, f_failover;
 
 static const struct flag flag_table[] = {
@@ -83,6 +86,9 @@ static const struct flag flag_table[] = {
       "--failover: pid of the leader to kill (0: found from the port in its MasterInfo)" },
     { "registration_backoff_factor", FLAG_DURATION, &f_backoff_factor, "1secs",
       "zk runs: slaves re-register after a delay uniform in [0.5s, this], as agora-slave" },
+    { "hold", FLAG_DURATION, &f_hold, "0secs",
+      "With --frameworks=0: keep the slaves registered this long for another framework "
+      "(e.g. agora-pacer), ending early on SIGTERM/SIGINT; then the figures" },
 };
 #define NFLAGS (sizeof(flag_table) / sizeof(flag_table[0]))
 
@@ -110,7 +116,16 @@ struct run {
     char *killed_host;
     int killed_port, killed_pid;
     double new_slaves_active, new_tasks_running, new_reregistrations;
+    double hold_until; /* --hold: slaves only, until then or a signal */
 };
+
+/* --hold: SIGTERM/SIGINT end the hold early (the figures are still printed). */
+static volatile sig_atomic_t hold_stop;
+static void on_hold_signal(int sig)
+{
+    (void)sig;
+    hold_stop = 1;
+}
 
 static void on_leader(const char *host, int port, void *arg)
 {
@@ -267,6 +282,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             r->register_s = now - r->t0;
             r->run_start = now;
             r->phase = PH_RUN;
+            if (r->cfg.frameworks == 0) { /* --hold: slaves only */
+                r->hold_until = now + f_hold;
+                fprintf(stderr, "agora-bench: %6.1fs holding %llu registered slaves for %.1f s\n",
+                        now - r->t0,
+                        (unsigned long long)__atomic_load_n(&r->shm->registered,
+                                                            __ATOMIC_RELAXED),
+                        f_hold);
+                return;
+            }
             r->fws = bench_fws_start(r->base, &r->cfg, r->shm);
             r->next_state = now + r->cfg.state_interval;
         }
@@ -274,6 +298,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     if (r->phase != PH_RUN)
         return;
+    if (!r->fws) { /* --hold: until its end or a signal; no --timeout here */
+        if ((hold_stop || now >= r->hold_until) && !r->state_inflight) {
+            progress(r, hold_stop ? "hold ended by a signal" : "hold done");
+            r->phase = PH_METRICS;
+            http_call_start(r->base, r->cfg.master_host, r->cfg.master_port, "GET", "/metrics",
+                            NULL, 0, NULL, 0, 30, metrics_done, r);
+        }
+        return;
+    }
     const struct bench_fw_stats *st = bench_fws_stats(r->fws);
     if (r->cfg.state_interval > 0 && !r->state_inflight && now >= r->next_state) {
         r->state_inflight = true;
@@ -354,7 +387,8 @@ static json_t *quantiles(double *v, size_t n)
 static void print_figures(struct run *r)
 {
     int pid = r->pid;
-    const struct bench_fw_stats *st = bench_fws_stats(r->fws);
+    static const struct bench_fw_stats none; /* --hold: no frameworks */
+    const struct bench_fw_stats *st = r->fws ? bench_fws_stats(r->fws) : &none;
     struct bench_shm *shm = r->shm;
     json_t *j = json_object();
     json_object_set_new(j, "slaves", json_integer((json_int_t)shm->registered));
@@ -416,6 +450,8 @@ static void print_figures(struct run *r)
                         json_integer((json_int_t)shm->subscribe_failed));
     json_object_set_new(j, "slave_streams_lost", json_integer((json_int_t)shm->streams_lost));
     json_object_set_new(j, "call_errors", json_integer((json_int_t)shm->call_errors));
+    if (r->cfg.frameworks == 0) /* --hold: tasks another framework ran on the slaves */
+        json_object_set_new(j, "slave_run_tasks", json_integer((json_int_t)shm->run_tasks));
     if (r->cfg.state_interval > 0) {
         json_t *sj = quantiles(r->state_ms, r->nstate);
         double mx = 0;
@@ -489,10 +525,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "agora-bench: --master: expected HOST:PORT, got '%s'\n", f_master);
         goto out;
     }
-    if (cfg->slaves < 1 || cfg->frameworks < 1 || cfg->tasks < 0 || !(cfg->task_cpus > 0) ||
-        !(cfg->task_mem > 0)) {
-        fprintf(stderr, "agora-bench: --slaves and --frameworks must be >= 1, --tasks >= 0, "
-                        "--task_cpus and --task_mem > 0\n");
+    if (f_hold > 0 && (cfg->frameworks != 0 || cfg->failover)) {
+        fprintf(stderr, "agora-bench: --hold needs --frameworks=0 (and no --failover)\n");
+        goto out;
+    }
+    if (cfg->slaves < 1 || (cfg->frameworks < 1 && !(f_hold > 0)) || cfg->tasks < 0 ||
+        !(cfg->task_cpus > 0) || !(cfg->task_mem > 0)) {
+        fprintf(stderr, "agora-bench: --slaves and --frameworks must be >= 1 (--frameworks=0 "
+                        "with --hold), --tasks >= 0, --task_cpus and --task_mem > 0\n");
         goto out;
     }
     cfg->procs = f_procs > 0 ? f_procs : (cfg->slaves + 3999) / 4000;
@@ -503,6 +543,13 @@ int main(int argc, char **argv)
         find_master_pid(&r);
     srandom((unsigned)bench_now_ns());
     signal(SIGPIPE, SIG_IGN);
+    if (f_hold > 0) { /* before fork: the children ignore them too (they stop on shm->stop) */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_hold_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+    }
 
     size_t shm_len = sizeof(struct bench_shm) + (size_t)cfg->slaves * sizeof(uint64_t);
     r.shm = mmap(NULL, shm_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -523,8 +570,13 @@ int main(int argc, char **argv)
             r.shm->stop = 1;
             goto reap;
         }
-        if (k == 0)
+        if (k == 0) {
+            if (f_hold > 0) { /* SIGTERM (also PR_SET_PDEATHSIG's) kills a child as before */
+                signal(SIGTERM, SIG_DFL);
+                signal(SIGINT, SIG_IGN);
+            }
             _exit(bench_slaves_run(cfg, r.shm, i, first, count));
+        }
         kids[i] = k;
         first += count;
     }

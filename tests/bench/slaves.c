@@ -6,7 +6,9 @@
  * open (one connection per slave, so the master holds one fd per slave as
  * in production), answers PING with PONG, and for each RUN_TASK reports
  * TASK_RUNNING at once and TASK_FINISHED --task_duration later, without
- * running anything. Updates of a task form one ordered stream as in the
+ * running anything; a KILL_TASK makes it TASK_KILLED at once (once RUNNING
+ * was acknowledged), as frameworks that scale down or delete apps
+ * (agora-pacer) expect. Updates of a task form one ordered stream as in the
  * real slave: FINISHED is sent only after RUNNING was acknowledged; an
  * update is forgotten when its ACKNOWLEDGE arrives. (The real slave also
  * retries unacknowledged updates; on loopback against a healthy master
@@ -78,7 +80,11 @@ struct bfwinfo {
     UT_hash_handle hh;
 };
 
-enum btask_phase { BT_RUNNING_SENT, BT_RUNNING_ACKED, BT_FINISHED_SENT };
+/* BT_FINISHED_SENT: the terminal update (FINISHED, or KILLED after a
+ * KILL_TASK) was sent. BT_GONE: it was acknowledged while the task was still
+ * in the FIFO (killed before its duration): out of the hash and the slave's
+ * list, freed when the FIFO reaches it. */
+enum btask_phase { BT_RUNNING_SENT, BT_RUNNING_ACKED, BT_FINISHED_SENT, BT_GONE };
 
 struct btask {
     char *key; /* "<framework id>\n<task id>" */
@@ -86,7 +92,8 @@ struct btask {
     char *fw_id, *task_id;
     uint8_t uuid[16]; /* of the latest update sent */
     enum btask_phase phase;
-    bool finish_due; /* duration elapsed while RUNNING unacked */
+    bool finish_due; /* duration elapsed (or KILL_TASK) while RUNNING unacked */
+    bool killed;     /* a KILL_TASK came: the terminal update is TASK_KILLED */
     double due;
     struct btask *fifo_next;
     struct btask *snext, *sprev; /* the slave's list */
@@ -217,6 +224,11 @@ static void task_free(struct btask *t)
     free(t);
 }
 
+static Mesos__V1__TaskState final_state(const struct btask *t)
+{
+    return t->killed ? MESOS__V1__TASK_STATE__TASK_KILLED : MESOS__V1__TASK_STATE__TASK_FINISHED;
+}
+
 static void task_finish(struct bchild *c, struct btask *t)
 {
     /* The slave's resources are free from now on (offer latency starts). */
@@ -224,7 +236,7 @@ static void task_finish(struct bchild *c, struct btask *t)
     __atomic_compare_exchange_n(&c->shm->freed_ns[t->s->idx], &zero, now, false, __ATOMIC_RELAXED,
                                 __ATOMIC_RELAXED);
     t->phase = BT_FINISHED_SENT;
-    send_update(c, t, MESOS__V1__TASK_STATE__TASK_FINISHED, false);
+    send_update(c, t, final_state(t), false);
 }
 
 static void fifo_arm(struct bchild *c)
@@ -248,7 +260,9 @@ static void on_fifo(evutil_socket_t fd, short what, void *arg)
         if (!c->fifo_head)
             c->fifo_tail = NULL;
         t->fifo_next = NULL;
-        if (t->phase == BT_RUNNING_ACKED)
+        if (t->phase == BT_GONE)
+            task_free(t);
+        else if (t->phase == BT_RUNNING_ACKED)
             task_finish(c, t);
         else if (t->phase == BT_RUNNING_SENT)
             t->finish_due = true;
@@ -311,11 +325,12 @@ static void on_ack(struct bchild *c, const Agora__Slave__Event__Acknowledge *a)
         if (t->finish_due)
             task_finish(c, t);
     } else if (t->phase == BT_FINISHED_SENT) {
-        if (t->fifo_next || c->fifo_head == t)
-            return; /* cannot happen: finished tasks left the FIFO */
         HASH_DELETE(hh, c->tasks, t);
         task_unlink(t);
-        task_free(t);
+        if (t->fifo_next || c->fifo_tail == t)
+            t->phase = BT_GONE; /* killed early: still in the FIFO, which frees it */
+        else
+            task_free(t);
     }
 }
 
@@ -327,8 +342,13 @@ static void on_kill(struct bchild *c, const Agora__Slave__Event__KillTask *k)
     snprintf(key, sizeof(key), "%s\n%s", k->framework_id->value, k->task_id->value);
     struct btask *t = NULL;
     HASH_FIND_STR(c->tasks, key, t);
-    if (t && t->phase != BT_FINISHED_SENT && !t->finish_due)
-        t->finish_due = true; /* finishes at the next chance */
+    if (!t || t->phase == BT_FINISHED_SENT)
+        return;
+    t->killed = true; /* TASK_KILLED now, or once RUNNING is acknowledged */
+    if (t->phase == BT_RUNNING_ACKED)
+        task_finish(c, t);
+    else
+        t->finish_due = true;
 }
 
 /* -------------------------------------------------------------- streams */
@@ -382,7 +402,7 @@ static void resend_unacked(struct bchild *c, struct bslave *s)
         if (t->phase == BT_RUNNING_SENT)
             send_update(c, t, MESOS__V1__TASK_STATE__TASK_RUNNING, true);
         else if (t->phase == BT_FINISHED_SENT)
-            send_update(c, t, MESOS__V1__TASK_STATE__TASK_FINISHED, true);
+            send_update(c, t, final_state(t), true);
     }
 }
 
@@ -541,8 +561,7 @@ static void subscribe_add_tasks(struct bchild *c, struct bslave *s,
         mesos__v1__framework_id__init(fid);
         fid->value = t->fw_id;
         rt->framework_id = fid;
-        rt->state = t->phase == BT_FINISHED_SENT ? MESOS__V1__TASK_STATE__TASK_FINISHED
-                                                 : MESOS__V1__TASK_STATE__TASK_RUNNING;
+        rt->state = t->phase == BT_FINISHED_SENT ? final_state(t) : MESOS__V1__TASK_STATE__TASK_RUNNING;
         tasks[n++] = rt;
         struct bfwinfo *fi = NULL;
         HASH_FIND_STR(c->fwinfos, t->fw_id, fi);
@@ -757,6 +776,11 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
         free(c.slaves[i].agent_id);
     }
     struct btask *t, *tmp;
+    for (t = c.fifo_head; t; t = tmp) { /* killed early and acknowledged: only here */
+        tmp = t->fifo_next;
+        if (t->phase == BT_GONE)
+            task_free(t);
+    }
     HASH_ITER (hh, c.tasks, t, tmp) {
         HASH_DELETE(hh, c.tasks, t);
         task_free(t);

@@ -80,3 +80,37 @@ def test_bench_allocator_only_smoke():
     assert fig["offers_first_pass"] == 500
     p50, p99 = fig["allocation_cycle_ms"]["p50"], fig["allocation_cycle_ms"]["p99"]
     assert 0 < p50 <= p99 < 5000
+
+
+PACER_FIGURES = ["commit", "pacer_rss_idle_mb", "deploy_small_s", "deploy_s", "sse_deploy_s",
+                 "sse_slowdown_ratio", "sse_pacer_cpu_s", "deploy_large_s", "pacer_rss_large_mb",
+                 "get_apps_embed_tasks_ms", "get_apps_ms", "get_tasks_ms", "pacer_rss_end_mb"]
+
+
+def test_pacer_bench_smoke():
+    """tests/bench/pacer_bench.py (issue 9) at tiny sizes: its own master,
+    agora-bench --frameworks=0 --hold slaves and agora-pacer; every figure
+    is in the JSON line and the slaves saw every launch."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench",
+                          "pacer_bench.py")
+    p = subprocess.run(["/usr/bin/python3", script, f"--build={os.path.dirname(BIN)}",
+                        "--small=20", "--instances=20", "--large=20", "--slaves=5",
+                        "--subscribers=3", "--rounds=1", "--requests=3", "--idle_wait=0.5",
+                        "--deploy_timeout=20"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"pacer_bench.py failed ({p.returncode}):\n{p.stderr}"
+    lines = [line for line in p.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON line, got:\n{p.stdout}"
+    fig = json.loads(lines[0])
+    for k in PACER_FIGURES:
+        assert fig.get(k) is not None, f"missing figure {k}: {fig}"
+    assert 0 < fig["pacer_rss_idle_mb"] < 1024 and 0 < fig["pacer_rss_large_mb"] < 1024
+    for k in ("deploy_small_s", "deploy_s", "sse_deploy_s"):
+        assert len(fig[k]["runs"]) == 1 and 0 < fig[k]["median"] < 20
+    assert fig["sse_slowdown_ratio"] > 0
+    for k in ("get_apps_embed_tasks_ms", "get_apps_ms", "get_tasks_ms"):
+        assert fig[k]["n"] == 3 and 0 < fig[k]["median"] < 5000 and fig[k]["bytes"] > 0
+    assert fig["sse_subscriber_bytes_min"] > 0 and fig["sse_subscribers_closed_early"] == 0
+    # 20 small + 2 x 20 (A and B) + 20 large instances reached the emulated slaves.
+    assert fig["slave_run_tasks"] == 80
+    assert fig["slave_call_errors"] == 0 and fig["slave_streams_lost"] == 0
