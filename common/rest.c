@@ -7,6 +7,7 @@
  * on the dispatcher's stack (heap only for paths over REST_STACK_PATH).
  */
 #include "rest.h"
+#include "http_proxy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@ struct rest_server {
     void *arg;
     rest_format_fn format;
     rest_leader_fn leader;
+    struct event_base *proxy_base; /* non-NULL: proxy to the leader instead of 307 */
+    char *proxy_header;            /* added to proxied answers: "<name>: host:port" */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -495,6 +498,19 @@ void rest_error_details(struct rest_req *rq, int code, const json_t *details, co
 /* ------------------------------------------------------------ dispatch */
 
 /* Not leading: 307 to the leader keeping path and query, or 503. */
+static void rest_proxy_fail(struct evhttp_request *req, int code, const char *message, void *arg)
+{
+    rest_server_error(arg, req, code, "%s", message);
+}
+
+void rest_server_set_proxy(struct rest_server *rs, struct event_base *base,
+                           const char *leader_header)
+{
+    rs->proxy_base = base;
+    free(rs->proxy_header);
+    rs->proxy_header = leader_header ? xstrdup(leader_header) : NULL;
+}
+
 static bool rest_leader_check(struct rest_server *rs, struct evhttp_request *req)
 {
     const char *host = NULL;
@@ -502,6 +518,15 @@ static bool rest_leader_check(struct rest_server *rs, struct evhttp_request *req
 
     if (rs->leader == NULL || rs->leader(rs->arg, &host, &port))
         return true;
+    if (host && rs->proxy_base != NULL) {
+        char *hp = xasprintf("%s:%d", host, port);
+        struct http_header add = { rs->proxy_header, hp };
+
+        http_proxy_forward(rs->proxy_base, req, host, port, NULL, &add, rs->proxy_header ? 1 : 0,
+                           10.0, rest_proxy_fail, rs);
+        free(hp);
+        return false;
+    }
     if (host) {
         const char *uri = evhttp_request_get_uri(req);
         char *loc = xasprintf("//%s:%d%s", host, port, uri && uri[0] == '/' ? uri : "/");
@@ -615,6 +640,8 @@ void rest_server_free(struct rest_server *rs)
 {
     /* The http server may be gone already: free it first, or this while
      * it still runs would leave it dispatching into freed memory. */
+    if (rs != NULL)
+        free(rs->proxy_header);
     free(rs);
 }
 

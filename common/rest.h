@@ -81,6 +81,13 @@ struct rest_server *rest_server_attach(struct http_server *http, const struct re
                                        size_t n, void *arg, rest_format_fn format);
 void rest_server_free(struct rest_server *rs);
 void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn);
+/* Answer REST_LEADER_ONLY routes of a non-leader by proxying the request
+ * to the leader (common/http_proxy.h) instead of a 307; the answer gets
+ * the header "leader_header: host:port" when leader_header is not NULL
+ * (Marathon's X-Marathon-Leader). No leader known: 503 as before. */
+struct event_base;
+void rest_server_set_proxy(struct rest_server *rs, struct event_base *base,
+                           const char *leader_header);
 
 /* The text formatter: "message\n", text/plain (Mesos's bodies). */
 char *rest_format_text(int code, const char *message, const json_t *details,

@@ -68,8 +68,8 @@ static void reply_locked(struct rest_req *rq, json_t *conflicts)
 static void reply_deployment(struct rest_req *rq, int code, const struct deployment *d)
 {
     http_add_header(rq->req, "Marathon-Deployment-Id", d->id);
-    http_reply_json(rq->req, code,
-                    json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
+    pacer_reply_synced(rq->arg, rq->req, code,
+                       json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
 }
 
 static void reply_invalid(struct rest_req *rq, json_t *details)
@@ -265,7 +265,7 @@ void api_apps_post(struct rest_req *rq)
     loc = xasprintf("/v2/apps%s", a->id);
     http_add_header(rq->req, "Location", loc);
     http_add_header(rq->req, "Marathon-Deployment-Id", d->id);
-    http_reply_json(rq->req, 201, render_app(p, a, EMBED_TASKS | EMBED_COUNTS));
+    pacer_reply_synced(p, rq->req, 201, render_app(p, a, EMBED_TASKS | EMBED_COUNTS));
     free(loc);
     json_decref(def);
 }

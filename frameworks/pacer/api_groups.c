@@ -231,8 +231,8 @@ static bool run_group_change(struct rest_req *rq, const char *g, json_t *target,
     events_post(p, "group_change_success",
                 json_pack("{s:s, s:s}", "groupId", g, "version", d->version));
     http_add_header(rq->req, "Marathon-Deployment-Id", d->id);
-    http_reply_json(rq->req, code,
-                    json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
+    pacer_reply_synced(p, rq->req, code,
+                       json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
     return true;
 }
 

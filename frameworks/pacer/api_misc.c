@@ -69,7 +69,7 @@ void api_deployment_delete(struct rest_req *rq)
     }
     if (force) {
         deploy_cancel(p, d, "cancelled through the API (force)");
-        http_reply(rq->req, 202, "application/json", "{}", 2);
+        pacer_reply_synced(p, rq->req, 202, json_object());
         return;
     }
     /* Rollback: a new deployment from the target back to the original,
@@ -111,8 +111,8 @@ void api_deployment_delete(struct rest_req *rq)
         return;
     }
     http_add_header(rq->req, "Marathon-Deployment-Id", back->id);
-    http_reply_json(rq->req, 200,
-                    json_pack("{s:s, s:s}", "deploymentId", back->id, "version", back->version));
+    pacer_reply_synced(p, rq->req, 200,
+                       json_pack("{s:s, s:s}", "deploymentId", back->id, "version", back->version));
 }
 
 void api_queue_get(struct rest_req *rq)
@@ -152,31 +152,45 @@ void api_info(struct rest_req *rq)
                    (json_int_t)p->service_port_max, "task_launch_timeout",
                    (json_int_t)(f->task_launch_timeout * 1000), "reconciliation_interval",
                    (json_int_t)(f->reconcile_interval * 1000), "decline_offer_duration",
-                   (json_int_t)(f->decline_seconds * 1000), "webui_url", "", "ha", false,
+                   (json_int_t)(f->decline_seconds * 1000), "webui_url", "", "ha", p->ha != NULL,
                    "mesos_leader_ui_url", "", "features", "executor", "//cmd");
-    zk = json_pack("{s:s, s:I, s:I, s:I}", "zk", "", "zk_timeout", (json_int_t)10000,
-                   "zk_session_timeout", (json_int_t)10000, "zk_max_versions", (json_int_t)50);
+    zk = json_pack("{s:s, s:I, s:I, s:I}", "zk", f->zk ? f->zk : "", "zk_timeout",
+                   (json_int_t)10000, "zk_session_timeout",
+                   (json_int_t)(f->zk_session_timeout * 1000), "zk_max_versions", (json_int_t)50);
     http = json_pack("{s:I, s:I, s:s}", "http_port", (json_int_t)http_server_port(p->http),
                      "https_port", (json_int_t)8443, "assets_path", "");
     ev = json_pack("{s:s, s:[]}", "type", "http_callback", "http_endpoints");
     http_reply_json(rq->req, 200,
                     json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:o, s:o}", "name", "pacer",
-                              "version", PACER_VERSION, "buildref", "agora", "leader", p->hostport,
-                              "elected", true, "frameworkId",
-                              p->framework_id ? p->framework_id : "", "marathon_config", mc,
-                              "zookeeper_config", zk, "http_config", http, "event_subscriber", ev));
+                              "version", PACER_VERSION, "buildref", "agora", "leader",
+                              pacer_leader(p) ? pacer_leader(p) : "", "elected", p->leading,
+                              "frameworkId", p->framework_id ? p->framework_id : "",
+                              "marathon_config", mc, "zookeeper_config", zk, "http_config", http,
+                              "event_subscriber", ev));
 }
 
 void api_leader(struct rest_req *rq)
 {
     struct pacer *p = rq->arg;
+    const char *leader = pacer_leader(p);
 
-    http_reply_json(rq->req, 200, json_pack("{s:s}", "leader", p->hostport));
+    if (leader == NULL)
+        rest_error(rq, 404, "There is no leader");
+    else
+        http_reply_json(rq->req, 200, json_pack("{s:s}", "leader", leader));
 }
 
+/* Reached on the leader only (a standby proxies it there). */
 void api_leader_delete(struct rest_req *rq)
 {
-    rest_error(rq, 404, "There is no leader election: this Pacer runs standalone");
+    struct pacer *p = rq->arg;
+
+    if (p->ha == NULL) {
+        rest_error(rq, 400, "This Pacer runs standalone (no --zk): there is no one to take over");
+        return;
+    }
+    http_reply_json(rq->req, 200, json_pack("{s:s}", "message", "Leadership abdicated"));
+    pacer_abdicate(p, "DELETE /v2/leader");
 }
 
 void api_ping(struct rest_req *rq)

@@ -264,8 +264,8 @@ static bool locked(struct rest_req *rq, struct papp *a, bool scale, bool force)
 static void reply_scaled(struct rest_req *rq, const struct deployment *d)
 {
     http_add_header(rq->req, "Marathon-Deployment-Id", d->id);
-    http_reply_json(rq->req, 200,
-                    json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
+    pacer_reply_synced(rq->arg, rq->req, 200,
+                       json_pack("{s:s, s:s}", "deploymentId", d->id, "version", d->version));
 }
 
 static bool flags_of(struct rest_req *rq, bool *scale, bool *wipe, bool *force)

@@ -39,6 +39,10 @@ static const struct flag flag_table[] = {
       "period of implicit task reconciliation" },
     { "event_stream_heartbeat", FLAG_DURATION, &flags.event_heartbeat, "30secs",
       "period of the /v2/events heartbeat comment" },
+    { "zk", FLAG_STRING, &flags.zk, NULL,
+      "zk://host:port,.../path: run in a quorum, state and leader latch in ZooKeeper" },
+    { "zk_session_timeout", FLAG_DURATION, &flags.zk_session_timeout, "10secs",
+      "ZooKeeper session timeout (--zk)" },
     { "json", FLAG_BOOL, &flags.json, "false", "speak JSON to the master instead of protobuf" },
 };
 

@@ -25,6 +25,7 @@
 #include "placement.h"
 #include "taskinfo.h"
 #include "log.h"
+#include "pbutil.h"
 #include "metrics.h"
 #include "mem.h"
 #include "timeutil.h"
@@ -138,6 +139,36 @@ static size_t try_app(struct pacer *p, struct papp *a, struct placement_offer *p
     return launched;
 }
 
+struct pending_launch {
+    Mesos__V1__Offer *offer; /* pb_dup copy */
+    Mesos__V1__TaskInfo **tasks;
+    size_t ntasks;
+};
+
+static void launch_drop(void *arg)
+{
+    struct pending_launch *pl = arg;
+
+    for (size_t t = 0; t < pl->ntasks; t++)
+        agora_task_free(pl->tasks[t]);
+    free(pl->tasks);
+    pb_free(pl->offer);
+    free(pl);
+}
+
+static void launch_run(struct pacer *p, void *arg)
+{
+    struct pending_launch *pl = arg;
+
+    /* Not subscribed any more: the tasks stay Created and the launch
+     * timeout replaces them. */
+    if (agora_scheduler_launch(p->sched, pl->offer, pl->tasks, pl->ntasks,
+                               p->flags->decline_seconds) < 0)
+        log_warn("offer %s: launch of %zu task(s) not sent (not subscribed)", pl->offer->id->value,
+                 pl->ntasks);
+    launch_drop(pl);
+}
+
 void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
 {
     double now = time_now();
@@ -163,12 +194,22 @@ void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
             if (eligible(a, now))
                 try_app(p, a, &po, &tasks, &ntasks);
         }
-        agora_scheduler_launch(p->sched, o, tasks, ntasks, p->flags->decline_seconds);
         metric_inc(p->m_offers, 1);
         metric_inc(ntasks ? p->m_launched : p->m_declined, ntasks ? (double)ntasks : 1);
-        for (size_t t = 0; t < ntasks; t++)
-            agora_task_free(tasks[t]);
-        free(tasks);
+        if (ntasks == 0) {
+            agora_scheduler_decline(p->sched, o->id->value, p->flags->decline_seconds);
+            free(tasks);
+        } else {
+            /* Launch once the instance records are durable: a task never
+             * runs without its record, so no restart or failover sees it
+             * as unknown and kills it. */
+            struct pending_launch *pl = xcalloc(1, sizeof(*pl));
+
+            pl->offer = pb_dup(&o->base);
+            pl->tasks = tasks;
+            pl->ntasks = ntasks;
+            state_synced(p, launch_run, launch_drop, pl);
+        }
         placement_offer_cleanup(&po);
     }
 }

@@ -52,6 +52,38 @@ char *pacer_new_version(void)
     return xstrdup(time_format_iso8601(now, ts));
 }
 
+struct synced_reply {
+    struct evhttp_request *req;
+    int code;
+    json_t *body;
+};
+
+static void synced_reply_run(struct pacer *p, void *arg)
+{
+    struct synced_reply *r = arg;
+
+    http_reply_json(r->req, r->code, r->body);
+    free(r);
+}
+
+static void synced_reply_drop(void *arg)
+{
+    struct synced_reply *r = arg;
+
+    json_decref(r->body);
+    free(r);
+}
+
+void pacer_reply_synced(struct pacer *p, struct evhttp_request *req, int code, json_t *body)
+{
+    struct synced_reply *r = xcalloc(1, sizeof(*r));
+
+    r->req = req;
+    r->code = code;
+    r->body = body;
+    state_synced(p, synced_reply_run, synced_reply_drop, r);
+}
+
 static void converge_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pacer *p = arg;
@@ -234,24 +266,18 @@ static void metrics_init(struct pacer *p)
 }
 
 /* The state is loaded: serve, and subscribe with the framework id. */
-static void loaded(struct pacer *p, int rc, const char *why)
+/* Listen: the REST API, the event hub. 0, or -1 with *err. */
+static int serve(struct pacer *p, char **err)
 {
     struct pacer_flags *flags = p->flags;
-    struct agora_scheduler_config cfg = { 0 };
-    struct agora_scheduler_callbacks cbs = { 0 };
-    static const int caps[] = { MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE,
-                                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE };
     char *e = NULL, host[256];
     int port = flags->port >= 0 ? flags->port : flags->http_port;
 
-    if (rc < 0) {
-        log_error("cannot load the state from %s: %s", store_name(p->store), why);
-        goto fail;
-    }
     p->http = http_server_new(p->base, flags->ip, port, PACER_MAX_BODY, &e);
     if (p->http == NULL) {
-        log_error("cannot listen on %s:%d: %s", flags->ip, port, e);
-        goto fail;
+        *err = xasprintf("cannot listen on %s:%d: %s", flags->ip, port, e);
+        free(e);
+        return -1;
     }
     port = http_server_port(p->http);
     if (flags->hostname != NULL)
@@ -263,7 +289,28 @@ static void loaded(struct pacer *p, int rc, const char *why)
     p->hostport = xasprintf("%s:%d", host, port);
     p->hub = sse_hub_new(p->base, flags->event_heartbeat, SSE_MAX_PENDING);
     pacer_routes_attach(p);
+    daemon_set_port(p->daemon, port);
+    return 0;
+}
 
+/* The state is loaded: subscribe with the framework id it holds. */
+void pacer_loaded(struct pacer *p, int rc, const char *why)
+{
+    struct pacer_flags *flags = p->flags;
+    struct agora_scheduler_config cfg = { 0 };
+    struct agora_scheduler_callbacks cbs = { 0 };
+    static const int caps[] = { MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE,
+                                MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__TASK_KILLING_STATE };
+    char *e = NULL;
+
+    if (rc < 0) {
+        log_error("cannot load the state from %s: %s", store_name(p->store), why);
+        goto fail;
+    }
+    if (p->http == NULL && serve(p, &e) < 0) {
+        log_error("%s", e);
+        goto fail;
+    }
     cfg.master = flags->master;
     cfg.name = flags->framework_name;
     cfg.role = flags->role;
@@ -289,10 +336,12 @@ static void loaded(struct pacer *p, int rc, const char *why)
         log_error("cannot start the scheduler");
         goto fail;
     }
-    log_info("agora-pacer %s on http://%s, framework %s, %u apps, %u instances, %u deployments",
+    p->leading = true;
+    log_info("agora-pacer %s leading on http://%s, framework %s, %u apps, %u instances, "
+             "%u deployments, state in %s",
              PACER_VERSION, p->hostport, p->framework_id ? p->framework_id : "(new)",
-             HASH_COUNT(p->apps), HASH_COUNT(p->instances), HASH_COUNT(p->deployments));
-    daemon_set_port(p->daemon, port);
+             HASH_COUNT(p->apps), HASH_COUNT(p->instances), HASH_COUNT(p->deployments),
+             store_name(p->store));
     pacer_kick(p);
     return;
 fail:
@@ -313,6 +362,13 @@ struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err)
     metrics_init(p);
     if (parse_service_ports(p, flags->service_ports, err) < 0)
         goto fail;
+    if (flags->zk != NULL) {
+        /* HA: serve at once (standbys proxy to the leader); load and
+         * subscribe when elected (ha.c). */
+        if (serve(p, err) < 0 || pacer_ha_start(p, err) < 0)
+            goto fail;
+        return p;
+    }
     dir = xasprintf("%s/state", flags->work_dir);
     p->store = store_file_new(p->base, dir, &e);
     if (p->store == NULL) {
@@ -320,7 +376,8 @@ struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err)
         goto fail;
     }
     free(dir);
-    state_load(p, loaded);
+    p->leading = false; /* until loaded */
+    state_load(p, pacer_loaded);
     return p;
 fail:
     free(e);
@@ -360,8 +417,10 @@ void pacer_free(struct pacer *p)
         DL_DELETE2(p->dying, a, dprev, dnext);
         papp_free(p, a);
     }
+    state_sync_cleanup(p);
     if (p->store != NULL)
         store_free(p->store);
+    pacer_ha_free(p);
     if (p->converge_ev != NULL)
         event_free(p->converge_ev);
     json_decref(p->groups);

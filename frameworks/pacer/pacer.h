@@ -45,6 +45,9 @@ struct rest_server;
 struct rest_req;
 struct sse_hub;
 struct daemon;
+struct evhttp_request;
+struct write_done;
+struct sync_waiter;
 
 struct pacer_flags {
     char *master;
@@ -58,6 +61,8 @@ struct pacer_flags {
     char *hostname;
     double failover_timeout;
     char *service_ports; /* "10000-20000" */
+    char *zk;            /* zk://h1:p1,.../pacer: HA (state and leader latch there) */
+    double zk_session_timeout;
     double decline_seconds;
     double task_launch_timeout;
     double reconcile_interval;
@@ -198,7 +203,13 @@ struct pacer {
     int service_port_min, service_port_max;
     unsigned char *service_port_used; /* bitmap over [min, max] */
     bool stopping;
-    long last_waiting; /* instances waiting at the last interest check */
+    bool leading;        /* standalone, or elected in ZooKeeper and loaded */
+    struct pacer_ha *ha; /* NULL standalone (ha.c) */
+    long last_waiting;
+    /* durability barrier (state.c): writes issued, lowest not completed */
+    unsigned long writes_issued, writes_low;
+    struct write_done *writes_done;
+    struct sync_waiter *sync_waiters; /* instances waiting at the last interest check */
     /* metrics (common/metrics.h; /metrics renders them) */
     struct metric *m_launched, *m_killed, *m_offers, *m_declined, *m_updates;
     struct metric *m_deployments, *m_deploy_seconds;
@@ -215,6 +226,19 @@ const char *pacer_now_iso(char *buf);
 /* A new version string: now, ISO-8601 with milliseconds, strictly later
  * than the last one given (caller frees). */
 char *pacer_new_version(void);
+
+/* The state is loaded (state_load's done): subscribe and lead. */
+void pacer_loaded(struct pacer *p, int rc, const char *why);
+
+/* --------------------------------------------------------------- ha.c */
+struct pacer_ha;
+/* --zk: contend for the leadership, follow the leader, proxy to it. */
+int pacer_ha_start(struct pacer *p, char **err);
+void pacer_ha_free(struct pacer *p);
+/* The leader's "host:port" (this Pacer's when leading), or NULL. */
+const char *pacer_leader(const struct pacer *p);
+/* DELETE /v2/leader: give the leadership up (the process exits). */
+void pacer_abdicate(struct pacer *p, const char *why);
 
 /* ------------------------------------------------------------ apps.c */
 struct papp *papp_find(struct pacer *p, const char *id);
@@ -292,6 +316,17 @@ void state_save_deployment(struct pacer *p, struct deployment *d);
 void state_delete_deployment(struct pacer *p, const char *id);
 void state_save_framework_id(struct pacer *p);
 void state_save_groups(struct pacer *p);
+/* Run cb(p, arg) once every write issued so far has completed (never
+ * from inside the call): answers and launches wait for what they depend
+ * on to be durable, so that a crash loses nothing that was acknowledged
+ * and never leaves a task without its record. */
+void state_synced(struct pacer *p, void (*cb)(struct pacer *p, void *arg), void (*drop)(void *arg),
+                  void *arg);
+/* Shutdown: drop (drop(arg)) the waiters that never ran. */
+void state_sync_cleanup(struct pacer *p);
+/* Answer req with code and body (stolen) once the writes issued so far
+ * are durable. */
+void pacer_reply_synced(struct pacer *p, struct evhttp_request *req, int code, json_t *body);
 /* "apps/<key>" for app id "/a/b" -> "a:b". Caller frees. */
 char *state_app_key(const char *app_id);
 

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "pacer.h"
 #include "log.h"
 #include "mem.h"
@@ -49,10 +51,140 @@ static char *key_to_app_id(const char *key)
     return s;
 }
 
-static void put_done(int rc, int version, const char *err, void *arg)
+/* ------------------------------------------------------- durability */
+
+/* Every write gets a sequence number; `low` is the lowest not yet
+ * completed. A waiter registered when n writes were issued runs once all
+ * of them completed (low >= n), whatever the order they completed in. */
+struct write_done {
+    unsigned long seq;
+    UT_hash_handle hh;
+};
+
+struct sync_waiter {
+    unsigned long upto; /* runs when low >= upto */
+    void (*cb)(struct pacer *p, void *arg);
+    void (*drop)(void *arg); /* at shutdown, when cb never ran */
+    void *arg;
+    struct sync_waiter *next;
+};
+
+struct write_ctx {
+    struct pacer *p;
+    unsigned long seq;
+    bool is_delete;
+};
+
+static void run_waiters(struct pacer *p)
 {
-    if (rc != STORE_OK)
+    struct sync_waiter **pp = &p->sync_waiters;
+
+    while (*pp != NULL) {
+        struct sync_waiter *w = *pp;
+
+        if (p->writes_low >= w->upto) {
+            *pp = w->next;
+            w->cb(p, w->arg);
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void write_completed(struct pacer *p, unsigned long seq)
+{
+    struct write_done *d;
+
+    if (seq != p->writes_low) {
+        d = xcalloc(1, sizeof(*d));
+        d->seq = seq;
+        HASH_ADD(hh, p->writes_done, seq, sizeof(d->seq), d);
+        return;
+    }
+    p->writes_low++;
+    for (;;) {
+        HASH_FIND(hh, p->writes_done, &p->writes_low, sizeof(p->writes_low), d);
+        if (d == NULL)
+            break;
+        HASH_DEL(p->writes_done, d);
+        free(d);
+        p->writes_low++;
+    }
+    run_waiters(p);
+}
+
+static void write_cb(int rc, int version, const char *err, void *arg)
+{
+    struct write_ctx *c = arg;
+
+    if (rc != STORE_OK && !(c->is_delete && rc == STORE_NOT_FOUND))
         log_error("store: %s", err);
+    write_completed(c->p, c->seq);
+    free(c);
+}
+
+static struct write_ctx *write_ctx(struct pacer *p, bool is_delete)
+{
+    struct write_ctx *c = xcalloc(1, sizeof(*c));
+
+    c->p = p;
+    c->seq = p->writes_issued++;
+    c->is_delete = is_delete;
+    return c;
+}
+
+static void do_put(struct pacer *p, const char *key, const void *data, size_t len)
+{
+    store_put(p->store, key, data, len, STORE_ANY, write_cb, write_ctx(p, false));
+}
+
+static void do_delete(struct pacer *p, const char *key)
+{
+    store_delete(p->store, key, STORE_ANY, write_cb, write_ctx(p, true));
+}
+
+static void synced_kick(evutil_socket_t fd, short what, void *arg)
+{
+    run_waiters(arg);
+}
+
+void state_synced(struct pacer *p, void (*cb)(struct pacer *p, void *arg), void (*drop)(void *arg),
+                  void *arg)
+{
+    struct sync_waiter *w = xcalloc(1, sizeof(*w));
+
+    w->upto = p->writes_issued;
+    w->cb = cb;
+    w->drop = drop;
+    w->arg = arg;
+    w->next = p->sync_waiters;
+    p->sync_waiters = w;
+    if (p->writes_low >= w->upto) {
+        /* Nothing pending: still never from inside the call. */
+        struct timeval now = { 0, 0 };
+
+        event_base_once(p->base, -1, EV_TIMEOUT, synced_kick, p, &now);
+    }
+}
+
+/* Waiters that never ran (shutdown): dropped. */
+void state_sync_cleanup(struct pacer *p)
+{
+    struct write_done *d, *tmp;
+
+    while (p->sync_waiters != NULL) {
+        struct sync_waiter *w = p->sync_waiters;
+
+        p->sync_waiters = w->next;
+        if (w->drop != NULL)
+            w->drop(w->arg);
+        free(w);
+    }
+    HASH_ITER (hh, p->writes_done, d, tmp) {
+        HASH_DEL(p->writes_done, d);
+        free(d);
+    }
 }
 
 static void put_json(struct pacer *p, const char *key, json_t *j)
@@ -64,21 +196,14 @@ static void put_json(struct pacer *p, const char *key, json_t *j)
         json_decref(j);
         return;
     }
-    store_put(p->store, key, s, strlen(s), STORE_ANY, put_done, NULL);
+    do_put(p, key, s, strlen(s));
     free(s);
     json_decref(j);
 }
 
-static void del_done(int rc, int version, const char *err, void *arg)
-{
-    if (rc != STORE_OK && rc != STORE_NOT_FOUND)
-        log_error("store: %s", err);
-}
-
 void state_save_framework_id(struct pacer *p)
 {
-    store_put(p->store, "framework_id", p->framework_id, strlen(p->framework_id), STORE_ANY,
-              put_done, NULL);
+    do_put(p, "framework_id", p->framework_id, strlen(p->framework_id));
 }
 
 void state_save_groups(struct pacer *p)
@@ -111,7 +236,7 @@ void state_delete_version(struct pacer *p, const char *app_id, const char *versi
 {
     char *k = state_app_key(app_id), *key = xasprintf("versions/%s/%s", k, version);
 
-    store_delete(p->store, key, STORE_ANY, del_done, NULL);
+    do_delete(p, key);
     free(key);
     free(k);
 }
@@ -123,7 +248,7 @@ void state_delete_app(struct pacer *p, const char *app_id)
     /* Versions of a deleted app are kept: Marathon forgets them, but they
      * cost nothing and a re-created app does not collide (new
      * timestamps). */
-    store_delete(p->store, key, STORE_ANY, del_done, NULL);
+    do_delete(p, key);
     free(key);
     free(k);
 }
@@ -154,7 +279,7 @@ void state_delete_instance(struct pacer *p, struct instance *i)
     if (!i->persisted)
         return;
     key = xasprintf("instances/%s", i->task_id);
-    store_delete(p->store, key, STORE_ANY, del_done, NULL);
+    do_delete(p, key);
     free(key);
 }
 
@@ -188,7 +313,7 @@ void state_delete_deployment(struct pacer *p, const char *id)
 {
     char *key = xasprintf("deployments/%s", id);
 
-    store_delete(p->store, key, STORE_ANY, del_done, NULL);
+    do_delete(p, key);
     free(key);
 }
 
@@ -340,7 +465,7 @@ static void load_instance(struct pacer *p, const char *name, json_t *j)
         log_warn("store: instance %s of unknown app %s dropped", name, app_id ? app_id : "?");
         char *key = xasprintf("instances/%s", name);
 
-        store_delete(p->store, key, STORE_ANY, del_done, NULL);
+        do_delete(p, key);
         free(key);
         return;
     }

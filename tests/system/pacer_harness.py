@@ -35,6 +35,39 @@ class PacerMixin:
                  what="pacer subscribed")
         return self.pacer
 
+    def start_pacers(self, n, zk_url, *args, master=None):
+        """n Pacer instances in a quorum on zk_url; self.pacer becomes the
+        leader."""
+        master = master or getattr(self, "zk_url", None) or f"127.0.0.1:{self.master.port}"
+        self.pacers = []
+        for i in range(n):
+            d = Daemon("agora-pacer", os.path.join(self.tmp, f"pacer{i}"),
+                       [f"--master={master}", f"--zk={zk_url}", "--zk_session_timeout=2secs",
+                        "--decline_offer_duration=5secs"] + list(args))
+            self.pacers.append(d.start())
+        return self.wait_pacer_leader()
+
+    def pacer_leader_of(self, d):
+        r = requests.get(d.url + "/v2/leader", timeout=5)
+        return r.json()["leader"] if r.status_code == 200 else None
+
+    def wait_pacer_leader(self, exclude=None, timeout=30):
+        """One leader every live instance agrees on, subscribed; it becomes
+        self.pacer."""
+        def one():
+            live = [d for d in self.pacers if d.alive()]
+            seen = {self.pacer_leader_of(d) for d in live}
+            if len(seen) != 1 or None in seen:
+                return None
+            hp = seen.pop()
+            lead = [d for d in live if hp.endswith(f":{d.port}")]
+            if not lead or lead[0] is exclude:
+                return None
+            info = requests.get(lead[0].url + "/v2/info", timeout=5).json()
+            return lead[0] if info.get("elected") and info.get("frameworkId") else None
+        self.pacer = wait_for(one, timeout, what="one agreed Pacer leader")
+        return self.pacer
+
     @property
     def url(self):
         return self.pacer.url
@@ -42,12 +75,15 @@ class PacerMixin:
     def framework_id(self):
         return self.get("/v2/info").json()["frameworkId"]
 
+    pacers = ()
+
     def daemons(self):
-        return super().daemons() + ([self.pacer] if self.pacer else [])
+        extra = list(self.pacers) or ([self.pacer] if self.pacer else [])
+        return super().daemons() + extra
 
     def shutdown(self):
-        if self.pacer is not None:
-            self.pacer.stop()
+        for d in list(self.pacers) or ([self.pacer] if self.pacer else []):
+            d.stop()
         super().shutdown()
 
     # ------------------------------------------------------------ REST

@@ -1,0 +1,111 @@
+"""Pacer in a quorum: three instances on a real 3-node ZooKeeper ensemble,
+one leading, the others proxying to it; failover by kill -9 and by
+DELETE /v2/leader, with nothing healthy killed and the state intact."""
+import re
+
+import pytest
+import requests
+
+from agora_harness import wait_for
+from pacer_harness import PacerCluster
+
+SLOW_HTTP = "sleep 2; exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
+
+
+@pytest.fixture
+def pq(request, tmp_path, zk_ensemble):
+    zk_ensemble.ensure_all_running()
+    chroot = "pacer-" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
+    c = PacerCluster(tmp_path)
+    c.zk = zk_ensemble.url(chroot)
+    c.start_master("--allocation_interval=100ms")
+    c.add_slave()
+    c.add_slave()
+    c.wait_slaves(2)
+    c.start_pacers(3, c.zk, master=f"127.0.0.1:{c.master.port}")
+    yield c
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(c.logs())
+    c.shutdown()
+
+
+def slow_app(app_id, n):
+    return {"id": app_id, "cmd": SLOW_HTTP, "cpus": 0.05, "mem": 32, "instances": n,
+            "portDefinitions": [{"port": 0}],
+            "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0,
+                              "gracePeriodSeconds": 30, "intervalSeconds": 1,
+                              "timeoutSeconds": 2, "delaySeconds": 0}]}
+
+
+def standbys(pq):
+    return [d for d in pq.pacers if d.alive() and d is not pq.pacer]
+
+
+def test_one_leader_standbys_proxy(pq):
+    leader = f"127.0.0.1:{pq.pacer.port}"
+    for d in pq.pacers:
+        assert requests.get(d.url + "/v2/leader", timeout=5).json() == {"leader": leader}
+    sb = standbys(pq)[0]
+    r = requests.post(sb.url + "/v2/apps", json={"id": "/via-standby", "cmd": "sleep 1000",
+                                                 "cpus": 0.05, "mem": 16, "instances": 1},
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.headers["X-Marathon-Leader"] == leader
+    assert r.headers["Location"].endswith("/v2/apps/via-standby")
+    assert pq.get("/v2/apps/via-standby").status_code == 200
+    pq.wait_app("/via-standby", running=1)
+    # Errors come back as the leader gave them; the event stream too.
+    assert requests.get(sb.url + "/v2/apps/nope", timeout=5).status_code == 404
+    with requests.get(sb.url + "/v2/events", headers={"Accept": "text/event-stream"},
+                      stream=True, timeout=10) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        first = b""
+        for chunk in r.iter_content(64):
+            first += chunk
+            if b"event_stream_attached" in first:
+                break
+        assert b"event: event_stream_attached" in first
+    assert requests.get(sb.url + "/ping", timeout=5).text.strip() == "pong"
+
+
+def test_kill9_leader_mid_restart_standby_finishes_it(pq):
+    fid = pq.framework_id()
+    assert pq.post("/v2/apps", slow_app("/svc", 3)).status_code == 201
+    pq.wait_app("/svc", running=3, healthy=3, timeout=60)
+    pq.wait_deployments()
+    old = {t["id"] for t in pq.get("/v2/apps/svc/tasks").json()["tasks"]}
+    versions = pq.get("/v2/apps/svc/versions").json()["versions"]
+    assert pq.post("/v2/apps/svc/restart").status_code == 200
+    wait_for(lambda: len({t["id"] for t in pq.get("/v2/apps/svc/tasks").json()["tasks"]}
+                         - old) >= 1, 20, what="new instances launched")
+    launched = {t["id"] for t in pq.get("/v2/apps/svc/tasks").json()["tasks"]}
+    dead = pq.pacer
+    dead.kill9()
+    pq.wait_pacer_leader(exclude=dead, timeout=30)
+    assert pq.framework_id() == fid
+    pq.wait_deployments(timeout=90)
+    final = {t["id"] for t in pq.get("/v2/apps/svc/tasks").json()["tasks"]}
+    assert len(final) == 3 and not (final & old)
+    assert (launched - old) <= final, "an instance launched before the failover was killed"
+    assert pq.app("/svc")["tasksHealthy"] == 3
+    now = pq.get("/v2/apps/svc/versions").json()["versions"]
+    assert now[1:] == versions and len(now) == len(versions) + 1
+
+
+def test_delete_leader_hands_over_and_restarts_nothing(pq):
+    assert pq.post("/v2/apps", {"id": "/calm", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
+                                "instances": 2}).status_code == 201
+    pq.wait_app("/calm", running=2)
+    pq.wait_deployments()
+    before = {t["id"] for t in pq.get("/v2/apps/calm/tasks").json()["tasks"]}
+    old = pq.pacer
+    sb = standbys(pq)[0]
+    r = requests.delete(sb.url + "/v2/leader", timeout=10)  # proxied to the leader
+    assert r.status_code == 200, r.text
+    wait_for(lambda: not old.alive(), 10, what="the old leader gone")
+    pq.wait_pacer_leader(exclude=old)
+    after = {t["id"] for t in pq.get("/v2/apps/calm/tasks").json()["tasks"]}
+    assert after == before
+    assert pq.app("/calm")["tasksRunning"] == 2
