@@ -83,6 +83,19 @@ struct http_stream *http_stream_start(struct evhttp_request *req, int code,
                                       void *arg);
 /* Queue bytes as one chunk. -1 when the stream is already gone. */
 int http_stream_send(struct http_stream *st, const void *data, size_t len);
+/* A chunk formatted once (its HTTP/1.1 chunk framing included) and shared,
+ * immutable and reference-counted, by any number of streams: what a
+ * broadcast to many streams queues without copying it for each. */
+struct http_chunk;
+/* Copies data once; the chunk starts with one reference. len > 0. */
+struct http_chunk *http_chunk_new(const void *data, size_t len);
+/* Drops one reference; the last one frees it (streams hold their own
+ * until the bytes are written or the connection is freed). */
+void http_chunk_unref(struct http_chunk *ch);
+size_t http_chunk_len(const struct http_chunk *ch); /* payload bytes */
+/* Queue ch on st (a reference, not a copy, unless it is small). -1 when
+ * the stream is already gone. */
+int http_stream_send_chunk(struct http_stream *st, struct http_chunk *ch);
 /* Bytes queued but not yet written to the socket (for backpressure). */
 size_t http_stream_pending(const struct http_stream *st);
 /* End the response, close the connection and free st; on_close not called. */

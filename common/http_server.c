@@ -50,6 +50,12 @@
  * server's own format. Beyond it libevent answers 413 itself (its HTML
  * page); either way no more than this is ever buffered. */
 #define HTTP_BODY_CEILING 2
+/* Largest write of a stream's backlog per writable event. */
+#define HTTP_STREAM_MAX_SINGLE_WRITE (256 * 1024)
+/* Room for a chunk header ("<hex>\r\n" of a size_t, NUL). */
+#define HTTP_CHUNK_HDR_MAX 24
+/* Shared chunks smaller than this are copied instead of referenced. */
+#define HTTP_CHUNK_COPY_MAX 512
 /* A stream whose peer does not read for this long is dropped. */
 #define HTTP_STREAM_WRITE_TIMEOUT_SECS 60
 /* Pseudo-headers we stash on the request: a ':' can never appear in a
@@ -494,8 +500,16 @@ static const char *const http_stream_state_names[] = {
     [STREAM_CLOSING] = "CLOSING",
 };
 
+/* How a stream's body goes out (fixed when the reply starts). */
+enum http_stream_framing {
+    FRAMING_CHUNKED, /* HTTP/1.1: each send is one chunk */
+    FRAMING_PLAIN,   /* HTTP/1.0: raw bytes until the connection closes */
+    FRAMING_NONE,    /* HEAD or a bodiless status: sends are dropped */
+};
+
 struct http_stream {
     enum http_stream_state state;
+    enum http_stream_framing framing;
     struct evhttp_request *req;      /* the request being answered */
     struct evhttp_connection *evcon; /* its connection */
     http_stream_close_fn on_close;
@@ -557,7 +571,20 @@ struct http_stream *http_stream_start(struct evhttp_request *req, int code,
     remove_all_headers(out, "Connection");
     evhttp_add_header(out, "Connection", "close");
     evhttp_send_reply_start(req, code, NULL);
+    /* evhttp chose the framing; sends write to the socket's buffer
+     * themselves (see http_stream_output), so they must know it. */
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD || code < 200 || code == 204 ||
+        code == 304)
+        st->framing = FRAMING_NONE;
+    else if (evhttp_find_header(out, "Transfer-Encoding") != NULL)
+        st->framing = FRAMING_CHUNKED;
+    else
+        st->framing = FRAMING_PLAIN;
     evhttp_connection_set_closecb(evcon, http_stream_conn_closed, st);
+    /* A stream's backlog goes out in large writes: by default a
+     * bufferevent writes at most 16 KiB per writable event. */
+    bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(evcon),
+                                     HTTP_STREAM_MAX_SINGLE_WRITE);
     /* evhttp keeps reading for close detection, with its default read
      * timeout: that would drop every quiet stream after 50 s. Streams have
      * no read timeout; a peer that stops reading still times out on write. */
@@ -566,18 +593,127 @@ struct http_stream *http_stream_start(struct evhttp_request *req, int code,
     return st;
 }
 
-int http_stream_send(struct http_stream *st, const void *data, size_t len)
+/* The socket's output buffer of an open stream, NULL when it is gone.
+ *
+ * Sends append to it directly instead of through evhttp_send_reply_chunk
+ * (which needs a temporary evbuffer per chunk, formats the chunk header
+ * with a printf and re-enables the bufferevent every time): that is what
+ * evhttp_send_reply_chunk does, minus the per-call overhead. The
+ * bufferevent's callbacks are evhttp's since evhttp_send_reply_start, so
+ * evhttp still sees write errors and the peer's EOF, and
+ * evhttp_send_reply_end still writes the last chunk after these bytes. */
+static struct evbuffer *http_stream_output(struct http_stream *st, struct bufferevent **bevp)
 {
-    struct evbuffer *buf;
+    struct bufferevent *bev;
 
     if (st == NULL || st->state != STREAM_OPEN || evhttp_request_get_connection(st->req) == NULL)
+        return NULL;
+    bev = evhttp_connection_get_bufferevent(st->evcon);
+    if (bev == NULL)
+        return NULL;
+    *bevp = bev;
+    return bufferevent_get_output(bev);
+}
+
+/* The write event must be on for the bytes to go (evhttp turned it on). */
+static void http_stream_kick(struct bufferevent *bev)
+{
+    if ((bufferevent_get_enabled(bev) & EV_WRITE) == 0)
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static size_t http_chunk_header(char *hdr, size_t len)
+{
+    return (size_t)snprintf(hdr, HTTP_CHUNK_HDR_MAX, "%zx\r\n", len);
+}
+
+int http_stream_send(struct http_stream *st, const void *data, size_t len)
+{
+    struct bufferevent *bev = NULL;
+    struct evbuffer *out = http_stream_output(st, &bev);
+    char hdr[HTTP_CHUNK_HDR_MAX];
+
+    if (out == NULL)
         return -1;
-    if (len == 0)
+    if (len == 0 || st->framing == FRAMING_NONE)
         return 0; /* an empty chunk would end the chunked body */
-    buf = evbuffer_new();
-    evbuffer_add(buf, data, len);
-    evhttp_send_reply_chunk(st->req, buf);
-    evbuffer_free(buf);
+    if (st->framing == FRAMING_CHUNKED)
+        evbuffer_add(out, hdr, http_chunk_header(hdr, len));
+    evbuffer_add(out, data, len);
+    if (st->framing == FRAMING_CHUNKED)
+        evbuffer_add(out, "\r\n", 2);
+    http_stream_kick(bev);
+    return 0;
+}
+
+/* One allocation: the refcount, then "<hex>\r\n" <payload> "\r\n". */
+struct http_chunk {
+    unsigned long refs;
+    size_t len;     /* payload bytes */
+    size_t hdr_len; /* bytes of "<hex>\r\n" before the payload */
+    char bytes[];
+};
+
+struct http_chunk *http_chunk_new(const void *data, size_t len)
+{
+    char hdr[HTTP_CHUNK_HDR_MAX];
+    size_t hl = http_chunk_header(hdr, len);
+    struct http_chunk *ch = xmalloc(sizeof(*ch) + hl + len + 2);
+
+    ch->refs = 1;
+    ch->len = len;
+    ch->hdr_len = hl;
+    memcpy(ch->bytes, hdr, hl);
+    if (len)
+        memcpy(ch->bytes + hl, data, len);
+    memcpy(ch->bytes + hl + len, "\r\n", 2);
+    return ch;
+}
+
+void http_chunk_unref(struct http_chunk *ch)
+{
+    if (ch != NULL && --ch->refs == 0)
+        free(ch);
+}
+
+size_t http_chunk_len(const struct http_chunk *ch)
+{
+    return ch->len;
+}
+
+/* evbuffer's cleanup of a reference: the bytes were written or dropped. */
+static void http_chunk_release(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    http_chunk_unref(arg);
+}
+
+int http_stream_send_chunk(struct http_stream *st, struct http_chunk *ch)
+{
+    struct bufferevent *bev = NULL;
+    struct evbuffer *out = http_stream_output(st, &bev);
+    const char *p;
+    size_t n;
+
+    if (out == NULL)
+        return -1;
+    if (ch->len == 0 || st->framing == FRAMING_NONE)
+        return 0;
+    p = st->framing == FRAMING_CHUNKED ? ch->bytes : ch->bytes + ch->hdr_len;
+    n = st->framing == FRAMING_CHUNKED ? ch->hdr_len + ch->len + 2 : ch->len;
+    /* Small: a copy into the buffer's last chain is cheaper than a
+     * reference (a chain of its own, allocated and freed). */
+    if (n < HTTP_CHUNK_COPY_MAX) {
+        evbuffer_add(out, p, n);
+    } else {
+        ch->refs++;
+        if (evbuffer_add_reference(out, p, n, http_chunk_release, ch) < 0) {
+            ch->refs--;
+            return -1;
+        }
+    }
+    http_stream_kick(bev);
     return 0;
 }
 

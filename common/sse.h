@@ -3,8 +3,9 @@
  *
  * Server: a hub broadcasts events to a set of subscribers, each an
  * http_stream. It sends comment heartbeats every heartbeat_secs and drops
- * (with a log line) a subscriber whose unsent bytes would exceed
- * max_pending: a slow consumer is never buffered without limit.
+ * (with a log line) a subscriber whose unsent bytes (queued this turn plus
+ * on its socket) would exceed max_pending: a slow consumer is never
+ * buffered without limit.
  *
  * Client: an incremental parser in the style of the RecordIO decoder and
  * following the WHATWG EventSource rules: feed it whatever bytes arrived
@@ -57,7 +58,15 @@ void sse_hub_free(struct sse_hub *h);
 struct sse_client *sse_hub_add(struct sse_hub *h, struct evhttp_request *req, sse_filter_fn filter,
                                sse_close_fn on_close, void *arg);
 /* Send one event to every subscriber whose filter accepts it; slow ones
- * are dropped. Returns the number of subscribers it was queued for. */
+ * are dropped. Returns the number of subscribers it was queued for.
+ *
+ * Events are formatted once and coalesced: everything sent in one turn of
+ * the event loop (broadcasts, sse_client_send, heartbeats) goes out at the
+ * end of that turn as one HTTP chunk per subscriber, in order. Subscribers
+ * that took all of the turn's events share one immutable, refcounted
+ * chunk (no copy per subscriber); the others get their own. A filter may
+ * call sse_client_send(c) (its variant of the event, queued before it)
+ * but must not broadcast. */
 int sse_hub_broadcast(struct sse_hub *h, const char *type, const char *id, const char *data,
                       size_t len);
 /* Send one event (or, with sse_client_send_raw, preformatted bytes) to one
@@ -71,6 +80,9 @@ void sse_client_close(struct sse_client *c);
 size_t sse_hub_count(const struct sse_hub *h);
 /* Subscribers dropped for falling behind, since the hub was created. */
 unsigned long sse_hub_dropped(const struct sse_hub *h);
+/* Chunks written to subscribers since the hub was created, and how many
+ * of them were references to a turn's shared chunk (either may be NULL). */
+void sse_hub_stats(const struct sse_hub *h, unsigned long *chunks, unsigned long *shared);
 
 /* ---------------------------------------------------------------- parser */
 

@@ -45,21 +45,14 @@ static bool sub_wants(const struct sub *s, const char *type)
     return false;
 }
 
-static void send_one(struct sse_client *c, const struct sub *s, const char *type, json_t *full,
-                     json_t *light)
-{
-    char *data = json_dumps(s->light && light ? light : full, JSON_COMPACT);
-
-    sse_client_send(c, type, NULL, data, strlen(data));
-    free(data);
-}
-
-/* The hub's filter: the event's payload comes pre-rendered in both plan
- * formats; the filter sends the one the subscriber wants and tells the
- * hub not to send the default. */
+/* The hub's filter: the event's payload comes in both plan formats; the
+ * filter sends the light one (rendered once per event, for the first
+ * subscriber that wants it) to those that asked for it and tells the hub
+ * not to send them the default. */
 struct pending {
     const char *type;
     json_t *full, *light;
+    char *light_data; /* light, rendered; NULL until needed */
 };
 static struct pending *current;
 
@@ -67,10 +60,15 @@ static bool filter(struct sse_client *c, const char *type, const char *data, siz
 {
     struct sub *s = arg;
 
+    (void)data;
+    (void)len;
     if (!sub_wants(s, type))
         return false;
     if (current != NULL && current->light != NULL && s->light) {
-        send_one(c, s, type, current->full, current->light);
+        if (current->light_data == NULL)
+            current->light_data = json_dumps(current->light, JSON_COMPACT);
+        if (current->light_data != NULL)
+            sse_client_send(c, type, NULL, current->light_data, strlen(current->light_data));
         return false;
     }
     return true;
@@ -86,7 +84,7 @@ static void stamp(json_t *ev, const char *type)
 
 static void post2(struct pacer *p, const char *type, json_t *full, json_t *light)
 {
-    struct pending pd = { type, full, light };
+    struct pending pd = { type, full, light, NULL };
     char *data;
 
     stamp(full, type);
@@ -105,6 +103,7 @@ static void post2(struct pacer *p, const char *type, json_t *full, json_t *light
         current = saved;
     }
     free(data);
+    free(pd.light_data);
 out:
     json_decref(full);
     json_decref(light);

@@ -4,7 +4,10 @@
  * CRLF/LF/CR, BOM, comments, id and retry, oversized events), and the hub
  * against a real http_server on 127.0.0.1: events and heartbeats reach an
  * http_sub that parses them, and a subscriber that stops reading is
- * dropped once it falls max_pending bytes behind.
+ * dropped once it falls max_pending bytes behind (also within one turn);
+ * a loop turn's events go out as one chunk per subscriber, shared by
+ * those that took them all; a filter's variant keeps its place; HTTP/1.0
+ * gets unframed bytes; closing flushes the turn.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -370,7 +373,8 @@ struct fixture {
     int joined;
     int closed;
     char last_reason[64];
-    bool filter_odd; /* subscribers added with the filter below */
+    bool filter_odd;         /* subscribers added with the filter below */
+    struct sse_client *last; /* the last subscriber added */
 };
 
 static struct fixture F;
@@ -393,12 +397,29 @@ static bool only_status(struct sse_client *c, const char *type, const char *data
     return strcmp(type, "status_update_event") == 0;
 }
 
+/* As Pacer's plan-format=light: status events go out in the subscriber's
+ * own variant, sent from the filter, which then refuses the default. */
+static bool variant(struct sse_client *c, const char *type, const char *data, size_t len, void *arg)
+{
+    (void)arg;
+    if (strcmp(type, "status_update_event") != 0)
+        return true;
+    assert_int_equal(sse_client_send(c, type, NULL, "light", 5), 0);
+    (void)data;
+    (void)len;
+    return false;
+}
+
 static void h_events(struct evhttp_request *req, void *arg)
 {
     char *filter = http_req_query(req, "filter");
+    sse_filter_fn fn = NULL;
 
     (void)arg;
-    assert_non_null(sse_hub_add(F.hub, req, filter ? only_status : NULL, on_sub_close, NULL));
+    if (filter)
+        fn = strcmp(filter, "variant") == 0 ? variant : only_status;
+    F.last = sse_hub_add(F.hub, req, fn, on_sub_close, NULL);
+    assert_non_null(F.last);
     F.joined++;
     free(filter);
 }
@@ -607,6 +628,205 @@ static void test_hub_slow_consumer(void **state)
     close(fd);
 }
 
+/* A raw-socket subscriber: sends req, then reads the whole response. */
+static int raw_open(const char *req)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)F.port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    return fd;
+}
+
+/* Run the loop and read fd until want appears in *buf (or the deadline). */
+static void raw_read_until(int fd, char **buf, size_t *len, const char *want)
+{
+    double end = loop_now() + DEADLINE_SECS;
+    char tmp[65536];
+
+    while (loop_now() < end && (*buf == NULL || strstr(*buf, want) == NULL)) {
+        ssize_t n;
+
+        event_base_loop(F.base, EVLOOP_NONBLOCK);
+        n = read(fd, tmp, sizeof(tmp));
+        if (n > 0) {
+            *buf = xrealloc(*buf, *len + (size_t)n + 1);
+            memcpy(*buf + *len, tmp, (size_t)n);
+            *len += (size_t)n;
+            (*buf)[*len] = '\0';
+        } else if (n == 0) {
+            break;
+        } else {
+            usleep(1000);
+        }
+    }
+    assert_non_null(*buf);
+    assert_non_null(strstr(*buf, want));
+}
+
+#define EV1 "event: a\ndata: 1\n\n"
+#define EV2 "event: status_update_event\ndata: 2\n\n"
+#define EV3 "event: b\ndata: 3\n\n"
+
+/* Everything of one loop turn goes out as one chunk per subscriber; those
+ * that took every event share one chunk; a filtered one gets its own. */
+static void test_hub_coalesce(void **state)
+{
+    const char *req = "GET /v2/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *ra = NULL, *rb = NULL, *rc = NULL, want[256];
+    size_t la = 0, lb = 0, lc = 0;
+    unsigned long chunks, shared;
+    struct client f;
+    int a, b, c;
+
+    (void)state;
+    F.hub = sse_hub_new(F.base, 0, 1 << 20);
+    a = raw_open(req);
+    b = raw_open(req);
+    c = raw_open(req);
+    client_open(&f, "/v2/events?filter=1");
+    run_until(F.base, sse_hub_count(F.hub) == 4 && f.status == 200);
+    loop_run_for(F.base, 0.05); /* the response heads are out */
+
+    /* One turn: three events. */
+    assert_int_equal(sse_hub_broadcast(F.hub, "a", NULL, "1", 1), 3);
+    assert_int_equal(sse_hub_broadcast(F.hub, "status_update_event", NULL, "2", 1), 4);
+    assert_int_equal(sse_hub_broadcast(F.hub, "b", NULL, "3", 1), 3);
+    snprintf(want, sizeof(want), "\r\n\r\n%zx\r\n" EV1 EV2 EV3 "\r\n", strlen(EV1 EV2 EV3));
+    raw_read_until(a, &ra, &la, want);
+    raw_read_until(b, &rb, &lb, want);
+    raw_read_until(c, &rc, &lc, want);
+    /* Nothing else: exactly one chunk after the head. */
+    assert_string_equal(strstr(ra, "\r\n\r\n"), want);
+    assert_string_equal(strstr(rc, "\r\n\r\n"), want);
+    run_until(F.base, f.events.count == 1);
+    assert_string_equal(f.events.text, "status_update_event||2\n");
+    sse_hub_stats(F.hub, &chunks, &shared);
+    assert_int_equal(chunks, 4);
+    assert_int_equal(shared, 3);
+
+    /* A large turn (over the copy threshold): referenced, same bytes. */
+    {
+        char big[3000];
+        char *head;
+
+        memset(big, 'y', sizeof(big));
+        la = lc = 0;
+        free(ra);
+        free(rc);
+        ra = rc = NULL;
+        assert_int_equal(sse_hub_broadcast(F.hub, "big", NULL, big, sizeof(big)), 3);
+        raw_read_until(a, &ra, &la, "yyy\n\n\r\n");
+        raw_read_until(c, &rc, &lc, "yyy\n\n\r\n");
+        assert_int_equal(la, lc);
+        assert_memory_equal(ra, rc, la);
+        head = xasprintf("%zx\r\nevent: big\ndata: ", sizeof(big) + 19);
+        assert_memory_equal(ra, head, strlen(head));
+        assert_int_equal(la, strlen(head) + sizeof(big) + 2 + 2);
+        free(head);
+    }
+    sse_hub_stats(F.hub, &chunks, &shared);
+    assert_int_equal(shared, 6);
+
+    close(a);
+    close(b);
+    close(c);
+    free(ra);
+    free(rb);
+    free(rc);
+    run_until(F.base, sse_hub_count(F.hub) == 1);
+    client_free(&f);
+}
+
+/* A filter's own variant goes out in order, between the shared events. */
+static void test_hub_variant_order(void **state)
+{
+    struct client v, all;
+
+    (void)state;
+    F.hub = sse_hub_new(F.base, 0, 1 << 20);
+    client_open(&v, "/v2/events?filter=variant");
+    client_open(&all, "/v2/events");
+    run_until(F.base, F.joined == 2 && v.status == 200 && all.status == 200);
+    sse_hub_broadcast(F.hub, "a", NULL, "1", 1);
+    sse_hub_broadcast(F.hub, "status_update_event", NULL, "full", 4);
+    sse_hub_broadcast(F.hub, "b", NULL, "3", 1);
+    run_until(F.base, v.events.count == 3 && all.events.count == 3);
+    assert_string_equal(v.events.text, "a||1\nstatus_update_event||light\nb||3\n");
+    assert_string_equal(all.events.text, "a||1\nstatus_update_event||full\nb||3\n");
+    client_free(&v);
+    client_free(&all);
+}
+
+/* HTTP/1.0: no chunked framing, the events are the raw body. */
+static void test_hub_http10(void **state)
+{
+    char *r = NULL;
+    size_t l = 0;
+    int fd;
+
+    (void)state;
+    F.hub = sse_hub_new(F.base, 0, 1 << 20);
+    fd = raw_open("GET /v2/events HTTP/1.0\r\n\r\n");
+    run_until(F.base, sse_hub_count(F.hub) == 1);
+    sse_hub_broadcast(F.hub, "a", NULL, "1", 1);
+    sse_hub_broadcast(F.hub, "b", NULL, "3", 1);
+    raw_read_until(fd, &r, &l, EV3);
+    assert_string_equal(strstr(r, "\r\n\r\n"), "\r\n\r\n" EV1 EV3);
+    close(fd);
+    free(r);
+}
+
+/* Closing a subscriber (or freeing the hub) in the turn of a broadcast
+ * still delivers that turn's events before the stream ends. */
+static void test_hub_close_flushes(void **state)
+{
+    struct client a;
+
+    (void)state;
+    F.hub = sse_hub_new(F.base, 0, 1 << 20);
+    client_open(&a, "/v2/events");
+    run_until(F.base, F.joined == 1 && a.status == 200);
+    sse_hub_broadcast(F.hub, "a", NULL, "1", 1);
+    assert_int_equal(sse_client_send(F.last, "b", NULL, "3", 1), 0);
+    sse_client_close(F.last);
+    assert_int_equal(sse_hub_count(F.hub), 0);
+    run_until(F.base, a.closed);
+    assert_string_equal(a.events.text, "a||1\nb||3\n");
+    assert_int_equal(F.closed, 0); /* no on_close after sse_client_close */
+    client_free(&a);
+}
+
+/* The bound counts what is queued in this turn too: a burst within one
+ * turn drops the subscriber before the burst ever reaches its socket. */
+static void test_hub_slow_consumer_one_turn(void **state)
+{
+    struct client a;
+    char chunk[8192];
+    int i, sent = 0;
+
+    (void)state;
+    F.hub = sse_hub_new(F.base, 0, 64 * 1024);
+    client_open(&a, "/v2/events");
+    run_until(F.base, F.joined == 1 && a.status == 200);
+    memset(chunk, 'x', sizeof(chunk));
+    for (i = 0; i < 20; i++)
+        sent += sse_hub_broadcast(F.hub, "big", NULL, chunk, sizeof(chunk));
+    assert_int_equal(sent, 7); /* 7 * 8211 fit in 64 KiB, the 8th not */
+    assert_int_equal(sse_hub_count(F.hub), 0);
+    assert_int_equal(sse_hub_dropped(F.hub), 1);
+    assert_string_equal(F.last_reason, "slow consumer");
+    run_until(F.base, a.closed);
+    assert_int_equal(a.events.count, 0); /* dropped: the burst never went out */
+    client_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +841,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hub_broadcast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hub_slow_consumer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_coalesce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_variant_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_http10, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_close_flushes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hub_slow_consumer_one_turn, setup, teardown),
     };
 
     mem_init();
