@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # HA example on one machine: a 3-node ZooKeeper ensemble (Debian's zookeeper
 # package), three masters elected through it and three slaves that follow
-# the leader, all on 127.0.0.1, then agora-batch through zk://. For trying
-# failover by hand (kill the leader and watch another take over).
+# the leader, all on 127.0.0.1, then agora-batch through zk://, and three
+# Pacer instances in a quorum (state and leader latch in ZooKeeper) with a
+# sample app. For trying failover by hand (kill a leader and watch another
+# take over).
 #
 #   deploy/ha-example.sh          install, build, start, run the demo
 #   deploy/ha-example.sh stop     stop everything (ZooKeeper included)
 #
 # Ports: ZooKeeper clients 2181-2183 (quorum 2888-2890, election 3888-3890),
-# masters 5050-5052, slaves any free port (AGORA_HA_{ZK,MASTER,QUORUM,
+# masters 5050-5052, Pacer 8080-8082 (AGORA_HA_PACER_PORT), slaves any free port (AGORA_HA_{ZK,MASTER,QUORUM,
 # ELECTION}_PORT move the ranges). State, logs, pids: deploy/.ha/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,13 +22,28 @@ QUORUM_BASE=${AGORA_HA_QUORUM_PORT:-2888}
 ELECTION_BASE=${AGORA_HA_ELECTION_PORT:-3888}
 ZK_HOSTS="127.0.0.1:$ZK_BASE,127.0.0.1:$((ZK_BASE + 1)),127.0.0.1:$((ZK_BASE + 2))"
 ZK_URL="zk://$ZK_HOSTS/agora"
+PACER_BASE=${AGORA_HA_PACER_PORT:-8080}
+PACER_ZK="zk://$ZK_HOSTS/pacer"
 
 . deploy/lib.sh
 
 stop() {
   [ -d "$RUN" ] || { echo "no HA example in $RUN"; return 0; }
-  # Slaves and masters first (a leader closes its session), ZooKeeper last.
-  stop_pids "$RUN"/slave*.pid "$RUN"/master*.pid "$RUN"/zk*.pid
+  # Pacer's app first (its tasks would outlive the slaves), through any
+  # live instance; then Pacer, slaves and masters (a leader closes its
+  # session), ZooKeeper last.
+  local f
+  for f in "$RUN"/pacer*.port; do
+    [ -s "$f" ] || continue
+    if curl -sf -X DELETE "http://127.0.0.1:$(cat "$f")/v2/apps/sleeper?force=true" >/dev/null 2>&1; then
+      for _ in $(seq 50); do
+        [ "$(curl -sf "http://127.0.0.1:$(cat "$f")/v2/deployments" 2>/dev/null || echo '[]')" = "[]" ] && break
+        sleep 0.2
+      done
+      break
+    fi
+  done
+  stop_pids "$RUN"/pacer*.pid "$RUN"/slave*.pid "$RUN"/master*.pid "$RUN"/zk*.pid
   echo "HA example stopped"
 }
 
@@ -95,13 +112,33 @@ echo "running 20 tasks with agora-batch through $ZK_URL..."
 build/bin/agora-batch --master="$ZK_URL" --tasks=20 \
   --cmd='echo hello from $MESOS_TASK_ID' --cpus=0.1 --mem=32
 
+for i in 0 1 2; do
+  setsid build/bin/agora-pacer --master="$ZK_URL" --zk="$PACER_ZK" --zk_session_timeout=5secs \
+    --ip=127.0.0.1 --http_port=$((PACER_BASE + i)) --port_file="$RUN/pacer$i.port" \
+    --work_dir="$RUN/pacer$i" >"$RUN/pacer$i.log" 2>&1 </dev/null &
+  echo $! >"$RUN/pacer$i.pid"
+  wait_port "$RUN/pacer$i.port" >/dev/null
+done
+P=http://127.0.0.1:$PACER_BASE
+for _ in $(seq 100); do
+  curl -sf "$P/v2/info" | json_get 'j["frameworkId"]' 2>/dev/null | grep -q . && break
+  sleep 0.2
+done
+echo "Pacer leader: $(curl -sf "$P/v2/leader" | json_get 'j["leader"]')"
+curl -sf -X PUT -H 'Content-Type: application/json' "$P/v2/apps/sleeper" \
+  -d '{"cmd": "sleep 100000", "cpus": 0.1, "mem": 16, "instances": 3, "portDefinitions": []}' \
+  >/dev/null && echo "deployed /sleeper (3 instances) through Pacer instance 0"
+
 cat <<MSG
 
 Agora HA is running: masters on 127.0.0.1:$MASTER_BASE-$((MASTER_BASE + 2)), 3 slaves,
-ZooKeeper on $ZK_HOSTS.
+ZooKeeper on $ZK_HOSTS, Pacer on 127.0.0.1:$PACER_BASE-$((PACER_BASE + 2)) (any
+instance answers; standbys proxy to the leader).
   leader:   curl -si http://127.0.0.1:$MASTER_BASE/master/redirect | grep Location
   failover: kill -9 \$(cat $RUN/master<N>.pid) of the leader; another leads within
             the session timeout (5s); kill -TERM hands over at once
+  pacer:    curl $P/v2/leader; kill -9 the leader's pid ($RUN/pacer<N>.pid):
+            another instance leads after the session timeout, /sleeper keeps running
   logs:     $RUN/*.log
   stop:     deploy/ha-example.sh stop
 MSG
