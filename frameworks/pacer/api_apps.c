@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "pacer.h"
 #include "http.h"
 #include "log.h"
@@ -172,7 +174,8 @@ void api_apps_get(struct rest_req *rq)
     char *cmd = rest_query_get(q, "cmd", 0), *id = rest_query_get(q, "id", 0);
     char *label = rest_query_get(q, "label", 0);
     unsigned embed = parse_embed(rq);
-    json_t *apps = json_array();
+    struct evbuffer *out = evbuffer_new();
+    bool first = true;
     struct papp **sorted, *a, *tmp;
     size_t n = 0, k;
 
@@ -188,13 +191,18 @@ void api_apps_get(struct rest_req *rq)
             continue;
         if (label && !label_match(a->spec.labels, label))
             continue;
-        json_array_append_new(apps, render_app(p, a, embed));
+        evbuffer_add(out, first ? "{\"apps\":[" : ",", first ? 9 : 1);
+        first = false;
+        render_app_buf(out, p, a, embed);
     }
+    if (first)
+        evbuffer_add(out, "{\"apps\":[", 9);
+    evbuffer_add(out, "]}", 2);
     free(sorted);
     free(cmd);
     free(id);
     free(label);
-    http_reply_json(rq->req, 200, json_pack("{s:o}", "apps", apps));
+    pacer_reply_buf(rq->req, out);
 }
 
 void api_app_get(struct rest_req *rq)

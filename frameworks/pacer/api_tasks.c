@@ -115,17 +115,24 @@ void api_tasks_get(struct rest_req *rq)
         reply_text(rq, list, n);
         free(list);
     } else {
-        json_t *tasks = json_array();
+        struct evbuffer *out = evbuffer_new();
+        bool first = true;
 
+        evbuffer_add(out, "{\"tasks\":[", 10);
         HASH_ITER (hh, p->apps, a, tmp) {
             struct instance *i;
 
             DL_FOREACH (a->instances, i) {
-                if (instance_live(i) && status_match(i, status))
-                    json_array_append_new(tasks, render_task(p, i));
+                if (!instance_live(i) || !status_match(i, status))
+                    continue;
+                if (!first)
+                    evbuffer_add(out, ",", 1);
+                first = false;
+                render_task_buf(out, p, i);
             }
         }
-        http_reply_json(rq->req, 200, json_pack("{s:o}", "tasks", tasks));
+        evbuffer_add(out, "]}", 2);
+        pacer_reply_buf(rq->req, out);
     }
 out:
     free(status);

@@ -348,6 +348,12 @@ void events_api_post(struct pacer *p, struct rest_req *rq, const json_t *def);
 json_t *render_task(const struct pacer *p, const struct instance *i);
 json_t *render_app(struct pacer *p, struct papp *a, unsigned embed);
 json_t *render_health_results(const struct instance *i);
+/* The same JSON text, written into b (large lists: no jansson tree). */
+struct evbuffer;
+void render_task_buf(struct evbuffer *b, const struct pacer *p, const struct instance *i);
+void render_app_buf(struct evbuffer *b, struct pacer *p, struct papp *a, unsigned embed);
+/* Answer req 200 application/json with b's contents (b is freed). */
+void pacer_reply_buf(struct evhttp_request *req, struct evbuffer *b);
 enum {
     EMBED_TASKS = 1 << 0,
     EMBED_COUNTS = 1 << 1,

@@ -68,6 +68,17 @@ def test_health_checked_http_app_reached_on_loopback(pc):
         assert t["healthCheckResults"][0]["alive"] is True
         r = requests.get(f"http://127.0.0.1:{t['ports'][0]}/", timeout=5)
         assert r.status_code == 200
+    # Lists are written without jansson (render_task_buf): the same JSON
+    # as the single-app answer, which is built with it.
+    listed = [a for a in pc.get("/v2/apps?embed=apps.tasks").json()["apps"]
+              if a["id"] == "/web/http"][0]
+    by_id = {t["id"]: t for t in pc.get("/v2/apps/web/http").json()["app"]["tasks"]}
+    assert {t["id"]: t for t in listed["tasks"]} == by_id
+    assert {t["id"]: t for t in pc.get("/v2/tasks").json()["tasks"]
+            if t["appId"] == "/web/http"} == by_id
+    assert {k: v for k, v in listed.items() if k != "tasks"} == \
+        {k: v for k, v in pc.app("/web/http").items()
+         if k not in ("tasks", "lastTaskFailure", "taskStats", "readinessCheckResults")}
     sp = app["portDefinitions"][0]["port"]
     assert 10000 <= sp <= 20000
     txt = pc.get("/v2/tasks", headers={"Accept": "text/plain"}).text
