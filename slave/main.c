@@ -41,6 +41,8 @@ static const struct flag flag_table[] = {
       "host address that BRIDGE port mappings are published on" },
     { "executor_shutdown_grace_period", FLAG_DURATION, &flags.executor_shutdown_grace_period,
       "5secs", "default time between SIGTERM and SIGKILL of a killed task" },
+    { "zk_session_timeout", FLAG_DURATION, &flags.zk_session_timeout, "10secs",
+      "ZooKeeper session timeout when --master is zk://" },
     { "registration_backoff_factor", FLAG_DURATION, &flags.registration_backoff_factor, "1secs",
       "initial ceiling of the (re-)registration backoff" },
 };

@@ -51,7 +51,6 @@
 #include "master_follow.h"
 
 #define MAX_EVENT_SIZE (16 * 1024 * 1024)
-#define SLAVE_ZK_SESSION_TIMEOUT 10.0 /* detection only: nothing ephemeral */
 
 /* ------------------------------------------------------ state machine */
 
@@ -496,8 +495,8 @@ int slave_conn_init(struct slave *s, char **err)
     }
     char *e = NULL;
     s->follow = master_follow_new(flags->master, &e);
-    if (s->follow == NULL ||
-        master_follow_start(s->follow, s->base, SLAVE_ZK_SESSION_TIMEOUT, on_leader, s, &e) < 0) {
+    if (s->follow == NULL || master_follow_start(s->follow, s->base, s->flags->zk_session_timeout,
+                                                 on_leader, s, &e) < 0) {
         *err = xasprintf("--master=%s: %s", flags->master, e);
         free(e);
         return -1;

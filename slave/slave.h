@@ -62,6 +62,7 @@ struct slave_flags {
     char *docker_publish_ip;               /* host address of BRIDGE port mappings */
     double executor_shutdown_grace_period; /* seconds */
     double registration_backoff_factor;    /* seconds */
+    double zk_session_timeout;             /* zk:// masters: seconds */
 };
 
 /* The master connection (see slave.c for the transitions). */

@@ -322,6 +322,7 @@ void pacer_loaded(struct pacer *p, int rc, const char *why)
     cfg.ncapabilities = sizeof(caps) / sizeof(caps[0]);
     cfg.framework_id = p->framework_id;
     cfg.json = flags->json;
+    cfg.zk_session_timeout = flags->zk_session_timeout;
     cbs.subscribed = on_subscribed;
     cbs.offers = on_offers;
     cbs.update = on_update;

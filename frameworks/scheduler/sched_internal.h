@@ -44,6 +44,7 @@ struct agora_scheduler {
     /* FrameworkInfo, copied from the config */
     char *name, *user, *role, *principal, *hostname;
     double failover_timeout;
+    double zk_session_timeout; /* zk:// masters; seconds */
     bool checkpoint;
     int *caps;
     size_t ncaps;

@@ -37,7 +37,7 @@
 #define SCHED_BACKOFF_MAX 10.0
 #define SCHED_MAX_REDIRECTS 5 /* then back off: leaders disagree */
 #define SCHED_DRAIN_TIMEOUT 5.0
-#define SCHED_ZK_SESSION_TIMEOUT 10.0 /* detection only */
+#define SCHED_ZK_SESSION_TIMEOUT 10.0 /* detection only; the default of cfg.zk_session_timeout */
 
 static void sched_connect(struct agora_scheduler *s);
 static void sched_schedule_reconnect(struct agora_scheduler *s, double delay);
@@ -115,6 +115,10 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
         e = xstrdup("name: a framework name is required");
         goto fail;
     }
+    if (cfg->zk_session_timeout < 0) {
+        e = xasprintf("zk_session_timeout: %g is negative", cfg->zk_session_timeout);
+        goto fail;
+    }
     if (cfg->failover_timeout < 0) {
         e = xasprintf("failover_timeout: %g is negative", cfg->failover_timeout);
         goto fail;
@@ -148,6 +152,8 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
             s->hostname = xstrdup(hn);
     }
     s->failover_timeout = cfg->failover_timeout;
+    s->zk_session_timeout =
+        cfg->zk_session_timeout > 0 ? cfg->zk_session_timeout : SCHED_ZK_SESSION_TIMEOUT;
     s->checkpoint = cfg->checkpoint;
     if (cfg->ncapabilities) {
         s->caps = xcalloc(cfg->ncapabilities, sizeof(*s->caps));
@@ -734,7 +740,7 @@ int agora_scheduler_start(struct agora_scheduler *s)
         return -1;
     /* Only now: nothing is sent (not even to ZooKeeper) before start. */
     char *e = NULL;
-    if (master_follow_start(s->follow, s->base, SCHED_ZK_SESSION_TIMEOUT, sched_on_leader, s, &e) <
+    if (master_follow_start(s->follow, s->base, s->zk_session_timeout, sched_on_leader, s, &e) <
         0) {
         log_error("scheduler %s: master: %s", s->name, e);
         free(e);

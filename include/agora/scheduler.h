@@ -76,6 +76,8 @@ struct agora_scheduler_config {
                                     callback returns; true: call
                                     agora_scheduler_acknowledge() yourself */
     bool json;                /* speak application/json instead of protobuf */
+    double zk_session_timeout; /* zk:// masters: the ZooKeeper session
+                                    timeout in seconds (0: 10 s) */
 };
 
 /* The framework's event handlers. Any may be NULL. Each runs on the loop

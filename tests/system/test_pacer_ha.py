@@ -109,3 +109,13 @@ def test_delete_leader_hands_over_and_restarts_nothing(pq):
     after = {t["id"] for t in pq.get("/v2/apps/calm/tasks").json()["tasks"]}
     assert after == before
     assert pq.app("/calm")["tasksRunning"] == 2
+
+
+def test_session_timeouts_are_flags(pq):
+    """--zk_session_timeout sets Pacer's ZooKeeper session (and, through
+    agora_scheduler_config.zk_session_timeout, the one that follows a
+    zk:// master); the slave has the flag too."""
+    log = pq.pacers[0].log()
+    assert "session timeout 2s" in log, log[-2000:]
+    slave = pq.add_slave("--zk_session_timeout=3secs", master=pq.zk.replace("/pacer-", "/agora-"))
+    wait_for(lambda: "session timeout 3s" in slave.log(), 10, what="the slave's session timeout")

@@ -216,6 +216,12 @@ static void test_bad_config(void **state)
     free(err);
     err = NULL;
     cfg.master = "127.0.0.1:5050,127.0.0.2:5051";
+    cfg.zk_session_timeout = -1;
+    assert_null(agora_scheduler_new(NULL, &cfg, NULL, NULL, &err));
+    assert_non_null(strstr(err, "zk_session_timeout"));
+    free(err);
+    err = NULL;
+    cfg.zk_session_timeout = 0; /* the default */
     struct agora_scheduler *s = agora_scheduler_new(NULL, &cfg, NULL, NULL, &err);
     assert_non_null(s);
     assert_int_equal(agora_scheduler_state(s), AGORA_SCHED_DISCONNECTED);
