@@ -119,3 +119,62 @@ def test_session_timeouts_are_flags(pq):
     assert "session timeout 2s" in log, log[-2000:]
     slave = pq.add_slave("--zk_session_timeout=3secs", master=pq.zk.replace("/pacer-", "/agora-"))
     wait_for(lambda: "session timeout 3s" in slave.log(), 10, what="the slave's session timeout")
+
+
+def test_zookeeper_node_loss_and_quorum_loss(request, tmp_path, zk_ensemble):
+    import time
+    zk_ensemble.ensure_all_running()
+    c = PacerCluster(tmp_path)
+    try:
+        c.start_master("--allocation_interval=100ms")
+        c.add_slave()
+        c.wait_slaves(1)
+        # A session that outlasts a ZooKeeper election (losing ZooKeeper's
+        # own leader node costs about a second with no node serving).
+        c.start_pacers(3, zk_ensemble.url("pacer-zkloss"), "--zk_session_timeout=6secs",
+                       master=f"127.0.0.1:{c.master.port}")
+        assert c.post("/v2/apps", {"id": "/z", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
+                                   "instances": 2, "portDefinitions": []}).status_code == 201
+        c.wait_app("/z", running=2)
+        tasks = {t["id"] for t in c.get("/v2/apps/z/tasks").json()["tasks"]}
+        leader = c.pacer
+
+        # One node of three down, the one the leader's session uses: no
+        # disruption.
+        node = zk_ensemble.node_of(leader.proc.pid)
+        assert node is not None
+        zk_ensemble.stop_node(node)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            assert all(d.alive() for d in c.pacers)
+            assert c.pacer_leader_of(c.pacers[1]) == f"127.0.0.1:{leader.port}"
+            time.sleep(0.2)
+        assert c.post("/v2/apps", {"id": "/z2", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
+                                   "instances": 1, "portDefinitions": []}).status_code == 201
+
+        # Quorum lost: the leader stops acting (exits non-zero); no one leads.
+        other = [i for i in zk_ensemble.running()][0]
+        zk_ensemble.stop_node(other)
+        rc = leader.proc.wait(20)
+        assert rc != 0
+        for d in c.pacers:
+            if d.alive():
+                r = requests.get(d.url + "/v2/apps", timeout=5)
+                assert r.status_code == 503, r.text
+
+        # Quorum back; the exited instance is restarted (its supervisor's
+        # job); everything resumes with all apps, the tasks untouched.
+        zk_ensemble.start_node(node)
+        zk_ensemble.start_node(other)
+        zk_ensemble.wait_quorum()
+        leader.start()
+        c.wait_pacer_leader(timeout=40)
+        wait_for(lambda: {a["id"] for a in c.get("/v2/apps").json()["apps"]} == {"/z", "/z2"},
+                 20, what="both apps back")
+        c.wait_app("/z", running=2)
+        assert {t["id"] for t in c.get("/v2/apps/z/tasks").json()["tasks"]} == tasks
+    finally:
+        if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
+            print(c.logs())
+        c.shutdown()
+        zk_ensemble.ensure_all_running()
