@@ -218,9 +218,27 @@ static struct store_key *key_get(struct store *s, const char *key)
     return k;
 }
 
+/* STORE_KNOWN: the version this store last saw for the key; a key never
+ * seen must not exist (a put) or may be anything (a delete). */
+static void resolve_known(struct store_op *op)
+{
+    struct store_key *k = op->k;
+
+    if (op->expected != STORE_KNOWN)
+        return;
+    if (k != NULL && k->version != VERSION_UNKNOWN)
+        op->expected = k->version >= 0 ? k->version : STORE_ABSENT;
+    else
+        op->expected = op->kind == STORE_OP_PUT ? STORE_ABSENT : STORE_ANY;
+    if (op->kind == STORE_OP_DELETE && op->expected == STORE_ABSENT)
+        op->expected = STORE_ANY;
+}
+
 static void op_send(struct store_op *op)
 {
     struct store *s = op->s;
+    if (op->kind == STORE_OP_PUT || op->kind == STORE_OP_DELETE)
+        resolve_known(op);
     switch (op->kind) {
     case STORE_OP_GET:
         s->be_ops->get(op);

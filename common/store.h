@@ -58,6 +58,11 @@ const char *store_rc_name(int rc);
 
 #define STORE_ABSENT (-1) /* put: create; the key must not exist */
 #define STORE_ANY (-2)    /* put/delete: whatever the version */
+/* put/delete: the version this store last saw for the key (a get, a list
+ * followed by gets, its own writes); a key it never saw must be absent for
+ * a put, may be anything for a delete. A writer that holds its keys this
+ * way learns of any other writer through a conflict (fencing). */
+#define STORE_KNOWN (-4)
 #define STORE_MAX_KEY 1024
 #define STORE_MAX_VALUE (1000u * 1024u)
 

@@ -350,6 +350,19 @@ fail:
     daemon_exit(p->daemon, 1);
 }
 
+/* Standalone: a write refused by version means another process writes
+ * this --work_dir (two Pacers on one directory): stop before they fight. */
+static void work_dir_deposed(struct store *s, const char *key, const char *why, void *arg)
+{
+    struct pacer *p = arg;
+
+    log_error("%s: %s was changed by someone else (%s): another Pacer uses this --work_dir; "
+              "exiting",
+              store_name(s), key, why);
+    p->leading = false;
+    daemon_exit(p->daemon, 1);
+}
+
 struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err)
 {
     struct pacer *p = xcalloc(1, sizeof(*p));
@@ -378,6 +391,7 @@ struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err)
     }
     free(dir);
     p->leading = false; /* until loaded */
+    store_set_deposed(p->store, work_dir_deposed, p);
     state_load(p, pacer_loaded);
     return p;
 fail:

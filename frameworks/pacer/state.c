@@ -134,14 +134,21 @@ static struct write_ctx *write_ctx(struct pacer *p, bool is_delete)
     return c;
 }
 
+/* Writes expect the version this store last saw (STORE_KNOWN): a write
+ * refused by version means another instance writes the same state, and
+ * the store's deposed callback (ha.c) ends this one. Versions of apps are
+ * immutable and may be written again after a crash (reapply_target), so
+ * they take STORE_ANY. */
 static void do_put(struct pacer *p, const char *key, const void *data, size_t len)
 {
-    store_put(p->store, key, data, len, STORE_ANY, write_cb, write_ctx(p, false));
+    int expected = strncmp(key, "versions/", 9) == 0 ? STORE_ANY : STORE_KNOWN;
+
+    store_put(p->store, key, data, len, expected, write_cb, write_ctx(p, false));
 }
 
 static void do_delete(struct pacer *p, const char *key)
 {
-    store_delete(p->store, key, STORE_ANY, write_cb, write_ctx(p, true));
+    store_delete(p->store, key, STORE_KNOWN, write_cb, write_ctx(p, true));
 }
 
 static void synced_kick(evutil_socket_t fd, short what, void *arg)

@@ -265,6 +265,45 @@ static void test_conflict_deposes(void **state)
     free(v);
 }
 
+/* STORE_KNOWN: the version this store last saw, absent when it saw none;
+ * another writer in between is a conflict (fencing), a fresh key is
+ * created, a delete of a key never seen goes through. */
+static void test_known_version_fences(void **state)
+{
+    struct fixture *f = *state;
+    int ver = -1;
+    char *v = NULL;
+
+    assert_int_equal(put(f, "apps/a", "1", STORE_KNOWN, &ver), STORE_OK); /* created */
+    assert_int_equal(ver, 0);
+    assert_int_equal(put(f, "apps/a", "2", STORE_KNOWN, &ver), STORE_OK);
+    assert_int_equal(ver, 1);
+    struct store *mine = f->s;
+    f->s = open_store(f);
+    assert_int_equal(get(f, "apps/a", &v, &ver), STORE_OK); /* the other writer reads... */
+    free(v);
+    assert_int_equal(put(f, "apps/a", "theirs", STORE_KNOWN, &ver), STORE_OK); /* ...and writes */
+    assert_int_equal(put(f, "apps/b", "x", STORE_ANY, &ver), STORE_OK);
+    store_free(f->s);
+    f->s = mine;
+    assert_int_equal(f->deposed, 0);
+    assert_int_equal(put(f, "apps/a", "mine", STORE_KNOWN, &ver), STORE_CONFLICT);
+    assert_int_equal(f->deposed, 1);
+    /* A key this store never saw but that exists: a put must not create it. */
+    assert_int_equal(put(f, "apps/b", "mine", STORE_KNOWN, &ver), STORE_CONFLICT);
+    assert_int_equal(f->deposed, 2);
+    {
+        struct result r = { 0 };
+
+        store_delete(f->s, "apps/b", STORE_KNOWN, on_put, &r);
+        run_until(f, &r.done);
+        assert_int_equal(r.rc, STORE_OK);
+    }
+    assert_int_equal(get(f, "apps/a", &v, &ver), STORE_OK);
+    assert_string_equal(v, "theirs");
+    free(v);
+}
+
 static void test_list(void **state)
 {
     struct fixture *f = *state;
@@ -394,7 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         BOTH(test_put_get_delete),     BOTH(test_conflict_deposes), BOTH(test_list),
         BOTH(test_restart_reads_back), BOTH(test_coalescing),       BOTH(test_refused),
-        BOTH(test_put_sync),
+        BOTH(test_put_sync),           BOTH(test_known_version_fences),
     };
     return cmocka_run_group_tests(tests, zk_server_start, zk_server_stop);
 }
