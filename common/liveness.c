@@ -7,10 +7,15 @@
 #include "liveness.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/http.h>
 
 #include "http.h"
 #include "log.h"
@@ -195,6 +200,22 @@ enum liveness_state liveness_state(const struct liveness *l)
     return l->state;
 }
 
+/* Served streams hold a duplicate of their socket: freeing the HTTP server
+ * after liveness_linger() then sends no FIN; the process's exit does. */
+static bool liveness_lingering;
+
+static void liveness_served_closed(struct http_stream *st, void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    if (!liveness_lingering)
+        close(fd); /* the standby went away (or we stopped following) */
+}
+
+void liveness_linger(void)
+{
+    liveness_lingering = true;
+}
+
 void liveness_serve(struct evhttp_request *req, const char *own_name)
 {
     char *znode = http_req_query(req, "znode");
@@ -204,6 +225,13 @@ void liveness_serve(struct evhttp_request *req, const char *own_name)
         http_reply_text(req, 404, "not this process's candidacy");
         return;
     }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    int fd = evcon ? dup(bufferevent_getfd(evhttp_connection_get_bufferevent(evcon))) : -1;
+    if (fd < 0) {
+        http_reply_text(req, 503, "cannot hold the stream");
+        return;
+    }
     /* Never written to and never ended: it ends when this process does. */
-    http_stream_start(req, 200, "text/plain", NULL, NULL);
+    if (!http_stream_start(req, 200, "text/plain", liveness_served_closed, (void *)(intptr_t)fd))
+        close(fd);
 }

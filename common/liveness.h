@@ -52,5 +52,10 @@ enum liveness_state liveness_state(const struct liveness *l);
 /* The leader's side of route: a never-ending stream when ?znode= is
  * own_name (our candidacy, NULL while none), else 404. */
 void liveness_serve(struct evhttp_request *req, const char *own_name);
+/* Shutdown, before freeing an HTTP server that may still hold served
+ * streams while writes of ours may be in flight: their sockets then stay
+ * open until the process exits (after its session closed), so standbys
+ * see no EOF before our last write and the session's close. */
+void liveness_linger(void);
 
 #endif

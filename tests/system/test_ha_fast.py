@@ -105,3 +105,52 @@ def test_frozen_leader_not_replaced_before_session_timeout(ha):
     assert ha.leaders() == [new]
     ha.master = new
     ha.wait_slaves(1, timeout=20)
+
+
+def test_pacer_leader_kill9_successor_within_a_second(tmp_path, zk_ensemble):
+    """The same for Pacer (frameworks/pacer/ha.c), its session timeout 10 s."""
+    from agora_harness import Daemon
+    from pacer_harness import PacerCluster
+    zk_ensemble.ensure_all_running()
+    c = PacerCluster(tmp_path)
+    try:
+        c.start_master("--allocation_interval=100ms")
+        c.add_slave()
+        c.wait_slaves(1)
+        zk = zk_ensemble.url("pacer-fast-kill9")
+        c.pacers = [Daemon("agora-pacer", os.path.join(c.tmp, f"pacer{i}"),
+                           [f"--master=127.0.0.1:{c.master.port}", f"--zk={zk}", SESSION,
+                            "--decline_offer_duration=5secs"]).start() for i in range(3)]
+        dead = c.wait_pacer_leader()
+        assert c.post("/v2/apps", {"id": "/calm", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
+                                   "instances": 2}).status_code == 201
+        c.wait_app("/calm", running=2)
+        others = [d for d in c.pacers if d is not dead]
+        wait_liveness(None, others)
+
+        def elected_pacer(d):
+            try:
+                return requests.get(d.url + "/v2/info", timeout=0.5).json().get("elected")
+            except (requests.RequestException, ValueError):
+                return False
+        t0 = time.monotonic()
+        dead.kill9()
+        first = None
+        while time.monotonic() - t0 < 15:
+            if any(elected_pacer(d) for d in others):
+                first = time.monotonic() - t0
+                break
+            time.sleep(0.01)
+        assert first is not None
+        c.wait_pacer_leader(exclude=dead, timeout=10)
+        took = time.monotonic() - t0
+        print(f"\nkill -9 of the Pacer leader (session timeout 10s) -> successor elected in "
+              f"{first:.3f}s, subscribed to the master in {took:.3f}s")
+        assert first < 1.0, first
+        c.wait_app("/calm", running=2)
+        assert len(c.get("/v2/apps/calm/tasks").json()["tasks"]) == 2
+    except Exception:
+        print(c.logs())
+        raise
+    finally:
+        c.shutdown()
