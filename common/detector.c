@@ -24,7 +24,8 @@ struct detector {
     void *arg;
     struct zk_watch *watch; /* children of dir */
     struct zk_listener *listener;
-    char *leader;   /* znode name reported last, NULL: none */
+    char *leader; /* znode name reported last, NULL: none */
+    int leader_version;
     char *fetching; /* znode whose data is being read */
     bool listing, relist;
 };
@@ -41,12 +42,14 @@ long long detector_sequence(const char *prefix, const char *name)
     return *end || v < 0 ? -1 : v;
 }
 
-static void detector_report(struct detector *d, const char *name, const char *data, size_t len)
+static void detector_report(struct detector *d, const char *name, int version, const char *data,
+                            size_t len)
 {
     if (!name && !d->leader)
         return;
     free(d->leader);
     d->leader = name ? xstrdup(name) : NULL;
+    d->leader_version = name ? version : -1;
     log_info("zookeeper: leader under %s is %s", d->dir, name ? name : "(none)");
     if (d->fn)
         d->fn(d, name, data, len, d->arg);
@@ -58,7 +61,7 @@ static void detector_got_data(int rc, const char *data, size_t len, int version,
     char *name = d->fetching;
     d->fetching = NULL;
     if (rc == ZOK && name && !d->relist)
-        detector_report(d, name, data ? data : "", data ? len : 0);
+        detector_report(d, name, version, data ? data : "", data ? len : 0);
     else if (rc == ZNONODE || d->relist)
         detector_list(d); /* gone meanwhile, or the group changed */
     free(name);
@@ -102,7 +105,7 @@ static void detector_got_children(int rc, char **children, size_t n, void *arg)
         }
     }
     if (!best) {
-        detector_report(d, NULL, NULL, 0);
+        detector_report(d, NULL, -1, NULL, 0);
         return;
     }
     if (d->leader && strcmp(d->leader, best) == 0)
@@ -144,7 +147,7 @@ static void detector_on_state(struct zk *zk, enum zk_state st, void *arg)
         d->listing = false;
         detector_list(d);
     } else if (st == ZK_STATE_LOST || st == ZK_STATE_EXPIRED) {
-        detector_report(d, NULL, NULL, 0);
+        detector_report(d, NULL, -1, NULL, 0);
     }
 }
 
@@ -181,4 +184,9 @@ void detector_free(struct detector *d)
 const char *detector_leader(const struct detector *d)
 {
     return d->leader;
+}
+
+int detector_leader_version(const struct detector *d)
+{
+    return d->leader ? d->leader_version : -1;
 }

@@ -31,6 +31,9 @@ struct detector *detector_new(struct zk *zk, const char *dir, const char *prefix
 void detector_free(struct detector *d);
 /* The leader's znode name reported last, or NULL. */
 const char *detector_leader(const struct detector *d);
+/* The data version of that znode when it was read (-1 while none): what
+ * a conditional delete of exactly that candidacy takes (liveness.h). */
+int detector_leader_version(const struct detector *d);
 /* Sequence of a <prefix>N child name; -1 for other names. */
 long long detector_sequence(const char *prefix, const char *name);
 

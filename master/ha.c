@@ -30,6 +30,8 @@
 #include "mem.h"
 #include "contender.h"
 #include "detector.h"
+#include "liveness.h"
+#include "rest.h"
 #include "pbjson.h"
 #include "store.h"
 #include "zk.h"
@@ -49,6 +51,7 @@ struct master_ha {
     char *path;                  /* group znode, e.g. "/agora" */
     struct contender *contender; /* our candidacy: decides our role */
     struct detector *detector;   /* whom standbys redirect to */
+    struct liveness *liveness;   /* standby: our connection to the leader's process */
     bool leader_is_me;
     char *leader_host; /* another master that leads, or NULL */
     int leader_port;
@@ -143,6 +146,7 @@ static void on_leader(struct detector *d, const char *name, const char *data, si
         return;
     forget_leader(ha);
     if (!name) {
+        liveness_follow(ha->liveness, NULL, -1, NULL, 0);
         log_warn("master %s: no leading master known", m->id);
         return;
     }
@@ -150,12 +154,14 @@ static void on_leader(struct detector *d, const char *name, const char *data, si
     const char *id = json_string_value(json_object_get(info, "id"));
     if (id && strcmp(id, m->id) == 0) {
         ha->leader_is_me = true;
+        liveness_follow(ha->liveness, NULL, -1, NULL, 0);
         json_decref(info);
         return;
     }
     char *err = NULL;
     if (zk_master_address(data, len, &ha->leader_host, &ha->leader_port, &err) != 0) {
         log_warn("master %s: leader %s: %s", m->id, name, err);
+        liveness_follow(ha->liveness, NULL, -1, NULL, 0);
         free(err);
         json_decref(info);
         return;
@@ -163,6 +169,16 @@ static void on_leader(struct detector *d, const char *name, const char *data, si
     ha->leader_info = info;
     log_info("master %s: leading master is %s:%d (%s)", m->id, ha->leader_host, ha->leader_port,
              name);
+    liveness_follow(ha->liveness, name, detector_leader_version(d), ha->leader_host,
+                    ha->leader_port);
+}
+
+void master_ha_handle_alive(struct rest_req *rq)
+{
+    struct master *m = rq->arg;
+    struct master_ha *ha = m->ha;
+    bool candidate = ha && ha->state != HA_STATE_DEPOSED;
+    liveness_serve(rq->req, candidate ? contender_name(ha->contender) : NULL);
 }
 
 static void on_contender(struct contender *c, enum contender_state st, void *arg)
@@ -209,6 +225,7 @@ int master_ha_start(struct master *m, char **err)
     json_decref(mi);
     ha->contender =
         contender_new(ha->zk, ha->path, ZK_LEADER_PREFIX, info, strlen(info), on_contender, m);
+    ha->liveness = liveness_new(m->base, ha->zk, ha->path, MASTER_ALIVE_ROUTE);
     ha->detector = detector_new(ha->zk, ha->path, ZK_LEADER_PREFIX, on_leader, m);
     free(info);
     log_info("master %s: contending for leadership in %s%s", m->id, ha->hosts, ha->path);
@@ -224,6 +241,7 @@ void master_ha_free(struct master *m)
      * it (and our candidacy) ends with the last of them, in any order. */
     contender_free(ha->contender);
     detector_free(ha->detector);
+    liveness_free(ha->liveness);
     zk_free(ha->zk);
     forget_leader(ha);
     free(ha->hosts);

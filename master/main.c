@@ -10,6 +10,7 @@
 #include "master.h"
 #include "daemon.h"
 #include "http.h"
+#include "liveness.h"
 #include "log.h"
 #include "mem.h"
 
@@ -127,6 +128,8 @@ static void on_cleanup(struct daemon *d, void *arg)
         log_info("agora-master stopped (deposed)");
         daemon_exit(d, mm->m->exit_code);
     }
+    /* Standbys' liveness streams end with the process, after the session. */
+    liveness_linger();
     master_free(mm->m);
     if (mm->http)
         http_server_free(mm->http);

@@ -368,6 +368,10 @@ bool master_ha_leader(struct master *m, const char **host, int *port, json_t **i
  * the session or the candidacy is gone, or another master wrote the
  * registry. */
 void master_abdicate(struct master *m, const char *why);
+/* GET MASTER_ALIVE_ROUTE?znode=N: a standby's liveness stream to the
+ * leader's process (common/liveness.h); 404 unless N is our candidacy. */
+#define MASTER_ALIVE_ROUTE "/internal/alive"
+void master_ha_handle_alive(struct rest_req *rq);
 /* Elected (or standalone start): arm --slave_reregister_timeout. */
 void master_start_reregister_timer(struct master *m);
 

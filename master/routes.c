@@ -31,6 +31,7 @@ static const struct rest_route master_routes[] = {
     { "GET", "/state.json", http_state_handle_state, 0, NULL },
     { "GET", "/master/redirect", http_state_handle_redirect, 0, NULL },
     { "GET", "/redirect", http_state_handle_redirect, 0, NULL },
+    { "GET", MASTER_ALIVE_ROUTE, master_ha_handle_alive, 0, NULL },
     { "GET", "/health", rest_handle_health, 0, NULL },
     { "GET", "/master/health", rest_handle_health, 0, NULL },
     { "GET", "/metrics", rest_handle_metrics, 0, NULL },

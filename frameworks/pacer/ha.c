@@ -20,7 +20,9 @@
  * it holds in memory can be trusted after another instance may have led,
  * and its supervisor restarts it as a fresh standby. Safety rests on the
  * contender: a leader's znode lives as long as its session, so no other
- * instance is elected while it can still write.
+ * instance is elected while it can still write — or, sooner, until its
+ * process is gone: a standby's liveness stream to it ended by EOF/reset
+ * (common/liveness.h) makes the standby delete the leader's znode.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@
 #include "detector.h"
 #include "http.h"
 #include "ids.h"
+#include "liveness.h"
 #include "log.h"
 #include "mem.h"
 #include "rest.h"
@@ -48,7 +51,8 @@ struct pacer_ha {
     char id[ID_UUID_STRLEN]; /* this instance's, in its candidacy */
     struct contender *contender;
     struct detector *detector;
-    char *leader; /* "host:port" of the leader, NULL: none known */
+    struct liveness *liveness; /* standby: our connection to the leader's process */
+    char *leader;              /* "host:port" of the leader, NULL: none known */
     char *leader_host;
     int leader_port;
     bool leader_is_me;
@@ -111,7 +115,20 @@ static void on_leader(struct detector *d, const char *name, const char *data, si
     } else {
         log_info("no leader known");
     }
+    if (ha->leader != NULL && !ha->leader_is_me)
+        liveness_follow(ha->liveness, name, detector_leader_version(d), ha->leader_host,
+                        ha->leader_port);
+    else
+        liveness_follow(ha->liveness, NULL, -1, NULL, 0);
     json_decref(j);
+}
+
+void pacer_ha_handle_alive(struct rest_req *rq)
+{
+    struct pacer *p = rq->arg;
+    struct pacer_ha *ha = p->ha;
+
+    liveness_serve(rq->req, ha != NULL ? contender_name(ha->contender) : NULL);
 }
 
 /* rest's leader check: lead, proxy to the leader, or 503. */
@@ -178,6 +195,7 @@ int pacer_ha_start(struct pacer *p, char **err)
     ha->contender = contender_new(ha->zk, ha->leader_dir, MEMBER_PREFIX, payload, strlen(payload),
                                   on_contender, p);
     ha->detector = detector_new(ha->zk, ha->leader_dir, MEMBER_PREFIX, on_leader, p);
+    ha->liveness = liveness_new(p->base, ha->zk, ha->leader_dir, PACER_ALIVE_ROUTE);
     free(payload);
     rest_server_set_leader(p->rest, leader_fn);
     rest_server_set_proxy(p->rest, p->base, "X-Marathon-Leader");
@@ -194,6 +212,7 @@ void pacer_ha_free(struct pacer *p)
         return;
     contender_free(ha->contender);
     detector_free(ha->detector);
+    liveness_free(ha->liveness);
     if (ha->zk != NULL)
         zk_free(ha->zk);
     if (ha->exit_ev != NULL)

@@ -23,6 +23,7 @@
 #include "pacer.h"
 #include "daemon.h"
 #include "http.h"
+#include "liveness.h"
 #include "log.h"
 #include "metrics.h"
 #include "mem.h"
@@ -414,6 +415,8 @@ void pacer_free(struct pacer *p)
     if (p->hub != NULL)
         sse_hub_free(p->hub);
     rest_server_free(p->rest);
+    /* Standbys' liveness streams end with the process, after the session. */
+    liveness_linger();
     if (p->http != NULL)
         http_server_free(p->http);
     DL_FOREACH_SAFE (p->deployment_list, d, dtmp) {

@@ -235,6 +235,10 @@ struct pacer_ha;
 /* --zk: contend for the leadership, follow the leader, proxy to it. */
 int pacer_ha_start(struct pacer *p, char **err);
 void pacer_ha_free(struct pacer *p);
+/* GET PACER_ALIVE_ROUTE?znode=N, served by every instance itself: a
+ * standby's liveness stream to the leader (common/liveness.h). */
+#define PACER_ALIVE_ROUTE "/internal/alive"
+void pacer_ha_handle_alive(struct rest_req *rq);
 /* The leader's "host:port" (this Pacer's when leading), or NULL. */
 const char *pacer_leader(const struct pacer *p);
 /* DELETE /v2/leader: give the leadership up (the process exits). */

@@ -48,6 +48,7 @@ static const struct rest_route pacer_routes[] = {
     { "GET", "/v2/leader", api_leader, 0, NULL },
     { "DELETE", "/v2/leader", api_leader_delete, L, NULL },
     { "GET", "/ping", api_ping, 0, NULL },
+    { "GET", PACER_ALIVE_ROUTE, pacer_ha_handle_alive, 0, NULL },
     { "GET", "/health", rest_handle_health, 0, NULL },
     { "GET", "/metrics", rest_handle_metrics, 0, NULL },
 };
