@@ -18,7 +18,8 @@ PKGS=(
 )
 # Docker tasks: the engine, and busybox-static for the tests' image.
 if [ "${AGORA_WITH_DOCKER:-1}" = 1 ]; then PKGS+=(docker.io busybox-static); fi
-if [ "${AGORA_WITH_HAPROXY:-0}" = 1 ]; then PKGS+=(haproxy); fi
+# HAProxy: pacer-lb and its system test (opt out with AGORA_WITH_HAPROXY=0).
+if [ "${AGORA_WITH_HAPROXY:-1}" = 1 ]; then PKGS+=(haproxy); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,238 @@
+/*
+ * source: follows one Marathon (or Pacer) through its documented API.
+ *
+ * The apps and their tasks come from GET /v2/apps?embed=apps.tasks: once
+ * at start, each time the event stream (re)connects, and after every
+ * event on /v2/events that may change routing. Refreshes are coalesced:
+ * at most one request in flight and one more queued, however many events
+ * arrive meanwhile. The stream is a state machine (below); it reconnects
+ * with exponential backoff (0.5 s to 10 s). A failed refresh is retried
+ * after 2 s.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "pacer_lb.h"
+#include "sse.h"
+
+#define SOURCE_APPS_PATH "/v2/apps?embed=apps.tasks"
+#define SOURCE_EVENTS_PATH                                                                  \
+    "/v2/events?event_type=status_update_event&event_type=health_status_changed_event"      \
+    "&event_type=api_post_event&event_type=deployment_success&event_type=deployment_failed" \
+    "&event_type=deployment_step_success&event_type=app_terminated_event"                   \
+    "&event_type=group_change_success&plan-format=light"
+#define SOURCE_MAX_EVENT (4 * 1024 * 1024)
+#define SOURCE_BACKOFF_MIN 0.5
+#define SOURCE_BACKOFF_MAX 10.0
+#define SOURCE_RETRY_SECS 2.0
+#define SOURCE_TIMEOUT_SECS 30.0
+
+enum stream_state {
+    STREAM_WAITING,    /* backoff timer armed */
+    STREAM_CONNECTING, /* request sent, no headers yet */
+    STREAM_OPEN,       /* 200 received, events flowing */
+};
+
+static const char *const stream_state_names[] = {
+    [STREAM_WAITING] = "waiting",
+    [STREAM_CONNECTING] = "connecting",
+    [STREAM_OPEN] = "open",
+};
+
+struct source {
+    struct event_base *base;
+    char *host;
+    int port;
+    source_apps_fn fn;
+    void *arg;
+    struct http_call *call; /* refresh in flight */
+    bool queued;            /* another refresh wanted after it */
+    struct event *retry;    /* refresh retry after a failure */
+    enum stream_state state;
+    struct http_sub *sub;
+    struct sse_parser *parser;
+    double backoff;
+    struct event *reconnect;
+    struct metric *m_refreshes, *m_events, *m_failures;
+};
+
+static void refresh(struct source *s);
+static void stream_open(struct source *s);
+
+static void set_state(struct source *s, enum stream_state st)
+{
+    if (s->state != st)
+        log_info("event stream %s:%d: %s -> %s", s->host, s->port, stream_state_names[s->state],
+                 stream_state_names[st]);
+    s->state = st;
+}
+
+static void arm(struct event *ev, double secs)
+{
+    struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
+    evtimer_add(ev, &tv);
+}
+
+static void on_apps(const struct http_response *resp, void *arg)
+{
+    struct source *s = arg;
+    s->call = NULL;
+    json_t *doc = NULL;
+    if (resp->status == 200) {
+        json_error_t jerr;
+        doc = json_loadb(resp->body, resp->len, 0, &jerr);
+        if (doc == NULL)
+            log_error("GET %s: bad JSON: %s", SOURCE_APPS_PATH, jerr.text);
+    } else {
+        log_error("GET %s from %s:%d: %s", SOURCE_APPS_PATH, s->host, s->port,
+                  resp->status ? "unexpected status" : resp->error);
+        if (resp->status)
+            log_error("status %d: %.200s", resp->status, resp->body);
+    }
+    if (doc == NULL) {
+        metric_inc(s->m_failures, 1);
+        s->queued = false;
+        arm(s->retry, SOURCE_RETRY_SECS);
+        return;
+    }
+    metric_inc(s->m_refreshes, 1);
+    s->fn(doc, s->arg);
+    json_decref(doc);
+    if (s->queued) {
+        s->queued = false;
+        refresh(s);
+    }
+}
+
+static void refresh(struct source *s)
+{
+    static const struct http_header hdrs[] = { { "Accept", "application/json" } };
+    if (s->call != NULL) {
+        s->queued = true;
+        return;
+    }
+    evtimer_del(s->retry);
+    s->call = http_call_start(s->base, s->host, s->port, "GET", SOURCE_APPS_PATH, hdrs, 1, NULL, 0,
+                              SOURCE_TIMEOUT_SECS, on_apps, s);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    refresh(arg);
+}
+
+static int on_event(const struct sse_event *ev, void *arg)
+{
+    struct source *s = arg;
+    metric_inc(s->m_events, 1);
+    log_debug("event %s", ev->type);
+    refresh(s);
+    return 0;
+}
+
+static void on_response(struct http_sub *sub, int status, struct evkeyvalq *headers, void *arg)
+{
+    struct source *s = arg;
+    if (status != 200) {
+        log_error("GET /v2/events from %s:%d: status %d", s->host, s->port, status);
+        return; /* on_close follows */
+    }
+    set_state(s, STREAM_OPEN);
+    s->backoff = SOURCE_BACKOFF_MIN;
+    /* Whatever happened while we were away. */
+    refresh(s);
+}
+
+static void on_data(struct http_sub *sub, const char *data, size_t len, void *arg)
+{
+    struct source *s = arg;
+    char *err = NULL;
+    if (s->state != STREAM_OPEN)
+        return;
+    if (sse_parser_feed(s->parser, data, len, on_event, s, &err) != 0) {
+        log_error("event stream: %s", err ? err : "parse error");
+        free(err);
+        http_sub_close(s->sub);
+        s->sub = NULL;
+        set_state(s, STREAM_WAITING);
+        arm(s->reconnect, s->backoff);
+    }
+}
+
+static void on_close(struct http_sub *sub, const char *reason, void *arg)
+{
+    struct source *s = arg;
+    s->sub = NULL;
+    log_warn("event stream from %s:%d closed (%s); reconnecting in %.1fs", s->host, s->port, reason,
+             s->backoff);
+    set_state(s, STREAM_WAITING);
+    arm(s->reconnect, s->backoff);
+    s->backoff = s->backoff * 2 > SOURCE_BACKOFF_MAX ? SOURCE_BACKOFF_MAX : s->backoff * 2;
+}
+
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+    stream_open(arg);
+}
+
+static void stream_open(struct source *s)
+{
+    static const struct http_header hdrs[] = { { "Accept", "text/event-stream" } };
+    static const struct http_sub_callbacks cbs = { on_response, on_data, on_close };
+    sse_parser_free(s->parser);
+    s->parser = sse_parser_new(SOURCE_MAX_EVENT);
+    set_state(s, STREAM_CONNECTING);
+    s->sub = http_sub_open(s->base, s->host, s->port, "GET", SOURCE_EVENTS_PATH, hdrs, 1, NULL, 0,
+                           SOURCE_TIMEOUT_SECS, &cbs, s);
+    if (s->sub == NULL) {
+        set_state(s, STREAM_WAITING);
+        arm(s->reconnect, s->backoff);
+    }
+}
+
+struct source *source_new(struct event_base *base, const char *url, source_apps_fn fn, void *arg,
+                          char **err)
+{
+    struct source *s = xcalloc(1, sizeof(*s));
+    if (http_parse_hostport(url, 8080, &s->host, &s->port) != 0) {
+        *err = xasprintf("--marathon: cannot parse '%s' (want http://host:port)", url);
+        free(s);
+        return NULL;
+    }
+    s->base = base;
+    s->fn = fn;
+    s->arg = arg;
+    s->backoff = SOURCE_BACKOFF_MIN;
+    s->state = STREAM_WAITING;
+    s->retry = evtimer_new(base, on_retry, s);
+    s->reconnect = evtimer_new(base, on_reconnect, s);
+    s->m_refreshes = metrics_counter("agora_pacer_lb_refreshes_total",
+                                     "GET /v2/apps answers turned into a configuration");
+    s->m_events = metrics_counter("agora_pacer_lb_events_total", "events read from /v2/events");
+    s->m_failures =
+        metrics_counter("agora_pacer_lb_refresh_failures_total", "GET /v2/apps calls that failed");
+    refresh(s);
+    stream_open(s);
+    return s;
+}
+
+void source_free(struct source *s)
+{
+    if (s == NULL)
+        return;
+    if (s->call != NULL)
+        http_call_cancel(s->call);
+    if (s->sub != NULL)
+        http_sub_close(s->sub);
+    sse_parser_free(s->parser);
+    event_free(s->retry);
+    event_free(s->reconnect);
+    free(s->host);
+    free(s);
+}
