@@ -154,3 +154,46 @@ def test_pacer_leader_kill9_successor_within_a_second(tmp_path, zk_ensemble):
         raise
     finally:
         c.shutdown()
+
+
+def test_pacer_frozen_leader_not_replaced_before_session_timeout(tmp_path, zk_ensemble):
+    """SIGSTOP of the Pacer leader: its liveness stream stays open, so no
+    standby takes over before the session (10 s) expires; then one does;
+    SIGCONT: the old leader learns it was deposed and exits."""
+    from agora_harness import Daemon
+    from pacer_harness import PacerCluster
+    zk_ensemble.ensure_all_running()
+    c = PacerCluster(tmp_path)
+    try:
+        c.start_master("--allocation_interval=100ms")
+        c.add_slave()
+        c.wait_slaves(1)
+        zk = zk_ensemble.url("pacer-fast-sigstop")
+        c.pacers = [Daemon("agora-pacer", os.path.join(c.tmp, f"pacer{i}"),
+                           [f"--master=127.0.0.1:{c.master.port}", f"--zk={zk}", SESSION,
+                            "--decline_offer_duration=5secs"]).start() for i in range(3)]
+        old = c.wait_pacer_leader()
+        others = [d for d in c.pacers if d is not old]
+        wait_liveness(None, others)
+        old_hp = f"127.0.0.1:{old.port}"
+        old.signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < 5:
+                for d in others:
+                    assert c.pacer_leader_of(d) == old_hp, \
+                        f"a standby took over a frozen leader after {time.monotonic() - t0:.2f}s"
+                time.sleep(0.2)
+            wait_for(lambda: all(c.pacer_leader_of(d) not in (None, old_hp) for d in others),
+                     25, what="a successor after the session timeout")
+            assert time.monotonic() - t0 >= 5
+        finally:
+            old.signal(signal.SIGCONT)
+        rc = old.proc.wait(20)
+        assert rc != 0
+        c.wait_pacer_leader(exclude=old, timeout=20)
+    except Exception:
+        print(c.logs())
+        raise
+    finally:
+        c.shutdown()
