@@ -49,14 +49,14 @@ static char *path_app_id(struct rest_req *rq)
     return id;
 }
 
-static void reply_locked(struct rest_req *rq, json_t *conflicts)
+void api_reply_locked(struct rest_req *rq, const char *what, json_t *conflicts)
 {
     json_t *deps = json_array(), *v;
     size_t k;
     const char *first = json_string_value(json_array_get(conflicts, 0));
-    char *msg = xasprintf("App is locked by one or more deployments. Override with the option "
+    char *msg = xasprintf("%s is locked by one or more deployments. Override with the option "
                           "'?force=true'. View details at '/v2/deployments/%s'.",
-                          first ? first : "");
+                          what, first ? first : "");
 
     json_array_foreach(conflicts, k, v)
     {
@@ -66,7 +66,6 @@ static void reply_locked(struct rest_req *rq, json_t *conflicts)
     free(msg);
     json_decref(conflicts);
 }
-
 static void reply_deployment(struct rest_req *rq, int code, const struct deployment *d)
 {
     http_add_header(rq->req, "Marathon-Deployment-Id", d->id);
@@ -97,7 +96,7 @@ static struct deployment *deploy_apps(struct rest_req *rq, json_t *target, bool 
     }
     d = deploy_start(p, original, target, force, false, &conflicts);
     if (d == NULL)
-        reply_locked(rq, conflicts);
+        api_reply_locked(rq, "App", conflicts);
     return d;
 }
 
@@ -551,7 +550,7 @@ void api_app_restart(struct rest_req *rq)
         json_object_set(original, id, a->def);
         d = deploy_start(p, original, target, force, true, &conflicts);
         if (d == NULL) {
-            reply_locked(rq, conflicts);
+            api_reply_locked(rq, "App", conflicts);
             goto out;
         }
     }

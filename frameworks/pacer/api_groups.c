@@ -213,19 +213,7 @@ static bool run_group_change(struct rest_req *rq, const char *g, json_t *target,
     }
     d = deploy_start(p, original, target, force, false, &conflicts);
     if (d == NULL) {
-        json_t *deps = json_array();
-        size_t k;
-
-        json_array_foreach(conflicts, k, v)
-        {
-            json_array_append_new(deps, json_pack("{s:O}", "id", v));
-        }
-        http_reply_json(rq->req, 409,
-                        json_pack("{s:s, s:o}", "message",
-                                  "Group is locked by one or more deployments. Override with the "
-                                  "option '?force=true'.",
-                                  "deployments", deps));
-        json_decref(conflicts);
+        api_reply_locked(rq, "Group", conflicts);
         return false;
     }
     events_post(p, "group_change_success",

@@ -208,21 +208,8 @@ static struct deployment *scale_down_many(struct rest_req *rq, json_t *by, bool 
     }
     free(version);
     d = deploy_start(p, original, target, force, false, &conflicts);
-    if (d == NULL) {
-        json_t *deps = json_array();
-        size_t k;
-
-        json_array_foreach(conflicts, k, v)
-        {
-            json_array_append_new(deps, json_pack("{s:O}", "id", v));
-        }
-        http_reply_json(rq->req, 409,
-                        json_pack("{s:s, s:o}", "message",
-                                  "App is locked by one or more deployments. Override with the "
-                                  "option '?force=true'.",
-                                  "deployments", deps));
-        json_decref(conflicts);
-    }
+    if (d == NULL)
+        api_reply_locked(rq, "App", conflicts);
     return d;
 }
 
@@ -254,17 +241,9 @@ static void kill_one(struct pacer *p, struct instance *i, const char *why, bool 
  * kill) unless force. */
 static bool locked(struct rest_req *rq, struct papp *a, bool scale, bool force)
 {
-    char *msg;
-
     if (!scale || force || a->deployment == NULL)
         return false;
-    msg = xasprintf("App is locked by one or more deployments. Override with the option "
-                    "'?force=true'. View details at '/v2/deployments/%s'.",
-                    a->deployment->id);
-    http_reply_json(
-        rq->req, 409,
-        json_pack("{s:s, s:[{s:s}]}", "message", msg, "deployments", "id", a->deployment->id));
-    free(msg);
+    api_reply_locked(rq, "App", json_pack("[s]", a->deployment->id));
     return true;
 }
 

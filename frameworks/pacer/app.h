@@ -28,7 +28,7 @@ enum app_network { APP_NET_HOST, APP_NET_BRIDGE, APP_NET_CONTAINER };
 enum app_kill_selection { APP_KILL_YOUNGEST_FIRST, APP_KILL_OLDEST_FIRST };
 
 enum app_hc_protocol {
-    APP_HC_HTTP,       /* Marathon-side HTTP; Pacer runs it on the slave too */
+    APP_HC_HTTP, /* Marathon-side HTTP; Pacer runs it on the slave too */
     APP_HC_HTTPS,
     APP_HC_TCP,
     APP_HC_COMMAND,
@@ -50,15 +50,15 @@ struct app_port {
 
 struct app_health_check {
     enum app_hc_protocol protocol;
-    int port_index; /* -1 when port is given instead */
-    int port;       /* 0 when port_index is used */
-    char *path;     /* HTTP(S): "/" by default; NULL for others */
-    char *command;  /* COMMAND: command.value; NULL for others */
-    double grace_period;  /* gracePeriodSeconds, 300 */
-    double interval;      /* intervalSeconds, 60 */
-    double timeout;       /* timeoutSeconds, 20 */
-    int max_failures;     /* maxConsecutiveFailures, 3 */
-    double delay;         /* delaySeconds, 15 */
+    int port_index;      /* -1 when port is given instead */
+    int port;            /* 0 when port_index is used */
+    char *path;          /* HTTP(S): "/" by default; NULL for others */
+    char *command;       /* COMMAND: command.value; NULL for others */
+    double grace_period; /* gracePeriodSeconds, 300 */
+    double interval;     /* intervalSeconds, 60 */
+    double timeout;      /* timeoutSeconds, 20 */
+    int max_failures;    /* maxConsecutiveFailures, 3 */
+    double delay;        /* delaySeconds, 15 */
     bool ignore_http1xx;
 };
 
@@ -74,24 +74,24 @@ struct app_spec {
     char *cmd;     /* NULL when args are used */
     char **args;   /* NULL-terminated, NULL when absent */
     size_t nargs;
-    char *user;      /* NULL: Pacer's default */
-    double cpus;     /* 1 */
-    double mem;      /* 128 */
-    double disk;     /* 0 */
-    double gpus;     /* 0 */
-    int instances;   /* 1 */
-    json_t *env;     /* object of strings (secrets refs refused at validation) */
-    json_t *labels;  /* object of strings */
+    char *user;          /* NULL: Pacer's default */
+    double cpus;         /* 1 */
+    double mem;          /* 128 */
+    double disk;         /* 0 */
+    double gpus;         /* 0 */
+    int instances;       /* 1 */
+    json_t *env;         /* object of strings (secrets refs refused at validation) */
+    json_t *labels;      /* object of strings */
     json_t *constraints; /* validated array of [field, OPERATOR(, value)] (constraints.h) */
 
     enum app_container container;
-    char *image;             /* docker.image (DOCKER) */
-    bool force_pull;         /* docker.forcePullImage */
+    char *image;               /* docker.image (DOCKER) */
+    bool force_pull;           /* docker.forcePullImage */
     json_t *docker_parameters; /* array of {key, value} */
     enum app_network network;
-    struct app_port *ports;  /* portDefinitions or portMappings, in order */
+    struct app_port *ports; /* portDefinitions or portMappings, in order */
     size_t nports;
-    bool port_mappings;      /* ports come from container.portMappings */
+    bool port_mappings; /* ports come from container.portMappings */
     bool require_ports;
     struct app_volume *volumes;
     size_t nvolumes;
@@ -105,15 +105,15 @@ struct app_spec {
     double backoff_factor;      /* 1.15 */
     double max_launch_delay;    /* maxLaunchDelaySeconds, 300 (Marathon 1.10: 300) */
     enum app_kill_selection kill_selection;
-    bool unreachable_disabled;      /* unreachableStrategy "disabled" */
+    bool unreachable_disabled;         /* unreachableStrategy "disabled" */
     double unreachable_inactive_after; /* 0 */
     double unreachable_expunge_after;  /* 0 */
-    double kill_grace_period;   /* taskKillGracePeriodSeconds; 0 = the slave's default */
-    char **dependencies;        /* absolute ids, NULL-terminated */
+    double kill_grace_period;          /* taskKillGracePeriodSeconds; 0 = the slave's default */
+    char **dependencies;               /* absolute ids, NULL-terminated */
     size_t ndependencies;
-    char **accepted_roles;      /* acceptedResourceRoles, NULL-terminated; NULL = any */
+    char **accepted_roles; /* acceptedResourceRoles, NULL-terminated; NULL = any */
     size_t naccepted_roles;
-    char **uris;                /* fetch[].uri (and legacy uris), NULL-terminated */
+    char **uris; /* fetch[].uri (and legacy uris), NULL-terminated */
     size_t nuris;
 };
 
@@ -131,8 +131,8 @@ char *appid_resolve(const char *base, const char *raw, bool allow_root, char **e
  * one entry per invalid field, every one of them (not just the first).
  * When the input has no "id", id_hint (may be NULL) is used (PUT
  * /v2/apps/{id}); without either, /id is an error. */
-json_t *app_normalize(const json_t *in, const char *base, const char *id_hint,
-                      const char *version, json_t **details);
+json_t *app_normalize(const json_t *in, const char *base, const char *id_hint, const char *version,
+                      json_t **details);
 
 /* Fill out from canonical JSON. 0, or -1 with *err when canon is not
  * canonical (a bug: app_normalize output never fails). */

@@ -131,9 +131,9 @@ static bool is_text_or_float(const char *s)
 }
 
 /* Java's DecimalFormat("0.###"): three decimals at most, no trailing
- * zeros, so that IS "0.80" matches an attribute of 0.8. placement.c
- * formats scalar attributes the same way. Caller frees. */
-static char *format_scalar(double v)
+ * zeros, so that IS "0.80" matches an attribute of 0.8; placement.c
+ * turns scalar attributes into text with it. Caller frees. */
+char *cons_format_scalar(double v)
 {
     char *s = xasprintf("%.3f", v);
     char *dot = strchr(s, '.');
@@ -399,7 +399,7 @@ struct constraints *constraints_new(const json_t *value)
         case CONS_IS:
             /* A scalar-looking value compares as Marathon formats scalars. */
             if (c->value && is_mesos_scalar(c->value))
-                c->is_value = format_scalar(strtod(c->value, NULL));
+                c->is_value = cons_format_scalar(strtod(c->value, NULL));
             else
                 c->is_value = xstrdup(c->value ? c->value : "");
             break;

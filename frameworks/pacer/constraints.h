@@ -27,6 +27,11 @@ struct cons_host {
 
 struct constraints;
 
+/* A scalar attribute as Marathon compares it (Java's DecimalFormat
+ * "0.###", which is how Constraints.getValueString writes it; %g would
+ * write 1234567 as "1.23457e+06"). Caller frees. */
+char *cons_format_scalar(double v);
+
 /* Validate a client's "constraints" value (an array of arrays of
  * strings). Appends one {"path": "/constraints(<i>)", "errors": [...]}
  * per bad entry to details (an array) and returns how many it appended;

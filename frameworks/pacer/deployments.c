@@ -744,9 +744,29 @@ void deploy_converge(struct pacer *p)
 
 /* -------------------------------------------------------------- render */
 
+json_t *deploy_actions_json(const struct deployment *d, size_t step)
+{
+    json_t *acts = json_array();
+
+    for (size_t k = 0; step < d->nsteps && k < d->steps[step].nactions; k++)
+        json_array_append_new(acts, json_pack("{s:s, s:s}", "action",
+                                              deploy_action_name(d->steps[step].actions[k].action),
+                                              "app", d->steps[step].actions[k].app_id));
+    return acts;
+}
+
+json_t *deploy_steps_json(const struct deployment *d)
+{
+    json_t *steps = json_array();
+
+    for (size_t s = 0; s < d->nsteps; s++)
+        json_array_append_new(steps, json_pack("{s:o}", "actions", deploy_actions_json(d, s)));
+    return steps;
+}
+
 json_t *deploy_json(const struct pacer *p, const struct deployment *d)
 {
-    json_t *steps = json_array(), *current = json_array(), *affected = json_array();
+    json_t *steps, *current = json_array(), *affected = json_array();
     const char *id;
     json_t *v;
 
@@ -759,21 +779,14 @@ json_t *deploy_json(const struct pacer *p, const struct deployment *d)
         if (json_object_get(d->target, id) == NULL)
             json_array_append_new(affected, json_string(id));
     }
-    for (size_t s = 0; s < d->nsteps; s++) {
-        json_t *acts = json_array();
+    steps = deploy_steps_json(d);
+    /* currentActions: the current step's, with readiness results. */
+    for (size_t k = 0; d->current < d->nsteps && k < d->steps[d->current].nactions; k++) {
+        const struct deploy_step_action *act = &d->steps[d->current].actions[k];
 
-        for (size_t k = 0; k < d->steps[s].nactions; k++) {
-            const struct deploy_step_action *act = &d->steps[s].actions[k];
-
-            json_array_append_new(acts,
-                                  json_pack("{s:s, s:s}", "action", deploy_action_name(act->action),
-                                            "app", act->app_id));
-            if (s == d->current)
-                json_array_append_new(current, json_pack("{s:s, s:s, s:[]}", "action",
-                                                         deploy_action_name(act->action), "app",
-                                                         act->app_id, "readinessCheckResults"));
-        }
-        json_array_append_new(steps, json_pack("{s:o}", "actions", acts));
+        json_array_append_new(current, json_pack("{s:s, s:s, s:[]}", "action",
+                                                 deploy_action_name(act->action), "app",
+                                                 act->app_id, "readinessCheckResults"));
     }
     return json_pack("{s:s, s:s, s:o, s:[], s:o, s:o, s:I, s:I}", "id", d->id, "version",
                      d->version, "affectedApps", affected, "affectedPods", "steps", steps,

@@ -191,26 +191,10 @@ static json_t *plan_group(const json_t *defs, const char *version)
                      "dependencies", "version", version);
 }
 
-static json_t *plan_steps(const struct deployment *d)
-{
-    json_t *steps = json_array();
-
-    for (size_t s = 0; s < d->nsteps; s++) {
-        json_t *acts = json_array();
-
-        for (size_t k = 0; k < d->steps[s].nactions; k++)
-            json_array_append_new(acts, json_pack("{s:s, s:s}", "action",
-                                                  deploy_action_name(d->steps[s].actions[k].action),
-                                                  "app", d->steps[s].actions[k].app_id));
-        json_array_append_new(steps, json_pack("{s:o}", "actions", acts));
-    }
-    return steps;
-}
-
 static json_t *plan_json(const struct deployment *d, bool light)
 {
-    json_t *plan =
-        json_pack("{s:s, s:s, s:o}", "id", d->id, "version", d->version, "steps", plan_steps(d));
+    json_t *plan = json_pack("{s:s, s:s, s:o}", "id", d->id, "version", d->version, "steps",
+                             deploy_steps_json(d));
 
     if (!light) {
         json_object_set_new(plan, "original", plan_group(d->original, d->version));
@@ -222,13 +206,8 @@ static json_t *plan_json(const struct deployment *d, bool light)
 static json_t *current_step(const struct deployment *d)
 {
     size_t s = d->current < d->nsteps ? d->current : d->nsteps - 1;
-    json_t *acts = json_array();
 
-    for (size_t k = 0; d->nsteps > 0 && k < d->steps[s].nactions; k++)
-        json_array_append_new(acts, json_pack("{s:s, s:s}", "action",
-                                              deploy_action_name(d->steps[s].actions[k].action),
-                                              "app", d->steps[s].actions[k].app_id));
-    return json_pack("{s:o}", "actions", acts);
+    return json_pack("{s:o}", "actions", deploy_actions_json(d, d->nsteps ? s : 0));
 }
 
 void events_deployment(struct pacer *p, const char *type, const struct deployment *d)

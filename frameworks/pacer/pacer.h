@@ -294,6 +294,9 @@ void deploy_reload(struct pacer *p, struct deployment *d);
 /* Stop a deployment where it is (force); rollback starts the reverse. */
 void deploy_cancel(struct pacer *p, struct deployment *d, const char *why);
 json_t *deploy_json(const struct pacer *p, const struct deployment *d);
+/* [{"action", "app"}] of one step; and [{"actions": [...]}] of all. */
+json_t *deploy_actions_json(const struct deployment *d, size_t step);
+json_t *deploy_steps_json(const struct deployment *d);
 const char *deploy_action_name(enum deploy_action a);
 void deploy_free(struct deployment *d);
 
@@ -371,6 +374,10 @@ enum {
 void pacer_routes_attach(struct pacer *p);
 
 /* ------------------------------------------------------------ api_*.c */
+/* 409 for a change refused because deployments (conflicts: array of ids,
+ * stolen) hold the app or group: Marathon's message naming what ("App",
+ * "Group") and {"deployments": [{"id"}]}. */
+void api_reply_locked(struct rest_req *rq, const char *what, json_t *conflicts);
 void api_apps_get(struct rest_req *rq);
 void api_apps_post(struct rest_req *rq);
 void api_apps_put_many(struct rest_req *rq);

@@ -28,26 +28,6 @@ static long long milli(double v)
     return llround(v * 1000.0);
 }
 
-/* Java's DecimalFormat("0.###"), which is how Marathon (Constraints.
- * getValueString) turns a scalar attribute into the text constraints
- * compare; printf's %g would write 1234567 as "1.23457e+06". */
-static char *format_scalar(double v)
-{
-    char *s = xasprintf("%.3f", v);
-    char *dot = strchr(s, '.');
-
-    if (dot) {
-        char *end = s + strlen(s) - 1;
-        while (end > dot && *end == '0')
-            *end-- = '\0';
-        if (end == dot)
-            *end = '\0';
-    }
-    if (strcmp(s, "-0") == 0)
-        strcpy(s, "0");
-    return s;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -70,7 +50,7 @@ static char *attr_text(const Mesos__V1__Attribute *a)
 
     switch (a->type) {
     case MESOS__V1__VALUE__TYPE__SCALAR:
-        return a->scalar ? format_scalar(a->scalar->value) : NULL;
+        return a->scalar ? cons_format_scalar(a->scalar->value) : NULL;
     case MESOS__V1__VALUE__TYPE__TEXT:
         return (a->text && a->text->value) ? xstrdup(a->text->value) : NULL;
     case MESOS__V1__VALUE__TYPE__RANGES: {

@@ -25,7 +25,7 @@
 /* What is left of one offer while instances are packed into it. */
 struct placement_offer {
     const Mesos__V1__Offer *offer;
-    struct cons_host host;   /* hostname and attributes of the offer */
+    struct cons_host host; /* hostname and attributes of the offer */
     /* unreserved ("*") and role-reserved scalars left */
     double cpus, mem, disk, gpus;
     /* port ranges left: [begin, end] pairs, ascending, disjoint */
@@ -43,8 +43,8 @@ void placement_offer_cleanup(struct placement_offer *po);
 /* The outcome for one instance. */
 struct placement {
     bool ok;
-    const char *reason;    /* static, when !ok */
-    size_t constraint;     /* UnfulfilledConstraint: index in cs */
+    const char *reason;                       /* static, when !ok */
+    size_t constraint;                        /* UnfulfilledConstraint: index in cs */
     uint64_t host_ports[PLACEMENT_MAX_PORTS]; /* one per app port that needs a
                                                  host port, in app order */
     size_t nhost_ports;

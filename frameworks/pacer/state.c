@@ -294,15 +294,8 @@ static json_t *deployment_record(const struct deployment *d)
 {
     json_t *steps = json_array();
 
-    for (size_t s = 0; s < d->nsteps; s++) {
-        json_t *acts = json_array();
-
-        for (size_t k = 0; k < d->steps[s].nactions; k++)
-            json_array_append_new(acts, json_pack("{s:s, s:s}", "action",
-                                                  deploy_action_name(d->steps[s].actions[k].action),
-                                                  "app", d->steps[s].actions[k].app_id));
-        json_array_append_new(steps, acts);
-    }
+    for (size_t s = 0; s < d->nsteps; s++)
+        json_array_append_new(steps, deploy_actions_json(d, s));
     return json_pack("{s:s, s:s, s:O, s:O, s:o, s:I}", "id", d->id, "version", d->version,
                      "original", d->original, "target", d->target, "steps", steps, "current",
                      (json_int_t)d->current);

@@ -22,11 +22,11 @@ struct taskinfo_args {
     const struct app_spec *app;
     const char *task_id;
     const char *agent_id;
-    const char *hostname;        /* the offer's, for HOST */
-    const char *role;            /* the offer's allocation role, "*" when unreserved */
-    const uint64_t *host_ports;  /* from placement_try, in app port order */
+    const char *hostname;       /* the offer's, for HOST */
+    const char *role;           /* the offer's allocation role, "*" when unreserved */
+    const uint64_t *host_ports; /* from placement_try, in app port order */
     size_t nhost_ports;
-    const int *service_ports;    /* the app's assigned service ports, one per app port */
+    const int *service_ports; /* the app's assigned service ports, one per app port */
     size_t nservice_ports;
 };
 

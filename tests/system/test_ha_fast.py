@@ -10,6 +10,8 @@ import time
 
 import requests
 
+from pacer_harness import PacerCluster
+
 from agora_harness import wait_for
 from test_ha import ha, launch_spread, resubscribe, running_tasks, slave_tasks  # noqa: F401
 from agora_harness import SchedulerClient
@@ -107,20 +109,24 @@ def test_frozen_leader_not_replaced_before_session_timeout(ha):
     ha.wait_slaves(1, timeout=20)
 
 
+def pacer_quorum(c, zk):
+    """A master, a slave and 3 Pacer instances on zk with the default
+    (10 s) session timeout."""
+    from agora_harness import Daemon
+    c.start_master("--allocation_interval=100ms")
+    c.add_slave()
+    c.wait_slaves(1)
+    c.pacers = [Daemon("agora-pacer", os.path.join(c.tmp, f"pacer{i}"),
+                       [f"--master=127.0.0.1:{c.master.port}", f"--zk={zk}", SESSION,
+                        "--decline_offer_duration=5secs"]).start() for i in range(3)]
+
+
 def test_pacer_leader_kill9_successor_within_a_second(tmp_path, zk_ensemble):
     """The same for Pacer (frameworks/pacer/ha.c), its session timeout 10 s."""
-    from agora_harness import Daemon
-    from pacer_harness import PacerCluster
     zk_ensemble.ensure_all_running()
     c = PacerCluster(tmp_path)
     try:
-        c.start_master("--allocation_interval=100ms")
-        c.add_slave()
-        c.wait_slaves(1)
-        zk = zk_ensemble.url("pacer-fast-kill9")
-        c.pacers = [Daemon("agora-pacer", os.path.join(c.tmp, f"pacer{i}"),
-                           [f"--master=127.0.0.1:{c.master.port}", f"--zk={zk}", SESSION,
-                            "--decline_offer_duration=5secs"]).start() for i in range(3)]
+        pacer_quorum(c, zk_ensemble.url("pacer-fast-kill9"))
         dead = c.wait_pacer_leader()
         assert c.post("/v2/apps", {"id": "/calm", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
                                    "instances": 2}).status_code == 201
@@ -160,18 +166,10 @@ def test_pacer_frozen_leader_not_replaced_before_session_timeout(tmp_path, zk_en
     """SIGSTOP of the Pacer leader: its liveness stream stays open, so no
     standby takes over before the session (10 s) expires; then one does;
     SIGCONT: the old leader learns it was deposed and exits."""
-    from agora_harness import Daemon
-    from pacer_harness import PacerCluster
     zk_ensemble.ensure_all_running()
     c = PacerCluster(tmp_path)
     try:
-        c.start_master("--allocation_interval=100ms")
-        c.add_slave()
-        c.wait_slaves(1)
-        zk = zk_ensemble.url("pacer-fast-sigstop")
-        c.pacers = [Daemon("agora-pacer", os.path.join(c.tmp, f"pacer{i}"),
-                           [f"--master=127.0.0.1:{c.master.port}", f"--zk={zk}", SESSION,
-                            "--decline_offer_duration=5secs"]).start() for i in range(3)]
+        pacer_quorum(c, zk_ensemble.url("pacer-fast-sigstop"))
         old = c.wait_pacer_leader()
         others = [d for d in c.pacers if d is not old]
         wait_liveness(None, others)
