@@ -10,11 +10,14 @@
  * callbacks. Request contexts (struct zk_op) are freed on the loop after
  * their single completion; watch targets (struct zk_watch) live until
  * zk_free because the client may deliver session events to them at any
- * time; session listeners likewise.
+ * time; session listeners likewise. With host names, the handle itself
+ * is made on a short-lived thread (zk_open_thread) so that resolving them
+ * never blocks the loop.
  */
 #define _GNU_SOURCE
 #include "zk.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -56,14 +59,14 @@ struct zk_watch {
     struct zk_watch *next;
 };
 
-enum zk_result_kind { ZK_RES_OP, ZK_RES_WATCH, ZK_RES_SESSION };
+enum zk_result_kind { ZK_RES_OP, ZK_RES_WATCH, ZK_RES_SESSION, ZK_RES_OPENED };
 
 /* What a ZooKeeper thread hands to the loop. */
 struct zk_result {
     enum zk_result_kind kind;
     struct zk_op *op;
     struct zk_watch *watch;
-    zhandle_t *zh; /* ZK_RES_SESSION: the handle it is about */
+    zhandle_t *zh; /* ZK_RES_SESSION: the handle it is about; ZK_RES_OPENED: the new one */
     int rc, version, type, state;
     char *data; /* copy; also the created path (STRING) */
     size_t len;
@@ -92,6 +95,8 @@ struct zk {
     struct event *pipe_ev;
     struct event *grace_ev;  /* SUSPENDED -> LOST */
     struct event *reopen_ev; /* EXPIRED -> new session, outside callbacks */
+    pthread_t opener;        /* zk_open_thread, while opener_running */
+    bool opener_running;
     pthread_mutex_t lock;
     struct zk_result *q_head, *q_tail;
     struct zk_op *ops;
@@ -267,8 +272,59 @@ static void zk_set_state(struct zk *zk, enum zk_state st)
             l->fn(zk, st, l->arg);
 }
 
+/* Whether every host of "h1:p1,h2:p2" is an IP literal, which
+ * zookeeper_init() turns into addresses without asking a resolver. */
+static bool zk_hosts_numeric(const char *hosts)
+{
+    const char *p = hosts;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char *h = xstrndup(p, n);
+        char *colon = strrchr(h, ':');
+        if (colon)
+            *colon = '\0';
+        unsigned char buf[sizeof(struct in6_addr)];
+        bool numeric = inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+        free(h);
+        if (!numeric)
+            return false;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return true;
+}
+
+/* zookeeper_init() resolves host names with getaddrinfo() in the calling
+ * thread, which may wait seconds for a DNS server. With names it runs on
+ * this short-lived thread; the handle reaches the loop as ZK_RES_OPENED
+ * (zk_adopt). Its own re-resolutions later happen on the client's I/O
+ * thread, never on ours. */
+static void *zk_open_thread(void *arg)
+{
+    struct zk *zk = arg;
+    struct zk_result *r = xcalloc(1, sizeof(*r));
+    r->kind = ZK_RES_OPENED;
+    r->zh = zookeeper_init(zk->hosts, th_session, (int)(zk->requested_timeout * 1000), NULL, zk, 0);
+    r->rc = r->zh ? 0 : errno;
+    zk_push(zk, r);
+    return NULL;
+}
+
+/* 0: a handle exists (IP literals) or is on its way (names). */
 static int zk_open(struct zk *zk)
 {
+    if (!zk_hosts_numeric(zk->hosts)) {
+        int rc = pthread_create(&zk->opener, NULL, zk_open_thread, zk);
+        if (rc != 0) {
+            log_error("zookeeper %s: cannot start the resolver thread: %s", zk->hosts,
+                      strerror(rc));
+            return -1;
+        }
+        zk->opener_running = true;
+        return 0;
+    }
     zk->zh =
         zookeeper_init(zk->hosts, th_session, (int)(zk->requested_timeout * 1000), NULL, zk, 0);
     if (!zk->zh) {
@@ -276,6 +332,27 @@ static int zk_open(struct zk *zk)
         return -1;
     }
     return 0;
+}
+
+static void zk_on_session(struct zk *zk, const struct zk_result *r);
+
+/* The handle zk_open_thread made. Session events it delivered before this
+ * were dropped (they named a handle zk->zh was not yet): its state now
+ * stands for them. */
+static void zk_adopt(struct zk *zk, struct zk_result *r)
+{
+    pthread_join(zk->opener, NULL);
+    zk->opener_running = false;
+    if (!r->zh) {
+        log_error("zookeeper %s: cannot create a session: %s", zk->hosts, strerror(r->rc));
+        struct timeval tv = { 1, 0 };
+        evtimer_add(zk->reopen_ev, &tv);
+        return;
+    }
+    zk->zh = r->zh;
+    r->zh = NULL;
+    struct zk_result now = { .kind = ZK_RES_SESSION, .zh = zk->zh, .state = zoo_state(zk->zh) };
+    zk_on_session(zk, &now);
 }
 
 static void zk_reopen_cb(evutil_socket_t fd, short what, void *arg)
@@ -411,6 +488,8 @@ static void zk_pipe_cb(evutil_socket_t fd, short what, void *arg)
         struct zk_result *next = r->next;
         if (r->kind == ZK_RES_SESSION)
             zk_on_session(zk, r);
+        else if (r->kind == ZK_RES_OPENED)
+            zk_adopt(zk, r);
         else if (r->kind == ZK_RES_OP)
             zk_on_op(zk, r);
         else if (!r->watch->dead)
@@ -473,6 +552,17 @@ void zk_free(struct zk *zk)
     if (!zk || --zk->refs > 0)
         return;
     zk->closing = true;
+    if (zk->opener_running) {
+        /* Its handle, if it made one, is in the queue by now: adopt it so
+         * that it is closed like any other. */
+        pthread_join(zk->opener, NULL);
+        zk->opener_running = false;
+        for (struct zk_result *r = zk->q_head; r; r = r->next)
+            if (r->kind == ZK_RES_OPENED && r->zh && !zk->zh) {
+                zk->zh = r->zh;
+                r->zh = NULL;
+            }
+    }
     if (zk->zh) {
         /* Sends closeSession (ephemerals go now) and joins the client's
      * threads; pending requests complete with ZCLOSING into the queue. */

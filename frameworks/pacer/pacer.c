@@ -85,6 +85,12 @@ void pacer_reply_synced(struct pacer *p, struct evhttp_request *req, int code, j
     state_synced(p, synced_reply_run, synced_reply_drop, r);
 }
 
+/* A pass looks at every app and instance. Status updates arrive spread
+ * over many loop turns (10,000 during a reconciliation), and one pass per
+ * turn then costs O(turns x instances); passes closer than this are merged
+ * into one at its end, which bounds them to 200 a second. */
+#define CONVERGE_MIN_GAP 0.005
+
 static void converge_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pacer *p = arg;
@@ -93,13 +99,24 @@ static void converge_cb(evutil_socket_t fd, short what, void *arg)
     if (p->stopping || p->sched == NULL ||
         agora_scheduler_state(p->sched) != AGORA_SCHED_SUBSCRIBED)
         return;
+    p->converge_last_mono = time_mono();
+    metric_inc(p->m_converge_passes, 1);
     deploy_converge(p);
     offers_update_interest(p);
 }
 
 void pacer_kick(struct pacer *p)
 {
-    event_active(p->converge_ev, EV_TIMEOUT, 0);
+    double since = time_mono() - p->converge_last_mono;
+
+    if (event_pending(p->converge_ev, EV_TIMEOUT, NULL))
+        return;
+    if (since >= CONVERGE_MIN_GAP) {
+        event_active(p->converge_ev, EV_TIMEOUT, 0);
+    } else {
+        struct timeval tv = time_tv(CONVERGE_MIN_GAP - since);
+        event_add(p->converge_ev, &tv);
+    }
 }
 
 /* ------------------------------------------------------ scheduler events */
@@ -264,6 +281,8 @@ static void metrics_init(struct pacer *p)
         metrics_counter("agora_pacer_deployments_finished_total", "Deployments finished");
     p->m_deploy_seconds =
         metrics_summary("agora_pacer_deployment_seconds", "Duration of finished deployments");
+    p->m_converge_passes =
+        metrics_counter("agora_pacer_converge_passes_total", "Convergence passes over all apps");
 }
 
 /* The state is loaded: serve, and subscribe with the framework id. */
@@ -373,7 +392,7 @@ struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err)
     p->daemon = d;
     p->base = daemon_base(d);
     p->groups = json_object();
-    p->converge_ev = event_new(p->base, -1, 0, converge_cb, p);
+    p->converge_ev = evtimer_new(p->base, converge_cb, p);
     metrics_init(p);
     if (parse_service_ports(p, flags->service_ports, err) < 0)
         goto fail;

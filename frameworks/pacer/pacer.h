@@ -212,14 +212,16 @@ struct pacer {
     struct sync_waiter *sync_waiters; /* instances waiting at the last interest check */
     /* metrics (common/metrics.h; /metrics renders them) */
     struct metric *m_launched, *m_killed, *m_offers, *m_declined, *m_updates;
-    struct metric *m_deployments, *m_deploy_seconds;
+    struct metric *m_deployments, *m_deploy_seconds, *m_converge_passes;
+    double converge_last_mono; /* when the last convergence pass ran */
 };
 
 /* ------------------------------------------------------------ pacer.c */
 struct pacer *pacer_new(struct daemon *d, struct pacer_flags *flags, char **err);
 void pacer_free(struct pacer *p);
 void pacer_cron(struct pacer *p);
-/* Ask for a convergence pass at the end of this loop turn (coalesced). */
+/* Ask for a convergence pass (coalesced): at the end of this loop turn, or
+ * CONVERGE_MIN_GAP after the previous pass when that was more recent. */
 void pacer_kick(struct pacer *p);
 /* ISO-8601 "now" with milliseconds (caller's buffer of TIME_ISO_LEN). */
 const char *pacer_now_iso(char *buf);

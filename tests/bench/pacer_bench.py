@@ -459,8 +459,19 @@ def main():
         subscriber_child(args._subscribe, args.subscribers, args._subscribe_max)
         return 0
 
-    tmp = tempfile.mkdtemp(prefix="pacer-bench-")
+    extra = []
+    if args.pacer_work_root:
+        extra.append(os.path.join(args.pacer_work_root, f"pacer-{os.getpid()}"))
+    return bench_main(run, args, "pacer-bench-", extra)
+
+
+def bench_main(run, args, prefix, extra_dirs=()):
+    """Run run(args, tmp, procs) in a fresh temporary directory and print
+    its figures as one JSON line; stop every process (procs.cleanups too)
+    at the end, also on errors and SIGTERM. Returns the exit status."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
     procs = Procs()
+    procs.cleanups = []
 
     def on_term(sig, frame):
         raise Failed(f"signal {sig}")
@@ -476,15 +487,15 @@ def main():
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         procs.stop_all()
+        for c in procs.cleanups:
+            c()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-            if args.pacer_work_root:
-                shutil.rmtree(os.path.join(args.pacer_work_root, f"pacer-{os.getpid()}"),
-                              ignore_errors=True)
+            for d in extra_dirs:
+                shutil.rmtree(d, ignore_errors=True)
         else:
             log(f"work directory kept: {tmp}")
     return rc
-
 
 if __name__ == "__main__":
     sys.exit(main())

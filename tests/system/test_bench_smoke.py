@@ -87,21 +87,24 @@ PACER_FIGURES = ["commit", "pacer_rss_idle_mb", "deploy_small_s", "deploy_s", "s
                  "get_apps_embed_tasks_ms", "get_apps_ms", "get_tasks_ms", "pacer_rss_end_mb"]
 
 
+def run_bench_script(name, *args, timeout):
+    """tests/bench/<name> on this build; its one JSON line, parsed."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", name)
+    p = subprocess.run(["/usr/bin/python3", script, f"--build={os.path.dirname(BIN)}", *args],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"{name} failed ({p.returncode}):\n{p.stderr}"
+    lines = [line for line in p.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON line, got:\n{p.stdout}"
+    return json.loads(lines[0])
+
+
 def test_pacer_bench_smoke():
     """tests/bench/pacer_bench.py (issue 9) at tiny sizes: its own master,
     agora-bench --frameworks=0 --hold slaves and agora-pacer; every figure
     is in the JSON line and the slaves saw every launch."""
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench",
-                          "pacer_bench.py")
-    p = subprocess.run(["/usr/bin/python3", script, f"--build={os.path.dirname(BIN)}",
-                        "--small=20", "--instances=20", "--large=20", "--slaves=5",
-                        "--subscribers=3", "--rounds=1", "--requests=3", "--idle_wait=0.5",
-                        "--deploy_timeout=20"],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, f"pacer_bench.py failed ({p.returncode}):\n{p.stderr}"
-    lines = [line for line in p.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one JSON line, got:\n{p.stdout}"
-    fig = json.loads(lines[0])
+    fig = run_bench_script("pacer_bench.py", "--small=20", "--instances=20", "--large=20",
+                           "--slaves=5", "--subscribers=3", "--rounds=1", "--requests=3",
+                           "--idle_wait=0.5", "--deploy_timeout=20", timeout=60)
     for k in PACER_FIGURES:
         assert fig.get(k) is not None, f"missing figure {k}: {fig}"
     assert 0 < fig["pacer_rss_idle_mb"] < 1024 and 0 < fig["pacer_rss_large_mb"] < 1024
@@ -114,3 +117,15 @@ def test_pacer_bench_smoke():
     # 20 small + 2 x 20 (A and B) + 20 large instances reached the emulated slaves.
     assert fig["slave_run_tasks"] == 80
     assert fig["slave_call_errors"] == 0 and fig["slave_streams_lost"] == 0
+
+
+def test_pacer_failover_bench_smoke():
+    """tests/bench/pacer_failover.py (issue 10) at tiny sizes: its own
+    ensemble, master, emulated slaves and 3 Pacers; the leader is killed
+    with -9 and a survivor serves every instance well inside the 10 s
+    session timeout, with nothing killed and the same framework id."""
+    fig = run_bench_script("pacer_failover.py", "--apps=10", "--instances=2", "--slaves=5",
+                           "--deploy_timeout=30", "--failover_timeout=20", timeout=120)
+    assert 0 < fig["elected_s"] <= fig["serving_s"] < 5, fig
+    assert fig["tasks_killed"] == 0 and fig["tasks_running_after"] == 20, fig
+    assert fig["same_framework_id"] and fig["apps_versions_intact"], fig
