@@ -152,6 +152,8 @@ struct allocator {
     struct event *request_ev; /* zero-timeout, coalesces requests */
     struct event *periodic_ev;
     struct event *filter_ev; /* fires at the earliest expiry */
+    struct event *batch_ev;  /* the pass asked for by recoveries */
+    double batch_secs;       /* alloc_set_batch; < 0: no such pass */
     double filter_armed_at;  /* expiry filter_ev is set for, or INFINITY */
 
     uint64_t cycles;
@@ -914,6 +916,26 @@ void alloc_request(struct allocator *a)
         event_active(a->request_ev, EV_TIMEOUT, 0);
 }
 
+void alloc_set_batch(struct allocator *a, double batch_secs)
+{
+    a->batch_secs = batch_secs;
+}
+
+/* Recovered resources wait for at most one batch window, not for the
+ * periodic pass (issue 14). During a delivery the pass that is delivering
+ * runs again soon enough; asking then would only add a pass. */
+static void request_batched(struct allocator *a)
+{
+    if (!a->batch_ev || a->batch_secs < 0 || a->delivering > 0)
+        return;
+    if (a->batch_secs == 0) {
+        alloc_request(a);
+    } else if (!evtimer_pending(a->batch_ev, NULL)) {
+        struct timeval tv = time_tv(a->batch_secs);
+        evtimer_add(a->batch_ev, &tv);
+    }
+}
+
 /* ---- construction ------------------------------------------------------ */
 
 struct allocator *alloc_new(struct event_base *base, double interval_secs,
@@ -924,6 +946,7 @@ struct allocator *alloc_new(struct event_base *base, double interval_secs,
     if (cb)
         a->cb = *cb;
     a->cb_arg = arg;
+    a->batch_secs = -1;
     a->now = default_now;
     a->filter_armed_at = INFINITY;
     a->cycle_metric = metrics_summary("agora_master_allocation_cycle_ms",
@@ -935,6 +958,7 @@ struct allocator *alloc_new(struct event_base *base, double interval_secs,
     if (base) {
         a->request_ev = event_new(base, -1, 0, on_pass_event, a);
         a->filter_ev = evtimer_new(base, on_filter_event, a);
+        a->batch_ev = evtimer_new(base, on_pass_event, a);
         if (interval_secs > 0) {
             a->periodic_ev = event_new(base, -1, EV_PERSIST, on_pass_event, a);
             struct timeval tv = time_tv(interval_secs);
@@ -1003,6 +1027,8 @@ void alloc_free(struct allocator *a)
         event_free(a->periodic_ev);
     if (a->filter_ev)
         event_free(a->filter_ev);
+    if (a->batch_ev)
+        event_free(a->batch_ev);
     free(a->fw_heap);
     free(a->dirty);
     free(a->filters);
@@ -1197,6 +1223,7 @@ void alloc_recover(struct allocator *a, const char *fw_id, const char *slave_id,
             filter_add(a, p, a->now(a->now_arg) + refuse_secs);
         pair_gc(a, p);
         slave_update_dirty(a, s);
+        request_batched(a);
         return;
     }
     if (p)
@@ -1226,6 +1253,7 @@ void alloc_recover(struct allocator *a, const char *fw_id, const char *slave_id,
         filter_add(a, p, a->now(a->now_arg) + refuse_secs);
     pair_gc(a, p);
     slave_update_dirty(a, s);
+    request_batched(a);
 }
 
 /* ---- figures ----------------------------------------------------------- */

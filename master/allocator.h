@@ -73,6 +73,11 @@ void alloc_recover(struct allocator *a, const char *fw, const char *slave,
 
 /* Ask for an allocation pass at the end of this loop turn (coalesced). */
 void alloc_request(struct allocator *a);
+/* Resources recovered (alloc_recover) ask for a pass batch_secs later, so
+ * that a burst of recoveries costs one pass and is offered whole; 0: at
+ * the end of the loop turn; < 0 (the default of alloc_new): never, only
+ * the periodic pass and the other events offer them. */
+void alloc_set_batch(struct allocator *a, double batch_secs);
 /* Run one pass now. */
 void alloc_run(struct allocator *a);
 

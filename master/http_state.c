@@ -340,6 +340,8 @@ static json_t *flags_json(struct master *m)
     json_object_set_new(f, "offer_timeout", json_string(buf));
     snprintf(buf, sizeof(buf), "%gsecs", m->cfg.allocation_interval);
     json_object_set_new(f, "allocation_interval", json_string(buf));
+    snprintf(buf, sizeof(buf), "%gsecs", m->cfg.allocation_batch);
+    json_object_set_new(f, "allocation_batch", json_string(buf));
     snprintf(buf, sizeof(buf), "%gsecs", m->cfg.heartbeat_interval);
     json_object_set_new(f, "heartbeat_interval", json_string(buf));
     if (m->cfg.zk)

@@ -17,7 +17,7 @@
 static char *f_ip, *f_work_dir, *f_hostname, *f_zk;
 static uint64_t f_max_body;
 static int f_port, f_max_pings;
-static double f_ping_timeout, f_offer_timeout, f_alloc_interval, f_heartbeat;
+static double f_ping_timeout, f_offer_timeout, f_alloc_interval, f_alloc_batch, f_heartbeat;
 static double f_zk_session_timeout, f_reregister_timeout;
 
 static const struct flag flag_table[] = {
@@ -35,6 +35,10 @@ static const struct flag flag_table[] = {
       "Rescind offers not answered within this time (0: never)" },
     { "allocation_interval", FLAG_DURATION, &f_alloc_interval, "1secs",
       "Interval between periodic allocation passes" },
+    { "allocation_batch", FLAG_DURATION, &f_alloc_batch, "5ms",
+      "Resources given back (a task ended, an offer declined or rescinded, the unused "
+      "part of an ACCEPT) are offered by a pass this long after the first of them, "
+      "batching a burst into one pass (0: at the end of the event loop's turn)" },
     { "heartbeat_interval", FLAG_DURATION, &f_heartbeat, "15secs",
       "Interval between HEARTBEAT events to subscribed frameworks" },
     { "max_body_size", FLAG_BYTES, &f_max_body, "8MB",
@@ -69,9 +73,10 @@ static int check_flags(char **err)
     else if (f_max_pings < 1)
         *err = xasprintf("--max_slave_ping_timeouts: must be at least 1, got %d", f_max_pings);
     else if (!(f_ping_timeout > 0) || !(f_heartbeat > 0) || !(f_offer_timeout >= 0) ||
-             !(f_alloc_interval >= 0))
+             !(f_alloc_interval >= 0) || !(f_alloc_batch >= 0))
         *err = xstrdup("--slave_ping_timeout and --heartbeat_interval must be positive, "
-                       "--offer_timeout and --allocation_interval non-negative");
+                       "--offer_timeout, --allocation_interval and --allocation_batch "
+                       "non-negative");
     else
         return 0;
     return -1;
@@ -99,6 +104,7 @@ static int on_start(struct daemon *d, void *arg, char **err)
         .max_slave_ping_timeouts = f_max_pings,
         .offer_timeout = f_offer_timeout,
         .allocation_interval = f_alloc_interval,
+        .allocation_batch = f_alloc_batch,
         .heartbeat_interval = f_heartbeat,
         .zk = f_zk && f_zk[0] ? f_zk : NULL,
         .zk_session_timeout = f_zk_session_timeout,

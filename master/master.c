@@ -917,6 +917,7 @@ struct master *master_new(struct event_base *base, const struct master_config *c
     m->defer_ev = event_new(base, -1, 0, defer_run, m);
     struct alloc_callbacks cbs = { .offer = offers_allocator_cb };
     m->alloc = alloc_new(base, cfg->allocation_interval, &cbs, m);
+    alloc_set_batch(m->alloc, cfg->allocation_batch);
     metrics_setup(m);
 
     m->registry = registry_new(m, m->cfg.work_dir, err);

@@ -75,6 +75,7 @@ struct master_config {
     int max_slave_ping_timeouts; /* missed PONGs before unreachable */
     double offer_timeout;        /* 0: offers never time out */
     double allocation_interval;
+    double allocation_batch; /* recovered resources: a pass this much later */
     double heartbeat_interval;
     char *zk;                        /* zk://hosts/path, NULL standalone */
     double zk_session_timeout;       /* seconds asked of ZooKeeper */

@@ -9,6 +9,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from agora_harness import BIN, HACluster
 
 KEYS = ["slaves", "frameworks", "tasks", "register_s", "launch_tasks_per_s",
@@ -25,8 +27,13 @@ def run_bench(*args, timeout=60):
     return json.loads(lines[0])
 
 
-def test_bench_smoke(cluster):
-    m = cluster.start_master()
+@pytest.mark.parametrize("batch", ["5ms", "0secs"])
+def test_bench_smoke(cluster, batch):
+    """--allocation_batch: the default window, and passes at the end of the
+    loop turn (issue 14)."""
+    m = cluster.start_master(f"--allocation_batch={batch}")
+    flags = __import__("requests").get(m.url + "/master/state", timeout=5).json()["flags"]
+    assert flags["allocation_batch"] == ("0.005secs" if batch == "5ms" else "0secs")
     fig = run_bench(f"--master=127.0.0.1:{m.port}", "--slaves=20", "--frameworks=2",
                     "--tasks=200", "--task_duration=10ms", "--procs=2", "--timeout=40s",
                     f"--master_pid={m.proc.pid}")

@@ -9,6 +9,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "resources.h"
+#include "timeutil.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -765,6 +767,130 @@ static double cpu_ms_now(void)
     return ms_of(CLOCK_THREAD_CPUTIME_ID);
 }
 
+static void set_flag(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+/* Run the loop until c->n reaches n or secs pass. */
+static void loop_until_offers(struct event_base *base, struct ctx *c, size_t n, double secs)
+{
+    bool late = false;
+    struct event *t = evtimer_new(base, set_flag, &late);
+    struct timeval limit = time_tv(secs);
+    evtimer_add(t, &limit);
+    while (c->n < n && !late)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(t);
+}
+
+/* A burst of recoveries waits one batch window and is offered by one pass
+ * (issue 14: no periodic pass here, interval 0). */
+static void test_recoveries_batched_into_one_pass(void **state)
+{
+    (void)state;
+    struct ctx c = { .keep = true };
+    struct event_base *base = event_base_new();
+    struct alloc_callbacks cb = { .offer = on_offer };
+    struct alloc_stats st;
+    struct resources one;
+    char id[16];
+
+    c.a = alloc_new(base, 0, &cb, &c);
+    alloc_set_batch(c.a, 0.03);
+    alloc_add_framework(c.a, "A", "*", true);
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "s%d", i);
+        add_slave(c.a, id, 4, 4096);
+    }
+    alloc_run(c.a);
+    assert_int_equal(c.n, 10);
+    ctx_clear(&c);
+    alloc_get_stats(c.a, &st);
+    uint64_t cycles = st.cycles;
+
+    /* Ten tasks of one cpu end on ten slaves in one burst. */
+    mk(&one, 1, 1024);
+    double t0 = ms_now();
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "s%d", i);
+        alloc_recover(c.a, "A", id, &one, 0);
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(c.n, 0); /* the window has not passed */
+    loop_until_offers(base, &c, 10, 2);
+    double took = ms_now() - t0;
+    assert_int_equal(c.n, 10);
+    assert_true(took >= 25 && took < 1000);
+    alloc_get_stats(c.a, &st);
+    assert_int_equal(st.cycles, cycles + 1);
+    for (size_t i = 0; i < c.n; i++)
+        assert_true(res_scalar(&c.v[i].res, "cpus") == 1.0);
+
+    /* Batch 0: at the end of the loop turn. */
+    decline_all(&c, 0);
+    alloc_set_batch(c.a, 0);
+    alloc_recover(c.a, "A", "s0", &one, 0);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_true(c.n >= 1);
+
+    res_cleanup(&one);
+    alloc_free(c.a);
+    ctx_clear(&c);
+    free(c.v);
+    event_base_free(base);
+}
+
+/* DRF holds with event-driven passes under a stream of small recoveries:
+ * every freed cpu goes to the framework with the lower dominant share. */
+static void test_fairness_with_event_passes(void **state)
+{
+    (void)state;
+    struct ctx c = { .keep = true };
+    struct event_base *base = event_base_new();
+    struct alloc_callbacks cb = { .offer = on_offer };
+    struct resources one;
+    char id[16];
+
+    c.a = alloc_new(base, 0, &cb, &c);
+    alloc_set_batch(c.a, 0.001);
+    alloc_add_framework(c.a, "A", "*", true);
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof(id), "s%d", i);
+        add_slave(c.a, id, 4, 4096);
+    }
+    alloc_run(c.a); /* A alone: it holds the whole cluster (40 cpus) */
+    assert_int_equal(c.n, 10);
+    ctx_clear(&c);
+    alloc_add_framework(c.a, "B", "*", true);
+
+    mk(&one, 1, 1024);
+    for (int k = 0; k < 21; k++) {
+        snprintf(id, sizeof(id), "s%d", k % 10);
+        double share_a = alloc_dominant_share(c.a, "A") - 1.0 / 40;
+        double share_b = alloc_dominant_share(c.a, "B");
+        alloc_recover(c.a, "A", id, &one, 0); /* one of A's tasks ends */
+        loop_until_offers(base, &c, 1, 2);
+        assert_int_equal(c.n, 1);
+        /* The poorer takes it; at equal shares the one offered longer ago. */
+        if (share_b < share_a - 1e-9)
+            assert_string_equal(c.v[0].fw, "B");
+        else if (share_a < share_b - 1e-9)
+            assert_string_equal(c.v[0].fw, "A");
+        assert_string_equal(c.v[0].slave, id);
+        ctx_clear(&c); /* the taker keeps it (launches) */
+    }
+    /* 20 cpus moved to B, then A (19) was the poorer and got the 21st back. */
+    assert_true(fabs(alloc_dominant_share(c.a, "A") - 20.0 / 40) < 1e-9);
+    assert_true(fabs(alloc_dominant_share(c.a, "B") - 20.0 / 40) < 1e-9);
+
+    res_cleanup(&one);
+    alloc_free(c.a);
+    ctx_clear(&c);
+    free(c.v);
+    event_base_free(base);
+}
+
 static void test_scale(void **state)
 {
     struct ctx *c = *state;
@@ -859,6 +985,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_whole_slave_reserved, setup, teardown),
         cmocka_unit_test(test_request_coalesces_and_timer_expiry),
         cmocka_unit_test(test_periodic_pass),
+        cmocka_unit_test(test_recoveries_batched_into_one_pass),
+        cmocka_unit_test(test_fairness_with_event_passes),
         cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
