@@ -67,7 +67,17 @@ struct bench_shm {
     uint64_t reregistered;      /* REGISTERED answers to a re-registration */
     uint64_t last_rereg_ns;     /* when the latest of them arrived */
     uint64_t resubscribe_tries; /* (re-)SUBSCRIBEs sent after the first registration */
-    uint64_t freed_ns[];        /* per slave: when resources became free (0: not pending) */
+    /* Per task (index: the global task number, which is its id): when a
+     * slave got its RUN_TASK and when it sent TASK_RUNNING, for the
+     * per-stage launch latency. A separate MAP_SHARED region (NULL if none). */
+    struct bench_task_stamp *stamps;
+    long nstamps;
+    uint64_t freed_ns[]; /* per slave: when resources became free (0: not pending) */
+};
+
+struct bench_task_stamp {
+    uint64_t run_task_ns;     /* RUN_TASK received by the slave (first one) */
+    uint64_t running_sent_ns; /* TASK_RUNNING posted by the slave */
 };
 
 /* Monotonic nanoseconds (the clock shared by all bench processes). */
@@ -125,6 +135,12 @@ struct bench_fw_stats {
     size_t n_offer_latency, cap_offer_latency;
     double *launch_latency_ms; /* accept -> RUNNING, a sample per task */
     size_t n_launch_latency, cap_launch_latency;
+    /* The same path in stages (a sample per task, from the shared stamps):
+     * ACCEPT posted -> RUN_TASK at the slave (the master's part),
+     * RUN_TASK -> RUNNING posted (the slave's), RUNNING posted -> UPDATE
+     * at the framework (the master's part again). */
+    double *stage_ms[3];
+    size_t n_stage[3], cap_stage[3];
 };
 struct bench_fws;
 struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_config *cfg,

@@ -224,6 +224,20 @@ static void on_offer(struct bfw *fw, const Mesos__V1__Offer *o)
         fw_suppress(fw);
 }
 
+/* Task g reported RUNNING at the framework at now: its latency in stages,
+ * from the stamps its slave left in shared memory. */
+static void add_stages(struct bench_fws *f, long g, double now)
+{
+    const struct bench_task_stamp *t = f->shm->stamps ? &f->shm->stamps[g] : NULL;
+    if (!t || !t->run_task_ns || !t->running_sent_ns)
+        return;
+    double at[4] = { f->accept_at[g], (double)t->run_task_ns / 1e9,
+                     (double)t->running_sent_ns / 1e9, now };
+    for (int k = 0; k < 3; k++)
+        sample_add(&f->st.stage_ms[k], &f->st.n_stage[k], &f->st.cap_stage[k],
+                   (at[k + 1] - at[k]) * 1e3);
+}
+
 static void on_update(struct bfw *fw, const Mesos__V1__TaskStatus *st)
 {
     struct bench_fws *f = fw->f;
@@ -251,6 +265,7 @@ static void on_update(struct bfw *fw, const Mesos__V1__TaskStatus *st)
         if (g >= 0 && g < f->cfg->tasks && f->accept_at[g] > 0) {
             sample_add(&f->st.launch_latency_ms, &f->st.n_launch_latency, &f->st.cap_launch_latency,
                        (now - f->accept_at[g]) * 1e3);
+            add_stages(f, g, now);
             f->accept_at[g] = -1;
         }
     } else if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED) {
@@ -503,5 +518,7 @@ void bench_fws_free(struct bench_fws *f)
     free(f->host);
     free(f->st.offer_latency_ms);
     free(f->st.launch_latency_ms);
+    for (int k = 0; k < 3; k++)
+        free(f->st.stage_ms[k]);
     free(f);
 }

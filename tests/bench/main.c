@@ -286,8 +286,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                 r->hold_until = now + f_hold;
                 fprintf(stderr, "agora-bench: %6.1fs holding %llu registered slaves for %.1f s\n",
                         now - r->t0,
-                        (unsigned long long)__atomic_load_n(&r->shm->registered,
-                                                            __ATOMIC_RELAXED),
+                        (unsigned long long)__atomic_load_n(&r->shm->registered, __ATOMIC_RELAXED),
                         f_hold);
                 return;
             }
@@ -434,6 +433,12 @@ static void print_figures(struct run *r)
     json_object_set_new(j, "tasks_failed", json_integer((json_int_t)st->failed));
     json_object_set_new(j, "launch_latency_ms",
                         quantiles(st->launch_latency_ms, st->n_launch_latency));
+    static const char *const stages[3] = { "accept_to_run_task", "run_task_to_running_sent",
+                                           "running_sent_to_update" };
+    json_t *stj = json_object();
+    for (int k = 0; k < 3; k++)
+        json_object_set_new(stj, stages[k], quantiles(st->stage_ms[k], st->n_stage[k]));
+    json_object_set_new(j, "launch_stages_ms", stj);
     json_object_set_new(j, "run_s", jnum(bench_now() - r->run_start));
     json_object_set_new(j, "offers", json_integer((json_int_t)st->offers));
     json_object_set_new(j, "accepts", json_integer((json_int_t)st->accepts));
@@ -557,6 +562,14 @@ int main(int argc, char **argv)
         perror("agora-bench: mmap");
         goto out;
     }
+    size_t stamps_len = (size_t)(cfg->tasks > 0 ? cfg->tasks : 1) * sizeof(struct bench_task_stamp);
+    r.shm->stamps =
+        mmap(NULL, stamps_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (r.shm->stamps == MAP_FAILED) {
+        perror("agora-bench: mmap");
+        goto out;
+    }
+    r.shm->nstamps = cfg->tasks;
     kids = xcalloc((size_t)cfg->procs, sizeof(*kids));
     r.t0 = bench_now();
     r.last_progress = r.t0;
@@ -611,6 +624,7 @@ reap:
     free(r.killed_host);
     if (r.base)
         event_base_free(r.base);
+    munmap(r.shm->stamps, stamps_len);
     munmap(r.shm, shm_len);
     free(cfg->master_host);
 

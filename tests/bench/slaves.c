@@ -270,10 +270,22 @@ static void on_fifo(evutil_socket_t fd, short what, void *arg)
     fifo_arm(c);
 }
 
+/* The shared stamps of a bench task (its id is its global number), or NULL
+ * for a task id that is not one. */
+static struct bench_task_stamp *task_stamp(struct bchild *c, const char *task_id)
+{
+    char *end;
+    long g = strtol(task_id, &end, 10);
+    if (!c->shm->stamps || *end || end == task_id || g < 0 || g >= c->shm->nstamps)
+        return NULL;
+    return &c->shm->stamps[g];
+}
+
 static void on_run_task(struct bchild *c, struct bslave *s, const Agora__Slave__Event__RunTask *rt)
 {
     if (!rt || !rt->task || !rt->framework_info || !rt->framework_info->id)
         return;
+    uint64_t received_ns = bench_now_ns();
     shm_add(&c->shm->run_tasks, 1);
     struct btask *t = xcalloc(1, sizeof(*t));
     t->s = s;
@@ -298,7 +310,12 @@ static void on_run_task(struct bchild *c, struct bslave *s, const Agora__Slave__
         HASH_ADD_KEYPTR(hh, c->fwinfos, fi->id, strlen(fi->id), fi);
     }
     t->phase = BT_RUNNING_SENT;
+    struct bench_task_stamp *stamp = task_stamp(c, t->task_id);
+    if (stamp && !stamp->run_task_ns)
+        stamp->run_task_ns = received_ns;
     send_update(c, t, MESOS__V1__TASK_STATE__TASK_RUNNING, false);
+    if (stamp && !stamp->running_sent_ns)
+        stamp->running_sent_ns = bench_now_ns();
     t->due = bench_now() + c->cfg->task_duration;
     if (c->fifo_tail)
         c->fifo_tail->fifo_next = t;
@@ -561,7 +578,8 @@ static void subscribe_add_tasks(struct bchild *c, struct bslave *s,
         mesos__v1__framework_id__init(fid);
         fid->value = t->fw_id;
         rt->framework_id = fid;
-        rt->state = t->phase == BT_FINISHED_SENT ? final_state(t) : MESOS__V1__TASK_STATE__TASK_RUNNING;
+        rt->state =
+            t->phase == BT_FINISHED_SENT ? final_state(t) : MESOS__V1__TASK_STATE__TASK_RUNNING;
         tasks[n++] = rt;
         struct bfwinfo *fi = NULL;
         HASH_FIND_STR(c->fwinfos, t->fw_id, fi);
