@@ -25,6 +25,8 @@ static const struct flag flag_table[] = {
     { "group", FLAG_STRING, &flags.group, "external",
       "HAPROXY_GROUP served (apps without the label are in \"external\"); * for all" },
     { "bind", FLAG_STRING, &flags.bind, "127.0.0.1", "address the frontends bind" },
+    { "drain_timeout", FLAG_DURATION, &flags.drain_secs, "2secs",
+      "how long a leaving server drains before it is deleted" },
     { "maxconn", FLAG_INT, &flags.maxconn, "2000", "HAProxy's global maxconn" },
     { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address of /health and /metrics" },
     { "port", FLAG_INT, &flags.port, "9091", "port of /health and /metrics (0 = any free port)" },

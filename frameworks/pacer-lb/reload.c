@@ -49,6 +49,8 @@ struct reload {
     void *stop_arg;
     struct event *timer; /* restart after a crash, or SIGKILL when stopping */
     struct metric *m_reloads, *m_failed, *m_starts;
+    reload_done_fn done_fn;
+    void *done_arg;
 };
 
 static void start_check(struct reload *r, char *text);
@@ -128,14 +130,14 @@ static void arm_timer(struct reload *r, double secs)
 }
 
 /* The candidate passed: make it the configuration and apply it. */
-static void apply(struct reload *r, char *text)
+static int apply(struct reload *r, char *text)
 {
     char *err = NULL;
     if (atomic_write(r->config, text, strlen(text), &err) != 0) {
         log_error("cannot write %s: %s", r->config, err);
         free(err);
         free(text);
-        return;
+        return -1;
     }
     free(r->applied);
     r->applied = text;
@@ -143,20 +145,51 @@ static void apply(struct reload *r, char *text)
     if (r->haproxy_pid > 0) {
         log_info("configuration changed: reloading haproxy (pid %d)", (int)r->haproxy_pid);
         kill(r->haproxy_pid, SIGUSR2);
-    } else {
-        start_haproxy(r);
+        return 1;
     }
+    start_haproxy(r);
+    return 0;
+}
+
+void reload_set_done(struct reload *r, reload_done_fn fn, void *arg)
+{
+    r->done_fn = fn;
+    r->done_arg = arg;
+}
+
+const char *reload_applied(const struct reload *r)
+{
+    return r->applied;
+}
+
+bool reload_busy(const struct reload *r)
+{
+    return r->check_pid > 0 || r->pending != NULL;
+}
+
+int reload_adopt(struct reload *r, const char *text)
+{
+    char *err = NULL;
+    if (atomic_write(r->config, text, strlen(text), &err) != 0) {
+        log_error("cannot write %s: %s", r->config, err);
+        free(err);
+        return -1;
+    }
+    free(r->applied);
+    r->applied = xstrdup(text);
+    return 0;
 }
 
 static void check_done(struct reload *r, int status)
 {
     char *text = r->checking;
+    int result = -1;
     r->checking = NULL;
     r->check_pid = 0;
     if (r->stopping) {
         free(text);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        apply(r, text);
+        result = apply(r, text);
     } else {
         char *out = NULL;
         size_t len = 0;
@@ -176,6 +209,8 @@ static void check_done(struct reload *r, int status)
         else
             start_check(r, next);
     }
+    if (r->done_fn != NULL && !r->stopping)
+        r->done_fn(result, r->done_arg);
 }
 
 static void start_check(struct reload *r, char *text)
