@@ -329,7 +329,7 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
     fprintf(f, "\n"
                "defaults\n"
                "    mode tcp\n"
-               "    option redispatch\n"
+               "    option redispatch 1\n"
                "    retries 3\n"
                "    timeout connect 5s\n"
                "    timeout client 60s\n"

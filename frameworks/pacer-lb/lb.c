@@ -27,9 +27,9 @@
 #define LB_SETTLE_MAX_TRIES 200 /* 10 s for a new worker to answer */
 #define LB_REMOVE_MAX_TRIES 20
 
-enum apply_kind { APPLY_NONE, APPLY_RUNTIME, APPLY_RELOAD };
+enum apply_kind { APPLY_NONE, APPLY_RUNTIME, APPLY_RELOAD, APPLY_START };
 
-static const char *const apply_kind_names[] = { "none", "runtime", "reload" };
+static const char *const apply_kind_names[] = { "none", "runtime", "reload", "start" };
 
 /* A server HAProxy still holds that the configuration no longer lists:
  * draining until its deadline, then deleted. */
@@ -53,10 +53,11 @@ struct pacer_lb {
     /* One apply at a time: while one runs, only the newest text waits. */
     bool applying;
     char *pending;
-    char *inflight;   /* text being applied through the runtime API */
-    double started;   /* time_mono() the apply began */
-    int settle_tries; /* after a reload: waiting for the new worker */
-    long old_worker;  /* worker pid before the reload (0: unknown) */
+    char *inflight;           /* text being applied through the runtime API */
+    double started;           /* time_mono() the apply began */
+    int settle_tries;         /* after a reload: waiting for the new worker */
+    long old_worker;          /* worker pid before the reload (0: unknown) */
+    enum apply_kind settling; /* APPLY_RELOAD or APPLY_START */
     struct event *settle, *drain_timer;
     struct drain *drains;
     size_t ndrains;
@@ -141,12 +142,12 @@ static void on_settle_info(const char *answer, void *arg)
     long pid = answer_pid(answer);
     if (pid > 0 && pid != lb->old_worker) {
         log_debug("haproxy worker %ld answers", pid);
-        apply_done(lb, APPLY_RELOAD);
+        apply_done(lb, lb->settling);
         return;
     }
     if (++lb->settle_tries >= LB_SETTLE_MAX_TRIES) {
         log_warn("no new haproxy worker answered on %s", lb->admin_socket);
-        apply_done(lb, APPLY_RELOAD);
+        apply_done(lb, lb->settling);
         return;
     }
     arm(lb->settle, LB_SETTLE_TICK_SECS);
@@ -170,6 +171,7 @@ static void on_reloaded(int result, void *arg)
     }
     if (result == 1)
         metric_inc(lb->m_reloads, 1);
+    lb->settling = result == 1 ? APPLY_RELOAD : APPLY_START;
     drains_clear(lb);
     /* Runtime commands must reach the new worker, not the old one. */
     lb->settle_tries = 0;

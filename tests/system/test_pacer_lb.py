@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -179,3 +180,167 @@ def test_app_reached_through_haproxy(pc, lb):
     metrics = requests.get(lb.url + "/metrics", timeout=5).text
     m = re.search(r"^agora_pacer_lb_config_applied_total (\S+)", metrics, re.M)
     assert m and float(m.group(1)) >= 3, metrics
+
+
+# An HTTP server that answers its own port (so a test sees which instance
+# served it) and fails GET /health while <flag>.<port> exists.
+ECHO_SERVER = r'''
+import http.server, os, sys
+port, flag = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        sick = self.path == "/health" and os.path.exists(f"{flag}.{port}")
+        body = str(port).encode()
+        self.send_response(500 if sick else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+'''
+
+
+def metric(lb, name):
+    text = requests.get(lb.url + "/metrics", timeout=5).text
+    m = re.search(rf"^{name} (\S+)", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def workers(master):
+    return sorted(p for p in descendants(master) if comm(p) == "haproxy")
+
+
+def served_by(sp, n=40):
+    """The instance ports that answered n fresh requests on service port sp."""
+    out = set()
+    for _ in range(n):
+        r = requests.get(f"http://127.0.0.1:{sp}/", timeout=3)
+        if r.status_code == 200:
+            out.add(int(r.text))
+    return out
+
+
+def task_ports(pc, app_id):
+    return {t["ports"][0] for t in pc.get(f"/v2/apps/{app_id}/tasks").json()["tasks"]
+            if t["state"] == "TASK_RUNNING"}
+
+
+class Load(threading.Thread):
+    """Fresh-connection requests on a service port until stopped; every
+    failure (refused, reset, timeout, non-200) is kept."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.ok, self.failed = port, 0, []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            try:
+                r = requests.get(f"http://127.0.0.1:{self.port}/", timeout=5)
+                if r.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(r.status_code)
+            except requests.RequestException as e:
+                self.failed.append(repr(e))
+            time.sleep(0.01)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(10)
+        return self
+
+
+def status(lb):
+    return requests.get(lb.url + "/status", timeout=5).json()
+
+
+def test_backend_changes_without_reloads(pc, lb, tmp_path):
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = str(tmp_path / "sick")
+    r = pc.post("/v2/apps", {
+        "id": "/rt", "cmd": f"exec /usr/bin/python3 {script} $PORT0 {flag}",
+        "cpus": 0.1, "mem": 32, "instances": 3, "portDefinitions": [{"port": 0}],
+        "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0,
+                          "gracePeriodSeconds": 10, "intervalSeconds": 1,
+                          "timeoutSeconds": 2, "maxConsecutiveFailures": 1000,
+                          "delaySeconds": 0}]})
+    assert r.status_code == 201, r.text
+    app = pc.wait_app("/rt", running=3, healthy=3, timeout=60)
+    sp = app["portDefinitions"][0]["port"]
+    name = f"rt_{sp}"
+
+    # 3 instances, each one serving.
+    wait_for(lambda: served_by(sp) == task_ports(pc, "rt"), 30, interval=0.2,
+             what="each of the 3 instances serving")
+    [master] = haproxy_masters(lb)
+    wait_for(lambda: len(workers(master)) == 1, 30, what="one haproxy worker")
+    reloads, updates = metric(lb, "agora_pacer_lb_reloads_total"), \
+        metric(lb, "agora_pacer_lb_runtime_updates_total")
+    worker = workers(master)
+
+    # Scale to 5: the new instances serve, through the runtime API.
+    assert pc.put("/v2/apps/rt", {"instances": 5}).status_code == 200
+    pc.wait_app("/rt", running=5, healthy=5, timeout=60)
+    wait_for(lambda: served_by(sp) == task_ports(pc, "rt"), 30, interval=0.2,
+             what="each of the 5 instances serving")
+    assert len(task_ports(pc, "rt")) == 5
+    assert metric(lb, "agora_pacer_lb_runtime_updates_total") > updates
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+    assert workers(master) == worker, "haproxy's worker was replaced"
+    assert len(backend_servers(config(lb), name)) == 5  # the file matches
+
+    # Scale to 2 under load: the 3 leaving instances drain, nothing fails.
+    load = Load(sp)
+    load.start()
+    assert pc.put("/v2/apps/rt", {"instances": 2}).status_code == 200
+    pc.wait_app("/rt", running=2, healthy=2, timeout=60)
+    wait_for(lambda: served_by(sp) == task_ports(pc, "rt"), 30, interval=0.2,
+             what="only the 2 instances left serving")
+    wait_for(lambda: len(status(lb)["backends"][name]) == 2, 30,
+             what="the drained servers deleted")
+    load.stop()
+    assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+    assert load.ok > 20
+    print(f"scale 5 -> 2: {load.ok} requests, 0 failed")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+    assert workers(master) == worker
+    st = status(lb)
+    assert {s["state"] for s in st["backends"][name]} == {"ready"}
+    assert st["last_apply"]["kind"] == "runtime"
+
+    # An instance whose health check fails leaves rotation, and comes back.
+    sick, well = sorted(task_ports(pc, "rt"))
+    open(f"{flag}.{sick}", "w").close()
+    wait_for(lambda: served_by(sp, 10) == {well}, 30, interval=0.2,
+             what=f"instance {sick} out of rotation")
+    os.unlink(f"{flag}.{sick}")
+    wait_for(lambda: served_by(sp) == {sick, well}, 30, interval=0.2,
+             what=f"instance {sick} back in rotation")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+    # A new app is a new frontend: exactly one validated reload, and the
+    # other app keeps answering through it.
+    load = Load(sp)
+    load.start()
+    r = pc.post("/v2/apps", {
+        "id": "/other", "cmd": f"exec /usr/bin/python3 {script} $PORT0 {flag}",
+        "cpus": 0.1, "mem": 32, "instances": 1, "portDefinitions": [{"port": 0}],
+        "labels": {"HAPROXY_0_MODE": "http"}})
+    assert r.status_code == 201, r.text
+    other = pc.wait_app("/other", running=1, timeout=60)["portDefinitions"][0]["port"]
+    wait_for(lambda: served_by(other, 3) == task_ports(pc, "other"), 30, interval=0.2,
+             what="the new app serving")
+    wait_for(lambda: not status(lb)["applying"], 10, what="the reload settled")
+    load.stop()
+    assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads + 1
+    assert served_by(sp) == task_ports(pc, "rt")
+    assert re.search(r"applied by reload in [0-9.]+ ms", lb.log())
+    assert metric(lb, "agora_pacer_lb_config_rejected_total") == 0
+    m = requests.get(lb.url + "/metrics", timeout=5).text
+    print("\n".join(ln for ln in m.splitlines() if "apply_seconds" in ln))
