@@ -337,7 +337,7 @@ static void apply_text(struct pacer_lb *lb, char *text)
     lb->applying = true;
     lb->started = time_mono();
     lb->inflight = text;
-    if (diff.kind == LBDIFF_RUNTIME && reload_haproxy_pid(lb->reload) > 0) {
+    if (diff.kind == LBDIFF_RUNTIME && reload_running(lb->reload)) {
         const char **held = xcalloc(lb->ndrains + 1, sizeof(char *));
         for (size_t k = 0; k < lb->ndrains; k++)
             held[k] = lb->drains[k].name;
@@ -353,7 +353,7 @@ static void apply_text(struct pacer_lb *lb, char *text)
         return;
     }
     lbdiff_cleanup(&diff);
-    if (reload_haproxy_pid(lb->reload) > 0) {
+    if (reload_running(lb->reload)) {
         /* Keep the servers' runtime state across the reload. */
         runtime_send(lb->rt, "show info\nshow servers state", on_state_dumped, lb);
         return;
@@ -432,7 +432,7 @@ void pacer_lb_on_sigchld(struct pacer_lb *lb)
 static void stopped(void *arg)
 {
     struct pacer_lb *lb = arg;
-    log_info("no haproxy left; exiting");
+    log_info("no haproxy of ours left; exiting");
     daemon_exit(lb->d, 0);
 }
 
@@ -461,7 +461,8 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     }
     lb->admin_socket = f->haproxy_socket != NULL ? xstrdup(f->haproxy_socket)
                                                  : xasprintf("%s.sock", lb->config_path);
-    lb->master_socket = xasprintf("%s.master", lb->admin_socket);
+    lb->master_socket = f->haproxy_master_socket != NULL ? xstrdup(f->haproxy_master_socket)
+                                                         : xasprintf("%s.master", lb->admin_socket);
     lb->opts.stats_socket = lb->admin_socket;
     lb->state_path = xasprintf("%s.state", lb->config_path);
     lb->opts.state_file = lb->state_path;
@@ -489,7 +490,8 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
         goto fail;
     lb->rest = rest_server_attach(lb->http, lb_routes, sizeof(lb_routes) / sizeof(lb_routes[0]), lb,
                                   rest_format_json);
-    struct reload_opts ro = { f->haproxy_bin, lb->config_path, lb->master_socket };
+    struct reload_opts ro = { f->haproxy_bin, lb->config_path, lb->master_socket,
+                              f->haproxy_master_socket != NULL };
     lb->reload = reload_new(daemon_base(d), &ro);
     reload_set_done(lb->reload, on_reloaded, lb);
     lb->rt = runtime_new(daemon_base(d), lb->admin_socket);

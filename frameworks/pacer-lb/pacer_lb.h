@@ -26,17 +26,18 @@ struct daemon;
 struct event_base;
 
 struct pacer_lb_flags {
-    char *marathon;       /* http://host:port of Pacer / Marathon */
-    char *haproxy_config; /* the file written for HAProxy */
-    char *haproxy_socket; /* HAProxy's admin socket; "<it>.master" is -S */
-    char *haproxy_bin;    /* /usr/sbin/haproxy */
-    char *group;          /* HAPROXY_GROUP to serve; "*" for all */
-    char *bind;           /* address frontends bind */
-    char *ip;             /* address of pacer-lb's own HTTP server */
-    char *work_dir;       /* default place of the config file */
-    int maxconn;          /* global maxconn */
-    double drain_secs;    /* a leaving server drains this long before del server */
-    int port;             /* pacer-lb's own HTTP port (0: any) */
+    char *marathon;              /* http://host:port of Pacer / Marathon */
+    char *haproxy_config;        /* the file written for HAProxy */
+    char *haproxy_socket;        /* HAProxy's admin socket; "<it>.master" is -S */
+    char *haproxy_bin;           /* /usr/sbin/haproxy */
+    char *haproxy_master_socket; /* attach to this running HAProxy's master CLI */
+    char *group;                 /* HAPROXY_GROUP to serve; "*" for all */
+    char *bind;                  /* address frontends bind */
+    char *ip;                    /* address of pacer-lb's own HTTP server */
+    char *work_dir;              /* default place of the config file */
+    int maxconn;                 /* global maxconn */
+    double drain_secs;           /* a leaving server drains this long before del server */
+    int port;                    /* pacer-lb's own HTTP port (0: any) */
 };
 
 /* ---------------------------------------------------------------- config.c */
@@ -127,6 +128,7 @@ struct reload_opts {
     const char *haproxy_bin;
     const char *config_path;
     const char *socket_path; /* NULL or "": no master socket */
+    bool attach;             /* HAProxy runs already: reload through socket_path */
 };
 struct reload *reload_new(struct event_base *base, const struct reload_opts *o);
 /* Apply text (copied) when it differs from what is applied or queued:
@@ -149,6 +151,8 @@ void reload_on_sigchld(struct reload *r);
  * done(arg) once no child of ours is left. */
 void reload_stop(struct reload *r, void (*done)(void *arg), void *arg);
 pid_t reload_haproxy_pid(const struct reload *r);
+/* Is there an HAProxy to send runtime commands to (ours, or attached)? */
+bool reload_running(const struct reload *r);
 void reload_free(struct reload *r);
 
 /* ---------------------------------------------------------------- lb.c */

@@ -11,6 +11,12 @@
  * output and dropped: the running HAProxy keeps the last good one. While
  * one check runs only the newest submission is kept.
  *
+ * Attached (reload_opts.attach): HAProxy is somebody else's (a systemd
+ * unit, or the HAProxy a previous pacer-lb left running) and reachable on
+ * its master CLI socket; the configuration file it runs is taken as
+ * applied at start, so the same routing needs no reload, and a reload is
+ * the master CLI's "reload" command. Stopping pacer-lb leaves it running.
+ *
  * If HAProxy dies on its own it is restarted (after 1 s) with the last
  * good configuration. reload_stop() ends it with SIGTERM (SIGKILL after
  * 5 s); its children die with it (PR_SET_PDEATHSIG covers our own death).
@@ -35,6 +41,7 @@
 #define RELOAD_RESTART_SECS 1.0
 #define RELOAD_KILL_SECS 5.0
 #define RELOAD_MAX_OUTPUT (64 * 1024)
+#define RELOAD_MAX_CONFIG (256 * 1024 * 1024)
 
 struct reload {
     struct event_base *base;
@@ -51,6 +58,7 @@ struct reload {
     struct metric *m_reloads, *m_failed, *m_starts;
     reload_done_fn done_fn;
     void *done_arg;
+    struct runtime *master; /* attached: the master CLI; NULL otherwise */
 };
 
 static void start_check(struct reload *r, char *text);
@@ -119,7 +127,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             kill(r->check_pid, SIGKILL);
         return;
     }
-    if (r->haproxy_pid == 0 && r->applied != NULL)
+    if (r->haproxy_pid == 0 && r->applied != NULL && r->master == NULL)
         start_haproxy(r);
 }
 
@@ -127,6 +135,14 @@ static void arm_timer(struct reload *r, double secs)
 {
     struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
     evtimer_add(r->timer, &tv);
+}
+
+static void on_master_reload(const char *answer, void *arg)
+{
+    struct reload *r = arg;
+    /* The master re-executes itself: the connection may just close. */
+    log_debug("haproxy master after reload: %s", answer ? answer : "(connection failed)");
+    (void)r;
 }
 
 /* The candidate passed: make it the configuration and apply it. */
@@ -142,6 +158,11 @@ static int apply(struct reload *r, char *text)
     free(r->applied);
     r->applied = text;
     metric_inc(r->m_reloads, 1);
+    if (r->master != NULL) {
+        log_info("configuration changed: reloading the attached haproxy (%s)", r->socket);
+        runtime_send(r->master, "reload", on_master_reload, r);
+        return 1;
+    }
     if (r->haproxy_pid > 0) {
         log_info("configuration changed: reloading haproxy (pid %d)", (int)r->haproxy_pid);
         kill(r->haproxy_pid, SIGUSR2);
@@ -303,6 +324,11 @@ pid_t reload_haproxy_pid(const struct reload *r)
     return r->haproxy_pid;
 }
 
+bool reload_running(const struct reload *r)
+{
+    return r->master != NULL || r->haproxy_pid > 0;
+}
+
 struct reload *reload_new(struct event_base *base, const struct reload_opts *o)
 {
     struct reload *r = xcalloc(1, sizeof(*r));
@@ -313,6 +339,17 @@ struct reload *reload_new(struct event_base *base, const struct reload_opts *o)
     r->check_log = xasprintf("%s.check.log", o->config_path);
     r->socket = o->socket_path != NULL && *o->socket_path ? xstrdup(o->socket_path) : NULL;
     r->timer = evtimer_new(base, on_timer, r);
+    if (o->attach && r->socket != NULL) {
+        r->master = runtime_new(base, r->socket);
+        size_t len = 0;
+        if (file_read_all(r->config, RELOAD_MAX_CONFIG, &r->applied, &len) != 0) {
+            r->applied = NULL;
+            log_warn("attached to %s, but %s cannot be read: the first routing reloads", r->socket,
+                     r->config);
+        } else {
+            log_info("attached to the haproxy of %s, running %s", r->socket, r->config);
+        }
+    }
     r->m_reloads = metrics_counter("agora_pacer_lb_config_applied_total",
                                    "configurations validated and applied (start or reload)");
     r->m_failed = metrics_counter("agora_pacer_lb_config_rejected_total",
@@ -337,6 +374,7 @@ void reload_free(struct reload *r)
         waitpid(r->check_pid, NULL, 0);
     }
     event_free(r->timer);
+    runtime_free(r->master);
     free(r->bin);
     free(r->config);
     free(r->candidate);

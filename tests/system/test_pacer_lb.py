@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -254,6 +255,14 @@ class Load(threading.Thread):
         return self
 
 
+def post_echo_app(pc, app_id, script, flag, instances, **extra):
+    """Start app_id running ECHO_SERVER (script) with one port."""
+    app = {"id": app_id, "cmd": f"exec /usr/bin/python3 {script} $PORT0 {flag}",
+           "cpus": 0.1, "mem": 32, "instances": instances, "portDefinitions": [{"port": 0}]}
+    r = pc.post("/v2/apps", dict(app, **extra))
+    assert r.status_code == 201, r.text
+
+
 def status(lb):
     return requests.get(lb.url + "/status", timeout=5).json()
 
@@ -262,14 +271,10 @@ def test_backend_changes_without_reloads(pc, lb, tmp_path):
     script = tmp_path / "echo.py"
     script.write_text(ECHO_SERVER)
     flag = str(tmp_path / "sick")
-    r = pc.post("/v2/apps", {
-        "id": "/rt", "cmd": f"exec /usr/bin/python3 {script} $PORT0 {flag}",
-        "cpus": 0.1, "mem": 32, "instances": 3, "portDefinitions": [{"port": 0}],
-        "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0,
-                          "gracePeriodSeconds": 10, "intervalSeconds": 1,
-                          "timeoutSeconds": 2, "maxConsecutiveFailures": 1000,
-                          "delaySeconds": 0}]})
-    assert r.status_code == 201, r.text
+    post_echo_app(pc, "/rt", script, flag, 3, healthChecks=[{
+        "protocol": "HTTP", "path": "/health", "portIndex": 0, "gracePeriodSeconds": 10,
+        "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 1000,
+        "delaySeconds": 0}])
     app = pc.wait_app("/rt", running=3, healthy=3, timeout=60)
     sp = app["portDefinitions"][0]["port"]
     name = f"rt_{sp}"
@@ -327,11 +332,7 @@ def test_backend_changes_without_reloads(pc, lb, tmp_path):
     # other app keeps answering through it.
     load = Load(sp)
     load.start()
-    r = pc.post("/v2/apps", {
-        "id": "/other", "cmd": f"exec /usr/bin/python3 {script} $PORT0 {flag}",
-        "cpus": 0.1, "mem": 32, "instances": 1, "portDefinitions": [{"port": 0}],
-        "labels": {"HAPROXY_0_MODE": "http"}})
-    assert r.status_code == 201, r.text
+    post_echo_app(pc, "/other", script, flag, 1, labels={"HAPROXY_0_MODE": "http"})
     other = pc.wait_app("/other", running=1, timeout=60)["portDefinitions"][0]["port"]
     wait_for(lambda: served_by(other, 3) == task_ports(pc, "other"), 30, interval=0.2,
              what="the new app serving")
@@ -344,3 +345,72 @@ def test_backend_changes_without_reloads(pc, lb, tmp_path):
     assert metric(lb, "agora_pacer_lb_config_rejected_total") == 0
     m = requests.get(lb.url + "/metrics", timeout=5).text
     print("\n".join(ln for ln in m.splitlines() if "apply_seconds" in ln))
+
+
+def test_restart_attached_without_reload(pc, tmp_path):
+    """pacer-lb attached to an HAProxy it did not start (--haproxy_master_socket):
+    restarting pacer-lb keeps HAProxy, its worker and the configuration; no
+    reload when the routing is the same, no failed request meanwhile."""
+    cfg, sock, msock = (str(tmp_path / n) for n in ("haproxy.cfg", "lb.sock", "master.sock"))
+    with open(cfg, "w") as f:
+        f.write(f"global\n    stats socket {sock} mode 600 level admin expose-fd listeners\n"
+                "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n"
+                "    timeout server 60s\n")
+    hap = subprocess.Popen([HAPROXY, "-W", "-db", "-f", cfg, "-S", msock],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
+               [f"--marathon=http://127.0.0.1:{pc.pacer.port}", f"--haproxy_config={cfg}",
+                f"--haproxy_socket={sock}", f"--haproxy_master_socket={msock}",
+                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}"])
+    d.cfg = cfg
+    try:
+        wait_for(lambda: os.path.exists(sock), 10, what="haproxy's admin socket")
+        d.start()
+        script = tmp_path / "echo.py"
+        script.write_text(ECHO_SERVER)
+        post_echo_app(pc, "/keep", script, tmp_path / "sick", 2,
+                      labels={"HAPROXY_0_MODE": "http"})
+        sp = pc.wait_app("/keep", running=2, timeout=60)["portDefinitions"][0]["port"]
+        wait_for(lambda: served_by(sp, 10) == task_ports(pc, "keep"), 30, interval=0.2,
+                 what="both instances serving through the attached haproxy")
+        assert metric(d, "agora_pacer_lb_reloads_total") >= 1
+        wait_for(lambda: len(workers(hap.pid)) == 1, 30, what="one haproxy worker")
+        worker, text = workers(hap.pid), config(d)
+
+        load = Load(sp)
+        load.start()
+        d.stop(timeout=15)
+        assert d.proc.returncode == 0, d.log()
+        assert hap.poll() is None, "haproxy stopped with pacer-lb"
+        d.start()
+        wait_for(lambda: metric(d, "agora_pacer_lb_refreshes_total") >= 1, 30,
+                 what="pacer-lb read the apps again")
+        wait_for(lambda: not status(d)["applying"], 10, what="nothing being applied")
+        assert metric(d, "agora_pacer_lb_reloads_total") == 0
+        assert metric(d, "agora_pacer_lb_config_applied_total") == 0
+        assert config(d) == text
+        assert workers(hap.pid) == worker
+
+        # And it keeps following: a third instance through the runtime API.
+        assert pc.put("/v2/apps/keep", {"instances": 3}).status_code == 200
+        pc.wait_app("/keep", running=3, timeout=60)
+        wait_for(lambda: served_by(sp) == task_ports(pc, "keep"), 30, interval=0.2,
+                 what="the third instance serving")
+        load.stop()
+        assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+        assert load.ok > 10
+        assert metric(d, "agora_pacer_lb_reloads_total") == 0
+        assert metric(d, "agora_pacer_lb_runtime_updates_total") >= 1
+        assert workers(hap.pid) == worker
+    finally:
+        d.stop(timeout=15)
+        hap.terminate()
+        try:
+            hap.wait(10)
+        except subprocess.TimeoutExpired:
+            hap.kill()
+            hap.wait(10)
+        if d.proc is not None and d.proc.returncode != 0:
+            print(d.log())
+    assert d.proc.returncode == 0
+    assert not d.sanitizer_report()
