@@ -324,24 +324,34 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
     if (o->stats_socket != NULL)
         fprintf(f, "    stats socket %s mode 600 level admin expose-fd listeners\n",
                 o->stats_socket);
+    if (o->state_file != NULL)
+        fprintf(f, "    server-state-file %s\n", o->state_file);
     fprintf(f, "\n"
                "defaults\n"
                "    mode tcp\n"
+               "    option redispatch 1\n"
+               "    retries 3\n"
                "    timeout connect 5s\n"
                "    timeout client 60s\n"
                "    timeout server 60s\n"
                "    timeout queue 30s\n");
+    if (o->state_file != NULL)
+        fputs("    load-server-state-from-file global\n", f);
     for (size_t k = 0; k < l.n; k++) {
         struct fe *fe = &l.v[k];
         fprintf(f,
                 "\nfrontend %s\n"
                 "    bind %s:%d\n"
                 "    mode %s\n"
+                "%s"
                 "    default_backend %s\n"
                 "\nbackend %s\n"
                 "    mode %s\n"
                 "    balance roundrobin\n",
-                fe->name, o->bind, fe->port, fe->mode, fe->name, fe->name, fe->mode);
+                fe->name, o->bind, fe->port, fe->mode,
+                /* keep-alive clients are told to close during a reload */
+                strcmp(fe->mode, "http") == 0 ? "    option idle-close-on-response\n" : "",
+                fe->name, fe->name, fe->mode);
         for (size_t s = 0; s < fe->nservers; s++) {
             fputs(fe->servers[s], f);
             free(fe->servers[s]);

@@ -22,9 +22,14 @@ static const struct flag flag_table[] = {
       "HAProxy's admin socket (runtime API; default <haproxy_config>.sock); "
       "its master socket (-S) is PATH.master" },
     { "haproxy_bin", FLAG_STRING, &flags.haproxy_bin, "/usr/sbin/haproxy", "the haproxy program" },
+    { "haproxy_master_socket", FLAG_STRING, &flags.haproxy_master_socket, NULL,
+      "attach to the HAProxy of this master CLI socket instead of starting one (it keeps "
+      "running when pacer-lb stops)" },
     { "group", FLAG_STRING, &flags.group, "external",
       "HAPROXY_GROUP served (apps without the label are in \"external\"); * for all" },
     { "bind", FLAG_STRING, &flags.bind, "127.0.0.1", "address the frontends bind" },
+    { "drain_timeout", FLAG_DURATION, &flags.drain_secs, "2secs",
+      "how long a leaving server drains before it is deleted" },
     { "maxconn", FLAG_INT, &flags.maxconn, "2000", "HAProxy's global maxconn" },
     { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address of /health and /metrics" },
     { "port", FLAG_INT, &flags.port, "9091", "port of /health and /metrics (0 = any free port)" },

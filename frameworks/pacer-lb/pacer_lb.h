@@ -6,7 +6,10 @@
  * config.c  the pure part: apps JSON -> HAProxy configuration text.
  * reload.c  writes, validates (haproxy -c) and applies that text, owning
  *           the HAProxy master process (-W) it starts and reloads.
- * lb.c      wires the three together with the /health and /metrics server.
+ * diff.c    the pure part: old text -> new text as a reload or as runtime
+ *           API commands (servers added, drained, deleted).
+ * runtime.c HAProxy's admin socket (runtime API) client, non-blocking.
+ * lb.c      wires them together with the /health and /metrics server.
  * main.c    the flag table and daemon start-up.
  */
 #ifndef AGORA_PACER_LB_H
@@ -23,16 +26,18 @@ struct daemon;
 struct event_base;
 
 struct pacer_lb_flags {
-    char *marathon;       /* http://host:port of Pacer / Marathon */
-    char *haproxy_config; /* the file written for HAProxy */
-    char *haproxy_socket; /* HAProxy's admin socket; "<it>.master" is -S */
-    char *haproxy_bin;    /* /usr/sbin/haproxy */
-    char *group;          /* HAPROXY_GROUP to serve; "*" for all */
-    char *bind;           /* address frontends bind */
-    char *ip;             /* address of pacer-lb's own HTTP server */
-    char *work_dir;       /* default place of the config file */
-    int maxconn;          /* global maxconn */
-    int port;             /* pacer-lb's own HTTP port (0: any) */
+    char *marathon;              /* http://host:port of Pacer / Marathon */
+    char *haproxy_config;        /* the file written for HAProxy */
+    char *haproxy_socket;        /* HAProxy's admin socket; "<it>.master" is -S */
+    char *haproxy_bin;           /* /usr/sbin/haproxy */
+    char *haproxy_master_socket; /* attach to this running HAProxy's master CLI */
+    char *group;                 /* HAPROXY_GROUP to serve; "*" for all */
+    char *bind;                  /* address frontends bind */
+    char *ip;                    /* address of pacer-lb's own HTTP server */
+    char *work_dir;              /* default place of the config file */
+    int maxconn;                 /* global maxconn */
+    double drain_secs;           /* a leaving server drains this long before del server */
+    int port;                    /* pacer-lb's own HTTP port (0: any) */
 };
 
 /* ---------------------------------------------------------------- config.c */
@@ -44,6 +49,9 @@ struct lbcfg_opts {
     /* HAProxy's admin socket (runtime API), in "global"; NULL: none. It
      * is also the listener that keeps an HAProxy without apps running. */
     const char *stats_socket;
+    /* server-state-file dumped before each reload and loaded by the new
+     * worker ("load-server-state-from-file global"); NULL: none. */
+    const char *state_file;
 };
 
 /* What one render produced, for logs and metrics. */
@@ -61,6 +69,49 @@ struct lbcfg_stats {
 char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_stats *stats,
                    char **err);
 
+/* ---------------------------------------------------------------- diff.c */
+
+enum lbdiff_kind {
+    LBDIFF_NONE,    /* same routing */
+    LBDIFF_RUNTIME, /* only servers of existing backends changed */
+    LBDIFF_RELOAD,  /* anything else: validate and reload */
+};
+
+struct lbdiff_server {
+    char *backend, *name, *addr; /* addr is "ip:port" as in the config */
+};
+
+struct lbdiff {
+    enum lbdiff_kind kind;
+    struct lbdiff_server *add, *del; /* sorted by backend, then name */
+    size_t nadd, ndel;
+};
+
+/* Compare two texts of lbcfg_render (old may be NULL: reload). Fills *d
+ * (release with lbdiff_cleanup); add/del are set for LBDIFF_RUNTIME. */
+int lbdiff_compute(const char *old_text, const char *new_text, struct lbdiff *d);
+void lbdiff_cleanup(struct lbdiff *d);
+/* Runtime API commands, one a line (caller frees), applying d: "add
+ * server" + "state ready" for new servers ("state ready" alone for those
+ * of draining[], "backend/server" names HAProxy still holds), and "state
+ * drain" for leaving ones. */
+char *lbdiff_commands(const struct lbdiff *d, const char *const *draining, size_t ndraining);
+/* The commands that delete drained servers ("backend/server" names):
+ * maint, shutdown sessions, del server. Caller frees. */
+char *lbdiff_remove_commands(const char *const *names, size_t n);
+
+/* ---------------------------------------------------------------- runtime.c */
+
+struct runtime;
+/* answer: what HAProxy wrote back (borrowed), NULL when the socket failed. */
+typedef void (*runtime_done_fn)(const char *answer, void *arg);
+struct runtime *runtime_new(struct event_base *base, const char *socket_path);
+/* Queue a batch of commands (one a line, copied); fn runs once, later,
+ * from the loop. Batches run in order. */
+void runtime_send(struct runtime *rt, const char *commands, runtime_done_fn fn, void *arg);
+bool runtime_busy(const struct runtime *rt);
+void runtime_free(struct runtime *rt);
+
 /* ---------------------------------------------------------------- source.c */
 
 struct source;
@@ -77,18 +128,31 @@ struct reload_opts {
     const char *haproxy_bin;
     const char *config_path;
     const char *socket_path; /* NULL or "": no master socket */
+    bool attach;             /* HAProxy runs already: reload through socket_path */
 };
 struct reload *reload_new(struct event_base *base, const struct reload_opts *o);
 /* Apply text (copied) when it differs from what is applied or queued:
  * validate it with haproxy -c, then write it and start or reload HAProxy.
  * While one validation runs, only the newest submitted text is kept. */
 void reload_submit(struct reload *r, const char *text);
+/* Called after each validation ends: result -1 rejected (or not
+ * written), 0 HAProxy started, 1 HAProxy reloaded (SIGUSR2 sent). */
+typedef void (*reload_done_fn)(int result, void *arg);
+void reload_set_done(struct reload *r, reload_done_fn fn, void *arg);
+/* The text HAProxy runs, NULL before the first. */
+const char *reload_applied(const struct reload *r);
+/* text was applied some other way (the runtime API): write it as the
+ * configuration, so a later start or reload keeps it. 0 or -1. */
+int reload_adopt(struct reload *r, const char *text);
+bool reload_busy(const struct reload *r);
 /* Reap children; call on every SIGCHLD. */
 void reload_on_sigchld(struct reload *r);
 /* Stop HAProxy (SIGTERM, then SIGKILL after a grace period) and call
  * done(arg) once no child of ours is left. */
 void reload_stop(struct reload *r, void (*done)(void *arg), void *arg);
 pid_t reload_haproxy_pid(const struct reload *r);
+/* Is there an HAProxy to send runtime commands to (ours, or attached)? */
+bool reload_running(const struct reload *r);
 void reload_free(struct reload *r);
 
 /* ---------------------------------------------------------------- lb.c */

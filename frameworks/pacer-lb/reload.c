@@ -11,6 +11,12 @@
  * output and dropped: the running HAProxy keeps the last good one. While
  * one check runs only the newest submission is kept.
  *
+ * Attached (reload_opts.attach): HAProxy is somebody else's (a systemd
+ * unit, or the HAProxy a previous pacer-lb left running) and reachable on
+ * its master CLI socket; the configuration file it runs is taken as
+ * applied at start, so the same routing needs no reload, and a reload is
+ * the master CLI's "reload" command. Stopping pacer-lb leaves it running.
+ *
  * If HAProxy dies on its own it is restarted (after 1 s) with the last
  * good configuration. reload_stop() ends it with SIGTERM (SIGKILL after
  * 5 s); its children die with it (PR_SET_PDEATHSIG covers our own death).
@@ -35,6 +41,7 @@
 #define RELOAD_RESTART_SECS 1.0
 #define RELOAD_KILL_SECS 5.0
 #define RELOAD_MAX_OUTPUT (64 * 1024)
+#define RELOAD_MAX_CONFIG (256 * 1024 * 1024)
 
 struct reload {
     struct event_base *base;
@@ -49,6 +56,9 @@ struct reload {
     void *stop_arg;
     struct event *timer; /* restart after a crash, or SIGKILL when stopping */
     struct metric *m_reloads, *m_failed, *m_starts;
+    reload_done_fn done_fn;
+    void *done_arg;
+    struct runtime *master; /* attached: the master CLI; NULL otherwise */
 };
 
 static void start_check(struct reload *r, char *text);
@@ -117,7 +127,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             kill(r->check_pid, SIGKILL);
         return;
     }
-    if (r->haproxy_pid == 0 && r->applied != NULL)
+    if (r->haproxy_pid == 0 && r->applied != NULL && r->master == NULL)
         start_haproxy(r);
 }
 
@@ -127,36 +137,80 @@ static void arm_timer(struct reload *r, double secs)
     evtimer_add(r->timer, &tv);
 }
 
+static void on_master_reload(const char *answer, void *arg)
+{
+    struct reload *r = arg;
+    /* The master re-executes itself: the connection may just close. */
+    log_debug("haproxy master after reload: %s", answer ? answer : "(connection failed)");
+    (void)r;
+}
+
 /* The candidate passed: make it the configuration and apply it. */
-static void apply(struct reload *r, char *text)
+static int apply(struct reload *r, char *text)
 {
     char *err = NULL;
     if (atomic_write(r->config, text, strlen(text), &err) != 0) {
         log_error("cannot write %s: %s", r->config, err);
         free(err);
         free(text);
-        return;
+        return -1;
     }
     free(r->applied);
     r->applied = text;
     metric_inc(r->m_reloads, 1);
+    if (r->master != NULL) {
+        log_info("configuration changed: reloading the attached haproxy (%s)", r->socket);
+        runtime_send(r->master, "reload", on_master_reload, r);
+        return 1;
+    }
     if (r->haproxy_pid > 0) {
         log_info("configuration changed: reloading haproxy (pid %d)", (int)r->haproxy_pid);
         kill(r->haproxy_pid, SIGUSR2);
-    } else {
-        start_haproxy(r);
+        return 1;
     }
+    start_haproxy(r);
+    return 0;
+}
+
+void reload_set_done(struct reload *r, reload_done_fn fn, void *arg)
+{
+    r->done_fn = fn;
+    r->done_arg = arg;
+}
+
+const char *reload_applied(const struct reload *r)
+{
+    return r->applied;
+}
+
+bool reload_busy(const struct reload *r)
+{
+    return r->check_pid > 0 || r->pending != NULL;
+}
+
+int reload_adopt(struct reload *r, const char *text)
+{
+    char *err = NULL;
+    if (atomic_write(r->config, text, strlen(text), &err) != 0) {
+        log_error("cannot write %s: %s", r->config, err);
+        free(err);
+        return -1;
+    }
+    free(r->applied);
+    r->applied = xstrdup(text);
+    return 0;
 }
 
 static void check_done(struct reload *r, int status)
 {
     char *text = r->checking;
+    int result = -1;
     r->checking = NULL;
     r->check_pid = 0;
     if (r->stopping) {
         free(text);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        apply(r, text);
+        result = apply(r, text);
     } else {
         char *out = NULL;
         size_t len = 0;
@@ -176,6 +230,8 @@ static void check_done(struct reload *r, int status)
         else
             start_check(r, next);
     }
+    if (r->done_fn != NULL && !r->stopping)
+        r->done_fn(result, r->done_arg);
 }
 
 static void start_check(struct reload *r, char *text)
@@ -268,6 +324,11 @@ pid_t reload_haproxy_pid(const struct reload *r)
     return r->haproxy_pid;
 }
 
+bool reload_running(const struct reload *r)
+{
+    return r->master != NULL || r->haproxy_pid > 0;
+}
+
 struct reload *reload_new(struct event_base *base, const struct reload_opts *o)
 {
     struct reload *r = xcalloc(1, sizeof(*r));
@@ -278,6 +339,17 @@ struct reload *reload_new(struct event_base *base, const struct reload_opts *o)
     r->check_log = xasprintf("%s.check.log", o->config_path);
     r->socket = o->socket_path != NULL && *o->socket_path ? xstrdup(o->socket_path) : NULL;
     r->timer = evtimer_new(base, on_timer, r);
+    if (o->attach && r->socket != NULL) {
+        r->master = runtime_new(base, r->socket);
+        size_t len = 0;
+        if (file_read_all(r->config, RELOAD_MAX_CONFIG, &r->applied, &len) != 0) {
+            r->applied = NULL;
+            log_warn("attached to %s, but %s cannot be read: the first routing reloads", r->socket,
+                     r->config);
+        } else {
+            log_info("attached to the haproxy of %s, running %s", r->socket, r->config);
+        }
+    }
     r->m_reloads = metrics_counter("agora_pacer_lb_config_applied_total",
                                    "configurations validated and applied (start or reload)");
     r->m_failed = metrics_counter("agora_pacer_lb_config_rejected_total",
@@ -302,6 +374,7 @@ void reload_free(struct reload *r)
         waitpid(r->check_pid, NULL, 0);
     }
     event_free(r->timer);
+    runtime_free(r->master);
     free(r->bin);
     free(r->config);
     free(r->candidate);

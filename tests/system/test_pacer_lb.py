@@ -6,6 +6,8 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import threading
 import time
 
 import pytest
@@ -179,3 +181,236 @@ def test_app_reached_through_haproxy(pc, lb):
     metrics = requests.get(lb.url + "/metrics", timeout=5).text
     m = re.search(r"^agora_pacer_lb_config_applied_total (\S+)", metrics, re.M)
     assert m and float(m.group(1)) >= 3, metrics
+
+
+# An HTTP server that answers its own port (so a test sees which instance
+# served it) and fails GET /health while <flag>.<port> exists.
+ECHO_SERVER = r'''
+import http.server, os, sys
+port, flag = int(sys.argv[1]), sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        sick = self.path == "/health" and os.path.exists(f"{flag}.{port}")
+        body = str(port).encode()
+        self.send_response(500 if sick else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+'''
+
+
+def metric(lb, name):
+    text = requests.get(lb.url + "/metrics", timeout=5).text
+    m = re.search(rf"^{name} (\S+)", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def workers(master):
+    return sorted(p for p in descendants(master) if comm(p) == "haproxy")
+
+
+def served_by(sp, n=40):
+    """The instance ports that answered n fresh requests on service port sp."""
+    out = set()
+    for _ in range(n):
+        r = requests.get(f"http://127.0.0.1:{sp}/", timeout=3)
+        if r.status_code == 200:
+            out.add(int(r.text))
+    return out
+
+
+def task_ports(pc, app_id):
+    return {t["ports"][0] for t in pc.get(f"/v2/apps/{app_id}/tasks").json()["tasks"]
+            if t["state"] == "TASK_RUNNING"}
+
+
+class Load(threading.Thread):
+    """Fresh-connection requests on a service port until stopped; every
+    failure (refused, reset, timeout, non-200) is kept."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.ok, self.failed = port, 0, []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            try:
+                r = requests.get(f"http://127.0.0.1:{self.port}/", timeout=5)
+                if r.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failed.append(r.status_code)
+            except requests.RequestException as e:
+                self.failed.append(repr(e))
+            time.sleep(0.01)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(10)
+        return self
+
+
+def post_echo_app(pc, app_id, script, flag, instances, **extra):
+    """Start app_id running ECHO_SERVER (script) with one port."""
+    app = {"id": app_id, "cmd": f"exec /usr/bin/python3 {script} $PORT0 {flag}",
+           "cpus": 0.1, "mem": 32, "instances": instances, "portDefinitions": [{"port": 0}]}
+    r = pc.post("/v2/apps", dict(app, **extra))
+    assert r.status_code == 201, r.text
+
+
+def status(lb):
+    return requests.get(lb.url + "/status", timeout=5).json()
+
+
+def test_backend_changes_without_reloads(pc, lb, tmp_path):
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = str(tmp_path / "sick")
+    post_echo_app(pc, "/rt", script, flag, 3, healthChecks=[{
+        "protocol": "HTTP", "path": "/health", "portIndex": 0, "gracePeriodSeconds": 10,
+        "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 1000,
+        "delaySeconds": 0}])
+    app = pc.wait_app("/rt", running=3, healthy=3, timeout=60)
+    sp = app["portDefinitions"][0]["port"]
+    name = f"rt_{sp}"
+
+    # 3 instances, each one serving.
+    wait_for(lambda: served_by(sp) == task_ports(pc, "rt"), 30, interval=0.2,
+             what="each of the 3 instances serving")
+    [master] = haproxy_masters(lb)
+    wait_for(lambda: len(workers(master)) == 1, 30, what="one haproxy worker")
+    reloads, updates = metric(lb, "agora_pacer_lb_reloads_total"), \
+        metric(lb, "agora_pacer_lb_runtime_updates_total")
+    worker = workers(master)
+
+    # Scale to 5: the new instances serve, through the runtime API.
+    assert pc.put("/v2/apps/rt", {"instances": 5}).status_code == 200
+    pc.wait_app("/rt", running=5, healthy=5, timeout=60)
+    wait_for(lambda: served_by(sp) == task_ports(pc, "rt"), 30, interval=0.2,
+             what="each of the 5 instances serving")
+    assert len(task_ports(pc, "rt")) == 5
+    assert metric(lb, "agora_pacer_lb_runtime_updates_total") > updates
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+    assert workers(master) == worker, "haproxy's worker was replaced"
+    assert len(backend_servers(config(lb), name)) == 5  # the file matches
+
+    # Scale to 2 under load: the 3 leaving instances drain, nothing fails.
+    load = Load(sp)
+    load.start()
+    assert pc.put("/v2/apps/rt", {"instances": 2}).status_code == 200
+    pc.wait_app("/rt", running=2, healthy=2, timeout=60)
+    wait_for(lambda: served_by(sp) == task_ports(pc, "rt"), 30, interval=0.2,
+             what="only the 2 instances left serving")
+    wait_for(lambda: len(status(lb)["backends"][name]) == 2, 30,
+             what="the drained servers deleted")
+    load.stop()
+    assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+    assert load.ok > 20
+    print(f"scale 5 -> 2: {load.ok} requests, 0 failed")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+    assert workers(master) == worker
+    st = status(lb)
+    assert {s["state"] for s in st["backends"][name]} == {"ready"}
+    assert st["last_apply"]["kind"] == "runtime"
+
+    # An instance whose health check fails leaves rotation, and comes back.
+    sick, well = sorted(task_ports(pc, "rt"))
+    open(f"{flag}.{sick}", "w").close()
+    wait_for(lambda: served_by(sp, 10) == {well}, 30, interval=0.2,
+             what=f"instance {sick} out of rotation")
+    os.unlink(f"{flag}.{sick}")
+    wait_for(lambda: served_by(sp) == {sick, well}, 30, interval=0.2,
+             what=f"instance {sick} back in rotation")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+    # A new app is a new frontend: exactly one validated reload, and the
+    # other app keeps answering through it.
+    load = Load(sp)
+    load.start()
+    post_echo_app(pc, "/other", script, flag, 1, labels={"HAPROXY_0_MODE": "http"})
+    other = pc.wait_app("/other", running=1, timeout=60)["portDefinitions"][0]["port"]
+    wait_for(lambda: served_by(other, 3) == task_ports(pc, "other"), 30, interval=0.2,
+             what="the new app serving")
+    wait_for(lambda: not status(lb)["applying"], 10, what="the reload settled")
+    load.stop()
+    assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads + 1
+    assert served_by(sp) == task_ports(pc, "rt")
+    assert re.search(r"applied by reload in [0-9.]+ ms", lb.log())
+    assert metric(lb, "agora_pacer_lb_config_rejected_total") == 0
+    m = requests.get(lb.url + "/metrics", timeout=5).text
+    print("\n".join(ln for ln in m.splitlines() if "apply_seconds" in ln))
+
+
+def test_restart_attached_without_reload(pc, tmp_path):
+    """pacer-lb attached to an HAProxy it did not start (--haproxy_master_socket):
+    restarting pacer-lb keeps HAProxy, its worker and the configuration; no
+    reload when the routing is the same, no failed request meanwhile."""
+    cfg, sock, msock = (str(tmp_path / n) for n in ("haproxy.cfg", "lb.sock", "master.sock"))
+    with open(cfg, "w") as f:
+        f.write(f"global\n    stats socket {sock} mode 600 level admin expose-fd listeners\n"
+                "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n"
+                "    timeout server 60s\n")
+    hap = subprocess.Popen([HAPROXY, "-W", "-db", "-f", cfg, "-S", msock],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
+               [f"--marathon=http://127.0.0.1:{pc.pacer.port}", f"--haproxy_config={cfg}",
+                f"--haproxy_socket={sock}", f"--haproxy_master_socket={msock}",
+                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}"])
+    d.cfg = cfg
+    try:
+        wait_for(lambda: os.path.exists(sock), 10, what="haproxy's admin socket")
+        d.start()
+        script = tmp_path / "echo.py"
+        script.write_text(ECHO_SERVER)
+        post_echo_app(pc, "/keep", script, tmp_path / "sick", 2,
+                      labels={"HAPROXY_0_MODE": "http"})
+        sp = pc.wait_app("/keep", running=2, timeout=60)["portDefinitions"][0]["port"]
+        wait_for(lambda: served_by(sp, 10) == task_ports(pc, "keep"), 30, interval=0.2,
+                 what="both instances serving through the attached haproxy")
+        assert metric(d, "agora_pacer_lb_reloads_total") >= 1
+        wait_for(lambda: len(workers(hap.pid)) == 1, 30, what="one haproxy worker")
+        worker, text = workers(hap.pid), config(d)
+
+        load = Load(sp)
+        load.start()
+        d.stop(timeout=15)
+        assert d.proc.returncode == 0, d.log()
+        assert hap.poll() is None, "haproxy stopped with pacer-lb"
+        d.start()
+        wait_for(lambda: metric(d, "agora_pacer_lb_refreshes_total") >= 1, 30,
+                 what="pacer-lb read the apps again")
+        wait_for(lambda: not status(d)["applying"], 10, what="nothing being applied")
+        assert metric(d, "agora_pacer_lb_reloads_total") == 0
+        assert metric(d, "agora_pacer_lb_config_applied_total") == 0
+        assert config(d) == text
+        assert workers(hap.pid) == worker
+
+        # And it keeps following: a third instance through the runtime API.
+        assert pc.put("/v2/apps/keep", {"instances": 3}).status_code == 200
+        pc.wait_app("/keep", running=3, timeout=60)
+        wait_for(lambda: served_by(sp) == task_ports(pc, "keep"), 30, interval=0.2,
+                 what="the third instance serving")
+        load.stop()
+        assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+        assert load.ok > 10
+        assert metric(d, "agora_pacer_lb_reloads_total") == 0
+        assert metric(d, "agora_pacer_lb_runtime_updates_total") >= 1
+        assert workers(hap.pid) == worker
+    finally:
+        d.stop(timeout=15)
+        hap.terminate()
+        try:
+            hap.wait(10)
+        except subprocess.TimeoutExpired:
+            hap.kill()
+            hap.wait(10)
+        if d.proc is not None and d.proc.returncode != 0:
+            print(d.log())
+    assert d.proc.returncode == 0
+    assert not d.sanitizer_report()

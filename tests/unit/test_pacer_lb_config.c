@@ -16,30 +16,14 @@
 
 #include <jansson.h>
 
+#include "lb_render.h"
 #include "pacer_lb.h"
 
 static const struct lbcfg_opts opts = { "external", "127.0.0.1", 2000, "/run/lb.sock" };
 
-/* Render the apps JSON with o; the text (caller frees). The JSON is
- * written with ' for " to keep the tests readable. */
 static char *render_with(const char *json, const struct lbcfg_opts *o, struct lbcfg_stats *st)
 {
-    char *txt = strdup(json);
-    for (char *p = txt; *p; p++) {
-        if (*p == '\'')
-            *p = '"';
-    }
-    json_error_t e;
-    json_t *doc = json_loads(txt, 0, &e);
-    free(txt);
-    if (doc == NULL)
-        fail_msg("bad test JSON: %s", e.text);
-    char *err = NULL;
-    char *text = lbcfg_render(doc, o, st, &err);
-    assert_non_null(text);
-    assert_null(err);
-    json_decref(doc);
-    return text;
+    return lb_render(json, o, st);
 }
 
 static char *render(const char *json)

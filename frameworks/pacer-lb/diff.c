@@ -1,0 +1,197 @@
+/*
+ * diff: how to go from one rendered configuration to the next — a pure
+ * function of the two texts (config.c's output) and of the servers the
+ * runtime still holds outside the configuration (draining ones).
+ *
+ * The texts are compared with their "server" lines taken out: when what
+ * is left differs (a frontend, a backend, a mode, a global setting), only
+ * a reload applies the change. Otherwise the change is in backend
+ * membership only, and it is applied through HAProxy's runtime API: a
+ * server "b/s" that appears is added (or, still draining, made ready
+ * again), one that leaves is drained first and deleted later
+ * (lbdiff_remove_commands) so its connections can finish.
+ *
+ * config.c names a server after its address and port, so a name always
+ * means the same address: servers are compared by "backend/name".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "pacer_lb.h"
+
+struct srv_list {
+    struct lbdiff_server *v;
+    size_t n, cap;
+};
+
+static void list_push(struct srv_list *l, const char *backend, const char *name, const char *addr)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = (struct lbdiff_server){ .backend = xstrdup(backend),
+                                           .name = xstrdup(name),
+                                           .addr = xstrdup(addr) };
+}
+
+static void server_free(struct lbdiff_server *s)
+{
+    free(s->backend);
+    free(s->name);
+    free(s->addr);
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+    const struct lbdiff_server *x = a, *y = b;
+    int c = strcmp(x->backend, y->backend);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+/* Split text into its skeleton (every line but servers, caller frees) and
+ * its servers (sorted). -1 when a server line is malformed. */
+static int split(const char *text, char **skeleton, struct srv_list *servers)
+{
+    size_t len = 0;
+    FILE *f = open_memstream(skeleton, &len);
+    if (f == NULL)
+        abort();
+    char backend[256] = "";
+    int rc = 0;
+    const char *p = text != NULL ? text : "";
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char line[1024];
+        if (n >= sizeof(line)) {
+            fwrite(p, 1, n, f);
+            fputc('\n', f);
+        } else {
+            memcpy(line, p, n);
+            line[n] = '\0';
+            char name[256], addr[256];
+            if (sscanf(line, "backend %255s", backend) == 1) {
+                fprintf(f, "%s\n", line);
+            } else if (line[0] != ' ' && line[0] != '\0') {
+                backend[0] = '\0';
+                fprintf(f, "%s\n", line);
+            } else if (strncmp(line, "    server ", 11) == 0) {
+                if (backend[0] == '\0' || sscanf(line, "    server %255s %255s", name, addr) != 2)
+                    rc = -1;
+                else
+                    list_push(servers, backend, name, addr);
+            } else {
+                fprintf(f, "%s\n", line);
+            }
+        }
+        p += n;
+        if (*p == '\n')
+            p++;
+    }
+    fclose(f);
+    if (servers->n > 1)
+        qsort(servers->v, servers->n, sizeof(*servers->v), cmp_server);
+    return rc;
+}
+
+static void list_cleanup(struct srv_list *l)
+{
+    for (size_t k = 0; k < l->n; k++)
+        server_free(&l->v[k]);
+    free(l->v);
+}
+
+int lbdiff_compute(const char *old_text, const char *new_text, struct lbdiff *d)
+{
+    struct srv_list o = { 0 }, n = { 0 }, add = { 0 }, del = { 0 };
+    char *ko = NULL, *kn = NULL;
+    memset(d, 0, sizeof(*d));
+    int rc = 0;
+    if (split(old_text, &ko, &o) != 0 || split(new_text, &kn, &n) != 0 || strcmp(ko, kn) != 0) {
+        d->kind = LBDIFF_RELOAD;
+        goto out;
+    }
+    size_t i = 0, j = 0;
+    while (i < o.n || j < n.n) {
+        int c = i == o.n ? 1 : j == n.n ? -1 : cmp_server(&o.v[i], &n.v[j]);
+        if (c < 0) {
+            list_push(&del, o.v[i].backend, o.v[i].name, o.v[i].addr);
+            i++;
+        } else if (c > 0) {
+            list_push(&add, n.v[j].backend, n.v[j].name, n.v[j].addr);
+            j++;
+        } else {
+            i++;
+            j++;
+        }
+    }
+    d->kind = add.n || del.n ? LBDIFF_RUNTIME : LBDIFF_NONE;
+    d->add = add.v;
+    d->nadd = add.n;
+    d->del = del.v;
+    d->ndel = del.n;
+out:
+    free(ko);
+    free(kn);
+    list_cleanup(&o);
+    list_cleanup(&n);
+    return rc;
+}
+
+void lbdiff_cleanup(struct lbdiff *d)
+{
+    for (size_t k = 0; k < d->nadd; k++)
+        server_free(&d->add[k]);
+    for (size_t k = 0; k < d->ndel; k++)
+        server_free(&d->del[k]);
+    free(d->add);
+    free(d->del);
+    memset(d, 0, sizeof(*d));
+}
+
+static bool held(const char *const *draining, size_t ndraining, const struct lbdiff_server *s)
+{
+    char key[520];
+    snprintf(key, sizeof(key), "%s/%s", s->backend, s->name);
+    for (size_t k = 0; k < ndraining; k++) {
+        if (strcmp(draining[k], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+char *lbdiff_commands(const struct lbdiff *d, const char *const *draining, size_t ndraining)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        abort();
+    for (size_t k = 0; k < d->nadd; k++) {
+        const struct lbdiff_server *s = &d->add[k];
+        if (!held(draining, ndraining, s))
+            fprintf(f, "add server %s/%s %s\n", s->backend, s->name, s->addr);
+        fprintf(f, "set server %s/%s state ready\n", s->backend, s->name);
+    }
+    for (size_t k = 0; k < d->ndel; k++)
+        fprintf(f, "set server %s/%s state drain\n", d->del[k].backend, d->del[k].name);
+    fclose(f);
+    return out;
+}
+
+char *lbdiff_remove_commands(const char *const *names, size_t n)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        abort();
+    for (size_t k = 0; k < n; k++)
+        fprintf(f, "set server %s state maint\nshutdown sessions server %s\ndel server %s\n",
+                names[k], names[k], names[k]);
+    fclose(f);
+    return out;
+}

@@ -1,0 +1,173 @@
+/*
+ * test_pacer_lb_diff: how pacer-lb goes from one HAProxy configuration to
+ * the next (frameworks/pacer-lb/diff.c): no change, servers only (runtime
+ * API commands: add + ready, drain, ready again for a draining server,
+ * the delayed delete) and anything else (a reload), on texts rendered by
+ * config.c itself.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lb_render.h"
+#include "pacer_lb.h"
+
+static const struct lbcfg_opts opts = { "external", "127.0.0.1", 2000, "/run/lb.sock",
+                                        "/run/lb.state" };
+
+static char *render(const char *json)
+{
+    return lb_render(json, &opts, NULL);
+}
+
+#define TASK(port) "{'id':'t" port "','state':'TASK_RUNNING','host':'10.0.0.1','ports':[" port "]}"
+#define APP(id, sp, tasks) "{'id':'" id "','portDefinitions':[{'port':" sp "}],'tasks':[" tasks "]}"
+
+static void test_same_text_is_nothing(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[" APP("/web", "10001", TASK("31001")) "]}");
+    struct lbdiff d;
+    lbdiff_compute(a, a, &d);
+    assert_int_equal(d.kind, LBDIFF_NONE);
+    assert_int_equal(d.nadd + d.ndel, 0);
+    lbdiff_cleanup(&d);
+    free(a);
+}
+
+static void test_scale_up_is_runtime(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[" APP("/web", "10001", TASK("31001")) "," APP("/db", "10002",
+                                                                             TASK("31005")) "]}");
+    char *b = render(
+        "{'apps':[" APP("/web", "10001", TASK("31003") "," TASK("31001") "," TASK("31002")) "," APP(
+            "/db", "10002", TASK("31005")) "]}");
+    struct lbdiff d;
+    lbdiff_compute(a, b, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 2);
+    assert_int_equal(d.ndel, 0);
+    assert_string_equal(d.add[0].backend, "web_10001");
+    assert_string_equal(d.add[0].name, "10.0.0.1_31002");
+    assert_string_equal(d.add[0].addr, "10.0.0.1:31002");
+    assert_string_equal(d.add[1].name, "10.0.0.1_31003");
+    char *cmds = lbdiff_commands(&d, NULL, 0);
+    assert_string_equal(cmds, "add server web_10001/10.0.0.1_31002 10.0.0.1:31002\n"
+                              "set server web_10001/10.0.0.1_31002 state ready\n"
+                              "add server web_10001/10.0.0.1_31003 10.0.0.1:31003\n"
+                              "set server web_10001/10.0.0.1_31003 state ready\n");
+    free(cmds);
+    lbdiff_cleanup(&d);
+    free(a);
+    free(b);
+}
+
+static void test_scale_down_drains_then_deletes(void **state)
+{
+    (void)state;
+    char *a = render(
+        "{'apps':[" APP("/web", "10001", TASK("31001") "," TASK("31002") "," TASK("31003")) "]}");
+    char *b = render("{'apps':[" APP("/web", "10001", TASK("31002")) "]}");
+    struct lbdiff d;
+    lbdiff_compute(a, b, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 0);
+    assert_int_equal(d.ndel, 2);
+    char *cmds = lbdiff_commands(&d, NULL, 0);
+    assert_string_equal(cmds, "set server web_10001/10.0.0.1_31001 state drain\n"
+                              "set server web_10001/10.0.0.1_31003 state drain\n");
+    free(cmds);
+    const char *names[] = { "web_10001/10.0.0.1_31001" };
+    cmds = lbdiff_remove_commands(names, 1);
+    assert_string_equal(cmds, "set server web_10001/10.0.0.1_31001 state maint\n"
+                              "shutdown sessions server web_10001/10.0.0.1_31001\n"
+                              "del server web_10001/10.0.0.1_31001\n");
+    free(cmds);
+    lbdiff_cleanup(&d);
+
+    /* Back while still draining: made ready again, not added twice. */
+    lbdiff_compute(b, a, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 2);
+    cmds = lbdiff_commands(&d, names, 1);
+    assert_string_equal(cmds, "set server web_10001/10.0.0.1_31001 state ready\n"
+                              "add server web_10001/10.0.0.1_31003 10.0.0.1:31003\n"
+                              "set server web_10001/10.0.0.1_31003 state ready\n");
+    free(cmds);
+    lbdiff_cleanup(&d);
+    free(a);
+    free(b);
+}
+
+/* The kind and the counts of the diff from a to b. */
+static void expect(const char *a, const char *b, enum lbdiff_kind kind, size_t nadd, size_t ndel)
+{
+    struct lbdiff d;
+    lbdiff_compute(a, b, &d);
+    assert_int_equal(d.kind, kind);
+    assert_int_equal(d.nadd, nadd);
+    assert_int_equal(d.ndel, ndel);
+    lbdiff_cleanup(&d);
+}
+
+static void test_backend_to_empty_and_back(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[" APP("/web", "10001", TASK("31001")) "]}");
+    char *b = render("{'apps':[" APP("/web", "10001", ) "]}");
+    expect(a, b, LBDIFF_RUNTIME, 0, 1);
+    expect(b, a, LBDIFF_RUNTIME, 1, 0);
+    free(a);
+    free(b);
+}
+
+static void test_frontend_changes_reload(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[" APP("/web", "10001", TASK("31001")) "]}");
+    /* A new app: a new frontend. */
+    char *b = render("{'apps':[" APP("/web", "10001", TASK("31001")) "," APP("/db", "10002",
+                                                                             TASK("31005")) "]}");
+    /* A new mode. */
+    char *c = render("{'apps':[{'id':'/web','portDefinitions':[{'port':10001}],"
+                     "'labels':{'HAPROXY_0_MODE':'http'},'tasks':[" TASK("31001") "]}]}");
+    expect(a, b, LBDIFF_RELOAD, 0, 0);
+    expect(b, a, LBDIFF_RELOAD, 0, 0);
+    expect(a, c, LBDIFF_RELOAD, 0, 0);
+    expect(NULL, a, LBDIFF_RELOAD, 0, 0); /* nothing applied yet */
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_state_file_in_config(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[]}");
+    assert_non_null(strstr(a, "    server-state-file /run/lb.state\n"));
+    assert_non_null(strstr(a, "    load-server-state-from-file global\n"));
+    assert_non_null(strstr(a, "    hard-stop-after "));
+    free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_text_is_nothing),
+        cmocka_unit_test(test_scale_up_is_runtime),
+        cmocka_unit_test(test_scale_down_drains_then_deletes),
+        cmocka_unit_test(test_backend_to_empty_and_back),
+        cmocka_unit_test(test_frontend_changes_reload),
+        cmocka_unit_test(test_state_file_in_config),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
