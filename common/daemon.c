@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -32,9 +33,11 @@ struct daemon {
     struct daemon_signal extra[DAEMON_MAX_SIGNALS];
     size_t nextra;
     char *port_file, *log_level; /* the module's own flags */
-    int port;                    /* reported port, -1 before */
-    bool started;                /* on_start returned: write the port file at once */
-    bool stopping;               /* a stop signal arrived */
+    double http_header_timeout;  /* http_server_set_timeouts */
+    double http_idle_timeout;
+    int port;      /* reported port, -1 before */
+    bool started;  /* on_start returned: write the port file at once */
+    bool stopping; /* a stop signal arrived */
     int exit_code;
 };
 
@@ -126,7 +129,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 static struct flag *flag_table(struct daemon *d, size_t *n)
 {
     const struct daemon_def *def = d->def;
-    struct flag *t = xcalloc(def->nflags + 2, sizeof(*t));
+    struct flag *t = xcalloc(def->nflags + 4, sizeof(*t));
 
     if (def->nflags > 0)
         memcpy(t, def->flags, def->nflags * sizeof(*t));
@@ -135,8 +138,34 @@ static struct flag *flag_table(struct daemon *d, size_t *n)
                                     "ready" };
     t[def->nflags + 1] =
         (struct flag){ "log_level", FLAG_STRING, &d->log_level, "info", "debug|info|warn|error" };
-    *n = def->nflags + 2;
+    t[def->nflags + 2] =
+        (struct flag){ "http_header_timeout", FLAG_DURATION, &d->http_header_timeout, "10secs",
+                       "close a connection whose first request (line, headers, "
+                       "body) stalls this long" };
+    t[def->nflags + 3] =
+        (struct flag){ "http_idle_timeout", FLAG_DURATION, &d->http_idle_timeout, "60secs",
+                       "close a connection silent this long once a request was "
+                       "read (keep-alive idle, slow handler); streams exempt" };
+    *n = def->nflags + 4;
     return t;
+}
+
+static void daemon_libevent_log(int severity, const char *msg)
+{
+    enum log_level lvl = severity >= EVENT_LOG_ERR    ? LOG_LVL_ERROR
+                         : severity >= EVENT_LOG_WARN ? LOG_LVL_WARN
+                         : severity >= EVENT_LOG_MSG  ? LOG_LVL_INFO
+                                                      : LOG_LVL_DEBUG;
+
+    /* One site per severity: the limiter caps libevent as a whole. */
+    if (lvl >= log_get_level())
+        log_msg(lvl, "libevent", severity, "%s", msg);
+}
+
+static double daemon_log_suppressed(void *arg)
+{
+    (void)arg;
+    return (double)log_suppressed_total();
 }
 
 static bool wants(int argc, char **argv, const char *a, const char *b)
@@ -190,6 +219,11 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
         goto out_flags;
     }
     log_set_level(level);
+    http_server_set_timeouts(d.http_header_timeout, d.http_idle_timeout);
+    /* libevent's own warnings go through our (rate-limited) log. */
+    event_set_log_callback(daemon_libevent_log);
+    metrics_gauge_fn("agora_log_suppressed_lines", "log lines dropped by the per-site rate limit",
+                     daemon_log_suppressed, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     d.base = base_new(def->event_flags);
@@ -222,6 +256,7 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
 out:
     if (def->on_cleanup != NULL)
         def->on_cleanup(&d, arg);
+    log_flush_repeats(1);
     for (i = 0; i < d.nextra; i++)
         event_free(d.extra[i].ev);
     if (d.cron)

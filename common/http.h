@@ -34,6 +34,14 @@ typedef void (*http_handler_fn)(struct evhttp_request *req, void *arg);
 struct http_server *http_server_new(struct event_base *base, const char *ip, int port,
                                     size_t max_body, char **err);
 void http_server_free(struct http_server *s);
+/* Deadlines of servers created afterwards (process-wide; <= 0 keeps the
+ * current value). header_secs: the longest silence while a connection's
+ * first request (line, headers, body) is being received. idle_secs: the
+ * longest silence once a request was read (slow handler, idle keep-alive,
+ * later requests). Streams are never cut by either. See http_server.c. */
+#define HTTP_DEFAULT_HEADER_TIMEOUT 10.0
+#define HTTP_DEFAULT_IDLE_TIMEOUT 60.0
+void http_server_set_timeouts(double header_secs, double idle_secs);
 /* The port actually bound. */
 int http_server_port(const struct http_server *s);
 /* method: "GET", "POST", ... or NULL for any. prefix: match path as a

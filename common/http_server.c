@@ -10,6 +10,21 @@
  * oversized body before closing; without it the close would reset the
  * connection and the client would usually see ECONNRESET instead of 413.
  *
+ * Deadlines and accept back-off (a hostile client must not stall the
+ * daemon). Until its first request has been read, a connection may stay
+ * silent at most http_header_timeout seconds (evhttp's connection timeout,
+ * reset by every byte received: it bounds the request line, the headers
+ * and the body alike); once a request has been dispatched the connection's
+ * timeout becomes http_idle_timeout, which bounds a slow handler, an idle
+ * keep-alive connection and the requests that follow on it. Streams
+ * replace both with their own (no read timeout, a write timeout), so the
+ * deadlines never cut a scheduler, slave, operator or SSE stream.
+ * When accept() fails for lack of descriptors (EMFILE, ENFILE) or memory,
+ * libevent would retry at once, forever, and log every failure; our error
+ * callback instead disables the listener and re-enables it on a timer
+ * (HTTP_ACCEPT_BACKOFF_MIN doubling to _MAX), so the daemon keeps serving
+ * the connections it has and pending ones wait in the kernel's queue.
+ *
  * Stream lifetime (the subtle part). A stream is a request whose reply was
  * started with evhttp_send_reply_start and not yet ended. When the peer goes
  * away, evhttp (EOF on the read side, which it keeps enabled for close
@@ -43,6 +58,8 @@
 
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
+#include "timeutil.h"
 
 #define HTTP_MAX_HEADERS_SIZE (64 * 1024)
 /* evhttp buffers bodies up to this multiple of max_body, so that a body a
@@ -58,6 +75,10 @@
 #define HTTP_CHUNK_COPY_MAX 512
 /* A stream whose peer does not read for this long is dropped. */
 #define HTTP_STREAM_WRITE_TIMEOUT_SECS 60
+/* Listener pause after a failed accept(): doubles while accept keeps
+ * failing, back to the minimum once it works for a while. */
+#define HTTP_ACCEPT_BACKOFF_MIN 0.05
+#define HTTP_ACCEPT_BACKOFF_MAX 1.6
 /* Pseudo-headers we stash on the request: a ':' can never appear in a
  * header name that came off the wire, so clients cannot forge them. */
 #define HDR_PATH ":agora-path"
@@ -82,7 +103,28 @@ struct http_server {
     struct http_route **routes_tail;
     http_handler_fn handler; /* replaces the route list when set (rest.c) */
     void *handler_arg;
+    struct evconnlistener *lev;   /* owned by http (evhttp_bind_listener) */
+    struct event *accept_resume;  /* re-enables lev after a failed accept */
+    double accept_backoff;        /* current pause, seconds */
+    double accept_resumed_at;     /* time_mono of the last re-enable */
+    struct timeval idle_tv;       /* connection timeout once a request was read */
+    struct http_server *next_srv; /* in http_servers */
 };
+
+/* Process-wide defaults for servers created afterwards (daemon flags). */
+static double http_header_timeout = HTTP_DEFAULT_HEADER_TIMEOUT;
+static double http_idle_timeout = HTTP_DEFAULT_IDLE_TIMEOUT;
+/* Every live server: the listener's error callback gets evhttp's arg, not
+ * ours, so it finds its server here. */
+static struct http_server *http_servers;
+
+void http_server_set_timeouts(double header_secs, double idle_secs)
+{
+    if (header_secs > 0)
+        http_header_timeout = header_secs;
+    if (idle_secs > 0)
+        http_idle_timeout = idle_secs;
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -287,6 +329,10 @@ static void http_server_dispatch(struct evhttp_request *req, void *arg)
     char allow[128] = "";
 
     log_debug("http: %s %s from %s", method, path, http_req_peer(req));
+    /* The request is in: from now on the idle deadline applies (a stream
+     * started by the handler replaces it with its own). */
+    if (evhttp_request_get_connection(req))
+        evhttp_connection_set_timeout_tv(evhttp_request_get_connection(req), &s->idle_tv);
     if (s->handler) {
         /* The handler (rest.c) checks http_server_body_too_large itself. */
         s->handler(req, s->handler_arg);
@@ -366,6 +412,67 @@ void http_server_route(struct http_server *s, const char *method, const char *pa
 
 /* ------------------------------------------------------------ server */
 
+static struct metric *http_metric_accept_errors(void)
+{
+    static struct metric *m;
+
+    if (m == NULL)
+        m = metrics_counter("agora_http_accept_errors_total",
+                            "accept() failures (EMFILE, ENFILE, ENOMEM...) of HTTP listeners");
+    return m;
+}
+
+static struct metric *http_metric_accept_pauses(void)
+{
+    static struct metric *m;
+
+    if (m == NULL)
+        m = metrics_counter("agora_http_accept_pauses_total",
+                            "times an HTTP listener stopped accepting to back off");
+    return m;
+}
+
+static void http_server_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+
+    (void)fd;
+    (void)what;
+    s->accept_resumed_at = time_mono();
+    evconnlistener_enable(s->lev);
+}
+
+/* evconnlistener's error callback: accept() failed with something other
+ * than EAGAIN/EINTR/ECONNABORTED. Without it libevent logs and retries at
+ * once, which spins at 100 % CPU while descriptors are exhausted. */
+static void http_server_accept_error(struct evconnlistener *lev, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    struct http_server *s;
+    struct timeval tv;
+
+    (void)arg;
+    for (s = http_servers; s && s->lev != lev; s = s->next_srv)
+        ;
+    metric_inc(http_metric_accept_errors(), 1);
+    if (s == NULL) {
+        evconnlistener_disable(lev);
+        return;
+    }
+    /* Failing again soon after a resume: wait longer; otherwise the
+     * shortage was new and the short pause is enough. */
+    if (s->accept_backoff == 0 || time_mono() - s->accept_resumed_at > 2 * s->accept_backoff)
+        s->accept_backoff = HTTP_ACCEPT_BACKOFF_MIN;
+    else if (s->accept_backoff < HTTP_ACCEPT_BACKOFF_MAX)
+        s->accept_backoff *= 2;
+    log_warn("http: accept() on port %d failed: %s; not accepting for %.2f s", s->port,
+             strerror(err), s->accept_backoff);
+    metric_inc(http_metric_accept_pauses(), 1);
+    evconnlistener_disable(lev);
+    tv = time_tv(s->accept_backoff);
+    event_add(s->accept_resume, &tv);
+}
+
 struct http_server *http_server_new(struct event_base *base, const char *ip, int port,
                                     size_t max_body, char **err)
 {
@@ -429,7 +536,10 @@ struct http_server *http_server_new(struct event_base *base, const char *ip, int
             *err = xasprintf("cannot attach listener on %s:%d", ip, port);
         goto fail;
     }
+    s->lev = lev;
     lev = NULL; /* owned by s->http now */
+    evconnlistener_set_error_cb(s->lev, http_server_accept_error);
+    s->accept_resume = evtimer_new(base, http_server_accept_resume, s);
 
     if (getsockname(evhttp_bound_socket_get_fd(s->bound), (struct sockaddr *)&ss, &sslen) < 0) {
         if (err)
@@ -449,6 +559,16 @@ struct http_server *http_server_new(struct event_base *base, const char *ip, int
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, http_server_dispatch, s);
+    {
+        struct timeval htv = time_tv(http_header_timeout);
+
+        evhttp_set_timeout_tv(s->http, &htv);
+        s->idle_tv = time_tv(http_idle_timeout);
+    }
+    s->next_srv = http_servers;
+    http_servers = s;
+    http_metric_accept_errors();
+    http_metric_accept_pauses();
     freeaddrinfo(ai);
     log_info("http: listening on %s:%d", ip, s->port);
     return s;
@@ -461,6 +581,8 @@ fail:
     if (s) {
         if (s->http)
             evhttp_free(s->http);
+        if (s->accept_resume)
+            event_free(s->accept_resume);
         free(s);
     }
     return NULL;
@@ -474,9 +596,17 @@ int http_server_port(const struct http_server *s)
 void http_server_free(struct http_server *s)
 {
     struct http_route *r, *next;
+    struct http_server **pp;
 
     if (s == NULL)
         return;
+    for (pp = &http_servers; *pp; pp = &(*pp)->next_srv) {
+        if (*pp == s) {
+            *pp = s->next_srv;
+            break;
+        }
+    }
+    event_free(s->accept_resume);
     /* Frees every connection; open streams get their on_close. */
     evhttp_free(s->http);
     for (r = s->routes; r; r = next) {
