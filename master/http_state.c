@@ -878,6 +878,42 @@ static json_t *nanos(double secs)
     return json_pack("{s:I}", "nanoseconds", (json_int_t)(secs * 1e9));
 }
 
+json_t *v1_task_json(const struct task *t)
+{
+    return task_json(t, true);
+}
+
+json_t *v1_framework_json(const struct framework *fw)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "framework_info", pbjson_encode(&fw->info->base));
+    json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
+    json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
+    json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
+    json_object_set_new(j, "registered_time", nanos(fw->registered_time));
+    if (fw->unregistered_time > 0)
+        json_object_set_new(j, "unregistered_time", nanos(fw->unregistered_time));
+    json_object_set_new(j, "allocated_resources", res_to_json_array(&fw->used));
+    json_object_set_new(j, "offered_resources", res_to_json_array(&fw->offered));
+    return j;
+}
+
+json_t *v1_agent_json(const struct slave *s)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "agent_info", pbjson_encode(&s->info->base));
+    json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
+    json_object_set_new(j, "version", json_string(AGORA_VERSION));
+    json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
+    json_object_set_new(j, "registered_time", nanos(s->registered_time));
+    if (s->reregistered_time > 0)
+        json_object_set_new(j, "reregistered_time", nanos(s->reregistered_time));
+    json_object_set_new(j, "total_resources", res_to_json_array(&s->total));
+    json_object_set_new(j, "allocated_resources", res_to_json_array(&s->used));
+    json_object_set_new(j, "offered_resources", res_to_json_array(&s->offered));
+    return j;
+}
+
 static json_t *v1_get_tasks(struct master *m)
 {
     json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
@@ -892,19 +928,9 @@ static json_t *v1_get_frameworks(struct master *m)
 {
     json_t *fws = json_array(), *recovered = json_array(), *completed = json_array();
     struct framework *fw, *ftmp;
-    HASH_ITER (hh, m->frameworks, fw, ftmp) {
-        json_t *j = json_object();
-        json_object_set_new(j, "framework_info", pbjson_encode(&fw->info->base));
-        json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
-        json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
-        json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
-        json_object_set_new(j, "registered_time", nanos(fw->registered_time));
-        if (fw->unregistered_time > 0)
-            json_object_set_new(j, "unregistered_time", nanos(fw->unregistered_time));
-        json_object_set_new(j, "allocated_resources", res_to_json_array(&fw->used));
-        json_object_set_new(j, "offered_resources", res_to_json_array(&fw->offered));
-        json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws, j);
-    }
+    HASH_ITER (hh, m->frameworks, fw, ftmp)
+        json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws,
+                              v1_framework_json(fw));
     for (size_t i = 0; i < m->ncompleted_fw; i++) {
         json_t *c =
             m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS];
@@ -927,20 +953,17 @@ static json_t *v1_get_agents(struct master *m)
             json_array_append_new(unreachable, pbjson_encode(&s->info->base));
             continue;
         }
-        json_t *j = json_object();
-        json_object_set_new(j, "agent_info", pbjson_encode(&s->info->base));
-        json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
-        json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
-        json_object_set_new(j, "registered_time", nanos(s->registered_time));
-        if (s->reregistered_time > 0)
-            json_object_set_new(j, "reregistered_time", nanos(s->reregistered_time));
-        json_object_set_new(j, "total_resources", res_to_json_array(&s->total));
-        json_object_set_new(j, "allocated_resources", res_to_json_array(&s->used));
-        json_object_set_new(j, "offered_resources", res_to_json_array(&s->offered));
-        json_array_append_new(agents, j);
+        json_array_append_new(agents, v1_agent_json(s));
     }
     return json_pack("{s:o, s:[], s:o}", "agents", agents, "recovered_agents", "unreachable_agents",
                      unreachable);
+}
+
+json_t *v1_get_state_json(struct master *m)
+{
+    return json_pack("{s:o, s:{s:[], s:[]}, s:o, s:o}", "get_tasks", v1_get_tasks(m),
+                     "get_executors", "executors", "orphan_executors", "get_frameworks",
+                     v1_get_frameworks(m), "get_agents", v1_get_agents(m));
 }
 
 void http_state_handle_operator(struct rest_req *rq)
@@ -950,7 +973,7 @@ void http_state_handle_operator(struct rest_req *rq)
     json_t *call = NULL;
     enum master_enc enc;
     bool recordio;
-    if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {
+    if (master_negotiate_accept(req, &enc, &recordio) != 0 || recordio) {
         rest_error(rq, 406, "Expecting 'Accept' to allow application/json");
         return;
     }
@@ -966,6 +989,11 @@ void http_state_handle_operator(struct rest_req *rq)
     const char *type = json_string_value(json_object_get(call, "type"));
     if (!type) {
         rest_error(rq, 400, "Failed to validate master::Call: Expecting 'type' to be present");
+        goto out;
+    }
+    if (enc != ENC_JSON && strcmp(type, "SUBSCRIBE") != 0) {
+        /* Only the event stream is also served as protobuf. */
+        rest_error(rq, 406, "Expecting 'Accept' to allow application/json");
         goto out;
     }
     json_t *resp = NULL;
@@ -985,12 +1013,9 @@ void http_state_handle_operator(struct rest_req *rq)
     } else if (strcmp(type, "GET_TASKS") == 0) {
         resp = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_get_tasks(m));
     } else if (strcmp(type, "GET_STATE") == 0) {
-        resp = json_pack("{s:s, s:{s:o, s:{s:[], s:[]}, s:o, s:o}}", "type", type, "get_state",
-                         "get_tasks", v1_get_tasks(m), "get_executors", "executors",
-                         "orphan_executors", "get_frameworks", v1_get_frameworks(m), "get_agents",
-                         v1_get_agents(m));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state_json(m));
     } else if (strcmp(type, "SUBSCRIBE") == 0) {
-        rest_error(rq, 501, "Operator call 'SUBSCRIBE' is not supported yet");
+        op_stream_subscribe(m, rq, enc);
         goto out;
     } else {
         rest_error(rq, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);
