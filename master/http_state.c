@@ -7,7 +7,9 @@
  *   GET  /metrics                             Prometheus text
  *   GET  /metrics/snapshot                    Mesos-style metrics JSON
  *   POST /api/v1                              operator calls (JSON): GET_HEALTH,
- *        GET_VERSION, GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_STATE
+ *        GET_VERSION, GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_STATE,
+ *        GET_FLAGS, GET_METRICS, GET_ROLES, GET_LOGGING_LEVEL; SUBSCRIBE is
+ *        operator_stream.c's (JSON or protobuf)
  *
  * Everything here is built on demand from the live model; nothing is
  * cached, so an idle master pays nothing for a large state.
@@ -25,6 +27,7 @@
 #include "master.h"
 #include "allocator.h"
 #include "attributes.h"
+#include "flags.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -796,10 +799,9 @@ void http_state_handle_redirect(struct rest_req *rq)
     http_reply(req, 307, "text/plain", "", 0);
 }
 
-void http_state_handle_metrics_snapshot(struct rest_req *rq)
+/* The Mesos-style metrics snapshot: {"master/cpus_total": 4.0, ...}. */
+static json_t *metrics_snapshot(struct master *m)
 {
-    struct evhttp_request *req = rq->req;
-    struct master *m = rq->arg;
     json_t *j = json_object();
     struct resources total, used, offered;
     res_init(&total);
@@ -868,7 +870,12 @@ void http_state_handle_metrics_snapshot(struct rest_req *rq)
                         json_real(metric_value(m->metrics.tasks_launched)));
     json_object_set_new(j, "master/invalid_calls",
                         json_real(metric_value(m->metrics.invalid_calls)));
-    http_reply_json(req, 200, j);
+    return j;
+}
+
+void http_state_handle_metrics_snapshot(struct rest_req *rq)
+{
+    http_reply_json(rq->req, 200, metrics_snapshot(rq->arg));
 }
 
 /* ------------------------------------------------------- operator API v1 */
@@ -959,6 +966,69 @@ static json_t *v1_get_agents(struct master *m)
                      unreachable);
 }
 
+/* GET_FLAGS: the master's flags with their current values. */
+static json_t *v1_get_flags(const struct master *m)
+{
+    json_t *flags = json_array();
+    for (size_t i = 0; i < m->cfg.nflags; i++) {
+        char *v = flags_value_text(&m->cfg.flags[i]);
+        json_t *f = json_pack("{s:s}", "name", m->cfg.flags[i].name);
+        if (v)
+            json_object_set_new(f, "value", json_string(v));
+        json_array_append_new(flags, f);
+        free(v);
+    }
+    static const char *const levels[] = { "debug", "info", "warn", "error" };
+    enum log_level lv = log_get_level();
+    if ((size_t)lv < sizeof(levels) / sizeof(levels[0]))
+        json_array_append_new(flags,
+                              json_pack("{s:s, s:s}", "name", "log_level", "value", levels[lv]));
+    return json_pack("{s:o}", "flags", flags);
+}
+
+/* GET_METRICS: the snapshot as Mesos's repeated Metric {name, value}. */
+static json_t *v1_get_metrics(struct master *m)
+{
+    json_t *snap = metrics_snapshot(m), *metrics = json_array(), *v;
+    const char *key;
+    json_object_foreach(snap, key, v) json_array_append_new(
+        metrics, json_pack("{s:s, s:f}", "name", key, "value", json_number_value(v)));
+    json_decref(snap);
+    return json_pack("{s:o}", "metrics", metrics);
+}
+
+/* GET_ROLES: every role with a framework, its frameworks and what they
+ * use; weights are all 1 (Agora has no weights). */
+static json_t *v1_get_roles(struct master *m)
+{
+    json_t *byname = json_object();
+    struct framework *fw, *ftmp;
+    HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        json_t *r = json_object_get(byname, fw->role);
+        if (!r) {
+            r = json_pack("{s:s, s:f, s:[]}", "name", fw->role, "weight", 1.0, "frameworks");
+            json_object_set_new(byname, fw->role, r);
+        }
+        json_array_append_new(json_object_get(r, "frameworks"),
+                              json_pack("{s:s}", "value", fw->id));
+    }
+    json_t *roles = json_array(), *r;
+    const char *name;
+    json_object_foreach(byname, name, r)
+    {
+        struct resources used;
+        res_init(&used);
+        HASH_ITER (hh, m->frameworks, fw, ftmp)
+            if (strcmp(fw->role, name) == 0)
+                res_add(&used, &fw->used);
+        json_object_set_new(r, "resources", res_to_json_array(&used));
+        res_cleanup(&used);
+        json_array_append(roles, r);
+    }
+    json_decref(byname);
+    return json_pack("{s:o}", "roles", roles);
+}
+
 json_t *v1_get_state_json(struct master *m)
 {
     return json_pack("{s:o, s:{s:[], s:[]}, s:o, s:o}", "get_tasks", v1_get_tasks(m),
@@ -1006,6 +1076,16 @@ void http_state_handle_operator(struct rest_req *rq)
         resp = json_pack("{s:s, s:{s:o, s:f, s:f}}", "type", type, "get_master", "master_info",
                          pbjson_encode(&m->info->base), "start_time", m->start_time, "elected_time",
                          m->elected_time);
+    } else if (strcmp(type, "GET_FLAGS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_flags", v1_get_flags(m));
+    } else if (strcmp(type, "GET_METRICS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_metrics", v1_get_metrics(m));
+    } else if (strcmp(type, "GET_ROLES") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_roles", v1_get_roles(m));
+    } else if (strcmp(type, "GET_LOGGING_LEVEL") == 0) {
+        /* glog verbosity as Mesos reports it: 0, or 1 while logging debug. */
+        resp = json_pack("{s:s, s:{s:i}}", "type", type, "get_logging_level", "level",
+                         log_get_level() <= LOG_LVL_DEBUG ? 1 : 0);
     } else if (strcmp(type, "GET_AGENTS") == 0) {
         resp = json_pack("{s:s, s:o}", "type", type, "get_agents", v1_get_agents(m));
     } else if (strcmp(type, "GET_FRAMEWORKS") == 0) {

@@ -113,6 +113,8 @@ static int on_start(struct daemon *d, void *arg, char **err)
         .zk_session_timeout = f_zk_session_timeout,
         .slave_reregister_timeout = f_reregister_timeout,
         .operator_stream_buffer = f_op_buffer,
+        .flags = flag_table,
+        .nflags = sizeof(flag_table) / sizeof(flag_table[0]),
     };
     mm->m = master_new(daemon_base(d), &cfg, mm->http, &e);
     if (mm->m == NULL) {

@@ -66,6 +66,8 @@ struct master;
 /* A stream whose peer does not read is cut beyond this many queued bytes. */
 #define MASTER_MAX_STREAM_PENDING (64u * 1024u * 1024u)
 
+struct flag;
+
 struct master_config {
     char *ip;
     int port; /* the port actually bound */
@@ -81,6 +83,8 @@ struct master_config {
     double zk_session_timeout;       /* seconds asked of ZooKeeper */
     double slave_reregister_timeout; /* after election: known slaves' deadline */
     uint64_t operator_stream_buffer; /* operator subscriber dropped beyond this backlog */
+    const struct flag *flags;        /* main's flag table (GET_FLAGS); may be NULL */
+    size_t nflags;
 };
 
 /* Response/stream encoding negotiated from Accept (and Message-Accept). */

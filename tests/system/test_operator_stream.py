@@ -458,3 +458,45 @@ def test_fifty_subscribers_do_not_slow_batch(cluster):
     assert min(counts) >= 3 * tasks, sorted(counts)[:5]
     assert metric(m, "agora_master_operator_subscribers_dropped_total") == 0
     assert lo <= b * 1.10, f"50 subscribers slowed agora-batch: {b:.2f} s -> {lo:.2f} s"
+
+
+def test_operator_get_calls(cluster):
+    """GET_FLAGS, GET_METRICS, GET_ROLES, GET_LOGGING_LEVEL and GET_AGENTS
+    with resources, in Mesos's shapes; calls other than SUBSCRIBE are JSON
+    only."""
+    m = cluster.start_master("--heartbeat_interval=2secs")
+    cluster.add_slave()
+    cluster.wait_slaves(1)
+    fw = SchedulerClient(m.url, name="roles", roles=["ops"], capabilities=["MULTI_ROLE"])
+    fw.subscribe()
+    offer = fw.next_offers()[0]
+    fw.launch(offer, [task_info("g1", offer["agent_id"], "sleep 30", cpus=0.5)])
+    fw.wait_update("g1", "TASK_RUNNING")
+    url = m.url + "/api/v1"
+
+    def call(t):
+        r = requests.post(url, json={"type": t}, timeout=5)
+        assert r.status_code == 200, (t, r.text)
+        assert r.json()["type"] == t
+        return r.json()[t.lower()]
+
+    flags = {f["name"]: f.get("value") for f in call("GET_FLAGS")["flags"]}
+    assert flags["heartbeat_interval"] == "2secs"
+    assert flags["operator_stream_buffer"] == "8388608B"
+    assert flags["log_level"] in ("debug", "info", "warn", "error")
+    metrics = {x["name"]: x["value"] for x in call("GET_METRICS")["metrics"]}
+    assert metrics["master/cpus_total"] == 4.0 and metrics["master/tasks_running"] == 1.0
+    roles = call("GET_ROLES")["roles"]
+    assert [r["name"] for r in roles] == ["ops"] and roles[0]["weight"] == 1.0
+    assert roles[0]["frameworks"] == [{"value": fw.framework_id}]
+    assert scalar(roles[0]["resources"], "cpus") == 0.5
+    assert call("GET_LOGGING_LEVEL")["level"] in (0, 1)
+    agent = call("GET_AGENTS")["agents"][0]
+    assert scalar(agent["total_resources"], "cpus") == 4.0
+    assert scalar(agent["allocated_resources"], "cpus") == 0.5
+    assert agent["version"]
+    r = requests.post(url, json={"type": "GET_STATE"},
+                      headers={"Accept": "application/x-protobuf"}, timeout=5)
+    assert r.status_code == 406
+    fw.call({"type": "TEARDOWN"})
+    fw.close()
