@@ -500,3 +500,38 @@ def test_operator_get_calls(cluster):
     assert r.status_code == 406
     fw.call({"type": "TEARDOWN"})
     fw.close()
+
+
+def test_slave_api_v1_state_and_containers(cluster):
+    """The slave's POST /api/v1: GET_STATE lists the running task and its
+    framework, GET_CONTAINERS its container."""
+    m = cluster.start_master()
+    slave = cluster.add_slave()
+    cluster.wait_slaves(1)
+    fw = SchedulerClient(m.url, name="agent-api")
+    fw.subscribe()
+    offer = fw.next_offers()[0]
+    fw.launch(offer, [task_info("a1", offer["agent_id"], "sleep 30")])
+    fw.wait_update("a1", "TASK_RUNNING")
+    url = slave.url + "/api/v1"
+    r = requests.post(url, json={"type": "GET_STATE"}, timeout=5)
+    assert r.status_code == 200, r.text
+    gs = r.json()["get_state"]
+    tasks = gs["get_tasks"]["launched_tasks"]
+    assert [t["task_id"]["value"] for t in tasks] == ["a1"]
+    assert tasks[0]["state"] == "TASK_RUNNING"
+    assert tasks[0]["framework_id"]["value"] == fw.framework_id
+    assert tasks[0]["agent_id"] == offer["agent_id"]
+    assert tasks[0]["statuses"][0]["state"] == "TASK_RUNNING"
+    assert [f["framework_info"]["id"]["value"] for f in gs["get_frameworks"]["frameworks"]] \
+        == [fw.framework_id]
+    r = requests.post(url, json={"type": "GET_CONTAINERS"}, timeout=5)
+    assert r.status_code == 200, r.text
+    cs = r.json()["get_containers"]["containers"]
+    assert len(cs) == 1 and cs[0]["framework_id"]["value"] == fw.framework_id
+    assert cs[0]["executor_id"]["value"] == "a1" and cs[0]["container_id"]["value"]
+    assert requests.post(url, json={"type": "BOGUS"}, timeout=5).status_code == 400
+    assert requests.post(url, json={"type": "GET_HEALTH"}, timeout=5).json()[
+        "get_health"]["healthy"] is True
+    fw.call({"type": "TEARDOWN"})
+    fw.close()
