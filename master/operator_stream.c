@@ -49,6 +49,7 @@ struct op_subscriber {
     struct op_stream *os;
     struct http_stream *st;
     enum master_enc enc; /* the records' encoding */
+    bool linked;         /* in os->subs; false: waiting for its on_close */
     struct op_subscriber *prev, *next;
 };
 
@@ -82,14 +83,25 @@ struct op_stream *op_stream_new(struct master *m)
     return os;
 }
 
-static void sub_unlink(struct op_subscriber *sub)
+/* Take sub off the list (it gets no more events). */
+static void sub_detach(struct op_subscriber *sub)
 {
     struct op_stream *os = sub->os;
+    if (!sub->linked)
+        return;
+    sub->linked = false;
     DL_DELETE(os->subs, sub);
     os->nsubs--;
     os->nsubs_by_enc[sub->enc == ENC_JSON ? 0 : 1]--;
     if (os->nsubs == 0 && os->heartbeat_ev)
         evtimer_del(os->heartbeat_ev);
+}
+
+/* Detach, close the stream (no on_close after that) and free. */
+static void sub_unlink(struct op_subscriber *sub)
+{
+    sub_detach(sub);
+    http_stream_close(sub->st);
     free(sub);
 }
 
@@ -98,8 +110,11 @@ static void sub_closed(struct http_stream *st, void *arg)
 {
     struct op_subscriber *sub = arg;
     (void)st;
-    log_debug("operator subscriber left (%zu remain)", sub->os->nsubs - 1);
-    sub_unlink(sub);
+    if (sub->linked) {
+        sub_detach(sub);
+        log_debug("operator subscriber left (%zu remain)", sub->os->nsubs);
+    }
+    free(sub);
 }
 
 void op_stream_close_all(struct op_stream *os)
@@ -107,10 +122,8 @@ void op_stream_close_all(struct op_stream *os)
     if (!os)
         return;
     struct op_subscriber *sub, *tmp;
-    DL_FOREACH_SAFE (os->subs, sub, tmp) {
-        http_stream_close(sub->st);
+    DL_FOREACH_SAFE (os->subs, sub, tmp)
         sub_unlink(sub);
-    }
 }
 
 void op_stream_free(struct op_stream *os)
@@ -160,13 +173,12 @@ static int sub_send(struct op_subscriber *sub, struct http_chunk *ch)
         log_warn("operator subscriber does not read (%zu bytes queued, limit %llu); dropping it",
                  pending, (unsigned long long)os->m->cfg.operator_stream_buffer);
         metric_inc(os->dropped, 1);
-        http_stream_close(sub->st);
         sub_unlink(sub);
         return -1;
     }
     if (http_stream_send_chunk(sub->st, ch) != 0) {
-        http_stream_close(sub->st);
-        sub_unlink(sub);
+        /* The connection is going: its on_close frees sub. */
+        sub_detach(sub);
         return -1;
     }
     return 0;
@@ -229,6 +241,7 @@ void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc 
         return;
     }
     DL_APPEND(os->subs, sub);
+    sub->linked = true;
     os->nsubs++;
     os->nsubs_by_enc[enc == ENC_JSON ? 0 : 1]++;
     metric_inc(os->subscribed, 1);
