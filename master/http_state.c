@@ -30,6 +30,7 @@
 #include "flags.h"
 #include "http.h"
 #include "log.h"
+#include "master.pb-c.h"
 #include "mem.h"
 #include "metrics.h"
 #include "pbjson.h"
@@ -1049,12 +1050,25 @@ void http_state_handle_operator(struct rest_req *rq)
     }
     size_t len;
     const char *body = http_req_body(req, &len);
-    json_error_t jerr;
-    call = json_loadb(body, len, 0, &jerr);
-    if (!call || !json_is_object(call)) {
-        rest_error(rq, 400, "Failed to parse body into Call: %s",
-                   call ? "expected a JSON object" : jerr.text);
-        goto out;
+    if (rq->consumed == 1) {
+        /* A protobuf mesos.v1.master.Call: the calls served read only its
+         * type, so go on with its JSON form. */
+        ProtobufCMessage *pb = protobuf_c_message_unpack(&mesos__v1__master__call__descriptor, NULL,
+                                                         len, (const uint8_t *)body);
+        if (!pb) {
+            rest_error(rq, 400, "Failed to parse body into Call: not a protobuf master::Call");
+            goto out;
+        }
+        call = pbjson_encode(pb);
+        protobuf_c_message_free_unpacked(pb, NULL);
+    } else {
+        json_error_t jerr;
+        call = json_loadb(body, len, 0, &jerr);
+        if (!call || !json_is_object(call)) {
+            rest_error(rq, 400, "Failed to parse body into Call: %s",
+                       call ? "expected a JSON object" : jerr.text);
+            goto out;
+        }
     }
     const char *type = json_string_value(json_object_get(call, "type"));
     if (!type) {

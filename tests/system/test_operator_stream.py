@@ -20,7 +20,7 @@ import time
 import requests
 
 from agora_harness import BIN, SchedulerClient, task_info, wait_for
-from agora_wire import pb_decode, pb_get
+from agora_wire import pb_decode, pb_get, pb_int
 
 DEADLINE = 20
 
@@ -81,16 +81,21 @@ class StreamParser:
         self.bpos = 0
 
 
-def subscribe_socket(master, accept="application/json", rcvbuf=None):
-    """A raw connection that has sent SUBSCRIBE (JSON call, Accept as given)."""
+def subscribe_socket(master, accept="application/json", rcvbuf=None, protobuf_call=False):
+    """A raw connection that has sent SUBSCRIBE (a JSON call, or with
+    protobuf_call the mesos.v1.master.Call {type: SUBSCRIBE (18)} a
+    protobuf Mesos client sends), Accept as given."""
     s = socket.socket()
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.connect(("127.0.0.1", master.port))
-    body = json.dumps({"type": "SUBSCRIBE"}).encode()
-    s.sendall(b"POST /api/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-              b"Accept: " + accept.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) +
-              body)
+    if protobuf_call:
+        body, ct = pb_int(1, 18), b"application/x-protobuf"
+    else:
+        body, ct = json.dumps({"type": "SUBSCRIBE"}).encode(), b"application/json"
+    s.sendall(b"POST /api/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + ct +
+              b"\r\nAccept: " + accept.encode() +
+              b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     return s
 
 
@@ -101,7 +106,8 @@ class OperatorSubscriber:
     def __init__(self, master, protobuf=False):
         self.protobuf = protobuf
         self.sock = subscribe_socket(
-            master, "application/x-protobuf" if protobuf else "application/json")
+            master, "application/x-protobuf" if protobuf else "application/json",
+            protobuf_call=protobuf)
         self.parser = StreamParser()
         self.events = queue.Queue()
         self.closed = threading.Event()
@@ -498,6 +504,14 @@ def test_operator_get_calls(cluster):
     r = requests.post(url, json={"type": "GET_STATE"},
                       headers={"Accept": "application/x-protobuf"}, timeout=5)
     assert r.status_code == 406
+    # A protobuf Call {type: GET_HEALTH (1)} answered in JSON.
+    r = requests.post(url, data=pb_int(1, 1), timeout=5,
+                      headers={"Content-Type": "application/x-protobuf",
+                               "Accept": "application/json"})
+    assert r.status_code == 200 and r.json()["get_health"]["healthy"] is True
+    r = requests.post(url, data=b"\xff\xff", timeout=5,
+                      headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 400
     fw.call({"type": "TEARDOWN"})
     fw.close()
 
