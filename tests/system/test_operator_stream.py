@@ -176,7 +176,8 @@ def run_one(fw, task_id, cmd):
     fw.wait_update(task_id, "TASK_FINISHED", timeout=DEADLINE)
 
 
-def test_json_stream_tasks_agents_frameworks(cluster):
+def test_json_stream_tasks_agents_frameworks(master_cluster):
+    cluster = master_cluster  # its master's sanitizer report is checked
     m = cluster.start_master("--heartbeat_interval=1secs", "--slave_ping_timeout=0.3secs",
                              "--max_slave_ping_timeouts=2")
     sub = OperatorSubscriber(m)
@@ -256,7 +257,8 @@ def test_json_stream_tasks_agents_frameworks(cluster):
              what="the subscriber's departure noticed")
 
 
-def test_protobuf_stream(cluster):
+def test_protobuf_stream(master_cluster):
+    cluster = master_cluster  # its master's sanitizer report is checked
     m = cluster.start_master("--heartbeat_interval=1secs")
     slave = cluster.add_slave()
     cluster.wait_slaves(1)
@@ -328,7 +330,8 @@ def big_framework(master, name):
     return r, sid, ev["subscribed"]["framework_id"]["value"]
 
 
-def test_subscriber_that_stops_reading_is_dropped(cluster):
+def test_subscriber_that_stops_reading_is_dropped(master_cluster):
+    cluster = master_cluster  # its master's sanitizer report is checked
     m = cluster.start_master("--heartbeat_interval=1secs", "--operator_stream_buffer=64KB")
     stuck = subscribe_socket(m, rcvbuf=4096)  # never read
     reader = OperatorSubscriber(m)
@@ -466,10 +469,11 @@ def test_fifty_subscribers_do_not_slow_batch(cluster):
     assert lo <= b * 1.10, f"50 subscribers slowed agora-batch: {b:.2f} s -> {lo:.2f} s"
 
 
-def test_operator_get_calls(cluster):
+def test_operator_get_calls(master_cluster):
     """GET_FLAGS, GET_METRICS, GET_ROLES, GET_LOGGING_LEVEL and GET_AGENTS
     with resources, in Mesos's shapes; calls other than SUBSCRIBE are JSON
     only."""
+    cluster = master_cluster  # its master's sanitizer report is checked
     m = cluster.start_master("--heartbeat_interval=2secs")
     cluster.add_slave()
     cluster.wait_slaves(1)
@@ -516,9 +520,10 @@ def test_operator_get_calls(cluster):
     fw.close()
 
 
-def test_slave_api_v1_state_and_containers(cluster):
+def test_slave_api_v1_state_and_containers(master_cluster):
     """The slave's POST /api/v1: GET_STATE lists the running task and its
     framework, GET_CONTAINERS its container."""
+    cluster = master_cluster  # its master's sanitizer report is checked
     m = cluster.start_master()
     slave = cluster.add_slave()
     cluster.wait_slaves(1)
