@@ -106,6 +106,27 @@ static int parse_bool(const char *s, bool *out)
     return -1;
 }
 
+char *flags_value_text(const struct flag *f)
+{
+    switch (f->type) {
+    case FLAG_STRING: {
+        const char *v = *(char *const *)f->target;
+        return v ? xstrdup(v) : NULL;
+    }
+    case FLAG_INT:
+        return xasprintf("%d", *(const int *)f->target);
+    case FLAG_DOUBLE:
+        return xasprintf("%g", *(const double *)f->target);
+    case FLAG_BOOL:
+        return xstrdup(*(const bool *)f->target ? "true" : "false");
+    case FLAG_DURATION:
+        return xasprintf("%gsecs", *(const double *)f->target);
+    case FLAG_BYTES:
+        return xasprintf("%lluB", (unsigned long long)*(const uint64_t *)f->target);
+    }
+    return NULL;
+}
+
 static const char *type_expect(enum flag_type t)
 {
     switch (t) {

@@ -46,6 +46,10 @@ int flags_parse_duration(const char *s, double *secs);
  * 0 ok, -1 on bad input (negative, garbage, over 2^64). */
 int flags_parse_bytes(const char *s, uint64_t *bytes);
 
+/* f's current value as text (durations in secs, sizes in B), as an
+ * operator reads it back (GET_FLAGS); caller frees. NULL for a string
+ * flag without a value. */
+char *flags_value_text(const struct flag *f);
 /* Free the strings flags_parse allocated for FLAG_STRING targets. */
 void flags_cleanup(const struct flag *table, size_t n);
 

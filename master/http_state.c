@@ -7,7 +7,9 @@
  *   GET  /metrics                             Prometheus text
  *   GET  /metrics/snapshot                    Mesos-style metrics JSON
  *   POST /api/v1                              operator calls (JSON): GET_HEALTH,
- *        GET_VERSION, GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_STATE
+ *        GET_VERSION, GET_MASTER, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, GET_STATE,
+ *        GET_FLAGS, GET_METRICS, GET_ROLES, GET_LOGGING_LEVEL; SUBSCRIBE is
+ *        operator_stream.c's (JSON or protobuf)
  *
  * Everything here is built on demand from the live model; nothing is
  * cached, so an idle master pays nothing for a large state.
@@ -25,8 +27,10 @@
 #include "master.h"
 #include "allocator.h"
 #include "attributes.h"
+#include "flags.h"
 #include "http.h"
 #include "log.h"
+#include "master.pb-c.h"
 #include "mem.h"
 #include "metrics.h"
 #include "pbjson.h"
@@ -796,10 +800,9 @@ void http_state_handle_redirect(struct rest_req *rq)
     http_reply(req, 307, "text/plain", "", 0);
 }
 
-void http_state_handle_metrics_snapshot(struct rest_req *rq)
+/* The Mesos-style metrics snapshot: {"master/cpus_total": 4.0, ...}. */
+static json_t *metrics_snapshot(struct master *m)
 {
-    struct evhttp_request *req = rq->req;
-    struct master *m = rq->arg;
     json_t *j = json_object();
     struct resources total, used, offered;
     res_init(&total);
@@ -868,7 +871,12 @@ void http_state_handle_metrics_snapshot(struct rest_req *rq)
                         json_real(metric_value(m->metrics.tasks_launched)));
     json_object_set_new(j, "master/invalid_calls",
                         json_real(metric_value(m->metrics.invalid_calls)));
-    http_reply_json(req, 200, j);
+    return j;
+}
+
+void http_state_handle_metrics_snapshot(struct rest_req *rq)
+{
+    http_reply_json(rq->req, 200, metrics_snapshot(rq->arg));
 }
 
 /* ------------------------------------------------------- operator API v1 */
@@ -876,6 +884,42 @@ void http_state_handle_metrics_snapshot(struct rest_req *rq)
 static json_t *nanos(double secs)
 {
     return json_pack("{s:I}", "nanoseconds", (json_int_t)(secs * 1e9));
+}
+
+json_t *v1_task_json(const struct task *t)
+{
+    return task_json(t, true);
+}
+
+json_t *v1_framework_json(const struct framework *fw)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "framework_info", pbjson_encode(&fw->info->base));
+    json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
+    json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
+    json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
+    json_object_set_new(j, "registered_time", nanos(fw->registered_time));
+    if (fw->unregistered_time > 0)
+        json_object_set_new(j, "unregistered_time", nanos(fw->unregistered_time));
+    json_object_set_new(j, "allocated_resources", res_to_json_array(&fw->used));
+    json_object_set_new(j, "offered_resources", res_to_json_array(&fw->offered));
+    return j;
+}
+
+json_t *v1_agent_json(const struct slave *s)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "agent_info", pbjson_encode(&s->info->base));
+    json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
+    json_object_set_new(j, "version", json_string(AGORA_VERSION));
+    json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
+    json_object_set_new(j, "registered_time", nanos(s->registered_time));
+    if (s->reregistered_time > 0)
+        json_object_set_new(j, "reregistered_time", nanos(s->reregistered_time));
+    json_object_set_new(j, "total_resources", res_to_json_array(&s->total));
+    json_object_set_new(j, "allocated_resources", res_to_json_array(&s->used));
+    json_object_set_new(j, "offered_resources", res_to_json_array(&s->offered));
+    return j;
 }
 
 static json_t *v1_get_tasks(struct master *m)
@@ -892,19 +936,9 @@ static json_t *v1_get_frameworks(struct master *m)
 {
     json_t *fws = json_array(), *recovered = json_array(), *completed = json_array();
     struct framework *fw, *ftmp;
-    HASH_ITER (hh, m->frameworks, fw, ftmp) {
-        json_t *j = json_object();
-        json_object_set_new(j, "framework_info", pbjson_encode(&fw->info->base));
-        json_object_set_new(j, "active", json_boolean(fw->state == FW_STATE_ACTIVE));
-        json_object_set_new(j, "connected", json_boolean(fw->state == FW_STATE_ACTIVE));
-        json_object_set_new(j, "recovered", json_boolean(fw->state == FW_STATE_RECOVERED));
-        json_object_set_new(j, "registered_time", nanos(fw->registered_time));
-        if (fw->unregistered_time > 0)
-            json_object_set_new(j, "unregistered_time", nanos(fw->unregistered_time));
-        json_object_set_new(j, "allocated_resources", res_to_json_array(&fw->used));
-        json_object_set_new(j, "offered_resources", res_to_json_array(&fw->offered));
-        json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws, j);
-    }
+    HASH_ITER (hh, m->frameworks, fw, ftmp)
+        json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws,
+                              v1_framework_json(fw));
     for (size_t i = 0; i < m->ncompleted_fw; i++) {
         json_t *c =
             m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS];
@@ -927,20 +961,80 @@ static json_t *v1_get_agents(struct master *m)
             json_array_append_new(unreachable, pbjson_encode(&s->info->base));
             continue;
         }
-        json_t *j = json_object();
-        json_object_set_new(j, "agent_info", pbjson_encode(&s->info->base));
-        json_object_set_new(j, "active", json_boolean(s->state == SLAVE_STATE_CONNECTED));
-        json_object_set_new(j, "pid", json_string(s->pid ? s->pid : ""));
-        json_object_set_new(j, "registered_time", nanos(s->registered_time));
-        if (s->reregistered_time > 0)
-            json_object_set_new(j, "reregistered_time", nanos(s->reregistered_time));
-        json_object_set_new(j, "total_resources", res_to_json_array(&s->total));
-        json_object_set_new(j, "allocated_resources", res_to_json_array(&s->used));
-        json_object_set_new(j, "offered_resources", res_to_json_array(&s->offered));
-        json_array_append_new(agents, j);
+        json_array_append_new(agents, v1_agent_json(s));
     }
     return json_pack("{s:o, s:[], s:o}", "agents", agents, "recovered_agents", "unreachable_agents",
                      unreachable);
+}
+
+/* GET_FLAGS: the master's flags with their current values. */
+static json_t *v1_get_flags(const struct master *m)
+{
+    json_t *flags = json_array();
+    for (size_t i = 0; i < m->cfg.nflags; i++) {
+        char *v = flags_value_text(&m->cfg.flags[i]);
+        json_t *f = json_pack("{s:s}", "name", m->cfg.flags[i].name);
+        if (v)
+            json_object_set_new(f, "value", json_string(v));
+        json_array_append_new(flags, f);
+        free(v);
+    }
+    static const char *const levels[] = { "debug", "info", "warn", "error" };
+    enum log_level lv = log_get_level();
+    if ((size_t)lv < sizeof(levels) / sizeof(levels[0]))
+        json_array_append_new(flags,
+                              json_pack("{s:s, s:s}", "name", "log_level", "value", levels[lv]));
+    return json_pack("{s:o}", "flags", flags);
+}
+
+/* GET_METRICS: the snapshot as Mesos's repeated Metric {name, value}. */
+static json_t *v1_get_metrics(struct master *m)
+{
+    json_t *snap = metrics_snapshot(m), *metrics = json_array(), *v;
+    const char *key;
+    json_object_foreach(snap, key, v) json_array_append_new(
+        metrics, json_pack("{s:s, s:f}", "name", key, "value", json_number_value(v)));
+    json_decref(snap);
+    return json_pack("{s:o}", "metrics", metrics);
+}
+
+/* GET_ROLES: every role with a framework, its frameworks and what they
+ * use; weights are all 1 (Agora has no weights). */
+static json_t *v1_get_roles(struct master *m)
+{
+    json_t *byname = json_object();
+    struct framework *fw, *ftmp;
+    HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        json_t *r = json_object_get(byname, fw->role);
+        if (!r) {
+            r = json_pack("{s:s, s:f, s:[]}", "name", fw->role, "weight", 1.0, "frameworks");
+            json_object_set_new(byname, fw->role, r);
+        }
+        json_array_append_new(json_object_get(r, "frameworks"),
+                              json_pack("{s:s}", "value", fw->id));
+    }
+    json_t *roles = json_array(), *r;
+    const char *name;
+    json_object_foreach(byname, name, r)
+    {
+        struct resources used;
+        res_init(&used);
+        HASH_ITER (hh, m->frameworks, fw, ftmp)
+            if (strcmp(fw->role, name) == 0)
+                res_add(&used, &fw->used);
+        json_object_set_new(r, "resources", res_to_json_array(&used));
+        res_cleanup(&used);
+        json_array_append(roles, r);
+    }
+    json_decref(byname);
+    return json_pack("{s:o}", "roles", roles);
+}
+
+json_t *v1_get_state_json(struct master *m)
+{
+    return json_pack("{s:o, s:{s:[], s:[]}, s:o, s:o}", "get_tasks", v1_get_tasks(m),
+                     "get_executors", "executors", "orphan_executors", "get_frameworks",
+                     v1_get_frameworks(m), "get_agents", v1_get_agents(m));
 }
 
 void http_state_handle_operator(struct rest_req *rq)
@@ -950,22 +1044,40 @@ void http_state_handle_operator(struct rest_req *rq)
     json_t *call = NULL;
     enum master_enc enc;
     bool recordio;
-    if (master_negotiate_accept(req, &enc, &recordio) != 0 || enc != ENC_JSON || recordio) {
+    if (master_negotiate_accept(req, &enc, &recordio) != 0 || recordio) {
         rest_error(rq, 406, "Expecting 'Accept' to allow application/json");
         return;
     }
     size_t len;
     const char *body = http_req_body(req, &len);
-    json_error_t jerr;
-    call = json_loadb(body, len, 0, &jerr);
-    if (!call || !json_is_object(call)) {
-        rest_error(rq, 400, "Failed to parse body into Call: %s",
-                   call ? "expected a JSON object" : jerr.text);
-        goto out;
+    if (rq->consumed == 1) {
+        /* A protobuf mesos.v1.master.Call: the calls served read only its
+         * type, so go on with its JSON form. */
+        ProtobufCMessage *pb = protobuf_c_message_unpack(&mesos__v1__master__call__descriptor, NULL,
+                                                         len, (const uint8_t *)body);
+        if (!pb) {
+            rest_error(rq, 400, "Failed to parse body into Call: not a protobuf master::Call");
+            goto out;
+        }
+        call = pbjson_encode(pb);
+        protobuf_c_message_free_unpacked(pb, NULL);
+    } else {
+        json_error_t jerr;
+        call = json_loadb(body, len, 0, &jerr);
+        if (!call || !json_is_object(call)) {
+            rest_error(rq, 400, "Failed to parse body into Call: %s",
+                       call ? "expected a JSON object" : jerr.text);
+            goto out;
+        }
     }
     const char *type = json_string_value(json_object_get(call, "type"));
     if (!type) {
         rest_error(rq, 400, "Failed to validate master::Call: Expecting 'type' to be present");
+        goto out;
+    }
+    if (enc != ENC_JSON && strcmp(type, "SUBSCRIBE") != 0) {
+        /* Only the event stream is also served as protobuf. */
+        rest_error(rq, 406, "Expecting 'Accept' to allow application/json");
         goto out;
     }
     json_t *resp = NULL;
@@ -978,6 +1090,16 @@ void http_state_handle_operator(struct rest_req *rq)
         resp = json_pack("{s:s, s:{s:o, s:f, s:f}}", "type", type, "get_master", "master_info",
                          pbjson_encode(&m->info->base), "start_time", m->start_time, "elected_time",
                          m->elected_time);
+    } else if (strcmp(type, "GET_FLAGS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_flags", v1_get_flags(m));
+    } else if (strcmp(type, "GET_METRICS") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_metrics", v1_get_metrics(m));
+    } else if (strcmp(type, "GET_ROLES") == 0) {
+        resp = json_pack("{s:s, s:o}", "type", type, "get_roles", v1_get_roles(m));
+    } else if (strcmp(type, "GET_LOGGING_LEVEL") == 0) {
+        /* glog verbosity as Mesos reports it: 0, or 1 while logging debug. */
+        resp = json_pack("{s:s, s:{s:i}}", "type", type, "get_logging_level", "level",
+                         log_get_level() <= LOG_LVL_DEBUG ? 1 : 0);
     } else if (strcmp(type, "GET_AGENTS") == 0) {
         resp = json_pack("{s:s, s:o}", "type", type, "get_agents", v1_get_agents(m));
     } else if (strcmp(type, "GET_FRAMEWORKS") == 0) {
@@ -985,12 +1107,9 @@ void http_state_handle_operator(struct rest_req *rq)
     } else if (strcmp(type, "GET_TASKS") == 0) {
         resp = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_get_tasks(m));
     } else if (strcmp(type, "GET_STATE") == 0) {
-        resp = json_pack("{s:s, s:{s:o, s:{s:[], s:[]}, s:o, s:o}}", "type", type, "get_state",
-                         "get_tasks", v1_get_tasks(m), "get_executors", "executors",
-                         "orphan_executors", "get_frameworks", v1_get_frameworks(m), "get_agents",
-                         v1_get_agents(m));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state_json(m));
     } else if (strcmp(type, "SUBSCRIBE") == 0) {
-        rest_error(rq, 501, "Operator call 'SUBSCRIBE' is not supported yet");
+        op_stream_subscribe(m, rq, enc);
         goto out;
     } else {
         rest_error(rq, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);

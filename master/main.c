@@ -15,7 +15,7 @@
 #include "mem.h"
 
 static char *f_ip, *f_work_dir, *f_hostname, *f_zk;
-static uint64_t f_max_body;
+static uint64_t f_max_body, f_op_buffer;
 static int f_port, f_max_pings;
 static double f_ping_timeout, f_offer_timeout, f_alloc_interval, f_alloc_batch, f_heartbeat;
 static double f_zk_session_timeout, f_reregister_timeout;
@@ -43,6 +43,9 @@ static const struct flag flag_table[] = {
       "Interval between HEARTBEAT events to subscribed frameworks" },
     { "max_body_size", FLAG_BYTES, &f_max_body, "8MB",
       "Largest accepted request body (B, KB, MB, GB)" },
+    { "operator_stream_buffer", FLAG_BYTES, &f_op_buffer, "8MB",
+      "Unsent bytes an operator API subscriber (SUBSCRIBE on /api/v1) may have queued; "
+      "one that falls further behind is dropped" },
     { "zk", FLAG_STRING, &f_zk, NULL,
       "ZooKeeper URL for leader election and the registry, zk://host:port,.../path "
       "(default: standalone, registry in --work_dir)" },
@@ -109,6 +112,9 @@ static int on_start(struct daemon *d, void *arg, char **err)
         .zk = f_zk && f_zk[0] ? f_zk : NULL,
         .zk_session_timeout = f_zk_session_timeout,
         .slave_reregister_timeout = f_reregister_timeout,
+        .operator_stream_buffer = f_op_buffer,
+        .flags = flag_table,
+        .nflags = sizeof(flag_table) / sizeof(flag_table[0]),
     };
     mm->m = master_new(daemon_base(d), &cfg, mm->http, &e);
     if (mm->m == NULL) {

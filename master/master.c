@@ -145,6 +145,7 @@ struct task *task_create(struct master *m, struct framework *fw, struct slave *s
             res_add(&s->used, &t->res);
         t->resources_used = true;
     }
+    op_event_task_added(m, t);
     return t;
 }
 
@@ -173,7 +174,8 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
         t->latest = pb_dup(&st->base);
         pb_free(old);
     }
-    if (state != t->state) {
+    bool changed = state != t->state;
+    if (changed) {
         log_debug("task %s of framework %s: %s -> %s", t->id, t->fw->id, task_state_name(t->state),
                   task_state_name(state));
         m->task_counts[state_index(t->state)]--;
@@ -183,6 +185,8 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
     task_push_status(t, state, st && st->has_timestamp ? st->timestamp : time_now());
     if (task_state_terminal(state) || state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
         task_release_resources(m, t, true);
+    if (changed)
+        op_event_task_updated(m, t);
 }
 
 struct master_status {
@@ -314,6 +318,8 @@ void fw_set_state(struct master *m, struct framework *fw, enum fw_state s)
     if (s == FW_STATE_ACTIVE)
         m->nframeworks_active++;
     fw->state = s;
+    if (s != FW_STATE_REMOVED)
+        op_event_framework_updated(m, fw);
 }
 
 struct framework *fw_create(struct master *m, const char *id, const Mesos__V1__FrameworkInfo *info,
@@ -335,6 +341,7 @@ struct framework *fw_create(struct master *m, const char *id, const Mesos__V1__F
     alloc_add_framework(m->alloc, fw->id, fw->role, state == FW_STATE_ACTIVE);
     log_info("framework %s (%s) added in state %s, role %s%s", fw->id, info->name,
              fw_state_name(state), fw->role, fw->partition_aware ? ", partition-aware" : "");
+    op_event_framework_added(m, fw);
     return fw;
 }
 
@@ -360,6 +367,7 @@ void fw_update_info(struct master *m, struct framework *fw, const Mesos__V1__Fra
     pb_free(fw->info);
     fw->info = info_with_id(info, fw->id);
     fw->partition_aware = fw_info_partition_aware(info);
+    op_event_framework_updated(m, fw);
 }
 
 static void fw_free(void *arg)
@@ -502,6 +510,7 @@ void fw_remove(struct master *m, struct framework *fw, const char *why)
         evtimer_del(fw->failover_ev);
     fw_set_state(m, fw, FW_STATE_REMOVED);
     fw->unregistered_time = time_now();
+    op_event_framework_removed(m, fw);
     completed_fw_push(m, state_framework_json(m, fw));
     alloc_remove_framework(m->alloc, fw->id);
     registry_framework_remove(m->registry, fw->id);
@@ -588,6 +597,15 @@ void slave_set_state(struct master *m, struct slave *s, enum slave_state st)
     if (st == SLAVE_STATE_UNREACHABLE)
         m->nslaves_unreachable++;
     s->state = st;
+    /* Operators hear of a slave when it first connects (or comes back
+     * from unreachable) and when it becomes unreachable, as in Mesos. */
+    if (st == SLAVE_STATE_CONNECTED && !s->announced) {
+        s->announced = true;
+        op_event_agent_added(m, s);
+    } else if (st == SLAVE_STATE_UNREACHABLE && s->announced) {
+        s->announced = false;
+        op_event_agent_removed(m, s);
+    }
 }
 
 static void slave_disconnect_deferred(void *arg)
@@ -928,6 +946,7 @@ struct master *master_new(struct event_base *base, const struct master_config *c
         master_start_reregister_timer(m);
     }
 
+    m->ops = op_stream_new(m);
     master_routes_attach(m);
     log_info("master %s (%s) started on %s:%d, version %s, work_dir %s", m->id, m->cfg.hostname,
              m->cfg.ip, m->cfg.port, AGORA_VERSION, m->cfg.work_dir);
@@ -949,6 +968,8 @@ void master_free(struct master *m)
 {
     if (!m)
         return;
+    op_stream_free(m->ops);
+    m->ops = NULL;
     /* Deferred work may reference objects freed below: run it first. */
     if (m->defer_ev)
         defer_run(-1, 0, m);

@@ -66,6 +66,8 @@ struct master;
 /* A stream whose peer does not read is cut beyond this many queued bytes. */
 #define MASTER_MAX_STREAM_PENDING (64u * 1024u * 1024u)
 
+struct flag;
+
 struct master_config {
     char *ip;
     int port; /* the port actually bound */
@@ -80,6 +82,9 @@ struct master_config {
     char *zk;                        /* zk://hosts/path, NULL standalone */
     double zk_session_timeout;       /* seconds asked of ZooKeeper */
     double slave_reregister_timeout; /* after election: known slaves' deadline */
+    uint64_t operator_stream_buffer; /* operator subscriber dropped beyond this backlog */
+    const struct flag *flags;        /* main's flag table (GET_FLAGS); may be NULL */
+    size_t nflags;
 };
 
 /* Response/stream encoding negotiated from Accept (and Message-Accept). */
@@ -167,7 +172,8 @@ struct slave {
     double reregistered_time;
     double unreachable_time;
     uint64_t reregister_gen;
-    uint64_t mark; /* scratch for de-duplicating walks */
+    uint64_t mark;  /* scratch for de-duplicating walks */
+    bool announced; /* AGENT_ADDED sent to operator subscribers, not yet removed */
     UT_hash_handle hh;
 };
 
@@ -212,6 +218,7 @@ struct offer {
 /* -------------------------------------------------------------- registry */
 
 struct registry;
+struct op_stream;
 struct master_ha;
 struct zk;
 struct store;
@@ -262,6 +269,7 @@ struct master {
     struct deferred *defer_head, *defer_tail;
     struct event *defer_ev;
     struct master_metrics metrics;
+    struct op_stream *ops; /* operator API subscribers */
 };
 
 /* master.c -------------------------------------------------------------- */
@@ -412,6 +420,31 @@ void http_state_handle_state(struct rest_req *rq);
 void http_state_handle_redirect(struct rest_req *rq);
 void http_state_handle_metrics_snapshot(struct rest_req *rq);
 void http_state_handle_operator(struct rest_req *rq);
+/* The v1 operator API's views of the model (new references), shared by
+ * the GET_* calls and the operator event stream. */
+json_t *v1_task_json(const struct task *t);
+json_t *v1_framework_json(const struct framework *fw);
+json_t *v1_agent_json(const struct slave *s);
+json_t *v1_get_state_json(struct master *m);
+
+/* operator_stream.c ------------------------------------------------------ */
+/* The operator API's SUBSCRIBE stream: subscribers, the events the model's
+ * state changes produce, heartbeats. Every op_event_* is a no-op (nothing
+ * is encoded) while nobody subscribes. */
+struct op_stream *op_stream_new(struct master *m);
+void op_stream_free(struct op_stream *os);
+/* Answer a SUBSCRIBE call: SUBSCRIBED (with GET_STATE), then events, in
+ * enc (JSON or protobuf), each a RecordIO record. */
+void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc enc);
+/* Close every subscriber (the master stops leading or exits). */
+void op_stream_close_all(struct op_stream *os);
+void op_event_task_added(struct master *m, const struct task *t);
+void op_event_task_updated(struct master *m, const struct task *t);
+void op_event_agent_added(struct master *m, const struct slave *s);
+void op_event_agent_removed(struct master *m, const struct slave *s);
+void op_event_framework_added(struct master *m, const struct framework *fw);
+void op_event_framework_updated(struct master *m, const struct framework *fw);
+void op_event_framework_removed(struct master *m, const struct framework *fw);
 
 /* routes.c -------------------------------------------------------------- */
 /* Serve the master's route table on m->http (leader-only routes included). */

@@ -15,16 +15,15 @@
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_RECORDIO "application/recordio"
 
-/* What each POST endpoint's body may be; scheduler_api.c reads
- * rq->consumed (0 JSON, 1 protobuf). The operator API takes JSON only. */
+/* What each POST endpoint's body may be; scheduler_api.c
+ * and http_state.c read rq->consumed (0 JSON, 1 protobuf). */
 static const char *const json_or_protobuf[] = { CT_JSON, CT_PROTOBUF, NULL };
 static const char *const protobuf_only[] = { CT_PROTOBUF, NULL };
-static const char *const json_only[] = { CT_JSON, NULL };
 
 static const struct rest_route master_routes[] = {
     { "POST", "/api/v1/scheduler", scheduler_api_handle, REST_LEADER_ONLY, json_or_protobuf },
     { "POST", "/internal/v1/slave", slave_api_handle, REST_LEADER_ONLY, protobuf_only },
-    { "POST", "/api/v1", http_state_handle_operator, REST_LEADER_ONLY, json_only },
+    { "POST", "/api/v1", http_state_handle_operator, REST_LEADER_ONLY, json_or_protobuf },
     { "GET", "/master/state", http_state_handle_state, 0, NULL },
     { "GET", "/master/state.json", http_state_handle_state, 0, NULL },
     { "GET", "/state", http_state_handle_state, 0, NULL },

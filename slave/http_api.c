@@ -3,6 +3,8 @@
  *
  *   GET /state          Mesos agent style JSON (frameworks, executors, tasks,
  *                       completed_frameworks)
+ *   POST /api/v1        v1 agent API calls (JSON): GET_HEALTH, GET_STATE,
+ *                       GET_CONTAINERS
  *   GET /health         200 while the process runs
  *   GET /metrics        Prometheus text
  *   GET /files/browse?path=DIR
@@ -28,6 +30,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "pbjson.h"
 #include "rest.h"
 
 #define FILES_MAX_READ (4 * 1024 * 1024) /* like Mesos' default page cap */
@@ -89,6 +92,88 @@ json_t *slave_state_json(struct slave *s)
 void slave_http_state(struct rest_req *rq)
 {
     http_reply_json(rq->req, 200, slave_state_json(rq->arg));
+}
+
+/* ------------------------------------------------------- v1 agent API */
+
+/* A task as mesos.v1.Task (the agent API's GetTasks). */
+static json_t *v1_task_json(const struct slave *s, const struct task *t)
+{
+    json_t *res = json_array();
+    for (size_t i = 0; i < t->info->n_resources; i++)
+        json_array_append_new(res, pbjson_encode(&t->info->resources[i]->base));
+    json_t *j = json_pack(
+        "{s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o}", "name", t->info->name ? t->info->name : t->id,
+        "task_id", "value", t->id, "framework_id", "value", t->fw->id, "agent_id", "value",
+        s->agent_id ? s->agent_id : "", "state", task_state_name(t->state), "resources", res);
+    json_object_set_new(j, "statuses", json_array());
+    if (t->latest)
+        json_array_append_new(json_object_get(j, "statuses"), pbjson_encode(&t->latest->base));
+    return j;
+}
+
+/* GET_STATE: {get_tasks, get_executors, get_frameworks}. Tasks the
+ * slave has forgotten (acknowledged terminal ones) are not listed. */
+static json_t *v1_get_state(struct slave *s)
+{
+    json_t *launched = json_array(), *terminated = json_array(), *fws = json_array();
+    struct framework *fw, *ftmp;
+    struct task *t, *ttmp;
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        json_array_append_new(fws,
+                              json_pack("{s:o}", "framework_info", pbjson_encode(&fw->info->base)));
+        HASH_ITER (hh, fw->tasks, t, ttmp)
+            json_array_append_new(t->terminal ? terminated : launched, v1_task_json(s, t));
+    }
+    return json_pack("{s:{s:[], s:[], s:o, s:o, s:[]}, s:{s:[], s:[]}, s:{s:o, s:[]}}", "get_tasks",
+                     "pending_tasks", "queued_tasks", "launched_tasks", launched,
+                     "terminated_tasks", terminated, "completed_tasks", "get_executors",
+                     "executors", "completed_executors", "get_frameworks", "frameworks", fws,
+                     "completed_frameworks");
+}
+
+/* GET_CONTAINERS: one container per live task (its command executor). */
+static json_t *v1_get_containers(struct slave *s)
+{
+    json_t *cs = json_array();
+    struct framework *fw, *ftmp;
+    struct task *t, *ttmp;
+    HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
+            if (t->terminal || !t->container_id)
+                continue;
+            json_t *c = json_pack("{s:{s:s}, s:{s:s}, s:s, s:{s:s}}", "framework_id", "value",
+                                  fw->id, "executor_id", "value", t->id, "executor_name",
+                                  "Command Executor", "container_id", "value", t->container_id);
+            if (t->latest && t->latest->container_status)
+                json_object_set_new(c, "container_status",
+                                    pbjson_encode(&t->latest->container_status->base));
+            json_array_append_new(cs, c);
+        }
+    }
+    return json_pack("{s:o}", "containers", cs);
+}
+
+void slave_http_api_v1(struct rest_req *rq)
+{
+    struct slave *s = rq->arg;
+    const char *type = json_string_value(json_object_get(rq->json, "type"));
+    if (!type) {
+        rest_error(rq, 400, "Failed to validate agent::Call: Expecting 'type' to be present");
+        return;
+    }
+    json_t *resp;
+    if (strcmp(type, "GET_HEALTH") == 0)
+        resp = json_pack("{s:s, s:{s:b}}", "type", type, "get_health", "healthy", 1);
+    else if (strcmp(type, "GET_STATE") == 0)
+        resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state(s));
+    else if (strcmp(type, "GET_CONTAINERS") == 0)
+        resp = json_pack("{s:s, s:o}", "type", type, "get_containers", v1_get_containers(s));
+    else {
+        rest_error(rq, 400, "Failed to validate agent::Call: unsupported 'type' '%s'", type);
+        return;
+    }
+    http_reply_json(rq->req, 200, resp);
 }
 
 /* Resolve ?path= inside the sandboxes. Returns the realpath (caller frees)

@@ -6,7 +6,10 @@
 #include "slave.h"
 #include "rest.h"
 
+static const char *const json_only[] = { "application/json", NULL };
+
 static const struct rest_route slave_routes[] = {
+    { "POST", "/api/v1", slave_http_api_v1, REST_JSON_BODY, json_only },
     { "GET", "/state", slave_http_state, 0, NULL },
     { "GET", "/state.json", slave_http_state, 0, NULL },
     { "GET", "/slave(1)/state", slave_http_state, 0, NULL },

@@ -266,6 +266,8 @@ void health_stop(struct health *h);
 /* --- http_api.c ----------------------------------------------------------- */
 int http_api_start(struct slave *s, char **err);
 void slave_http_state(struct rest_req *rq);
+/* POST /api/v1: the v1 agent API's GET_HEALTH, GET_STATE, GET_CONTAINERS. */
+void slave_http_api_v1(struct rest_req *rq);
 void slave_http_browse(struct rest_req *rq);
 void slave_http_read(struct rest_req *rq);
 

@@ -106,6 +106,10 @@ def test_one_leader_others_redirect(ha):
         r = requests.post(m.url + "/api/v1", json={"type": "GET_MASTER"}, allow_redirects=False,
                           timeout=5)
         assert r.status_code == 307
+        # The operator event stream too: only the leader serves it.
+        r = requests.post(m.url + "/api/v1", json={"type": "SUBSCRIBE"}, allow_redirects=False,
+                          timeout=5)
+        assert r.status_code == 307 and r.headers["Location"].endswith("/api/v1")
     # A client that follows redirects (as Mesos clients do) lands on the leader.
     fw = SchedulerClient(masters[[m is leader for m in masters].index(False)].url)
     fw.subscribe()
@@ -126,6 +130,8 @@ def test_no_leader_known_answers_503(tmp_path):
         r = requests.get(m.url + "/master/redirect", allow_redirects=False, timeout=5)
         assert r.status_code == 503
         r = requests.post(m.url + "/api/v1/scheduler", json={"type": "SUBSCRIBE"}, timeout=5)
+        assert r.status_code == 503
+        r = requests.post(m.url + "/api/v1", json={"type": "SUBSCRIBE"}, timeout=5)
         assert r.status_code == 503
         assert "leader" not in requests.get(m.url + "/master/state", timeout=5).json()
     finally:
