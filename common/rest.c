@@ -18,6 +18,7 @@
 
 #include <event2/http.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -34,6 +35,9 @@ struct rest_server {
     rest_leader_fn leader;
     struct event_base *proxy_base; /* non-NULL: proxy to the leader instead of 307 */
     char *proxy_header;            /* added to proxied answers: "<name>: host:port" */
+    unsigned auth_surfaces;        /* REST_AUTH_* bits that need credentials */
+    const struct auth_creds *creds;
+    char *auth_challenge; /* WWW-Authenticate value */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -567,6 +571,23 @@ static bool rest_consumes_check(struct rest_server *rs, struct rest_req *rq)
     return false;
 }
 
+/* 401 unless the request carries a good credential; sets rq->principal. */
+static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq)
+{
+    if (auth_check_basic(rs->creds, http_req_header(rq->req, "Authorization"), &rq->principal))
+        return true;
+    static struct metric *failures;
+    if (failures == NULL)
+        failures = metrics_counter("agora_http_auth_failures_total",
+                                   "requests refused for missing or wrong credentials (401)");
+    metric_inc(failures, 1);
+    log_info("http: %s %s from %s: 401 (%s credentials)", http_req_method(rq->req), rq->path,
+             http_req_peer(rq->req), http_req_header(rq->req, "Authorization") ? "wrong" : "no");
+    http_add_header(rq->req, "WWW-Authenticate", rs->auth_challenge);
+    rest_server_error(rs, rq->req, 401, "Unauthorized");
+    return false;
+}
+
 static void rest_dispatch(struct evhttp_request *req, void *arg)
 {
     struct rest_server *rs = arg;
@@ -596,6 +617,8 @@ static void rest_dispatch(struct evhttp_request *req, void *arg)
         rest_server_error(rs, req, 405, "method %s not allowed on %s", method, path);
         goto out;
     }
+    if ((rq.route->flags & rs->auth_surfaces) && !rest_auth_check(rs, &rq))
+        goto out;
     if ((rq.route->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
         goto out;
     if (rq.route->consumes != NULL && !rest_consumes_check(rs, &rq))
@@ -636,12 +659,23 @@ void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn)
     rs->leader = fn;
 }
 
+void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,
+                          const char *realm)
+{
+    rs->auth_surfaces = creds ? surfaces : 0;
+    rs->creds = creds;
+    free(rs->auth_challenge);
+    rs->auth_challenge = xasprintf("Basic realm=\"%s\"", realm ? realm : "agora");
+}
+
 void rest_server_free(struct rest_server *rs)
 {
     /* The http server may be gone already: free it first, or this while
      * it still runs would leave it dispatching into freed memory. */
-    if (rs != NULL)
+    if (rs != NULL) {
         free(rs->proxy_header);
+        free(rs->auth_challenge);
+    }
     free(rs);
 }
 

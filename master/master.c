@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <utlist.h>
 
+#include "auth.h"
 #include "master.h"
 #include "allocator.h"
 #include "http.h"
@@ -886,6 +887,35 @@ static void metrics_setup(struct master *m)
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* --credentials (Mesos also takes "file://PATH"), required by every
+ * --authenticate_* surface turned on. */
+static int master_auth_setup(struct master *m, char **err)
+{
+    const char *path = m->cfg.credentials;
+    m->cfg.credentials = NULL; /* main's; not kept */
+    if (path && strncmp(path, "file://", 7) == 0)
+        path += 7;
+    if (m->cfg.auth_surfaces && path == NULL) {
+        *err = xstrdup("--authenticate_* needs --credentials");
+        return -1;
+    }
+    if (path == NULL)
+        return 0;
+    char *e = NULL;
+    m->creds = auth_creds_load(path, &e);
+    if (m->creds == NULL) {
+        *err = xasprintf("--credentials: %s", e);
+        free(e);
+        return -1;
+    }
+    log_info("%zu credential(s) from %s; authenticated: %s%s%s%s", auth_creds_count(m->creds), path,
+             m->cfg.auth_surfaces & REST_AUTH_FRAMEWORK ? "frameworks " : "",
+             m->cfg.auth_surfaces & REST_AUTH_AGENT ? "agents " : "",
+             m->cfg.auth_surfaces & REST_AUTH_READONLY ? "http_readonly " : "",
+             m->cfg.auth_surfaces & REST_AUTH_READWRITE ? "http_readwrite" : "");
+    return 0;
+}
+
 struct master *master_new(struct event_base *base, const struct master_config *cfg,
                           struct http_server *http, char **err)
 {
@@ -947,6 +977,8 @@ struct master *master_new(struct event_base *base, const struct master_config *c
         master_start_reregister_timer(m);
     }
 
+    if (master_auth_setup(m, err) != 0)
+        goto fail;
     m->ops = op_stream_new(m);
     master_routes_attach(m);
     log_info("master %s (%s) started on %s:%d, version %s, work_dir %s", m->id, m->cfg.hostname,
@@ -971,6 +1003,7 @@ void master_free(struct master *m)
         return;
     op_stream_free(m->ops);
     m->ops = NULL;
+    auth_creds_free(m->creds);
     /* Deferred work may reference objects freed below: run it first. */
     if (m->defer_ev)
         defer_run(-1, 0, m);

@@ -83,6 +83,8 @@ struct master_config {
     double zk_session_timeout;       /* seconds asked of ZooKeeper */
     double slave_reregister_timeout; /* after election: known slaves' deadline */
     uint64_t operator_stream_buffer; /* operator subscriber dropped beyond this backlog */
+    const char *credentials;         /* --credentials file, NULL: none */
+    unsigned auth_surfaces;          /* REST_AUTH_* turned on by --authenticate_* */
     const struct flag *flags;        /* main's flag table (GET_FLAGS); may be NULL */
     size_t nflags;
 };
@@ -272,6 +274,7 @@ struct master {
     struct master_metrics metrics;
     struct op_stream *ops;        /* operator API subscribers */
     struct master_queues *queues; /* queues.c */
+    struct auth_creds *creds;     /* --credentials, NULL without */
 };
 
 /* queues.c: loop lag and stream backlog gauges in /metrics. */

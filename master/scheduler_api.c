@@ -216,6 +216,14 @@ static void handle_subscribe(struct master *m, struct rest_req *rq,
         rest_error(rq, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
         return;
     }
+    /* Authenticated: the framework is who its credentials say (Mesos). */
+    if (rq->principal && info->principal && strcmp(info->principal, rq->principal) != 0) {
+        rest_error(rq, 403,
+                   "Authenticated principal '%s' does not match principal '%s' set in "
+                   "`FrameworkInfo`",
+                   rq->principal, info->principal);
+        return;
+    }
     const char *id =
         info->id ? info->id->value : (call->framework_id ? call->framework_id->value : NULL);
     if (recordio)

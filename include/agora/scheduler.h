@@ -91,6 +91,9 @@ struct agora_scheduler_config {
     bool json;                 /* speak application/json instead of protobuf */
     double zk_session_timeout; /* zk:// masters: the ZooKeeper session
                                     timeout in seconds (0: 10 s) */
+    const char *secret;        /* with principal: HTTP Basic credentials sent
+                                    on every call, for a master started with
+                                    --authenticate_frameworks (NULL: none) */
 };
 
 /* The framework's event handlers. Any may be NULL. Each runs on the loop

@@ -1,0 +1,113 @@
+"""Authentication (issue 13, item 2) against real daemons: a master with
+--credentials and the --authenticate_* surfaces; slaves (--credential) and
+agora-batch (--principal/--secret) that present credentials, and ones that
+do not or present wrong ones."""
+import json
+import os
+import subprocess
+
+import pytest
+import requests
+
+from agora_harness import BIN, wait_for
+
+SECRETS = {"admin": "adm1n-s3cret", "agent": "ag3nt-s3cret", "batch": "b4tch-s3cret"}
+
+
+@pytest.fixture
+def creds(tmp_path):
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({"credentials": [{"principal": p, "secret": s}
+                                                for p, s in SECRETS.items()]}))
+    return str(path)
+
+
+def credential_file(tmp_path, name, secret):
+    path = tmp_path / f"{name}.cred"
+    path.write_text(f"{name} {secret}\n")
+    return str(path)
+
+
+def metric(url, name, auth=None):
+    for line in requests.get(url + "/metrics", auth=auth, timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_readonly_endpoints_need_credentials(cluster, creds):
+    m = cluster.start_master(f"--credentials={creds}", "--authenticate_http_readonly")
+    ok = ("admin", SECRETS["admin"])
+    for path in ("/master/state", "/state.json", "/metrics", "/metrics/snapshot"):
+        none = requests.get(m.url + path, timeout=5)
+        wrong_secret = requests.get(m.url + path, auth=("admin", "nope"), timeout=5)
+        wrong_name = requests.get(m.url + path, auth=("nobody", SECRETS["admin"]), timeout=5)
+        for r in (none, wrong_secret, wrong_name):
+            assert r.status_code == 401, (path, r.status_code, r.text)
+            assert r.headers["WWW-Authenticate"] == 'Basic realm="agora-master"'
+        # Never a hint which half was wrong.
+        assert none.text == wrong_secret.text == wrong_name.text
+        assert requests.get(m.url + path, auth=ok, timeout=5).status_code == 200, path
+    r = requests.post(m.url + "/api/v1", json={"type": "GET_HEALTH"}, timeout=5)
+    assert r.status_code == 401
+    r = requests.post(m.url + "/api/v1", json={"type": "GET_HEALTH"}, auth=ok, timeout=5)
+    assert r.status_code == 200 and r.json()["get_health"]["healthy"] is True
+    # Malformed headers are refused the same way, and the master keeps serving.
+    for bad in ("Basic", "Basic !!!!", "Basic YWRtaW4=", "Bearer x", "Basic " + "A" * 8000):
+        r = requests.get(m.url + "/master/state", headers={"Authorization": bad}, timeout=5)
+        assert r.status_code in (401, 431, 400), (bad[:20], r.status_code)
+    # Health stays open (load balancers probe it).
+    assert requests.get(m.url + "/health", timeout=5).status_code == 200
+    assert metric(m.url, "agora_http_auth_failures_total", auth=ok) >= 15
+    log = m.log()
+    for s in SECRETS.values():
+        assert s not in log, "a secret was logged"
+
+
+def test_slaves_and_frameworks_authenticate(cluster, creds, tmp_path):
+    m = cluster.start_master(f"--credentials={creds}", "--authenticate_agents",
+                             "--authenticate_frameworks")
+    # A slave with no credential and one with a wrong one are refused...
+    cluster.add_slave()
+    cluster.add_slave(f"--credential={credential_file(tmp_path, 'agent', 'wrong')}")
+    wait_for(lambda: metric(m.url, "agora_http_auth_failures_total") >= 2, 20,
+             what="both slaves refused with 401")
+    assert cluster.state()["slaves"] == []
+    # ...one with the right credential registers.
+    cluster.add_slave(f"--credential={credential_file(tmp_path, 'agent', SECRETS['agent'])}")
+    cluster.wait_slaves(1)
+    assert len(cluster.state()["slaves"]) == 1
+
+    # A framework without credentials gets 401, with them it runs its tasks.
+    r = requests.post(m.url + "/api/v1/scheduler", timeout=5, json={
+        "type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "root", "name": "x"}}})
+    assert r.status_code == 401 and "WWW-Authenticate" in r.headers
+    argv = [os.path.join(BIN, "agora-batch"), f"--master=127.0.0.1:{m.port}", "--tasks=20",
+            "--cmd=true", "--cpus=0.1", "--mem=16", "--principal=batch",
+            f"--secret={SECRETS['batch']}", "--timeout=60secs"]
+    p = subprocess.run(argv, capture_output=True, timeout=90, start_new_session=True)
+    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()[-3000:]
+    assert b"20 finished, 0 failed" in p.stdout
+
+    # Authenticated as one principal, claiming another in FrameworkInfo: 403.
+    r = requests.post(m.url + "/api/v1/scheduler", auth=("batch", SECRETS["batch"]), timeout=5,
+                      json={"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+                          "user": "root", "name": "x", "principal": "admin"}}})
+    assert r.status_code == 403, r.text
+    assert "does not match" in r.text
+    log = cluster.logs()
+    for s in SECRETS.values():
+        assert s not in log, "a secret was logged"
+
+
+def test_authenticate_without_credentials_refused(tmp_path):
+    p = subprocess.run([os.path.join(BIN, "agora-master"), "--port=0",
+                        f"--work_dir={tmp_path}", "--authenticate_agents"],
+                       capture_output=True, timeout=10)
+    assert p.returncode != 0 and b"--credentials" in p.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"credentials": [{"principal": "a"}]}')
+    p = subprocess.run([os.path.join(BIN, "agora-master"), "--port=0",
+                        f"--work_dir={tmp_path}", f"--credentials={bad}"],
+                       capture_output=True, timeout=10)
+    assert p.returncode != 0 and b"credentials[0]" in p.stderr
