@@ -177,6 +177,29 @@ struct auth_creds *auth_creds_load(const char *path, char **err)
     return c;
 }
 
+struct auth_creds *auth_creds_from_pairs(const char *list, char **err)
+{
+    struct auth_creds *c = xcalloc(1, sizeof(*c));
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', n);
+        if (colon == NULL || colon == p) {
+            *err = xasprintf("credential %zu: want user:password", c->n + 1);
+            auth_creds_free(c);
+            return NULL;
+        }
+        add(c, p, (size_t)(colon - p), colon + 1, n - (size_t)(colon - p) - 1);
+        p = end ? end + 1 : p + n;
+    }
+    if (c->n == 0) {
+        *err = xstrdup("no user:password in it");
+        auth_creds_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 void auth_creds_free(struct auth_creds *c)
 {
     if (c == NULL)

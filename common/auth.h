@@ -26,6 +26,9 @@ struct auth_creds;
 struct auth_creds *auth_creds_load(const char *path, char **err);
 /* Parse credentials from text (the file's content); same formats. */
 struct auth_creds *auth_creds_parse(const char *text, size_t len, char **err);
+/* Marathon's --http_credentials form: "user:password[,user:password...]"
+ * (a password may hold ':' but not ','). */
+struct auth_creds *auth_creds_from_pairs(const char *list, char **err);
 void auth_creds_free(struct auth_creds *c);
 size_t auth_creds_count(const struct auth_creds *c);
 /* The nth credential (0-based), borrowed; false past the end. */

@@ -37,7 +37,8 @@ struct rest_server {
     char *proxy_header;            /* added to proxied answers: "<name>: host:port" */
     unsigned auth_surfaces;        /* REST_AUTH_* bits that need credentials */
     const struct auth_creds *creds;
-    char *auth_challenge; /* WWW-Authenticate value */
+    const struct auth_creds *creds_ro; /* read-only users, NULL: none */
+    char *auth_challenge;              /* WWW-Authenticate value */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -574,8 +575,18 @@ static bool rest_consumes_check(struct rest_server *rs, struct rest_req *rq)
 /* 401 unless the request carries a good credential; sets rq->principal. */
 static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq)
 {
-    if (auth_check_basic(rs->creds, http_req_header(rq->req, "Authorization"), &rq->principal))
+    const char *h = http_req_header(rq->req, "Authorization");
+    if (auth_check_basic(rs->creds, h, &rq->principal))
         return true;
+    if (rs->creds_ro && auth_check_basic(rs->creds_ro, h, &rq->principal)) {
+        if (rq->route->flags & REST_AUTH_READONLY)
+            return true;
+        log_info("http: %s %s from %s: 403 (%s may only read)", http_req_method(rq->req), rq->path,
+                 http_req_peer(rq->req), rq->principal);
+        rest_server_error(rs, rq->req, 403, "'%s' may not %s %s (read-only access)", rq->principal,
+                          http_req_method(rq->req), rq->path);
+        return false;
+    }
     static struct metric *failures;
     if (failures == NULL)
         failures = metrics_counter("agora_http_auth_failures_total",
@@ -657,6 +668,11 @@ struct rest_server *rest_server_attach(struct http_server *http, const struct re
 void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn)
 {
     rs->leader = fn;
+}
+
+void rest_server_set_auth_readonly(struct rest_server *rs, const struct auth_creds *readonly)
+{
+    rs->creds_ro = readonly;
 }
 
 void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,

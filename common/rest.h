@@ -102,6 +102,9 @@ void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn);
 struct auth_creds;
 void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,
                           const char *realm);
+/* Also accept readonly (borrowed) on REST_AUTH_READONLY routes; one of
+ * them on any other authenticated route is 403 (it may only read). */
+void rest_server_set_auth_readonly(struct rest_server *rs, const struct auth_creds *readonly);
 /* Answer REST_LEADER_ONLY routes of a non-leader by proxying the request
  * to the leader (common/http_proxy.h) instead of a 307; the answer gets
  * the header "leader_header: host:port" when leader_header is not NULL

@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -63,6 +64,7 @@ struct source {
     int port;
     double resync_secs;
     struct event *resync;
+    char *auth_header; /* --marathon_credentials as "Basic ...", NULL: none */
     source_apps_fn fn;
     void *arg;
     struct http_call *call; /* refresh in flight */
@@ -152,7 +154,8 @@ static void on_apps(const struct http_response *resp, void *arg)
 
 static void refresh(struct source *s)
 {
-    static const struct http_header hdrs[] = { { "Accept", "application/json" } };
+    const struct http_header hdrs[] = { { "Accept", "application/json" },
+                                        { "Authorization", s->auth_header } };
     if (s->call != NULL) {
         s->queued = true;
         return;
@@ -160,8 +163,8 @@ static void refresh(struct source *s)
     evtimer_del(s->retry);
     if (s->resync_secs > 0)
         arm(s->resync, s->resync_secs);
-    s->call = http_call_start(s->base, s->host, s->port, "GET", SOURCE_APPS_PATH, hdrs, 1, NULL, 0,
-                              SOURCE_TIMEOUT_SECS, on_apps, s);
+    s->call = http_call_start(s->base, s->host, s->port, "GET", SOURCE_APPS_PATH, hdrs,
+                              s->auth_header ? 2 : 1, NULL, 0, SOURCE_TIMEOUT_SECS, on_apps, s);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -226,13 +229,14 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 
 static void stream_open(struct source *s)
 {
-    static const struct http_header hdrs[] = { { "Accept", "text/event-stream" } };
+    const struct http_header hdrs[] = { { "Accept", "text/event-stream" },
+                                        { "Authorization", s->auth_header } };
     static const struct http_sub_callbacks cbs = { on_response, on_data, on_close };
     sse_parser_free(s->parser);
     s->parser = sse_parser_new(SOURCE_MAX_EVENT);
     set_state(s, STREAM_CONNECTING);
-    s->sub = http_sub_open(s->base, s->host, s->port, "GET", SOURCE_EVENTS_PATH, hdrs, 1, NULL, 0,
-                           SOURCE_TIMEOUT_SECS, &cbs, s);
+    s->sub = http_sub_open(s->base, s->host, s->port, "GET", SOURCE_EVENTS_PATH, hdrs,
+                           s->auth_header ? 2 : 1, NULL, 0, SOURCE_TIMEOUT_SECS, &cbs, s);
     if (s->sub == NULL) {
         set_state(s, STREAM_WAITING);
         arm(s->reconnect, s->backoff);
@@ -240,7 +244,7 @@ static void stream_open(struct source *s)
 }
 
 struct source *source_new(struct event_base *base, const char *urls, double resync_secs,
-                          source_apps_fn fn, void *arg, char **err)
+                          const char *credentials, source_apps_fn fn, void *arg, char **err)
 {
     struct source *s = xcalloc(1, sizeof(*s));
     char *list = xstrdup(urls), *save = NULL;
@@ -263,6 +267,19 @@ struct source *source_new(struct event_base *base, const char *urls, double resy
             free(s->hosts[i]);
         free(s);
         return NULL;
+    }
+    if (credentials && credentials[0]) {
+        const char *colon = strchr(credentials, ':');
+        if (colon == NULL || colon == credentials) {
+            *err = xstrdup("--marathon_credentials: want user:password");
+            for (size_t i = 0; i < s->nurls; i++)
+                free(s->hosts[i]);
+            free(s);
+            return NULL;
+        }
+        char *user = xstrndup(credentials, (size_t)(colon - credentials));
+        s->auth_header = auth_basic_header(user, colon + 1);
+        free(user);
     }
     s->host = s->hosts[0];
     s->port = s->ports[0];
@@ -299,6 +316,7 @@ void source_free(struct source *s)
     event_free(s->retry);
     event_free(s->reconnect);
     event_free(s->resync);
+    free(s->auth_header);
     for (size_t i = 0; i < s->nurls; i++)
         free(s->hosts[i]);
     free(s);

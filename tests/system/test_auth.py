@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from agora_harness import BIN, wait_for
+from test_pacer_lb import get_ok, running_lb
 
 SECRETS = {"admin": "adm1n-s3cret", "agent": "ag3nt-s3cret", "batch": "b4tch-s3cret"}
 
@@ -111,3 +112,55 @@ def test_authenticate_without_credentials_refused(tmp_path):
                         f"--work_dir={tmp_path}", f"--credentials={bad}"],
                        capture_output=True, timeout=10)
     assert p.returncode != 0 and b"credentials[0]" in p.stderr
+
+
+def test_pacer_rest_and_framework_credentials(pacer_cluster, creds, tmp_path):
+    """Pacer with --http_credentials (full) and --http_readonly_credentials,
+    registering with the master as an authenticated framework; Debian's
+    python3-marathon client with credentials deploys an app; pacer-lb
+    reads with the read-only user and routes it."""
+    marathon = pytest.importorskip("marathon")
+    c = pacer_cluster
+    c.start_master("--allocation_interval=100ms", f"--credentials={creds}",
+                   "--authenticate_frameworks")
+    c.add_slave()
+    c.wait_slaves(1)
+    secret = tmp_path / "pacer.secret"
+    secret.write_text("wrong\n")
+    c.auth = ("admin", "pw:1")
+    # A wrong framework secret: refused by the master, and Pacer says so.
+    bad = subprocess.run([os.path.join(BIN, "agora-pacer"), f"--master=127.0.0.1:{c.master.port}",
+                          "--http_port=0", f"--work_dir={tmp_path / 'pacer-bad'}",
+                          "--http_credentials=admin:pw:1", "--mesos_authentication_principal=batch",
+                          f"--mesos_authentication_secret_file={secret}"],
+                         capture_output=True, timeout=30)
+    assert bad.returncode != 0 and b"401 Unauthorized" in bad.stderr, bad.stderr[-2000:]
+    assert b"wrong" not in bad.stderr
+    secret.write_text(SECRETS["batch"] + "\n")
+    c.start_pacer("--http_credentials=admin:pw:1", "--http_readonly_credentials=viewer:v",
+                  "--mesos_authentication_principal=batch",
+                  f"--mesos_authentication_secret_file={secret}")
+    url = c.pacer.url
+    r = requests.get(url + "/v2/apps", timeout=5)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Basic realm="pacer"'
+    assert r.json()["message"] == "Unauthorized"
+    assert requests.get(url + "/v2/apps", auth=("admin", "pw:2"), timeout=5).status_code == 401
+    assert requests.get(url + "/v2/apps", auth=("viewer", "v"), timeout=5).status_code == 200
+    r = requests.post(url + "/v2/apps", auth=("viewer", "v"), timeout=5,
+                      json={"id": "/no", "cmd": "sleep 100", "cpus": 0.1, "mem": 16})
+    assert r.status_code == 403 and "read-only" in r.json()["message"], r.text
+    assert requests.get(url + "/ping", timeout=5).status_code == 200  # open, as Marathon's
+
+    client = marathon.MarathonClient(url, username="admin", password="pw:1")
+    client.create_app("web", marathon.MarathonApp(
+        cmd="exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1", cpus=0.1, mem=32,
+        instances=1, port_definitions=[{"port": 0}]))
+    app = c.wait_app("/web", running=1, timeout=60)
+    sp = app["portDefinitions"][0]["port"]
+    assert c.get("/v2/info").json()["frameworkId"]
+    with running_lb([c.pacer.port], tmp_path, ["--marathon_credentials=viewer:v"]) as lb:
+        wait_for(lambda: get_ok(sp), 30, interval=0.2, what="/web through pacer-lb")
+        assert "401" not in lb.log()
+    log = c.logs()
+    for s in (SECRETS["batch"], "pw:1"):
+        assert s not in log, "a secret was logged"

@@ -95,7 +95,7 @@ def get_ok(port):
 
 
 @contextlib.contextmanager
-def running_lb(marathons, tmp_path):
+def running_lb(marathons, tmp_path, extra=()):
     """agora-pacer-lb following the Pacers at ports marathons, with its
     config and sockets in tmp_path. At the end it gets SIGTERM and must
     take its HAProxy down."""
@@ -105,7 +105,7 @@ def running_lb(marathons, tmp_path):
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
                [f"--marathon={urls}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={tmp_path / 'lb.sock'}", "--group=external",
-                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000"])
+                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000"] + list(extra))
     d.cfg = cfg
     d.start()
     try:
