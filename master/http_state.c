@@ -712,15 +712,21 @@ static void put_open_object(struct evbuffer *b, json_t *j)
     json_decref(j);
 }
 
+/* --acls view_tasks: may who (NULL: anonymous) see t? */
+static bool task_visible(const struct master *m, const char *who, const struct task *t)
+{
+    return acls_allowed(m->acls, ACL_VIEW_TASKS, who, task_user(t));
+}
+
 static void state_write_framework(struct master *m, struct evbuffer *b, struct framework *fw,
-                                  struct res_memo *memo)
+                                  struct res_memo *memo, const char *who)
 {
     put_open_object(b, state_framework_json(m, fw));
     const char *sep = "";
     struct task *t, *tmp;
     evbuffer_add(b, ",\"tasks\":[", 10);
     HASH_ITER (hh, fw->tasks, t, tmp)
-        if (t->state != MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
+        if (t->state != MESOS__V1__TASK_STATE__TASK_UNREACHABLE && task_visible(m, who, t)) {
             evbuffer_add(b, sep, strlen(sep));
             put_task(b, t, memo);
             sep = ",";
@@ -728,16 +734,21 @@ static void state_write_framework(struct master *m, struct evbuffer *b, struct f
     evbuffer_add(b, "],\"unreachable_tasks\":[", 23);
     sep = "";
     HASH_ITER (hh, fw->tasks, t, tmp)
-        if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
+        if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE && task_visible(m, who, t)) {
             evbuffer_add(b, sep, strlen(sep));
             put_task(b, t, memo);
             sep = ",";
         }
     evbuffer_add(b, "],\"completed_tasks\":[", 21);
+    sep = "";
     for (size_t i = 0; i < fw->ncompleted; i++) {
-        if (i)
-            evbuffer_add(b, ",", 1);
-        put_task(b, fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS], memo);
+        const struct task *ct =
+            fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS];
+        if (!task_visible(m, who, ct))
+            continue;
+        evbuffer_add(b, sep, strlen(sep));
+        put_task(b, ct, memo);
+        sep = ",";
     }
     evbuffer_add(b, "]}", 2);
 }
@@ -759,8 +770,11 @@ void http_state_handle_state(struct rest_req *rq)
     struct framework *fw, *ftmp;
     const char *sep = "";
     HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        /* --acls view_frameworks: only the frameworks this principal may see. */
+        if (!acls_allowed(m->acls, ACL_VIEW_FRAMEWORKS, rq->principal, fw->info->user))
+            continue;
         evbuffer_add(b, sep, strlen(sep));
-        state_write_framework(m, b, fw, &memo);
+        state_write_framework(m, b, fw, &memo, rq->principal);
         sep = ",";
     }
     evbuffer_add(b, "]}", 2);
@@ -1037,6 +1051,32 @@ json_t *v1_get_state_json(struct master *m)
                      v1_get_frameworks(m), "get_agents", v1_get_agents(m));
 }
 
+/* TEARDOWN: remove a framework and kill its tasks, if --acls'
+ * teardown_frameworks lets the caller do it to that framework's principal. */
+static void operator_teardown(struct master *m, struct rest_req *rq, const json_t *call)
+{
+    const char *id = json_string_value(json_object_get(
+        json_object_get(json_object_get(call, "teardown"), "framework_id"), "value"));
+    if (!id) {
+        rest_error(rq, 400,
+                   "Failed to validate master::Call: Expecting 'teardown.framework_id.value'");
+        return;
+    }
+    struct framework *fw = fw_find(m, id);
+    if (!fw) {
+        rest_error(rq, 400, "No framework found with specified ID '%s'", id);
+        return;
+    }
+    if (!master_authorized(m, ACL_TEARDOWN_FRAMEWORKS, rq->principal, fw->info->principal)) {
+        rest_error(rq, 403, "Not authorized to tear down framework %s", id);
+        return;
+    }
+    log_info("framework %s torn down by the operator (principal %s)", id,
+             rq->principal ? rq->principal : "none");
+    fw_remove(m, fw, "torn down by the operator");
+    http_reply(rq->req, 200, NULL, NULL, 0);
+}
+
 void http_state_handle_operator(struct rest_req *rq)
 {
     struct evhttp_request *req = rq->req;
@@ -1110,6 +1150,9 @@ void http_state_handle_operator(struct rest_req *rq)
         resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state_json(m));
     } else if (strcmp(type, "SUBSCRIBE") == 0) {
         op_stream_subscribe(m, rq, enc);
+        goto out;
+    } else if (strcmp(type, "TEARDOWN") == 0) {
+        operator_teardown(m, rq, call);
         goto out;
     } else {
         rest_error(rq, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);

@@ -20,7 +20,7 @@ static uint64_t f_max_body, f_op_buffer;
 static int f_port, f_max_pings;
 static double f_ping_timeout, f_offer_timeout, f_alloc_interval, f_alloc_batch, f_heartbeat;
 static double f_zk_session_timeout, f_reregister_timeout;
-static char *f_credentials;
+static char *f_credentials, *f_acls;
 static bool f_auth_frameworks, f_auth_agents, f_auth_ro, f_auth_rw;
 
 static const struct flag flag_table[] = {
@@ -62,6 +62,9 @@ static const struct flag flag_table[] = {
       "File (or file:// URL) of the credentials the --authenticate_* surfaces accept: "
       "{\"credentials\": [{\"principal\": ..., \"secret\": ...}]} or \"principal secret\" "
       "lines" },
+    { "acls", FLAG_STRING, &f_acls, NULL,
+      "Mesos's ACLs (JSON text, or a file / file:// URL): register_frameworks, run_tasks, "
+      "teardown_frameworks, view_frameworks, view_tasks; default: everything allowed" },
     { "authenticate_frameworks", FLAG_BOOL, &f_auth_frameworks, "false",
       "Schedulers must send HTTP Basic credentials (POST /api/v1/scheduler); a "
       "FrameworkInfo.principal must be the authenticated one" },
@@ -134,6 +137,7 @@ static int on_start(struct daemon *d, void *arg, char **err)
         .slave_reregister_timeout = f_reregister_timeout,
         .operator_stream_buffer = f_op_buffer,
         .credentials = f_credentials && f_credentials[0] ? f_credentials : NULL,
+        .acls = f_acls && f_acls[0] ? f_acls : NULL,
         .auth_surfaces =
             (f_auth_frameworks ? REST_AUTH_FRAMEWORK : 0) | (f_auth_agents ? REST_AUTH_AGENT : 0) |
             (f_auth_ro ? REST_AUTH_READONLY : 0) | (f_auth_rw ? REST_AUTH_READWRITE : 0),

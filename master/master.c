@@ -889,10 +889,46 @@ static void metrics_setup(struct master *m)
 
 /* --credentials (Mesos also takes "file://PATH"), required by every
  * --authenticate_* surface turned on. */
+bool master_authorized(struct master *m, enum acl_action action, const char *principal,
+                       const char *object)
+{
+    if (acls_allowed(m->acls, action, principal, object))
+        return true;
+    static struct metric *denied;
+    if (denied == NULL)
+        denied = metrics_counter("agora_master_acl_denials_total",
+                                 "requests refused by --acls (any action)");
+    metric_inc(denied, 1);
+    log_info("acls: %s of '%s' by principal '%s' refused", acl_action_name(action),
+             object ? object : "", principal ? principal : "(none)");
+    return false;
+}
+
+const char *task_user(const struct task *t)
+{
+    const Mesos__V1__TaskInfo *ti = t->info;
+    if (ti && ti->command && ti->command->user)
+        return ti->command->user;
+    return t->fw && t->fw->info ? t->fw->info->user : NULL;
+}
+
 static int master_auth_setup(struct master *m, char **err)
 {
     const char *path = m->cfg.credentials;
+    const char *acls = m->cfg.acls;
     m->cfg.credentials = NULL; /* main's; not kept */
+    m->cfg.acls = NULL;
+    if (acls) {
+        char *e = NULL;
+        size_t i = strspn(acls, " \t\n");
+        m->acls = acls[i] == '{' ? acls_parse(acls, strlen(acls), &e) : acls_load(acls, &e);
+        if (m->acls == NULL) {
+            *err = xasprintf("--acls: %s", e);
+            free(e);
+            return -1;
+        }
+        log_info("authorization by --acls");
+    }
     if (path && strncmp(path, "file://", 7) == 0)
         path += 7;
     if (m->cfg.auth_surfaces && path == NULL) {
@@ -1004,6 +1040,7 @@ void master_free(struct master *m)
     op_stream_free(m->ops);
     m->ops = NULL;
     auth_creds_free(m->creds);
+    acls_free(m->acls);
     /* Deferred work may reference objects freed below: run it first. */
     if (m->defer_ev)
         defer_run(-1, 0, m);

@@ -25,9 +25,10 @@ static const struct rest_route master_routes[] = {
       json_or_protobuf },
     { "POST", "/internal/v1/slave", slave_api_handle, REST_LEADER_ONLY | REST_AUTH_AGENT,
       protobuf_only },
-    /* Every operator call served is a read (GET_*, SUBSCRIBE). */
-    { "POST", "/api/v1", http_state_handle_operator, REST_LEADER_ONLY | REST_AUTH_READONLY,
-      json_or_protobuf },
+    /* Reads (GET_*, SUBSCRIBE) and one change (TEARDOWN) share the
+     * endpoint: either surface turned on authenticates every call. */
+    { "POST", "/api/v1", http_state_handle_operator,
+      REST_LEADER_ONLY | REST_AUTH_READONLY | REST_AUTH_READWRITE, json_or_protobuf },
     { "GET", "/master/state", http_state_handle_state, REST_AUTH_READONLY, NULL },
     { "GET", "/master/state.json", http_state_handle_state, REST_AUTH_READONLY, NULL },
     { "GET", "/state", http_state_handle_state, REST_AUTH_READONLY, NULL },

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import requests
 
-from agora_harness import BIN, wait_for
+from agora_harness import BIN, SchedulerClient, wait_for
 from test_pacer_lb import get_ok, running_lb
 
 SECRETS = {"admin": "adm1n-s3cret", "agent": "ag3nt-s3cret", "batch": "b4tch-s3cret"}
@@ -164,3 +164,76 @@ def test_pacer_rest_and_framework_credentials(pacer_cluster, creds, tmp_path):
     log = c.logs()
     for s in (SECRETS["batch"], "pw:1"):
         assert s not in log, "a secret was logged"
+
+
+ACLS = {
+    "permissive": True,
+    # admin may register no role at all.
+    "register_frameworks": [{"principals": {"values": ["admin"]}, "roles": {"type": "NONE"}}],
+    # batch may launch as root only.
+    "run_tasks": [{"principals": {"values": ["batch"]}, "users": {"values": ["root"]}},
+                  {"principals": {"values": ["batch"]}, "users": {"type": "NONE"}}],
+    # agent sees no framework and may tear none down; admin may.
+    "view_frameworks": [{"principals": {"values": ["agent"]}, "users": {"type": "NONE"}}],
+    "teardown_frameworks": [{"principals": {"values": ["agent"]},
+                             "framework_principals": {"type": "NONE"}}],
+}
+
+
+def test_acls(cluster, creds, tmp_path):
+    acls = tmp_path / "acls.json"
+    acls.write_text(json.dumps(ACLS))
+    m = cluster.start_master(f"--credentials={creds}", f"--acls={acls}",
+                             "--authenticate_frameworks", "--authenticate_http_readonly")
+    cluster.add_slave()
+    admin, agent = ("admin", SECRETS["admin"]), ("agent", SECRETS["agent"])
+    wait_for(lambda: len(requests.get(m.url + "/master/state", auth=admin,
+                                      timeout=5).json()["slaves"]) == 1, 20, what="the slave")
+
+    # register_frameworks: admin may not register any role.
+    r = requests.post(m.url + "/api/v1/scheduler", auth=admin, timeout=5, json={
+        "type": "SUBSCRIBE", "subscribe": {"framework_info": {
+            "user": "root", "name": "x", "principal": "admin"}}})
+    assert r.status_code == 403 and "Not authorized to use role '*'" in r.text, r.text
+
+    # run_tasks: batch launches as root, not as nobody.
+    s = SchedulerClient(m.url, principal="batch", auth=("batch", SECRETS["batch"]))
+    s.subscribe()
+    offer = s.next_offers()[0]
+    res = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+           {"name": "mem", "type": "SCALAR", "scalar": {"value": 16}}]
+    s.launch(offer, [
+        {"name": "ok", "task_id": {"value": "ok"}, "agent_id": offer["agent_id"],
+         "resources": res, "command": {"value": "sleep 30"}},
+        {"name": "no", "task_id": {"value": "no"}, "agent_id": offer["agent_id"],
+         "resources": res, "command": {"value": "true", "user": "nobody"}}])
+    up = s.wait_update("no", "TASK_ERROR")
+    assert up["reason"] == "REASON_TASK_UNAUTHORIZED", up
+    assert "as user 'nobody'" in up["message"]
+    s.wait_update("ok", "TASK_RUNNING")
+
+    # view_frameworks: admin sees the framework, agent does not.
+    def frameworks(who):
+        return requests.get(m.url + "/master/state", auth=who, timeout=5).json()["frameworks"]
+    assert [f["id"] for f in frameworks(admin)] == [s.framework_id]
+    assert frameworks(agent) == []
+
+    # teardown_frameworks: agent may not, admin may.
+    call = {"type": "TEARDOWN", "teardown": {"framework_id": {"value": s.framework_id}}}
+    r = requests.post(m.url + "/api/v1", json=call, auth=agent, timeout=5)
+    assert r.status_code == 403, r.text
+    r = requests.post(m.url + "/api/v1", json=call, auth=admin, timeout=5)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: frameworks(admin) == [], 10, what="the framework torn down")
+    bad = dict(call, teardown={"framework_id": {"value": "nope"}})
+    r = requests.post(m.url + "/api/v1", json=bad, auth=admin, timeout=5)
+    assert r.status_code == 400 and "nope" in r.text
+    assert metric(m.url, "agora_master_acl_denials_total", auth=admin) >= 3
+    s.close()
+
+
+def test_bad_acls_refused(tmp_path):
+    p = subprocess.run([os.path.join(BIN, "agora-master"), "--port=0", f"--work_dir={tmp_path}",
+                        '--acls={"run_tasks": [{"principals": {"values": [1]}}]}'],
+                       capture_output=True, timeout=10)
+    assert p.returncode != 0 and b"run_tasks[0].principals.values[0]" in p.stderr, p.stderr
