@@ -175,6 +175,7 @@ ACLS = {
                   {"principals": {"values": ["batch"]}, "users": {"type": "NONE"}}],
     # agent sees no framework and may tear none down; admin may.
     "view_frameworks": [{"principals": {"values": ["agent"]}, "users": {"type": "NONE"}}],
+    "view_tasks": [{"principals": {"values": ["agent"]}, "users": {"type": "NONE"}}],
     "teardown_frameworks": [{"principals": {"values": ["agent"]},
                              "framework_principals": {"type": "NONE"}}],
 }
@@ -217,6 +218,19 @@ def test_acls(cluster, creds, tmp_path):
         return requests.get(m.url + "/master/state", auth=who, timeout=5).json()["frameworks"]
     assert [f["id"] for f in frameworks(admin)] == [s.framework_id]
     assert frameworks(agent) == []
+
+    # ...and view_tasks: the operator API's GET_* answer the same way.
+    def operator(who, type_):
+        r = requests.post(m.url + "/api/v1", json={"type": type_}, auth=who, timeout=5)
+        assert r.status_code == 200, r.text
+        return r.json()[type_.lower()]
+    assert len(operator(admin, "GET_FRAMEWORKS")["frameworks"]) == 1
+    assert operator(agent, "GET_FRAMEWORKS")["frameworks"] == []
+    assert {t["task_id"]["value"] for t in operator(admin, "GET_TASKS")["tasks"]} == {"ok"}
+    assert operator(agent, "GET_TASKS")["tasks"] == []
+    st = operator(agent, "GET_STATE")
+    assert st["get_tasks"]["tasks"] == [] and st["get_frameworks"]["frameworks"] == []
+    assert len(st["get_agents"]["agents"]) == 1
 
     # teardown_frameworks: agent may not, admin may.
     call = {"type": "TEARDOWN", "teardown": {"framework_id": {"value": s.framework_id}}}
