@@ -201,8 +201,8 @@ static int start_http(struct health *h, char **why)
     /* A fresh connection per check (as Mesos does): a pooled one would pass
      * for a task that still serves old connections but accepts no new ones. */
     static const struct http_header close_hdr[] = { { "Connection", "close" } };
-    h->call = http_call_start(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p,
-                              close_hdr, 1, NULL, 0, h->hc->timeout_seconds, http_done, h);
+    h->call = http_call_start_plain(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p,
+                                    close_hdr, 1, NULL, 0, h->hc->timeout_seconds, http_done, h);
     free(p);
     if (h->call == NULL) {
         *why = xstrdup("HTTP health check could not start");

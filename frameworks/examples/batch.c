@@ -47,7 +47,7 @@ enum batch_task {
 struct batch {
     struct agora_scheduler *s;
     /* flags */
-    char *master, *cmd, *name, *role, *log_level, *principal, *secret;
+    char *master, *cmd, *name, *role, *log_level, *principal, *secret, *ssl_ca;
     char *docker_image; /* run tasks as Docker containers of this image */
     int ntasks;
     double cpus, mem, timeout, failover_timeout;
@@ -320,6 +320,8 @@ int main(int argc, char **argv)
         { "role", FLAG_STRING, &b.role, NULL, "role to register with (default *)" },
         { "principal", FLAG_STRING, &b.principal, NULL,
           "FrameworkInfo.principal; with --secret, the credentials sent to the master" },
+        { "ssl_ca", FLAG_STRING, &b.ssl_ca, NULL,
+          "PEM CA bundle: speak TLS to the master and verify it with this" },
         { "secret", FLAG_STRING, &b.secret, NULL,
           "secret of --principal (for a master with --authenticate_frameworks)" },
         { "timeout", FLAG_DURATION, &b.timeout, "0", "give up after this long (0: never)" },
@@ -377,6 +379,7 @@ int main(int argc, char **argv)
     cfg.role = b.role;
     cfg.principal = b.principal;
     cfg.secret = b.secret;
+    cfg.ssl_ca = b.ssl_ca;
     cfg.failover_timeout = b.failover_timeout;
     cfg.json = b.json;
     b.tasks = xcalloc((size_t)b.ntasks, 1);

@@ -94,6 +94,12 @@ struct agora_scheduler_config {
     const char *secret;        /* with principal: HTTP Basic credentials sent
                                     on every call, for a master started with
                                     --authenticate_frameworks (NULL: none) */
+    bool ssl;                  /* speak TLS to the master (as a master with
+                                    --ssl_cert requires); the first scheduler
+                                    of the process sets it for all of them */
+    const char *ssl_ca;        /* PEM CA bundle to verify the master with
+                                    (NULL: the system's); implies ssl */
+    bool ssl_insecure;         /* do not verify the master's certificate */
 };
 
 /* The framework's event handlers. Any may be NULL. Each runs on the loop
