@@ -2,7 +2,7 @@
  * routes: the master's one route table (every endpoint it serves), its
  * leader callback for REST_LEADER_ONLY routes, and the Accept negotiation
  * the scheduler and operator APIs share. The handlers live with their
- * concern (scheduler_api.c, slave_api.c, http_state.c).
+ * concern (scheduler_api.c, slave_api.c, http_state.c, ui.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,11 @@ static const struct rest_route master_routes[] = {
     { "GET", "/master/health", rest_handle_health, 0, NULL },
     { "GET", "/metrics", rest_handle_metrics, 0, NULL },
     { "GET", "/metrics/snapshot", http_state_handle_metrics_snapshot, 0, NULL },
+    /* The web UI's read-only window on a slave (ui.c); the UI's files are
+     * mounted at "/" by master_ui_attach. */
+    { "GET", "/agents/{agent_id}/state", master_ui_handle_agent, REST_LEADER_ONLY, NULL },
+    { "GET", "/agents/{agent_id}/files/browse", master_ui_handle_agent, REST_LEADER_ONLY, NULL },
+    { "GET", "/agents/{agent_id}/files/read", master_ui_handle_agent, REST_LEADER_ONLY, NULL },
 };
 
 static bool master_leading(void *arg, const char **host, int *port)
@@ -53,6 +58,7 @@ void master_routes_attach(struct master *m)
     m->rest = rest_server_attach(m->http, master_routes,
                                  sizeof(master_routes) / sizeof(master_routes[0]), m, NULL);
     rest_server_set_leader(m->rest, master_leading);
+    master_ui_attach(m);
 }
 
 int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio)
