@@ -13,6 +13,7 @@ import { subscribe, operatorCall } from './stream.js';
 const OFFERS_EVERY_MS = 5000;
 const SAMPLE_EVERY_MS = 2000;
 const MAX_TASK_ROWS = 500;
+const REDRAW_MS = 200;
 
 const model = new ClusterModel();
 const history = new History();
@@ -96,7 +97,8 @@ function resourceCard(kind, tot) {
     sparkline(history, kind, `${KIND_TITLES[kind]} used and offered since this page opened`),
     h('p', { class: 'spark-caption' },
       history.samples.length > 1 ? `since ${fmtClock(history.samples[0].t / 1000)}` : 'collecting history…',
-      h('span', {}, `peak ${amount(kind, Math.max(0, ...history.samples.map((x) => x[kind].used)))} used`)));
+      history.samples.length > 1
+        ? h('span', {}, `peak ${amount(kind, Math.max(0, ...history.samples.map((x) => x[kind].used)))} used`) : null));
 }
 
 function stat(label, value, detail, href) {
@@ -370,11 +372,12 @@ function draw(full) {
   fill(main, (views[v.name] || viewOverview)());
 }
 
-// Coalesce the events of a burst into one redraw per frame.
+// Coalesce the events of a burst into one redraw (at most five a second:
+// a busy cluster sends hundreds of events a second).
 function changed() {
   if (ui.dirty) return;
   ui.dirty = true;
-  requestAnimationFrame(() => { ui.dirty = false; draw(false); });
+  setTimeout(() => requestAnimationFrame(() => { ui.dirty = false; draw(false); }), REDRAW_MS);
 }
 
 // ------------------------------------------------------------ live data
@@ -422,6 +425,7 @@ async function refreshOffers() {
 
 function sample() {
   if (model.subscribedAt) history.add(model.totals());
+  model.prune();
   // The overview's charts and every "… ago" move with time.
   if (!ui.view || ['overview', 'slaves', 'frameworks'].includes(ui.view.name)) changed();
 }

@@ -199,6 +199,16 @@ export class ClusterModel {
     t.updated = st.timestamp || this.lastEventAt;
   }
 
+  // Forget the oldest terminal tasks beyond keep (a page left open on a
+  // busy cluster would otherwise grow without bound; the master keeps a
+  // bounded number of completed tasks too).
+  prune(keep = 5000) {
+    const done = [...this.tasks.values()].filter((t) => TERMINAL.has(t.state));
+    if (done.length <= keep) return;
+    done.sort((a, b) => a.updated - b.updated);
+    for (const t of done.slice(0, done.length - keep)) this.tasks.delete(t.key);
+  }
+
   // Resources of each active task, summed per agent and per framework.
   usage() {
     const byAgent = new Map(), byFw = new Map();

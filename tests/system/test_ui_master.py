@@ -11,6 +11,10 @@ in the test's tmp folder (laptop and phone sizes). The static files
 themselves and the relay are checked over plain HTTP too.
 """
 
+import os
+import shutil
+import subprocess
+
 import pytest
 import requests
 
@@ -209,3 +213,14 @@ def test_ui_files_and_relay_over_http(ui_cluster):
         return r.text if r.status_code == 503 else None  # (a Response of 503 is falsy)
     text = wait_for(relay_503, DEADLINE, what="503 from the relay")
     assert "could not be reached" in text or "unreachable" in text, text
+
+
+def test_ui_modules_under_node():
+    """The page's pure modules (RecordIO decoder, cluster model, chart
+    history) under node's test runner: tests/ui/master_ui.test.mjs."""
+    from ui_driver import UI_DIR
+    assert shutil.which("node"), "node is missing: run deploy/install-deps.sh"
+    r = subprocess.run(["node", "--test", os.path.join(UI_DIR, "master_ui.test.mjs")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "# fail 0" in r.stdout and "# pass 0" not in r.stdout, r.stdout
