@@ -8,7 +8,9 @@ TASK_FINISHED without a reload (the operator event stream, not polling),
 and show the task's stdout and stderr from its sandbox (read through the
 master's /agents/{id}/files relay). Screenshots of each step are saved
 in the test's tmp folder (laptop and phone sizes). The static files
-themselves and the relay are checked over plain HTTP too.
+themselves and the relay are checked over plain HTTP too, a standby
+master's redirect to the leader with two masters elected through
+ZooKeeper, and the page's pure modules under node's test runner.
 """
 
 import os
@@ -19,6 +21,7 @@ import pytest
 import requests
 
 from agora_harness import SchedulerClient, task_info, wait_for
+from test_ha import ha  # noqa: F401  (fixture: masters elected through ZooKeeper)
 from ui_driver import Browser
 
 DEADLINE = 20
@@ -224,3 +227,23 @@ def test_ui_modules_under_node():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "# fail 0" in r.stdout and "# pass 0" not in r.stdout, r.stdout
+
+
+def test_ui_standby_redirects_to_the_leader(ha, browser):
+    """A standby master sends the page (and each of its files) to the
+    leader with a 307; the browser lands on the leader and goes live."""
+    ha.start_masters(2)
+    leader = ha.wait_leader()
+    standby = next(m for m in ha.masters if m is not leader)
+    for path in ("/", "/app.js"):
+        r = requests.get(standby.url + path, allow_redirects=False, timeout=5)
+        assert r.status_code == 307, (path, r.status_code, r.text)
+        assert r.headers["Location"] == f"//127.0.0.1:{leader.port}{path}"
+    # An unknown file is the standby's own 404, not a redirect.
+    assert requests.get(standby.url + "/nope.js", allow_redirects=False,
+                        timeout=5).status_code == 404
+    landed = browser.goto(standby.url + "/#/slaves")
+    assert landed.startswith(leader.url + "/"), landed
+    browser.wait("#conn[data-state='live']", timeout=DEADLINE)
+    browser.wait("#master-info", text=f":{leader.port}")
+    assert browser.problems() == []
