@@ -24,6 +24,7 @@ const ui = {
   filters: { text: '', state: 'all', framework: '', agent: '' },
   dirty: false,
   live: false,
+  master: null,      // GET_MASTER's answer
 };
 
 // ------------------------------------------------------------ formatting
@@ -344,6 +345,7 @@ function route() {
 function draw(full) {
   const v = ui.view || parseHash();
   const counts = model.taskCounts();
+  drawMaster();
   document.getElementById('n-slaves').textContent = [...model.agents.values()].filter((a) => a.active).length;
   document.getElementById('n-frameworks').textContent = [...model.frameworks.values()].filter((f) => f.active).length;
   document.getElementById('n-tasks').textContent = counts.active;
@@ -399,16 +401,22 @@ function setConn(state, detail) {
 
 async function loadMaster() {
   try {
-    const m = (await operatorCall('GET_MASTER')).get_master;
-    const info = m.master_info || {};
-    const addr = `${info.hostname || (info.address && info.address.hostname) || ''}:${info.port || (info.address && info.address.port) || ''}`;
-    fill(document.getElementById('master-info'),
-      h('span', {}, 'Leading master ', h('strong', {}, addr)),
-      info.version ? h('span', {}, `version ${info.version}`) : null,
-      m.elected_time ? h('span', {}, `elected ${fmtAgo(m.elected_time)}`) : null);
+    ui.master = (await operatorCall('GET_MASTER')).get_master;
+    drawMaster();
   } catch (e) {
     fill(document.getElementById('master-info'), h('span', { class: 'error' }, e.message));
   }
+}
+
+function drawMaster() {
+  const m = ui.master;
+  if (!m) return;
+  const info = m.master_info || {};
+  const addr = `${info.hostname || (info.address && info.address.hostname) || ''}:${info.port || (info.address && info.address.port) || ''}`;
+  fill(document.getElementById('master-info'),
+    h('span', {}, 'Leading master ', h('strong', {}, addr)),
+    info.version ? h('span', {}, `version ${info.version}`) : null,
+    m.elected_time ? h('span', {}, `elected ${fmtAgo(m.elected_time)}`) : null);
 }
 
 async function refreshOffers() {
