@@ -133,6 +133,9 @@ def test_ui_lists_slaves_follows_a_task_and_shows_its_output(ui_cluster, browser
     browser.goto(url + "/#/slaves")
     browser.wait("tr[data-agent]", count=2)
     browser.screenshot(tmp_path / "07-phone-slaves.png")
+    browser.goto(f"{url}/#/task/{sched.framework_id}/ui-hello")
+    browser.wait("#log[data-file='stdout']", text="bye from the ui test", timeout=DEADLINE)
+    browser.screenshot(tmp_path / "08-phone-task.png")
 
     assert browser.problems() == []
     sched.close()
