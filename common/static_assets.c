@@ -38,7 +38,8 @@ static bool segment_ok(const char *s, size_t len)
 enum static_lookup static_assets_lookup(const struct static_assets *a, const char *rel,
                                         const struct static_asset **out)
 {
-    char name[STATIC_MAX_PATH + sizeof("index.html")];
+    /* At most STATIC_MAX_PATH bytes of name, then "/index.html" and NUL. */
+    char name[STATIC_MAX_PATH + 1 + sizeof("index.html")];
     size_t n = 0;
     const char *p = rel ? rel : "";
 
@@ -51,7 +52,7 @@ enum static_lookup static_assets_lookup(const struct static_assets *a, const cha
             break;
         if (!segment_ok(p, len))
             return STATIC_REFUSED;
-        if (n + len + 1 > STATIC_MAX_PATH)
+        if (n + (n ? 1 : 0) + len > STATIC_MAX_PATH)
             return STATIC_NOT_FOUND;
         if (n)
             name[n++] = '/';

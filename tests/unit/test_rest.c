@@ -700,6 +700,16 @@ static void test_static_lookup(void **state)
             fail_msg("lookup of '%s': %s, expected %s", cases[i].rel, got, cases[i].want);
     }
 
+    /* Names at the length limit, with and without a folder's index.html
+     * to append (found by fuzz_static: an overflow by one). */
+    char edge[600];
+    snprintf(edge, sizeof(edge), "/%0255d/%0256d/", 0, 0);
+    assert_string_equal(lookup_path(edge), "NOT_FOUND");
+    edge[strlen(edge) - 1] = '\0';
+    assert_string_equal(lookup_path(edge), "NOT_FOUND");
+    snprintf(edge, sizeof(edge), "/%0255d/%0257d", 0, 0);
+    assert_string_equal(lookup_path(edge), "NOT_FOUND");
+
     char *longp = xmalloc(4096);
     memset(longp, 'a', 4095);
     longp[0] = '/';
