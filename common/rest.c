@@ -18,6 +18,7 @@
 
 #include <event2/http.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -41,6 +42,10 @@ struct rest_server {
         unsigned flags;
     } mounts[REST_MAX_MOUNTS];
     size_t nmounts;
+    unsigned auth_surfaces; /* REST_AUTH_* bits that need credentials */
+    const struct auth_creds *creds;
+    const struct auth_creds *creds_ro; /* read-only users, NULL: none */
+    char *auth_challenge;              /* WWW-Authenticate value */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -576,6 +581,8 @@ static bool rest_consumes_check(struct rest_server *rs, struct rest_req *rq)
 
 /* ------------------------------------------------------------ static files */
 
+static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq);
+
 void rest_static_mount(struct rest_server *rs, const char *prefix,
                        const struct static_assets *assets, unsigned flags)
 {
@@ -643,7 +650,16 @@ static bool rest_static_serve(struct rest_server *rs, struct evhttp_request *req
         rest_server_error(rs, req, 405, "method %s not allowed on %s", method, path);
         return true;
     }
-    /* After the lookup, so that a standby still answers 404 itself. */
+    /* After the lookup, so that an unknown path stays a 404 everywhere.
+     * Credentials first, as for routes: the mount stands for a route. */
+    if (mt->flags & rs->auth_surfaces) {
+        struct rest_route route = { method, mt->prefix, NULL, mt->flags, NULL };
+        struct rest_req rq = {
+            .req = req, .server = rs, .route = &route, .arg = rs->arg, .path = path, .consumed = -1
+        };
+        if (!rest_auth_check(rs, &rq))
+            return true;
+    }
     if ((mt->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
         return true;
     if (rel[0] == '\0' && path[strlen(path) - 1] != '/') {
@@ -671,6 +687,33 @@ static bool rest_static_serve(struct rest_server *rs, struct evhttp_request *req
     }
     http_reply(req, 200, a->content_type, a->data, a->len);
     return true;
+}
+
+/* 401 unless the request carries a good credential; sets rq->principal. */
+static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq)
+{
+    const char *h = http_req_header(rq->req, "Authorization");
+    if (auth_check_basic(rs->creds, h, &rq->principal))
+        return true;
+    if (rs->creds_ro && auth_check_basic(rs->creds_ro, h, &rq->principal)) {
+        if (rq->route->flags & REST_AUTH_READONLY)
+            return true;
+        log_info("http: %s %s from %s: 403 (%s may only read)", http_req_method(rq->req), rq->path,
+                 http_req_peer(rq->req), rq->principal);
+        rest_server_error(rs, rq->req, 403, "'%s' may not %s %s (read-only access)", rq->principal,
+                          http_req_method(rq->req), rq->path);
+        return false;
+    }
+    static struct metric *failures;
+    if (failures == NULL)
+        failures = metrics_counter("agora_http_auth_failures_total",
+                                   "requests refused for missing or wrong credentials (401)");
+    metric_inc(failures, 1);
+    log_info("http: %s %s from %s: 401 (%s credentials)", http_req_method(rq->req), rq->path,
+             http_req_peer(rq->req), http_req_header(rq->req, "Authorization") ? "wrong" : "no");
+    http_add_header(rq->req, "WWW-Authenticate", rs->auth_challenge);
+    rest_server_error(rs, rq->req, 401, "Unauthorized");
+    return false;
 }
 
 static void rest_dispatch(struct evhttp_request *req, void *arg)
@@ -704,6 +747,8 @@ static void rest_dispatch(struct evhttp_request *req, void *arg)
         rest_server_error(rs, req, 405, "method %s not allowed on %s", method, path);
         goto out;
     }
+    if ((rq.route->flags & rs->auth_surfaces) && !rest_auth_check(rs, &rq))
+        goto out;
     if ((rq.route->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
         goto out;
     if (rq.route->consumes != NULL && !rest_consumes_check(rs, &rq))
@@ -744,6 +789,20 @@ void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn)
     rs->leader = fn;
 }
 
+void rest_server_set_auth_readonly(struct rest_server *rs, const struct auth_creds *readonly)
+{
+    rs->creds_ro = readonly;
+}
+
+void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,
+                          const char *realm)
+{
+    rs->auth_surfaces = creds ? surfaces : 0;
+    rs->creds = creds;
+    free(rs->auth_challenge);
+    rs->auth_challenge = xasprintf("Basic realm=\"%s\"", realm ? realm : "agora");
+}
+
 void rest_server_free(struct rest_server *rs)
 {
     /* The http server may be gone already: free it first, or this while
@@ -752,6 +811,7 @@ void rest_server_free(struct rest_server *rs)
         free(rs->proxy_header);
         for (size_t i = 0; i < rs->nmounts; i++)
             free(rs->mounts[i].prefix);
+        free(rs->auth_challenge);
     }
     free(rs);
 }

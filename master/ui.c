@@ -89,5 +89,7 @@ out:
 
 void master_ui_attach(struct master *m)
 {
-    rest_static_mount(m->rest, "/", &master_ui_assets, REST_LEADER_ONLY);
+    /* Read-only, like /master/state: --authenticate_http_readonly asks
+     * for credentials (the browser then sends them on the page's calls). */
+    rest_static_mount(m->rest, "/", &master_ui_assets, REST_LEADER_ONLY | REST_AUTH_READONLY);
 }

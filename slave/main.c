@@ -23,6 +23,9 @@ static const struct flag flag_table[] = {
     { "port", FLAG_INT, &flags.port, "5051", "port to listen on (0 = any free port)" },
     { "work_dir", FLAG_STRING, &flags.work_dir, "/tmp/agora-slave",
       "sandboxes and checkpoints (meta/)" },
+    { "credential", FLAG_STRING, &flags.credential, NULL,
+      "file (or file:// URL) with this slave's credential for a master with "
+      "--authenticate_agents: {\"principal\": ..., \"secret\": ...} or \"principal secret\"" },
     { "master", FLAG_STRING, &flags.master, NULL,
       "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)" },
     { "resources", FLAG_STRING, &flags.resources, NULL,

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "auth.h"
 #include "slave.h"
 #include "containerizer.h"
 #include "atomic_file.h"
@@ -109,6 +110,29 @@ static double metric_registered(void *arg)
     return s->state == MASTER_REGISTERED ? 1 : 0;
 }
 
+/* --credential: the one credential the slave presents to the master. */
+static int slave_credential_load(struct slave *s, char **err)
+{
+    const char *path = s->flags->credential;
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    if (strncmp(path, "file://", 7) == 0)
+        path += 7;
+    char *e = NULL;
+    const char *principal, *secret;
+    struct auth_creds *c = auth_creds_load(path, &e);
+    if (c == NULL) {
+        *err = xasprintf("--credential: %s", e);
+        free(e);
+        return -1;
+    }
+    auth_creds_get(c, 0, &principal, &secret);
+    s->auth_header = auth_basic_header(principal, secret);
+    log_info("authenticating to the master as '%s'", principal);
+    auth_creds_free(c);
+    return 0;
+}
+
 struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char **err)
 {
     struct slave *s = xcalloc(1, sizeof(*s));
@@ -119,7 +143,7 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     s->start_time = time_now();
     s->completed_frameworks = json_array();
     srandom((unsigned)(getpid() ^ (long)(s->start_time * 1000)));
-    if (slave_conn_init(s, err) < 0)
+    if (slave_conn_init(s, err) < 0 || slave_credential_load(s, err) < 0)
         goto fail;
     if (flags->hostname != NULL && flags->hostname[0] != '\0') {
         s->hostname = xstrdup(flags->hostname);
@@ -274,6 +298,7 @@ void slave_free(struct slave *s)
     json_decref(s->completed_frameworks);
     free(s->agent_id);
     free(s->hostname);
+    free(s->auth_header);
     free(s->master_host);
     free(s->master_hostname);
     free(s->stream_id);

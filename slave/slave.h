@@ -63,6 +63,7 @@ struct slave_flags {
     double executor_shutdown_grace_period; /* seconds */
     double registration_backoff_factor;    /* seconds */
     double zk_session_timeout;             /* zk:// masters: seconds */
+    char *credential;                      /* file: this slave's principal and secret */
 };
 
 /* The master connection (see slave.c for the transitions). */
@@ -134,6 +135,7 @@ struct slave {
 
     /* master connection */
     enum master_conn_state state;
+    char *auth_header; /* "Basic ..." from --credential, NULL without */
     char *master_host;
     int master_port;
     struct http_sub *sub;

@@ -249,7 +249,7 @@ class SchedulerClient:
 
     def __init__(self, master_url, name="pytest", failover_timeout=None,
                  framework_id=None, capabilities=None, roles=None, protobuf=False,
-                 headers=None):
+                 headers=None, principal=None, auth=None):
         self.master_url = master_url
         self.framework_id = framework_id
         self.stream_id = None
@@ -260,6 +260,8 @@ class SchedulerClient:
         self.roles = roles or []
         self.protobuf = protobuf
         self.headers = headers or {}
+        self.principal = principal  # FrameworkInfo.principal
+        self.auth = auth            # (principal, secret) sent on every request
         self.resp = None
         self.thread = None
 
@@ -275,6 +277,8 @@ class SchedulerClient:
             fi["capabilities"] = [{"type": c} for c in self.capabilities]
         if self.roles:
             fi["roles"] = list(self.roles)
+        if self.principal:
+            fi["principal"] = self.principal
         body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": fi}}
         if self.framework_id:
             body["framework_id"] = {"value": self.framework_id}
@@ -282,7 +286,8 @@ class SchedulerClient:
         headers.update(self.headers)
         # No read timeout: the stream may be quiet for long; next_event has deadlines.
         self.resp = requests.post(self.master_url + "/api/v1/scheduler", json=body,
-                                  headers=headers, stream=True, timeout=(timeout, None))
+                                  headers=headers, stream=True, timeout=(timeout, None),
+                                  auth=self.auth)
         assert self.resp.status_code == 200, self.resp.text
         self.stream_id = self.resp.headers.get("Mesos-Stream-Id")  # none on an ERROR stream
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -330,7 +335,8 @@ class SchedulerClient:
         body = dict(body)
         body["framework_id"] = {"value": self.framework_id}
         r = requests.post(self.master_url + "/api/v1/scheduler", json=body,
-                          headers={"Mesos-Stream-Id": self.stream_id}, timeout=10)
+                          headers={"Mesos-Stream-Id": self.stream_id}, timeout=10,
+                          auth=self.auth)
         if expect is not None:
             assert r.status_code == expect, f"{r.status_code}: {r.text}"
         return r

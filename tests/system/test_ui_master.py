@@ -250,3 +250,37 @@ def test_ui_standby_redirects_to_the_leader(ha, browser):
     browser.wait("#conn[data-state='live']", timeout=DEADLINE)
     browser.wait("#master-info", text=f":{leader.port}")
     assert browser.problems() == []
+
+
+def test_ui_behind_readonly_authentication(cluster, tmp_path):
+    """--authenticate_http_readonly covers the page, its files and the
+    sandbox relay like /master/state; a browser with the credentials
+    gets the live page, and the relay does not pass them to the slave."""
+    import json
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"credentials": [{"principal": "ops", "secret": "0ps-s3cret"}]}))
+    m = cluster.start_master(f"--credentials={creds}", "--authenticate_http_readonly")
+    cluster.add_slave()
+    ok = ("ops", "0ps-s3cret")
+    wait_for(lambda: requests.get(m.url + "/master/state", auth=ok, timeout=5).json()["slaves"],
+             DEADLINE, what="the slave registered")
+    sid = requests.get(m.url + "/master/state", auth=ok, timeout=5).json()["slaves"][0]["id"]
+    for path in ("/", "/app.js", f"/agents/{sid}/state"):
+        r = requests.get(m.url + path, timeout=5)
+        assert r.status_code == 401, (path, r.status_code)
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="agora-master"'
+        assert requests.get(m.url + path, auth=("ops", "wrong"), timeout=5).status_code == 401
+        assert requests.get(m.url + path, auth=ok, timeout=5).status_code == 200, path
+    assert requests.get(m.url + "/nope.js", timeout=5).status_code == 404
+
+    b = Browser(tmp_path / "browser.log")
+    try:
+        b.call("newPage", credentials={"username": "ops", "password": "0ps-s3cret"})
+        b.goto(m.url + "/#/slaves")
+        b.wait("#conn[data-state='live']", timeout=DEADLINE)
+        b.wait("tr[data-agent] .agent-host", text="slave0")
+        b.screenshot(tmp_path / "authenticated.png")
+        assert b.problems() == []
+    finally:
+        b.close()
+    assert "0ps-s3cret" not in m.log()

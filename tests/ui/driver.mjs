@@ -19,23 +19,25 @@ let context = null;
 let page = null;
 const problems = []; // console errors and uncaught exceptions of the page
 
-async function launch({ width = 1366, height = 900, mobile = false }) {
+async function launch({ width = 1366, height = 900, mobile = false, credentials }) {
   browser = await chromium.launch({
     executablePath: process.env.AGORA_CHROMIUM || '/usr/bin/chromium',
     args: ARGS,
     headless: true,
   });
-  await newPage({ width, height, mobile });
+  await newPage({ width, height, mobile, credentials });
   return browser.version();
 }
 
-async function newPage({ width = 1366, height = 900, mobile = false }) {
+// credentials: {username, password}, answered to HTTP Basic challenges.
+async function newPage({ width = 1366, height = 900, mobile = false, credentials }) {
   if (context) await context.close();
   context = await browser.newContext({
     viewport: { width, height },
     deviceScaleFactor: mobile ? 2 : 1,
     isMobile: mobile,
     hasTouch: mobile,
+    httpCredentials: credentials,
   });
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
