@@ -113,6 +113,22 @@ struct event_base;
 void rest_server_set_proxy(struct rest_server *rs, struct event_base *base,
                            const char *leader_header);
 
+/* Serve the built-in files of assets (static_assets.h) under prefix ("/"
+ * for the root, or "/ui"), for GET and HEAD requests that no route of the
+ * table matches; assets is kept by reference (a generated table). flags:
+ * REST_LEADER_ONLY and REST_AUTH_* surfaces, as for a route (credentials
+ * are checked, then the leadership, once the file is found). At most REST_MAX_MOUNTS mounts; the longest
+ * matching prefix serves. Answers: 200 with the file's Content-Type, its
+ * ETag, "Cache-Control: no-cache" (every use revalidates, so a new binary
+ * is seen at once) and X-Content-Type-Options: nosniff, HTML pages with a
+ * same-origin Content-Security-Policy; 304 when If-None-Match matches;
+ * 301 from "/ui" to "/ui/"; 405 for other methods on a file; 404 through
+ * the formatter for anything else, "." and ".." segments included. */
+#define REST_MAX_MOUNTS 4
+struct static_assets;
+void rest_static_mount(struct rest_server *rs, const char *prefix,
+                       const struct static_assets *assets, unsigned flags);
+
 /* The text formatter: "message\n", text/plain (Mesos's bodies). */
 char *rest_format_text(int code, const char *message, const json_t *details,
                        const char **content_type);

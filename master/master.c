@@ -168,10 +168,15 @@ void task_release_resources(struct master *m, struct task *t, bool recover)
 void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskStatus *st,
                        Mesos__V1__TaskState state)
 {
+    /* A health result that differs from the last one is an update for
+     * operator subscribers too (the web UI shows health live). */
+    bool health_changed = false;
     if (st) {
         /* Copy before freeing: st may point into the previous status (the
      * master's own transitions reuse its container_status). */
         Mesos__V1__TaskStatus *old = t->latest;
+        health_changed =
+            st->has_healthy && (old == NULL || !old->has_healthy || old->healthy != st->healthy);
         t->latest = pb_dup(&st->base);
         pb_free(old);
     }
@@ -186,7 +191,7 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
     task_push_status(t, state, st && st->has_timestamp ? st->timestamp : time_now());
     if (task_state_terminal(state) || state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
         task_release_resources(m, t, true);
-    if (changed)
+    if (changed || health_changed)
         op_event_task_updated(m, t);
 }
 

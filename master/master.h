@@ -444,6 +444,10 @@ void http_state_handle_state(struct rest_req *rq);
 void http_state_handle_redirect(struct rest_req *rq);
 void http_state_handle_metrics_snapshot(struct rest_req *rq);
 void http_state_handle_operator(struct rest_req *rq);
+
+/* ui.c: the web UI's files at "/" and its read-only slave relay. */
+void master_ui_attach(struct master *m);
+void master_ui_handle_agent(struct rest_req *rq);
 /* The v1 operator API's views of the model (new references), shared by
  * the GET_* calls and the operator event stream. */
 json_t *v1_task_json(const struct task *t);

@@ -2,7 +2,7 @@
  * routes: the master's one route table (every endpoint it serves), its
  * leader callback for REST_LEADER_ONLY routes, and the Accept negotiation
  * the scheduler and operator APIs share. The handlers live with their
- * concern (scheduler_api.c, slave_api.c, http_state.c).
+ * concern (scheduler_api.c, slave_api.c, http_state.c, ui.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +40,14 @@ static const struct rest_route master_routes[] = {
     { "GET", "/master/health", rest_handle_health, 0, NULL },
     { "GET", "/metrics", rest_handle_metrics, REST_AUTH_READONLY, NULL },
     { "GET", "/metrics/snapshot", http_state_handle_metrics_snapshot, REST_AUTH_READONLY, NULL },
+    /* The web UI's read-only window on a slave (ui.c); the UI's files are
+     * mounted at "/" by master_ui_attach. */
+    { "GET", "/agents/{agent_id}/state", master_ui_handle_agent,
+      REST_LEADER_ONLY | REST_AUTH_READONLY, NULL },
+    { "GET", "/agents/{agent_id}/files/browse", master_ui_handle_agent,
+      REST_LEADER_ONLY | REST_AUTH_READONLY, NULL },
+    { "GET", "/agents/{agent_id}/files/read", master_ui_handle_agent,
+      REST_LEADER_ONLY | REST_AUTH_READONLY, NULL },
 };
 
 static bool master_leading(void *arg, const char **host, int *port)
@@ -59,6 +67,7 @@ void master_routes_attach(struct master *m)
                                  sizeof(master_routes) / sizeof(master_routes[0]), m, NULL);
     rest_server_set_leader(m->rest, master_leading);
     rest_server_set_auth(m->rest, m->cfg.auth_surfaces, m->creds, "agora-master");
+    master_ui_attach(m);
 }
 
 int master_negotiate_accept(struct evhttp_request *req, enum master_enc *enc, bool *recordio)
