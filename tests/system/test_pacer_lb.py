@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from agora_harness import Daemon, wait_for
+from zk_ensemble import free_ports
 
 HTTP_CMD = "exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
 HAPROXY = "/usr/sbin/haproxy"
@@ -99,11 +100,13 @@ def lb(pc, tmp_path):
     tmp_path. At teardown it gets SIGTERM and must take its HAProxy down."""
     assert os.access(HAPROXY, os.X_OK), "haproxy is not installed (deploy/install-deps.sh)"
     cfg = str(tmp_path / "haproxy.cfg")
+    [http_port] = free_ports(1)
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
                [f"--marathon=http://127.0.0.1:{pc.pacer.port}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={tmp_path / 'lb.sock'}", "--group=external",
-                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000"])
-    d.cfg = cfg
+                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000",
+                f"--http_port={http_port}"])
+    d.cfg, d.http_port = cfg, http_port
     d.start()
     try:
         yield d
@@ -414,3 +417,125 @@ def test_restart_attached_without_reload(pc, tmp_path):
             print(d.log())
     assert d.proc.returncode == 0
     assert not d.sanitizer_report()
+
+
+def by_host(lb, host, path="/", n=6):
+    """The instance ports (or HTTP statuses) answering n fresh requests on
+    the shared HTTP frontend with this Host header."""
+    out = set()
+    for _ in range(n):
+        r = requests.get(f"http://127.0.0.1:{lb.http_port}{path}", headers={"Host": host},
+                         timeout=3)
+        out.add(int(r.text) if r.status_code == 200 else r.status_code)
+    return out
+
+
+def test_vhost_and_path(pc, lb, tmp_path):
+    """HAPROXY_0_VHOST routes by Host header on --http_port (with or without
+    the Host's port, any case), HAPROXY_0_PATH within that host goes to its
+    own app, another host gets 503, and the service port still serves."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    post_echo_app(pc, "/vh", script, flag, 1, labels={"HAPROXY_0_VHOST": "vh.test, www.vh.test"})
+    post_echo_app(pc, "/vhapi", script, flag, 1,
+                  labels={"HAPROXY_0_VHOST": "vh.test", "HAPROXY_0_PATH": "/api"})
+    sp = pc.wait_app("/vh", running=1, timeout=60)["portDefinitions"][0]["port"]
+    pc.wait_app("/vhapi", running=1, timeout=60)
+    vh, api = task_ports(pc, "vh"), task_ports(pc, "vhapi")
+    wait_for(lambda: by_host(lb, "vh.test:80") == vh and by_host(lb, "vh.test", "/api/x") == api,
+             30, interval=0.2, what="vh.test and vh.test/api routed on the HTTP port")
+    assert by_host(lb, "WWW.VH.test") == vh
+    assert by_host(lb, "www.vh.test", "/api/x") == vh  # the path is vh.test's only
+    assert by_host(lb, "other.test") == {503}
+    assert by_host(lb, "other.test", "/api") == {503}
+    assert served_by(sp, 4) == vh  # and on its own service port
+    text = config(lb)
+    assert f"frontend marathon_http_in\n    bind 127.0.0.1:{lb.http_port}\n    mode http\n" in text
+    assert status(lb)["excluded_apps"] == []
+
+    # Scaling a vhost app is a runtime update like any other.
+    reloads = metric(lb, "agora_pacer_lb_reloads_total")
+    assert pc.put("/v2/apps/vh", {"instances": 2}).status_code == 200
+    pc.wait_app("/vh", running=2, timeout=60)
+    wait_for(lambda: by_host(lb, "vh.test", n=10) == task_ports(pc, "vh"), 30, interval=0.2,
+             what="both vh instances routed by host")
+    assert len(task_ports(pc, "vh")) == 2
+    wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+
+def test_bad_labels_excluded(pc, lb, tmp_path):
+    """An app whose labels make the configuration invalid is left out and
+    reported at /status and /metrics, whichever check finds it (pacer-lb's
+    own label check, haproxy -c, or the bind probe for a port another
+    program holds); the other apps keep updating; fixed, it is served."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    post_echo_app(pc, "/good", script, flag, 1)
+    sp = pc.wait_app("/good", running=1, timeout=60)["portDefinitions"][0]["port"]
+    wait_for(lambda: served_by(sp, 4) == task_ports(pc, "good"), 30, interval=0.2,
+             what="the good app serving")
+    wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+    reloads = metric(lb, "agora_pacer_lb_reloads_total")
+
+    held = socket.socket()  # a port some other program listens on
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    held_port = held.getsockname()[1]
+    try:
+        post_echo_app(pc, "/bad", script, flag, 1, labels={"HAPROXY_0_BIND_ADDR": "999.1.1.1"})
+        post_echo_app(pc, "/worse", script, flag, 1, labels={"HAPROXY_0_BALANCE": "static-rr"})
+        post_echo_app(pc, "/clash", script, flag, 1, labels={"HAPROXY_0_PORT": str(held_port)})
+        for app in ("/bad", "/worse", "/clash"):
+            pc.wait_app(app, running=1, timeout=60)
+
+        def excluded():
+            return {e["app"]: e["reason"] for e in status(lb)["excluded_apps"]}
+        wait_for(lambda: set(excluded()) == {"/bad", "/worse", "/clash"}, 30,
+                 what="the three bad apps excluded")
+        why = excluded()
+        assert "'bind' : invalid address: '999.1.1.1'" in why["/bad"], why  # haproxy -c's words
+        assert why["/worse"].startswith("HAPROXY_0_BALANCE 'static-rr' is not one of"), why
+        assert why["/clash"] == (f"cannot bind 127.0.0.1:{held_port}: Address already in use"), why
+        assert metric(lb, "agora_pacer_lb_excluded_apps") == 3
+        assert metric(lb, "agora_pacer_lb_config_rejected_total") == 1
+        text = config(lb)
+        assert not re.search(r"^(frontend|backend) (bad|worse|clash)_", text, re.M), text
+        assert re.search(r"leaving bad_\d+ \(app /bad\) out of the configuration: parsing "
+                         r"\[.*haproxy.cfg.candidate:\d+\] : 'bind' : invalid address", lb.log())
+
+        # The good app keeps following: a second instance, by the runtime API.
+        assert pc.put("/v2/apps/good", {"instances": 2}).status_code == 200
+        pc.wait_app("/good", running=2, timeout=60)
+        wait_for(lambda: served_by(sp, 10) == task_ports(pc, "good"), 30, interval=0.2,
+                 what="both good instances serving")
+        assert len(task_ports(pc, "good")) == 2
+        wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+        # No bad app cost a reload: each was left out before one was needed.
+        assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+        # Scaling a bad app (its configuration unchanged) does not try it again.
+        assert pc.put("/v2/apps/bad", {"instances": 2}).status_code == 200
+        pc.wait_app("/bad", running=2, timeout=60)
+        wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+        assert metric(lb, "agora_pacer_lb_config_rejected_total") == 1
+
+        # Fixed, it is tried again and served: one validated reload.
+        r = pc.put("/v2/apps/bad", {"labels": {"HAPROXY_0_BIND_ADDR": "127.0.0.1"}})
+        assert r.status_code == 200, r.text
+        bad_sp = pc.app("/bad")["portDefinitions"][0]["port"]
+        wait_for(lambda: set(excluded()) == {"/worse", "/clash"}, 60, what="/bad included")
+        wait_for(lambda: served_by(bad_sp, 4) == task_ports(pc, "bad"), 60, interval=0.2,
+                 what="the fixed app serving")
+        assert metric(lb, "agora_pacer_lb_excluded_apps") == 2
+        assert metric(lb, "agora_pacer_lb_reloads_total") == reloads + 1
+    finally:
+        held.close()
+    # The port is free now, but /clash is tried again only when it changes.
+    assert pc.put("/v2/apps/clash", {"labels": {"HAPROXY_0_PORT": str(held_port),
+                                                "changed": "1"}}).status_code == 200
+    wait_for(lambda: {e["app"] for e in status(lb)["excluded_apps"]} == {"/worse"}, 60,
+             what="/clash included once changed")
+    assert metric(lb, "agora_pacer_lb_excluded_apps") == 1
