@@ -226,6 +226,46 @@ static char *blame_line(const char *text, long line)
     return xstrdup(name);
 }
 
+/* Is name an app's frontend or backend section of text? */
+static bool app_section(const char *text, const char *name)
+{
+    if (strcmp(name, "marathon_http_in") == 0)
+        return false;
+    char *fe = xasprintf("\nfrontend %s\n", name), *be = xasprintf("\nbackend %s\n", name);
+    bool found = strstr(text, fe) != NULL || strstr(text, be) != NULL;
+    free(fe);
+    free(be);
+    return found;
+}
+
+/* HAProxy's checks after parsing name no line but the proxy: "[ALERT]
+ * ... : config : Proxy 'web_10001': ...". Blame the app sections quoted
+ * in ALERT lines. */
+static size_t blame_names(const char *text, const char *log, json_t *out)
+{
+    size_t added = 0;
+    for (const char *p = log; (p = strstr(p, "[ALERT]")) != NULL; p++) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        char *line = xstrndup(p, n);
+        const char *what = strstr(line, " : config : ");
+        for (char *q = strchr(line, '\''); q != NULL; q = strchr(q + 1, '\'')) {
+            char *close = strchr(q + 1, '\'');
+            if (close == NULL)
+                break;
+            char *name = xstrndup(q + 1, (size_t)(close - q - 1));
+            if (app_section(text, name) && json_object_get(out, name) == NULL) {
+                json_object_set_new(out, name, json_string(what ? what + 12 : line));
+                added++;
+            }
+            free(name);
+            q = close;
+        }
+        free(line);
+    }
+    return added;
+}
+
 size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t *out)
 {
     size_t added = 0, plen = strlen(path);
@@ -255,6 +295,8 @@ size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t 
         free(name);
         added++;
     }
+    if (added == 0)
+        added = blame_names(text, log, out);
     return added;
 }
 

@@ -123,8 +123,10 @@ char *lbdiff_remove_commands(const char *const *names, size_t n);
 
 /* The backends haproxy -c blamed: for each "<path>:<line>" of log, the
  * backend of that line of text (a frontend or backend section of that
- * name, or the backend of a use_backend line). Adds name -> the log line
- * to out (an object). Returns how many were added. */
+ * name, or the backend of a use_backend line); when no line names one,
+ * the app sections quoted in its ALERT lines ("Proxy 'name': ..."). Adds
+ * name -> HAProxy's message to out (an object). Returns how many were
+ * added. */
 size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t *out);
 /* The frontends of new_text that bind a port old_text (NULL: none) binds
  * nowhere: appends {"frontend", "addr", "port"} to out (an array), addr

@@ -539,3 +539,39 @@ def test_bad_labels_excluded(pc, lb, tmp_path):
     wait_for(lambda: {e["app"] for e in status(lb)["excluded_apps"]} == {"/worse"}, 60,
              what="/clash included once changed")
     assert metric(lb, "agora_pacer_lb_excluded_apps") == 1
+
+
+def test_sticky_reloads_and_keeps_clients(pc, lb, tmp_path):
+    """HAPROXY_0_STICKY: a cookie pins a client to its instance. HAProxy 2.6
+    refuses cookies on servers added at run time, so a new instance of a
+    sticky app is a validated reload, and the pinned client stays put."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    post_echo_app(pc, "/sticky", script, tmp_path / "sick", 2,
+                  labels={"HAPROXY_0_STICKY": "true", "HAPROXY_0_MODE": "http"})
+    sp = pc.wait_app("/sticky", running=2, timeout=60)["portDefinitions"][0]["port"]
+    wait_for(lambda: served_by(sp, 10) == task_ports(pc, "sticky"), 30, interval=0.2,
+             what="both sticky instances serving")
+    r = requests.get(f"http://127.0.0.1:{sp}/", timeout=3)
+    pinned, cookie = int(r.text), r.cookies.get("mesosphere_server_id")
+    assert cookie == f"127.0.0.1_{pinned}", r.headers
+
+    def pinned_to():
+        return {int(requests.get(f"http://127.0.0.1:{sp}/", timeout=3,
+                                 cookies={"mesosphere_server_id": cookie}).text)
+                for _ in range(8)}
+    assert pinned_to() == {pinned}
+    wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+    reloads = metric(lb, "agora_pacer_lb_reloads_total")
+    masters = haproxy_masters(lb)
+
+    assert pc.put("/v2/apps/sticky", {"instances": 3}).status_code == 200
+    pc.wait_app("/sticky", running=3, timeout=60)
+    wait_for(lambda: served_by(sp, 12) == task_ports(pc, "sticky"), 30, interval=0.2,
+             what="the third sticky instance serving")
+    assert len(task_ports(pc, "sticky")) == 3
+    assert metric(lb, "agora_pacer_lb_reloads_total") > reloads
+    assert haproxy_masters(lb) == masters
+    assert pinned_to() == {pinned}
+    servers = re.findall(r"^    server (\S+) \S+ cookie (\S+)$", config(lb), re.M)
+    assert len(servers) == 3 and all(n == c for n, c in servers), config(lb)

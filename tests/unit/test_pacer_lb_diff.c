@@ -187,6 +187,19 @@ static void test_blame(void **state)
     /* A line of global blames nobody. */
     json_object_clear(out);
     assert_int_equal(lbdiff_blame(a, "[/x/c:2] bad", "/x/c", out), 0);
+    /* A check after parsing names the proxy, not a line. */
+    assert_int_equal(
+        lbdiff_blame(a,
+                     "[NOTICE]   (1) : haproxy version is 2.6.12\n"
+                     "[ALERT]    (1) : config : Proxy 'web_10001': bad thing 'x'.\n"
+                     "[ALERT]    (1) : config : Fatal errors found in configuration.\n",
+                     "/x/c", out),
+        1);
+    assert_string_equal(json_string_value(json_object_get(out, "web_10001")),
+                        "Proxy 'web_10001': bad thing 'x'.");
+    json_object_clear(out);
+    assert_int_equal(
+        lbdiff_blame(a, "[ALERT] (1) : config : Proxy 'marathon_http_in': bad\n", "/x/c", out), 0);
     json_decref(out);
     free(a);
 }
