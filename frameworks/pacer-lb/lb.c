@@ -68,6 +68,8 @@ struct pacer_lb {
     json_t *doc;          /* the newest apps, to render again after an exclusion */
     json_t *exclude;      /* backends haproxy -c refused: lbcfg_opts.exclude */
     json_t *excluded;     /* the app ports the last render left out, for /status */
+    int http_port;        /* --http_port: the shared HTTP frontend's */
+    char *http_error;     /* why the last render left that frontend out; NULL: it did not */
     /* /status */
     enum apply_kind last_kind;
     double last_secs, last_at;
@@ -457,8 +459,9 @@ static char *bind_probe(const char *addr, int port)
 }
 
 /* Probe the ports text binds that HAProxy does not bind yet; hold out the
- * apps whose bind would fail. true when one was. */
-static bool exclude_unbindable(struct pacer_lb *lb, const char *text)
+ * apps whose bind would fail. true when one was. The shared HTTP frontend
+ * is nobody's app: why it cannot bind goes to *http_error (caller frees). */
+static bool exclude_unbindable(struct pacer_lb *lb, const char *text, char **http_error)
 {
     json_t *binds = json_array();
     bool held = false;
@@ -475,10 +478,11 @@ static bool exclude_unbindable(struct pacer_lb *lb, const char *text)
         if (lbcfg_find_backend(lb->doc, fe) != NULL) {
             exclude_backend(lb, fe, why);
             held = true;
+            free(why);
         } else {
-            log_error("frontend %s: %s", fe, why);
+            free(*http_error);
+            *http_error = why;
         }
-        free(why);
     }
     json_decref(binds);
     return held;
@@ -538,8 +542,12 @@ static void render(struct pacer_lb *lb)
     json_t *excluded = NULL;
     if (lb->doc == NULL)
         return;
-    /* A second pass at most: it only leaves out what the probe refused. */
-    for (int pass = 0; pass < 2; pass++) {
+    /* The later passes only leave out what the probe refused: apps, then
+     * (if it cannot bind either) the shared HTTP frontend, whose apps keep
+     * their own service ports. */
+    char *http_error = NULL;
+    lb->opts.http_port = lb->http_port;
+    for (int pass = 0; pass < 3; pass++) {
         free(text);
         json_decref(excluded);
         excluded = json_array();
@@ -550,11 +558,26 @@ static void render(struct pacer_lb *lb)
             log_error("cannot build the HAProxy configuration: %s", err);
             free(err);
             json_decref(excluded);
+            free(http_error);
+            lb->opts.http_port = lb->http_port;
             return;
         }
-        if (!exclude_unbindable(lb, text))
+        bool held = exclude_unbindable(lb, text, &http_error);
+        if (http_error != NULL && lb->opts.http_port != 0) {
+            lb->opts.http_port = 0;
+            held = true;
+        }
+        if (!held)
             break;
     }
+    lb->opts.http_port = lb->http_port;
+    if (http_error != NULL && (lb->http_error == NULL || strcmp(http_error, lb->http_error) != 0))
+        log_error("the shared HTTP frontend is left out (its VHOST and PATH routes with it): %s",
+                  http_error);
+    else if (http_error == NULL && lb->http_error != NULL)
+        log_info("the shared HTTP frontend binds again");
+    free(lb->http_error);
+    lb->http_error = http_error;
     exclusions_update(lb, excluded);
     metric_set(lb->m_excluded, st.excluded);
     log_debug("apps: %u frontends, %u servers, %u ports without a service port, %u left out",
@@ -608,9 +631,10 @@ static void handle_status(struct rest_req *rq)
         free(be);
     }
     json_t *body =
-        json_pack("{s:o,s:b,s:{s:s,s:f,s:f},s:O}", "backends", backends, "applying", lb->applying,
-                  "last_apply", "kind", apply_kind_names[lb->last_kind], "duration_ms",
-                  lb->last_secs * 1000, "at", lb->last_at, "excluded_apps", lb->excluded);
+        json_pack("{s:o,s:b,s:{s:s,s:f,s:f},s:O,s:{s:i,s:s?}}", "backends", backends, "applying",
+                  lb->applying, "last_apply", "kind", apply_kind_names[lb->last_kind],
+                  "duration_ms", lb->last_secs * 1000, "at", lb->last_at, "excluded_apps",
+                  lb->excluded, "http_frontend", "port", lb->http_port, "error", lb->http_error);
     http_reply_json(rq->req, 200, body);
 }
 
@@ -658,6 +682,7 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     lb->opts.state_file = lb->state_path;
     lb->drain_secs = f->drain_secs;
     lb->opts.http_port = f->http_port;
+    lb->http_port = f->http_port;
     lb->exclude = json_object();
     lb->opts.exclude = lb->exclude;
     lb->excluded = json_array();
@@ -721,6 +746,7 @@ void pacer_lb_free(struct pacer_lb *lb)
     free(lb->pending);
     free(lb->inflight);
     free(lb->state_path);
+    free(lb->http_error);
     json_decref(lb->doc);
     json_decref(lb->exclude);
     json_decref(lb->excluded);

@@ -575,3 +575,32 @@ def test_sticky_reloads_and_keeps_clients(pc, lb, tmp_path):
     assert pinned_to() == {pinned}
     servers = re.findall(r"^    server (\S+) \S+ cookie (\S+)$", config(lb), re.M)
     assert len(servers) == 3 and all(n == c for n, c in servers), config(lb)
+
+
+def test_http_port_taken(pc, lb, tmp_path):
+    """When another program holds --http_port, the shared HTTP frontend is
+    left out (reported at /status) and the VHOST app still serves on its
+    service port; once the port is free, the next change routes by host."""
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", lb.http_port))
+    held.listen(1)
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    try:
+        post_echo_app(pc, "/vh", script, tmp_path / "sick", 1,
+                      labels={"HAPROXY_0_VHOST": "vh.test"})
+        sp = pc.wait_app("/vh", running=1, timeout=60)["portDefinitions"][0]["port"]
+        wait_for(lambda: served_by(sp, 4) == task_ports(pc, "vh"), 30, interval=0.2,
+                 what="the vhost app on its service port")
+        err = status(lb)["http_frontend"]["error"]
+        assert err == f"cannot bind 127.0.0.1:{lb.http_port}: Address already in use", err
+        assert "marathon_http_in" not in config(lb)
+        assert status(lb)["excluded_apps"] == []
+    finally:
+        held.close()
+    assert pc.put("/v2/apps/vh", {"instances": 2}).status_code == 200
+    pc.wait_app("/vh", running=2, timeout=60)
+    wait_for(lambda: by_host(lb, "vh.test", n=10) == task_ports(pc, "vh"), 30, interval=0.2,
+             what="both instances routed by host once the port is free")
+    assert status(lb)["http_frontend"] == {"port": lb.http_port, "error": None}
