@@ -153,10 +153,13 @@ def test_app_reached_through_haproxy(pc, lb):
 
     # HAProxy, started by pacer-lb, answers on the service port.
     wait_for(lambda: get_ok(sp), 30, interval=0.2, what=f"200 through HAProxy on :{sp}")
+    ports = sorted(t["ports"][0] for t in pc.get("/v2/apps/web/tasks").json()["tasks"])
+    # The first healthy task may be served before pacer-lb hears of the second.
+    wait_for(lambda: sorted(int(s.rsplit(":", 1)[1])
+                            for s in backend_servers(config(lb), name) or []) == ports,
+             10, what="both tasks in the configuration")
     text = config(lb)
     assert f"frontend {name}\n    bind 127.0.0.1:{sp}\n    mode http\n" in text
-    ports = sorted(t["ports"][0] for t in pc.get("/v2/apps/web/tasks").json()["tasks"])
-    assert sorted(int(s.rsplit(":", 1)[1]) for s in backend_servers(text, name)) == ports
     masters = haproxy_masters(lb)
     assert len(masters) == 1, f"pacer-lb's haproxy masters: {masters}"
     for _ in range(4):  # both backends serve (roundrobin)
