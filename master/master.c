@@ -937,6 +937,7 @@ struct master *master_new(struct event_base *base, const struct master_config *c
     m->alloc = alloc_new(base, cfg->allocation_interval, &cbs, m);
     alloc_set_batch(m->alloc, cfg->allocation_batch);
     metrics_setup(m);
+    m->queues = master_queues_new(m);
 
     m->registry = registry_new(m, m->cfg.work_dir, err);
     if (!m->registry)
@@ -1008,6 +1009,7 @@ void master_free(struct master *m)
         alloc_free(m->alloc);
     if (m->defer_ev)
         event_free(m->defer_ev);
+    master_queues_free(m->queues);
     pb_free(m->info);
     free(m->pid);
     free(m->cfg.ip);

@@ -197,6 +197,7 @@ struct task {
     struct resources res; /* task + executor resources */
     bool resources_used;  /* counted in used/allocator */
     uint64_t seen_gen;    /* slave re-registration scratch */
+    double launched_at;   /* RUN_TASK queued (queues.c); 0 once RUNNING */
     UT_hash_handle hh;    /* in fw->tasks */
     struct task *slave_prev, *slave_next;
 };
@@ -269,8 +270,19 @@ struct master {
     struct deferred *defer_head, *defer_tail;
     struct event *defer_ev;
     struct master_metrics metrics;
-    struct op_stream *ops; /* operator API subscribers */
+    struct op_stream *ops;        /* operator API subscribers */
+    struct master_queues *queues; /* queues.c */
 };
+
+/* queues.c: loop lag and stream backlog gauges in /metrics. */
+struct master_queues;
+struct master_queues *master_queues_new(struct master *m);
+void master_queues_free(struct master_queues *q);
+/* A task's RUN_TASK was queued to its slave / its first RUNNING came back:
+ * the time between is the slave round trip of a launch, a summary in
+ * /metrics. */
+void master_queues_launched(struct master *m, struct task *t);
+void master_queues_running(struct master *m, struct task *t);
 
 /* master.c -------------------------------------------------------------- */
 

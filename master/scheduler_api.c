@@ -394,6 +394,7 @@ static void task_launch(struct master *m, struct framework *fw, struct slave *s,
     ev.run_task = &rt;
     slave_send(m, s, &ev);
     metric_inc(m->metrics.tasks_launched, 1);
+    master_queues_launched(m, t);
     /* Debug, not info: at 10,000 tasks/s a line per task was ~3 MB/s of log
    * and a write(2) each (tasks_launched_total counts them). */
     log_debug("launching task %s of framework %s on slave %s", t->id, fw->id, s->id);

@@ -718,7 +718,7 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     lb->rt = runtime_new(daemon_base(d), lb->admin_socket);
     lb->settle = evtimer_new(daemon_base(d), on_settle, lb);
     lb->drain_timer = evtimer_new(daemon_base(d), on_drain_tick, lb);
-    lb->source = source_new(daemon_base(d), f->marathon, on_apps, lb, err);
+    lb->source = source_new(daemon_base(d), f->marathon, f->resync_secs, on_apps, lb, err);
     if (lb->source == NULL)
         goto fail;
     daemon_set_port(d, http_server_port(lb->http));

@@ -15,7 +15,10 @@ static struct pacer_lb_flags flags;
 
 static const struct flag flag_table[] = {
     { "marathon", FLAG_STRING, &flags.marathon, "http://127.0.0.1:8080",
-      "Pacer or Marathon to follow, http://host:port" },
+      "Pacer or Marathon to follow, http://host:port; several (comma-separated): members of one "
+      "quorum, the next one followed when the current one fails" },
+    { "resync_interval", FLAG_DURATION, &flags.resync_secs, "30secs",
+      "a full read of /v2/apps at least this often, events or not (0 = only on events)" },
     { "haproxy_config", FLAG_STRING, &flags.haproxy_config, NULL,
       "the HAProxy configuration file written (default: <work_dir>/haproxy.cfg)" },
     { "haproxy_socket", FLAG_STRING, &flags.haproxy_socket, NULL,

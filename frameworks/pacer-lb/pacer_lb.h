@@ -36,6 +36,7 @@ struct pacer_lb_flags {
     char *ip;                    /* address of pacer-lb's own HTTP server */
     char *work_dir;              /* default place of the config file */
     int maxconn;                 /* global maxconn */
+    double resync_secs;          /* full GET /v2/apps at least this often */
     double drain_secs;           /* a leaving server drains this long before del server */
     int port;                    /* pacer-lb's own HTTP port (0: any) */
     int http_port;               /* shared HTTP frontend of HAPROXY_n_VHOST apps (0: none) */
@@ -151,8 +152,8 @@ void runtime_free(struct runtime *rt);
 struct source;
 /* doc is borrowed for the call. */
 typedef void (*source_apps_fn)(const json_t *doc, void *arg);
-struct source *source_new(struct event_base *base, const char *url, source_apps_fn fn, void *arg,
-                          char **err);
+struct source *source_new(struct event_base *base, const char *urls, double resync_secs,
+                          source_apps_fn fn, void *arg, char **err);
 void source_free(struct source *s);
 
 /* ---------------------------------------------------------------- reload.c */

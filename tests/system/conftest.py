@@ -1,5 +1,6 @@
 """pytest fixtures shared by the system tests (see agora_harness.py)."""
 import os
+import re
 import sys
 
 import pytest
@@ -102,3 +103,24 @@ def pc(pacer_cluster):
 def pc3(pacer_cluster):
     """The same with three slaves (slave0..slave2)."""
     return start_pacer_cluster(pacer_cluster, 3)
+
+
+@pytest.fixture
+def pq(request, tmp_path, zk_ensemble):
+    """Three Pacers in a quorum on the real ZooKeeper ensemble (chroot per
+    test), a master allocating every 100 ms and two slaves."""
+    zk_ensemble.ensure_all_running()
+    chroot = "pacer-" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
+    from pacer_harness import PacerCluster
+    c = PacerCluster(tmp_path)
+    c.zk = zk_ensemble.url(chroot)
+    c.start_master("--allocation_interval=100ms")
+    c.add_slave()
+    c.add_slave()
+    c.wait_slaves(2)
+    c.start_pacers(3, c.zk, master=f"127.0.0.1:{c.master.port}")
+    yield c
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(c.logs())
+    c.shutdown()

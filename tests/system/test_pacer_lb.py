@@ -2,6 +2,7 @@
 service port answers through HAProxy once its tasks are healthy, scaling
 adds servers, deleting the app removes its frontend, and stopping
 pacer-lb stops the HAProxy it started."""
+import contextlib
 import os
 import re
 import signal
@@ -94,15 +95,17 @@ def get_ok(port):
     return r.status_code == 200
 
 
-@pytest.fixture
-def lb(pc, tmp_path):
-    """agora-pacer-lb following pc's Pacer, with its config and sockets in
-    tmp_path. At teardown it gets SIGTERM and must take its HAProxy down."""
+@contextlib.contextmanager
+def running_lb(marathons, tmp_path):
+    """agora-pacer-lb following the Pacers at ports marathons, with its
+    config and sockets in tmp_path. At the end it gets SIGTERM and must
+    take its HAProxy down."""
     assert os.access(HAPROXY, os.X_OK), "haproxy is not installed (deploy/install-deps.sh)"
     cfg = str(tmp_path / "haproxy.cfg")
     [http_port] = free_ports(1)
+    urls = ",".join(f"http://127.0.0.1:{p}" for p in marathons)
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
-               [f"--marathon=http://127.0.0.1:{pc.pacer.port}", f"--haproxy_config={cfg}",
+               [f"--marathon={urls}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={tmp_path / 'lb.sock'}", "--group=external",
                 "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000",
                 f"--http_port={http_port}"])
@@ -123,6 +126,13 @@ def lb(pc, tmp_path):
         assert not left, f"haproxy processes left after pacer-lb stopped: {left}"
         report = d.sanitizer_report()
         assert not report, report
+
+
+@pytest.fixture
+def lb(pc, tmp_path):
+    """agora-pacer-lb following pc's Pacer."""
+    with running_lb([pc.pacer.port], tmp_path) as d:
+        yield d
 
 
 def config(lb):
@@ -420,6 +430,80 @@ def test_restart_attached_without_reload(pc, tmp_path):
             print(d.log())
     assert d.proc.returncode == 0
     assert not d.sanitizer_report()
+
+
+HEALTH = [{"protocol": "HTTP", "path": "/health", "portIndex": 0, "gracePeriodSeconds": 10,
+           "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3,
+           "delaySeconds": 0}]
+
+
+def test_rolling_restart_under_load(pc, lb, tmp_path):
+    """A restart replaces every instance (new ones healthy before old ones
+    go, Marathon's default upgrade strategy): the service port answers
+    every request throughout, through the runtime API, with no reload."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    post_echo_app(pc, "/roll", script, str(tmp_path / "sick"), 3, healthChecks=HEALTH)
+    sp = pc.wait_app("/roll", running=3, healthy=3, timeout=60)["portDefinitions"][0]["port"]
+    before = task_ports(pc, "roll")
+    wait_for(lambda: served_by(sp) == before, 30, interval=0.2, what="the 3 instances serving")
+    [master] = haproxy_masters(lb)
+    wait_for(lambda: len(workers(master)) == 1, 30, what="one haproxy worker")
+    worker, reloads = workers(master), metric(lb, "agora_pacer_lb_reloads_total")
+
+    load = Load(sp)
+    load.start()
+    t0 = time.monotonic()
+    r = pc.post("/v2/apps/roll/restart")
+    assert r.status_code == 200, r.text
+    wait_for(lambda: not pc.get("/v2/deployments").json(), 90, interval=0.2,
+             what="the restart deployment finished")
+    after = task_ports(pc, "roll")
+    wait_for(lambda: served_by(sp) == task_ports(pc, "roll"), 30, interval=0.2,
+             what="only the new instances serving")
+    # Keep the load on for at least 20 s in all, old instances' drains
+    # included.
+    wait_for(lambda: time.monotonic() - t0 >= 20, 30, interval=0.5, what="20 s of load")
+    load.stop()
+    assert len(after) == 3 and not (after & before), (before, after)
+    assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+    assert load.ok > 100
+    print(f"rolling restart: {load.ok} requests in {time.monotonic() - t0:.1f} s, 0 failed")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+    assert workers(master) == worker, "haproxy's worker was replaced"
+    assert status(lb)["last_apply"]["kind"] == "runtime"
+
+
+def test_follows_pacer_leader_failover(pq, tmp_path):
+    """pacer-lb given every member of a Pacer quorum, the leader first:
+    kill -9 of the leader leaves HAProxy routing (no failed request), and
+    pacer-lb moves to a member that answers and follows the new leader's
+    changes."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    post_echo_app(pq, "/ha", script, str(tmp_path / "sick"), 2, healthChecks=HEALTH)
+    sp = pq.wait_app("/ha", running=2, healthy=2, timeout=60)["portDefinitions"][0]["port"]
+    ports = [pq.pacer.port] + [d.port for d in pq.pacers if d is not pq.pacer]
+    with running_lb(ports, tmp_path) as lb:
+        wait_for(lambda: served_by(sp, 10) == task_ports(pq, "ha"), 30, interval=0.2,
+                 what="both instances serving")
+        load = Load(sp)
+        load.start()
+        old = pq.pacer
+        old.proc.kill()
+        old.proc.wait(10)
+        pq.wait_pacer_leader(exclude=old, timeout=30)
+        wait_for(lambda: metric(lb, "agora_pacer_lb_marathon_switches_total") >= 1, 30,
+                 interval=0.2, what="pacer-lb moved off the dead leader")
+        assert pq.put("/v2/apps/ha", {"instances": 3}).status_code == 200
+        pq.wait_app("/ha", running=3, healthy=3, timeout=60)
+        wait_for(lambda: served_by(sp) == task_ports(pq, "ha"), 30, interval=0.2,
+                 what="the instance the new leader started serving")
+        load.stop()
+        assert not load.failed, \
+            f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+        assert load.ok > 10
+        assert metric(lb, "agora_pacer_lb_reloads_total") <= 1  # the first apply only
 
 
 def by_host(lb, host, path="/", n=6):
