@@ -1,7 +1,14 @@
 /*
  * lb: agora-pacer-lb's core — wires the source (Marathon's apps), the
- * config renderer and the reloader together, and serves /health and
- * /metrics on its own port.
+ * config renderer and the reloader together, and serves /health,
+ * /metrics and /status on its own port.
+ *
+ * It chooses how each new text is applied (nothing, runtime API, or a
+ * validated reload; diff.c decides) and owns the exclusions: the app
+ * ports a render leaves out, and the backends held out until their app's
+ * configuration changes because HAProxy would refuse them — blamed by
+ * haproxy -c's error lines, or found by a test bind of a port HAProxy does
+ * not bind yet. One bad app is left out; the rest is applied.
  */
 #include <arpa/inet.h>
 #include <errno.h>
