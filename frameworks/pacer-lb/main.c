@@ -36,6 +36,8 @@ static const struct flag flag_table[] = {
     { "bind", FLAG_STRING, &flags.bind, "127.0.0.1", "address the frontends bind" },
     { "drain_timeout", FLAG_DURATION, &flags.drain_secs, "2secs",
       "how long a leaving server drains before it is deleted" },
+    { "http_port", FLAG_INT, &flags.http_port, "80",
+      "port of the shared HTTP frontend routing HAPROXY_n_VHOST by Host header (0: none)" },
     { "maxconn", FLAG_INT, &flags.maxconn, "2000", "HAProxy's global maxconn" },
     { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address of /health and /metrics" },
     { "port", FLAG_INT, &flags.port, "9091", "port of /health and /metrics (0 = any free port)" },
