@@ -34,6 +34,7 @@
 
 #include "slave.h"
 #include "containerizer.h"
+#include "fdio.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -244,7 +245,9 @@ static int start_tcp(struct health *h, char **why)
         *why = xasprintf("TCP health check: socket: %s", strerror(errno));
         return -1;
     }
-    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+    /* EINTR: the connection goes on asynchronously, as with EINPROGRESS. */
+    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
+        errno != EINTR) {
         *why = xasprintf("TCP connection to port %u failed: %s", h->hc->tcp->port, strerror(errno));
         return -1;
     }
@@ -333,11 +336,11 @@ static int start_command(struct health *h, char **why)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setpgid(0, 0);
-        fd = open("/dev/null", O_RDWR);
+        fd = fdio_open("/dev/null", O_RDWR, 0);
         if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
+            fdio_dup2(fd, 0);
+            fdio_dup2(fd, 1);
+            fdio_dup2(fd, 2);
         }
         /* Nothing of the slave (listener, pipes) leaks into the check. */
         for (fd = 3; fd < 65536; fd++)

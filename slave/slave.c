@@ -31,6 +31,7 @@
 #include "slave.h"
 #include "containerizer.h"
 #include "atomic_file.h"
+#include "fdio.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
@@ -79,7 +80,7 @@ void slave_reap_children(struct slave *s)
     int status;
     struct child_watch *w;
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = fdio_waitpid(-1, &status, WNOHANG)) > 0) {
         HASH_FIND(hh, child_watches, &pid, sizeof(pid_t), w);
         if (w == NULL)
             continue; /* monitors: watched by pidfd, only reaped here */
