@@ -301,7 +301,7 @@ static int start_command(struct health *h, char **why)
     char **env;
     size_t i, n = 0;
     pid_t pid;
-    int sig, rc;
+    int rc;
 
     /* Inside the task's container when the containerizer can (docker exec). */
     if (c != NULL && c->exec != NULL) {
@@ -328,23 +328,18 @@ static int start_command(struct health *h, char **why)
         return -1;
     }
     if (pid == 0) {
-        sigset_t none;
         int fd;
-        for (sig = 1; sig < NSIG; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                signal(sig, SIG_DFL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Nothing of the slave (listener, pipes) leaks into the check. */
+        slave_child_reset(-1);
         setpgid(0, 0);
         fd = fdio_open("/dev/null", O_RDWR, 0);
         if (fd >= 0) {
             fdio_dup2(fd, 0);
             fdio_dup2(fd, 1);
             fdio_dup2(fd, 2);
+            if (fd > 2)
+                close(fd);
         }
-        /* Nothing of the slave (listener, pipes) leaks into the check. */
-        for (fd = 3; fd < 65536; fd++)
-            close(fd);
         if (h->t->sandbox != NULL && chdir(h->t->sandbox) < 0)
             _exit(126);
         environ = env;

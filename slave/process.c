@@ -157,10 +157,11 @@ void env_free(char **env)
 
 /* ---------------------------------------------------------------- monitor */
 
-static void reset_child_signals(void)
+void slave_child_reset(int keep)
 {
     sigset_t all;
-    int sig;
+    long max = sysconf(_SC_OPEN_MAX);
+    int sig, fd;
 
     /* libevent's handlers would write to the slave's signal socketpair. */
     for (sig = 1; sig < NSIG; sig++)
@@ -168,13 +169,7 @@ static void reset_child_signals(void)
             signal(sig, SIG_DFL);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-}
-
-static void close_fds_except(int keep)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-    int fd;
-
+    /* No listener or pipe of the slave stays open past its restart. */
     if (max < 0 || max > 65536)
         max = 65536;
     for (fd = 3; fd < max; fd++)
@@ -236,9 +231,8 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     int status = 0;
     char buf[64], *path, *errmsg = NULL;
 
-    reset_child_signals();
+    slave_child_reset(report_fd);
     setsid();
-    close_fds_except(report_fd);
     /* Keep no pipe of whoever started the slave open past its death. */
     fd = fdio_open("/dev/null", O_RDWR, 0);
     if (fd >= 0) {

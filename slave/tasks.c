@@ -314,6 +314,7 @@ void slave_task_maybe_complete(struct slave *s, struct task *t)
     while (json_array_size(fw->completed_tasks) > MAX_COMPLETED_TASKS)
         json_array_remove(fw->completed_tasks, 0);
     ckpt_task_remove(s, t);
+    gc_schedule(s->gc, t->sandbox);
     if (t->health != NULL) {
         health_stop(t->health);
         t->health = NULL;
