@@ -10,7 +10,11 @@ import time
 
 import pytest
 
+import requests
+
 from agora_harness import SchedulerClient, task_info, task_pids, wait_for
+from agora_wire import (TASK_DROPPED, TASK_FINISHED, TASK_KILLED, TASK_LOST, TASK_RUNNING,
+                        TASK_STARTING, FakeMaster, ack_event, kill_task_event, run_task_event)
 from test_batch import SUMMARY, run_batch
 
 SLAVES = 3
@@ -83,3 +87,105 @@ def test_3000_short_tasks_with_cgroups_all_finish(shm_cluster):
     assert (total, finished, failed, lost) == (TASKS, TASKS, 0, 0), m.group(0)
     assert rc == 0
     print(f"{TASKS} tasks in {m.group(5)} s ({m.group(6)} tasks/s)")
+
+
+# ------------------------------------------------------------------ kills
+
+PARTITION_AWARE = 5  # FrameworkInfo.Capability.Type
+
+
+@pytest.fixture
+def fake_master():
+    fm = FakeMaster()
+    yield fm
+    fm.close()
+
+
+def slave_executors(slave):
+    st = requests.get(slave.url + "/state", timeout=5).json()
+    return {ex["id"]: fw["id"] for fw in st["frameworks"] for ex in fw["executors"]}
+
+
+def test_kill_of_unknown_task_gets_an_update(cluster, fake_master):
+    """A KILL_TASK for a task the slave does not run is answered with a
+    terminal update, reliably (re-sent until acknowledged): TASK_DROPPED
+    for a partition-aware framework, TASK_LOST for the others; a KILL of
+    a task that ended here and was acknowledged gets nothing."""
+    fm = fake_master
+    slave = cluster.add_slave(master=fm.address)
+    assert fm.subscribed.wait(10), "the slave did not subscribe"
+    agent = fm.agent_id
+
+    # A partition-aware framework the slave knows (it runs a task of it).
+    fm.send(run_task_event("fw-pa", "sleeper", agent, "sleep 600", [PARTITION_AWARE]))
+    state, _, u, _ = fm.next_update("sleeper")
+    assert state == TASK_STARTING
+    fm.send(ack_event("fw-pa", "sleeper", u))
+    fm.send(kill_task_event("fw-pa", "ghost"))
+    state, message, u1, reason = fm.next_update("ghost")
+    assert state == TASK_DROPPED, state
+    assert reason == 16 and "unknown" in message  # REASON_TASK_UNKNOWN
+    # Not acknowledged: sent again (same uuid).
+    state, _, u2, _ = fm.next_update("ghost", timeout=5)
+    assert (state, u2) == (TASK_DROPPED, u1)
+    fm.send(ack_event("fw-pa", "ghost", u1))
+    wait_for(lambda: "ghost" not in slave_executors(slave), 5, what="ghost retired")
+    assert "sleeper" in slave_executors(slave)
+
+    # A framework the slave never saw: TASK_LOST (its capabilities are unknown).
+    fm.send(kill_task_event("fw-other", "phantom"))
+    state, _, u, _ = fm.next_update("phantom")
+    assert state == TASK_LOST, state
+    fm.send(ack_event("fw-other", "phantom", u))
+
+    # A task that finished here and was acknowledged: no update.
+    fm.send(run_task_event("fw-pa", "quick", agent, "true", [PARTITION_AWARE]))
+    while True:
+        state, _, u, _ = fm.next_update("quick")
+        fm.send(ack_event("fw-pa", "quick", u))
+        if state == TASK_FINISHED:
+            break
+    wait_for(lambda: "quick" not in slave_executors(slave), 5, what="quick retired")
+    fm.send(kill_task_event("fw-pa", "quick"))
+    with pytest.raises(AssertionError):
+        fm.next_update("quick", timeout=2)
+    assert "has already ended here" in open(slave.log_path).read()
+
+
+def test_kill_while_launching_kills_when_started(cluster, fake_master):
+    """RUN_TASK and KILL_TASK in one write: the slave handles the kill
+    before the task has exec'ed; the task is killed as soon as it runs
+    and ends TASK_KILLED (never FINISHED after its sleep)."""
+    fm = fake_master
+    slave = cluster.add_slave("--executor_shutdown_grace_period=1secs", master=fm.address)
+    assert fm.subscribed.wait(10), "the slave did not subscribe"
+    fm.send(run_task_event("fw", "doomed", fm.agent_id, "sleep 600"),
+            kill_task_event("fw", "doomed"))
+    seen = []
+    while True:
+        state, message, u, _ = fm.next_update("doomed", timeout=10)
+        seen.append(state)
+        fm.send(ack_event("fw", "doomed", u))
+        if state not in (TASK_STARTING, TASK_RUNNING):
+            break
+    assert seen[-1] == TASK_KILLED, (seen, message)
+    assert not task_pids(slave.work_dir, "doomed"), "the task's sleep is still running"
+
+
+def test_kill_right_after_launch_through_the_master(cluster):
+    """The same end to end: a framework's KILL right after its ACCEPT
+    (the task still STAGING at the master) ends in TASK_KILLED, and no
+    process of the task is left."""
+    cluster.start_master("--allocation_interval=100ms")
+    slave = cluster.add_slave("--executor_shutdown_grace_period=1secs")
+    cluster.wait_slaves(1)
+    fw = SchedulerClient(cluster.master.url, name="test-kill-staging")
+    fw.subscribe()
+    offer = fw.next_offers()[0]
+    fw.launch(offer, [task_info("early", offer["agent_id"], "sleep 600")])
+    fw.call({"type": "KILL", "kill": {"task_id": {"value": "early"},
+                                      "agent_id": offer["agent_id"]}})
+    st = fw.wait_update("early", ["TASK_KILLED", "TASK_FINISHED", "TASK_FAILED", "TASK_LOST",
+                                  "TASK_DROPPED", "TASK_GONE"])
+    assert st["state"] == "TASK_KILLED", st
+    wait_for(lambda: not task_pids(slave.work_dir, "early"), 5, what="no process left")
