@@ -34,6 +34,7 @@
 
 #include "slave.h"
 #include "containerizer.h"
+#include "fdio.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -244,7 +245,9 @@ static int start_tcp(struct health *h, char **why)
         *why = xasprintf("TCP health check: socket: %s", strerror(errno));
         return -1;
     }
-    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+    /* EINTR: the connection goes on asynchronously, as with EINPROGRESS. */
+    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
+        errno != EINTR) {
         *why = xasprintf("TCP connection to port %u failed: %s", h->hc->tcp->port, strerror(errno));
         return -1;
     }
@@ -298,7 +301,7 @@ static int start_command(struct health *h, char **why)
     char **env;
     size_t i, n = 0;
     pid_t pid;
-    int sig, rc;
+    int rc;
 
     /* Inside the task's container when the containerizer can (docker exec). */
     if (c != NULL && c->exec != NULL) {
@@ -325,23 +328,18 @@ static int start_command(struct health *h, char **why)
         return -1;
     }
     if (pid == 0) {
-        sigset_t none;
         int fd;
-        for (sig = 1; sig < NSIG; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                signal(sig, SIG_DFL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        setpgid(0, 0);
-        fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
         /* Nothing of the slave (listener, pipes) leaks into the check. */
-        for (fd = 3; fd < 65536; fd++)
-            close(fd);
+        slave_child_reset(-1);
+        setpgid(0, 0);
+        fd = fdio_open("/dev/null", O_RDWR, 0);
+        if (fd >= 0) {
+            fdio_dup2(fd, 0);
+            fdio_dup2(fd, 1);
+            fdio_dup2(fd, 2);
+            if (fd > 2)
+                close(fd);
+        }
         if (h->t->sandbox != NULL && chdir(h->t->sandbox) < 0)
             _exit(126);
         environ = env;

@@ -48,6 +48,12 @@ static const struct flag flag_table[] = {
       "ZooKeeper session timeout when --master is zk://" },
     { "registration_backoff_factor", FLAG_DURATION, &flags.registration_backoff_factor, "1secs",
       "initial ceiling of the (re-)registration backoff" },
+    { "gc_delay", FLAG_DURATION, &flags.gc_delay, "1weeks",
+      "how long a finished task's sandbox is kept at most (less as the disk fills)" },
+    { "disk_watch_interval", FLAG_DURATION, &flags.disk_watch_interval, "1mins",
+      "how often the disk usage of --work_dir is checked for garbage collection" },
+    { "gc_disk_headroom", FLAG_DOUBLE, &flags.gc_disk_headroom, "0.1",
+      "sandboxes are kept gc_delay * max(0, 1 - gc_disk_headroom - disk usage)" },
 };
 
 static void on_stop(struct daemon *d, void *arg, int sig)

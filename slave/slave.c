@@ -32,6 +32,7 @@
 #include "slave.h"
 #include "containerizer.h"
 #include "atomic_file.h"
+#include "fdio.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
@@ -80,7 +81,7 @@ void slave_reap_children(struct slave *s)
     int status;
     struct child_watch *w;
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = fdio_waitpid(-1, &status, WNOHANG)) > 0) {
         HASH_FIND(hh, child_watches, &pid, sizeof(pid_t), w);
         if (w == NULL)
             continue; /* monitors: watched by pidfd, only reaped here */
@@ -169,9 +170,20 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     }
     if (slave_setup_resources(s, err) < 0 || slave_setup_attributes(s, err) < 0)
         goto fail;
+    if (!(flags->gc_disk_headroom >= 0 && flags->gc_disk_headroom <= 1)) {
+        *err =
+            xasprintf("--gc_disk_headroom: must be between 0 and 1: %g", flags->gc_disk_headroom);
+        goto fail;
+    }
+    if (!(flags->disk_watch_interval > 0)) {
+        *err = xasprintf("--disk_watch_interval: must be more than 0: %gsecs",
+                         flags->disk_watch_interval);
+        goto fail;
+    }
     s->containerizer = composing_containerizer_new(s, err);
     if (s->containerizer == NULL)
         goto fail;
+    s->gc = gc_new(s);
     s->free_ev = event_new(base, -1, 0, free_deferred_cb, s);
 
     s->m_tasks_launched =
@@ -205,6 +217,7 @@ int slave_start(struct slave *s, char **err)
         return -1;
     if (s->containerizer->recovered != NULL)
         s->containerizer->recovered(s->containerizer);
+    gc_recover(s->gc);
     /* First attempt right away; the backoff applies to retries. */
     event_add(s->backoff_timer, &now);
     return 0;
@@ -283,6 +296,7 @@ void slave_free(struct slave *s)
         HASH_DEL(child_watches, w);
         free(w);
     }
+    gc_free(s->gc);
     if (s->containerizer != NULL)
         s->containerizer->free(s->containerizer);
     if (s->backoff_timer != NULL)

@@ -1,7 +1,9 @@
 """pytest fixtures shared by the system tests (see agora_harness.py)."""
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -17,17 +19,34 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
-@pytest.fixture
-def cluster(request, tmp_path):
-    """A standalone cluster; call cluster.start_master() and add_slave().
-    Every daemon and task it started is stopped at teardown, and the logs
-    of a failed test are printed."""
-    c = Cluster(tmp_path)
+def run_cluster(request, tmp):
+    c = Cluster(tmp)
     yield c
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         print(c.logs())
     c.shutdown()
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    """A standalone cluster; call cluster.start_master() and add_slave().
+    Every daemon and task it started is stopped at teardown, and the logs
+    of a failed test are printed."""
+    yield from run_cluster(request, tmp_path)
+
+
+@pytest.fixture
+def shm_cluster(request):
+    """The cluster fixture with its work dirs on tmpfs (/dev/shm), removed
+    at teardown: a slave fsyncs every checkpoint (a dozen per task), which
+    on a busy disk makes thousands of tasks take minutes, for tests of
+    something else than the disk."""
+    tmp = tempfile.mkdtemp(prefix="agora-test-", dir="/dev/shm")
+    try:
+        yield from run_cluster(request, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture
