@@ -215,6 +215,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
+# As a well-behaved service does: on SIGTERM keep answering for a grace
+# period (Marathon's taskKillGracePeriodSeconds), so that the requests in
+# flight when its kill began end well while pacer-lb drains it.
+import signal, threading
+signal.signal(signal.SIGTERM, lambda *a: threading.Timer(1.5, lambda: os._exit(0)).start())
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 '''
 
