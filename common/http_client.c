@@ -201,6 +201,8 @@ static struct evhttp_connection *http_conn_new(struct event_base *base, const ch
 {
     struct evhttp_connection *evcon;
     struct bufferevent *tls = plain ? NULL : http_tls_client_bev(base, host);
+    if (!plain && http_tls_client_enabled() && tls == NULL)
+        return NULL; /* never fall back to plain when TLS is on */
 
     /* No evdns base: libevent resolves names with a blocking getaddrinfo.
      * Agora passes IP literals or names from /etc/hosts, which resolve
