@@ -65,8 +65,8 @@ static json_t *summary_json(const struct cli *c, const json_t *st)
             json_object_set_new(tasks, state, json_integer(n + 1));
         }
     }
-    return json_pack("{s:s, s:s?, s:s, s:b, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:o}", "master",
-                     c->master_host ? c->master_host : "", "version",
+    return json_pack("{s:o, s:s?, s:s, s:b, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:o}", "master",
+                     json_sprintf("%s:%d", c->master_host, c->master_port), "version",
                      json_string_value(json_object_get(st, "version")), "leader", str(st, "leader"),
                      "zk", c->master && strncmp(c->master, "zk://", 5) == 0, "slaves", "active",
                      (json_int_t)slaves_active, "inactive", (json_int_t)slaves_inactive,

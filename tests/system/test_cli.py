@@ -13,6 +13,7 @@ import pytest
 
 from agora_harness import binary, wait_for
 from test_pacer_deploy import http_app
+from test_ha import ha  # noqa: F401  (fixture: masters elected through ZooKeeper)
 from test_slave import unused_port
 
 TICK_CMD = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done"
@@ -243,3 +244,30 @@ def test_errors_name_the_problem(cpc, tmp_path):
     assert r.returncode == 2 and "frobnicate" in r.stderr, r.stderr
     r = agora(pc, "app", "deploy", str(tmp_path / "missing.json"))
     assert r.returncode == 1 and "missing.json" in r.stderr, r.stderr
+
+
+def test_master_from_zookeeper_or_a_standby(ha):
+    ha.start_masters(2)
+    ha.add_slave()
+    ha.wait_slaves(1)
+    leader = ha.master
+    standby = [m for m in ha.masters if m is not leader][0]
+    env = cli_env()
+    for master in (ha.zk_url, f"127.0.0.1:{standby.port}",
+                   f"127.0.0.1:{unused_port()},127.0.0.1:{standby.port}"):
+        r = agora(None, "--json", "cluster", f"--master={master}", env=env)
+        assert r.returncode == 0 and r.stderr == "", (master, r.stderr)
+        summary = json.loads(r.stdout)
+        assert summary["leader"] == f"master@127.0.0.1:{leader.port}", (master, summary)
+        assert summary["master"] == f"127.0.0.1:{leader.port}", summary
+        assert summary["slaves"]["active"] == 1, summary
+        assert summary["zk"] == master.startswith("zk://")
+    r = agora(None, "cluster", f"--master={ha.zk_url}", env=env)
+    assert r.returncode == 0 and f"through {ha.zk_url}" in r.stdout, r.stdout
+    # No master in that ZooKeeper path: said so, within the CLI's wait.
+    empty = ha.zk_url.rsplit("/", 1)[0] + "/nobody-here"
+    t0 = time.monotonic()
+    r = agora(None, "slaves", f"--master={empty}", env=env, timeout=60)
+    assert r.returncode == 1 and "no leading master" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr  # one line, no client library noise
+    assert time.monotonic() - t0 < 30
