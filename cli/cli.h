@@ -125,7 +125,7 @@ void table_free(struct table *t);
 void table_add(struct table *t, const char *const *cells);
 /* Columns fitted into width: when the natural widths do not fit, the
  * flexible columns, then the others, are narrowed (not below their
- * heading or 4 columns) and cut with "~" at the end. Two spaces between columns; lines end with no
+ * heading or 4 columns), cells losing their middle to a "~". Two spaces between columns; lines end with no
  * trailing blank. */
 void table_print(const struct table *t, int width, FILE *out);
 /* Print t on stdout at c's width, and free it. */

@@ -7,7 +7,7 @@
  * wide for the terminal, the flexible column with the most to give (ids,
  * names: TABLE_FLEX) loses one column, down to 4 columns; when that
  * is not enough, the other columns are narrowed the same way, never below
- * their heading. Cells cut that way end with "~". Widths count UTF-8 code
+ * their heading. Cells cut that way lose their middle to a "~". Widths count UTF-8 code
  * points, not bytes.
  */
 #include <stdlib.h>
@@ -85,7 +85,24 @@ size_t table_text_width(const char *s)
     return n;
 }
 
-/* Print s in exactly w columns (cut with "~", or padded unless last). */
+/* Byte offset of code point n of s (its length when s has fewer). */
+static size_t cp_offset(const char *s, size_t n)
+{
+    size_t cps = 0;
+    const char *p = s;
+    for (; *p; p++) {
+        if (((unsigned char)*p & 0xC0) != 0x80) {
+            if (cps == n)
+                break;
+            cps++;
+        }
+    }
+    return (size_t)(p - s);
+}
+
+/* Print s in exactly w columns, padded unless last. A cell too wide loses
+ * its middle to a "~": ids differ at either end (a task's app name comes
+ * first, a slave's -S<n> last), so both are kept. */
 static void put_cell(FILE *out, const char *s, size_t w, bool last)
 {
     size_t sw = table_text_width(s);
@@ -95,19 +112,10 @@ static void put_cell(FILE *out, const char *s, size_t w, bool last)
             fprintf(out, "%*s", (int)(w - sw), "");
         return;
     }
-    /* Copy w - 1 code points, then "~". */
-    size_t cps = 0;
-    const char *p = s;
-    while (*p) {
-        if (((unsigned char)*p & 0xC0) != 0x80) {
-            if (cps == w - 1)
-                break;
-            cps++;
-        }
-        p++;
-    }
-    fwrite(s, 1, (size_t)(p - s), out);
+    size_t head = w / 2, tail = w - 1 - head;
+    fwrite(s, 1, cp_offset(s, head), out);
     fputc('~', out);
+    fputs(s + cp_offset(s, sw - tail), out);
 }
 
 void table_print(const struct table *t, int width, FILE *out)
