@@ -1,11 +1,16 @@
 """System tests of `agora`, the command line: a real master, real slaves and
 a real agora-pacer (the pc fixture), the CLI run as a subprocess with
 --master and --pacer (or AGORA_MASTER / AGORA_PACER) pointing at them."""
+import fcntl
 import json
 import os
+import pty
 import queue
 import re
+import select
+import struct
 import subprocess
+import termios
 import threading
 import time
 
@@ -121,6 +126,26 @@ def test_deploy_wait_unplaceable_app_fails_naming_the_reason(cpc, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "not placed: InsufficientCpus" in r.stdout, r.stdout
 
+    # A deployment that is cancelled under a waiting CLI: exit 1, saying so.
+    f = write_app(tmp_path, {"id": "/huge2", "cmd": "sleep 1000", "cpus": 1000, "mem": 32,
+                             "instances": 1})
+    waiting = subprocess.Popen([binary("agora"), "app", "deploy", f, "--wait",
+                                "--timeout=120secs"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=cli_env(pc),
+                               stdin=subprocess.DEVNULL)
+    try:
+        # The app exists once the CLI's POST is in (it subscribed before it).
+        wait_for(lambda: pc.get("/v2/apps/huge2").status_code == 200, 20, what="/huge2 posted")
+        r = agora(pc, "app", "destroy", "/huge2", "--force", "--wait", "--timeout=30secs")
+        assert r.returncode == 0, r.stdout + r.stderr
+        out, err = waiting.communicate(timeout=20)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait(10)
+    assert waiting.returncode == 1, out + err
+    assert "of /huge2 failed: it was cancelled or replaced" in err.strip().splitlines()[-1], err
+
 
 def test_logs_follow_prints_new_lines_as_written(cpc):
     pc = cpc
@@ -164,6 +189,54 @@ def test_logs_follow_prints_new_lines_as_written(cpc):
     assert r.returncode == 0 and r.stdout == "", r
     r = agora(pc, "logs", "no-such-task")
     assert r.returncode == 1 and "no-such-task" in r.stderr and "no such task" in r.stderr
+
+
+def run_in_pty(args, env, cols, timeout=60):
+    """Run the CLI with stdout and stderr on a terminal cols wide; its
+    exit status and everything it wrote (the terminal's CRLFs as LF)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    proc = subprocess.Popen([binary("agora")] + args, stdout=slave, stderr=slave,
+                            stdin=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], max(0, deadline - time.monotonic()))
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait(max(1, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        os.close(master)
+    return proc.returncode, out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_terminal_width_and_progress_redrawn_in_place(cpc, tmp_path):
+    pc = cpc
+    f = write_app(tmp_path, http_app("/tty", 2))
+    env = cli_env(pc, COLUMNS="300")  # the terminal's own width wins over $COLUMNS
+    rc, out = run_in_pty(["app", "deploy", f, "--wait", "--timeout=90secs"], env, 100, 120)
+    assert rc == 0, out
+    # One progress line, redrawn with CR + erase-line, then the result.
+    assert "\r\x1b[K/tty: " in out, repr(out)
+    assert re.search(r"\n?deployment \S+ succeeded: /tty: 2/2 healthy", out), repr(out)
+    rc, out = run_in_pty(["tasks"], env, 70)
+    assert rc == 0, out
+    rows = out.rstrip("\n").split("\n")
+    assert len(rows) == 3 and all(len(ln) <= 70 for ln in rows), rows
+    assert any(len(ln) > 60 for ln in rows), rows  # and uses the width it has
+    assert all("TASK_RUNNING" in ln for ln in rows[1:]), rows
 
 
 def test_json_outputs_parse_and_tables_fit(cpc):
