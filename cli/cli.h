@@ -98,6 +98,10 @@ char *cli_api_error(int status, const char *body, size_t len);
  * answer followed to the leader it names). NULL after printing why. */
 json_t *cli_master_state(struct cli *c);
 
+/* GET /master/state of the master at host:port: the decoded state, or
+ * NULL with *why set (caller frees). */
+json_t *cli_master_state_at(struct cli *c, const char *host, int port, char **why);
+
 /* A call to Pacer (c->pacer) with a JSON body (may be NULL). Returns the
  * decoded answer (json null for an empty body) on 2xx, with the
  * Marathon-Deployment-Id header in *deployment_id (may be NULL; caller

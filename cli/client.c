@@ -191,9 +191,7 @@ static int zk_leader(struct cli *c, char **host, int *port)
     return 0;
 }
 
-/* GET /master/state from host:port: the decoded state, or NULL with
- * *why set (caller frees). */
-static json_t *state_from(struct cli *c, const char *host, int port, char **why)
+json_t *cli_master_state_at(struct cli *c, const char *host, int port, char **why)
 {
     struct cli_resp r;
     json_t *j = NULL;
@@ -248,14 +246,14 @@ json_t *cli_master_state(struct cli *c)
             master_follow_candidate(c->follow_master, i, &h, &port);
             free(why);
             why = NULL;
-            st = state_from(c, h, port, &why);
+            st = cli_master_state_at(c, h, port, &why);
             if (st)
                 host = xstrdup(h);
         }
         if (st == NULL)
             goto fail;
     }
-    if (st == NULL && (st = state_from(c, host, port, &why)) == NULL)
+    if (st == NULL && (st = cli_master_state_at(c, host, port, &why)) == NULL)
         goto fail;
     /* A standby names the leader: ask it. */
     if (json_is_false(json_object_get(st, "elected"))) {
@@ -270,7 +268,7 @@ json_t *cli_master_state(struct cli *c)
         free(host);
         host = lhost;
         port = lport;
-        if ((st = state_from(c, host, port, &why)) == NULL)
+        if ((st = cli_master_state_at(c, host, port, &why)) == NULL)
             goto fail;
     }
     free(c->master_host);

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "master_follow.h"
 #include "mem.h"
 #include "task_state.h"
+#include "timeutil.h"
 
 static double res_get(const json_t *res, const char *name)
 {
@@ -25,6 +27,67 @@ static const char *str(const json_t *o, const char *key)
 }
 
 /* --------------------------------------------------------------- cluster */
+
+struct masters_listing {
+    json_t *addrs; /* [{"host", "port"}] */
+    bool done;
+    int rc;
+};
+
+static void on_master(const char *name, const char *host, int port, int rc, void *arg)
+{
+    struct masters_listing *m = arg;
+    if (name == NULL) {
+        m->done = true;
+        m->rc = rc;
+    } else if (host) {
+        json_array_append_new(m->addrs, json_pack("{s:s, s:i}", "host", host, "port", port));
+    }
+}
+
+/* Every master known: the contenders in ZooKeeper, or the --master list;
+ * each asked for its role. [{"address", "role": "leader" | "standby" |
+ * "unreachable", "error"?}] */
+static json_t *masters_json(struct cli *c)
+{
+    struct masters_listing m = { json_array(), false, 0 };
+    json_t *out = json_array(), *a;
+    size_t i;
+
+    if (master_follow_zk(c->follow_master)) {
+        double deadline = time_mono() + c->timeout;
+        if (master_follow_list(c->follow_master, on_master, &m) == 0)
+            while (!m.done && time_mono() < deadline)
+                cli_pause(c, 0.05);
+    } else {
+        for (i = 0; i < master_follow_count(c->follow_master); i++) {
+            const char *h;
+            int port;
+            master_follow_candidate(c->follow_master, i, &h, &port);
+            json_array_append_new(m.addrs, json_pack("{s:s, s:i}", "host", h, "port", port));
+        }
+    }
+    json_array_foreach(m.addrs, i, a)
+    {
+        const char *host = str(a, "host");
+        int port = (int)json_integer_value(json_object_get(a, "port"));
+        char *why = NULL;
+        json_t *st = cli_master_state_at(c, host, port, &why);
+        const json_t *elected = json_object_get(st, "elected");
+        const char *role = st == NULL               ? "unreachable"
+                           : json_is_false(elected) ? "standby"
+                                                    : "leader";
+        json_t *e =
+            json_pack("{s:o, s:s}", "address", json_sprintf("%s:%d", host, port), "role", role);
+        if (why)
+            json_object_set_new(e, "error", json_string(why));
+        json_array_append_new(out, e);
+        free(why);
+        json_decref(st);
+    }
+    json_decref(m.addrs);
+    return out;
+}
 
 static json_t *summary_json(const struct cli *c, const json_t *st)
 {
@@ -78,6 +141,7 @@ static json_t *summary_json(const struct cli *c, const json_t *st)
 int cmd_cluster(struct cli *c)
 {
     json_t *st, *sum, *r;
+    size_t i;
     const char *key;
     char used[64], pct[32];
 
@@ -88,6 +152,7 @@ int cmd_cluster(struct cli *c)
     if ((st = cli_master_state(c)) == NULL)
         return CLI_FAIL;
     sum = summary_json(c, st);
+    json_object_set_new(sum, "masters", masters_json(c));
     if (c->json) {
         cli_print_json(sum);
         goto out;
@@ -96,6 +161,10 @@ int cmd_cluster(struct cli *c)
            str(sum, "version"), c->master_host, c->master_port,
            json_is_true(json_object_get(sum, "zk")) ? " through " : "",
            json_is_true(json_object_get(sum, "zk")) ? c->master : "");
+    printf("masters    ");
+    json_array_foreach(json_object_get(sum, "masters"), i, r)
+        printf("%s %s %s", i ? "," : "", str(r, "address"), str(r, "role"));
+    printf("\n");
     r = json_object_get(sum, "slaves");
     printf("slaves      %lld active, %lld inactive, %lld unreachable\n",
            (long long)json_integer_value(json_object_get(r, "active")),

@@ -253,6 +253,7 @@ def test_json_outputs_parse_and_tables_fit(cpc):
     assert cluster["resources"]["cpus"]["total"] == 8
     assert abs(cluster["resources"]["cpus"]["used"] - 0.2) < 1e-6
     assert cluster["leader"].endswith(f":{pc.master.port}")
+    assert cluster["masters"] == [{"address": f"127.0.0.1:{pc.master.port}", "role": "leader"}]
 
     slaves = agora_json(pc, "slaves")
     assert sorted(s["hostname"] for s in slaves) == ["slave0", "slave1"]
@@ -335,8 +336,17 @@ def test_master_from_zookeeper_or_a_standby(ha):
         assert summary["master"] == f"127.0.0.1:{leader.port}", summary
         assert summary["slaves"]["active"] == 1, summary
         assert summary["zk"] == master.startswith("zk://")
+        roles = {m["address"]: m["role"] for m in summary["masters"]}
+        want = {f"127.0.0.1:{leader.port}": "leader", f"127.0.0.1:{standby.port}": "standby"}
+        if master.startswith("zk://"):
+            assert roles == want, summary["masters"]  # every contender, from ZooKeeper
+        else:
+            assert {a: r for a, r in roles.items() if r != "unreachable"} == \
+                {a: r for a, r in want.items() if a in master}, summary["masters"]
     r = agora(None, "cluster", f"--master={ha.zk_url}", env=env)
     assert r.returncode == 0 and f"through {ha.zk_url}" in r.stdout, r.stdout
+    assert f"127.0.0.1:{leader.port} leader, 127.0.0.1:{standby.port} standby" in r.stdout, \
+        r.stdout
     # No master in that ZooKeeper path: said so, within the CLI's wait.
     empty = ha.zk_url.rsplit("/", 1)[0] + "/nobody-here"
     t0 = time.monotonic()
