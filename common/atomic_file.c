@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "mem.h"
 
 /* fsync the directory holding path, so the rename itself is durable. */
@@ -35,10 +36,10 @@ static int fsync_parent_dir(const char *path)
     } else {
         *slash = '\0';
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = fdio_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0)
         goto out;
-    rc = fsync(fd);
+    rc = fdio_fsync(fd);
     close(fd);
 out:
     free(dir);
@@ -48,28 +49,20 @@ out:
 int atomic_write(const char *path, const void *data, size_t len, char **err)
 {
     char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    const char *p = data;
-    size_t off = 0;
     int fd = -1, rc = -1;
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = fdio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         if (err)
             *err = xasprintf("atomic_write: open '%s': %s", tmp, strerror(errno));
         goto out;
     }
-    while (off < len) {
-        ssize_t n = write(fd, p + off, len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (err)
-                *err = xasprintf("atomic_write: write '%s': %s", tmp, strerror(errno));
-            goto out;
-        }
-        off += (size_t)n;
+    if (fdio_write_all(fd, data, len) < 0) {
+        if (err)
+            *err = xasprintf("atomic_write: write '%s': %s", tmp, strerror(errno));
+        goto out;
     }
-    if (fsync(fd) < 0) {
+    if (fdio_fsync(fd) < 0) {
         if (err)
             *err = xasprintf("atomic_write: fsync '%s': %s", tmp, strerror(errno));
         goto out;
@@ -111,7 +104,7 @@ int file_read_all(const char *path, size_t max_len, char **data, size_t *len)
     *data = NULL;
     if (len)
         *len = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = fdio_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     buf = xmalloc(cap);
@@ -121,12 +114,9 @@ int file_read_all(const char *path, size_t max_len, char **data, size_t *len)
             cap *= 2;
             buf = xrealloc(buf, cap);
         }
-        n = read(fd, buf + used, cap - used - 1);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+        n = fdio_read(fd, buf + used, cap - used - 1);
+        if (n < 0)
             goto fail;
-        }
         if (n == 0)
             break;
         used += (size_t)n;

@@ -12,6 +12,7 @@
 
 #include "atomic_file.h"
 #include "http.h"
+#include "http_tls.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -35,6 +36,8 @@ struct daemon {
     char *port_file, *log_level; /* the module's own flags */
     double http_header_timeout;  /* http_server_set_timeouts */
     double http_idle_timeout;
+    char *ssl_cert, *ssl_key, *ssl_ca; /* http_tls_configure */
+    bool ssl_verify, ssl_require;
     int port;      /* reported port, -1 before */
     bool started;  /* on_start returned: write the port file at once */
     bool stopping; /* a stop signal arrived */
@@ -129,7 +132,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 static struct flag *flag_table(struct daemon *d, size_t *n)
 {
     const struct daemon_def *def = d->def;
-    struct flag *t = xcalloc(def->nflags + 4, sizeof(*t));
+    struct flag *t = xcalloc(def->nflags + 9, sizeof(*t));
 
     if (def->nflags > 0)
         memcpy(t, def->flags, def->nflags * sizeof(*t));
@@ -146,7 +149,21 @@ static struct flag *flag_table(struct daemon *d, size_t *n)
         (struct flag){ "http_idle_timeout", FLAG_DURATION, &d->http_idle_timeout, "60secs",
                        "close a connection silent this long once a request was "
                        "read (keep-alive idle, slow handler); streams exempt" };
-    *n = def->nflags + 4;
+    t[def->nflags + 4] = (struct flag){ "ssl_cert", FLAG_STRING, &d->ssl_cert, NULL,
+                                        "PEM certificate (chain): every HTTP server of this "
+                                        "daemon speaks TLS only, and its clients TLS" };
+    t[def->nflags + 5] =
+        (struct flag){ "ssl_key", FLAG_STRING, &d->ssl_key, NULL, "PEM private key of --ssl_cert" };
+    t[def->nflags + 6] = (struct flag){ "ssl_ca", FLAG_STRING, &d->ssl_ca, NULL,
+                                        "PEM CA bundle: clients speak TLS and verify servers "
+                                        "against it (default with TLS on: the system's CAs)" };
+    t[def->nflags + 7] = (struct flag){ "ssl_verify", FLAG_BOOL, &d->ssl_verify, "true",
+                                        "with TLS on, clients check the server's certificate "
+                                        "and host name" };
+    t[def->nflags + 8] = (struct flag){ "ssl_require", FLAG_BOOL, &d->ssl_require, "false",
+                                        "TLS for everything: clients always (system CAs without "
+                                        "--ssl_ca), and --ssl_cert/--ssl_key required" };
+    *n = def->nflags + 9;
     return t;
 }
 
@@ -220,6 +237,21 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
     }
     log_set_level(level);
     http_server_set_timeouts(d.http_header_timeout, d.http_idle_timeout);
+    {
+        struct http_tls_config tls = { .cert = d.ssl_cert,
+                                       .key = d.ssl_key,
+                                       .ca = d.ssl_ca,
+                                       .enable = d.ssl_require,
+                                       .verify = d.ssl_verify };
+        if (d.ssl_require && !d.ssl_cert) {
+            fprintf(stderr, "%s: --ssl_require needs --ssl_cert and --ssl_key\n", def->name);
+            goto out_flags;
+        }
+        if (http_tls_configure(&tls, &err) != 0) {
+            fprintf(stderr, "%s: %s\n", def->name, err);
+            goto out_flags;
+        }
+    }
     /* libevent's own warnings go through our (rate-limited) log. */
     event_set_log_callback(daemon_libevent_log);
     metrics_gauge_fn("agora_log_suppressed_lines", "log lines dropped by the per-site rate limit",

@@ -438,8 +438,9 @@ bool docker_socket_answers(const char *socket_path)
     if (fd < 0)
         return false;
     rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    /* EAGAIN: a listener whose backlog is full is still a listener. */
-    ok = rc == 0 || errno == EAGAIN || errno == EINPROGRESS;
+    /* EAGAIN: a listener whose backlog is full is still a listener;
+     * EINTR: the connection goes on asynchronously, as EINPROGRESS. */
+    ok = rc == 0 || errno == EAGAIN || errno == EINPROGRESS || errno == EINTR;
     close(fd);
     return ok;
 }

@@ -135,6 +135,14 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
                                   const struct http_header *headers, size_t nheaders,
                                   const void *body, size_t len, double timeout_secs,
                                   http_response_fn cb, void *arg);
+/* The same, in plain HTTP even when the process speaks TLS (http_tls.h):
+ * for a task's own endpoints (health checks). Never pooled with TLS calls
+ * (callers send Connection: close). */
+struct http_call *http_call_start_plain(struct event_base *base, const char *host, int port,
+                                        const char *method, const char *path,
+                                        const struct http_header *headers, size_t nheaders,
+                                        const void *body, size_t len, double timeout_secs,
+                                        http_response_fn cb, void *arg);
 /* cb will not be called; frees the call. */
 void http_call_cancel(struct http_call *c);
 

@@ -34,6 +34,7 @@
  * read/write and a sub needs "until the headers arrive" only.
  */
 #include "http.h"
+#include "http_tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -200,14 +201,18 @@ int http_parse_hostport(const char *s, int default_port, char **host, int *port)
 
 /* Build a connection to host:port with our defaults. */
 static struct evhttp_connection *http_conn_new(struct event_base *base, const char *host, int port,
-                                               double timeout_secs)
+                                               double timeout_secs, bool plain)
 {
     struct evhttp_connection *evcon;
+    struct bufferevent *tls = plain ? NULL : http_tls_client_bev(base, host);
 
     /* No evdns base: libevent resolves names with a blocking getaddrinfo.
      * Agora passes IP literals or names from /etc/hosts, which resolve
-     * without the network. */
-    evcon = evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
+     * without the network. With TLS on (http_tls.h) the connection runs
+     * over a TLS bufferevent. */
+    evcon =
+        tls ? evhttp_connection_base_bufferevent_new(base, NULL, tls, host, (unsigned short)port)
+            : evhttp_connection_base_new(base, NULL, host, (unsigned short)port);
     if (evcon == NULL)
         return NULL;
     /* Agora listens on IPv4; "localhost" must not resolve to ::1 first. */
@@ -488,6 +493,7 @@ struct http_call {
     bool reused;   /* evcon came from the pool */
     bool retried;  /* already sent a second time */
     bool no_reuse; /* the caller asked for Connection: close */
+    bool plain;    /* plain HTTP even with TLS on (http_call_start_plain) */
 };
 
 static void http_call_free(struct http_call *c)
@@ -663,7 +669,7 @@ static int http_call_send(struct http_call *c)
             evhttp_connection_set_timeout(c->evcon, -1); /* evhttp's default */
         }
     } else {
-        c->evcon = http_conn_new(c->base, c->host, c->port, c->timeout_secs);
+        c->evcon = http_conn_new(c->base, c->host, c->port, c->timeout_secs, c->plain);
         if (c->evcon == NULL) {
             http_call_record_failure(c, "cannot create connection");
             return -1;
@@ -685,11 +691,11 @@ static int http_call_send(struct http_call *c)
     return 0;
 }
 
-struct http_call *http_call_start(struct event_base *base, const char *host, int port,
-                                  const char *method, const char *path,
-                                  const struct http_header *headers, size_t nheaders,
-                                  const void *body, size_t len, double timeout_secs,
-                                  http_response_fn cb, void *arg)
+static struct http_call *http_call_begin(struct event_base *base, const char *host, int port,
+                                         const char *method, const char *path,
+                                         const struct http_header *headers, size_t nheaders,
+                                         const void *body, size_t len, double timeout_secs,
+                                         http_response_fn cb, void *arg, bool plain)
 {
     struct http_call *c;
     enum evhttp_cmd_type cmd;
@@ -707,6 +713,7 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
     c->cmd = cmd;
     c->path = xstrdup(path);
     c->timeout_secs = timeout_secs;
+    c->plain = plain;
     c->req_headers = xcalloc(nheaders ? nheaders : 1, sizeof(*c->req_headers));
     for (i = 0; i < nheaders; i++) {
         if (headers[i].name == NULL || headers[i].value == NULL)
@@ -732,9 +739,29 @@ struct http_call *http_call_start(struct event_base *base, const char *host, int
         evtimer_add(c->timer, &tv);
     }
     if (http_call_send(c) == 0)
-        log_debug("http: %s http://%s:%d%s%s", method, host, port, path,
-                  c->reused ? " (reused connection)" : "");
+        log_debug("http: %s %s://%s:%d%s%s", method, plain ? "http" : http_tls_scheme(), host, port,
+                  path, c->reused ? " (reused connection)" : "");
     return c;
+}
+
+struct http_call *http_call_start(struct event_base *base, const char *host, int port,
+                                  const char *method, const char *path,
+                                  const struct http_header *headers, size_t nheaders,
+                                  const void *body, size_t len, double timeout_secs,
+                                  http_response_fn cb, void *arg)
+{
+    return http_call_begin(base, host, port, method, path, headers, nheaders, body, len,
+                           timeout_secs, cb, arg, false);
+}
+
+struct http_call *http_call_start_plain(struct event_base *base, const char *host, int port,
+                                        const char *method, const char *path,
+                                        const struct http_header *headers, size_t nheaders,
+                                        const void *body, size_t len, double timeout_secs,
+                                        http_response_fn cb, void *arg)
+{
+    return http_call_begin(base, host, port, method, path, headers, nheaders, body, len,
+                           timeout_secs, cb, arg, true);
 }
 
 void http_call_cancel(struct http_call *c)
@@ -946,7 +973,7 @@ struct http_sub *http_sub_open(struct event_base *base, const char *host, int po
         evtimer_add(s->timer, &tv);
     }
 
-    s->evcon = http_conn_new(base, host, port, connect_timeout_secs);
+    s->evcon = http_conn_new(base, host, port, connect_timeout_secs, false);
     if (s->evcon == NULL) {
         http_sub_finish(s, "cannot create connection");
         goto out;

@@ -30,6 +30,7 @@ struct proxy {
     size_t npass;
     struct http_header add[8]; /* added to the answer (copies) */
     size_t nadd;
+    char *what; /* names the upstream in a 503 */
     http_proxy_fail_fn fail;
     void *arg;
 };
@@ -44,12 +45,13 @@ static void proxy_free(struct proxy *px)
     }
     if (px->body != NULL)
         evbuffer_free(px->body);
+    free(px->what);
     free(px);
 }
 
 static void answer_fail(struct proxy *px, const char *why)
 {
-    char *msg = xasprintf("the leader could not be reached: %s", why);
+    char *msg = xasprintf("%s could not be reached: %s", px->what, why);
 
     if (px->fail != NULL)
         px->fail(px->req, 503, msg, px->arg);
@@ -144,9 +146,10 @@ static void on_close(struct http_sub *s, const char *reason, void *arg)
     proxy_free(px);
 }
 
-void http_proxy_forward(struct event_base *base, struct evhttp_request *req, const char *host,
-                        int port, const char *const *pass, const struct http_header *add,
-                        size_t nadd, double timeout_secs, http_proxy_fail_fn fail, void *arg)
+static void proxy_start(struct event_base *base, struct evhttp_request *req, const char *host,
+                        int port, const char *uri, const char *what, bool credentials,
+                        const char *const *pass, const struct http_header *add, size_t nadd,
+                        double timeout_secs, http_proxy_fail_fn fail, void *arg)
 {
     static const char *const fwd[] = { "Content-Type", "Accept", "Authorization", "Last-Event-ID" };
     static const struct http_sub_callbacks cbs = { on_response, on_data, on_close };
@@ -154,9 +157,9 @@ void http_proxy_forward(struct event_base *base, struct evhttp_request *req, con
     struct http_header hdrs[8];
     size_t nh = 0, len = 0;
     const char *body = http_req_body(req, &len);
-    const char *uri = evhttp_request_get_uri(req);
 
     px->req = req;
+    px->what = xstrdup(what);
     px->body = evbuffer_new();
     px->fail = fail;
     px->arg = arg;
@@ -170,6 +173,9 @@ void http_proxy_forward(struct event_base *base, struct evhttp_request *req, con
     for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++) {
         const char *v = http_req_header(req, fwd[k]);
 
+        /* The client's credentials are for this server, not another one. */
+        if (!credentials && strcmp(fwd[k], "Authorization") == 0)
+            continue;
         if (v != NULL) {
             hdrs[nh].name = fwd[k];
             hdrs[nh].value = v;
@@ -182,4 +188,19 @@ void http_proxy_forward(struct event_base *base, struct evhttp_request *req, con
         answer_fail(px, "bad upstream address");
         proxy_free(px);
     }
+}
+
+void http_proxy_forward(struct event_base *base, struct evhttp_request *req, const char *host,
+                        int port, const char *const *pass, const struct http_header *add,
+                        size_t nadd, double timeout_secs, http_proxy_fail_fn fail, void *arg)
+{
+    proxy_start(base, req, host, port, evhttp_request_get_uri(req), "the leader", true, pass, add,
+                nadd, timeout_secs, fail, arg);
+}
+
+void http_proxy_forward_uri(struct event_base *base, struct evhttp_request *req, const char *host,
+                            int port, const char *uri, const char *what, double timeout_secs,
+                            http_proxy_fail_fn fail, void *arg)
+{
+    proxy_start(base, req, host, port, uri, what, false, NULL, NULL, 0, timeout_secs, fail, arg);
 }

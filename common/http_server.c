@@ -51,11 +51,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "http_tls.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -473,6 +475,16 @@ static void http_server_accept_error(struct evconnlistener *lev, void *arg)
     event_add(s->accept_resume, &tv);
 }
 
+/* evhttp's hook for each accepted connection's bufferevent: TLS when on. */
+static struct bufferevent *http_server_tls_bev(struct event_base *base, void *arg)
+{
+    (void)arg;
+    struct bufferevent *bev = http_tls_server_bev(base);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 struct http_server *http_server_new(struct event_base *base, const char *ip, int port,
                                     size_t max_body, char **err)
 {
@@ -559,6 +571,8 @@ struct http_server *http_server_new(struct event_base *base, const char *ip, int
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, http_server_dispatch, s);
+    if (http_tls_server_enabled())
+        evhttp_set_bevcb(s->http, http_server_tls_bev, s);
     {
         struct timeval htv = time_tv(http_header_timeout);
 

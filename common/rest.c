@@ -18,10 +18,12 @@
 
 #include <event2/http.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "static_assets.h"
 
 #define REST_STACK_PATH 1024
 
@@ -34,6 +36,16 @@ struct rest_server {
     rest_leader_fn leader;
     struct event_base *proxy_base; /* non-NULL: proxy to the leader instead of 307 */
     char *proxy_header;            /* added to proxied answers: "<name>: host:port" */
+    struct rest_mount {
+        char *prefix; /* "/" or "/ui": no trailing slash but for the root */
+        const struct static_assets *assets;
+        unsigned flags;
+    } mounts[REST_MAX_MOUNTS];
+    size_t nmounts;
+    unsigned auth_surfaces; /* REST_AUTH_* bits that need credentials */
+    const struct auth_creds *creds;
+    const struct auth_creds *creds_ro; /* read-only users, NULL: none */
+    char *auth_challenge;              /* WWW-Authenticate value */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -567,6 +579,143 @@ static bool rest_consumes_check(struct rest_server *rs, struct rest_req *rq)
     return false;
 }
 
+/* ------------------------------------------------------------ static files */
+
+static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq);
+
+void rest_static_mount(struct rest_server *rs, const char *prefix,
+                       const struct static_assets *assets, unsigned flags)
+{
+    size_t len = strlen(prefix);
+
+    if (rs->nmounts == REST_MAX_MOUNTS) {
+        log_error("rest: more than %d static mounts: %s not mounted", REST_MAX_MOUNTS, prefix);
+        return;
+    }
+    while (len > 1 && prefix[len - 1] == '/')
+        len--;
+    rs->mounts[rs->nmounts].prefix = xstrndup(prefix, len);
+    rs->mounts[rs->nmounts].assets = assets;
+    rs->mounts[rs->nmounts].flags = flags;
+    rs->nmounts++;
+}
+
+/* The mount whose prefix is the longest one path lies under; *rel is
+ * the rest of the path (empty for the prefix itself). */
+static const struct rest_mount *mount_for(const struct rest_server *rs, const char *path,
+                                          const char **rel)
+{
+    const struct rest_mount *best = NULL;
+    size_t best_len = 0;
+
+    for (size_t i = 0; i < rs->nmounts; i++) {
+        const char *pre = rs->mounts[i].prefix;
+        size_t pl = strcmp(pre, "/") == 0 ? 0 : strlen(pre);
+        if (strncmp(path, pre, pl) != 0 || (path[pl] != '\0' && path[pl] != '/'))
+            continue;
+        if (best == NULL || pl > best_len) {
+            best = &rs->mounts[i];
+            best_len = pl;
+        }
+    }
+    if (best != NULL)
+        *rel = path + best_len;
+    return best;
+}
+
+/* Answer req from a static mount. false: no mount covers path (the
+ * caller answers 404 as for any unknown path). */
+static bool rest_static_serve(struct rest_server *rs, struct evhttp_request *req,
+                              const char *method, const char *path)
+{
+    const char *rel = NULL;
+    const struct rest_mount *mt = mount_for(rs, path, &rel);
+    const struct static_asset *a = NULL;
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+    if (mt == NULL)
+        return false;
+    switch (static_assets_lookup(mt->assets, rel, &a)) {
+    case STATIC_FOUND:
+        break;
+    case STATIC_REFUSED:
+        log_warn("rest: refusing static path %s (not a plain file name)", path);
+        /* fall through */
+    case STATIC_NOT_FOUND:
+        rest_server_error(rs, req, 404, "no such path: %s", path);
+        return true;
+    }
+    if (!get) {
+        http_add_header(req, "Allow", "GET, HEAD");
+        rest_server_error(rs, req, 405, "method %s not allowed on %s", method, path);
+        return true;
+    }
+    /* After the lookup, so that an unknown path stays a 404 everywhere.
+     * Credentials first, as for routes: the mount stands for a route. */
+    if (mt->flags & rs->auth_surfaces) {
+        struct rest_route route = { method, mt->prefix, NULL, mt->flags, NULL };
+        struct rest_req rq = {
+            .req = req, .server = rs, .route = &route, .arg = rs->arg, .path = path, .consumed = -1
+        };
+        if (!rest_auth_check(rs, &rq))
+            return true;
+    }
+    if ((mt->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
+        return true;
+    if (rel[0] == '\0' && path[strlen(path) - 1] != '/') {
+        /* "/ui" -> "/ui/": the page's relative URLs need the slash. */
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+        const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+        char *loc = xasprintf("%s/%s%s", mt->prefix, q ? "?" : "", q ? q : "");
+        http_add_header(req, "Location", loc);
+        free(loc);
+        http_reply(req, 301, "text/plain", "", 0);
+        return true;
+    }
+    http_add_header(req, "ETag", a->etag);
+    http_add_header(req, "Cache-Control", "no-cache");
+    http_add_header(req, "X-Content-Type-Options", "nosniff");
+    if (strncmp(a->content_type, "text/html", 9) == 0) {
+        http_add_header(req, "Content-Security-Policy",
+                        "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                        "base-uri 'none'; frame-ancestors 'none'");
+        http_add_header(req, "Referrer-Policy", "no-referrer");
+    }
+    if (static_etag_matches(http_req_header(req, "If-None-Match"), a->etag)) {
+        http_reply(req, 304, NULL, "", 0);
+        return true;
+    }
+    http_reply(req, 200, a->content_type, a->data, a->len);
+    return true;
+}
+
+/* 401 unless the request carries a good credential; sets rq->principal. */
+static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq)
+{
+    const char *h = http_req_header(rq->req, "Authorization");
+    if (auth_check_basic(rs->creds, h, &rq->principal))
+        return true;
+    if (rs->creds_ro && auth_check_basic(rs->creds_ro, h, &rq->principal)) {
+        if (rq->route->flags & REST_AUTH_READONLY)
+            return true;
+        log_info("http: %s %s from %s: 403 (%s may only read)", http_req_method(rq->req), rq->path,
+                 http_req_peer(rq->req), rq->principal);
+        rest_server_error(rs, rq->req, 403, "'%s' may not %s %s (read-only access)", rq->principal,
+                          http_req_method(rq->req), rq->path);
+        return false;
+    }
+    static struct metric *failures;
+    if (failures == NULL)
+        failures = metrics_counter("agora_http_auth_failures_total",
+                                   "requests refused for missing or wrong credentials (401)");
+    metric_inc(failures, 1);
+    log_info("http: %s %s from %s: 401 (%s credentials)", http_req_method(rq->req), rq->path,
+             http_req_peer(rq->req), http_req_header(rq->req, "Authorization") ? "wrong" : "no");
+    http_add_header(rq->req, "WWW-Authenticate", rs->auth_challenge);
+    rest_server_error(rs, rq->req, 401, "Unauthorized");
+    return false;
+}
+
 static void rest_dispatch(struct evhttp_request *req, void *arg)
 {
     struct rest_server *rs = arg;
@@ -586,6 +735,8 @@ static void rest_dispatch(struct evhttp_request *req, void *arg)
     }
     mr = rest_table_match(rs->table, rs->n, method, path, &rq.route, rq.params, &rq.nparams, buf,
                           allow, sizeof(allow));
+    if (mr == REST_MATCH_NOT_FOUND && rest_static_serve(rs, req, method, path))
+        goto out;
     if (mr == REST_MATCH_NOT_FOUND) {
         rest_server_error(rs, req, 404, "no such path: %s", path);
         goto out;
@@ -596,6 +747,8 @@ static void rest_dispatch(struct evhttp_request *req, void *arg)
         rest_server_error(rs, req, 405, "method %s not allowed on %s", method, path);
         goto out;
     }
+    if ((rq.route->flags & rs->auth_surfaces) && !rest_auth_check(rs, &rq))
+        goto out;
     if ((rq.route->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
         goto out;
     if (rq.route->consumes != NULL && !rest_consumes_check(rs, &rq))
@@ -636,12 +789,30 @@ void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn)
     rs->leader = fn;
 }
 
+void rest_server_set_auth_readonly(struct rest_server *rs, const struct auth_creds *readonly)
+{
+    rs->creds_ro = readonly;
+}
+
+void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,
+                          const char *realm)
+{
+    rs->auth_surfaces = creds ? surfaces : 0;
+    rs->creds = creds;
+    free(rs->auth_challenge);
+    rs->auth_challenge = xasprintf("Basic realm=\"%s\"", realm ? realm : "agora");
+}
+
 void rest_server_free(struct rest_server *rs)
 {
     /* The http server may be gone already: free it first, or this while
      * it still runs would leave it dispatching into freed memory. */
-    if (rs != NULL)
+    if (rs != NULL) {
         free(rs->proxy_header);
+        for (size_t i = 0; i < rs->nmounts; i++)
+            free(rs->mounts[i].prefix);
+        free(rs->auth_challenge);
+    }
     free(rs);
 }
 

@@ -31,7 +31,17 @@ struct rest_req;
 enum rest_flags {
     REST_LEADER_ONLY = 1 << 0, /* not leading: 307 to the leader, or 503 */
     REST_JSON_BODY = 1 << 1,   /* decode the body as JSON into rq->json (400 if bad) */
+    /* Which authentication surface a route is on (rest_server_set_auth
+     * turns each on): Mesos's --authenticate_http_readonly /
+     * _readwrite, --authenticate_frameworks, --authenticate_agents. A
+     * route on none (health, redirects) is never authenticated. */
+    REST_AUTH_READONLY = 1 << 2,
+    REST_AUTH_READWRITE = 1 << 3,
+    REST_AUTH_FRAMEWORK = 1 << 4,
+    REST_AUTH_AGENT = 1 << 5,
 };
+#define REST_AUTH_ALL \
+    (REST_AUTH_READONLY | REST_AUTH_READWRITE | REST_AUTH_FRAMEWORK | REST_AUTH_AGENT)
 
 typedef void (*rest_handler_fn)(struct rest_req *rq);
 
@@ -64,6 +74,9 @@ struct rest_req {
     int nparams;
     json_t *json; /* REST_JSON_BODY: the decoded body (borrowed; freed after the handler) */
     int consumed; /* index in route->consumes of the body's type; -1 without consumes */
+    /* The authenticated principal (borrowed from the credentials), NULL
+     * when the route's surface is not authenticated. */
+    const char *principal;
 };
 
 /* Formats an error body: returns a malloc'd body (the caller frees) and
@@ -81,6 +94,17 @@ struct rest_server *rest_server_attach(struct http_server *http, const struct re
                                        size_t n, void *arg, rest_format_fn format);
 void rest_server_free(struct rest_server *rs);
 void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn);
+/* Authenticate requests to routes whose flags have any bit of surfaces
+ * (REST_AUTH_*) with HTTP Basic against creds (borrowed; common/auth.h):
+ * anything else is 401 with WWW-Authenticate: Basic realm="realm", and
+ * the body never says whether the principal or the secret was wrong.
+ * Counted in agora_http_auth_failures_total. */
+struct auth_creds;
+void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,
+                          const char *realm);
+/* Also accept readonly (borrowed) on REST_AUTH_READONLY routes; one of
+ * them on any other authenticated route is 403 (it may only read). */
+void rest_server_set_auth_readonly(struct rest_server *rs, const struct auth_creds *readonly);
 /* Answer REST_LEADER_ONLY routes of a non-leader by proxying the request
  * to the leader (common/http_proxy.h) instead of a 307; the answer gets
  * the header "leader_header: host:port" when leader_header is not NULL
@@ -88,6 +112,22 @@ void rest_server_set_leader(struct rest_server *rs, rest_leader_fn fn);
 struct event_base;
 void rest_server_set_proxy(struct rest_server *rs, struct event_base *base,
                            const char *leader_header);
+
+/* Serve the built-in files of assets (static_assets.h) under prefix ("/"
+ * for the root, or "/ui"), for GET and HEAD requests that no route of the
+ * table matches; assets is kept by reference (a generated table). flags:
+ * REST_LEADER_ONLY and REST_AUTH_* surfaces, as for a route (credentials
+ * are checked, then the leadership, once the file is found). At most REST_MAX_MOUNTS mounts; the longest
+ * matching prefix serves. Answers: 200 with the file's Content-Type, its
+ * ETag, "Cache-Control: no-cache" (every use revalidates, so a new binary
+ * is seen at once) and X-Content-Type-Options: nosniff, HTML pages with a
+ * same-origin Content-Security-Policy; 304 when If-None-Match matches;
+ * 301 from "/ui" to "/ui/"; 405 for other methods on a file; 404 through
+ * the formatter for anything else, "." and ".." segments included. */
+#define REST_MAX_MOUNTS 4
+struct static_assets;
+void rest_static_mount(struct rest_server *rs, const char *prefix,
+                       const struct static_assets *assets, unsigned flags);
 
 /* The text formatter: "message\n", text/plain (Mesos's bodies). */
 char *rest_format_text(int code, const char *message, const json_t *details,

@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <zookeeper/zookeeper.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "mem.h"
 
@@ -166,7 +167,7 @@ static void zk_push(struct zk *zk, struct zk_result *r)
     zk->q_tail = r;
     pthread_mutex_unlock(&zk->lock);
     /* A full pipe already has a wake-up pending. */
-    ssize_t n = write(zk->pipefd[1], "z", 1);
+    ssize_t n = fdio_write_all(zk->pipefd[1], "z", 1);
     (void)n;
 }
 
@@ -478,7 +479,7 @@ static void zk_pipe_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct zk *zk = arg;
     char buf[256];
-    while (read(fd, buf, sizeof(buf)) > 0)
+    while (fdio_read(fd, buf, sizeof(buf)) > 0)
         ;
     pthread_mutex_lock(&zk->lock);
     struct zk_result *r = zk->q_head;

@@ -2,8 +2,9 @@
 # Quickstart: build Agora, bring up a standalone cluster (one master, three
 # slaves) on 127.0.0.1, run the agora-batch example framework on it, start
 # Pacer and deploy a sample long-running app (a Docker web app behind a
-# health check when Docker answers, a process web app otherwise), and leave
-# it all running.
+# health check when Docker answers, a process web app otherwise), start
+# pacer-lb so that the app answers on its service port through HAProxy, and
+# leave it all running.
 #
 #   deploy/quickstart.sh          install, build, start, run the demo
 #   deploy/quickstart.sh stop     stop the cluster (and its tasks)
@@ -103,12 +104,33 @@ done
 hp=$(curl -sf "$P/v2/apps/hello/tasks" | json_get 'j["tasks"][0]["ports"][0]')
 curl -sf "http://127.0.0.1:$hp/" >/dev/null || { echo "/hello does not answer on 127.0.0.1:$hp" >&2; exit 1; }
 
+# pacer-lb: HAProxy routing /hello's service port to its instances (it
+# starts HAProxy itself; the frontends bind 127.0.0.1 only).
+lb_line="  (no HAProxy: install haproxy for pacer-lb)"
+if [ -x /usr/sbin/haproxy ]; then
+  setsid build/bin/agora-pacer-lb --marathon="$P" --work_dir="$RUN/lb" --bind=127.0.0.1 \
+    --ip=127.0.0.1 --port=0 --port_file="$RUN/lb.port" \
+    >"$RUN/lb.log" 2>&1 </dev/null &
+  echo $! >"$RUN/lb.pid"
+  lb=$(wait_port "$RUN/lb.port")
+  sp=$(curl -sf "$P/v2/apps/hello" | json_get '[p.get("servicePort", p.get("port")) for p in (j["app"].get("portDefinitions") or j["app"]["container"]["portMappings"])][0]')
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$sp/" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -sf "http://127.0.0.1:$sp/" >/dev/null \
+    || { echo "/hello does not answer through HAProxy on 127.0.0.1:$sp; see $RUN/lb.log" >&2; exit 1; }
+  lb_line="  through HAProxy (pacer-lb): http://127.0.0.1:$sp/   (pacer-lb status: http://127.0.0.1:$lb/status)"
+fi
+
 cat <<MSG
 
 Agora is running: master on 127.0.0.1:$port with 3 slaves, Pacer on $P.
+  web UI:   http://127.0.0.1:$port/
   state:    curl http://127.0.0.1:$port/master/state
   apps:     curl $P/v2/apps
   /hello:   2 healthy instances; one answers on http://127.0.0.1:$hp/
+$lb_line
   events:   curl -H 'Accept: text/event-stream' $P/v2/events
   logs:     $RUN/*.log
   stop:     deploy/quickstart.sh stop

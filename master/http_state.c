@@ -210,20 +210,34 @@ json_t *state_task_json(const struct task *t)
     return task_json(t, false);
 }
 
-/* fw's tasks appended to the three arrays of /master/state and of the v1
- * GET_TASKS answer (v1: the operator API's Task shape). */
-static void fw_tasks_json(const struct framework *fw, bool v1, json_t *tasks, json_t *unreachable,
-                          json_t *completed)
+/* --acls view_tasks / view_frameworks: may who (NULL: anonymous) see it? */
+static bool task_visible(const struct master *m, const char *who, const struct task *t)
+{
+    return acls_allowed(m->acls, ACL_VIEW_TASKS, who, task_user(t));
+}
+
+static bool fw_visible(const struct master *m, const char *who, const struct framework *fw)
+{
+    return acls_allowed(m->acls, ACL_VIEW_FRAMEWORKS, who, fw->info->user);
+}
+
+/* fw's tasks that who may see appended to the three arrays of
+ * /master/state and of the v1 GET_TASKS answer (v1: the operator API's
+ * Task shape). */
+static void fw_tasks_json(const struct master *m, const char *who, const struct framework *fw,
+                          bool v1, json_t *tasks, json_t *unreachable, json_t *completed)
 {
     struct task *t, *tmp;
 
     HASH_ITER (hh, fw->tasks, t, tmp) {
         bool gone = t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE;
-        json_array_append_new(gone ? unreachable : tasks, task_json(t, v1));
+        if (task_visible(m, who, t))
+            json_array_append_new(gone ? unreachable : tasks, task_json(t, v1));
     }
     for (size_t i = 0; i < fw->ncompleted; i++) {
         const struct task *c = fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS];
-        json_array_append_new(completed, task_json(c, v1));
+        if (task_visible(m, who, c))
+            json_array_append_new(completed, task_json(c, v1));
     }
 }
 
@@ -298,7 +312,7 @@ json_t *state_framework_json(struct master *m, struct framework *fw)
     if (state_streaming)
         return j; /* state_write_framework appends the task arrays */
     json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
-    fw_tasks_json(fw, false, tasks, unreachable, completed);
+    fw_tasks_json(m, NULL, fw, false, tasks, unreachable, completed);
     json_object_set_new(j, "tasks", tasks);
     json_object_set_new(j, "unreachable_tasks", unreachable);
     json_object_set_new(j, "completed_tasks", completed);
@@ -713,14 +727,14 @@ static void put_open_object(struct evbuffer *b, json_t *j)
 }
 
 static void state_write_framework(struct master *m, struct evbuffer *b, struct framework *fw,
-                                  struct res_memo *memo)
+                                  struct res_memo *memo, const char *who)
 {
     put_open_object(b, state_framework_json(m, fw));
     const char *sep = "";
     struct task *t, *tmp;
     evbuffer_add(b, ",\"tasks\":[", 10);
     HASH_ITER (hh, fw->tasks, t, tmp)
-        if (t->state != MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
+        if (t->state != MESOS__V1__TASK_STATE__TASK_UNREACHABLE && task_visible(m, who, t)) {
             evbuffer_add(b, sep, strlen(sep));
             put_task(b, t, memo);
             sep = ",";
@@ -728,16 +742,21 @@ static void state_write_framework(struct master *m, struct evbuffer *b, struct f
     evbuffer_add(b, "],\"unreachable_tasks\":[", 23);
     sep = "";
     HASH_ITER (hh, fw->tasks, t, tmp)
-        if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE) {
+        if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE && task_visible(m, who, t)) {
             evbuffer_add(b, sep, strlen(sep));
             put_task(b, t, memo);
             sep = ",";
         }
     evbuffer_add(b, "],\"completed_tasks\":[", 21);
+    sep = "";
     for (size_t i = 0; i < fw->ncompleted; i++) {
-        if (i)
-            evbuffer_add(b, ",", 1);
-        put_task(b, fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS], memo);
+        const struct task *ct =
+            fw->completed[(fw->completed_head + i) % MASTER_MAX_COMPLETED_TASKS];
+        if (!task_visible(m, who, ct))
+            continue;
+        evbuffer_add(b, sep, strlen(sep));
+        put_task(b, ct, memo);
+        sep = ",";
     }
     evbuffer_add(b, "]}", 2);
 }
@@ -759,8 +778,11 @@ void http_state_handle_state(struct rest_req *rq)
     struct framework *fw, *ftmp;
     const char *sep = "";
     HASH_ITER (hh, m->frameworks, fw, ftmp) {
+        /* --acls view_frameworks: only the frameworks this principal may see. */
+        if (!fw_visible(m, rq->principal, fw))
+            continue;
         evbuffer_add(b, sep, strlen(sep));
-        state_write_framework(m, b, fw, &memo);
+        state_write_framework(m, b, fw, &memo, rq->principal);
         sep = ",";
     }
     evbuffer_add(b, "]}", 2);
@@ -922,23 +944,24 @@ json_t *v1_agent_json(const struct slave *s)
     return j;
 }
 
-static json_t *v1_get_tasks(struct master *m)
+static json_t *v1_get_tasks(struct master *m, const char *who)
 {
     json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
     struct framework *fw, *ftmp;
     HASH_ITER (hh, m->frameworks, fw, ftmp)
-        fw_tasks_json(fw, true, tasks, unreachable, completed);
+        fw_tasks_json(m, who, fw, true, tasks, unreachable, completed);
     return json_pack("{s:o, s:o, s:o, s:[], s:[]}", "tasks", tasks, "unreachable_tasks",
                      unreachable, "completed_tasks", completed, "pending_tasks", "orphan_tasks");
 }
 
-static json_t *v1_get_frameworks(struct master *m)
+static json_t *v1_get_frameworks(struct master *m, const char *who)
 {
     json_t *fws = json_array(), *recovered = json_array(), *completed = json_array();
     struct framework *fw, *ftmp;
     HASH_ITER (hh, m->frameworks, fw, ftmp)
-        json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws,
-                              v1_framework_json(fw));
+        if (fw_visible(m, who, fw))
+            json_array_append_new(fw->state == FW_STATE_RECOVERED ? recovered : fws,
+                                  v1_framework_json(fw));
     for (size_t i = 0; i < m->ncompleted_fw; i++) {
         json_t *c =
             m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS];
@@ -1030,11 +1053,42 @@ static json_t *v1_get_roles(struct master *m)
     return json_pack("{s:o}", "roles", roles);
 }
 
+static json_t *v1_get_state_for(struct master *m, const char *who)
+{
+    return json_pack("{s:o, s:{s:[], s:[]}, s:o, s:o}", "get_tasks", v1_get_tasks(m, who),
+                     "get_executors", "executors", "orphan_executors", "get_frameworks",
+                     v1_get_frameworks(m, who), "get_agents", v1_get_agents(m));
+}
+
 json_t *v1_get_state_json(struct master *m)
 {
-    return json_pack("{s:o, s:{s:[], s:[]}, s:o, s:o}", "get_tasks", v1_get_tasks(m),
-                     "get_executors", "executors", "orphan_executors", "get_frameworks",
-                     v1_get_frameworks(m), "get_agents", v1_get_agents(m));
+    return v1_get_state_for(m, NULL);
+}
+
+/* TEARDOWN: remove a framework and kill its tasks, if --acls'
+ * teardown_frameworks lets the caller do it to that framework's principal. */
+static void operator_teardown(struct master *m, struct rest_req *rq, const json_t *call)
+{
+    const char *id = json_string_value(json_object_get(
+        json_object_get(json_object_get(call, "teardown"), "framework_id"), "value"));
+    if (!id) {
+        rest_error(rq, 400,
+                   "Failed to validate master::Call: Expecting 'teardown.framework_id.value'");
+        return;
+    }
+    struct framework *fw = fw_find(m, id);
+    if (!fw) {
+        rest_error(rq, 400, "No framework found with specified ID '%s'", id);
+        return;
+    }
+    if (!master_authorized(m, ACL_TEARDOWN_FRAMEWORKS, rq->principal, fw->info->principal)) {
+        rest_error(rq, 403, "Not authorized to tear down framework %s", id);
+        return;
+    }
+    log_info("framework %s torn down by the operator (principal %s)", id,
+             rq->principal ? rq->principal : "none");
+    fw_remove(m, fw, "torn down by the operator");
+    http_reply(rq->req, 200, NULL, NULL, 0);
 }
 
 void http_state_handle_operator(struct rest_req *rq)
@@ -1103,13 +1157,18 @@ void http_state_handle_operator(struct rest_req *rq)
     } else if (strcmp(type, "GET_AGENTS") == 0) {
         resp = json_pack("{s:s, s:o}", "type", type, "get_agents", v1_get_agents(m));
     } else if (strcmp(type, "GET_FRAMEWORKS") == 0) {
-        resp = json_pack("{s:s, s:o}", "type", type, "get_frameworks", v1_get_frameworks(m));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_frameworks",
+                         v1_get_frameworks(m, rq->principal));
     } else if (strcmp(type, "GET_TASKS") == 0) {
-        resp = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_get_tasks(m));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_tasks", v1_get_tasks(m, rq->principal));
     } else if (strcmp(type, "GET_STATE") == 0) {
-        resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state_json(m));
+        resp =
+            json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state_for(m, rq->principal));
     } else if (strcmp(type, "SUBSCRIBE") == 0) {
         op_stream_subscribe(m, rq, enc);
+        goto out;
+    } else if (strcmp(type, "TEARDOWN") == 0) {
+        operator_teardown(m, rq, call);
         goto out;
     } else {
         rest_error(rq, 400, "Failed to validate master::Call: unsupported 'type' '%s'", type);

@@ -13,12 +13,15 @@
 #include "liveness.h"
 #include "log.h"
 #include "mem.h"
+#include "rest.h"
 
 static char *f_ip, *f_work_dir, *f_hostname, *f_zk;
 static uint64_t f_max_body, f_op_buffer;
 static int f_port, f_max_pings;
 static double f_ping_timeout, f_offer_timeout, f_alloc_interval, f_alloc_batch, f_heartbeat;
 static double f_zk_session_timeout, f_reregister_timeout;
+static char *f_credentials, *f_acls;
+static bool f_auth_frameworks, f_auth_agents, f_auth_ro, f_auth_rw;
 
 static const struct flag flag_table[] = {
     { "ip", FLAG_STRING, &f_ip, "127.0.0.1", "IP address to listen on" },
@@ -55,6 +58,26 @@ static const struct flag flag_table[] = {
     { "slave_reregister_timeout", FLAG_DURATION, &f_reregister_timeout, "10mins",
       "After an election, how long known slaves have to re-register before they are "
       "marked unreachable" },
+    { "credentials", FLAG_STRING, &f_credentials, NULL,
+      "File (or file:// URL) of the credentials the --authenticate_* surfaces accept: "
+      "{\"credentials\": [{\"principal\": ..., \"secret\": ...}]} or \"principal secret\" "
+      "lines" },
+    { "acls", FLAG_STRING, &f_acls, NULL,
+      "Mesos's ACLs (JSON text, or a file / file:// URL): register_frameworks, run_tasks, "
+      "teardown_frameworks, view_frameworks, view_tasks; default: everything allowed" },
+    { "authenticate_frameworks", FLAG_BOOL, &f_auth_frameworks, "false",
+      "Schedulers must send HTTP Basic credentials (POST /api/v1/scheduler); a "
+      "FrameworkInfo.principal must be the authenticated one" },
+    { "authenticate_http_frameworks", FLAG_BOOL, &f_auth_frameworks, "false",
+      "Same as --authenticate_frameworks (Mesos's name for HTTP schedulers)" },
+    { "authenticate_agents", FLAG_BOOL, &f_auth_agents, "false",
+      "Slaves must send credentials (their --credential)" },
+    { "authenticate_slaves", FLAG_BOOL, &f_auth_agents, "false", "Same as --authenticate_agents" },
+    { "authenticate_http_readonly", FLAG_BOOL, &f_auth_ro, "false",
+      "State, metrics and the operator API (/api/v1) need credentials" },
+    { "authenticate_http_readwrite", FLAG_BOOL, &f_auth_rw, "false",
+      "Endpoints that change the cluster need credentials (none outside the scheduler "
+      "and slave APIs yet)" },
 };
 struct master_main {
     struct http_server *http;
@@ -113,6 +136,11 @@ static int on_start(struct daemon *d, void *arg, char **err)
         .zk_session_timeout = f_zk_session_timeout,
         .slave_reregister_timeout = f_reregister_timeout,
         .operator_stream_buffer = f_op_buffer,
+        .credentials = f_credentials && f_credentials[0] ? f_credentials : NULL,
+        .acls = f_acls && f_acls[0] ? f_acls : NULL,
+        .auth_surfaces =
+            (f_auth_frameworks ? REST_AUTH_FRAMEWORK : 0) | (f_auth_agents ? REST_AUTH_AGENT : 0) |
+            (f_auth_ro ? REST_AUTH_READONLY : 0) | (f_auth_rw ? REST_AUTH_READWRITE : 0),
         .flags = flag_table,
         .nflags = sizeof(flag_table) / sizeof(flag_table[0]),
     };

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <utlist.h>
 
+#include "auth.h"
 #include "master.h"
 #include "allocator.h"
 #include "http.h"
@@ -167,10 +168,15 @@ void task_release_resources(struct master *m, struct task *t, bool recover)
 void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskStatus *st,
                        Mesos__V1__TaskState state)
 {
+    /* A health result that differs from the last one is an update for
+     * operator subscribers too (the web UI shows health live). */
+    bool health_changed = false;
     if (st) {
         /* Copy before freeing: st may point into the previous status (the
      * master's own transitions reuse its container_status). */
         Mesos__V1__TaskStatus *old = t->latest;
+        health_changed =
+            st->has_healthy && (old == NULL || !old->has_healthy || old->healthy != st->healthy);
         t->latest = pb_dup(&st->base);
         pb_free(old);
     }
@@ -185,7 +191,7 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
     task_push_status(t, state, st && st->has_timestamp ? st->timestamp : time_now());
     if (task_state_terminal(state) || state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
         task_release_resources(m, t, true);
-    if (changed)
+    if (changed || health_changed)
         op_event_task_updated(m, t);
 }
 
@@ -886,6 +892,71 @@ static void metrics_setup(struct master *m)
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* --credentials (Mesos also takes "file://PATH"), required by every
+ * --authenticate_* surface turned on. */
+bool master_authorized(struct master *m, enum acl_action action, const char *principal,
+                       const char *object)
+{
+    if (acls_allowed(m->acls, action, principal, object))
+        return true;
+    static struct metric *denied;
+    if (denied == NULL)
+        denied = metrics_counter("agora_master_acl_denials_total",
+                                 "requests refused by --acls (any action)");
+    metric_inc(denied, 1);
+    log_info("acls: %s of '%s' by principal '%s' refused", acl_action_name(action),
+             object ? object : "", principal ? principal : "(none)");
+    return false;
+}
+
+const char *task_user(const struct task *t)
+{
+    const Mesos__V1__TaskInfo *ti = t->info;
+    if (ti && ti->command && ti->command->user)
+        return ti->command->user;
+    return t->fw && t->fw->info ? t->fw->info->user : NULL;
+}
+
+static int master_auth_setup(struct master *m, char **err)
+{
+    const char *path = m->cfg.credentials;
+    const char *acls = m->cfg.acls;
+    m->cfg.credentials = NULL; /* main's; not kept */
+    m->cfg.acls = NULL;
+    if (acls) {
+        char *e = NULL;
+        size_t i = strspn(acls, " \t\n");
+        m->acls = acls[i] == '{' ? acls_parse(acls, strlen(acls), &e) : acls_load(acls, &e);
+        if (m->acls == NULL) {
+            *err = xasprintf("--acls: %s", e);
+            free(e);
+            return -1;
+        }
+        log_info("authorization by --acls");
+    }
+    if (path && strncmp(path, "file://", 7) == 0)
+        path += 7;
+    if (m->cfg.auth_surfaces && path == NULL) {
+        *err = xstrdup("--authenticate_* needs --credentials");
+        return -1;
+    }
+    if (path == NULL)
+        return 0;
+    char *e = NULL;
+    m->creds = auth_creds_load(path, &e);
+    if (m->creds == NULL) {
+        *err = xasprintf("--credentials: %s", e);
+        free(e);
+        return -1;
+    }
+    log_info("%zu credential(s) from %s; authenticated: %s%s%s%s", auth_creds_count(m->creds), path,
+             m->cfg.auth_surfaces & REST_AUTH_FRAMEWORK ? "frameworks " : "",
+             m->cfg.auth_surfaces & REST_AUTH_AGENT ? "agents " : "",
+             m->cfg.auth_surfaces & REST_AUTH_READONLY ? "http_readonly " : "",
+             m->cfg.auth_surfaces & REST_AUTH_READWRITE ? "http_readwrite" : "");
+    return 0;
+}
+
 struct master *master_new(struct event_base *base, const struct master_config *cfg,
                           struct http_server *http, char **err)
 {
@@ -937,6 +1008,7 @@ struct master *master_new(struct event_base *base, const struct master_config *c
     m->alloc = alloc_new(base, cfg->allocation_interval, &cbs, m);
     alloc_set_batch(m->alloc, cfg->allocation_batch);
     metrics_setup(m);
+    m->queues = master_queues_new(m);
 
     m->registry = registry_new(m, m->cfg.work_dir, err);
     if (!m->registry)
@@ -946,6 +1018,8 @@ struct master *master_new(struct event_base *base, const struct master_config *c
         master_start_reregister_timer(m);
     }
 
+    if (master_auth_setup(m, err) != 0)
+        goto fail;
     m->ops = op_stream_new(m);
     master_routes_attach(m);
     log_info("master %s (%s) started on %s:%d, version %s, work_dir %s", m->id, m->cfg.hostname,
@@ -970,6 +1044,8 @@ void master_free(struct master *m)
         return;
     op_stream_free(m->ops);
     m->ops = NULL;
+    auth_creds_free(m->creds);
+    acls_free(m->acls);
     /* Deferred work may reference objects freed below: run it first. */
     if (m->defer_ev)
         defer_run(-1, 0, m);
@@ -1008,6 +1084,7 @@ void master_free(struct master *m)
         alloc_free(m->alloc);
     if (m->defer_ev)
         event_free(m->defer_ev);
+    master_queues_free(m->queues);
     pb_free(m->info);
     free(m->pid);
     free(m->cfg.ip);

@@ -35,6 +35,7 @@
 #include <uthash.h>
 #include <jansson.h>
 
+#include "acls.h"
 #include "ids.h"
 #include "pbutil.h"
 #include "resources.h"
@@ -83,6 +84,9 @@ struct master_config {
     double zk_session_timeout;       /* seconds asked of ZooKeeper */
     double slave_reregister_timeout; /* after election: known slaves' deadline */
     uint64_t operator_stream_buffer; /* operator subscriber dropped beyond this backlog */
+    const char *credentials;         /* --credentials file, NULL: none */
+    const char *acls;                /* --acls: JSON text or a file, NULL: none */
+    unsigned auth_surfaces;          /* REST_AUTH_* turned on by --authenticate_* */
     const struct flag *flags;        /* main's flag table (GET_FLAGS); may be NULL */
     size_t nflags;
 };
@@ -197,6 +201,7 @@ struct task {
     struct resources res; /* task + executor resources */
     bool resources_used;  /* counted in used/allocator */
     uint64_t seen_gen;    /* slave re-registration scratch */
+    double launched_at;   /* RUN_TASK queued (queues.c); 0 once RUNNING */
     UT_hash_handle hh;    /* in fw->tasks */
     struct task *slave_prev, *slave_next;
 };
@@ -269,8 +274,21 @@ struct master {
     struct deferred *defer_head, *defer_tail;
     struct event *defer_ev;
     struct master_metrics metrics;
-    struct op_stream *ops; /* operator API subscribers */
+    struct op_stream *ops;        /* operator API subscribers */
+    struct master_queues *queues; /* queues.c */
+    struct auth_creds *creds;     /* --credentials, NULL without */
+    struct acls *acls;            /* --acls, NULL: everything allowed */
 };
+
+/* queues.c: loop lag and stream backlog gauges in /metrics. */
+struct master_queues;
+struct master_queues *master_queues_new(struct master *m);
+void master_queues_free(struct master_queues *q);
+/* A task's RUN_TASK was queued to its slave / its first RUNNING came back:
+ * the time between is the slave round trip of a launch, a summary in
+ * /metrics. */
+void master_queues_launched(struct master *m, struct task *t);
+void master_queues_running(struct master *m, struct task *t);
 
 /* master.c -------------------------------------------------------------- */
 
@@ -313,6 +331,12 @@ void fw_send_master_update(struct master *m, struct framework *fw, const char *t
                            const char *slave_id, Mesos__V1__TaskState state,
                            Mesos__V1__TaskStatus__Reason reason, const char *message);
 const char *fw_role(const Mesos__V1__FrameworkInfo *info);
+/* --acls check; a refusal is logged and counted. principal/object NULL:
+ * none. */
+bool master_authorized(struct master *m, enum acl_action action, const char *principal,
+                       const char *object);
+/* The user a task runs as: its command's, else its framework's. */
+const char *task_user(const struct task *t);
 bool fw_info_partition_aware(const Mesos__V1__FrameworkInfo *info);
 
 /* Slaves. */
@@ -420,6 +444,10 @@ void http_state_handle_state(struct rest_req *rq);
 void http_state_handle_redirect(struct rest_req *rq);
 void http_state_handle_metrics_snapshot(struct rest_req *rq);
 void http_state_handle_operator(struct rest_req *rq);
+
+/* ui.c: the web UI's files at "/" and its read-only slave relay. */
+void master_ui_attach(struct master *m);
+void master_ui_handle_agent(struct rest_req *rq);
 /* The v1 operator API's views of the model (new references), shared by
  * the GET_* calls and the operator event stream. */
 json_t *v1_task_json(const struct task *t);

@@ -11,11 +11,20 @@
  * task_update_state, slave_set_state, fw_create, fw_set_state,
  * fw_update_info, fw_remove).
  *
- * No subscriber can slow the master: an event is built and encoded once
- * per wire format (JSON text, protobuf) into one shared, reference-counted
- * chunk that every subscriber queues without a copy, and a subscriber
- * whose unsent backlog already exceeds --operator_stream_buffer is
- * dropped (its connection closed, counted in
+ * No subscriber can slow the master. An event is built and encoded once
+ * per wire format in use (JSON text, protobuf) and appended, RecordIO
+ * framed, to that format's batch. The batch is written when its window
+ * ends (OP_STREAM_WINDOW_MS after its first event, or earlier when it
+ * reaches OP_STREAM_BATCH_MAX bytes, or before a new subscriber's
+ * SUBSCRIBED): one shared, reference-counted chunk per format that every
+ * subscriber of that format queues without a copy. So the master does one
+ * queueing and one socket write per subscriber per window, however many
+ * events the window holds; a busy cluster's thousands of task events cost
+ * each subscriber a few dozen writes a second. Events keep the model's
+ * order (one batch per format, appended in order, HEARTBEATs included).
+ * A subscriber whose unsent backlog already exceeds
+ * --operator_stream_buffer when a batch is written is dropped (its
+ * connection closed, counted in
  * agora_master_operator_subscribers_dropped_total) instead of buffering
  * without bound. With no subscriber, events cost one pointer test.
  *
@@ -27,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <utlist.h>
@@ -45,6 +55,14 @@
 #define CT_JSON "application/json"
 #define CT_PROTOBUF "application/x-protobuf"
 
+/* How long events gather before they are written: short against the
+ * HEARTBEAT interval and a person watching a UI, long against the master
+ * loop's turns, so that a burst of task events is one write. */
+#define OP_STREAM_WINDOW_MS 25
+/* A batch this large is written at once: bounds the shared memory and the
+ * latency of a window busier than usual. */
+#define OP_STREAM_BATCH_MAX (256 * 1024)
+
 struct op_subscriber {
     struct op_stream *os;
     struct http_stream *st;
@@ -58,7 +76,9 @@ struct op_stream {
     struct op_subscriber *subs; /* utlist */
     size_t nsubs, nsubs_by_enc[2];
     struct event *heartbeat_ev; /* armed while anyone subscribes */
-    struct metric *subscribed, *dropped, *events;
+    struct evbuffer *batch[2];  /* this window's framed records: JSON, protobuf */
+    struct event *window_ev;    /* the window's end: write the batches */
+    struct metric *subscribed, *dropped, *events, *chunks;
 };
 
 static double g_subscribers(void *arg)
@@ -78,6 +98,11 @@ struct op_stream *op_stream_new(struct master *m)
                                   "(backlog beyond --operator_stream_buffer)");
     os->events =
         metrics_counter("agora_master_operator_events_total", "Operator API events broadcast");
+    os->chunks = metrics_counter("agora_master_operator_chunks_total",
+                                 "Operator API batches queued on subscribers' connections "
+                                 "(one per subscriber per window)");
+    for (int i = 0; i < 2; i++)
+        os->batch[i] = evbuffer_new();
     metrics_gauge_fn("agora_master_operator_subscribers", "Operator API subscribers connected",
                      g_subscribers, os);
     return os;
@@ -117,10 +142,13 @@ static void sub_closed(struct http_stream *st, void *arg)
     free(sub);
 }
 
+static void flush(struct op_stream *os);
+
 void op_stream_close_all(struct op_stream *os)
 {
     if (!os)
         return;
+    flush(os); /* the window's events go out before the streams end */
     struct op_subscriber *sub, *tmp;
     DL_FOREACH_SAFE (os->subs, sub, tmp)
         sub_unlink(sub);
@@ -133,39 +161,40 @@ void op_stream_free(struct op_stream *os)
     op_stream_close_all(os);
     if (os->heartbeat_ev)
         event_free(os->heartbeat_ev);
+    if (os->window_ev)
+        event_free(os->window_ev);
+    for (int i = 0; i < 2; i++)
+        evbuffer_free(os->batch[i]);
     free(os);
 }
 
-/* One record (RecordIO framed) of ev in enc; NULL when ev does not fit
- * the protobuf Event (a bug: logged). */
-static struct http_chunk *event_chunk(const json_t *ev, enum master_enc enc)
+/* Append ev in enc, RecordIO framed, to out. -1 when ev does not fit the
+ * protobuf Event (a bug: logged). */
+static int event_encode(const json_t *ev, enum master_enc enc, struct evbuffer *out)
 {
-    char *data = NULL;
-    size_t len = 0;
     if (enc == ENC_JSON) {
-        data = json_dumps(ev, JSON_COMPACT);
-        len = strlen(data);
-    } else {
-        char *err = NULL;
-        ProtobufCMessage *pb = pbjson_decode(&mesos__v1__master__event__descriptor, ev, &err);
-        if (!pb) {
-            log_error("operator event does not fit mesos.v1.master.Event: %s", err);
-            free(err);
-            return NULL;
-        }
-        data = (char *)pb_pack(pb, &len);
-        protobuf_c_message_free_unpacked(pb, NULL);
+        char *data = json_dumps(ev, JSON_COMPACT);
+        rio_encode(out, data, strlen(data));
+        free(data);
+        return 0;
     }
-    size_t flen;
-    char *framed = rio_encode_alloc(data, len, &flen);
-    struct http_chunk *ch = http_chunk_new(framed, flen);
-    free(framed);
+    char *err = NULL;
+    ProtobufCMessage *pb = pbjson_decode(&mesos__v1__master__event__descriptor, ev, &err);
+    if (!pb) {
+        log_error("operator event does not fit mesos.v1.master.Event: %s", err);
+        free(err);
+        return -1;
+    }
+    size_t len = 0;
+    uint8_t *data = pb_pack(pb, &len);
+    protobuf_c_message_free_unpacked(pb, NULL);
+    rio_encode(out, data, len);
     free(data);
-    return ch;
+    return 0;
 }
 
-/* Queue ch on sub, or drop sub when it does not keep up. 0 kept. */
-static int sub_send(struct op_subscriber *sub, struct http_chunk *ch)
+/* Queue ch on sub, or drop sub when it does not keep up. */
+static void sub_send(struct op_subscriber *sub, struct http_chunk *ch)
 {
     struct op_stream *os = sub->os;
     size_t pending = http_stream_pending(sub->st);
@@ -174,25 +203,33 @@ static int sub_send(struct op_subscriber *sub, struct http_chunk *ch)
                  pending, (unsigned long long)os->m->cfg.operator_stream_buffer);
         metric_inc(os->dropped, 1);
         sub_unlink(sub);
-        return -1;
+        return;
     }
     if (http_stream_send_chunk(sub->st, ch) != 0) {
         /* The connection is going: its on_close frees sub. */
         sub_detach(sub);
-        return -1;
+        return;
     }
-    return 0;
+    metric_inc(os->chunks, 1);
 }
 
-/* Send ev (taken) to every subscriber, encoded once per format in use. */
-static void broadcast(struct op_stream *os, json_t *ev)
+/* End the window: each format's batch, as one chunk, to each of its
+ * subscribers. A no-op when nothing is batched. */
+static void flush(struct op_stream *os)
 {
     struct http_chunk *chunks[2] = { NULL, NULL };
-    for (int i = 0; i < 2; i++)
+    if (os->window_ev)
+        evtimer_del(os->window_ev);
+    for (int i = 0; i < 2; i++) {
+        size_t len = evbuffer_get_length(os->batch[i]);
+        if (len == 0)
+            continue;
         if (os->nsubs_by_enc[i] > 0)
-            chunks[i] = event_chunk(ev, i == 0 ? ENC_JSON : ENC_PROTOBUF);
-    json_decref(ev);
-    metric_inc(os->events, 1);
+            chunks[i] = http_chunk_new(evbuffer_pullup(os->batch[i], -1), len);
+        evbuffer_drain(os->batch[i], len);
+    }
+    if (!chunks[0] && !chunks[1])
+        return;
     struct op_subscriber *sub, *tmp;
     DL_FOREACH_SAFE (os->subs, sub, tmp) {
         struct http_chunk *ch = chunks[sub->enc == ENC_JSON ? 0 : 1];
@@ -200,8 +237,38 @@ static void broadcast(struct op_stream *os, json_t *ev)
             sub_send(sub, ch);
     }
     for (int i = 0; i < 2; i++)
-        if (chunks[i])
-            http_chunk_unref(chunks[i]);
+        http_chunk_unref(chunks[i]);
+}
+
+static void window_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush(arg);
+}
+
+/* Batch ev (taken) for every subscriber, encoded once per format in use. */
+static void broadcast(struct op_stream *os, json_t *ev)
+{
+    bool was_empty = true;
+    size_t size = 0;
+    for (int i = 0; i < 2; i++) {
+        if (evbuffer_get_length(os->batch[i]) > 0)
+            was_empty = false;
+        if (os->nsubs_by_enc[i] > 0)
+            event_encode(ev, i == 0 ? ENC_JSON : ENC_PROTOBUF, os->batch[i]);
+        size += evbuffer_get_length(os->batch[i]);
+    }
+    json_decref(ev);
+    metric_inc(os->events, 1);
+    if (size >= OP_STREAM_BATCH_MAX) {
+        flush(os);
+    } else if (was_empty && size > 0) {
+        if (!os->window_ev)
+            os->window_ev = evtimer_new(os->m->base, window_end, os);
+        struct timeval tv = { 0, OP_STREAM_WINDOW_MS * 1000 };
+        evtimer_add(os->window_ev, &tv);
+    }
 }
 
 static bool listening(const struct master *m)
@@ -221,14 +288,18 @@ static void heartbeat(evutil_socket_t fd, short what, void *arg)
 void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc enc)
 {
     struct op_stream *os = m->ops;
+    /* The window's events are in the snapshot: they go to the others
+     * first, and the newcomer's stream starts after them. */
+    flush(os);
     json_t *ev =
         json_pack("{s:s, s:{s:o, s:f}}", "type", "SUBSCRIBED", "subscribed", "get_state",
                   v1_get_state_json(m), "heartbeat_interval_seconds", m->cfg.heartbeat_interval);
-    struct http_chunk *ch = event_chunk(ev, enc);
+    struct evbuffer *first = evbuffer_new();
+    int rc = event_encode(ev, enc, first);
     json_decref(ev);
-    if (!ch) {
+    if (rc != 0) {
         rest_error(rq, 500, "Failed to encode the SUBSCRIBED event");
-        return;
+        goto out;
     }
     struct op_subscriber *sub = xcalloc(1, sizeof(*sub));
     sub->os = os;
@@ -237,8 +308,11 @@ void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc 
         http_stream_start(rq->req, 200, enc == ENC_JSON ? CT_JSON : CT_PROTOBUF, sub_closed, sub);
     if (!sub->st) {
         free(sub);
-        http_chunk_unref(ch);
-        return;
+        goto out;
+    }
+    if (http_stream_send(sub->st, evbuffer_pullup(first, -1), evbuffer_get_length(first)) != 0) {
+        /* The connection is going: its on_close frees sub. */
+        goto out;
     }
     DL_APPEND(os->subs, sub);
     sub->linked = true;
@@ -247,10 +321,6 @@ void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc 
     metric_inc(os->subscribed, 1);
     log_info("operator subscriber %zu joined (%s)", os->nsubs,
              enc == ENC_JSON ? "json" : "protobuf");
-    int rc = sub_send(sub, ch);
-    http_chunk_unref(ch);
-    if (rc != 0)
-        return;
     if (!os->heartbeat_ev)
         os->heartbeat_ev = event_new(m->base, -1, EV_PERSIST, heartbeat, os);
     if (!evtimer_pending(os->heartbeat_ev, NULL)) {
@@ -258,6 +328,8 @@ void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc 
         struct timeval tv = { (time_t)hb, (suseconds_t)((hb - floor(hb)) * 1e6) };
         evtimer_add(os->heartbeat_ev, &tv);
     }
+out:
+    evbuffer_free(first);
 }
 
 /* ----------------------------------------------------------------- events */

@@ -216,6 +216,19 @@ static void handle_subscribe(struct master *m, struct rest_req *rq,
         rest_error(rq, 400, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
         return;
     }
+    if (!master_authorized(m, ACL_REGISTER_FRAMEWORKS,
+                           rq->principal ? rq->principal : info->principal, fw_role(info))) {
+        rest_error(rq, 403, "Not authorized to use role '%s'", fw_role(info));
+        return;
+    }
+    /* Authenticated: the framework is who its credentials say (Mesos). */
+    if (rq->principal && info->principal && strcmp(info->principal, rq->principal) != 0) {
+        rest_error(rq, 403,
+                   "Authenticated principal '%s' does not match principal '%s' set in "
+                   "`FrameworkInfo`",
+                   rq->principal, info->principal);
+        return;
+    }
     const char *id =
         info->id ? info->id->value : (call->framework_id ? call->framework_id->value : NULL);
     if (recordio)
@@ -394,6 +407,7 @@ static void task_launch(struct master *m, struct framework *fw, struct slave *s,
     ev.run_task = &rt;
     slave_send(m, s, &ev);
     metric_inc(m->metrics.tasks_launched, 1);
+    master_queues_launched(m, t);
     /* Debug, not info: at 10,000 tasks/s a line per task was ~3 MB/s of log
    * and a write(2) each (tasks_launched_total counts them). */
     log_debug("launching task %s of framework %s on slave %s", t->id, fw->id, s->id);
@@ -407,6 +421,18 @@ static void task_refuse(struct master *m, struct framework *fw, const char *task
     metric_inc(m->metrics.tasks_error, 1);
 }
 
+/* --acls run_tasks: may the framework's principal run ti as its user? */
+static bool task_authorized(struct master *m, const struct framework *fw,
+                            const Mesos__V1__TaskInfo *ti, char **err)
+{
+    const char *user = ti->command && ti->command->user ? ti->command->user : fw->info->user;
+    if (master_authorized(m, ACL_RUN_TASKS, fw->info->principal, user))
+        return true;
+    *err = xasprintf("Not authorized to launch task %s as user '%s'", ti->task_id->value,
+                     user ? user : "");
+    return false;
+}
+
 static void op_launch(struct master *m, struct framework *fw, struct slave *s,
                       const Mesos__V1__Offer__Operation__Launch *l, struct resources *avail)
 {
@@ -415,7 +441,11 @@ static void op_launch(struct master *m, struct framework *fw, struct slave *s,
         struct resources res;
         char *err = NULL;
         res_init(&res);
-        if (task_validate(m, fw, s, ti, NULL, avail, &res, &err) != 0) {
+        if (!task_authorized(m, fw, ti, &err)) {
+            task_refuse(m, fw, ti->task_id->value, s->id,
+                        MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED, err);
+            free(err);
+        } else if (task_validate(m, fw, s, ti, NULL, avail, &res, &err) != 0) {
             task_refuse(m, fw, ti->task_id->value, s->id,
                         MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, err);
             free(err);
@@ -447,6 +477,8 @@ static void op_launch_group(struct master *m, struct framework *fw, struct slave
             if (strcmp(g->tasks[j]->task_id->value, g->tasks[i]->task_id->value) == 0)
                 err =
                     xasprintf("Task group has duplicate task ID: %s", g->tasks[i]->task_id->value);
+        if (!task_authorized(m, fw, g->tasks[i], &err))
+            break;
         /* The executor's resources are charged once, with the first task. */
         if (!err && task_validate(m, fw, s, g->tasks[i], i == 0 ? lg->executor : NULL, &left,
                                   &res[i], &err) == 0)

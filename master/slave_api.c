@@ -415,6 +415,8 @@ static void handle_status_update(struct master *m, struct slave *s,
         log_msg(routine ? LOG_LVL_DEBUG : LOG_LVL_INFO, __FILE__, __LINE__,
                 "task %s of framework %s: %s (from slave %s)", t->id, fw->id,
                 task_state_name(st->state), s->id);
+        if (st->state == MESOS__V1__TASK_STATE__TASK_RUNNING)
+            master_queues_running(m, t);
         task_update_state(m, t, &fwd, st->state);
     } else if (!t) {
         log_info("status update %s for task %s of framework %s unknown to the master; forwarding",

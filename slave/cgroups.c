@@ -22,6 +22,7 @@
 
 #include "containerizer.h"
 #include "atomic_file.h"
+#include "fdio.h"
 #include "log.h"
 #include "mem.h"
 
@@ -43,17 +44,11 @@ bool cgroups_enabled(void)
     return cg_mode != CG_NONE;
 }
 
+/* Retried on EINTR: memory.limit_in_bytes (v1) fails with it whenever a
+ * signal is pending, e.g. the SIGCHLD of another task that just ended. */
 static int write_text(const char *path, const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    ssize_t n;
-    size_t len = strlen(text);
-
-    if (fd < 0)
-        return -1;
-    n = write(fd, text, len);
-    close(fd);
-    return n == (ssize_t)len ? 0 : -1;
+    return fdio_write_file(path, text);
 }
 
 /* Check that we can create and remove a cgroup under base. */

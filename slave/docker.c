@@ -47,6 +47,7 @@
 #include "containerizer.h"
 #include "atomic_file.h"
 #include "docker.h"
+#include "fdio.h"
 #include "docker_spec.h"
 #include "log.h"
 #include "mem.h"
@@ -393,28 +394,15 @@ static void dk_exited(struct dk_cont *dc)
     free(path);
 }
 
-static void write_all(int fd, const char *data, size_t len)
-{
-    ssize_t n;
-
-    while (len > 0) {
-        n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* a full disk loses log lines, not the task */
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
 static void log_frame(int stream, const char *data, size_t len, void *arg)
 {
     struct dk_cont *dc = arg;
     int fd = stream == 2 ? dc->err_fd : dc->out_fd;
     struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
 
-    write_all(fd, data, len);
+    if (fd >= 0 && fdio_write_all(fd, data, len) < 0) {
+        /* a full disk loses log lines, not the task */
+    }
     /* The file's mtime is the log cursor a restarted slave resumes from
      * (logs_since). The kernel stamps writes with its coarse clock, which
      * can lag the engine's timestamp of the line we just got by a tick and
@@ -449,7 +437,7 @@ static void logs_done(const struct docker_response *r, void *arg)
 static int open_log(const char *sandbox, const char *name)
 {
     char *path = xasprintf("%s/%s", sandbox, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = fdio_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
     if (fd < 0)
         log_warn("cannot open %s: %s", path, strerror(errno));

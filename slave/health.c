@@ -34,6 +34,7 @@
 
 #include "slave.h"
 #include "containerizer.h"
+#include "fdio.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -201,8 +202,8 @@ static int start_http(struct health *h, char **why)
     /* A fresh connection per check (as Mesos does): a pooled one would pass
      * for a task that still serves old connections but accepts no new ones. */
     static const struct http_header close_hdr[] = { { "Connection", "close" } };
-    h->call = http_call_start(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p,
-                              close_hdr, 1, NULL, 0, h->hc->timeout_seconds, http_done, h);
+    h->call = http_call_start_plain(h->s->base, "127.0.0.1", (int)check_port(h, hi->port), "GET", p,
+                                    close_hdr, 1, NULL, 0, h->hc->timeout_seconds, http_done, h);
     free(p);
     if (h->call == NULL) {
         *why = xstrdup("HTTP health check could not start");
@@ -244,7 +245,9 @@ static int start_tcp(struct health *h, char **why)
         *why = xasprintf("TCP health check: socket: %s", strerror(errno));
         return -1;
     }
-    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+    /* EINTR: the connection goes on asynchronously, as with EINPROGRESS. */
+    if (connect(h->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS &&
+        errno != EINTR) {
         *why = xasprintf("TCP connection to port %u failed: %s", h->hc->tcp->port, strerror(errno));
         return -1;
     }
@@ -298,7 +301,7 @@ static int start_command(struct health *h, char **why)
     char **env;
     size_t i, n = 0;
     pid_t pid;
-    int sig, rc;
+    int rc;
 
     /* Inside the task's container when the containerizer can (docker exec). */
     if (c != NULL && c->exec != NULL) {
@@ -325,23 +328,18 @@ static int start_command(struct health *h, char **why)
         return -1;
     }
     if (pid == 0) {
-        sigset_t none;
         int fd;
-        for (sig = 1; sig < NSIG; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP)
-                signal(sig, SIG_DFL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        setpgid(0, 0);
-        fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
         /* Nothing of the slave (listener, pipes) leaks into the check. */
-        for (fd = 3; fd < 65536; fd++)
-            close(fd);
+        slave_child_reset(-1);
+        setpgid(0, 0);
+        fd = fdio_open("/dev/null", O_RDWR, 0);
+        if (fd >= 0) {
+            fdio_dup2(fd, 0);
+            fdio_dup2(fd, 1);
+            fdio_dup2(fd, 2);
+            if (fd > 2)
+                close(fd);
+        }
         if (h->t->sandbox != NULL && chdir(h->t->sandbox) < 0)
             _exit(126);
         environ = env;

@@ -191,6 +191,13 @@ static char *sandbox_path(struct slave *s, struct rest_req *rq)
     root = realpath(slaves, NULL);
     free(slaves);
     real = realpath(path, NULL);
+    if (real == NULL && gc_collected(s->gc, path)) {
+        rest_error(rq, 404,
+                   "path: garbage-collected: %s (the sandbox of a finished task is removed "
+                   "after --gc_delay)",
+                   path);
+        goto out;
+    }
     if (real == NULL) {
         rest_error(rq, 404, "path: no such file: %s", path);
         goto out;

@@ -23,6 +23,9 @@ static const struct flag flag_table[] = {
     { "port", FLAG_INT, &flags.port, "5051", "port to listen on (0 = any free port)" },
     { "work_dir", FLAG_STRING, &flags.work_dir, "/tmp/agora-slave",
       "sandboxes and checkpoints (meta/)" },
+    { "credential", FLAG_STRING, &flags.credential, NULL,
+      "file (or file:// URL) with this slave's credential for a master with "
+      "--authenticate_agents: {\"principal\": ..., \"secret\": ...} or \"principal secret\"" },
     { "master", FLAG_STRING, &flags.master, NULL,
       "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)" },
     { "resources", FLAG_STRING, &flags.resources, NULL,
@@ -45,6 +48,12 @@ static const struct flag flag_table[] = {
       "ZooKeeper session timeout when --master is zk://" },
     { "registration_backoff_factor", FLAG_DURATION, &flags.registration_backoff_factor, "1secs",
       "initial ceiling of the (re-)registration backoff" },
+    { "gc_delay", FLAG_DURATION, &flags.gc_delay, "1weeks",
+      "how long a finished task's sandbox is kept at most (less as the disk fills)" },
+    { "disk_watch_interval", FLAG_DURATION, &flags.disk_watch_interval, "1mins",
+      "how often the disk usage of --work_dir is checked for garbage collection" },
+    { "gc_disk_headroom", FLAG_DOUBLE, &flags.gc_disk_headroom, "0.1",
+      "sandboxes are kept gc_delay * max(0, 1 - gc_disk_headroom - disk usage)" },
 };
 
 static void on_stop(struct daemon *d, void *arg, int sig)

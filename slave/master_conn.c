@@ -221,10 +221,11 @@ static void send_pong(struct slave *s, const Agora__Slave__Event__Ping *ping)
     Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
     Agora__Slave__Call__Pong pong = AGORA__SLAVE__CALL__PONG__INIT;
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-    struct http_header hdrs[3] = {
+    struct http_header hdrs[4] = {
         { "Content-Type", "application/x-protobuf" },
         { "Accept", "application/x-protobuf" },
         { "Mesos-Stream-Id", s->stream_id },
+        { "Authorization", s->auth_header },
     };
     uint8_t *buf;
     size_t len;
@@ -243,8 +244,9 @@ static void send_pong(struct slave *s, const Agora__Slave__Event__Ping *ping)
     buf = pb_pack(&call.base, &len);
     if (s->pong_call != NULL)
         http_call_cancel(s->pong_call);
-    s->pong_call = http_call_start(s->base, s->master_host, s->master_port, "POST",
-                                   "/internal/v1/slave", hdrs, 3, buf, len, 10.0, pong_cb, s);
+    s->pong_call =
+        http_call_start(s->base, s->master_host, s->master_port, "POST", "/internal/v1/slave", hdrs,
+                        s->auth_header ? 4 : 3, buf, len, 10.0, pong_cb, s);
     free(buf);
 }
 
@@ -404,9 +406,10 @@ static void connect_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct slave *s = arg;
     static const struct http_sub_callbacks cbs = { sub_on_response, sub_on_data, sub_on_close };
-    struct http_header hdrs[2] = {
+    struct http_header hdrs[3] = {
         { "Content-Type", "application/x-protobuf" },
         { "Accept", "application/x-protobuf" },
+        { "Authorization", s->auth_header },
     };
     uint8_t *body;
     size_t len;
@@ -421,7 +424,7 @@ static void connect_cb(evutil_socket_t fd, short what, void *arg)
     sub_bad_status = false;
     set_state(s, MASTER_CONNECTING);
     s->sub = http_sub_open(s->base, s->master_host, s->master_port, "POST", "/internal/v1/slave",
-                           hdrs, 2, body, len, 10.0, &cbs, s);
+                           hdrs, s->auth_header ? 3 : 2, body, len, 10.0, &cbs, s);
     free(body);
     if (s->sub == NULL)
         slave_disconnect(s, "cannot open a connection", true, SLAVE_BACKOFF_MAX);

@@ -33,6 +33,7 @@
 #include "slave.h"
 #include "containerizer.h"
 #include "atomic_file.h"
+#include "fdio.h"
 #include "log.h"
 #include "mem.h"
 #include "timeutil.h"
@@ -156,10 +157,11 @@ void env_free(char **env)
 
 /* ---------------------------------------------------------------- monitor */
 
-static void reset_child_signals(void)
+void slave_child_reset(int keep)
 {
     sigset_t all;
-    int sig;
+    long max = sysconf(_SC_OPEN_MAX);
+    int sig, fd;
 
     /* libevent's handlers would write to the slave's signal socketpair. */
     for (sig = 1; sig < NSIG; sig++)
@@ -167,13 +169,7 @@ static void reset_child_signals(void)
             signal(sig, SIG_DFL);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-}
-
-static void close_fds_except(int keep)
-{
-    long max = sysconf(_SC_OPEN_MAX);
-    int fd;
-
+    /* No listener or pipe of the slave stays open past its restart. */
     if (max < 0 || max > 65536)
         max = 65536;
     for (fd = 3; fd < max; fd++)
@@ -194,21 +190,21 @@ run_task_child(struct task *t, char **argv, char **env, int errfd)
         e = errno ? errno : EPERM;
         goto fail;
     }
-    fd = open("/dev/null", O_RDONLY);
+    fd = fdio_open("/dev/null", O_RDONLY, 0);
     if (fd >= 0) {
-        dup2(fd, 0);
+        fdio_dup2(fd, 0);
         if (fd != 0)
             close(fd);
     }
-    fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    fd = fdio_open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
-        dup2(fd, 1);
+        fdio_dup2(fd, 1);
         if (fd != 1)
             close(fd);
     }
-    fd = open(errp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    fd = fdio_open(errp, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
-        dup2(fd, 2);
+        fdio_dup2(fd, 2);
         if (fd != 2)
             close(fd);
     }
@@ -220,7 +216,7 @@ run_task_child(struct task *t, char **argv, char **env, int errfd)
     execvp(argv[0], argv);
     e = errno;
 fail:
-    if (write(errfd, &e, sizeof(e)) < 0) {
+    if (fdio_write_all(errfd, &e, sizeof(e)) < 0) {
         /* nothing left to tell anyone */
     }
     _exit(127);
@@ -235,15 +231,14 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     int status = 0;
     char buf[64], *path, *errmsg = NULL;
 
-    reset_child_signals();
+    slave_child_reset(report_fd);
     setsid();
-    close_fds_except(report_fd);
     /* Keep no pipe of whoever started the slave open past its death. */
-    fd = open("/dev/null", O_RDWR);
+    fd = fdio_open("/dev/null", O_RDWR, 0);
     if (fd >= 0) {
-        dup2(fd, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
+        fdio_dup2(fd, 0);
+        fdio_dup2(fd, 1);
+        fdio_dup2(fd, 2);
         if (fd > 2)
             close(fd);
     }
@@ -263,9 +258,7 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     }
     setpgid(child, child);
     close(errpipe[1]);
-    do {
-        n = read(errpipe[0], &e, sizeof(e));
-    } while (n < 0 && errno == EINTR);
+    n = fdio_read(errpipe[0], &e, sizeof(e));
     close(errpipe[0]);
     if (n == (ssize_t)sizeof(e)) {
         errmsg = xasprintf("Failed to execute '%s': %s", argv[0], strerror(e));
@@ -275,12 +268,11 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
         atomic_write(path, buf, strlen(buf), NULL);
         free(path);
         snprintf(buf, sizeof(buf), "R %ld\n", (long)child);
-        if (write(report_fd, buf, strlen(buf)) < 0) {
+        if (fdio_write_all(report_fd, buf, strlen(buf)) < 0) {
             /* slave gone: it will find task.pid when it recovers */
         }
     }
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
+    fdio_waitpid(child, &status, 0);
 failed:
     if (errmsg != NULL) {
         path = xasprintf("%s/launch_error", t->meta_dir);
@@ -307,9 +299,7 @@ static void pc_drain_pipe(struct proc_cont *pc)
     for (;;) {
         if (pc->buflen >= sizeof(pc->buf) - 1)
             pc->buflen = 0; /* garbage: the protocol lines are short */
-        n = read(pc->pipe_fd, pc->buf + pc->buflen, sizeof(pc->buf) - 1 - pc->buflen);
-        if (n < 0 && errno == EINTR)
-            continue;
+        n = fdio_read(pc->pipe_fd, pc->buf + pc->buflen, sizeof(pc->buf) - 1 - pc->buflen);
         if (n <= 0)
             break;
         pc->buflen += (size_t)n;

@@ -28,9 +28,11 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "auth.h"
 #include "slave.h"
 #include "containerizer.h"
 #include "atomic_file.h"
+#include "fdio.h"
 #include "http.h"
 #include "ids.h"
 #include "log.h"
@@ -79,7 +81,7 @@ void slave_reap_children(struct slave *s)
     int status;
     struct child_watch *w;
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = fdio_waitpid(-1, &status, WNOHANG)) > 0) {
         HASH_FIND(hh, child_watches, &pid, sizeof(pid_t), w);
         if (w == NULL)
             continue; /* monitors: watched by pidfd, only reaped here */
@@ -109,6 +111,29 @@ static double metric_registered(void *arg)
     return s->state == MASTER_REGISTERED ? 1 : 0;
 }
 
+/* --credential: the one credential the slave presents to the master. */
+static int slave_credential_load(struct slave *s, char **err)
+{
+    const char *path = s->flags->credential;
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    if (strncmp(path, "file://", 7) == 0)
+        path += 7;
+    char *e = NULL;
+    const char *principal, *secret;
+    struct auth_creds *c = auth_creds_load(path, &e);
+    if (c == NULL) {
+        *err = xasprintf("--credential: %s", e);
+        free(e);
+        return -1;
+    }
+    auth_creds_get(c, 0, &principal, &secret);
+    s->auth_header = auth_basic_header(principal, secret);
+    log_info("authenticating to the master as '%s'", principal);
+    auth_creds_free(c);
+    return 0;
+}
+
 struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char **err)
 {
     struct slave *s = xcalloc(1, sizeof(*s));
@@ -119,7 +144,7 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     s->start_time = time_now();
     s->completed_frameworks = json_array();
     srandom((unsigned)(getpid() ^ (long)(s->start_time * 1000)));
-    if (slave_conn_init(s, err) < 0)
+    if (slave_conn_init(s, err) < 0 || slave_credential_load(s, err) < 0)
         goto fail;
     if (flags->hostname != NULL && flags->hostname[0] != '\0') {
         s->hostname = xstrdup(flags->hostname);
@@ -145,9 +170,20 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     }
     if (slave_setup_resources(s, err) < 0 || slave_setup_attributes(s, err) < 0)
         goto fail;
+    if (!(flags->gc_disk_headroom >= 0 && flags->gc_disk_headroom <= 1)) {
+        *err =
+            xasprintf("--gc_disk_headroom: must be between 0 and 1: %g", flags->gc_disk_headroom);
+        goto fail;
+    }
+    if (!(flags->disk_watch_interval > 0)) {
+        *err = xasprintf("--disk_watch_interval: must be more than 0: %gsecs",
+                         flags->disk_watch_interval);
+        goto fail;
+    }
     s->containerizer = composing_containerizer_new(s, err);
     if (s->containerizer == NULL)
         goto fail;
+    s->gc = gc_new(s);
     s->free_ev = event_new(base, -1, 0, free_deferred_cb, s);
 
     s->m_tasks_launched =
@@ -181,6 +217,7 @@ int slave_start(struct slave *s, char **err)
         return -1;
     if (s->containerizer->recovered != NULL)
         s->containerizer->recovered(s->containerizer);
+    gc_recover(s->gc);
     /* First attempt right away; the backoff applies to retries. */
     event_add(s->backoff_timer, &now);
     return 0;
@@ -259,6 +296,7 @@ void slave_free(struct slave *s)
         HASH_DEL(child_watches, w);
         free(w);
     }
+    gc_free(s->gc);
     if (s->containerizer != NULL)
         s->containerizer->free(s->containerizer);
     if (s->backoff_timer != NULL)
@@ -274,6 +312,7 @@ void slave_free(struct slave *s)
     json_decref(s->completed_frameworks);
     free(s->agent_id);
     free(s->hostname);
+    free(s->auth_header);
     free(s->master_host);
     free(s->master_hostname);
     free(s->stream_id);

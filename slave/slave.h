@@ -41,6 +41,7 @@ struct containerizer;
 struct health;
 struct metric;
 struct master_follow;
+struct gc;
 
 #define SLAVE_VERSION "0.1.0"
 
@@ -63,6 +64,10 @@ struct slave_flags {
     double executor_shutdown_grace_period; /* seconds */
     double registration_backoff_factor;    /* seconds */
     double zk_session_timeout;             /* zk:// masters: seconds */
+    char *credential;                      /* file: this slave's principal and secret */
+    double gc_delay;                       /* seconds a finished task's sandbox is kept */
+    double disk_watch_interval;            /* seconds between disk usage checks */
+    double gc_disk_headroom;               /* 0..1: the delay is 0 at 1 - headroom used */
 };
 
 /* The master connection (see slave.c for the transitions). */
@@ -134,6 +139,7 @@ struct slave {
 
     /* master connection */
     enum master_conn_state state;
+    char *auth_header; /* "Basic ..." from --credential, NULL without */
     char *master_host;
     int master_port;
     struct http_sub *sub;
@@ -151,6 +157,7 @@ struct slave {
     json_t *completed_frameworks; /* JSON array for /state */
 
     struct containerizer *containerizer;
+    struct gc *gc; /* sandbox garbage collection (gc.c) */
     struct http_server *http;
     struct rest_server *rest; /* the route table served on http */
     struct event *free_ev;    /* runs the deferred frees next iteration */
@@ -259,6 +266,20 @@ void ckpt_framework_remove(struct slave *s, struct framework *fw);
 /* Read meta/: agent id, frameworks and tasks; re-adopt or finish tasks. */
 int ckpt_recover(struct slave *s, char **err);
 
+/* --- gc.c: sandboxes of finished tasks, removed after --gc_delay -------- */
+struct gc *gc_new(struct slave *s);
+void gc_free(struct gc *gc);
+/* Schedule a retired task's sandbox (absolute path) for removal; sets its
+ * mtime to now, the record a restarted slave goes by. */
+void gc_schedule(struct gc *gc, const char *sandbox);
+/* After recovery: schedule every sandbox no task owns, at its mtime. */
+void gc_recover(struct gc *gc);
+/* Whether path, or a directory above it, was collected (recently). */
+bool gc_collected(struct gc *gc, const char *path);
+/* How long sandboxes are kept at this disk usage (Mesos' max allowed
+ * age): gc_delay * max(0, 1 - headroom - usage). */
+double gc_max_age(double gc_delay, double headroom, double usage);
+
 /* --- health.c ------------------------------------------------------------- */
 struct health *health_start(struct slave *s, struct task *t);
 void health_stop(struct health *h);
@@ -281,5 +302,10 @@ json_t *slave_state_json(struct slave *s);
  * caller frees with env_free. */
 char **task_environment(struct slave *s, struct task *t);
 void env_free(char **env);
+/* In a child the slave forked, before anything else: default signal
+ * dispositions (libevent's handlers would write to the slave's signal
+ * socketpair), nothing blocked, every fd above 2 closed but keep (-1:
+ * none). Async-signal-safe. */
+void slave_child_reset(int keep);
 
 #endif

@@ -108,7 +108,7 @@ static void su_send_head(struct slave *s, struct task *t)
     Agora__Slave__Call__StatusUpdate su = AGORA__SLAVE__CALL__STATUS_UPDATE__INIT;
     Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
     Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    struct http_header hdrs[3];
+    struct http_header hdrs[4];
     struct timeval tv;
     uint8_t *buf;
     size_t len;
@@ -146,8 +146,10 @@ static void su_send_head(struct slave *s, struct task *t)
     hdrs[1].value = "application/x-protobuf";
     hdrs[2].name = "Mesos-Stream-Id";
     hdrs[2].value = s->stream_id;
+    hdrs[3].name = "Authorization";
+    hdrs[3].value = s->auth_header;
     q->call = http_call_start(s->base, s->master_host, s->master_port, "POST", "/internal/v1/slave",
-                              hdrs, 3, buf, len, 10.0, su_response_cb, t);
+                              hdrs, s->auth_header ? 4 : 3, buf, len, 10.0, su_response_cb, t);
     free(buf);
     if (su.status->has_uuid && su.status->uuid.len == 16)
         id_uuid_format(su.status->uuid.data, uuid);

@@ -41,6 +41,14 @@ static bool valid_path_component(const char *id)
            strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
 }
 
+/* The checkpoint directory of task tid (container cid) of fw. */
+static char *task_meta_dir(struct slave *s, struct framework *fw, const char *tid, const char *cid)
+{
+    if (valid_path_component(tid))
+        return xasprintf("%s/meta/frameworks/%s/tasks/%s", s->flags->work_dir, fw->id, tid);
+    return xasprintf("%s/meta/frameworks/%s/tasks/invalid-%s", s->flags->work_dir, fw->id, cid);
+}
+
 struct framework *slave_find_framework(struct slave *s, const char *id)
 {
     struct framework *fw = NULL;
@@ -138,7 +146,8 @@ void slave_task_update(struct slave *s, struct task *t, Mesos__V1__TaskState sta
         st->message = xstrdup(message);
     st->has_source = 1;
     st->source = (reason == MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED ||
-                  reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID)
+                  reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID ||
+                  reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNKNOWN)
                      ? MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT
                      : MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
     if (reason >= 0) {
@@ -314,6 +323,7 @@ void slave_task_maybe_complete(struct slave *s, struct task *t)
     while (json_array_size(fw->completed_tasks) > MAX_COMPLETED_TASKS)
         json_array_remove(fw->completed_tasks, 0);
     ckpt_task_remove(s, t);
+    gc_schedule(s->gc, t->sandbox);
     if (t->health != NULL) {
         health_stop(t->health);
         t->health = NULL;
@@ -357,15 +367,12 @@ void slave_on_run_task(struct slave *s, const Agora__Slave__Event__RunTask *rt)
     id_uuid_string(cid);
     t->container_id = xstrdup(cid);
     t->launched_at = time_now();
-    if (valid_path_component(tid)) {
+    if (valid_path_component(tid))
         t->sandbox = xasprintf("%s/slaves/%s/frameworks/%s/executors/%s/runs/%s",
                                s->flags->work_dir, s->agent_id, fw->id, tid, cid);
-        t->meta_dir = xasprintf("%s/meta/frameworks/%s/tasks/%s", s->flags->work_dir, fw->id, tid);
-    } else {
+    else
         t->sandbox = xstrdup("");
-        t->meta_dir =
-            xasprintf("%s/meta/frameworks/%s/tasks/invalid-%s", s->flags->work_dir, fw->id, cid);
-    }
+    t->meta_dir = task_meta_dir(s, fw, tid, cid);
     HASH_ADD_KEYPTR(hh, fw->tasks, t->id, strlen(t->id), t);
     ckpt_task(s, t);
     metric_inc(s->m_tasks_launched, 1);
@@ -406,17 +413,109 @@ fail:
     slave_task_maybe_complete(s, t);
 }
 
+/* Whether a completed-executors JSON array lists the task. */
+static bool completed_lists(json_t *completed, const char *task_id)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(completed, i, e)
+    {
+        const char *id = json_string_value(json_object_get(e, "id"));
+        if (id != NULL && strcmp(id, task_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Retired here already: its terminal update was acknowledged. */
+static bool task_retired(struct slave *s, struct framework *fw, const char *fw_id,
+                         const char *task_id)
+{
+    size_t i;
+    json_t *f;
+
+    if (fw != NULL)
+        return completed_lists(fw->completed_tasks, task_id);
+    json_array_foreach(s->completed_frameworks, i, f)
+    {
+        const char *id = json_string_value(json_object_get(f, "id"));
+        if (id != NULL && strcmp(id, fw_id) == 0 &&
+            completed_lists(json_object_get(f, "completed_executors"), task_id))
+            return true;
+    }
+    return false;
+}
+
+/* A KILL_TASK for a task this slave does not run (its RUN_TASK never got
+ * here, or it ended and was forgotten): the framework must learn that it
+ * is not running, so the slave answers with a terminal update of its own
+ * through the task's usual reliable stream (a stand-in task with no
+ * container, retired once acknowledged). As the Mesos agent: TASK_DROPPED
+ * for a PARTITION_AWARE framework, TASK_LOST for the others (and for a
+ * framework this slave never saw, whose capabilities it cannot know).
+ * A task retired here already gets nothing: its terminal update was
+ * acknowledged, the framework knows how it ended. */
+static void kill_unknown_task(struct slave *s, const Agora__Slave__Event__KillTask *kt)
+{
+    const char *fw_id = kt->framework_id->value, *tid = kt->task_id->value;
+    struct framework *fw = slave_find_framework(s, fw_id);
+    Mesos__V1__TaskInfo ti = MESOS__V1__TASK_INFO__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    Mesos__V1__TaskState state;
+    char cid[ID_UUID_STRLEN];
+    struct task *t;
+
+    if (task_retired(s, fw, fw_id, tid)) {
+        log_info("KILL_TASK: task %s of framework %s has already ended here: ignored", tid, fw_id);
+        return;
+    }
+    if (!valid_path_component(fw_id)) {
+        log_warn("KILL_TASK: framework_id '%s' is not usable as a directory name: ignored", fw_id);
+        return;
+    }
+    if (fw == NULL) {
+        Mesos__V1__FrameworkInfo info = MESOS__V1__FRAMEWORK_INFO__INIT;
+        Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
+        fid.value = (char *)fw_id;
+        info.id = &fid;
+        info.user = "";
+        info.name = "";
+        fw = slave_add_framework(s, &info);
+        ckpt_framework(s, fw);
+    }
+    state = fw_has_capability(fw, MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__PARTITION_AWARE)
+                ? MESOS__V1__TASK_STATE__TASK_DROPPED
+                : MESOS__V1__TASK_STATE__TASK_LOST;
+    log_warn("KILL_TASK: unknown task %s of framework %s: answering %s", tid, fw_id,
+             task_state_name(state));
+    ti.name = "";
+    ti.task_id = kt->task_id;
+    aid.value = s->agent_id != NULL ? s->agent_id : "";
+    ti.agent_id = &aid;
+    t = task_new(fw, pb_dup(&ti.base));
+    id_uuid_string(cid);
+    t->container_id = xstrdup(cid);
+    t->sandbox = xstrdup(""); /* nothing ran: nothing to collect */
+    t->launched_at = time_now();
+    t->meta_dir = task_meta_dir(s, fw, tid, cid);
+    HASH_ADD_KEYPTR(hh, fw->tasks, t->id, strlen(t->id), t);
+    ckpt_task(s, t);
+    slave_task_update(s, t, state, "Task unknown to the agent: it does not run there",
+                      MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNKNOWN, -1);
+}
+
 void slave_on_kill_task(struct slave *s, const Agora__Slave__Event__KillTask *kt)
 {
     struct task *t;
     double grace = -1;
 
-    if (kt == NULL || kt->framework_id == NULL || kt->task_id == NULL)
+    if (kt == NULL || kt->framework_id == NULL || kt->task_id == NULL ||
+        kt->framework_id->value == NULL || kt->task_id->value == NULL)
         return;
     t = slave_find_task(s, kt->framework_id->value, kt->task_id->value);
     if (t == NULL) {
-        log_warn("KILL_TASK: unknown task %s of framework %s", kt->task_id->value,
-                 kt->framework_id->value);
+        kill_unknown_task(s, kt);
         return;
     }
     if (kt->kill_policy != NULL && kt->kill_policy->grace_period != NULL)

@@ -47,7 +47,7 @@ enum batch_task {
 struct batch {
     struct agora_scheduler *s;
     /* flags */
-    char *master, *cmd, *name, *role, *log_level;
+    char *master, *cmd, *name, *role, *log_level, *principal, *secret, *ssl_ca;
     char *docker_image; /* run tasks as Docker containers of this image */
     int ntasks;
     double cpus, mem, timeout, failover_timeout;
@@ -318,6 +318,12 @@ int main(int argc, char **argv)
         { "mem", FLAG_DOUBLE, &b.mem, "32", "memory per task, MB" },
         { "name", FLAG_STRING, &b.name, "agora-batch", "framework name, also the task id prefix" },
         { "role", FLAG_STRING, &b.role, NULL, "role to register with (default *)" },
+        { "principal", FLAG_STRING, &b.principal, NULL,
+          "FrameworkInfo.principal; with --secret, the credentials sent to the master" },
+        { "ssl_ca", FLAG_STRING, &b.ssl_ca, NULL,
+          "PEM CA bundle: speak TLS to the master and verify it with this" },
+        { "secret", FLAG_STRING, &b.secret, NULL,
+          "secret of --principal (for a master with --authenticate_frameworks)" },
         { "timeout", FLAG_DURATION, &b.timeout, "0", "give up after this long (0: never)" },
         { "failover_timeout", FLAG_DURATION, &b.failover_timeout, "1mins",
           "how long the master keeps the tasks while disconnected" },
@@ -371,6 +377,9 @@ int main(int argc, char **argv)
     cfg.master = b.master;
     cfg.name = b.name;
     cfg.role = b.role;
+    cfg.principal = b.principal;
+    cfg.secret = b.secret;
+    cfg.ssl_ca = b.ssl_ca;
     cfg.failover_timeout = b.failover_timeout;
     cfg.json = b.json;
     b.tasks = xcalloc((size_t)b.ntasks, 1);

@@ -4,34 +4,66 @@
  *
  * One frontend and one backend per (app, port index) whose group is
  * served, named "<app id, '/' as '_'>_<service port>" as marathon-lb
- * names them, binding <bind>:<service port>. The service port is the
- * label HAPROXY_<i>_PORT when set, else portDefinitions[i].port (or the
- * container's portMappings[i].servicePort). The group is HAPROXY_<i>_GROUP,
- * else HAPROXY_GROUP, else "external" (comma lists allowed). The mode is
- * HAPROXY_<i>_MODE, else http when an HTTP health check watches that port
- * index, else tcp. A backend lists one server per TASK_RUNNING task that,
- * when the app has health checks, has results and all of them alive; its
- * address is ipAddresses[0].ipAddress when present, else host.
+ * names them, binding <bind>:<service port>. A backend lists one server
+ * per TASK_RUNNING task that, when the app has health checks, has results
+ * and all of them alive; its address is ipAddresses[0].ipAddress when
+ * present, else host.
+ *
+ * marathon-lb's labels, per port index i (docs/pacer-lb.md has the table):
+ *   HAPROXY_GROUP, HAPROXY_<i>_GROUP  served groups (comma list; default
+ *                                     "external")
+ *   HAPROXY_<i>_ENABLED    false: port i is not served
+ *   HAPROXY_<i>_PORT       the frontend's port instead of the service port
+ *   HAPROXY_<i>_BIND_ADDR  the frontend's address instead of opts->bind
+ *   HAPROXY_<i>_MODE       http or tcp (default http when an HTTP health
+ *                          check watches port i, or VHOST/PATH is set)
+ *   HAPROXY_<i>_BALANCE    a dynamic algorithm (the runtime API's "add
+ *                          server" needs one): roundrobin, leastconn,
+ *                          first, random, source, uri
+ *   HAPROXY_<i>_VHOST      host names (comma list, "*.domain" allowed)
+ *                          routed on the shared HTTP frontend
+ *                          (opts->http_port) by the Host header
+ *   HAPROXY_<i>_PATH       path prefixes (space list) routed there too,
+ *                          within the VHOST hosts or on any host
+ *   HAPROXY_<i>_STICKY     true: an inserted cookie pins a client to a
+ *                          server. HAProxy 2.6 refuses "cookie" on servers
+ *                          added at run time, so sticky servers carry a
+ *                          cookie in the file and their membership changes
+ *                          by reload (diff.c sees "cookie" lines as
+ *                          structure).
+ * A label with a bad value leaves that app port out, with the reason,
+ * instead of letting HAProxy refuse the whole file; so does a service port
+ * another app (first by id) or the HTTP frontend already holds, and a
+ * backend the caller holds out (opts->exclude: HAProxy refused it).
  *
  * Everything is sorted (frontends by service port, servers by address and
- * port) and two apps claiming one service port are resolved by app id, so
- * the text changes only when the routing does: the caller compares texts
- * to decide whether to reload.
+ * port, apps by id), so the text changes only when the routing does: the
+ * caller compares texts to decide whether to reload.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mem.h"
 #include "pacer_lb.h"
 
 #define LBCFG_DEFAULT_GROUP "external"
+#define LBCFG_HTTP_FRONTEND "marathon_http_in"
 
 struct fe {
     char *name;
+    const char *app_id; /* borrowed from the document */
     int port;
-    const char *mode;
+    const char *mode;    /* "http" or "tcp" */
+    char *bind;          /* address, IPv6 in brackets */
+    const char *balance; /* a dynamic algorithm */
+    bool hashed;         /* the algorithm hashes: "hash-type consistent" */
+    bool sticky;         /* HAPROXY_<i>_STICKY: cookies, changed by reload */
+    char **vhosts;       /* HAPROXY_<i>_VHOST */
+    size_t nvhosts;
+    char *paths;    /* HAPROXY_<i>_PATH, space separated; NULL: none */
     char **servers; /* "server <name> <addr>:<port>" lines */
     size_t nservers;
 };
@@ -113,17 +145,10 @@ static size_t port_count(const json_t *app)
     return pm ? json_array_size(pm) : 0;
 }
 
-/* 1..65535 from the label, else the app's service port i, else 0. */
-static int service_port(const json_t *app, size_t i)
+/* The app's own service port i (portDefinitions, else the container's
+ * port mappings), 0 when it has none. */
+static int app_service_port(const json_t *app, size_t i)
 {
-    char key[64];
-    const char *l = port_label(app, i, "PORT", key, sizeof(key));
-    if (l != NULL) {
-        char *end;
-        long v = strtol(l, &end, 10);
-        if (end != l && *end == '\0' && v > 0 && v <= 65535)
-            return (int)v;
-    }
     const json_t *pd = json_object_get(app, "portDefinitions");
     json_int_t p = 0;
     if (json_is_array(pd) && json_array_size(pd) > 0)
@@ -134,12 +159,27 @@ static int service_port(const json_t *app, size_t i)
     return p > 0 && p <= 65535 ? (int)p : 0;
 }
 
-static const char *port_mode(const json_t *app, size_t i)
+/* The frontend's port: HAPROXY_<i>_PORT, else the service port i. 0 when
+ * there is none, and then *why (caller frees) says so if the label is bad. */
+static int service_port(const json_t *app, size_t i, char **why)
 {
     char key[64];
-    const char *l = port_label(app, i, "MODE", key, sizeof(key));
-    if (l != NULL && (strcmp(l, "http") == 0 || strcmp(l, "tcp") == 0))
-        return l;
+    const char *l = port_label(app, i, "PORT", key, sizeof(key));
+    if (l == NULL)
+        return app_service_port(app, i);
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (end != l && *end == '\0' && v > 0 && v <= 65535)
+        return (int)v;
+    if (why != NULL)
+        *why = xasprintf("%s '%s' is not a port (1-65535)", key, l);
+    return 0;
+}
+
+/* The mode without a label: http when an HTTP health check watches port
+ * i, else tcp. */
+static const char *port_mode(const json_t *app, size_t i)
+{
     const json_t *hcs = json_object_get(app, "healthChecks");
     size_t k;
     const json_t *hc;
@@ -225,8 +265,12 @@ static void add_servers(struct fe *fe, const json_t *app, size_t i)
         bool v6 = strchr(addr, ':') != NULL;
         char *sname = safe_name(addr);
         fe->servers = xrealloc(fe->servers, (fe->nservers + 1) * sizeof(char *));
-        fe->servers[fe->nservers++] = xasprintf("    server %s_%d %s%s%s:%d\n", sname, (int)port,
-                                                v6 ? "[" : "", addr, v6 ? "]" : "", (int)port);
+        /* A sticky server's cookie is its name: stable across reloads. */
+        fe->servers[fe->nservers++] =
+            fe->sticky ? xasprintf("    server %s_%d %s%s%s:%d cookie %s_%d\n", sname, (int)port,
+                                   v6 ? "[" : "", addr, v6 ? "]" : "", (int)port, sname, (int)port)
+                       : xasprintf("    server %s_%d %s%s%s:%d\n", sname, (int)port, v6 ? "[" : "",
+                                   addr, v6 ? "]" : "", (int)port);
         free(sname);
     }
     if (fe->nservers > 1)
@@ -242,13 +286,256 @@ static void add_servers(struct fe *fe, const json_t *app, size_t i)
     fe->nservers = w;
 }
 
-static bool port_taken(const struct fe_list *l, int port)
+static const struct fe *port_holder(const struct fe_list *l, int port)
 {
     for (size_t k = 0; k < l->n; k++) {
         if (l->v[k].port == port)
-            return true;
+            return &l->v[k];
     }
+    return NULL;
+}
+
+/* Balance algorithms a backend can use and still take servers at run
+ * time: "add server" needs a dynamic one, so static-rr is refused. */
+static const struct balance {
+    const char *name;
+    bool hashed;     /* needs "hash-type consistent" to be dynamic */
+    bool needs_http; /* hashes an HTTP request */
+} balances[] = {
+    { "roundrobin", false, false }, { "leastconn", false, false }, { "first", false, false },
+    { "random", false, false },     { "source", true, false },     { "uri", true, true },
+};
+
+/* 1 true, 0 false, -1 neither (marathon-lb's spellings, any case). */
+static int label_bool(const char *v)
+{
+    static const char *const yes[] = { "true", "yes", "t", "1", "on" };
+    static const char *const no[] = { "false", "no", "f", "0", "off" };
+    for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
+        if (strcasecmp(v, yes[k]) == 0)
+            return 1;
+        if (strcasecmp(v, no[k]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* Report app port i (backend name, NULL when it has none) as left out
+ * for why (taken). */
+static void exclude(const struct lbcfg_opts *o, struct lbcfg_stats *st, const char *id, size_t i,
+                    const char *name, char *why)
+{
+    st->excluded++;
+    if (o->excluded_out != NULL)
+        json_array_append_new(o->excluded_out,
+                              json_pack("{s:s,s:i,s:s?,s:s}", "app", id, "port_index", (int)i,
+                                        "backend", name, "reason", why));
+    free(why);
+}
+
+/* A host name: letters, digits, '-', '.', and "*." only as its start. */
+static bool host_name(const char *h)
+{
+    if (strncmp(h, "*.", 2) == 0)
+        h += 2;
+    if (*h == '\0' || *h == '.')
+        return false;
+    for (; *h; h++) {
+        if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.')
+            return false;
+    }
+    return true;
+}
+
+/* Split the comma list v (blanks around names allowed) into fe->vhosts;
+ * the first bad name (caller frees), or NULL. */
+static char *split_vhosts(const char *v, struct fe *fe)
+{
+    char *copy = xstrdup(v), *save = NULL, *bad = NULL;
+    for (char *h = strtok_r(copy, ",", &save); h != NULL; h = strtok_r(NULL, ",", &save)) {
+        h += strspn(h, " \t");
+        size_t n = strlen(h);
+        while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+            h[--n] = '\0';
+        if (!host_name(h)) {
+            bad = xstrdup(h);
+            break;
+        }
+        fe->vhosts = xrealloc(fe->vhosts, (fe->nvhosts + 1) * sizeof(char *));
+        fe->vhosts[fe->nvhosts++] = xstrdup(h);
+    }
+    free(copy);
+    if (bad == NULL && fe->nvhosts == 0)
+        bad = xstrdup(v);
+    return bad;
+}
+
+/* The space list v as fe->paths: each starting with '/', with no blank,
+ * brace, quote, '#' or '\'. false when one is not. */
+static bool set_paths(const char *v, struct fe *fe)
+{
+    size_t len = 0;
+    char *out = xmalloc(strlen(v) + 1), *copy = xstrdup(v), *save = NULL;
+    for (char *p = strtok_r(copy, " \t", &save); p != NULL; p = strtok_r(NULL, " \t", &save)) {
+        if (p[0] != '/' || strpbrk(p, "{}\"'#\\") != NULL)
+            goto bad;
+        for (const char *c = p; *c; c++) {
+            if (!isgraph((unsigned char)*c))
+                goto bad;
+        }
+        if (len > 0)
+            out[len++] = ' ';
+        memcpy(out + len, p, strlen(p));
+        len += strlen(p);
+    }
+    free(copy);
+    out[len] = '\0';
+    if (len == 0) {
+        free(out);
+        return false;
+    }
+    fe->paths = out;
+    return true;
+bad:
+    free(copy);
+    free(out);
     return false;
+}
+
+static void fe_cleanup(struct fe *fe)
+{
+    for (size_t s = 0; s < fe->nservers; s++)
+        free(fe->servers[s]);
+    free(fe->servers);
+    for (size_t k = 0; k < fe->nvhosts; k++)
+        free(fe->vhosts[k]);
+    free(fe->vhosts);
+    free(fe->paths);
+    free(fe->bind);
+    free(fe->name);
+}
+
+const char *lbcfg_app_version(const json_t *app)
+{
+    const char *v = json_string_value(
+        json_object_get(json_object_get(app, "versionInfo"), "lastConfigChangeAt"));
+    return v != NULL ? v : json_string_value(json_object_get(app, "version"));
+}
+
+/* Why o->exclude holds backend name of app out (caller frees): while the
+ * app keeps the configuration HAProxy refused; NULL otherwise. */
+static char *excluded_by(const struct lbcfg_opts *o, const char *name, const json_t *app)
+{
+    const json_t *e = o->exclude != NULL ? json_object_get(o->exclude, name) : NULL;
+    if (e == NULL)
+        return NULL;
+    const char *v = json_string_value(json_object_get(e, "version"));
+    const char *av = lbcfg_app_version(app);
+    if (v != NULL && av != NULL && strcmp(v, av) != 0)
+        return NULL;
+    const char *why = json_string_value(json_object_get(e, "reason"));
+    return xstrdup(why != NULL ? why : "refused by haproxy");
+}
+
+char *lbcfg_backend_name(const json_t *app, size_t i)
+{
+    const char *id = json_string_value(json_object_get(app, "id"));
+    int port = service_port(app, i, NULL);
+    if (id == NULL || port == 0)
+        return NULL;
+    char *sid = safe_name(id);
+    char *name = xasprintf("%s_%d", sid, port);
+    free(sid);
+    return name;
+}
+
+const json_t *lbcfg_find_backend(const json_t *doc, const char *backend)
+{
+    size_t k;
+    const json_t *app;
+    json_array_foreach(json_object_get(doc, "apps"), k, app)
+    {
+        for (size_t i = 0; i < port_count(app); i++) {
+            char *n = lbcfg_backend_name(app, i);
+            bool same = n != NULL && strcmp(n, backend) == 0;
+            free(n);
+            if (same)
+                return app;
+        }
+    }
+    return NULL;
+}
+
+/* Fill fe's labelled settings from app port i; NULL, or why the port
+ * cannot be served (caller frees). */
+static char *port_settings(const json_t *app, size_t i, const struct lbcfg_opts *o, struct fe *fe)
+{
+    char key[64];
+    const char *v = port_label(app, i, "BIND_ADDR", key, sizeof(key));
+    if (v != NULL && (*v == '\0' || !safe_token(v)))
+        return xasprintf("%s '%s' is not an address", key, v);
+    if (v == NULL)
+        v = o->bind;
+    /* IPv6 in brackets, so the port after it is not read as its part. */
+    fe->bind = strchr(v, ':') != NULL ? xasprintf("[%s]", v) : xstrdup(v);
+
+    fe->mode = port_mode(app, i);
+    bool mode_label = false;
+    v = port_label(app, i, "MODE", key, sizeof(key));
+    if (v != NULL) {
+        if (strcasecmp(v, "http") != 0 && strcasecmp(v, "tcp") != 0)
+            return xasprintf("%s '%s' is not http or tcp", key, v);
+        fe->mode = strcasecmp(v, "http") == 0 ? "http" : "tcp";
+        mode_label = true;
+    }
+
+    v = port_label(app, i, "VHOST", key, sizeof(key));
+    if (v != NULL && *v) {
+        char *bad = split_vhosts(v, fe);
+        if (bad != NULL) {
+            char *why = xasprintf("%s '%s': '%s' is not a host name", key, v, bad);
+            free(bad);
+            return why;
+        }
+    }
+    v = port_label(app, i, "PATH", key, sizeof(key));
+    if (v != NULL && !set_paths(v, fe))
+        return xasprintf("%s '%s' is not a list of paths starting with '/'", key, v);
+    if (fe->nvhosts > 0 || fe->paths != NULL) {
+        if (mode_label && strcmp(fe->mode, "http") != 0)
+            return xasprintf("HAPROXY_%zu_VHOST and HAPROXY_%zu_PATH need HAPROXY_%zu_MODE http, "
+                             "not tcp",
+                             i, i, i);
+        fe->mode = "http";
+    }
+
+    fe->balance = "roundrobin";
+    v = port_label(app, i, "BALANCE", key, sizeof(key));
+    if (v != NULL) {
+        size_t k = 0, n = sizeof(balances) / sizeof(balances[0]);
+        while (k < n && strcmp(v, balances[k].name) != 0)
+            k++;
+        if (k == n)
+            return xasprintf("%s '%s' is not one of roundrobin, leastconn, first, random, "
+                             "source, uri (HAProxy 2.6 adds servers at run time only to a "
+                             "dynamic algorithm)",
+                             key, v);
+        if (balances[k].needs_http && strcmp(fe->mode, "http") != 0)
+            return xasprintf("%s '%s' needs HAPROXY_%zu_MODE http", key, v, i);
+        fe->balance = balances[k].name;
+        fe->hashed = balances[k].hashed;
+    }
+
+    v = port_label(app, i, "STICKY", key, sizeof(key));
+    if (v != NULL) {
+        int b = label_bool(v);
+        if (b < 0)
+            return xasprintf("%s '%s' is not true or false", key, v);
+        if (b && strcmp(fe->mode, "http") != 0)
+            return xasprintf("%s needs HAPROXY_%zu_MODE http (the stickiness is a cookie)", key, i);
+        fe->sticky = b == 1;
+    }
+    return NULL;
 }
 
 static void add_app(struct fe_list *l, const json_t *app, const struct lbcfg_opts *o,
@@ -267,23 +554,76 @@ static void add_app(struct fe_list *l, const json_t *app, const struct lbcfg_opt
             groups = LBCFG_DEFAULT_GROUP;
         if (!group_matches(groups, o->group))
             continue;
-        int port = service_port(app, i);
-        if (port == 0 || port_taken(l, port)) {
-            st->skipped++;
+        const char *enabled = port_label(app, i, "ENABLED", key, sizeof(key));
+        if (enabled != NULL && label_bool(enabled) < 0) {
+            exclude(o, st, id, i, NULL, xasprintf("%s '%s' is not true or false", key, enabled));
+            continue;
+        }
+        if (enabled != NULL && label_bool(enabled) == 0)
+            continue;
+        char *why = NULL;
+        int port = service_port(app, i, &why);
+        if (port == 0) {
+            if (why != NULL)
+                exclude(o, st, id, i, NULL, why);
+            else
+                st->skipped++;
+            continue;
+        }
+        char *sid = safe_name(id);
+        char *name = xasprintf("%s_%d", sid, port);
+        free(sid);
+        const struct fe *holder = port_holder(l, port);
+        if (holder != NULL) {
+            exclude(o, st, id, i, name,
+                    xasprintf("service port %d is already served by %s (backend %s)", port,
+                              holder->app_id, holder->name));
+            free(name);
+            continue;
+        }
+        if (o->http_port > 0 && port == o->http_port) {
+            exclude(o, st, id, i, name,
+                    xasprintf("service port %d is the HTTP frontend's (--http_port)", port));
+            free(name);
             continue;
         }
         if (l->n == l->cap) {
             l->cap = l->cap ? 2 * l->cap : 8;
             l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
         }
-        struct fe *fe = &l->v[l->n++];
-        char *sid = safe_name(id);
-        *fe = (struct fe){ .name = xasprintf("%s_%d", sid, port),
-                           .port = port,
-                           .mode = port_mode(app, i) };
-        free(sid);
+        struct fe *fe = &l->v[l->n];
+        *fe = (struct fe){ .name = name, .app_id = id, .port = port };
+        why = port_settings(app, i, o, fe);
+        if (why == NULL)
+            why = excluded_by(o, fe->name, app);
+        if (why != NULL) {
+            exclude(o, st, id, i, fe->name, why);
+            fe_cleanup(fe);
+            continue;
+        }
+        l->n++;
         add_servers(fe, app, i);
     }
+}
+
+/* The use_backend lines of the shared HTTP frontend for fe: one a host
+ * (with its paths), or one for the paths on any host. */
+static void http_routes(FILE *f, const struct fe *fe)
+{
+    char *paths = fe->paths != NULL ? xasprintf(" { path_beg %s }", fe->paths) : xstrdup("");
+    if (fe->nvhosts == 0)
+        fprintf(f, "    use_backend %s if%s\n", fe->name, paths);
+    for (size_t h = 0; h < fe->nvhosts; h++) {
+        const char *host = fe->vhosts[h];
+        /* The Host header without its port; "*.d" matches any name ending in ".d". */
+        if (strncmp(host, "*.", 2) == 0)
+            fprintf(f, "    use_backend %s if { req.hdr(host),field(1,:) -m end -i %s }%s\n",
+                    fe->name, host + 1, paths);
+        else
+            fprintf(f, "    use_backend %s if { req.hdr(host),field(1,:) -i %s }%s\n", fe->name,
+                    host, paths);
+    }
+    free(paths);
 }
 
 char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_stats *stats,
@@ -337,6 +677,29 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
                "    timeout queue 30s\n");
     if (o->state_file != NULL)
         fputs("    load-server-state-from-file global\n", f);
+    /* The shared HTTP frontend (VHOST and PATH): the first matching rule
+     * wins, so a host with paths comes before paths on any host, which
+     * come before a whole host (marathon-lb puts PATH backends first). */
+    bool routed = false;
+    for (size_t k = 0; k < l.n; k++)
+        routed |= l.v[k].nvhosts > 0 || l.v[k].paths != NULL;
+    if (routed && o->http_port > 0) {
+        fprintf(f,
+                "\nfrontend " LBCFG_HTTP_FRONTEND "\n"
+                "    bind %s:%d\n"
+                "    mode http\n"
+                "    option idle-close-on-response\n",
+                o->bind, o->http_port);
+        for (int pass = 0; pass < 3; pass++) {
+            for (size_t k = 0; k < l.n; k++) {
+                const struct fe *fe = &l.v[k];
+                bool hosts = fe->nvhosts > 0, paths = fe->paths != NULL;
+                if ((pass == 0 && hosts && paths) || (pass == 1 && !hosts && paths) ||
+                    (pass == 2 && hosts && !paths))
+                    http_routes(f, fe);
+            }
+        }
+    }
     for (size_t k = 0; k < l.n; k++) {
         struct fe *fe = &l.v[k];
         fprintf(f,
@@ -347,18 +710,18 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
                 "    default_backend %s\n"
                 "\nbackend %s\n"
                 "    mode %s\n"
-                "    balance roundrobin\n",
-                fe->name, o->bind, fe->port, fe->mode,
+                "    balance %s\n"
+                "%s%s",
+                fe->name, fe->bind, fe->port, fe->mode,
                 /* keep-alive clients are told to close during a reload */
                 strcmp(fe->mode, "http") == 0 ? "    option idle-close-on-response\n" : "",
-                fe->name, fe->name, fe->mode);
-        for (size_t s = 0; s < fe->nservers; s++) {
+                fe->name, fe->name, fe->mode, fe->balance,
+                fe->hashed ? "    hash-type consistent\n" : "",
+                fe->sticky ? "    cookie mesosphere_server_id insert indirect nocache\n" : "");
+        for (size_t s = 0; s < fe->nservers; s++)
             fputs(fe->servers[s], f);
-            free(fe->servers[s]);
-        }
         st.servers += (unsigned)fe->nservers;
-        free(fe->servers);
-        free(fe->name);
+        fe_cleanup(fe);
     }
     st.frontends = (unsigned)l.n;
     free(l.v);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "mem.h"
 #include "pacer_lb.h"
 
@@ -78,7 +80,7 @@ static int split(const char *text, char **skeleton, struct srv_list *servers)
             } else if (line[0] != ' ' && line[0] != '\0') {
                 backend[0] = '\0';
                 fprintf(f, "%s\n", line);
-            } else if (strncmp(line, "    server ", 11) == 0) {
+            } else if (strncmp(line, "    server ", 11) == 0 && strstr(line, " cookie ") == NULL) {
                 if (backend[0] == '\0' || sscanf(line, "    server %255s %255s", name, addr) != 2)
                     rc = -1;
                 else
@@ -194,4 +196,148 @@ char *lbdiff_remove_commands(const char *const *names, size_t n)
                 names[k], names[k], names[k]);
     fclose(f);
     return out;
+}
+
+/* The name of the section around line (1-based) of text, or of the
+ * backend its use_backend line names; NULL when none (global, defaults). */
+static char *blame_line(const char *text, long line)
+{
+    const char *p = text, *section = NULL;
+    for (long n = 1; *p; n++) {
+        if (*p != ' ' && *p != '#' && *p != '\n')
+            section = p;
+        if (n == line) {
+            if (strncmp(p, "    use_backend ", 16) == 0)
+                section = p + 4;
+            break;
+        }
+        const char *e = strchr(p, '\n');
+        if (e == NULL)
+            return NULL;
+        p = e + 1;
+    }
+    char kind[32], name[256];
+    if (section == NULL || sscanf(section, "%31s %255s", kind, name) != 2)
+        return NULL;
+    if ((strcmp(kind, "frontend") != 0 && strcmp(kind, "backend") != 0 &&
+         strcmp(kind, "use_backend") != 0) ||
+        strcmp(name, "marathon_http_in") == 0)
+        return NULL;
+    return xstrdup(name);
+}
+
+/* Is name an app's frontend or backend section of text? */
+static bool app_section(const char *text, const char *name)
+{
+    if (strcmp(name, "marathon_http_in") == 0)
+        return false;
+    char *fe = xasprintf("\nfrontend %s\n", name), *be = xasprintf("\nbackend %s\n", name);
+    bool found = strstr(text, fe) != NULL || strstr(text, be) != NULL;
+    free(fe);
+    free(be);
+    return found;
+}
+
+/* HAProxy's checks after parsing name no line but the proxy: "[ALERT]
+ * ... : config : Proxy 'web_10001': ...". Blame the app sections quoted
+ * in ALERT lines. */
+static size_t blame_names(const char *text, const char *log, json_t *out)
+{
+    size_t added = 0;
+    for (const char *p = log; (p = strstr(p, "[ALERT]")) != NULL; p++) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        char *line = xstrndup(p, n);
+        const char *what = strstr(line, " : config : ");
+        for (char *q = strchr(line, '\''); q != NULL; q = strchr(q + 1, '\'')) {
+            char *close = strchr(q + 1, '\'');
+            if (close == NULL)
+                break;
+            char *name = xstrndup(q + 1, (size_t)(close - q - 1));
+            if (app_section(text, name) && json_object_get(out, name) == NULL) {
+                json_object_set_new(out, name, json_string(what ? what + 12 : line));
+                added++;
+            }
+            free(name);
+            q = close;
+        }
+        free(line);
+    }
+    return added;
+}
+
+size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t *out)
+{
+    size_t added = 0, plen = strlen(path);
+    for (const char *p = log; (p = strstr(p, path)) != NULL; p += plen) {
+        if (p[plen] != ':')
+            continue;
+        char *end;
+        long line = strtol(p + plen + 1, &end, 10);
+        if (end == p + plen + 1 || line <= 0)
+            continue;
+        char *name = blame_line(text, line);
+        if (name == NULL || json_object_get(out, name) != NULL) {
+            free(name);
+            continue;
+        }
+        const char *bol = p;
+        while (bol > log && bol[-1] != '\n')
+            bol--;
+        /* "[ALERT]    (pid) : config : parsing [...]": from "parsing". */
+        const char *what = strstr(bol, " : config : ");
+        if (what != NULL && what < p)
+            bol = what + 12;
+        const char *eol = strchr(p, '\n');
+        char *why = eol ? xstrndup(bol, (size_t)(eol - bol)) : xstrdup(bol);
+        json_object_set_new(out, name, json_string(why));
+        free(why);
+        free(name);
+        added++;
+    }
+    if (added == 0)
+        added = blame_names(text, log, out);
+    return added;
+}
+
+/* Does text bind port on some line ("    bind <addr>:<port>")? */
+static bool binds_port(const char *text, int port)
+{
+    char tail[16];
+    int n = snprintf(tail, sizeof(tail), ":%d\n", port);
+    for (const char *p = text; p != NULL && (p = strstr(p, "\n    bind ")) != NULL; p++) {
+        const char *e = strchr(p + 1, '\n');
+        if (e != NULL && e - p > n && strncmp(e + 1 - n, tail, (size_t)n) == 0)
+            return true;
+    }
+    return false;
+}
+
+size_t lbdiff_new_binds(const char *old_text, const char *new_text, json_t *out)
+{
+    size_t added = 0;
+    for (const char *p = new_text; (p = strstr(p, "\nfrontend ")) != NULL; p++) {
+        char name[256], addr[256];
+        int port;
+        const char *b = strchr(p + 1, '\n');
+        if (b == NULL || sscanf(p, "\nfrontend %255s", name) != 1 ||
+            strncmp(b, "\n    bind ", 10) != 0)
+            continue;
+        const char *a = b + 10, *e = strchr(a, '\n'), *colon = NULL;
+        for (const char *c = a; c < (e ? e : a + strlen(a)); c++) {
+            if (*c == ':')
+                colon = c;
+        }
+        if (colon == NULL || (size_t)(colon - a) >= sizeof(addr) ||
+            sscanf(colon + 1, "%d", &port) != 1)
+            continue;
+        memcpy(addr, a, (size_t)(colon - a));
+        addr[colon - a] = '\0';
+        if (old_text != NULL && binds_port(old_text, port))
+            continue;
+        json_array_append_new(
+            out, json_pack("{s:s,s:s,s:i}", "frontend", name, "addr", addr, "port", port));
+        added++;
+    }
+    return added;
 }

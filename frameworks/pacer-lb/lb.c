@@ -1,12 +1,22 @@
 /*
  * lb: agora-pacer-lb's core — wires the source (Marathon's apps), the
- * config renderer and the reloader together, and serves /health and
- * /metrics on its own port.
+ * config renderer and the reloader together, and serves /health,
+ * /metrics and /status on its own port.
+ *
+ * It chooses how each new text is applied (nothing, runtime API, or a
+ * validated reload; diff.c decides) and owns the exclusions: the app
+ * ports a render leaves out, and the backends held out until their app's
+ * configuration changes because HAProxy would refuse them — blamed by
+ * haproxy -c's error lines, or found by a test bind of a port HAProxy does
+ * not bind yet. One bad app is left out; the rest is applied.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -62,9 +72,15 @@ struct pacer_lb {
     struct drain *drains;
     size_t ndrains;
     const char *removing; /* drains[].name of the removal in flight */
+    json_t *doc;          /* the newest apps, to render again after an exclusion */
+    json_t *exclude;      /* backends haproxy -c refused: lbcfg_opts.exclude */
+    json_t *excluded;     /* the app ports the last render left out, for /status */
+    int http_port;        /* --http_port: the shared HTTP frontend's */
+    char *http_error;     /* why the last render left that frontend out; NULL: it did not */
     /* /status */
     enum apply_kind last_kind;
     double last_secs, last_at;
+    struct metric *m_excluded;
     struct metric *m_frontends, *m_servers, *m_reloads, *m_runtime, *m_apply, *m_runtime_failed;
 };
 
@@ -161,12 +177,53 @@ static void on_settle(evutil_socket_t fd, short what, void *arg)
     runtime_send(lb->rt, "show info", on_settle_info, lb);
 }
 
+static void render(struct pacer_lb *lb);
+
+/* Hold backend name out of the configuration for why, until its app's
+ * configuration changes. */
+static void exclude_backend(struct pacer_lb *lb, const char *name, const char *why)
+{
+    const json_t *app = lbcfg_find_backend(lb->doc, name);
+    const char *version = app != NULL ? lbcfg_app_version(app) : NULL;
+    log_warn("leaving %s (app %s) out of the configuration: %s", name,
+             app != NULL ? json_string_value(json_object_get(app, "id")) : "?", why);
+    json_object_set_new(lb->exclude, name,
+                        json_pack("{s:s,s:s?}", "reason", why, "version", version));
+}
+
+/* haproxy -c refused a text: leave out the apps it blamed (until they
+ * change) and apply the rest. */
+static void exclude_blamed(struct pacer_lb *lb)
+{
+    const char *log = NULL;
+    const char *text = reload_rejected(lb->reload, &log);
+    json_t *blamed = json_object();
+    if (text == NULL || lbdiff_blame(text, log, reload_candidate_path(lb->reload), blamed) == 0) {
+        log_error("haproxy -c refused a line that belongs to no app; keeping the last good "
+                  "configuration");
+        json_decref(blamed);
+        apply_done(lb, APPLY_NONE);
+        return;
+    }
+    const char *name;
+    json_t *why;
+    json_object_foreach(blamed, name, why)
+    {
+        exclude_backend(lb, name, json_string_value(why));
+    }
+    json_decref(blamed);
+    free(lb->pending); /* rendered without the exclusion */
+    lb->pending = NULL;
+    apply_done(lb, APPLY_NONE);
+    render(lb);
+}
+
 /* reload.c validated (and applied) a text, or rejected it. */
 static void on_reloaded(int result, void *arg)
 {
     struct pacer_lb *lb = arg;
     if (result < 0) {
-        apply_done(lb, APPLY_NONE);
+        exclude_blamed(lb);
         return;
     }
     if (result == 1)
@@ -364,22 +421,185 @@ static void apply_text(struct pacer_lb *lb, char *text)
     free(text);
 }
 
-static void on_apps(const json_t *doc, void *arg)
+/* Can HAProxy bind addr:port (as config.c writes it)? A test bind of our
+ * own, never listening (one non-blocking syscall): "haproxy -c" does not
+ * bind, so an address of another host or a port another program holds
+ * would only fail in the new worker, after the file was written. NULL,
+ * or why not (caller frees). Names are left to HAProxy. */
+static char *bind_probe(const char *addr, int port)
 {
-    struct pacer_lb *lb = arg;
-    struct lbcfg_stats st;
-    char *err = NULL;
-    char *text = lbcfg_render(doc, &lb->opts, &st, &err);
-    if (text == NULL) {
-        log_error("cannot build the HAProxy configuration: %s", err);
-        free(err);
-        return;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof(ss));
+    char host[256];
+    snprintf(host, sizeof(host), "%s", addr);
+    if (host[0] == '[') {
+        host[strcspn(host, "]")] = '\0';
+        memmove(host, host + 1, strlen(host));
     }
-    log_debug("apps: %u frontends, %u servers, %u ports skipped", st.frontends, st.servers,
-              st.skipped);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (strcmp(host, "*") == 0 || host[0] == '\0') {
+        in4->sin_family = AF_INET;
+        in4->sin_addr.s_addr = htonl(INADDR_ANY);
+        len = sizeof(*in4);
+    } else if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        len = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        len = sizeof(*in6);
+    } else {
+        return NULL;
+    }
+    in4->sin_port = htons((uint16_t)port); /* same offset in both */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    char *why = NULL;
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0)
+        why = xasprintf("cannot bind %s:%d: %s", addr, port, strerror(errno));
+    close(fd);
+    return why;
+}
+
+/* Probe the ports text binds that HAProxy does not bind yet; hold out the
+ * apps whose bind would fail. true when one was. The shared HTTP frontend
+ * is nobody's app: why it cannot bind goes to *http_error (caller frees). */
+static bool exclude_unbindable(struct pacer_lb *lb, const char *text, char **http_error)
+{
+    json_t *binds = json_array();
+    bool held = false;
+    lbdiff_new_binds(reload_applied(lb->reload), text, binds);
+    size_t k;
+    json_t *b;
+    json_array_foreach(binds, k, b)
+    {
+        const char *fe = json_string_value(json_object_get(b, "frontend"));
+        char *why = bind_probe(json_string_value(json_object_get(b, "addr")),
+                               (int)json_integer_value(json_object_get(b, "port")));
+        if (why == NULL)
+            continue;
+        if (lbcfg_find_backend(lb->doc, fe) != NULL) {
+            exclude_backend(lb, fe, why);
+            held = true;
+            free(why);
+        } else {
+            free(*http_error);
+            *http_error = why;
+        }
+    }
+    json_decref(binds);
+    return held;
+}
+
+/* Is app port e (an entry of lbcfg_opts.excluded_out) in list, same reason? */
+static bool excluded_in(const json_t *list, const json_t *e)
+{
+    size_t k;
+    const json_t *x;
+    json_array_foreach(list, k, x)
+    {
+        if (json_equal(x, e))
+            return true;
+    }
+    return false;
+}
+
+/* lb->exclude keeps only what the last render still held out: an app
+ * that changed, or is gone, is forgotten. New exclusions are logged. */
+static void exclusions_update(struct pacer_lb *lb, json_t *excluded)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach(excluded, k, e)
+    {
+        if (!excluded_in(lb->excluded, e))
+            log_warn("app %s port index %d left out: %s",
+                     json_string_value(json_object_get(e, "app")),
+                     (int)json_integer_value(json_object_get(e, "port_index")),
+                     json_string_value(json_object_get(e, "reason")));
+    }
+    const char *name;
+    json_t *v, *tmp;
+    json_object_foreach_safe(lb->exclude, tmp, name, v)
+    {
+        bool used = false;
+        json_array_foreach(excluded, k, e)
+        {
+            const char *be = json_string_value(json_object_get(e, "backend"));
+            used |= be != NULL && strcmp(be, name) == 0;
+        }
+        if (!used) {
+            log_info("%s is tried again", name);
+            json_object_del(lb->exclude, name);
+        }
+    }
+    json_decref(lb->excluded);
+    lb->excluded = excluded;
+}
+
+/* Render the newest apps and apply the text. */
+static void render(struct pacer_lb *lb)
+{
+    struct lbcfg_stats st;
+    char *err = NULL, *text = NULL;
+    json_t *excluded = NULL;
+    if (lb->doc == NULL)
+        return;
+    /* The later passes only leave out what the probe refused: apps, then
+     * (if it cannot bind either) the shared HTTP frontend, whose apps keep
+     * their own service ports. */
+    char *http_error = NULL;
+    lb->opts.http_port = lb->http_port;
+    for (int pass = 0; pass < 3; pass++) {
+        free(text);
+        json_decref(excluded);
+        excluded = json_array();
+        lb->opts.excluded_out = excluded;
+        text = lbcfg_render(lb->doc, &lb->opts, &st, &err);
+        lb->opts.excluded_out = NULL;
+        if (text == NULL) {
+            log_error("cannot build the HAProxy configuration: %s", err);
+            free(err);
+            json_decref(excluded);
+            free(http_error);
+            lb->opts.http_port = lb->http_port;
+            return;
+        }
+        bool held = exclude_unbindable(lb, text, &http_error);
+        if (http_error != NULL && lb->opts.http_port != 0) {
+            lb->opts.http_port = 0;
+            held = true;
+        }
+        if (!held)
+            break;
+    }
+    lb->opts.http_port = lb->http_port;
+    if (http_error != NULL && (lb->http_error == NULL || strcmp(http_error, lb->http_error) != 0))
+        log_error("the shared HTTP frontend is left out (its VHOST and PATH routes with it): %s",
+                  http_error);
+    else if (http_error == NULL && lb->http_error != NULL)
+        log_info("the shared HTTP frontend binds again");
+    free(lb->http_error);
+    lb->http_error = http_error;
+    exclusions_update(lb, excluded);
+    metric_set(lb->m_excluded, st.excluded);
+    log_debug("apps: %u frontends, %u servers, %u ports without a service port, %u left out",
+              st.frontends, st.servers, st.skipped, st.excluded);
     metric_set(lb->m_frontends, st.frontends);
     metric_set(lb->m_servers, st.servers);
     apply_text(lb, text);
+}
+
+static void on_apps(const json_t *doc, void *arg)
+{
+    struct pacer_lb *lb = arg;
+    json_decref(lb->doc);
+    lb->doc = json_incref((json_t *)doc);
+    render(lb);
 }
 
 /* GET /status: the backends of the applied configuration with their
@@ -418,9 +638,10 @@ static void handle_status(struct rest_req *rq)
         free(be);
     }
     json_t *body =
-        json_pack("{s:o,s:b,s:{s:s,s:f,s:f},s:[]}", "backends", backends, "applying", lb->applying,
-                  "last_apply", "kind", apply_kind_names[lb->last_kind], "duration_ms",
-                  lb->last_secs * 1000, "at", lb->last_at, "excluded_apps");
+        json_pack("{s:o,s:b,s:{s:s,s:f,s:f},s:O,s:{s:i,s:s?}}", "backends", backends, "applying",
+                  lb->applying, "last_apply", "kind", apply_kind_names[lb->last_kind],
+                  "duration_ms", lb->last_secs * 1000, "at", lb->last_at, "excluded_apps",
+                  lb->excluded, "http_frontend", "port", lb->http_port, "error", lb->http_error);
     http_reply_json(rq->req, 200, body);
 }
 
@@ -467,6 +688,11 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     lb->state_path = xasprintf("%s.state", lb->config_path);
     lb->opts.state_file = lb->state_path;
     lb->drain_secs = f->drain_secs;
+    lb->opts.http_port = f->http_port;
+    lb->http_port = f->http_port;
+    lb->exclude = json_object();
+    lb->opts.exclude = lb->exclude;
+    lb->excluded = json_array();
     if (access(lb->state_path, F_OK) != 0) { /* haproxy -c warns about a missing one */
         char *werr = NULL;
         if (atomic_write(lb->state_path, "1\n", 2, &werr) != 0) {
@@ -474,6 +700,8 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
             free(werr);
         }
     }
+    lb->m_excluded = metrics_gauge("agora_pacer_lb_excluded_apps",
+                                   "app ports left out for bad labels or refused by haproxy -c");
     lb->m_frontends = metrics_gauge("agora_pacer_lb_frontends", "frontends in the configuration");
     lb->m_servers = metrics_gauge("agora_pacer_lb_servers", "backend servers in the configuration");
     lb->m_reloads = metrics_counter("agora_pacer_lb_reloads_total",
@@ -497,7 +725,8 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     lb->rt = runtime_new(daemon_base(d), lb->admin_socket);
     lb->settle = evtimer_new(daemon_base(d), on_settle, lb);
     lb->drain_timer = evtimer_new(daemon_base(d), on_drain_tick, lb);
-    lb->source = source_new(daemon_base(d), f->marathon, on_apps, lb, err);
+    lb->source = source_new(daemon_base(d), f->marathon, f->resync_secs, f->marathon_credentials,
+                            on_apps, lb, err);
     if (lb->source == NULL)
         goto fail;
     daemon_set_port(d, http_server_port(lb->http));
@@ -525,6 +754,10 @@ void pacer_lb_free(struct pacer_lb *lb)
     free(lb->pending);
     free(lb->inflight);
     free(lb->state_path);
+    free(lb->http_error);
+    json_decref(lb->doc);
+    json_decref(lb->exclude);
+    json_decref(lb->excluded);
     if (lb->rest != NULL)
         rest_server_free(lb->rest);
     if (lb->http != NULL)

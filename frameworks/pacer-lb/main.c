@@ -15,7 +15,13 @@ static struct pacer_lb_flags flags;
 
 static const struct flag flag_table[] = {
     { "marathon", FLAG_STRING, &flags.marathon, "http://127.0.0.1:8080",
-      "Pacer or Marathon to follow, http://host:port" },
+      "Pacer or Marathon to follow, http://host:port; several (comma-separated): members of one "
+      "quorum, the next one followed when the current one fails" },
+    { "marathon_credentials", FLAG_STRING, &flags.marathon_credentials, NULL,
+      "user:password sent (HTTP Basic) to a --marathon with --http_credentials "
+      "(marathon-lb's --auth-credentials); a read-only user is enough" },
+    { "resync_interval", FLAG_DURATION, &flags.resync_secs, "30secs",
+      "a full read of /v2/apps at least this often, events or not (0 = only on events)" },
     { "haproxy_config", FLAG_STRING, &flags.haproxy_config, NULL,
       "the HAProxy configuration file written (default: <work_dir>/haproxy.cfg)" },
     { "haproxy_socket", FLAG_STRING, &flags.haproxy_socket, NULL,
@@ -30,6 +36,8 @@ static const struct flag flag_table[] = {
     { "bind", FLAG_STRING, &flags.bind, "127.0.0.1", "address the frontends bind" },
     { "drain_timeout", FLAG_DURATION, &flags.drain_secs, "2secs",
       "how long a leaving server drains before it is deleted" },
+    { "http_port", FLAG_INT, &flags.http_port, "80",
+      "port of the shared HTTP frontend routing HAPROXY_n_VHOST by Host header (0: none)" },
     { "maxconn", FLAG_INT, &flags.maxconn, "2000", "HAProxy's global maxconn" },
     { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address of /health and /metrics" },
     { "port", FLAG_INT, &flags.port, "9091", "port of /health and /metrics (0 = any free port)" },

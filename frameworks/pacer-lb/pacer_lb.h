@@ -36,8 +36,11 @@ struct pacer_lb_flags {
     char *ip;                    /* address of pacer-lb's own HTTP server */
     char *work_dir;              /* default place of the config file */
     int maxconn;                 /* global maxconn */
+    double resync_secs;          /* full GET /v2/apps at least this often */
+    char *marathon_credentials;  /* user:password sent to --marathon */
     double drain_secs;           /* a leaving server drains this long before del server */
     int port;                    /* pacer-lb's own HTTP port (0: any) */
+    int http_port;               /* shared HTTP frontend of HAPROXY_n_VHOST apps (0: none) */
 };
 
 /* ---------------------------------------------------------------- config.c */
@@ -52,13 +55,23 @@ struct lbcfg_opts {
     /* server-state-file dumped before each reload and loaded by the new
      * worker ("load-server-state-from-file global"); NULL: none. */
     const char *state_file;
+    /* The shared HTTP frontend of HAPROXY_n_VHOST apps (0: none). */
+    int http_port;
+    /* Backends to leave out, by name: {"reason": why, "version": the
+     * lbcfg_app_version HAProxy refused (absent: any)}; the app is tried
+     * again once its configuration changes. NULL: none. */
+    const json_t *exclude;
+    /* When not NULL, every app port left out is appended to this array as
+     * {"app", "port_index", "backend", "reason"}. */
+    json_t *excluded_out;
 };
 
 /* What one render produced, for logs and metrics. */
 struct lbcfg_stats {
     unsigned frontends; /* one per served app port */
     unsigned servers;   /* backend servers over all frontends */
-    unsigned skipped;   /* app ports left out (no service port, conflict) */
+    unsigned skipped;   /* app ports without a service port */
+    unsigned excluded;  /* app ports left out: bad labels, port taken, o->exclude */
 };
 
 /* The whole HAProxy configuration for doc, the body of
@@ -68,6 +81,16 @@ struct lbcfg_stats {
  * array. stats may be NULL. */
 char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_stats *stats,
                    char **err);
+
+/* The backend name of app's port i ("<app id, / as _>_<service port>",
+ * caller frees), NULL without an id or a service port. */
+char *lbcfg_backend_name(const json_t *app, size_t i);
+/* The app of doc (as lbcfg_render takes it) one of whose ports is backend
+ * (borrowed from doc), or NULL. */
+const json_t *lbcfg_find_backend(const json_t *doc, const char *backend);
+/* What changes when the app's configuration does, not when it scales:
+ * versionInfo.lastConfigChangeAt, else version (borrowed; NULL: none). */
+const char *lbcfg_app_version(const json_t *app);
 
 /* ---------------------------------------------------------------- diff.c */
 
@@ -100,6 +123,19 @@ char *lbdiff_commands(const struct lbdiff *d, const char *const *draining, size_
  * maint, shutdown sessions, del server. Caller frees. */
 char *lbdiff_remove_commands(const char *const *names, size_t n);
 
+/* The backends haproxy -c blamed: for each "<path>:<line>" of log, the
+ * backend of that line of text (a frontend or backend section of that
+ * name, or the backend of a use_backend line); when no line names one,
+ * the app sections quoted in its ALERT lines ("Proxy 'name': ..."). Adds
+ * name -> HAProxy's message to out (an object). Returns how many were
+ * added. */
+size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t *out);
+/* The frontends of new_text that bind a port old_text (NULL: none) binds
+ * nowhere: appends {"frontend", "addr", "port"} to out (an array), addr
+ * as written ("*", an IPv4 address, "[IPv6]" or a name). Returns how
+ * many. */
+size_t lbdiff_new_binds(const char *old_text, const char *new_text, json_t *out);
+
 /* ---------------------------------------------------------------- runtime.c */
 
 struct runtime;
@@ -117,8 +153,8 @@ void runtime_free(struct runtime *rt);
 struct source;
 /* doc is borrowed for the call. */
 typedef void (*source_apps_fn)(const json_t *doc, void *arg);
-struct source *source_new(struct event_base *base, const char *url, source_apps_fn fn, void *arg,
-                          char **err);
+struct source *source_new(struct event_base *base, const char *urls, double resync_secs,
+                          const char *credentials, source_apps_fn fn, void *arg, char **err);
 void source_free(struct source *s);
 
 /* ---------------------------------------------------------------- reload.c */
@@ -151,6 +187,10 @@ void reload_on_sigchld(struct reload *r);
  * done(arg) once no child of ours is left. */
 void reload_stop(struct reload *r, void (*done)(void *arg), void *arg);
 pid_t reload_haproxy_pid(const struct reload *r);
+/* The last text haproxy -c rejected (NULL: none) and, in *log, its
+ * output, which names lines of reload_candidate_path(). */
+const char *reload_rejected(const struct reload *r, const char **log);
+const char *reload_candidate_path(const struct reload *r);
 /* Is there an HAProxy to send runtime commands to (ours, or attached)? */
 bool reload_running(const struct reload *r);
 void reload_free(struct reload *r);

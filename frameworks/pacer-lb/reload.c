@@ -58,7 +58,8 @@ struct reload {
     struct metric *m_reloads, *m_failed, *m_starts;
     reload_done_fn done_fn;
     void *done_arg;
-    struct runtime *master; /* attached: the master CLI; NULL otherwise */
+    struct runtime *master;        /* attached: the master CLI; NULL otherwise */
+    char *rejected, *rejected_log; /* the last text haproxy -c refused, and why */
 };
 
 static void start_check(struct reload *r, char *text);
@@ -218,9 +219,11 @@ static void check_done(struct reload *r, int status)
         log_error("haproxy -c rejected the new configuration (status %d), keeping the last "
                   "good one: %s",
                   WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out ? out : "");
-        free(out);
+        free(r->rejected_log);
+        r->rejected_log = out != NULL ? out : xstrdup("");
+        free(r->rejected);
+        r->rejected = text;
         metric_inc(r->m_failed, 1);
-        free(text);
     }
     if (r->pending != NULL && !r->stopping) {
         char *next = r->pending;
@@ -324,6 +327,17 @@ pid_t reload_haproxy_pid(const struct reload *r)
     return r->haproxy_pid;
 }
 
+const char *reload_rejected(const struct reload *r, const char **log)
+{
+    *log = r->rejected_log;
+    return r->rejected;
+}
+
+const char *reload_candidate_path(const struct reload *r)
+{
+    return r->candidate;
+}
+
 bool reload_running(const struct reload *r)
 {
     return r->master != NULL || r->haproxy_pid > 0;
@@ -375,6 +389,8 @@ void reload_free(struct reload *r)
     }
     event_free(r->timer);
     runtime_free(r->master);
+    free(r->rejected);
+    free(r->rejected_log);
     free(r->bin);
     free(r->config);
     free(r->candidate);

@@ -1,5 +1,5 @@
 /*
- * source: follows one Marathon (or Pacer) through its documented API.
+ * source: follows Marathon (or Pacer) through its documented API.
  *
  * The apps and their tasks come from GET /v2/apps?embed=apps.tasks: once
  * at start, each time the event stream (re)connects, and after every
@@ -7,13 +7,22 @@
  * at most one request in flight and one more queued, however many events
  * arrive meanwhile. The stream is a state machine (below); it reconnects
  * with exponential backoff (0.5 s to 10 s). A failed refresh is retried
- * after 2 s.
+ * after 2 s. A full refresh also runs every --resync_interval, so that a
+ * change whose event was lost (or a stream that stays open but silent)
+ * is still picked up.
+ *
+ * Several URLs (--marathon=URL,URL,...): one is followed at a time. Any
+ * member of a Pacer or Marathon quorum answers for the leader (standbys
+ * proxy), so the current URL is kept while it answers; a failed or timed
+ * out refresh, or a dropped event stream, moves on to the next URL. One
+ * member hanging therefore costs at most SOURCE_TIMEOUT_SECS.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -31,7 +40,8 @@
 #define SOURCE_BACKOFF_MIN 0.5
 #define SOURCE_BACKOFF_MAX 10.0
 #define SOURCE_RETRY_SECS 2.0
-#define SOURCE_TIMEOUT_SECS 30.0
+#define SOURCE_TIMEOUT_SECS 10.0
+#define SOURCE_MAX_URLS 16
 
 enum stream_state {
     STREAM_WAITING,    /* backoff timer armed */
@@ -47,8 +57,14 @@ static const char *const stream_state_names[] = {
 
 struct source {
     struct event_base *base;
-    char *host;
+    char *hosts[SOURCE_MAX_URLS];
+    int ports[SOURCE_MAX_URLS];
+    size_t nurls, cur;
+    const char *host; /* hosts[cur], ports[cur] */
     int port;
+    double resync_secs;
+    struct event *resync;
+    char *auth_header; /* --marathon_credentials as "Basic ...", NULL: none */
     source_apps_fn fn;
     void *arg;
     struct http_call *call; /* refresh in flight */
@@ -59,7 +75,7 @@ struct source {
     struct sse_parser *parser;
     double backoff;
     struct event *reconnect;
-    struct metric *m_refreshes, *m_events, *m_failures;
+    struct metric *m_refreshes, *m_events, *m_failures, *m_switches;
 };
 
 static void refresh(struct source *s);
@@ -77,6 +93,19 @@ static void arm(struct event *ev, double secs)
 {
     struct timeval tv = { (time_t)secs, (suseconds_t)((secs - (time_t)secs) * 1e6) };
     evtimer_add(ev, &tv);
+}
+
+/* The current URL failed: follow the next one (no-op with a single URL). */
+static void next_url(struct source *s, const char *why)
+{
+    if (s->nurls < 2)
+        return;
+    size_t from = s->cur;
+    s->cur = (s->cur + 1) % s->nurls;
+    s->host = s->hosts[s->cur];
+    s->port = s->ports[s->cur];
+    metric_inc(s->m_switches, 1);
+    log_warn("%s:%d %s; following %s:%d", s->hosts[from], s->ports[from], why, s->host, s->port);
 }
 
 static void on_apps(const struct http_response *resp, void *arg)
@@ -98,7 +127,20 @@ static void on_apps(const struct http_response *resp, void *arg)
     if (doc == NULL) {
         metric_inc(s->m_failures, 1);
         s->queued = false;
-        arm(s->retry, SOURCE_RETRY_SECS);
+        if (s->nurls > 1) {
+            /* The stream follows the URL the refresh moves to. */
+            next_url(s, "did not answer GET /v2/apps");
+            if (s->sub != NULL) {
+                http_sub_close(s->sub);
+                s->sub = NULL;
+            }
+            s->backoff = SOURCE_BACKOFF_MIN;
+            set_state(s, STREAM_WAITING);
+            arm(s->reconnect, 0);
+            arm(s->retry, 0);
+        } else {
+            arm(s->retry, SOURCE_RETRY_SECS);
+        }
         return;
     }
     metric_inc(s->m_refreshes, 1);
@@ -112,14 +154,17 @@ static void on_apps(const struct http_response *resp, void *arg)
 
 static void refresh(struct source *s)
 {
-    static const struct http_header hdrs[] = { { "Accept", "application/json" } };
+    const struct http_header hdrs[] = { { "Accept", "application/json" },
+                                        { "Authorization", s->auth_header } };
     if (s->call != NULL) {
         s->queued = true;
         return;
     }
     evtimer_del(s->retry);
-    s->call = http_call_start(s->base, s->host, s->port, "GET", SOURCE_APPS_PATH, hdrs, 1, NULL, 0,
-                              SOURCE_TIMEOUT_SECS, on_apps, s);
+    if (s->resync_secs > 0)
+        arm(s->resync, s->resync_secs);
+    s->call = http_call_start(s->base, s->host, s->port, "GET", SOURCE_APPS_PATH, hdrs,
+                              s->auth_header ? 2 : 1, NULL, 0, SOURCE_TIMEOUT_SECS, on_apps, s);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -171,6 +216,7 @@ static void on_close(struct http_sub *sub, const char *reason, void *arg)
     s->sub = NULL;
     log_warn("event stream from %s:%d closed (%s); reconnecting in %.1fs", s->host, s->port, reason,
              s->backoff);
+    next_url(s, "closed its event stream");
     set_state(s, STREAM_WAITING);
     arm(s->reconnect, s->backoff);
     s->backoff = s->backoff * 2 > SOURCE_BACKOFF_MAX ? SOURCE_BACKOFF_MAX : s->backoff * 2;
@@ -183,28 +229,61 @@ static void on_reconnect(evutil_socket_t fd, short what, void *arg)
 
 static void stream_open(struct source *s)
 {
-    static const struct http_header hdrs[] = { { "Accept", "text/event-stream" } };
+    const struct http_header hdrs[] = { { "Accept", "text/event-stream" },
+                                        { "Authorization", s->auth_header } };
     static const struct http_sub_callbacks cbs = { on_response, on_data, on_close };
     sse_parser_free(s->parser);
     s->parser = sse_parser_new(SOURCE_MAX_EVENT);
     set_state(s, STREAM_CONNECTING);
-    s->sub = http_sub_open(s->base, s->host, s->port, "GET", SOURCE_EVENTS_PATH, hdrs, 1, NULL, 0,
-                           SOURCE_TIMEOUT_SECS, &cbs, s);
+    s->sub = http_sub_open(s->base, s->host, s->port, "GET", SOURCE_EVENTS_PATH, hdrs,
+                           s->auth_header ? 2 : 1, NULL, 0, SOURCE_TIMEOUT_SECS, &cbs, s);
     if (s->sub == NULL) {
         set_state(s, STREAM_WAITING);
         arm(s->reconnect, s->backoff);
     }
 }
 
-struct source *source_new(struct event_base *base, const char *url, source_apps_fn fn, void *arg,
-                          char **err)
+struct source *source_new(struct event_base *base, const char *urls, double resync_secs,
+                          const char *credentials, source_apps_fn fn, void *arg, char **err)
 {
     struct source *s = xcalloc(1, sizeof(*s));
-    if (http_parse_hostport(url, 8080, &s->host, &s->port) != 0) {
-        *err = xasprintf("--marathon: cannot parse '%s' (want http://host:port)", url);
+    char *list = xstrdup(urls), *save = NULL;
+    for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        if (s->nurls == SOURCE_MAX_URLS) {
+            *err = xasprintf("--marathon: more than %d URLs", SOURCE_MAX_URLS);
+            break;
+        }
+        if (http_parse_hostport(u, 8080, &s->hosts[s->nurls], &s->ports[s->nurls]) != 0) {
+            *err = xasprintf("--marathon: cannot parse '%s' (want http://host:port[,...])", u);
+            break;
+        }
+        s->nurls++;
+    }
+    free(list);
+    if (*err == NULL && s->nurls == 0)
+        *err = xstrdup("--marathon: no URL given");
+    if (*err != NULL) {
+        for (size_t i = 0; i < s->nurls; i++)
+            free(s->hosts[i]);
         free(s);
         return NULL;
     }
+    if (credentials && credentials[0]) {
+        const char *colon = strchr(credentials, ':');
+        if (colon == NULL || colon == credentials) {
+            *err = xstrdup("--marathon_credentials: want user:password");
+            for (size_t i = 0; i < s->nurls; i++)
+                free(s->hosts[i]);
+            free(s);
+            return NULL;
+        }
+        char *user = xstrndup(credentials, (size_t)(colon - credentials));
+        s->auth_header = auth_basic_header(user, colon + 1);
+        free(user);
+    }
+    s->host = s->hosts[0];
+    s->port = s->ports[0];
+    s->resync_secs = resync_secs;
     s->base = base;
     s->fn = fn;
     s->arg = arg;
@@ -212,11 +291,14 @@ struct source *source_new(struct event_base *base, const char *url, source_apps_
     s->state = STREAM_WAITING;
     s->retry = evtimer_new(base, on_retry, s);
     s->reconnect = evtimer_new(base, on_reconnect, s);
+    s->resync = evtimer_new(base, on_retry, s);
     s->m_refreshes = metrics_counter("agora_pacer_lb_refreshes_total",
                                      "GET /v2/apps answers turned into a configuration");
     s->m_events = metrics_counter("agora_pacer_lb_events_total", "events read from /v2/events");
     s->m_failures =
         metrics_counter("agora_pacer_lb_refresh_failures_total", "GET /v2/apps calls that failed");
+    s->m_switches = metrics_counter("agora_pacer_lb_marathon_switches_total",
+                                    "moves to the next --marathon URL after a failure");
     refresh(s);
     stream_open(s);
     return s;
@@ -233,6 +315,9 @@ void source_free(struct source *s)
     sse_parser_free(s->parser);
     event_free(s->retry);
     event_free(s->reconnect);
-    free(s->host);
+    event_free(s->resync);
+    free(s->auth_header);
+    for (size_t i = 0; i < s->nurls; i++)
+        free(s->hosts[i]);
     free(s);
 }

@@ -44,6 +44,16 @@ static const struct flag flag_table[] = {
     { "zk_session_timeout", FLAG_DURATION, &flags.zk_session_timeout, "10secs",
       "ZooKeeper session timeout (--zk)" },
     { "json", FLAG_BOOL, &flags.json, "false", "speak JSON to the master instead of protobuf" },
+    { "http_credentials", FLAG_STRING, &flags.http_credentials, NULL,
+      "user:password[,user:password...]: the REST API needs HTTP Basic credentials "
+      "(Marathon's flag); these users may read and change everything" },
+    { "http_readonly_credentials", FLAG_STRING, &flags.http_readonly_credentials, NULL,
+      "user:password[,...] of users that may only read (GET); with --http_credentials" },
+    { "mesos_authentication_principal", FLAG_STRING, &flags.mesos_principal, NULL,
+      "principal Pacer's framework registers with (FrameworkInfo.principal, and the "
+      "credentials sent to a master with --authenticate_frameworks)" },
+    { "mesos_authentication_secret_file", FLAG_STRING, &flags.mesos_secret_file, NULL,
+      "file holding the secret of --mesos_authentication_principal" },
 };
 
 static void on_stop(struct daemon *d, void *arg, int sig)

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
 #include "pacer.h"
+#include "auth.h"
 #include "daemon.h"
 #include "http.h"
 #include "liveness.h"
@@ -287,12 +289,59 @@ static void metrics_init(struct pacer *p)
 
 /* The state is loaded: serve, and subscribe with the framework id. */
 /* Listen: the REST API, the event hub. 0, or -1 with *err. */
+/* --http_credentials / --http_readonly_credentials and the framework's
+ * secret; errors name the flag, never the secret. */
+static int load_credentials(struct pacer *p, char **err)
+{
+    struct pacer_flags *f = p->flags;
+    char *e = NULL;
+    if (f->http_readonly_credentials && !f->http_credentials) {
+        *err = xstrdup("--http_readonly_credentials needs --http_credentials");
+        return -1;
+    }
+    if (f->http_credentials && !(p->http_creds = auth_creds_from_pairs(f->http_credentials, &e))) {
+        *err = xasprintf("--http_credentials: %s", e);
+        free(e);
+        return -1;
+    }
+    if (f->http_readonly_credentials &&
+        !(p->http_creds_ro = auth_creds_from_pairs(f->http_readonly_credentials, &e))) {
+        *err = xasprintf("--http_readonly_credentials: %s", e);
+        free(e);
+        return -1;
+    }
+    if (f->mesos_secret_file) {
+        if (!f->mesos_principal) {
+            *err = xstrdup("--mesos_authentication_secret_file needs "
+                           "--mesos_authentication_principal");
+            return -1;
+        }
+        FILE *fp = fopen(f->mesos_secret_file, "r");
+        char buf[4096];
+        size_t n = fp ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+        if (fp)
+            fclose(fp);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+        if (fp == NULL || n == 0) {
+            *err = xasprintf("--mesos_authentication_secret_file=%s: %s", f->mesos_secret_file,
+                             fp ? "empty" : strerror(errno));
+            return -1;
+        }
+        p->mesos_secret = xstrndup(buf, n);
+        OPENSSL_cleanse(buf, sizeof(buf));
+    }
+    return 0;
+}
+
 static int serve(struct pacer *p, char **err)
 {
     struct pacer_flags *flags = p->flags;
     char *e = NULL, host[256];
     int port = flags->port >= 0 ? flags->port : flags->http_port;
 
+    if (load_credentials(p, err) < 0)
+        return -1;
     p->http = http_server_new(p->base, flags->ip, port, PACER_MAX_BODY, &e);
     if (p->http == NULL) {
         *err = xasprintf("cannot listen on %s:%d: %s", flags->ip, port, e);
@@ -343,6 +392,8 @@ void pacer_loaded(struct pacer *p, int rc, const char *why)
     cfg.framework_id = p->framework_id;
     cfg.json = flags->json;
     cfg.zk_session_timeout = flags->zk_session_timeout;
+    cfg.principal = flags->mesos_principal;
+    cfg.secret = p->mesos_secret;
     cbs.subscribed = on_subscribed;
     cbs.offers = on_offers;
     cbs.update = on_update;
@@ -464,5 +515,11 @@ void pacer_free(struct pacer *p)
     free(p->service_port_used);
     free(p->framework_id);
     free(p->hostport);
+    auth_creds_free(p->http_creds);
+    auth_creds_free(p->http_creds_ro);
+    if (p->mesos_secret) {
+        OPENSSL_cleanse(p->mesos_secret, strlen(p->mesos_secret));
+        free(p->mesos_secret);
+    }
     free(p);
 }

@@ -68,6 +68,10 @@ struct pacer_flags {
     double reconcile_interval;
     bool json;
     double event_heartbeat;
+    char *http_credentials;          /* "user:password,..." (Marathon's), full access */
+    char *http_readonly_credentials; /* same form, GET only */
+    char *mesos_principal;           /* --mesos_authentication_principal */
+    char *mesos_secret_file;         /* --mesos_authentication_secret_file */
 };
 
 /* An instance: one task of an app (Marathon 1.10 runs one task per
@@ -184,6 +188,8 @@ struct pacer {
     struct store *store;
     struct http_server *http;
     struct rest_server *rest;
+    struct auth_creds *http_creds, *http_creds_ro; /* --http_credentials, NULL: open */
+    char *mesos_secret; /* read from --mesos_authentication_secret_file */
     struct sse_hub *hub;
     struct agora_scheduler *sched;
     char *framework_id;

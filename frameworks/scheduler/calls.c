@@ -102,18 +102,21 @@ static int sched_send(struct agora_scheduler *s, Mesos__V1__Scheduler__Call *cal
     call->type = type;
     sched_encode_call(s, call, &body, &len);
 
-    const struct http_header hdrs[] = {
+    struct http_header hdrs[4] = {
         { "Content-Type", sched_content_type(s) },
         { "Accept", sched_content_type(s) },
-        { "Mesos-Stream-Id", s->stream_id ? s->stream_id : "" },
     };
+    size_t nhdrs = 2;
+    if (s->stream_id)
+        hdrs[nhdrs++] = (struct http_header){ "Mesos-Stream-Id", s->stream_id };
+    if (s->auth_header)
+        hdrs[nhdrs++] = (struct http_header){ "Authorization", s->auth_header };
     c = xcalloc(1, sizeof(*c));
     c->s = s;
     c->type = type;
     c->stream_id = s->stream_id ? xstrdup(s->stream_id) : NULL;
-    c->hc =
-        http_call_start(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs,
-                        s->stream_id ? 3 : 2, body, len, SCHED_CALL_TIMEOUT, sched_call_done, c);
+    c->hc = http_call_start(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs, nhdrs,
+                            body, len, SCHED_CALL_TIMEOUT, sched_call_done, c);
     free(body);
     if (!c->hc) {
         log_warn("scheduler %s: cannot send %s", s->name, sched_call_type_name(type));

@@ -43,6 +43,7 @@ struct agora_scheduler {
 
     /* FrameworkInfo, copied from the config */
     char *name, *user, *role, *principal, *hostname;
+    char *auth_header; /* "Basic ..." from principal + secret, NULL without */
     double failover_timeout;
     double zk_session_timeout; /* zk:// masters; seconds */
     bool checkpoint;

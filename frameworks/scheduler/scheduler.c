@@ -19,6 +19,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "auth.h"
+#include "http_tls.h"
 #include "sched_internal.h"
 #include "http.h"
 #include "log.h"
@@ -143,7 +145,20 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
         s->user = xstrdup(pw && pw->pw_name ? pw->pw_name : "root");
     }
     s->role = dup_or_null(cfg->role);
+    if ((cfg->ssl || cfg->ssl_ca) && !http_tls_client_enabled()) {
+        struct http_tls_config tls = { .ca = cfg->ssl_ca,
+                                       .enable = true,
+                                       .verify = !cfg->ssl_insecure };
+        char *te = NULL;
+        if (http_tls_configure(&tls, &te) != 0) {
+            e = xasprintf("ssl_ca: %s", te);
+            free(te);
+            goto fail;
+        }
+    }
     s->principal = dup_or_null(cfg->principal);
+    if (cfg->principal && cfg->secret)
+        s->auth_header = auth_basic_header(cfg->principal, cfg->secret);
     if (cfg->hostname && *cfg->hostname) {
         s->hostname = xstrdup(cfg->hostname);
     } else {
@@ -238,6 +253,7 @@ void agora_scheduler_free(struct agora_scheduler *s)
     free(s->user);
     free(s->role);
     free(s->principal);
+    free(s->auth_header);
     free(s->hostname);
     free(s->caps);
     free(s->framework_id);
@@ -660,6 +676,7 @@ static void sched_connect(struct agora_scheduler *s)
     const struct http_header hdrs[] = {
         { "Content-Type", sched_content_type(s) },
         { "Accept", sched_content_type(s) },
+        { "Authorization", s->auth_header },
     };
     if (s->rio)
         rio_decoder_free(s->rio);
@@ -668,9 +685,9 @@ static void sched_connect(struct agora_scheduler *s)
     s->errlen = 0;
     s->errbody[0] = '\0';
     sched_set_state(s, AGORA_SCHED_CONNECTING, s->framework_id ? "re-subscribing" : "subscribing");
-    s->sub = http_sub_open(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs,
-                           sizeof(hdrs) / sizeof(hdrs[0]), body, len, SCHED_CONNECT_TIMEOUT,
-                           &sched_sub_cbs, s);
+    s->sub =
+        http_sub_open(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs,
+                      s->auth_header ? 3 : 2, body, len, SCHED_CONNECT_TIMEOUT, &sched_sub_cbs, s);
     if (!s->sub)
         sched_lost(s, "cannot open the SUBSCRIBE request", -1);
     free(body);

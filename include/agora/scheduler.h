@@ -26,6 +26,15 @@
  *
  * Encoding: protobuf (application/x-protobuf) on the wire by default;
  * set agora_scheduler_config.json for application/json.
+ *
+ * Building: the SDK installs this header with agora/mesos.pb-c.h (the
+ * Mesos v1 messages, whose link names carry an agora_ prefix), the shared
+ * and static libraries, agora-scheduler.pc, agora-scheduler-static.pc and
+ * the CMake package AgoraScheduler:
+ *   cc app.c $(pkg-config --cflags --libs agora-scheduler)
+ *   find_package(AgoraScheduler 1 REQUIRED)
+ *   target_link_libraries(app PRIVATE AgoraScheduler::agora-scheduler)
+ * The shared library exports only agora_* symbols.
  */
 #ifndef AGORA_SCHEDULER_H
 #define AGORA_SCHEDULER_H
@@ -34,11 +43,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mesos.pb-c.h"
+#include "mesos.pb-c.h" /* beside this file once installed */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* What is declared here is the library's API: visible even to a framework,
+ * or the library itself, compiled with -fvisibility=hidden. */
+#pragma GCC visibility push(default)
 
 struct event_base;
 struct agora_scheduler;
@@ -70,14 +83,23 @@ struct agora_scheduler_config {
     bool checkpoint;         /* FrameworkInfo.checkpoint */
     const int *capabilities; /* MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__* */
     size_t ncapabilities;
-    const char *framework_id; /* re-subscribe as this framework (failover) */
-    bool manual_acknowledge;  /* false: each status update that carries a
+    const char *framework_id;  /* re-subscribe as this framework (failover) */
+    bool manual_acknowledge;   /* false: each status update that carries a
                                     uuid is acknowledged right after the update
                                     callback returns; true: call
                                     agora_scheduler_acknowledge() yourself */
-    bool json;                /* speak application/json instead of protobuf */
+    bool json;                 /* speak application/json instead of protobuf */
     double zk_session_timeout; /* zk:// masters: the ZooKeeper session
                                     timeout in seconds (0: 10 s) */
+    const char *secret;        /* with principal: HTTP Basic credentials sent
+                                    on every call, for a master started with
+                                    --authenticate_frameworks (NULL: none) */
+    bool ssl;                  /* speak TLS to the master (as a master with
+                                    --ssl_cert requires); the first scheduler
+                                    of the process sets it for all of them */
+    const char *ssl_ca;        /* PEM CA bundle to verify the master with
+                                    (NULL: the system's); implies ssl */
+    bool ssl_insecure;         /* do not verify the master's certificate */
 };
 
 /* The framework's event handlers. Any may be NULL. Each runs on the loop
@@ -168,8 +190,13 @@ const char *agora_scheduler_master(const struct agora_scheduler *s);
 /* Every call below is sent asynchronously and returns 0 once queued, or -1
  * when the scheduler is not SUBSCRIBED or an argument is invalid (nothing
  * is sent). A master that answers other than 202 is logged; a 307 or 503
- * (leadership moved) makes the scheduler re-subscribe. refuse_seconds < 0
- * means "no Filters" (the master's default, 5 s). */
+ * (leadership moved) makes the scheduler re-subscribe.
+ *
+ * refuse_seconds: how long the master keeps the declined (or unused)
+ * resources from this framework. 0 re-offers them at once; a negative
+ * value sends no Filters, so the master applies its default refusal of
+ * 5 s (as Mesos does): it does NOT mean "no filter", and a framework that
+ * still has tasks to place waits 5 s for those resources. */
 
 /* Launch tasks on one offer (an ACCEPT with one LAUNCH operation). A task
  * whose agent_id is NULL gets the offer's; the offer's allocation_info is
@@ -266,6 +293,8 @@ const char *agora_task_state_name(int state);
 /* true for states after which a task never runs again (FINISHED, FAILED,
  * KILLED, ERROR, LOST, DROPPED, GONE, GONE_BY_OPERATOR). */
 bool agora_task_state_terminal(int state);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -237,64 +237,24 @@ class Cluster:
         kill_sandbox_processes(self.tmp)
 
 
-class SchedulerClient:
-    """A minimal Mesos v1 scheduler API client, as a Python framework would
-    use it: a SUBSCRIBE stream read on a thread, events queued, calls POSTed
-    (as JSON) with the Mesos-Stream-Id.
+class EventStream:
+    """The events of a RecordIO response body (the scheduler or the
+    operator API's stream), read on a thread and queued in order: JSON
+    objects, or with protobuf=True each decoded by agora_wire.pb_decode
+    ({field: [values]}, whose type is the number in field 1). The end of
+    the stream queues {"type": "__CLOSED__"}."""
 
-    Events are JSON by default; protobuf=True asks for a protobuf stream and
-    queues each event decoded by agora_wire.pb_decode ({field: [values]},
-    whose type is the number in field 1). headers: extra SUBSCRIBE headers
-    (e.g. Accept: application/recordio with Message-Accept)."""
-
-    def __init__(self, master_url, name="pytest", failover_timeout=None,
-                 framework_id=None, capabilities=None, roles=None, protobuf=False,
-                 headers=None):
-        self.master_url = master_url
-        self.framework_id = framework_id
-        self.stream_id = None
-        self.events = queue.Queue()
-        self.name = name
-        self.failover_timeout = failover_timeout
-        self.capabilities = capabilities or []
-        self.roles = roles or []
+    def __init__(self, protobuf=False):
         self.protobuf = protobuf
-        self.headers = headers or {}
+        self.events = queue.Queue()
         self.resp = None
         self.thread = None
 
-    def subscribe(self, timeout=10, expect=None):
-        """SUBSCRIBE; the stream's first event must be SUBSCRIBED (or the
-        type given as expect, e.g. "ERROR"), and is returned."""
-        fi = {"user": "root", "name": self.name}
-        if self.failover_timeout is not None:
-            fi["failover_timeout"] = self.failover_timeout
-        if self.framework_id:
-            fi["id"] = {"value": self.framework_id}
-        if self.capabilities:
-            fi["capabilities"] = [{"type": c} for c in self.capabilities]
-        if self.roles:
-            fi["roles"] = list(self.roles)
-        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": fi}}
-        if self.framework_id:
-            body["framework_id"] = {"value": self.framework_id}
-        headers = {"Accept": "application/x-protobuf" if self.protobuf else "application/json"}
-        headers.update(self.headers)
-        # No read timeout: the stream may be quiet for long; next_event has deadlines.
-        self.resp = requests.post(self.master_url + "/api/v1/scheduler", json=body,
-                                  headers=headers, stream=True, timeout=(timeout, None))
-        assert self.resp.status_code == 200, self.resp.text
-        self.stream_id = self.resp.headers.get("Mesos-Stream-Id")  # none on an ERROR stream
+    def start_reading(self, resp):
+        """Read resp (a requests response with stream=True) from now on."""
+        self.resp = resp
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
-        subscribed = SCHED_EV_SUBSCRIBED if self.protobuf else "SUBSCRIBED"
-        ev = self.next_event(None, timeout)
-        assert self._type(ev) == (expect or subscribed), f"first event: {ev}"
-        if expect is None:
-            assert self.stream_id, "SUBSCRIBED without a Mesos-Stream-Id"
-            self.framework_id = (pb_get(ev, 2, 1, 1).decode() if self.protobuf
-                                 else ev["subscribed"]["framework_id"]["value"])
-        return ev
 
     def _read(self):
         decode = pb_decode if self.protobuf else json.loads
@@ -326,18 +286,80 @@ class SchedulerClient:
                 if pred is None or pred(ev):
                     return ev
 
+    def close(self):
+        if self.resp is not None:
+            close_stream(self.resp)
+
+
+class SchedulerClient(EventStream):
+    """A minimal Mesos v1 scheduler API client, as a Python framework would
+    use it: a SUBSCRIBE stream read on a thread (EventStream), calls POSTed
+    (as JSON) with the Mesos-Stream-Id.
+
+    Events are JSON by default; protobuf=True asks for a protobuf stream.
+    headers: extra SUBSCRIBE headers (e.g. Accept: application/recordio
+    with Message-Accept)."""
+
+    def __init__(self, master_url, name="pytest", failover_timeout=None,
+                 framework_id=None, capabilities=None, roles=None, protobuf=False,
+                 headers=None, principal=None, auth=None):
+        super().__init__(protobuf)
+        self.principal = principal  # FrameworkInfo.principal
+        self.auth = auth            # (principal, secret) sent on every request
+        self.master_url = master_url
+        self.framework_id = framework_id
+        self.stream_id = None
+        self.name = name
+        self.failover_timeout = failover_timeout
+        self.capabilities = capabilities or []
+        self.roles = roles or []
+        self.headers = headers or {}
+
+    def subscribe(self, timeout=10, expect=None):
+        """SUBSCRIBE; the stream's first event must be SUBSCRIBED (or the
+        type given as expect, e.g. "ERROR"), and is returned."""
+        fi = {"user": "root", "name": self.name}
+        if self.failover_timeout is not None:
+            fi["failover_timeout"] = self.failover_timeout
+        if self.framework_id:
+            fi["id"] = {"value": self.framework_id}
+        if self.capabilities:
+            fi["capabilities"] = [{"type": c} for c in self.capabilities]
+        if self.roles:
+            fi["roles"] = list(self.roles)
+        if self.principal:
+            fi["principal"] = self.principal
+        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": fi}}
+        if self.framework_id:
+            body["framework_id"] = {"value": self.framework_id}
+        headers = {"Accept": "application/x-protobuf" if self.protobuf else "application/json"}
+        headers.update(self.headers)
+        # No read timeout: the stream may be quiet for long; next_event has deadlines.
+        resp = requests.post(self.master_url + "/api/v1/scheduler", json=body,
+                             headers=headers, stream=True, timeout=(timeout, None),
+                             auth=self.auth)
+        self.resp = resp  # closed by close() even if the answer is not 200
+        assert resp.status_code == 200, resp.text
+        self.stream_id = resp.headers.get("Mesos-Stream-Id")  # none on an ERROR stream
+        self.start_reading(resp)
+        subscribed = SCHED_EV_SUBSCRIBED if self.protobuf else "SUBSCRIBED"
+        ev = self.next_event(None, timeout)
+        assert self._type(ev) == (expect or subscribed), f"first event: {ev}"
+        if expect is None:
+            assert self.stream_id, "SUBSCRIBED without a Mesos-Stream-Id"
+            self.framework_id = (pb_get(ev, 2, 1, 1).decode() if self.protobuf
+                                 else ev["subscribed"]["framework_id"]["value"])
+        return ev
+
     def call(self, body, expect=202):
         body = dict(body)
         body["framework_id"] = {"value": self.framework_id}
         r = requests.post(self.master_url + "/api/v1/scheduler", json=body,
-                          headers={"Mesos-Stream-Id": self.stream_id}, timeout=10)
+                          headers={"Mesos-Stream-Id": self.stream_id}, timeout=10,
+                          auth=self.auth)
         if expect is not None:
             assert r.status_code == expect, f"{r.status_code}: {r.text}"
         return r
-
-    def close(self):
-        if self.resp is not None:
-            close_stream(self.resp)
 
     # convenience
 

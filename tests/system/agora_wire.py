@@ -6,10 +6,14 @@ packages (the Python protobuf package is not installed):
 - RecordIO, the framing of every streaming response (read_records and the
   RecordIOReader thread), and close_stream to drop such a stream at once;
 - FakeSlave, an agent emulated in Python over proto/slave.proto (the slave
-  protocol is protobuf only), for tests of the master alone.
+  protocol is protobuf only), for tests of the master alone;
+- FakeMaster, the master's side of the same protocol, for tests of a real
+  slave that need events no real master would send (e.g. a KILL_TASK for
+  a task the slave never received).
 """
 import queue
 import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import struct
 import threading
 import time
@@ -109,6 +113,9 @@ def ranges_resource(name, begin, end):
 
 # TaskState numbers (mesos.proto).
 TASK_STARTING, TASK_RUNNING, TASK_FINISHED, TASK_KILLED = 0, 1, 2, 4
+TASK_LOST, TASK_DROPPED, TASK_GONE = 5, 9, 11
+# agora.slave.Call types.
+CALL_SUBSCRIBE, CALL_STATUS_UPDATE, CALL_PONG = 1, 2, 3
 # mesos.v1.scheduler.Event types.
 SCHED_EV_SUBSCRIBED = 1
 # agora.slave.Event types.
@@ -263,3 +270,131 @@ def task_report(framework_id, task_id, agent_id, state, cpus=1.0, mem=128.0):
           pb_bytes(4, scalar_resource("cpus", cpus)) + pb_bytes(4, scalar_resource("mem", mem)) +
           pb_bytes(7, pb_bytes(3, "sleep 100")))
     return pb_bytes(1, ti) + pb_bytes(2, pb_bytes(1, framework_id)) + pb_int(3, state)
+
+
+# ------------------------------------------------------------- FakeMaster
+
+class FakeMaster:
+    """The master's side of proto/slave.proto, for a real agora-slave
+    started with --master=127.0.0.1:<port>: answers SUBSCRIBE with a
+    RecordIO stream whose first event is REGISTERED, streams the events
+    given to send() (several in one write, so the slave handles them in
+    one go), and queues the STATUS_UPDATE calls the slave posts."""
+
+    def __init__(self, agent_id="fake-agent-S0"):
+        self.agent_id = agent_id
+        self.stream_id = str(uuid.uuid4())
+        self.updates = queue.Queue()  # decoded Call.StatusUpdate messages
+        self.subscribed = threading.Event()
+        self._out = queue.Queue()
+        self._stop = threading.Event()
+        fm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                call = pb_decode(body)
+                if call.get(1, [0])[0] == CALL_SUBSCRIBE:
+                    fm._stream(self)
+                    return
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if call[1][0] == CALL_STATUS_UPDATE:
+                    fm.updates.put(pb_decode(call[4][0]))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _stream(self, h):
+        h.send_response(200)
+        h.send_header("Content-Type", "application/x-protobuf")
+        h.send_header("Mesos-Stream-Id", self.stream_id)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        master_info = (pb_bytes(1, "fake-master") + pb_int(2, 0x0100007F) + pb_int(3, self.port) +
+                       pb_bytes(5, "fake-master"))
+        registered = pb_bytes(1, pb_bytes(1, self.agent_id)) + pb_bytes(2, master_info)
+        self._write(h, [pb_int(1, EV_REGISTERED) + pb_bytes(2, registered)])
+        self.subscribed.set()
+        while not self._stop.is_set():
+            try:
+                events = self._out.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._write(h, events)
+            except OSError:
+                return
+
+    @staticmethod
+    def _write(h, events):
+        data = b"".join(b"%d\n" % len(e) + e for e in events)
+        h.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+        h.wfile.flush()
+
+    def send(self, *events):
+        """Stream encoded agora.slave.Event messages, in one write."""
+        self._out.put(list(events))
+
+    def next_update(self, task_id, timeout=EVENT_DEADLINE):
+        """The next STATUS_UPDATE the slave posts for task_id, as
+        (state, message, uuid, reason); others are skipped."""
+        deadline = time.time() + timeout
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError(f"no status update of {task_id} within {timeout}s")
+            try:
+                su = self.updates.get(timeout=left)
+            except queue.Empty:
+                continue
+            st = pb_decode(su[2][0])
+            if pb_get(st, 1, 1).decode() == task_id:
+                return (pb_get(st, 2), (pb_get(st, 4) or b"").decode(), pb_get(st, 11),
+                        pb_get(st, 10))
+
+    def close(self):
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def framework_info(framework_id, capabilities=()):
+    """mesos.v1.FrameworkInfo with these capability type numbers."""
+    fi = pb_bytes(1, "root") + pb_bytes(2, "fake-framework") + pb_bytes(3, pb_bytes(1, framework_id))
+    for c in capabilities:
+        fi += pb_bytes(10, pb_int(1, c))
+    return fi
+
+
+def run_task_event(framework_id, task_id, agent_id, cmd, capabilities=()):
+    ti = (pb_bytes(1, task_id) + pb_bytes(2, pb_bytes(1, task_id)) +
+          pb_bytes(3, pb_bytes(1, agent_id)) +
+          pb_bytes(4, scalar_resource("cpus", 0.1)) + pb_bytes(4, scalar_resource("mem", 32)) +
+          pb_bytes(7, pb_bytes(3, cmd)))
+    rt = pb_bytes(1, framework_info(framework_id, capabilities)) + pb_bytes(2, ti)
+    return pb_int(1, EV_RUN_TASK) + pb_bytes(3, rt)
+
+
+def kill_task_event(framework_id, task_id):
+    kt = pb_bytes(1, pb_bytes(1, framework_id)) + pb_bytes(2, pb_bytes(1, task_id))
+    return pb_int(1, EV_KILL_TASK) + pb_bytes(4, kt)
+
+
+def ack_event(framework_id, task_id, uuid_bytes):
+    a = (pb_bytes(1, pb_bytes(1, framework_id)) + pb_bytes(2, pb_bytes(1, task_id)) +
+         pb_bytes(3, uuid_bytes))
+    return pb_int(1, EV_ACK) + pb_bytes(5, a)

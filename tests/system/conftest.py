@@ -1,6 +1,9 @@
 """pytest fixtures shared by the system tests (see agora_harness.py)."""
 import os
+import re
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -16,17 +19,34 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
-@pytest.fixture
-def cluster(request, tmp_path):
-    """A standalone cluster; call cluster.start_master() and add_slave().
-    Every daemon and task it started is stopped at teardown, and the logs
-    of a failed test are printed."""
-    c = Cluster(tmp_path)
+def run_cluster(request, tmp):
+    c = Cluster(tmp)
     yield c
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         print(c.logs())
     c.shutdown()
+
+
+@pytest.fixture
+def cluster(request, tmp_path):
+    """A standalone cluster; call cluster.start_master() and add_slave().
+    Every daemon and task it started is stopped at teardown, and the logs
+    of a failed test are printed."""
+    yield from run_cluster(request, tmp_path)
+
+
+@pytest.fixture
+def shm_cluster(request):
+    """The cluster fixture with its work dirs on tmpfs (/dev/shm), removed
+    at teardown: a slave fsyncs every checkpoint (a dozen per task), which
+    on a busy disk makes thousands of tasks take minutes, for tests of
+    something else than the disk."""
+    tmp = tempfile.mkdtemp(prefix="agora-test-", dir="/dev/shm")
+    try:
+        yield from run_cluster(request, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture
@@ -102,3 +122,24 @@ def pc(pacer_cluster):
 def pc3(pacer_cluster):
     """The same with three slaves (slave0..slave2)."""
     return start_pacer_cluster(pacer_cluster, 3)
+
+
+@pytest.fixture
+def pq(request, tmp_path, zk_ensemble):
+    """Three Pacers in a quorum on the real ZooKeeper ensemble (chroot per
+    test), a master allocating every 100 ms and two slaves."""
+    zk_ensemble.ensure_all_running()
+    chroot = "pacer-" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
+    from pacer_harness import PacerCluster
+    c = PacerCluster(tmp_path)
+    c.zk = zk_ensemble.url(chroot)
+    c.start_master("--allocation_interval=100ms")
+    c.add_slave()
+    c.add_slave()
+    c.wait_slaves(2)
+    c.start_pacers(3, c.zk, master=f"127.0.0.1:{c.master.port}")
+    yield c
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(c.logs())
+    c.shutdown()

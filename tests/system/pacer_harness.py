@@ -87,20 +87,29 @@ class PacerMixin:
         super().shutdown()
 
     # ------------------------------------------------------------ REST
+    # (user, password) sent with every call below, for a Pacer started
+    # with --http_credentials.
+    auth = None
+
+    def _kw(self, kw):
+        kw.setdefault("timeout", 10)
+        kw.setdefault("auth", self.auth)
+        return kw
+
     def get(self, path, **kw):
-        return requests.get(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+        return requests.get(self.url + path, **self._kw(kw))
 
     def post(self, path, body=None, **kw):
-        return requests.post(self.url + path, json=body, timeout=10, **kw)
+        return requests.post(self.url + path, json=body, **self._kw(kw))
 
     def put(self, path, body=None, **kw):
-        return requests.put(self.url + path, json=body, timeout=10, **kw)
+        return requests.put(self.url + path, json=body, **self._kw(kw))
 
     def patch_json(self, path, body=None, **kw):
-        return requests.patch(self.url + path, json=body, timeout=10, **kw)
+        return requests.patch(self.url + path, json=body, **self._kw(kw))
 
     def delete(self, path, **kw):
-        return requests.delete(self.url + path, timeout=10, **kw)
+        return requests.delete(self.url + path, **self._kw(kw))
 
     def app(self, app_id):
         r = self.get(f"/v2/apps{app_id}")

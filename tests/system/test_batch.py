@@ -6,6 +6,7 @@ import re
 import subprocess
 
 import pytest
+import requests
 
 from agora_harness import BIN
 
@@ -40,6 +41,13 @@ def run_batch(cluster, *args, deadline=BATCH_DEADLINE):
             proc.stderr.decode(errors="replace"))
 
 
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -63,6 +71,15 @@ def test_batch_500_tasks(batch_cluster):
     done = sum(1 for f in fws for t in f.get("completed_tasks", [])
                if t["state"] == "TASK_FINISHED")
     assert done == 500, f"master lists {done} finished tasks"
+    # ...and /metrics says where a launch's time went (issue 14): every
+    # launch's slave round trip observed, the loop lag sampled, no stream
+    # backlog left once the run is over.
+    text = requests.get(batch_cluster.master.url + "/metrics").text
+    assert metric(text, "agora_master_run_task_to_running_ms_count") == 500, text
+    assert metric(text, 'agora_master_run_task_to_running_ms{quantile="0.5"}') > 0
+    assert metric(text, "agora_master_loop_lag_ms_count") > 0
+    assert metric(text, "agora_master_slave_streams_pending_bytes") == 0
+    assert metric(text, "agora_master_framework_stream_pending_max_bytes") == 0
     # ...and stays small: 3 slaves and 500 tasks in well under 50 MB.
     pid = batch_cluster.master.proc.pid
     rss = rss_mb(pid)

@@ -9,18 +9,19 @@ that stops reading is dropped while the master keeps serving; 50
 subscribers do not slow agora-batch down."""
 import json
 import os
-import queue
 import re
 import selectors
 import socket
+import statistics
 import subprocess
 import threading
 import time
 
+import pytest
 import requests
 
-from agora_harness import BIN, SchedulerClient, task_info, wait_for
-from agora_wire import pb_decode, pb_get, pb_int
+from agora_harness import BIN, EventStream, SchedulerClient, task_info, wait_for
+from agora_wire import pb_get, pb_int
 
 DEADLINE = 20
 
@@ -29,56 +30,6 @@ EV_TYPES = {1: "SUBSCRIBED", 2: "TASK_ADDED", 3: "TASK_UPDATED", 4: "AGENT_ADDED
             5: "AGENT_REMOVED", 6: "FRAMEWORK_ADDED", 7: "FRAMEWORK_UPDATED",
             8: "FRAMEWORK_REMOVED", 9: "HEARTBEAT"}
 TASK_RUNNING_NO, TASK_FINISHED_NO = 1, 2
-
-
-class StreamParser:
-    """Incremental HTTP/1.1 response -> RecordIO records (chunked body),
-    linear in the bytes fed."""
-
-    def __init__(self):
-        self.buf = bytearray()
-        self.pos = 0
-        self.headers = None
-        self.status = None
-        self.body = bytearray()
-        self.bpos = 0
-        self.records = []
-
-    def feed(self, data):
-        self.buf += data
-        if self.headers is None:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
-            self.status = int(head[0].split()[1])
-            self.headers = {k.strip().lower(): v.strip()
-                            for k, v in (h.split(":", 1) for h in head[1:])}
-            self.pos = end + 4
-        buf = self.buf
-        while True:  # de-chunk
-            eol = buf.find(b"\r\n", self.pos)
-            if eol < 0:
-                break
-            n = int(bytes(buf[self.pos:eol]).split(b";")[0], 16)
-            if len(buf) < eol + 2 + n + 2:
-                break
-            self.body += buf[eol + 2:eol + 2 + n]
-            self.pos = eol + 2 + n + 2
-        del buf[:self.pos]
-        self.pos = 0
-        body = self.body
-        while True:  # RecordIO
-            eol = body.find(b"\n", self.bpos)
-            if eol < 0:
-                break
-            n = int(body[self.bpos:eol])
-            if len(body) < eol + 1 + n:
-                break
-            self.records.append(bytes(body[eol + 1:eol + 1 + n]))
-            self.bpos = eol + 1 + n
-        del body[:self.bpos]
-        self.bpos = 0
 
 
 def subscribe_socket(master, accept="application/json", rcvbuf=None, protobuf_call=False):
@@ -99,62 +50,31 @@ def subscribe_socket(master, accept="application/json", rcvbuf=None, protobuf_ca
     return s
 
 
-class OperatorSubscriber:
-    """One operator API subscriber read on a thread; events (JSON objects,
-    or {field: [values]} for protobuf) queued in order."""
+class OperatorSubscriber(EventStream):
+    """One operator API subscriber, read by the harness's EventStream (a
+    thread, events queued in order, next_event with a deadline). Its
+    SUBSCRIBE is a JSON call, or with protobuf the mesos.v1.master.Call
+    {type: SUBSCRIBE (18)} a protobuf Mesos client sends; event types are
+    names in both formats."""
 
     def __init__(self, master, protobuf=False):
-        self.protobuf = protobuf
-        self.sock = subscribe_socket(
-            master, "application/x-protobuf" if protobuf else "application/json",
-            protobuf_call=protobuf)
-        self.parser = StreamParser()
-        self.events = queue.Queue()
-        self.closed = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(protobuf)
+        if protobuf:
+            ct = "application/x-protobuf"
+            kw = {"data": pb_int(1, 18), "headers": {"Content-Type": ct, "Accept": ct}}
+        else:
+            kw = {"json": {"type": "SUBSCRIBE"}, "headers": {"Accept": "application/json"}}
+        # No read timeout: next_event has the deadlines.
+        self.resp = requests.post(master.url + "/api/v1", stream=True, timeout=(5, None), **kw)
+        assert self.resp.status_code == 200, self.resp.text
+        self.start_reading(self.resp)
 
-    def _run(self):
-        seen = 0
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    break
-                self.parser.feed(data)
-                for rec in self.parser.records[seen:]:
-                    self.events.put(pb_decode(rec) if self.protobuf else json.loads(rec))
-                seen = len(self.parser.records)
-        except OSError:
-            pass
-        self.closed.set()
+    @staticmethod
+    def _type(ev):
+        t = EventStream._type(ev)
+        return EV_TYPES.get(t, t) if isinstance(t, int) else t
 
-    def type_of(self, ev):
-        return EV_TYPES.get(ev[1][0]) if self.protobuf else ev["type"]
-
-    def next(self, type_=None, pred=None, timeout=DEADLINE):
-        """The next event of type_ (and pred), skipping others."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {type_} event within {timeout}s")
-            try:
-                ev = self.events.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                if self.closed.is_set() and self.events.empty():
-                    raise AssertionError(f"stream closed before a {type_} event")
-                continue
-            if type_ is None or self.type_of(ev) == type_:
-                if pred is None or pred(ev):
-                    return ev
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
+    type_of = _type
 
 
 def metric(master, name):
@@ -181,10 +101,9 @@ def test_json_stream_tasks_agents_frameworks(master_cluster):
     m = cluster.start_master("--heartbeat_interval=1secs", "--slave_ping_timeout=0.3secs",
                              "--max_slave_ping_timeouts=2")
     sub = OperatorSubscriber(m)
-    ev = sub.next()
+    ev = sub.next_event(timeout=DEADLINE)
     assert ev["type"] == "SUBSCRIBED", ev
-    assert sub.parser.status == 200
-    assert sub.parser.headers["content-type"] == "application/json"
+    assert sub.resp.headers["Content-Type"] == "application/json"
     gs = ev["subscribed"]["get_state"]
     assert ev["subscribed"]["heartbeat_interval_seconds"] == 1.0
     assert gs["get_agents"]["agents"] == [] and gs["get_tasks"]["tasks"] == []
@@ -195,7 +114,7 @@ def test_json_stream_tasks_agents_frameworks(master_cluster):
 
     # AGENT_ADDED when a slave registers.
     slave = cluster.add_slave()
-    ev = sub.next("AGENT_ADDED")
+    ev = sub.next_event("AGENT_ADDED", DEADLINE)
     agent = ev["agent_added"]["agent"]
     assert agent["agent_info"]["hostname"] == "slave0" and agent["active"] is True
     assert scalar(agent["total_resources"], "cpus") == 4.0
@@ -204,14 +123,14 @@ def test_json_stream_tasks_agents_frameworks(master_cluster):
     # FRAMEWORK_ADDED, then the task's TASK_ADDED and TASK_UPDATEDs.
     fw = SchedulerClient(m.url, name="opstream")
     fw.subscribe()
-    ev = sub.next("FRAMEWORK_ADDED")
+    ev = sub.next_event("FRAMEWORK_ADDED", DEADLINE)
     info = ev["framework_added"]["framework"]["framework_info"]
     assert info["name"] == "opstream" and info["id"]["value"] == fw.framework_id
-    ev = sub.next("FRAMEWORK_UPDATED")
+    ev = sub.next_event("FRAMEWORK_UPDATED", DEADLINE)
     assert ev["framework_updated"]["framework"]["active"] is True
 
     run_one(fw, "t1", "sleep 0.3")
-    ev = sub.next("TASK_ADDED")
+    ev = sub.next_event("TASK_ADDED", DEADLINE)
     task = ev["task_added"]["task"]
     assert task["task_id"]["value"] == "t1" and task["state"] == "TASK_STAGING"
     assert task["framework_id"]["value"] == fw.framework_id
@@ -219,7 +138,7 @@ def test_json_stream_tasks_agents_frameworks(master_cluster):
     assert scalar(task["resources"], "cpus") == 0.1
     states = []
     while "TASK_FINISHED" not in states:
-        ev = sub.next("TASK_UPDATED")
+        ev = sub.next_event("TASK_UPDATED", DEADLINE)
         up = ev["task_updated"]
         assert up["framework_id"]["value"] == fw.framework_id
         assert up["status"]["task_id"]["value"] == "t1"
@@ -231,25 +150,25 @@ def test_json_stream_tasks_agents_frameworks(master_cluster):
 
     # A late subscriber sees the finished task and the framework in its snapshot.
     late = OperatorSubscriber(m)
-    gs = late.next("SUBSCRIBED")["subscribed"]["get_state"]
+    gs = late.next_event("SUBSCRIBED", DEADLINE)["subscribed"]["get_state"]
     assert [f["framework_info"]["id"]["value"] for f in gs["get_frameworks"]["frameworks"]] \
         == [fw.framework_id]
     assert [a["agent_info"]["id"]["value"] for a in gs["get_agents"]["agents"]] == [agent_id]
     known = gs["get_tasks"]["tasks"] + gs["get_tasks"]["completed_tasks"]
     assert [t["state"] for t in known if t["task_id"]["value"] == "t1"] == ["TASK_FINISHED"]
-    late.next("HEARTBEAT", timeout=5)
+    late.next_event("HEARTBEAT", timeout=5)
     late.close()
 
     # FRAMEWORK_REMOVED on TEARDOWN.
     fw.call({"type": "TEARDOWN"})
-    ev = sub.next("FRAMEWORK_REMOVED")
+    ev = sub.next_event("FRAMEWORK_REMOVED", DEADLINE)
     assert ev["framework_removed"]["framework_info"]["id"]["value"] == fw.framework_id
     fw.close()
 
     # HEARTBEATs keep coming; AGENT_REMOVED once the dead slave misses its pings.
-    sub.next("HEARTBEAT", timeout=5)
+    sub.next_event("HEARTBEAT", timeout=5)
     slave.kill9()
-    ev = sub.next("AGENT_REMOVED")
+    ev = sub.next_event("AGENT_REMOVED", DEADLINE)
     assert ev["agent_removed"]["agent_id"]["value"] == agent_id
     assert metric(m, "agora_master_operator_subscribers") == 1.0
     sub.close()
@@ -264,27 +183,27 @@ def test_protobuf_stream(master_cluster):
     cluster.wait_slaves(1)
     sub = OperatorSubscriber(m, protobuf=True)
     js = OperatorSubscriber(m)
-    ev = sub.next()
-    assert sub.parser.headers["content-type"] == "application/x-protobuf"
+    ev = sub.next_event(timeout=DEADLINE)
+    assert sub.resp.headers["Content-Type"] == "application/x-protobuf"
     assert sub.type_of(ev) == "SUBSCRIBED"
     # Event.subscribed(2).get_state(1).get_agents(4).agents(1).agent_info(1).hostname(1)
     assert pb_get(ev, 2, 1, 4, 1, 1, 1) == b"slave0"
     # ... .agents(1).version(3) and Subscribed.heartbeat_interval_seconds(2)
     assert pb_get(ev, 2, 1, 4, 1, 3)
     assert pb_get(ev, 2, 2) == 1.0
-    jsub = js.next("SUBSCRIBED")["subscribed"]["get_state"]
+    jsub = js.next_event("SUBSCRIBED", DEADLINE)["subscribed"]["get_state"]
     agent_id = jsub["get_agents"]["agents"][0]["agent_info"]["id"]["value"]
     # agent_info(1).id(6).value(1)
     assert pb_get(ev, 2, 1, 4, 1, 1, 6, 1) == agent_id.encode()
 
     fw = SchedulerClient(m.url, name="opstream-pb")
     fw.subscribe()
-    ev = sub.next("FRAMEWORK_ADDED")
+    ev = sub.next_event("FRAMEWORK_ADDED", DEADLINE)
     # framework_added(7).framework(1).framework_info(1).name(2), .id(3).value(1)
     assert pb_get(ev, 7, 1, 1, 2) == b"opstream-pb"
     assert pb_get(ev, 7, 1, 1, 3, 1) == fw.framework_id.encode()
     run_one(fw, "p1", "sleep 0.2")
-    ev = sub.next("TASK_ADDED")
+    ev = sub.next_event("TASK_ADDED", DEADLINE)
     # task_added(3).task(1): name(1), task_id(2).value(1), framework_id(3), agent_id(5), state(6)
     assert pb_get(ev, 3, 1, 1) == b"p1"
     assert pb_get(ev, 3, 1, 2, 1) == b"p1"
@@ -293,7 +212,7 @@ def test_protobuf_stream(master_cluster):
     assert pb_get(ev, 3, 1, 6) == 6  # TASK_STAGING
     states = []
     while TASK_FINISHED_NO not in states:
-        ev = sub.next("TASK_UPDATED")
+        ev = sub.next_event("TASK_UPDATED", DEADLINE)
         # task_updated(4): framework_id(1).value(1), status(2).task_id(1).value(1), state(3)
         assert pb_get(ev, 4, 1, 1) == fw.framework_id.encode()
         assert pb_get(ev, 4, 2, 1, 1) == b"p1"
@@ -301,10 +220,10 @@ def test_protobuf_stream(master_cluster):
         states.append(pb_get(ev, 4, 3))
     assert TASK_RUNNING_NO in states
     fw.call({"type": "TEARDOWN"})
-    ev = sub.next("FRAMEWORK_REMOVED")
+    ev = sub.next_event("FRAMEWORK_REMOVED", DEADLINE)
     assert pb_get(ev, 9, 1, 3, 1) == fw.framework_id.encode()
     fw.close()
-    sub.next("HEARTBEAT", timeout=5)
+    sub.next_event("HEARTBEAT", timeout=5)
 
     # The JSON subscriber saw the same events in the same order.
     sub.close()
@@ -335,7 +254,7 @@ def test_subscriber_that_stops_reading_is_dropped(master_cluster):
     m = cluster.start_master("--heartbeat_interval=1secs", "--operator_stream_buffer=64KB")
     stuck = subscribe_socket(m, rcvbuf=4096)  # never read
     reader = OperatorSubscriber(m)
-    reader.next("SUBSCRIBED")
+    reader.next_event("SUBSCRIBED", DEADLINE)
     wait_for(lambda: metric(m, "agora_master_operator_subscribers") == 2.0, DEADLINE,
              what="two subscribers")
     name = "x" * 32768
@@ -360,10 +279,10 @@ def test_subscriber_that_stops_reading_is_dropped(master_cluster):
     # The subscriber that reads is still served, and saw every round.
     removed = 0
     while removed < rounds:
-        ev = reader.next("FRAMEWORK_REMOVED")
+        ev = reader.next_event("FRAMEWORK_REMOVED", DEADLINE)
         assert len(ev["framework_removed"]["framework_info"]["name"]) == len(name)
         removed += 1
-    reader.next("HEARTBEAT", timeout=5)
+    reader.next_event("HEARTBEAT", timeout=5)
     assert "dropping it" in m.log()
     reader.close()
 
@@ -395,36 +314,46 @@ def run_batch(master, tasks, name):
     return wall, cpu
 
 
-class Readers(threading.Thread):
-    """n subscribers read by one thread (select), counting their records."""
+class Discarders(threading.Thread):
+    """n JSON subscribers read by one thread (select) as cheaply as a
+    client can read: the bytes are dropped unparsed, only the occurrences
+    of MARK are counted (bytes.count, across recv boundaries too). A
+    record never spans two HTTP chunks, so no chunk header splits MARK."""
+
+    MARK = b'"TASK_ADDED"'  # once per TASK_ADDED event; not in a snapshot
 
     def __init__(self, master, n):
         super().__init__(daemon=True)
         self.sel = selectors.DefaultSelector()
-        self.parsers = []
+        self.conns = []
         for _ in range(n):
             s = subscribe_socket(master)
             s.setblocking(False)
-            p = StreamParser()
-            p.count = 0
-            self.parsers.append(p)
-            self.sel.register(s, selectors.EVENT_READ, p)
+            c = {"bytes": 0, "marks": 0, "tail": b"", "eof": False}
+            self.conns.append(c)
+            self.sel.register(s, selectors.EVENT_READ, c)
         self.stop = threading.Event()
 
     def run(self):
+        keep = len(self.MARK) - 1
+        buf = bytearray(1 << 20)  # one buffer for all: no allocation per read
         while not self.stop.is_set():
             for key, _ in self.sel.select(0.2):
+                c = key.data
                 try:
-                    data = key.fileobj.recv(1 << 20)
+                    n = key.fileobj.recv_into(buf)
                 except BlockingIOError:
                     continue
-                if not data:
+                except OSError:
+                    n = 0
+                if n == 0:
+                    c["eof"] = True
                     self.sel.unregister(key.fileobj)
                     continue
-                p = key.data
-                p.feed(data)
-                p.count += len(p.records)  # counts, not the records
-                p.records = []
+                c["bytes"] += n
+                head = bytes(buf[:min(n, keep)])
+                c["marks"] += buf.count(self.MARK, 0, n) + (c["tail"] + head).count(self.MARK)
+                c["tail"] = (c["tail"] + head)[-keep:] if n < keep else bytes(buf[n - keep:n])
 
     def close(self):
         self.stop.set()
@@ -433,40 +362,109 @@ class Readers(threading.Thread):
             key.fileobj.close()
 
 
+def check_run_events(sub, name, tasks):
+    """sub (a parsed subscriber) saw, for each of the run's tasks, its
+    TASK_ADDED (in STAGING) and then its TASK_UPDATED to TASK_FINISHED."""
+    added, finished = set(), set()
+    deadline = time.monotonic() + DEADLINE
+    while len(finished) < tasks:
+        ev = sub.next_event(timeout=max(0.01, deadline - time.monotonic()))
+        t = ev["type"]
+        if t == "TASK_ADDED":
+            task = ev["task_added"]["task"]
+            assert task["state"] == "TASK_STAGING", task
+            added.add(task["task_id"]["value"])
+        elif t == "TASK_UPDATED":
+            up = ev["task_updated"]
+            tid = up["status"]["task_id"]["value"]
+            assert tid in added, f"TASK_UPDATED of {tid} before its TASK_ADDED"
+            assert up["status"]["state"] == up["state"], up
+            if up["state"] == "TASK_FINISHED":
+                finished.add(tid)
+        else:
+            assert t in ("HEARTBEAT", "FRAMEWORK_ADDED", "FRAMEWORK_UPDATED",
+                         "FRAMEWORK_REMOVED"), ev
+    assert finished == {f"{name}-{i}" for i in range(tasks)}, sorted(finished)[:5]
+
+
+def loaded_run(m, tasks, name, n):
+    """run_batch with n subscribers: one parsed (its events checked), n - 1
+    discarding what they read (each must see every TASK_ADDED)."""
+    parsed = OperatorSubscriber(m)
+    parsed.next_event("SUBSCRIBED", DEADLINE)
+    readers = Discarders(m, n - 1)
+    readers.start()
+    try:
+        wait_for(lambda: metric(m, "agora_master_operator_subscribers") == n, DEADLINE,
+                 what=f"{n} subscribers")
+        chunks0 = metric(m, "agora_master_operator_chunks_total")
+        events0 = metric(m, "agora_master_operator_events_total")
+        readers_cpu = time.process_time()  # this process: the readers' threads
+        wall, cpu = run_batch(m, tasks, name)
+        readers_cpu = time.process_time() - readers_cpu
+        events = metric(m, "agora_master_operator_events_total") - events0
+        chunks = metric(m, "agora_master_operator_chunks_total") - chunks0
+        check_run_events(parsed, name, tasks)
+        wait_for(lambda: all(c["marks"] >= tasks for c in readers.conns), DEADLINE,
+                 what="every discarding subscriber's TASK_ADDEDs")
+        assert [c["marks"] for c in readers.conns] == [tasks] * (n - 1)
+        assert metric(m, "agora_master_operator_subscribers") == n
+    finally:
+        readers.close()
+        parsed.close()
+    wait_for(lambda: metric(m, "agora_master_operator_subscribers") == 0.0, DEADLINE,
+             what="the subscribers gone")
+    return wall, cpu, events, chunks, readers_cpu
+
+
+@pytest.mark.timeout(660)
 def test_fifty_subscribers_do_not_slow_batch(cluster):
     """agora-batch runs 1,000 tasks with and without 50 operator
-    subscribers, alternately, three times each; the best run of each must
-    be within 10 % (the machine's noise is larger than the cost, so the
-    best of three is compared). Every subscriber must see every event."""
+    subscribers, side by side (ABBA order: base, loaded, loaded, base,
+    ...), three to five pairs within a time budget. The median of the
+    pairs' slowdowns (loaded / base wall time, each pair run back to back
+    so that it shares the machine's state) must stay under 10 %, and so
+    must the master's extra CPU time against the batch's wall time. The
+    subscribers' events are batched: far fewer writes than deliveries."""
+    n, tasks, budget = 50, 1000, 420.0
     m = cluster.start_master()
     for _ in range(3):
         cluster.add_slave()
     cluster.wait_slaves(3)
-    tasks = 1000
     run_batch(m, 200, "warmup")
-    base, loaded, counts = [], [], []
-    for i in range(3):
-        base.append(run_batch(m, tasks, f"base{i}"))
-        readers = Readers(m, 50)
-        readers.start()
-        wait_for(lambda: metric(m, "agora_master_operator_subscribers") == 50.0, DEADLINE,
-                 what="50 subscribers")
-        loaded.append(run_batch(m, tasks, f"load{i}"))
-        readers.close()
-        counts += [p.count for p in readers.parsers]
-        wait_for(lambda: metric(m, "agora_master_operator_subscribers") == 0.0, DEADLINE,
-                 what="the subscribers gone")
-    b, lo = min(w for w, _ in base), min(w for w, _ in loaded)
-    bc, lc = min(c for _, c in base), min(c for _, c in loaded)
-    print(f"\nagora-batch {tasks} tasks, wall s without subscribers "
-          f"{[round(w, 2) for w, _ in base]}, with 50 {[round(w, 2) for w, _ in loaded]}; "
-          f"best {b:.2f} vs {lo:.2f} s ({(lo / b - 1) * 100:+.1f} %); master CPU s best "
-          f"{bc:.2f} vs {lc:.2f}")
-    # Every subscriber saw the whole run: SUBSCRIBED, FRAMEWORK_ADDED, and
-    # per task a TASK_ADDED plus at least two TASK_UPDATEDs.
-    assert min(counts) >= 3 * tasks, sorted(counts)[:5]
+    t0 = time.monotonic()
+    pairs = []  # (base (wall, cpu), loaded (wall, cpu, events, chunks, readers' cpu))
+    while len(pairs) < 5:
+        if len(pairs) >= 3 and time.monotonic() - t0 > budget * len(pairs) / 5:
+            break  # a slow machine: three pairs must do
+        i = len(pairs)
+        if i % 2 == 0:
+            base = run_batch(m, tasks, f"base{i}")
+            load = loaded_run(m, tasks, f"load{i}", n)
+        else:
+            load = loaded_run(m, tasks, f"load{i}", n)
+            base = run_batch(m, tasks, f"base{i}")
+        pairs.append((base, load))
+    slow = [lo[0] / b[0] - 1 for b, lo in pairs]
+    med = statistics.median(slow)
+    bw, lw = (statistics.median(x[k][0] for x in pairs) for k in (0, 1))
+    bc, lc = (statistics.median(x[k][1] for x in pairs) for k in (0, 1))
+    deliveries = sum(lo[2] for _, lo in pairs) * n
+    chunks = sum(lo[3] for _, lo in pairs)
+    rc = statistics.median(lo[4] for _, lo in pairs)
+    print(f"\nagora-batch {tasks} tasks, {len(pairs)} pairs; wall s without/with {n} "
+          f"subscribers: {[(round(b[0], 2), round(lo[0], 2)) for b, lo in pairs]}; "
+          f"slowdown per pair {[f'{x * 100:+.1f} %' for x in slow]}, median {med * 100:+.1f} %; "
+          f"median wall {bw:.2f} vs {lw:.2f} s ({(lw / bw - 1) * 100:+.1f} %); "
+          f"master CPU s median {bc:.2f} vs {lc:.2f}; the readers' CPU s median {rc:.2f}; "
+          f"{deliveries:.0f} event deliveries in {chunks:.0f} chunks")
     assert metric(m, "agora_master_operator_subscribers_dropped_total") == 0
-    assert lo <= b * 1.10, f"50 subscribers slowed agora-batch: {b:.2f} s -> {lo:.2f} s"
+    # Batched: one chunk per subscriber per window holds many events.
+    assert chunks * 2 < deliveries, (chunks, deliveries)
+    # What the subscribers cost the master's loop, a figure the machine's
+    # noise hardly moves, is far below the bound too.
+    assert lc - bc < 0.10 * bw, f"{n} subscribers cost the master {lc - bc:.2f} CPU s"
+    assert med <= 0.10, f"{n} subscribers slowed agora-batch by {med * 100:+.1f} % (median)"
 
 
 def test_operator_get_calls(master_cluster):

@@ -1,33 +1,12 @@
 """Pacer in a quorum: three instances on a real 3-node ZooKeeper ensemble,
 one leading, the others proxying to it; failover by kill -9 and by
 DELETE /v2/leader, with nothing healthy killed and the state intact."""
-import re
-
-import pytest
 import requests
 
 from agora_harness import wait_for
 from pacer_harness import PacerCluster
 
 SLOW_HTTP = "sleep 2; exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
-
-
-@pytest.fixture
-def pq(request, tmp_path, zk_ensemble):
-    zk_ensemble.ensure_all_running()
-    chroot = "pacer-" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)
-    c = PacerCluster(tmp_path)
-    c.zk = zk_ensemble.url(chroot)
-    c.start_master("--allocation_interval=100ms")
-    c.add_slave()
-    c.add_slave()
-    c.wait_slaves(2)
-    c.start_pacers(3, c.zk, master=f"127.0.0.1:{c.master.port}")
-    yield c
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        print(c.logs())
-    c.shutdown()
 
 
 def slow_app(app_id, n):

@@ -2,6 +2,7 @@
 service port answers through HAProxy once its tasks are healthy, scaling
 adds servers, deleting the app removes its frontend, and stopping
 pacer-lb stops the HAProxy it started."""
+import contextlib
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from agora_harness import Daemon, wait_for
+from zk_ensemble import free_ports
 
 HTTP_CMD = "exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
 HAPROXY = "/usr/sbin/haproxy"
@@ -93,17 +95,21 @@ def get_ok(port):
     return r.status_code == 200
 
 
-@pytest.fixture
-def lb(pc, tmp_path):
-    """agora-pacer-lb following pc's Pacer, with its config and sockets in
-    tmp_path. At teardown it gets SIGTERM and must take its HAProxy down."""
+@contextlib.contextmanager
+def running_lb(marathons, tmp_path, extra=()):
+    """agora-pacer-lb following the Pacers at ports marathons, with its
+    config and sockets in tmp_path. At the end it gets SIGTERM and must
+    take its HAProxy down."""
     assert os.access(HAPROXY, os.X_OK), "haproxy is not installed (deploy/install-deps.sh)"
     cfg = str(tmp_path / "haproxy.cfg")
+    [http_port] = free_ports(1)
+    urls = ",".join(f"http://127.0.0.1:{p}" for p in marathons)
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
-               [f"--marathon=http://127.0.0.1:{pc.pacer.port}", f"--haproxy_config={cfg}",
+               [f"--marathon={urls}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={tmp_path / 'lb.sock'}", "--group=external",
-                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000"])
-    d.cfg = cfg
+                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000",
+                f"--http_port={http_port}"] + list(extra))
+    d.cfg, d.http_port = cfg, http_port
     d.start()
     try:
         yield d
@@ -120,6 +126,13 @@ def lb(pc, tmp_path):
         assert not left, f"haproxy processes left after pacer-lb stopped: {left}"
         report = d.sanitizer_report()
         assert not report, report
+
+
+@pytest.fixture
+def lb(pc, tmp_path):
+    """agora-pacer-lb following pc's Pacer."""
+    with running_lb([pc.pacer.port], tmp_path) as d:
+        yield d
 
 
 def config(lb):
@@ -150,10 +163,13 @@ def test_app_reached_through_haproxy(pc, lb):
 
     # HAProxy, started by pacer-lb, answers on the service port.
     wait_for(lambda: get_ok(sp), 30, interval=0.2, what=f"200 through HAProxy on :{sp}")
+    ports = sorted(t["ports"][0] for t in pc.get("/v2/apps/web/tasks").json()["tasks"])
+    # The first healthy task may be served before pacer-lb hears of the second.
+    wait_for(lambda: sorted(int(s.rsplit(":", 1)[1])
+                            for s in backend_servers(config(lb), name) or []) == ports,
+             10, what="both tasks in the configuration")
     text = config(lb)
     assert f"frontend {name}\n    bind 127.0.0.1:{sp}\n    mode http\n" in text
-    ports = sorted(t["ports"][0] for t in pc.get("/v2/apps/web/tasks").json()["tasks"])
-    assert sorted(int(s.rsplit(":", 1)[1]) for s in backend_servers(text, name)) == ports
     masters = haproxy_masters(lb)
     assert len(masters) == 1, f"pacer-lb's haproxy masters: {masters}"
     for _ in range(4):  # both backends serve (roundrobin)
@@ -414,3 +430,264 @@ def test_restart_attached_without_reload(pc, tmp_path):
             print(d.log())
     assert d.proc.returncode == 0
     assert not d.sanitizer_report()
+
+
+HEALTH = [{"protocol": "HTTP", "path": "/health", "portIndex": 0, "gracePeriodSeconds": 10,
+           "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3,
+           "delaySeconds": 0}]
+
+
+def test_rolling_restart_under_load(pc, lb, tmp_path):
+    """A restart replaces every instance (new ones healthy before old ones
+    go, Marathon's default upgrade strategy): the service port answers
+    every request throughout, through the runtime API, with no reload."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    post_echo_app(pc, "/roll", script, str(tmp_path / "sick"), 3, healthChecks=HEALTH)
+    sp = pc.wait_app("/roll", running=3, healthy=3, timeout=60)["portDefinitions"][0]["port"]
+    before = task_ports(pc, "roll")
+    wait_for(lambda: served_by(sp) == before, 30, interval=0.2, what="the 3 instances serving")
+    [master] = haproxy_masters(lb)
+    wait_for(lambda: len(workers(master)) == 1, 30, what="one haproxy worker")
+    worker, reloads = workers(master), metric(lb, "agora_pacer_lb_reloads_total")
+
+    load = Load(sp)
+    load.start()
+    t0 = time.monotonic()
+    r = pc.post("/v2/apps/roll/restart")
+    assert r.status_code == 200, r.text
+    wait_for(lambda: not pc.get("/v2/deployments").json(), 90, interval=0.2,
+             what="the restart deployment finished")
+    after = task_ports(pc, "roll")
+    wait_for(lambda: served_by(sp) == task_ports(pc, "roll"), 30, interval=0.2,
+             what="only the new instances serving")
+    # Keep the load on for at least 20 s in all, old instances' drains
+    # included.
+    wait_for(lambda: time.monotonic() - t0 >= 20, 30, interval=0.5, what="20 s of load")
+    load.stop()
+    assert len(after) == 3 and not (after & before), (before, after)
+    assert not load.failed, f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+    assert load.ok > 100
+    print(f"rolling restart: {load.ok} requests in {time.monotonic() - t0:.1f} s, 0 failed")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+    assert workers(master) == worker, "haproxy's worker was replaced"
+    assert status(lb)["last_apply"]["kind"] == "runtime"
+
+
+def test_follows_pacer_leader_failover(pq, tmp_path):
+    """pacer-lb given every member of a Pacer quorum, the leader first:
+    kill -9 of the leader leaves HAProxy routing (no failed request), and
+    pacer-lb moves to a member that answers and follows the new leader's
+    changes."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    post_echo_app(pq, "/ha", script, str(tmp_path / "sick"), 2, healthChecks=HEALTH)
+    sp = pq.wait_app("/ha", running=2, healthy=2, timeout=60)["portDefinitions"][0]["port"]
+    ports = [pq.pacer.port] + [d.port for d in pq.pacers if d is not pq.pacer]
+    with running_lb(ports, tmp_path) as lb:
+        wait_for(lambda: served_by(sp, 10) == task_ports(pq, "ha"), 30, interval=0.2,
+                 what="both instances serving")
+        load = Load(sp)
+        load.start()
+        old = pq.pacer
+        old.proc.kill()
+        old.proc.wait(10)
+        pq.wait_pacer_leader(exclude=old, timeout=30)
+        wait_for(lambda: metric(lb, "agora_pacer_lb_marathon_switches_total") >= 1, 30,
+                 interval=0.2, what="pacer-lb moved off the dead leader")
+        assert pq.put("/v2/apps/ha", {"instances": 3}).status_code == 200
+        pq.wait_app("/ha", running=3, healthy=3, timeout=60)
+        wait_for(lambda: served_by(sp) == task_ports(pq, "ha"), 30, interval=0.2,
+                 what="the instance the new leader started serving")
+        load.stop()
+        assert not load.failed, \
+            f"{len(load.failed)} of {load.ok} requests failed: {load.failed[:5]}"
+        assert load.ok > 10
+        assert metric(lb, "agora_pacer_lb_reloads_total") <= 1  # the first apply only
+
+
+def by_host(lb, host, path="/", n=6):
+    """The instance ports (or HTTP statuses) answering n fresh requests on
+    the shared HTTP frontend with this Host header."""
+    out = set()
+    for _ in range(n):
+        r = requests.get(f"http://127.0.0.1:{lb.http_port}{path}", headers={"Host": host},
+                         timeout=3)
+        out.add(int(r.text) if r.status_code == 200 else r.status_code)
+    return out
+
+
+def test_vhost_and_path(pc, lb, tmp_path):
+    """HAPROXY_0_VHOST routes by Host header on --http_port (with or without
+    the Host's port, any case), HAPROXY_0_PATH within that host goes to its
+    own app, another host gets 503, and the service port still serves."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    post_echo_app(pc, "/vh", script, flag, 1, labels={"HAPROXY_0_VHOST": "vh.test, www.vh.test"})
+    post_echo_app(pc, "/vhapi", script, flag, 1,
+                  labels={"HAPROXY_0_VHOST": "vh.test", "HAPROXY_0_PATH": "/api"})
+    sp = pc.wait_app("/vh", running=1, timeout=60)["portDefinitions"][0]["port"]
+    pc.wait_app("/vhapi", running=1, timeout=60)
+    vh, api = task_ports(pc, "vh"), task_ports(pc, "vhapi")
+    wait_for(lambda: by_host(lb, "vh.test:80") == vh and by_host(lb, "vh.test", "/api/x") == api,
+             30, interval=0.2, what="vh.test and vh.test/api routed on the HTTP port")
+    assert by_host(lb, "WWW.VH.test") == vh
+    assert by_host(lb, "www.vh.test", "/api/x") == vh  # the path is vh.test's only
+    assert by_host(lb, "other.test") == {503}
+    assert by_host(lb, "other.test", "/api") == {503}
+    assert served_by(sp, 4) == vh  # and on its own service port
+    text = config(lb)
+    assert f"frontend marathon_http_in\n    bind 127.0.0.1:{lb.http_port}\n    mode http\n" in text
+    assert status(lb)["excluded_apps"] == []
+
+    # Scaling a vhost app is a runtime update like any other.
+    reloads = metric(lb, "agora_pacer_lb_reloads_total")
+    assert pc.put("/v2/apps/vh", {"instances": 2}).status_code == 200
+    pc.wait_app("/vh", running=2, timeout=60)
+    wait_for(lambda: by_host(lb, "vh.test", n=10) == task_ports(pc, "vh"), 30, interval=0.2,
+             what="both vh instances routed by host")
+    assert len(task_ports(pc, "vh")) == 2
+    wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+    assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+
+def test_bad_labels_excluded(pc, lb, tmp_path):
+    """An app whose labels make the configuration invalid is left out and
+    reported at /status and /metrics, whichever check finds it (pacer-lb's
+    own label check, haproxy -c, or the bind probe for a port another
+    program holds); the other apps keep updating; fixed, it is served."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    post_echo_app(pc, "/good", script, flag, 1)
+    sp = pc.wait_app("/good", running=1, timeout=60)["portDefinitions"][0]["port"]
+    wait_for(lambda: served_by(sp, 4) == task_ports(pc, "good"), 30, interval=0.2,
+             what="the good app serving")
+    wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+    reloads = metric(lb, "agora_pacer_lb_reloads_total")
+
+    held = socket.socket()  # a port some other program listens on
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    held_port = held.getsockname()[1]
+    try:
+        post_echo_app(pc, "/bad", script, flag, 1, labels={"HAPROXY_0_BIND_ADDR": "999.1.1.1"})
+        post_echo_app(pc, "/worse", script, flag, 1, labels={"HAPROXY_0_BALANCE": "static-rr"})
+        post_echo_app(pc, "/clash", script, flag, 1, labels={"HAPROXY_0_PORT": str(held_port)})
+        for app in ("/bad", "/worse", "/clash"):
+            pc.wait_app(app, running=1, timeout=60)
+
+        def excluded():
+            return {e["app"]: e["reason"] for e in status(lb)["excluded_apps"]}
+        wait_for(lambda: set(excluded()) == {"/bad", "/worse", "/clash"}, 30,
+                 what="the three bad apps excluded")
+        why = excluded()
+        assert "'bind' : invalid address: '999.1.1.1'" in why["/bad"], why  # haproxy -c's words
+        assert why["/worse"].startswith("HAPROXY_0_BALANCE 'static-rr' is not one of"), why
+        assert why["/clash"] == (f"cannot bind 127.0.0.1:{held_port}: Address already in use"), why
+        assert metric(lb, "agora_pacer_lb_excluded_apps") == 3
+        assert metric(lb, "agora_pacer_lb_config_rejected_total") == 1
+        text = config(lb)
+        assert not re.search(r"^(frontend|backend) (bad|worse|clash)_", text, re.M), text
+        assert re.search(r"leaving bad_\d+ \(app /bad\) out of the configuration: parsing "
+                         r"\[.*haproxy.cfg.candidate:\d+\] : 'bind' : invalid address", lb.log())
+
+        # The good app keeps following: a second instance, by the runtime API.
+        assert pc.put("/v2/apps/good", {"instances": 2}).status_code == 200
+        pc.wait_app("/good", running=2, timeout=60)
+        wait_for(lambda: served_by(sp, 10) == task_ports(pc, "good"), 30, interval=0.2,
+                 what="both good instances serving")
+        assert len(task_ports(pc, "good")) == 2
+        wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+        # No bad app cost a reload: each was left out before one was needed.
+        assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+        # Scaling a bad app (its configuration unchanged) does not try it again.
+        assert pc.put("/v2/apps/bad", {"instances": 2}).status_code == 200
+        pc.wait_app("/bad", running=2, timeout=60)
+        wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+        assert metric(lb, "agora_pacer_lb_config_rejected_total") == 1
+
+        # Fixed, it is tried again and served: one validated reload.
+        r = pc.put("/v2/apps/bad", {"labels": {"HAPROXY_0_BIND_ADDR": "127.0.0.1"}})
+        assert r.status_code == 200, r.text
+        bad_sp = pc.app("/bad")["portDefinitions"][0]["port"]
+        wait_for(lambda: set(excluded()) == {"/worse", "/clash"}, 60, what="/bad included")
+        wait_for(lambda: served_by(bad_sp, 4) == task_ports(pc, "bad"), 60, interval=0.2,
+                 what="the fixed app serving")
+        assert metric(lb, "agora_pacer_lb_excluded_apps") == 2
+        assert metric(lb, "agora_pacer_lb_reloads_total") == reloads + 1
+    finally:
+        held.close()
+    # The port is free now, but /clash is tried again only when it changes.
+    assert pc.put("/v2/apps/clash", {"labels": {"HAPROXY_0_PORT": str(held_port),
+                                                "changed": "1"}}).status_code == 200
+    wait_for(lambda: {e["app"] for e in status(lb)["excluded_apps"]} == {"/worse"}, 60,
+             what="/clash included once changed")
+    assert metric(lb, "agora_pacer_lb_excluded_apps") == 1
+
+
+def test_sticky_reloads_and_keeps_clients(pc, lb, tmp_path):
+    """HAPROXY_0_STICKY: a cookie pins a client to its instance. HAProxy 2.6
+    refuses cookies on servers added at run time, so a new instance of a
+    sticky app is a validated reload, and the pinned client stays put."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    post_echo_app(pc, "/sticky", script, tmp_path / "sick", 2,
+                  labels={"HAPROXY_0_STICKY": "true", "HAPROXY_0_MODE": "http"})
+    sp = pc.wait_app("/sticky", running=2, timeout=60)["portDefinitions"][0]["port"]
+    wait_for(lambda: served_by(sp, 10) == task_ports(pc, "sticky"), 30, interval=0.2,
+             what="both sticky instances serving")
+    r = requests.get(f"http://127.0.0.1:{sp}/", timeout=3)
+    pinned, cookie = int(r.text), r.cookies.get("mesosphere_server_id")
+    assert cookie == f"127.0.0.1_{pinned}", r.headers
+
+    def pinned_to():
+        return {int(requests.get(f"http://127.0.0.1:{sp}/", timeout=3,
+                                 cookies={"mesosphere_server_id": cookie}).text)
+                for _ in range(8)}
+    assert pinned_to() == {pinned}
+    wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+    reloads = metric(lb, "agora_pacer_lb_reloads_total")
+    masters = haproxy_masters(lb)
+
+    assert pc.put("/v2/apps/sticky", {"instances": 3}).status_code == 200
+    pc.wait_app("/sticky", running=3, timeout=60)
+    wait_for(lambda: served_by(sp, 12) == task_ports(pc, "sticky"), 30, interval=0.2,
+             what="the third sticky instance serving")
+    assert len(task_ports(pc, "sticky")) == 3
+    assert metric(lb, "agora_pacer_lb_reloads_total") > reloads
+    assert haproxy_masters(lb) == masters
+    assert pinned_to() == {pinned}
+    servers = re.findall(r"^    server (\S+) \S+ cookie (\S+)$", config(lb), re.M)
+    assert len(servers) == 3 and all(n == c for n, c in servers), config(lb)
+
+
+def test_http_port_taken(pc, lb, tmp_path):
+    """When another program holds --http_port, the shared HTTP frontend is
+    left out (reported at /status) and the VHOST app still serves on its
+    service port; once the port is free, the next change routes by host."""
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", lb.http_port))
+    held.listen(1)
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    try:
+        post_echo_app(pc, "/vh", script, tmp_path / "sick", 1,
+                      labels={"HAPROXY_0_VHOST": "vh.test"})
+        sp = pc.wait_app("/vh", running=1, timeout=60)["portDefinitions"][0]["port"]
+        wait_for(lambda: served_by(sp, 4) == task_ports(pc, "vh"), 30, interval=0.2,
+                 what="the vhost app on its service port")
+        err = status(lb)["http_frontend"]["error"]
+        assert err == f"cannot bind 127.0.0.1:{lb.http_port}: Address already in use", err
+        assert "marathon_http_in" not in config(lb)
+        assert status(lb)["excluded_apps"] == []
+    finally:
+        held.close()
+    assert pc.put("/v2/apps/vh", {"instances": 2}).status_code == 200
+    pc.wait_app("/vh", running=2, timeout=60)
+    wait_for(lambda: by_host(lb, "vh.test", n=10) == task_ports(pc, "vh"), 30, interval=0.2,
+             what="both instances routed by host once the port is free")
+    assert status(lb)["http_frontend"] == {"port": lb.http_port, "error": None}

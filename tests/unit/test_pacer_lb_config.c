@@ -2,8 +2,10 @@
  * test_pacer_lb_config: pacer-lb's HAProxy configuration for a set of
  * apps (frameworks/pacer-lb/config.c): the group filter (default
  * "external", per-port override, "*"), the healthy-task filter, the
- * HAPROXY_0_PORT override, modes, addresses, port conflicts and
- * deterministic output whatever the input order.
+ * HAPROXY_0_PORT override, modes, addresses, port conflicts,
+ * deterministic output whatever the input order, marathon-lb's labels
+ * (VHOST, PATH, BALANCE, BIND_ADDR, STICKY, ENABLED) and the app ports
+ * left out, with their reasons, when a label is bad.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,12 +144,10 @@ static void test_port_override_and_mode_label(void **state)
                      "'tasks':[" TASK("t", "10.0.0.5", "31001,31002") "}]}]}");
     assert_null(strstr(t, ":10001"));
     assert_non_null(strstr(t, "frontend a_8081\n    bind 127.0.0.1:8081\n    mode http\n"));
-    /* A bad override falls back to the service port. */
-    assert_non_null(strstr(t, "frontend a_10002\n    bind 127.0.0.1:10002\n    mode tcp\n"));
+    /* A bad override leaves the port out (not silently on another port). */
+    assert_null(strstr(t, "10002"));
     assert_non_null(strstr(t, "backend a_8081\n    mode http\n    balance roundrobin\n"
                               "    server 10.0.0.5_31001 10.0.0.5:31001\n"));
-    assert_non_null(strstr(t, "backend a_10002\n    mode tcp\n    balance roundrobin\n"
-                              "    server 10.0.0.5_31002 10.0.0.5:31002\n"));
     free(t);
 }
 
@@ -173,7 +173,8 @@ static void test_addresses_ports_and_conflicts(void **state)
     assert_null(strstr(t, "z_10001"));
     assert_non_null(strstr(t, "frontend bridge_10007\n"));
     assert_int_equal(st.frontends, 2);
-    assert_int_equal(st.skipped, 2);
+    assert_int_equal(st.skipped, 1);  /* /zero */
+    assert_int_equal(st.excluded, 1); /* /z: its port is /a's */
     free(t);
 }
 
@@ -219,6 +220,189 @@ static void test_bad_document(void **state)
     free(t);
 }
 
+static const char *reason(const json_t *excluded, size_t k)
+{
+    return json_string_value(json_object_get(json_array_get(excluded, k), "reason"));
+}
+
+/* clang-format off */
+static void test_labels_balance_bind_enabled_vhost(void **state)
+{
+    (void)state;
+    struct lbcfg_opts o = opts;
+    o.http_port = 8088;
+    o.excluded_out = json_array();
+    struct lbcfg_stats st;
+    char *t = lb_render(
+        "{'apps':["
+        "{'id':'/a','portDefinitions':[{'port':10001},{'port':10002}],"
+        " 'labels':{'HAPROXY_0_BALANCE':'leastconn','HAPROXY_0_BIND_ADDR':'127.0.0.2',"
+        "           'HAPROXY_1_ENABLED':'false'},"
+        " 'tasks':[" TASK("a", "127.0.0.1", "31001,31002") "}]},"
+        "{'id':'/v','portDefinitions':[{'port':10003}],"
+        " 'labels':{'HAPROXY_0_VHOST':'v.example,www.v.example'},'tasks':[]},"
+        "{'id':'/bad','portDefinitions':[{'port':10004},{'port':10005}],"
+        " 'labels':{'HAPROXY_0_BALANCE':'static-rr','HAPROXY_1_BIND_ADDR':'1.2.3.4 x'},"
+        " 'tasks':[]}]}",
+        &o, &st);
+    assert_non_null(strstr(t, "frontend a_10001\n    bind 127.0.0.2:10001\n"));
+    assert_non_null(strstr(t, "backend a_10001\n    mode tcp\n    balance leastconn\n"));
+    assert_null(strstr(t, "a_10002"));
+    assert_non_null(strstr(t, "frontend marathon_http_in\n    bind 127.0.0.1:8088\n"
+                              "    mode http\n"));
+    assert_non_null(strstr(t, "    use_backend v_10003 if { req.hdr(host),field(1,:) -i v.example }\n"
+                              "    use_backend v_10003 if { req.hdr(host),field(1,:) -i www.v.example }\n"));
+    assert_non_null(strstr(t, "backend v_10003\n    mode http\n"));
+    assert_null(strstr(t, "bad_"));
+    assert_int_equal(st.excluded, 2);
+    assert_int_equal(json_array_size(o.excluded_out), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(o.excluded_out, 0), "app")),
+                        "/bad");
+    assert_string_equal(reason(o.excluded_out, 0), "HAPROXY_0_BALANCE 'static-rr' is not one of "
+                        "roundrobin, leastconn, first, random, source, uri (HAProxy 2.6 adds "
+                        "servers at run time only to a dynamic algorithm)");
+    assert_string_equal(reason(o.excluded_out, 1), "HAPROXY_1_BIND_ADDR '1.2.3.4 x' is not an address");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(o.excluded_out, 1),
+                                                          "backend")), "bad_10005");
+    free(t);
+
+    /* Held out by name while the app keeps the version HAProxy refused. */
+    json_t *ex = json_pack("{s:{s:s,s:s}}", "a_10001", "reason", "refused", "version", "v1");
+    o.exclude = ex;
+    json_array_clear(o.excluded_out);
+    t = lb_render("{'apps':[{'id':'/a','version':'v1','portDefinitions':[{'port':10001}]}]}", &o,
+                  &st);
+    assert_null(strstr(t, "a_10001"));
+    assert_int_equal(st.excluded, 1);
+    free(t);
+    t = lb_render("{'apps':[{'id':'/a','version':'v2','portDefinitions':[{'port':10001}]}]}", &o,
+                  &st);
+    assert_non_null(strstr(t, "frontend a_10001"));
+    assert_int_equal(st.excluded, 0);
+    free(t);
+    /* versionInfo.lastConfigChangeAt is the key when there is one: scaling
+     * (a new version, the same configuration) does not try it again. */
+    json_object_set_new(json_object_get(ex, "a_10001"), "version", json_string("c1"));
+    t = lb_render("{'apps':[{'id':'/a','version':'v3','versionInfo':{'lastConfigChangeAt':'c1'},"
+                  "'portDefinitions':[{'port':10001}]}]}", &o, &st);
+    assert_null(strstr(t, "a_10001"));
+    free(t);
+    json_decref(ex);
+    json_decref(o.excluded_out);
+}
+
+/* Every bad value of a label leaves only that app port out, saying why. */
+static void test_bad_labels_excluded(void **state)
+{
+    (void)state;
+    static const struct { const char *labels, *why; } cases[] = {
+        { "'HAPROXY_0_MODE':'udp'", "HAPROXY_0_MODE 'udp' is not http or tcp" },
+        { "'HAPROXY_0_PORT':'70000'", "HAPROXY_0_PORT '70000' is not a port (1-65535)" },
+        { "'HAPROXY_0_ENABLED':'maybe'", "HAPROXY_0_ENABLED 'maybe' is not true or false" },
+        { "'HAPROXY_0_STICKY':'sure'", "HAPROXY_0_STICKY 'sure' is not true or false" },
+        { "'HAPROXY_0_STICKY':'true','HAPROXY_0_MODE':'tcp'",
+          "HAPROXY_0_STICKY needs HAPROXY_0_MODE http (the stickiness is a cookie)" },
+        { "'HAPROXY_0_VHOST':'a.test,b c'", "HAPROXY_0_VHOST 'a.test,b c': 'b c' is not"
+          " a host name" },
+        { "'HAPROXY_0_VHOST':'x.test','HAPROXY_0_MODE':'tcp'",
+          "HAPROXY_0_VHOST and HAPROXY_0_PATH need HAPROXY_0_MODE http, not tcp" },
+        { "'HAPROXY_0_VHOST':'a.*.test'", "HAPROXY_0_VHOST 'a.*.test': 'a.*.test' is not a"
+          " host name" },
+        { "'HAPROXY_0_PATH':'api'", "HAPROXY_0_PATH 'api' is not a list of paths starting"
+          " with '/'" },
+        { "'HAPROXY_0_PATH':'/a }'", "HAPROXY_0_PATH '/a }' is not a list of paths starting"
+          " with '/'" },
+        { "'HAPROXY_0_BALANCE':'uri'", "HAPROXY_0_BALANCE 'uri' needs HAPROXY_0_MODE http" },
+        { "'HAPROXY_0_BIND_ADDR':''", "HAPROXY_0_BIND_ADDR '' is not an address" },
+        { "'HAPROXY_0_PORT':'8088'", "service port 8088 is the HTTP frontend's (--http_port)" },
+    };
+    struct lbcfg_opts o = opts;
+    o.http_port = 8088;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char json[1024];
+        snprintf(json, sizeof(json),
+                 "{'apps':[{'id':'/good','portDefinitions':[{'port':10001}]},"
+                 "{'id':'/x','portDefinitions':[{'port':10002}],'labels':{%s}}]}",
+                 cases[k].labels);
+        struct lbcfg_stats st;
+        o.excluded_out = json_array();
+        char *t = lb_render(json, &o, &st);
+        assert_non_null(strstr(t, "frontend good_10001\n"));
+        if (strstr(t, "x_10002") != NULL)
+            fail_msg("case %zu: %s", k, t);
+        assert_int_equal(st.excluded, 1);
+        assert_int_equal(st.frontends, 1);
+        assert_string_equal(reason(o.excluded_out, 0), cases[k].why);
+        free(t);
+        json_decref(o.excluded_out);
+    }
+}
+
+static void test_vhost_path_sticky_balance(void **state)
+{
+    (void)state;
+    struct lbcfg_opts o = opts;
+    o.http_port = 8088;
+    char *t = lb_render(
+        "{'apps':["
+        "{'id':'/site','portDefinitions':[{'port':10001}],"
+        " 'labels':{'HAPROXY_0_VHOST':'*.site.test, site.test'}},"
+        "{'id':'/api','portDefinitions':[{'port':10002}],"
+        " 'labels':{'HAPROXY_0_VHOST':'site.test','HAPROXY_0_PATH':'/api /v2'}},"
+        "{'id':'/any','portDefinitions':[{'port':10003}],"
+        " 'labels':{'HAPROXY_0_PATH':'/static','HAPROXY_0_MODE':'HTTP'}},"
+        "{'id':'/sticky','portDefinitions':[{'port':10004}],"
+        " 'labels':{'HAPROXY_0_STICKY':'true','HAPROXY_0_MODE':'http',"
+        "           'HAPROXY_0_BALANCE':'source','HAPROXY_0_BIND_ADDR':'::1'},"
+        " 'tasks':[" TASK("s", "127.0.0.1", "31004") "}]},"
+        "{'id':'/off','portDefinitions':[{'port':10005}],"
+        " 'labels':{'HAPROXY_0_ENABLED':'False','HAPROXY_0_VHOST':'off.test'}}]}",
+        &o, NULL);
+    /* Host with paths, then paths on any host, then whole hosts. */
+    assert_non_null(strstr(t,
+        "frontend marathon_http_in\n    bind 127.0.0.1:8088\n    mode http\n"
+        "    option idle-close-on-response\n"
+        "    use_backend api_10002 if { req.hdr(host),field(1,:) -i site.test } { path_beg /api /v2 }\n"
+        "    use_backend any_10003 if { path_beg /static }\n"
+        "    use_backend site_10001 if { req.hdr(host),field(1,:) -m end -i .site.test }\n"
+        "    use_backend site_10001 if { req.hdr(host),field(1,:) -i site.test }\n\n"));
+    assert_non_null(strstr(t, "frontend site_10001\n    bind 127.0.0.1:10001\n    mode http\n"));
+    assert_non_null(strstr(t, "frontend any_10003\n    bind 127.0.0.1:10003\n    mode http\n"));
+    assert_null(strstr(t, "off"));
+    assert_non_null(strstr(t, "frontend sticky_10004\n    bind [::1]:10004\n"));
+    assert_non_null(strstr(t, "backend sticky_10004\n    mode http\n    balance source\n"
+                              "    hash-type consistent\n"
+                              "    cookie mesosphere_server_id insert indirect nocache\n"
+                              "    server 127.0.0.1_31004 127.0.0.1:31004 cookie 127.0.0.1_31004\n"));
+    free(t);
+
+    /* No VHOST or PATH: no shared HTTP frontend; none either without a port. */
+    t = lb_render("{'apps':[{'id':'/a','portDefinitions':[{'port':10001}]}]}", &o, NULL);
+    assert_null(strstr(t, "marathon_http_in"));
+    free(t);
+    o.http_port = 0;
+    t = lb_render("{'apps':[{'id':'/a','portDefinitions':[{'port':10001}],"
+                  "'labels':{'HAPROXY_0_VHOST':'a.test'}}]}", &o, NULL);
+    assert_null(strstr(t, "marathon_http_in"));
+    assert_non_null(strstr(t, "frontend a_10001\n    bind 127.0.0.1:10001\n    mode http\n"));
+    free(t);
+}
+
+/* The backend of a name, and the key of an app's configuration. */
+static void test_find_backend_and_version(void **state)
+{
+    (void)state;
+    json_t *doc = json_loads("{\"apps\":[{\"id\":\"/a/b\",\"version\":\"v1\","
+                             "\"portDefinitions\":[{\"port\":10001},{\"port\":10002}]}]}",
+                             0, NULL);
+    const json_t *app = lbcfg_find_backend(doc, "a_b_10002");
+    assert_non_null(app);
+    assert_string_equal(lbcfg_app_version(app), "v1");
+    assert_null(lbcfg_find_backend(doc, "a_b_10003"));
+    json_decref(doc);
+}
+/* clang-format on */
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +413,10 @@ int main(void)
         cmocka_unit_test(test_addresses_ports_and_conflicts),
         cmocka_unit_test(test_deterministic_order),
         cmocka_unit_test(test_bad_document),
+        cmocka_unit_test(test_labels_balance_bind_enabled_vhost),
+        cmocka_unit_test(test_bad_labels_excluded),
+        cmocka_unit_test(test_vhost_path_sticky_balance),
+        cmocka_unit_test(test_find_backend_and_version),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

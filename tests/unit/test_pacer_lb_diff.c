@@ -2,8 +2,9 @@
  * test_pacer_lb_diff: how pacer-lb goes from one HAProxy configuration to
  * the next (frameworks/pacer-lb/diff.c): no change, servers only (runtime
  * API commands: add + ready, drain, ready again for a draining server,
- * the delayed delete) and anything else (a reload), on texts rendered by
- * config.c itself.
+ * the delayed delete) and anything else (a reload, and always for a
+ * sticky backend), on texts rendered by config.c itself; which backend a
+ * line of haproxy -c's complaint blames; which ports a new text binds.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +160,92 @@ static void test_state_file_in_config(void **state)
     free(a);
 }
 
+/* HAProxy's complaint about a line of the candidate names its backend. */
+static void test_blame(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[" APP("/web", "10001", TASK("31001")) "," APP("/db", "10002",
+                                                                             TASK("31005")) "]}");
+    /* The line of db's bind. */
+    const char *p = strstr(a, "    bind 127.0.0.1:10002");
+    assert_non_null(p);
+    long line = 1;
+    for (const char *c = a; c < p; c++)
+        line += *c == '\n';
+    char log[512];
+    snprintf(log, sizeof(log),
+             "[ALERT]    (1) : config : parsing [/x/haproxy.cfg.candidate:%ld] : 'bind' : bad\n"
+             "[ALERT]    (1) : config : Error(s) found in configuration file : "
+             "/x/haproxy.cfg.candidate\n",
+             line);
+    json_t *out = json_object();
+    assert_int_equal(lbdiff_blame(a, log, "/x/haproxy.cfg.candidate", out), 1);
+    assert_non_null(json_object_get(out, "db_10002"));
+    char want[128];
+    snprintf(want, sizeof(want), "parsing [/x/haproxy.cfg.candidate:%ld] : 'bind' : bad", line);
+    assert_string_equal(json_string_value(json_object_get(out, "db_10002")), want);
+    /* A line of global blames nobody. */
+    json_object_clear(out);
+    assert_int_equal(lbdiff_blame(a, "[/x/c:2] bad", "/x/c", out), 0);
+    /* A check after parsing names the proxy, not a line. */
+    assert_int_equal(
+        lbdiff_blame(a,
+                     "[NOTICE]   (1) : haproxy version is 2.6.12\n"
+                     "[ALERT]    (1) : config : Proxy 'web_10001': bad thing 'x'.\n"
+                     "[ALERT]    (1) : config : Fatal errors found in configuration.\n",
+                     "/x/c", out),
+        1);
+    assert_string_equal(json_string_value(json_object_get(out, "web_10001")),
+                        "Proxy 'web_10001': bad thing 'x'.");
+    json_object_clear(out);
+    assert_int_equal(
+        lbdiff_blame(a, "[ALERT] (1) : config : Proxy 'marathon_http_in': bad\n", "/x/c", out), 0);
+    json_decref(out);
+    free(a);
+}
+
+/* A sticky backend's servers carry cookies, which HAProxy 2.6 refuses on
+ * servers added at run time: its membership changes by reload. */
+static void test_sticky_membership_reloads(void **state)
+{
+    (void)state;
+#define STICKY(tasks)                                                                      \
+    "{'apps':[{'id':'/s','portDefinitions':[{'port':10001}],'labels':{'HAPROXY_0_STICKY':" \
+    "'true','HAPROXY_0_MODE':'http'},'tasks':[" tasks                                      \
+    "]}," APP("/web", "10002", TASK("31009")) "]}"
+    char *a = render(STICKY(TASK("31001")));
+    char *b = render(STICKY(TASK("31001") "," TASK("31002")));
+    expect(a, b, LBDIFF_RELOAD, 0, 0);
+    expect(b, a, LBDIFF_RELOAD, 0, 0);
+    free(a);
+    free(b);
+#undef STICKY
+}
+
+/* The ports a new text binds that the applied one does not: the ones to
+ * probe before a reload. */
+static void test_new_binds(void **state)
+{
+    (void)state;
+    char *a = render("{'apps':[" APP("/web", "10001", TASK("31001")) "]}");
+    char *b = render(
+        "{'apps':[" APP("/web", "10001", TASK("31001")) ",{'id':'/db',"
+                                                        "'portDefinitions':[{'port':10002}],'"
+                                                        "labels':{'HAPROXY_0_BIND_ADDR':'::1'}}]}");
+    json_t *out = json_array();
+    assert_int_equal(lbdiff_new_binds(a, b, out), 1);
+    json_t *e = json_array_get(out, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "frontend")), "db_10002");
+    assert_string_equal(json_string_value(json_object_get(e, "addr")), "[::1]");
+    assert_int_equal(json_integer_value(json_object_get(e, "port")), 10002);
+    json_array_clear(out);
+    assert_int_equal(lbdiff_new_binds(b, a, out), 0);
+    assert_int_equal(lbdiff_new_binds(NULL, a, out), 1);
+    json_decref(out);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +255,9 @@ int main(void)
         cmocka_unit_test(test_backend_to_empty_and_back),
         cmocka_unit_test(test_frontend_changes_reload),
         cmocka_unit_test(test_state_file_in_config),
+        cmocka_unit_test(test_blame),
+        cmocka_unit_test(test_sticky_membership_reloads),
+        cmocka_unit_test(test_new_binds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

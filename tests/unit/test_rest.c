@@ -4,7 +4,10 @@
  * back to GET, Accept negotiation (q-values, parameters, wildcards),
  * Content-Type checks, query helpers, the formatters, and in-process over
  * HTTP: 413 and 405 bodies from the server's formatter, leader-only 307
- * (keeping path and query) and 503, JSON bodies.
+ * (keeping path and query) and 503, JSON bodies; built-in static files
+ * (static_assets.h, rest_static_mount): the generated table, lookups that
+ * refuse traversal, Content-Type, ETag and 304, Cache-Control, 404, 405,
+ * the leader-only mount.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +28,7 @@
 #include "log.h"
 #include "mem.h"
 #include "rest.h"
+#include "static_assets.h"
 #include "attributes.h"
 
 /* ------------------------------------------------------------ matching */
@@ -425,9 +429,14 @@ struct result {
     bool done;
     int status;
     char *body;
+    size_t len;
     char *ctype;
     char *location;
     char *allow;
+    char *etag;
+    char *cache_control;
+    char *csp;
+    char *nosniff;
 };
 
 static void on_resp(const struct http_response *resp, void *arg)
@@ -435,14 +444,25 @@ static void on_resp(const struct http_response *resp, void *arg)
     struct result *r = arg;
     const char *v;
 
+    static const struct {
+        const char *name;
+        size_t off;
+    } keep[] = {
+        { "Content-Type", offsetof(struct result, ctype) },
+        { "Location", offsetof(struct result, location) },
+        { "Allow", offsetof(struct result, allow) },
+        { "ETag", offsetof(struct result, etag) },
+        { "Cache-Control", offsetof(struct result, cache_control) },
+        { "Content-Security-Policy", offsetof(struct result, csp) },
+        { "X-Content-Type-Options", offsetof(struct result, nosniff) },
+    };
+
     r->status = resp->status;
     r->body = xstrdup(resp->body);
-    if (resp->headers && (v = http_header_get(resp->headers, "Content-Type")))
-        r->ctype = xstrdup(v);
-    if (resp->headers && (v = http_header_get(resp->headers, "Location")))
-        r->location = xstrdup(v);
-    if (resp->headers && (v = http_header_get(resp->headers, "Allow")))
-        r->allow = xstrdup(v);
+    r->len = resp->len;
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        if (resp->headers && (v = http_header_get(resp->headers, keep[i].name)))
+            *(char **)((char *)r + keep[i].off) = xstrdup(v);
     r->done = true;
 }
 
@@ -452,20 +472,23 @@ static void result_free(struct result *r)
     free(r->ctype);
     free(r->location);
     free(r->allow);
+    free(r->etag);
+    free(r->cache_control);
+    free(r->csp);
+    free(r->nosniff);
     memset(r, 0, sizeof(*r));
 }
 
-/* One call with an optional Content-Type, run to its answer. */
-static void do_call_ct(struct result *r, const char *method, const char *path, const char *ctype,
-                       const char *body, size_t len)
+/* One call with request headers, run to its answer. */
+static void do_call_hdrs(struct result *r, const char *method, const char *path,
+                         const struct http_header *h, size_t nh, const char *body, size_t len)
 {
-    struct http_header h = { "Content-Type", ctype };
     struct timespec ts;
     double end;
 
     result_free(r);
-    assert_non_null(http_call_start(base, "127.0.0.1", http_server_port(srv), method, path, &h,
-                                    ctype ? 1 : 0, body, len, 5.0, on_resp, r));
+    assert_non_null(http_call_start(base, "127.0.0.1", http_server_port(srv), method, path, h, nh,
+                                    body, len, 5.0, on_resp, r));
     clock_gettime(CLOCK_MONOTONIC, &ts);
     end = (double)ts.tv_sec + 10;
     while (!r->done) {
@@ -473,6 +496,15 @@ static void do_call_ct(struct result *r, const char *method, const char *path, c
         clock_gettime(CLOCK_MONOTONIC, &ts);
         assert_true((double)ts.tv_sec < end);
     }
+}
+
+/* One call with an optional Content-Type. */
+static void do_call_ct(struct result *r, const char *method, const char *path, const char *ctype,
+                       const char *body, size_t len)
+{
+    struct http_header h = { "Content-Type", ctype };
+
+    do_call_hdrs(r, method, path, &h, ctype ? 1 : 0, body, len);
 }
 
 static void do_call(struct result *r, const char *method, const char *path, const char *body,
@@ -590,6 +622,209 @@ static void test_http_leader(void **state)
     result_free(&r);
 }
 
+/* ------------------------------------------------------------ static files */
+
+/* tests/unit/static_fixture, built in by agora_embed_assets (CMakeLists). */
+extern const struct static_assets test_assets;
+
+static const char *lookup_path(const char *rel)
+{
+    const struct static_asset *a = NULL;
+    enum static_lookup r = static_assets_lookup(&test_assets, rel, &a);
+
+    if (r == STATIC_REFUSED)
+        return "REFUSED";
+    if (r == STATIC_NOT_FOUND) {
+        assert_null(a);
+        return "NOT_FOUND";
+    }
+    assert_non_null(a);
+    return a->path;
+}
+
+static void test_static_lookup(void **state)
+{
+    const struct static_asset *a;
+
+    (void)state;
+    /* The generated table: sorted, typed, hidden files left out. */
+    assert_int_equal(test_assets.n, 5);
+    for (size_t i = 1; i < test_assets.n; i++)
+        assert_true(strcmp(test_assets.files[i - 1].path, test_assets.files[i].path) < 0);
+    a = static_assets_find(&test_assets, "index.html");
+    assert_non_null(a);
+    assert_string_equal(a->content_type, "text/html; charset=utf-8");
+    assert_int_equal(a->len, strlen("<!doctype html>\n<title>fixture</title>\n"));
+    assert_memory_equal(a->data, "<!doctype html>\n<title>fixture</title>\n", a->len);
+    assert_int_equal(a->data[a->len], '\0');
+    assert_int_equal(a->etag[0], '"');
+    assert_int_equal(a->etag[strlen(a->etag) - 1], '"');
+    assert_string_equal(static_assets_find(&test_assets, "app.js")->content_type,
+                        "text/javascript; charset=utf-8");
+    assert_string_equal(static_assets_find(&test_assets, "css/site.css")->content_type,
+                        "text/css; charset=utf-8");
+    assert_string_equal(static_assets_find(&test_assets, "data.json")->content_type,
+                        "application/json");
+    assert_null(static_assets_find(&test_assets, ".hidden"));
+    assert_string_not_equal(static_assets_find(&test_assets, "app.js")->etag, a->etag);
+
+    static const struct {
+        const char *rel, *want;
+    } cases[] = {
+        { "", "index.html" },
+        { "/", "index.html" },
+        { "//", "index.html" },
+        { "/app.js", "app.js" },
+        { "//css///site.css", "css/site.css" },
+        { "/docs/", "docs/index.html" },
+        { "/docs", "NOT_FOUND" }, /* a folder without its slash */
+        { "/css/", "NOT_FOUND" },
+        { "/nope.js", "NOT_FOUND" },
+        { "/.hidden", "NOT_FOUND" },
+        { "/APP.JS", "NOT_FOUND" },
+        /* Traversal, in every spelling that reaches the lookup decoded. */
+        { "/../app.js", "REFUSED" },
+        { "/css/../app.js", "REFUSED" },
+        { "/css/..", "REFUSED" },
+        { "/./app.js", "REFUSED" },
+        { "..", "REFUSED" },
+        { "/..\\app.js", "REFUSED" },
+        { "/css\\site.css", "REFUSED" },
+        { "/app.js\n", "REFUSED" },
+        { "/...js", "NOT_FOUND" }, /* only "." and ".." segments */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = lookup_path(cases[i].rel);
+
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("lookup of '%s': %s, expected %s", cases[i].rel, got, cases[i].want);
+    }
+
+    /* Names at the length limit, with and without a folder's index.html
+     * to append (found by fuzz_static: an overflow by one). */
+    char edge[600];
+    snprintf(edge, sizeof(edge), "/%0255d/%0256d/", 0, 0);
+    assert_string_equal(lookup_path(edge), "NOT_FOUND");
+    edge[strlen(edge) - 1] = '\0';
+    assert_string_equal(lookup_path(edge), "NOT_FOUND");
+    snprintf(edge, sizeof(edge), "/%0255d/%0257d", 0, 0);
+    assert_string_equal(lookup_path(edge), "NOT_FOUND");
+
+    char *longp = xmalloc(4096);
+    memset(longp, 'a', 4095);
+    longp[0] = '/';
+    longp[4095] = '\0';
+    assert_string_equal(lookup_path(longp), "NOT_FOUND");
+    free(longp);
+
+    assert_true(static_etag_matches("\"abc\"", "\"abc\""));
+    assert_true(static_etag_matches("\"x\", \"abc\"", "\"abc\""));
+    assert_true(static_etag_matches("W/\"abc\"", "\"abc\""));
+    assert_true(static_etag_matches(" * ", "\"abc\""));
+    assert_false(static_etag_matches("\"abcd\"", "\"abc\""));
+    assert_false(static_etag_matches("\"ab\"", "\"abc\""));
+    assert_false(static_etag_matches("", "\"abc\""));
+    assert_false(static_etag_matches(NULL, "\"abc\""));
+}
+
+static int setup_static(void **state)
+{
+    setup(state);
+    rest_static_mount(rs, "/", &test_assets, 0);
+    rest_static_mount(rs, "/ui/", &test_assets, REST_LEADER_ONLY);
+    return 0;
+}
+
+static void test_http_static(void **state)
+{
+    struct result r = { 0 };
+    const struct static_asset *js = static_assets_find(&test_assets, "app.js");
+
+    (void)state;
+    do_call(&r, "GET", "/ui/", NULL, 0);
+    expect(&r, 200, "text/html; charset=utf-8", "<!doctype html>\n<title>fixture</title>\n");
+    assert_string_equal(r.etag, static_assets_find(&test_assets, "index.html")->etag);
+    assert_string_equal(r.cache_control, "no-cache");
+    assert_string_equal(r.nosniff, "nosniff");
+    assert_non_null(r.csp);
+    assert_non_null(strstr(r.csp, "default-src 'self'"));
+    do_call(&r, "GET", "/ui/app.js", NULL, 0);
+    expect(&r, 200, "text/javascript; charset=utf-8", "export const x = 1;\n");
+    assert_string_equal(r.etag, js->etag);
+    assert_null(r.csp); /* pages only */
+    do_call(&r, "GET", "/ui/css/site.css", NULL, 0);
+    expect(&r, 200, "text/css; charset=utf-8", NULL);
+    do_call(&r, "GET", "/ui/data.json", NULL, 0);
+    expect(&r, 200, "application/json", "{\"a\": 1}\n");
+    do_call(&r, "GET", "/ui/docs/", NULL, 0);
+    expect(&r, 200, "text/html; charset=utf-8", "<p>docs</p>\n");
+    /* The mount's own path gets its slash, query kept. */
+    do_call(&r, "GET", "/ui?x=1", NULL, 0);
+    assert_int_equal(r.status, 301);
+    assert_string_equal(r.location, "/ui/?x=1");
+    /* The root mount serves what no route and no longer mount takes. */
+    do_call(&r, "GET", "/", NULL, 0);
+    expect(&r, 200, "text/html; charset=utf-8", NULL);
+    do_call(&r, "GET", "/app.js", NULL, 0);
+    expect(&r, 200, "text/javascript; charset=utf-8", NULL);
+    do_call(&r, "GET", "/health", NULL, 0); /* the route table first */
+    expect(&r, 200, "text/plain", "");
+    do_call(&r, "HEAD", "/ui/app.js", NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+
+    /* Revalidation. */
+    struct http_header inm = { "If-None-Match", js->etag };
+    do_call_hdrs(&r, "GET", "/ui/app.js", &inm, 1, NULL, 0);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.len, 0);
+    assert_string_equal(r.etag, js->etag);
+    inm.value = "\"stale\"";
+    do_call_hdrs(&r, "GET", "/ui/app.js", &inm, 1, NULL, 0);
+    assert_int_equal(r.status, 200);
+
+    /* 404 through the server's formatter, traversal included. */
+    static const char *const missing[] = {
+        "/ui/nope.js",
+        "/ui/.hidden",
+        "/ui/../ui/app.js",
+        "/ui/%2e%2e/ui/app.js",
+        "/ui/css/%2E%2E/app.js",
+        "/ui/./app.js",
+        "/%2e%2e/etc/passwd",
+        "/ui/css%5c..%5capp.js",
+        "/ui/css/",
+        "/nope",
+    };
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+        do_call(&r, "GET", missing[i], NULL, 0);
+        assert_int_equal(r.status, 404);
+        assert_string_equal(r.ctype, "application/json");
+        assert_non_null(strstr(r.body, "\"message\":\"no such path"));
+    }
+    /* Files are read-only. */
+    do_call(&r, "POST", "/ui/app.js", "", 0);
+    expect(&r, 405, "application/json", NULL);
+    assert_string_equal(r.allow, "GET, HEAD");
+    do_call(&r, "DELETE", "/ui/nope.js", NULL, 0);
+    assert_int_equal(r.status, 404);
+
+    /* A leader-only mount on a standby: 307 for files, 404 still its own. */
+    leading = false;
+    leader_host = "10.0.0.7";
+    do_call(&r, "GET", "/ui/app.js?v=2", NULL, 0);
+    assert_int_equal(r.status, 307);
+    assert_string_equal(r.location, "//10.0.0.7:5050/ui/app.js?v=2");
+    do_call(&r, "GET", "/ui/nope.js", NULL, 0);
+    assert_int_equal(r.status, 404);
+    do_call(&r, "GET", "/app.js", NULL, 0); /* the root mount has no flag */
+    assert_int_equal(r.status, 200);
+    leader_host = NULL;
+    do_call(&r, "GET", "/ui/", NULL, 0);
+    assert_int_equal(r.status, 503);
+    result_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +837,8 @@ int main(void)
         cmocka_unit_test(test_attributes),
         cmocka_unit_test_setup_teardown(test_http_dispatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_leader, setup, teardown),
+        cmocka_unit_test(test_static_lookup),
+        cmocka_unit_test_setup_teardown(test_http_static, setup_static, teardown),
     };
 
     mem_init();
