@@ -179,6 +179,10 @@ int http_parse_hostport(const char *s, int default_port, char **host, int *port)
     }
     if (hend == h)
         return -1;
+    /* A name or an IPv4 address: nothing a resolver would choke on. */
+    for (const char *c = h; *hend != ']' && c < hend; c++)
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-' && *c != '_')
+            return -1;
     if (p < end) {
         char *e;
         if (*p != ':' || p + 1 == end || !isdigit((unsigned char)p[1]))

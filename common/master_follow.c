@@ -31,6 +31,7 @@ struct master_follow {
     void *arg;
     struct candidate *cands; /* HOST:PORT list */
     size_t ncands;
+    struct listing *listings; /* master_follow_list calls in flight */
 };
 
 struct master_follow *master_follow_new(const char *master, char **err)
@@ -107,12 +108,16 @@ int master_follow_start(struct master_follow *f, struct event_base *base, double
     return 0;
 }
 
+static void listing_finish(struct listing *l, int rc, bool quiet);
+
 void master_follow_free(struct master_follow *f)
 {
     if (!f)
         return;
     detector_free(f->detector);
-    zk_free(f->zk);
+    zk_free(f->zk); /* no completion runs after it */
+    while (f->listings)
+        listing_finish(f->listings, -1, true);
     for (size_t i = 0; i < f->ncands; i++)
         free(f->cands[i].host);
     free(f->cands);
@@ -120,6 +125,108 @@ void master_follow_free(struct master_follow *f)
     free(f->zk_path);
     free(f->leader_host);
     free(f);
+}
+
+/* One master_follow_list: the contenders' names, then their data, read
+ * one znode after the other; reported in sequence order once all are in. */
+struct listing {
+    struct master_follow *f;
+    master_follow_list_fn cb;
+    void *arg;
+    char **names; /* sorted by sequence */
+    char **hosts; /* NULL: unreadable or gone */
+    int *ports;
+    size_t n, next;       /* how many, the one being read */
+    struct listing *link; /* next of the master_follow's */
+};
+
+/* Unlink and free l; report to its owner first unless quiet. */
+static void listing_finish(struct listing *l, int rc, bool quiet)
+{
+    for (struct listing **pp = &l->f->listings; *pp; pp = &(*pp)->link) {
+        if (*pp == l) {
+            *pp = l->link;
+            break;
+        }
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (rc == 0 && !quiet)
+            l->cb(l->names[i], l->hosts[i], l->ports[i], 0, l->arg);
+        free(l->names[i]);
+        free(l->hosts[i]);
+    }
+    if (!quiet)
+        l->cb(NULL, NULL, 0, rc, l->arg);
+    free(l->names);
+    free(l->hosts);
+    free(l->ports);
+    free(l);
+}
+
+static void listing_read_next(struct listing *l);
+
+static void on_listing_data(int rc, const char *data, size_t len, int version, void *arg)
+{
+    struct listing *l = arg;
+    char *err = NULL;
+    if (rc == ZOK && zk_master_address(data, len, &l->hosts[l->next], &l->ports[l->next], &err) < 0)
+        free(err);
+    l->next++;
+    listing_read_next(l);
+}
+
+static void listing_read_next(struct listing *l)
+{
+    while (l->next < l->n) {
+        char *path = xasprintf("%s/%s", l->f->zk_path, l->names[l->next]);
+        int rc = zk_get(l->f->zk, path, NULL, on_listing_data, l);
+        free(path);
+        if (rc == 0)
+            return;
+        l->next++;
+    }
+    listing_finish(l, 0, false);
+}
+
+static int by_sequence(const void *a, const void *b)
+{
+    long long x = detector_sequence(ZK_LEADER_PREFIX, *(char *const *)a);
+    long long y = detector_sequence(ZK_LEADER_PREFIX, *(char *const *)b);
+    return x < y ? -1 : x > y;
+}
+
+static void on_listing_children(int rc, char **children, size_t n, void *arg)
+{
+    struct listing *l = arg;
+    if (rc != ZOK) {
+        listing_finish(l, -1, false);
+        return;
+    }
+    l->names = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        if (detector_sequence(ZK_LEADER_PREFIX, children[i]) >= 0)
+            l->names[l->n++] = xstrdup(children[i]);
+    qsort(l->names, l->n, sizeof(char *), by_sequence);
+    l->hosts = xcalloc(l->n + 1, sizeof(char *));
+    l->ports = xcalloc(l->n + 1, sizeof(int));
+    listing_read_next(l);
+}
+
+int master_follow_list(struct master_follow *f, master_follow_list_fn cb, void *arg)
+{
+    if (f->zk == NULL)
+        return -1;
+    struct listing *l = xcalloc(1, sizeof(*l));
+    l->f = f;
+    l->cb = cb;
+    l->arg = arg;
+    if (zk_children(f->zk, f->zk_path, NULL, on_listing_children, l) < 0) {
+        free(l);
+        return -1;
+    }
+    l->link = f->listings;
+    f->listings = l;
+    return 0;
 }
 
 bool master_follow_zk(const struct master_follow *f)

@@ -39,6 +39,18 @@ void master_follow_free(struct master_follow *f);
 bool master_follow_zk(const struct master_follow *f);
 /* zk://: the leader's address, false while none is known. */
 bool master_follow_leader(const struct master_follow *f, const char **host, int *port);
+/* zk://, after master_follow_start: every master contending now (the
+ * <path>/json.info_N children, lowest N, the leader, first), for an
+ * operator's view of the quorum. cb runs once per master (host NULL when
+ * its MasterInfo cannot be read), then once with name NULL (rc 0, or -1
+ * when the children could not be listed). Calls come on the loop; strings
+ * are only valid during the call; master_follow_free drops a listing in
+ * flight (cb does not run). -1 when nothing could be asked (not zk://,
+ * not started). */
+typedef void (*master_follow_list_fn)(const char *name, const char *host, int port, int rc,
+                                      void *arg);
+int master_follow_list(struct master_follow *f, master_follow_list_fn cb, void *arg);
+
 /* HOST:PORT lists: how many, and the i-th (0 for zk://). */
 size_t master_follow_count(const struct master_follow *f);
 void master_follow_candidate(const struct master_follow *f, size_t i, const char **host, int *port);

@@ -691,6 +691,8 @@ static void test_parse_hostport(void **state)
     assert_int_equal(http_parse_hostport(":5050", 80, &h, &p), -1);
     assert_int_equal(http_parse_hostport("https://x:1/", 80, &h, &p), -1);
     assert_int_equal(http_parse_hostport("", 80, &h, &p), -1);
+    assert_int_equal(http_parse_hostport("not a host:80", 80, &h, &p), -1);
+    assert_int_equal(http_parse_hostport("http://a,b:80/", 80, &h, &p), -1);
 }
 
 int main(void)

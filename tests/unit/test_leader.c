@@ -16,6 +16,9 @@
 
 #include "contender.h"
 #include "detector.h"
+#include "master_follow.h"
+#include "mem.h"
+#include "zk.h"
 #include "zk_server.h"
 
 struct member {
@@ -241,6 +244,82 @@ static void test_session_by_host_name(void **state)
     zk_free(zk);
 }
 
+struct listed {
+    char names[4][64];
+    char hosts[4][32];
+    int ports[4];
+    int n, rc;
+    bool done;
+};
+
+static void on_listed(const char *name, const char *host, int port, int rc, void *arg)
+{
+    struct listed *l = arg;
+    if (name == NULL) {
+        l->done = true;
+        l->rc = rc;
+        return;
+    }
+    if (l->n < 4) {
+        snprintf(l->names[l->n], sizeof(l->names[0]), "%s", name);
+        snprintf(l->hosts[l->n], sizeof(l->hosts[0]), "%s", host ? host : "(none)");
+        l->ports[l->n++] = port;
+    }
+}
+
+static struct listed *listed_now;
+static bool listing_done(struct fixture *f)
+{
+    return listed_now->done;
+}
+
+/* master_follow_list: every json.info_ contender, lowest sequence first,
+ * with the address of its MasterInfo; other children are not masters. */
+static void test_master_follow_list(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const infos[] = { "{\"address\": {\"ip\": \"10.0.0.1\", \"port\": 5050}}",
+                                         "{\"address\": {\"ip\": \"10.0.0.2\", \"port\": 5051}}" };
+    struct contender *cs[2];
+    char *err = NULL, *url;
+    struct listed l = { 0 };
+
+    f->a.zk = session(f, &f->a.connected);
+    for (int i = 0; i < 2; i++)
+        cs[i] = contender_new(f->a.zk, f->dir, ZK_LEADER_PREFIX, infos[i], strlen(infos[i]),
+                              on_state, i ? &f->b : &f->a);
+    struct contender *other = contender_new(f->a.zk, f->dir, "member_", "X", 1, NULL, NULL);
+    run_until(f, a_leads);
+    run_until(f, b_standby);
+    url = xasprintf("zk://127.0.0.1:%d%s", zk_server.port, f->dir);
+    struct master_follow *mf = master_follow_new(url, &err);
+    assert_non_null(mf);
+    assert_int_equal(master_follow_list(mf, on_listed, &l), -1); /* not started */
+    assert_int_equal(master_follow_start(mf, f->base, 10, NULL, NULL, &err), 0);
+    assert_int_equal(master_follow_list(mf, on_listed, &l), 0);
+    listed_now = &l;
+    run_until(f, listing_done);
+    assert_int_equal(l.rc, 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.hosts[0], "10.0.0.1");
+    assert_int_equal(l.ports[0], 5050);
+    assert_string_equal(l.hosts[1], "10.0.0.2");
+    assert_int_equal(l.ports[1], 5051);
+    assert_true(detector_sequence(ZK_LEADER_PREFIX, l.names[0]) <
+                detector_sequence(ZK_LEADER_PREFIX, l.names[1]));
+    /* Freed with a listing in flight: no callback, nothing leaked. */
+    struct listed late = { 0 };
+    assert_int_equal(master_follow_list(mf, on_listed, &late), 0);
+    master_follow_free(mf);
+    assert_false(late.done);
+    contender_free(other);
+    for (int i = 0; i < 2; i++)
+        contender_free(cs[i]);
+    zk_free(f->a.zk);
+    f->a.zk = NULL;
+    free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_leader_deposed_when_znode_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detector_prefix_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_by_host_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_follow_list, setup, teardown),
     };
     return cmocka_run_group_tests(tests, zk_server_start, zk_server_stop);
 }
