@@ -66,6 +66,7 @@ struct pacer_lb {
     enum apply_kind last_kind;
     double last_secs, last_at;
     struct metric *m_frontends, *m_servers, *m_reloads, *m_runtime, *m_apply, *m_runtime_failed;
+    struct metric *m_render;
 };
 
 static void handle_status(struct rest_req *rq);
@@ -369,7 +370,9 @@ static void on_apps(const json_t *doc, void *arg)
     struct pacer_lb *lb = arg;
     struct lbcfg_stats st;
     char *err = NULL;
+    double t0 = time_mono();
     char *text = lbcfg_render(doc, &lb->opts, &st, &err);
+    metric_observe(lb->m_render, time_mono() - t0);
     if (text == NULL) {
         log_error("cannot build the HAProxy configuration: %s", err);
         free(err);
@@ -485,6 +488,8 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
                         "runtime API updates HAProxy refused (a reload applied them)");
     lb->m_apply = metrics_summary("agora_pacer_lb_apply_seconds",
                                   "from a new configuration to HAProxy running it");
+    lb->m_render = metrics_summary("agora_pacer_lb_render_seconds",
+                                   "time to build the whole HAProxy configuration from the apps");
     lb->http = http_server_new(daemon_base(d), f->ip, f->port, LB_MAX_BODY, err);
     if (lb->http == NULL)
         goto fail;
