@@ -82,6 +82,7 @@ struct pacer_lb {
     double last_secs, last_at;
     struct metric *m_excluded;
     struct metric *m_frontends, *m_servers, *m_reloads, *m_runtime, *m_apply, *m_runtime_failed;
+    struct metric *m_render;
 };
 
 static void handle_status(struct rest_req *rq);
@@ -559,7 +560,9 @@ static void render(struct pacer_lb *lb)
         json_decref(excluded);
         excluded = json_array();
         lb->opts.excluded_out = excluded;
+        double t0 = time_mono();
         text = lbcfg_render(lb->doc, &lb->opts, &st, &err);
+        metric_observe(lb->m_render, time_mono() - t0);
         lb->opts.excluded_out = NULL;
         if (text == NULL) {
             log_error("cannot build the HAProxy configuration: %s", err);
@@ -713,6 +716,8 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
                         "runtime API updates HAProxy refused (a reload applied them)");
     lb->m_apply = metrics_summary("agora_pacer_lb_apply_seconds",
                                   "from a new configuration to HAProxy running it");
+    lb->m_render = metrics_summary("agora_pacer_lb_render_seconds",
+                                   "time to build the whole HAProxy configuration from the apps");
     lb->http = http_server_new(daemon_base(d), f->ip, f->port, LB_MAX_BODY, err);
     if (lb->http == NULL)
         goto fail;

@@ -39,6 +39,10 @@ struct bench_config {
     long tasks;
     double task_duration; /* seconds between RUNNING and FINISHED */
     char *slave_resources;
+    /* > 0: slave i offers ports [B + i*N, B + i*N + N - 1] instead of the
+     * ports of slave_resources (B: their first begin), so that tasks on
+     * different emulated slaves (all 127.0.0.1) never share a port. */
+    int ports_per_slave;
     double task_cpus, task_mem;
     int procs;             /* child processes for the slaves */
     int conns_per_proc;    /* keep-alive connections for calls, per process */

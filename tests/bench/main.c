@@ -48,7 +48,7 @@
 
 static char *f_master, *f_slave_resources;
 static int f_slaves, f_frameworks, f_procs, f_conns, f_window, f_master_pid, f_rounds;
-static int f_leader_pid;
+static int f_leader_pid, f_ports_per_slave;
 static double f_tasks, f_task_duration, f_task_cpus, f_task_mem, f_timeout, f_state_interval;
 static double f_kill_after, f_backoff_factor, f_hold;
 static bool f_allocator_only, f_failover;
@@ -63,6 +63,9 @@ static const struct flag flag_table[] = {
       "Time from TASK_RUNNING to TASK_FINISHED" },
     { "slave_resources", FLAG_STRING, &f_slave_resources,
       "cpus:16;mem:16384;disk:102400;ports:[31000-32000]", "Resources of each emulated slave" },
+    { "slave_ports_per_slave", FLAG_INT, &f_ports_per_slave, "0",
+      "N > 0: slave i offers ports [B+i*N, B+i*N+N-1] (B: the first port of --slave_resources) "
+      "instead of the same range everywhere, so a real listener can answer each task's port" },
     { "task_cpus", FLAG_DOUBLE, &f_task_cpus, "1", "cpus of each task" },
     { "task_mem", FLAG_DOUBLE, &f_task_mem, "1024", "mem (MB) of each task" },
     { "procs", FLAG_INT, &f_procs, "0",
@@ -501,6 +504,7 @@ int main(int argc, char **argv)
     cfg->tasks = (long)f_tasks;
     cfg->task_duration = f_task_duration;
     cfg->slave_resources = f_slave_resources;
+    cfg->ports_per_slave = f_ports_per_slave;
     cfg->task_cpus = f_task_cpus;
     cfg->task_mem = f_task_mem;
     cfg->conns_per_proc = f_conns;

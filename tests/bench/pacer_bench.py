@@ -225,7 +225,9 @@ class Bench:
         self.http = requests.Session()
         self.seq = 0
 
-    def start(self):
+    def start(self, bench_flags=()):
+        """The master, agora-bench's slaves (with bench_flags added) and
+        Pacer, each waited for."""
         a, b = self.a, os.path.join(self.a.build, "bin")
         md = os.path.join(self.tmp, "master")
         os.makedirs(md)
@@ -242,7 +244,7 @@ class Bench:
             f"--slaves={a.slaves}", "--frameworks=0", "--tasks=0",
             f"--hold={int(a.max_run)}secs", f"--timeout={int(a.max_run) + 120}secs",
             "--task_duration=60mins", f"--slave_resources={a.slave_resources}",
-            f"--master_pid={self.master.pid}"],
+            f"--master_pid={self.master.pid}", *bench_flags],
             os.path.join(self.tmp, "bench.log"), stdout=subprocess.PIPE, text=True)
         wait_for(lambda: self._alive(self.bench)
                  and metric(self.murl, "agora_master_slaves_active") == a.slaves,

@@ -620,6 +620,27 @@ static void slave_subscribe(struct bchild *c, struct bslave *s)
     ai.port = 5051;
     ai.resources = c->res_pb;
     ai.n_resources = c->nres;
+    /* --slave_ports_per_slave: this slave's own slice of the port range. */
+    Mesos__V1__Resource *own[c->nres + 1], ports;
+    Mesos__V1__Value__Ranges ranges;
+    Mesos__V1__Value__Range range, *rangep = &range;
+    for (size_t i = 0; c->cfg->ports_per_slave > 0 && i < c->nres; i++) {
+        const Mesos__V1__Resource *res = c->res_pb[i];
+        own[i] = c->res_pb[i];
+        if (strcmp(res->name, "ports") != 0 || res->ranges == NULL || res->ranges->n_range == 0)
+            continue;
+        uint64_t first = res->ranges->range[0]->begin + (uint64_t)s->idx * c->cfg->ports_per_slave;
+        ports = *res;
+        ranges = *res->ranges;
+        range = *res->ranges->range[0];
+        range.begin = first;
+        range.end = first + (uint64_t)c->cfg->ports_per_slave - 1;
+        ranges.n_range = 1;
+        ranges.range = &rangep;
+        ports.ranges = &ranges;
+        own[i] = &ports;
+        ai.resources = own;
+    }
     if (s->agent_id) {
         subscribe_add_tasks(c, s, &sub, &aid, &ai);
         shm_add(&c->shm->resubscribe_tries, 1);
