@@ -432,7 +432,11 @@ class Run:
         app = self.pacer("GET", f"/v2/apps{app_id}")["app"]
         sp = app["portDefinitions"][0]["port"]
         n = app["instances"]
+        # Known: the app's tasks now, and every task of it ever seen
+        # running (an earlier step's killed instance is not new).
+        events.poll()
         known = {t["id"] for t in self.tasks_of(app_id)}
+        known |= {task for _, task, _ in events.running.get(app_id, [])}
         self.scale(app_id, n + 1)
         t_ev, task, port = events.new_running(app_id, known, a.deploy_timeout)
         t_seen = self.prober.until_seen(sp, port, a.route_timeout)

@@ -15,12 +15,15 @@ from agora_harness import Cluster, Daemon, HACluster, wait_for
 
 class PacerMixin:
     """Slaves here all run on 127.0.0.1: each gets its own port range, so
-    that two tasks never bind the same host port."""
+    that two tasks never bind the same host port. The ranges stay below
+    Linux's ephemeral range (32768-60999), where the harness's daemons and
+    every outgoing connection take their ports: a task given a port some
+    client holds fails with "Address already in use"."""
     pacer = None
 
     def add_slave(self, *args, resources=None, **kw):
         if resources is None:
-            lo = 31000 + 1000 * len(self.slaves)
+            lo = 24000 + 1000 * len(self.slaves)
             resources = f"cpus:4;mem:4096;disk:10000;ports:[{lo}-{lo + 999}]"
         return super().add_slave(*args, resources=resources, **kw)
 

@@ -136,3 +136,18 @@ def test_pacer_failover_bench_smoke():
     assert 0 < fig["elected_s"] <= fig["serving_s"] < 5, fig
     assert fig["tasks_killed"] == 0 and fig["tasks_running_after"] == 20, fig
     assert fig["same_framework_id"] and fig["apps_versions_intact"], fig
+
+
+def test_pacer_lb_bench_smoke():
+    """tests/bench/pacer_lb_bench.py (issue 11) --small: Pacer on emulated
+    slaves, pacer-lb and its HAProxy, real listeners on the task ports.
+    Every scale-up was routed and every killed instance taken out, by
+    HAProxy's runtime API alone (no reload), with master + one worker."""
+    fig = run_bench_script("pacer_lb_bench.py", "--small", timeout=120)
+    assert fig["up_ms"]["n"] == 4 and fig["down_ms"]["n"] == 4, fig
+    assert 0 < fig["up_ms"]["p50"] < 20000 and 0 <= fig["down_ms"]["p50"] < 20000, fig
+    assert fig["reloads"] == 0 and fig["runtime_failures"] == 0, fig
+    assert fig["runtime_updates"] > 0 and fig["changes"] == 10, fig
+    assert fig["haproxy_procs"] == 2, fig
+    assert fig["probe_errors"] == 0, fig
+    assert 0 < fig["full_config"]["rss_mb"] < 256, fig

@@ -32,7 +32,7 @@ def ui_cluster(cluster):
     cluster.start_master("--allocation_interval=100ms", "--heartbeat_interval=1secs")
     cluster.add_slave("--attributes=rack:r1;zone:a")
     cluster.add_slave("--attributes=rack:r2;zone:b",
-                      resources="cpus:2;mem:2048;disk:5000;ports:[32001-32100]")
+                      resources="cpus:2;mem:2048;disk:5000;ports:[30001-30100]")
     cluster.wait_slaves(2)
     return cluster
 
@@ -150,7 +150,7 @@ def test_ui_updates_live_when_a_slave_joins_and_a_task_starts(ui_cluster, browse
     browser.wait("#conn[data-state='live']", timeout=DEADLINE)
     browser.wait("tr[data-agent]", count=2)
     browser.eval("window.__no_reload = 7")
-    c.add_slave(resources="cpus:1;mem:512;disk:100;ports:[33000-33009]")
+    c.add_slave(resources="cpus:1;mem:512;disk:100;ports:[30200-30209]")
     browser.wait("tr[data-agent] .agent-host", text="slave2", timeout=DEADLINE)
     browser.wait("#n-slaves", text="3")
 
