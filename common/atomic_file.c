@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -46,7 +47,7 @@ out:
     return rc;
 }
 
-int atomic_write(const char *path, const void *data, size_t len, char **err)
+static int write_replace(const char *path, const void *data, size_t len, bool durable, char **err)
 {
     char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
     int fd = -1, rc = -1;
@@ -62,7 +63,7 @@ int atomic_write(const char *path, const void *data, size_t len, char **err)
             *err = xasprintf("atomic_write: write '%s': %s", tmp, strerror(errno));
         goto out;
     }
-    if (fdio_fsync(fd) < 0) {
+    if (durable && fdio_fsync(fd) < 0) {
         if (err)
             *err = xasprintf("atomic_write: fsync '%s': %s", tmp, strerror(errno));
         goto out;
@@ -79,7 +80,7 @@ int atomic_write(const char *path, const void *data, size_t len, char **err)
             *err = xasprintf("atomic_write: rename '%s' to '%s': %s", tmp, path, strerror(errno));
         goto out;
     }
-    if (fsync_parent_dir(path) < 0) {
+    if (durable && fsync_parent_dir(path) < 0) {
         /* The new content is in place; only its durability is in doubt. */
         if (err)
             *err = xasprintf("atomic_write: fsync directory of '%s': %s", path, strerror(errno));
@@ -93,6 +94,16 @@ out:
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int atomic_write(const char *path, const void *data, size_t len, char **err)
+{
+    return write_replace(path, data, len, true, err);
+}
+
+int atomic_replace(const char *path, const void *data, size_t len, char **err)
+{
+    return write_replace(path, data, len, false, err);
 }
 
 int file_read_all(const char *path, size_t max_len, char **data, size_t *len)

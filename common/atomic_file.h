@@ -12,6 +12,12 @@
 
 /* 0 ok, -1 with *err (caller frees). */
 int atomic_write(const char *path, const void *data, size_t len, char **err);
+/* atomic_write without the two fsyncs: readers still see the old or the
+ * new content, but a power loss may leave either (or, on some file
+ * systems, an empty file). For files that are rebuilt at start and are
+ * rewritten on an event loop, where an fsync can block it for tens of
+ * milliseconds (pacer-lb's HAProxy configuration). */
+int atomic_replace(const char *path, const void *data, size_t len, char **err);
 /* Read a whole file into a NUL-terminated buffer (caller frees).
  * 0 ok, -1 with errno set (ENOENT when absent). max_len guards size. */
 int file_read_all(const char *path, size_t max_len, char **data, size_t *len);

@@ -252,7 +252,7 @@ static void on_state_dumped(const char *answer, void *arg)
     const char *state = answer ? strstr(answer, "\n1\n# be_id") : NULL;
     if (state != NULL) {
         char *err = NULL;
-        if (atomic_write(lb->state_path, state + 1, strlen(state + 1), &err) != 0) {
+        if (atomic_replace(lb->state_path, state + 1, strlen(state + 1), &err) != 0) {
             log_warn("cannot write %s: %s", lb->state_path, err);
             free(err);
         }
