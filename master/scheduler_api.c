@@ -203,12 +203,22 @@ static void send_error_and_close(struct evhttp_request *req, const char *ct, enu
     free(data);
 }
 
+/* Principals equal, absent counting as one value. */
+static bool same_principal(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static void handle_subscribe(struct master *m, struct rest_req *rq,
                              const Mesos__V1__Scheduler__Call *call, enum master_enc enc,
                              bool recordio)
 {
     struct evhttp_request *req = rq->req;
-    const Mesos__V1__FrameworkInfo *info = call->subscribe->framework_info;
+    /* A copy: an authenticated framework that leaves out its principal
+     * gets its credentials' (as Mesos sets it), so that ACLs keyed on the
+     * principal (run_tasks, teardown_frameworks) cannot be sidestepped. */
+    Mesos__V1__FrameworkInfo info_copy = *call->subscribe->framework_info;
+    const Mesos__V1__FrameworkInfo *info = &info_copy;
     const char *ct = recordio ? CT_RECORDIO : (enc == ENC_JSON ? CT_JSON : CT_PROTOBUF);
     char *new_id = NULL;
 
@@ -229,6 +239,12 @@ static void handle_subscribe(struct master *m, struct rest_req *rq,
                    rq->principal, info->principal);
         return;
     }
+    if (rq->principal && !info->principal) {
+        log_warn("framework '%s' authenticated as '%s' without a principal in FrameworkInfo; "
+                 "setting it",
+                 info->name ? info->name : "", rq->principal);
+        info_copy.principal = (char *)rq->principal;
+    }
     const char *id =
         info->id ? info->id->value : (call->framework_id ? call->framework_id->value : NULL);
     if (recordio)
@@ -240,6 +256,11 @@ static void handle_subscribe(struct master *m, struct rest_req *rq,
     }
 
     struct framework *fw = id ? fw_find(m, id) : NULL;
+    if (fw && !same_principal(fw->info->principal, info->principal)) {
+        /* Else any principal could take a framework over by its id. */
+        rest_error(rq, 403, "Changing framework's principal is not allowed");
+        return;
+    }
     if (fw) {
         if (fw->state == FW_STATE_ACTIVE && fw->stream) {
             Mesos__V1__Scheduler__Event ev = MESOS__V1__SCHEDULER__EVENT__INIT;
@@ -310,8 +331,11 @@ static void handle_subscribe(struct master *m, struct rest_req *rq,
     double hb = m->cfg.heartbeat_interval > 0 ? m->cfg.heartbeat_interval : 15;
     struct timeval tv = { (time_t)hb, (suseconds_t)((hb - floor(hb)) * 1e6) };
     evtimer_add(fw->heartbeat_ev, &tv);
-    log_info("framework %s (%s) subscribed, stream %s, %s%s", fw->id, fw->info->name, fw->stream_id,
+    /* The stream id stays out of info logs: with it, a call passes as the
+     * framework's where authentication is off. */
+    log_info("framework %s (%s) subscribed, %s%s", fw->id, fw->info->name,
              enc == ENC_JSON ? "json" : "protobuf", recordio ? " in recordio" : "");
+    log_debug("framework %s: stream %s", fw->id, fw->stream_id);
     alloc_request(m->alloc);
     free(new_id);
     if (!fw->stream) /* the connection was already gone */
@@ -816,6 +840,13 @@ void scheduler_api_handle(struct rest_req *rq)
                    "The stream ID '%s' included in this request didn't match the "
                    "stream ID currently associated with framework ID %s",
                    sid, fw->id);
+        goto out;
+    }
+    if (rq->principal && !same_principal(rq->principal, fw->info->principal)) {
+        rest_error(rq, 403,
+                   "Authenticated principal '%s' does not match principal '%s' used to "
+                   "subscribe",
+                   rq->principal, fw->info->principal ? fw->info->principal : "");
         goto out;
     }
     log_debug("framework %s: %s", fw->id, call_type_name(call->type));

@@ -101,6 +101,40 @@ def test_slaves_and_frameworks_authenticate(cluster, creds, tmp_path):
         assert s not in log, "a secret was logged"
 
 
+def test_framework_keeps_its_principal(cluster, creds):
+    """A framework is its credentials' principal: one that leaves it out
+    of FrameworkInfo gets it set (ACLs keyed on it then apply), and no
+    other principal takes the framework over by its id, neither by
+    re-subscribing nor by calls carrying its stream id."""
+    m = cluster.start_master(f"--credentials={creds}", "--authenticate_frameworks",
+                             "--authenticate_http_readonly")
+    admin, batch = ("admin", SECRETS["admin"]), ("batch", SECRETS["batch"])
+    s = SchedulerClient(m.url, auth=batch)  # no principal in FrameworkInfo
+    s.subscribe()
+    [fw] = requests.get(m.url + "/master/state", auth=admin, timeout=5).json()["frameworks"]
+    assert fw["principal"] == "batch", fw
+
+    for principal in ("admin", None):
+        fi = {"user": "root", "name": "thief", "id": {"value": s.framework_id}}
+        if principal:
+            fi["principal"] = principal
+        r = requests.post(m.url + "/api/v1/scheduler", auth=admin, timeout=5, json={
+            "type": "SUBSCRIBE", "framework_id": {"value": s.framework_id},
+            "subscribe": {"framework_info": fi}})
+        assert r.status_code == 403, r.text
+        assert "Changing framework's principal is not allowed" in r.text
+    # The first scheduler was not failed over: its calls still work...
+    s.call({"type": "REVIVE"})
+    # ...and its stream id in another principal's hands does nothing.
+    r = requests.post(m.url + "/api/v1/scheduler", auth=admin, timeout=5,
+                      headers={"Mesos-Stream-Id": s.stream_id},
+                      json={"type": "TEARDOWN", "framework_id": {"value": s.framework_id}})
+    assert r.status_code == 403 and "does not match principal 'batch'" in r.text, r.text
+    [fw] = requests.get(m.url + "/master/state", auth=admin, timeout=5).json()["frameworks"]
+    assert fw["id"] == s.framework_id and fw["active"], fw
+    s.close()
+
+
 def test_authenticate_without_credentials_refused(tmp_path):
     p = subprocess.run([os.path.join(BIN, "agora-master"), "--port=0",
                         f"--work_dir={tmp_path}", "--authenticate_agents"],
