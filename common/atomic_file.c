@@ -183,38 +183,59 @@ out:
     return rc;
 }
 
-int rm_rf(const char *path)
+/* Empty the directory open as dfd (consumed). Every entry is reached by
+ * name relative to dfd and a directory is opened with O_NOFOLLOW, so a
+ * symlink swapped in while we walk (by a task still running in the
+ * sandbox being removed) is unlinked, never followed out of the tree. */
+static int rm_tree_at(int dfd)
 {
-    struct stat st;
-    DIR *d;
+    DIR *d = fdopendir(dfd);
     struct dirent *e;
     int rc = 0, saved = 0;
 
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : -1;
-    /* lstat: never follow a symlink out of the tree being removed. */
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path);
-    d = opendir(path);
-    if (d == NULL)
+    if (d == NULL) {
+        saved = errno;
+        close(dfd);
+        errno = saved;
         return -1;
+    }
     while ((e = readdir(d)) != NULL) {
-        char *child;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        child = xasprintf("%s/%s", path, e->d_name);
-        if (rm_rf(child) < 0 && rc == 0) {
-            rc = -1;
-            saved = errno;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno == ENOENT)
+            continue;
+        int err = errno, cfd = -1;
+        if (err == EISDIR) {
+            cfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (cfd >= 0 && rm_tree_at(cfd) == 0 &&
+                (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0 || errno == ENOENT))
+                continue;
+            err = errno;
         }
-        free(child);
+        if (rc == 0) {
+            rc = -1;
+            saved = err;
+        }
     }
     closedir(d);
-    if (rmdir(path) < 0 && rc == 0) {
+    errno = saved;
+    return rc;
+}
+
+int rm_rf(const char *path)
+{
+    if (unlink(path) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR)
+        return -1;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    int rc = rm_tree_at(fd), saved = errno;
+    if (rmdir(path) < 0 && errno != ENOENT && rc == 0) {
         rc = -1;
         saved = errno;
     }
-    if (rc < 0)
-        errno = saved;
+    errno = saved;
     return rc;
 }

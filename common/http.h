@@ -197,7 +197,8 @@ void http_sub_close(struct http_sub *s);
 const char *http_header_get(struct evkeyvalq *headers, const char *name);
 
 /* Parse "host:port", "http://host:port/..." or "//host:port/..." into host
- * (caller frees) and port (default_port when absent). 0 ok, -1 bad input. */
+ * (caller frees) and port (default_port when absent); "https://..." too
+ * once TLS is on for clients (http_tls_configure). 0 ok, -1 bad input. */
 int http_parse_hostport(const char *s, int default_port, char **host, int *port);
 
 #endif

@@ -155,6 +155,8 @@ int http_parse_hostport(const char *s, int default_port, char **host, int *port)
     p = s;
     if (strncmp(p, "http://", 7) == 0)
         p += 7;
+    else if (strncmp(p, "https://", 8) == 0 && http_tls_client_enabled())
+        p += 8; /* TLS is the process's (--ssl_*), not the URL's: only with it on */
     else if (strncmp(p, "//", 2) == 0)
         p += 2;
     else if (strstr(p, "://") != NULL)

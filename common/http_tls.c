@@ -94,9 +94,16 @@ struct bufferevent *http_tls_server_bev(struct event_base *base)
 {
     if (server_ctx == NULL)
         return NULL;
+    /* NULL would make evhttp serve the connection in plain HTTP; these
+     * fail only out of memory, which aborts as xmalloc does. */
     SSL *ssl = SSL_new(server_ctx);
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
+    if (ssl == NULL)
+        abort();
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        abort();
+    return bev;
 }
 
 struct bufferevent *http_tls_client_bev(struct event_base *base, const char *host)

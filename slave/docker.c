@@ -437,7 +437,9 @@ static void logs_done(const struct docker_response *r, void *arg)
 static int open_log(const char *sandbox, const char *name)
 {
     char *path = xasprintf("%s/%s", sandbox, name);
-    int fd = fdio_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    /* O_NOFOLLOW: the sandbox is the task's; a link it left there must
+     * not point the slave's (root's) writes at a host file. */
+    int fd = fdio_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 
     if (fd < 0)
         log_warn("cannot open %s: %s", path, strerror(errno));

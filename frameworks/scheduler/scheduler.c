@@ -128,6 +128,18 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
     s = xcalloc(1, sizeof(*s));
     TAILQ_INIT(&s->calls);
     atomic_init(&s->stop_requested, false);
+    /* TLS first: an https:// master parses only with it on. */
+    if ((cfg->ssl || cfg->ssl_ca) && !http_tls_client_enabled()) {
+        struct http_tls_config tls = { .ca = cfg->ssl_ca,
+                                       .enable = true,
+                                       .verify = !cfg->ssl_insecure };
+        char *te = NULL;
+        if (http_tls_configure(&tls, &te) != 0) {
+            e = xasprintf("ssl_ca: %s", te);
+            free(te);
+            goto fail;
+        }
+    }
     char *fe = NULL;
     s->follow = master_follow_new(cfg->master, &fe);
     if (!s->follow) {
@@ -145,17 +157,6 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
         s->user = xstrdup(pw && pw->pw_name ? pw->pw_name : "root");
     }
     s->role = dup_or_null(cfg->role);
-    if ((cfg->ssl || cfg->ssl_ca) && !http_tls_client_enabled()) {
-        struct http_tls_config tls = { .ca = cfg->ssl_ca,
-                                       .enable = true,
-                                       .verify = !cfg->ssl_insecure };
-        char *te = NULL;
-        if (http_tls_configure(&tls, &te) != 0) {
-            e = xasprintf("ssl_ca: %s", te);
-            free(te);
-            goto fail;
-        }
-    }
     s->principal = dup_or_null(cfg->principal);
     if (cfg->principal && cfg->secret)
         s->auth_header = auth_basic_header(cfg->principal, cfg->secret);

@@ -70,12 +70,12 @@ def test_tls_cluster(cluster, pki):
     # their chance by the time the good one registers.
     cluster.add_slave(*tls_flags(pki, ca="other_ca"))
     cluster.add_slave()
-    cluster.add_slave(*tls_flags(pki))
+    cluster.add_slave(*tls_flags(pki), master=url)  # an https:// --master, TLS on
     wait_for(lambda: slaves(m, pki) == ["slave2"], 30, what="only the TLS slave that trusts "
              "the master's CA registered")
 
     # agora-batch over TLS, verifying the master.
-    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master=127.0.0.1:{m.port}",
+    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master={url}",
                         "--tasks=10", "--cmd=true", "--cpus=0.1", "--mem=16",
                         f"--ssl_ca={pki['ca']}", "--timeout=60secs"],
                        capture_output=True, timeout=90, start_new_session=True)
