@@ -17,6 +17,7 @@
 
 static char *f_ip, *f_work_dir, *f_hostname, *f_zk;
 static uint64_t f_max_body, f_op_buffer;
+static int f_max_op_subs;
 static int f_port, f_max_pings;
 static double f_ping_timeout, f_offer_timeout, f_alloc_interval, f_alloc_batch, f_heartbeat;
 static double f_zk_session_timeout, f_reregister_timeout;
@@ -49,6 +50,8 @@ static const struct flag flag_table[] = {
     { "operator_stream_buffer", FLAG_BYTES, &f_op_buffer, "8MB",
       "Unsent bytes an operator API subscriber (SUBSCRIBE on /api/v1) may have queued; "
       "one that falls further behind is dropped" },
+    { "max_operator_event_stream_subscribers", FLAG_INT, &f_max_op_subs, "1000",
+      "Most operator API event stream subscribers at once (as Mesos); more get 503" },
     { "zk", FLAG_STRING, &f_zk, NULL,
       "ZooKeeper URL for leader election and the registry, zk://host:port,.../path "
       "(default: standalone, registry in --work_dir)" },
@@ -136,6 +139,7 @@ static int on_start(struct daemon *d, void *arg, char **err)
         .zk_session_timeout = f_zk_session_timeout,
         .slave_reregister_timeout = f_reregister_timeout,
         .operator_stream_buffer = f_op_buffer,
+        .max_operator_subscribers = f_max_op_subs,
         .credentials = f_credentials && f_credentials[0] ? f_credentials : NULL,
         .acls = f_acls && f_acls[0] ? f_acls : NULL,
         .auth_surfaces =

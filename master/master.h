@@ -84,6 +84,7 @@ struct master_config {
     double zk_session_timeout;       /* seconds asked of ZooKeeper */
     double slave_reregister_timeout; /* after election: known slaves' deadline */
     uint64_t operator_stream_buffer; /* operator subscriber dropped beyond this backlog */
+    int max_operator_subscribers;    /* SUBSCRIBE on /api/v1 beyond it: 503 */
     const char *credentials;         /* --credentials file, NULL: none */
     const char *acls;                /* --acls: JSON text or a file, NULL: none */
     unsigned auth_surfaces;          /* REST_AUTH_* turned on by --authenticate_* */

@@ -288,6 +288,13 @@ static void heartbeat(evutil_socket_t fd, short what, void *arg)
 void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc enc)
 {
     struct op_stream *os = m->ops;
+    /* Each subscriber costs a full state encoding and a connection. */
+    if (m->cfg.max_operator_subscribers > 0 &&
+        os->nsubs >= (size_t)m->cfg.max_operator_subscribers) {
+        rest_error(rq, 503, "Too many subscribers (--max_operator_event_stream_subscribers=%d)",
+                   m->cfg.max_operator_subscribers);
+        return;
+    }
     /* The window's events are in the snapshot: they go to the others
      * first, and the newcomer's stream starts after them. */
     flush(os);

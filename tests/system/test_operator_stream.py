@@ -418,6 +418,24 @@ def loaded_run(m, tasks, name, n):
 
 
 @pytest.mark.timeout(660)
+def test_subscriber_limit(master_cluster):
+    """--max_operator_event_stream_subscribers: one more gets 503 naming
+    the flag; a place freed is taken again."""
+    m = master_cluster.start_master("--max_operator_event_stream_subscribers=2")
+    subs = [OperatorSubscriber(m) for _ in range(2)]
+    for s in subs:
+        s.next_event("SUBSCRIBED", DEADLINE)
+    r = requests.post(m.url + "/api/v1", json={"type": "SUBSCRIBE"}, timeout=5)
+    assert r.status_code == 503 and "max_operator_event_stream_subscribers" in r.text, r.text
+    subs.pop().close()
+    wait_for(lambda: metric(m, "agora_master_operator_subscribers") == 1.0, DEADLINE,
+             what="the closed subscriber gone")
+    again = OperatorSubscriber(m)
+    again.next_event("SUBSCRIBED", DEADLINE)
+    for s in subs + [again]:
+        s.close()
+
+
 def test_fifty_subscribers_do_not_slow_batch(cluster):
     """agora-batch runs 1,000 tasks with and without 50 operator
     subscribers, side by side (ABBA order: base, loaded, loaded, base,
