@@ -246,3 +246,20 @@ bool acls_allowed(const struct acls *a, enum acl_action action, const char *prin
     }
     return a->permissive;
 }
+
+bool acls_allowed_all(const struct acls *a, enum acl_action action, const char *principal)
+{
+    if (a == NULL || action >= ACL_NACTIONS)
+        return true;
+    const struct acl_list *l = &a->lists[action];
+    for (size_t i = 0; i < l->n; i++) {
+        const struct acl *acl = &l->v[i];
+        if (!matches(&acl->subject, principal))
+            continue;
+        /* The first ACL of this principal decides every object only when
+         * it names them all (ANY); one naming some leaves the others to
+         * later ACLs: not known to be all, so no. */
+        return acl->object.type == ENTITY_ANY && acl->subject.type != ENTITY_NONE;
+    }
+    return a->permissive;
+}

@@ -49,6 +49,10 @@ void acls_free(struct acls *a);
 bool acls_allowed(const struct acls *a, enum acl_action action, const char *principal,
                   const char *object);
 
+/* May principal do action on every object? True only when that is sure
+ * (its first matching ACL has an ANY object, or none matches and the ACLs
+ * are permissive): for what cannot be filtered object by object. */
+bool acls_allowed_all(const struct acls *a, enum acl_action action, const char *principal);
 const char *acl_action_name(enum acl_action action);
 
 #endif

@@ -94,6 +94,11 @@ static const char *tf_role(const struct task *t)
 {
     return t->fw->role;
 }
+static const char *tf_user(const struct task *t)
+{
+    return task_user(t);
+}
+
 static const char *tf_executor_str(const struct task *t)
 {
     return t->info->executor ? t->info->executor->executor_id->value : "";
@@ -129,6 +134,7 @@ static const struct task_field task_fields[] = {
     { "state", "state", TF_STATE, false, NULL, NULL },
     { "resources", "resources", TF_RES, false, NULL, NULL },
     { "role", NULL, TF_STR, false, tf_role, NULL },
+    { "user", "user", TF_STR, false, tf_user, NULL },
     { "statuses", "statuses", TF_STATUSES, false, NULL, NULL },
     { "healthy", NULL, TF_HEALTHY, false, NULL, NULL },
     { "labels", "labels", TF_LABELS, false, NULL, tf_labels },
@@ -210,10 +216,13 @@ json_t *state_task_json(const struct task *t)
     return task_json(t, false);
 }
 
+/* who for a view kept to be filtered later (a completed framework's). */
+static const char ALL_PRINCIPALS[] = "(all)";
+
 /* --acls view_tasks / view_frameworks: may who (NULL: anonymous) see it? */
 static bool task_visible(const struct master *m, const char *who, const struct task *t)
 {
-    return acls_allowed(m->acls, ACL_VIEW_TASKS, who, task_user(t));
+    return who == ALL_PRINCIPALS || acls_allowed(m->acls, ACL_VIEW_TASKS, who, task_user(t));
 }
 
 static bool fw_visible(const struct master *m, const char *who, const struct framework *fw)
@@ -312,7 +321,9 @@ json_t *state_framework_json(struct master *m, struct framework *fw)
     if (state_streaming)
         return j; /* state_write_framework appends the task arrays */
     json_t *tasks = json_array(), *unreachable = json_array(), *completed = json_array();
-    fw_tasks_json(m, NULL, fw, false, tasks, unreachable, completed);
+    /* Only kept for completed_frameworks: every task, filtered per request
+     * by completed_fw_view. */
+    fw_tasks_json(m, ALL_PRINCIPALS, fw, false, tasks, unreachable, completed);
     json_object_set_new(j, "tasks", tasks);
     json_object_set_new(j, "unreachable_tasks", unreachable);
     json_object_set_new(j, "completed_tasks", completed);
@@ -371,7 +382,31 @@ static json_t *flags_json(struct master *m)
     return f;
 }
 
-static json_t *state_json(struct master *m)
+/* A completed framework (its state JSON with every task) as who may see
+ * it: NULL when view_frameworks hides it, else with the tasks view_tasks
+ * hides left out (by the "user" each task carries). */
+static json_t *completed_fw_view(const struct master *m, const char *who, json_t *c)
+{
+    if (m->acls == NULL)
+        return json_incref(c);
+    if (!acls_allowed(m->acls, ACL_VIEW_FRAMEWORKS, who,
+                      json_string_value(json_object_get(c, "user"))))
+        return NULL;
+    json_t *v = json_copy(c);
+    static const char *const keys[] = { "tasks", "unreachable_tasks", "completed_tasks" };
+    for (size_t k = 0; k < 3; k++) {
+        json_t *in = json_object_get(c, keys[k]), *out = json_array(), *t;
+        size_t i;
+        json_array_foreach(in, i,
+                           t) if (acls_allowed(m->acls, ACL_VIEW_TASKS, who,
+                                               json_string_value(json_object_get(t, "user"))))
+            json_array_append(out, t);
+        json_object_set_new(v, keys[k], out);
+    }
+    return v;
+}
+
+static json_t *state_json(struct master *m, const char *who)
 {
     json_t *j = json_object();
     json_object_set_new(j, "version", json_string(AGORA_VERSION));
@@ -426,10 +461,13 @@ static json_t *state_json(struct master *m)
         json_object_set_new(j, "frameworks", fws);
     json_object_set_new(j, "unregistered_frameworks", unregistered);
     json_t *completed = json_array();
-    for (size_t i = 0; i < m->ncompleted_fw; i++)
-        json_array_append(
-            completed,
+    for (size_t i = 0; i < m->ncompleted_fw; i++) {
+        json_t *v = completed_fw_view(
+            m, who,
             m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS]);
+        if (v)
+            json_array_append_new(completed, v);
+    }
     json_object_set_new(j, "completed_frameworks", completed);
     json_object_set_new(j, "orphan_tasks", json_array());
     return j;
@@ -772,7 +810,7 @@ void http_state_handle_state(struct rest_req *rq)
     memo.sb.p = NULL;
     memo.sb.len = memo.sb.cap = 0;
     state_streaming = true;
-    put_open_object(b, state_json(m));
+    put_open_object(b, state_json(m, rq->principal));
     state_write_slaves(m, b, &memo.sb);
     evbuffer_add(b, ",\"frameworks\":[", 15);
     struct framework *fw, *ftmp;
@@ -965,6 +1003,9 @@ static json_t *v1_get_frameworks(struct master *m, const char *who)
     for (size_t i = 0; i < m->ncompleted_fw; i++) {
         json_t *c =
             m->completed_frameworks[(m->completed_fw_head + i) % MASTER_MAX_COMPLETED_FRAMEWORKS];
+        if (!acls_allowed(m->acls, ACL_VIEW_FRAMEWORKS, who,
+                          json_string_value(json_object_get(c, "user"))))
+            continue;
         json_array_append_new(completed,
                               json_pack("{s:{s:{s:O}, s:O, s:O}, s:b, s:b}", "framework_info", "id",
                                         "value", json_object_get(c, "id"), "name",
@@ -1060,9 +1101,9 @@ static json_t *v1_get_state_for(struct master *m, const char *who)
                      v1_get_frameworks(m, who), "get_agents", v1_get_agents(m));
 }
 
-json_t *v1_get_state_json(struct master *m)
+json_t *v1_get_state_json(struct master *m, const char *who)
 {
-    return v1_get_state_for(m, NULL);
+    return v1_get_state_for(m, who);
 }
 
 /* TEARDOWN: remove a framework and kill its tasks, if --acls'

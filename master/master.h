@@ -454,7 +454,7 @@ void master_ui_handle_agent(struct rest_req *rq);
 json_t *v1_task_json(const struct task *t);
 json_t *v1_framework_json(const struct framework *fw);
 json_t *v1_agent_json(const struct slave *s);
-json_t *v1_get_state_json(struct master *m);
+json_t *v1_get_state_json(struct master *m, const char *who);
 
 /* operator_stream.c ------------------------------------------------------ */
 /* The operator API's SUBSCRIBE stream: subscribers, the events the model's

@@ -43,6 +43,7 @@
 
 #include "master.h"
 #include "http.h"
+#include "acls.h"
 #include "log.h"
 #include "master.pb-c.h"
 #include "mem.h"
@@ -295,12 +296,22 @@ void op_stream_subscribe(struct master *m, struct rest_req *rq, enum master_enc 
                    m->cfg.max_operator_subscribers);
         return;
     }
+    /* Events go to every subscriber alike, unfiltered: with view_* ACLs
+     * only a principal that may see everything subscribes. */
+    if (!acls_allowed_all(m->acls, ACL_VIEW_FRAMEWORKS, rq->principal) ||
+        !acls_allowed_all(m->acls, ACL_VIEW_TASKS, rq->principal)) {
+        rest_error(rq, 403,
+                   "The event stream is not filtered by --acls: SUBSCRIBE needs view_frameworks "
+                   "and view_tasks of every user (principal '%s')",
+                   rq->principal ? rq->principal : "");
+        return;
+    }
     /* The window's events are in the snapshot: they go to the others
      * first, and the newcomer's stream starts after them. */
     flush(os);
-    json_t *ev =
-        json_pack("{s:s, s:{s:o, s:f}}", "type", "SUBSCRIBED", "subscribed", "get_state",
-                  v1_get_state_json(m), "heartbeat_interval_seconds", m->cfg.heartbeat_interval);
+    json_t *ev = json_pack("{s:s, s:{s:o, s:f}}", "type", "SUBSCRIBED", "subscribed", "get_state",
+                           v1_get_state_json(m, rq->principal), "heartbeat_interval_seconds",
+                           m->cfg.heartbeat_interval);
     struct evbuffer *first = evbuffer_new();
     int rc = event_encode(ev, enc, first);
     json_decref(ev);

@@ -273,6 +273,23 @@ def test_acls(cluster, creds, tmp_path):
     r = requests.post(m.url + "/api/v1", json=call, auth=admin, timeout=5)
     assert r.status_code == 200, r.text
     wait_for(lambda: frameworks(admin) == [], 10, what="the framework torn down")
+    # The completed framework and its tasks: admin sees them, agent not.
+    def completed(who):
+        return requests.get(m.url + "/master/state", auth=who,
+                            timeout=5).json()["completed_frameworks"]
+    [done] = completed(admin)
+    assert done["id"] == s.framework_id
+    assert [(t["id"], t["user"]) for t in done["completed_tasks"]] == [("ok", "root")], done
+    assert completed(agent) == []
+    assert operator(agent, "GET_FRAMEWORKS")["completed_frameworks"] == []
+    assert len(operator(admin, "GET_FRAMEWORKS")["completed_frameworks"]) == 1
+    # The operator event stream is not filtered: agent may not subscribe.
+    r = requests.post(m.url + "/api/v1", json={"type": "SUBSCRIBE"}, auth=agent, timeout=5)
+    assert r.status_code == 403 and "view_tasks" in r.text, r.text
+    r = requests.post(m.url + "/api/v1", json={"type": "SUBSCRIBE"}, auth=admin, timeout=5,
+                      stream=True)
+    assert r.status_code == 200
+    r.close()
     bad = dict(call, teardown={"framework_id": {"value": "nope"}})
     r = requests.post(m.url + "/api/v1", json=bad, auth=admin, timeout=5)
     assert r.status_code == 400 and "nope" in r.text

@@ -48,6 +48,31 @@ static void test_first_match_decides(void **state)
     acls_free(a);
 }
 
+static void test_allowed_all(void **state)
+{
+    (void)state;
+    struct acls *a =
+        parse("{\"view_tasks\": ["
+              "  {\"principals\": {\"values\": [\"ops\"]}, \"users\": {\"type\": \"ANY\"}},"
+              "  {\"principals\": {\"values\": [\"web\"]}, \"users\": {\"values\": [\"web\"]}},"
+              "  {\"principals\": {\"values\": [\"no\"]}, \"users\": {\"type\": \"NONE\"}}"
+              "]}");
+    assert_true(acls_allowed_all(a, ACL_VIEW_TASKS, "ops"));
+    /* Some users only (later ones left to permissive): not sure, no. */
+    assert_false(acls_allowed_all(a, ACL_VIEW_TASKS, "web"));
+    assert_false(acls_allowed_all(a, ACL_VIEW_TASKS, "no"));
+    /* Nothing about this principal: permissive decides. */
+    assert_true(acls_allowed_all(a, ACL_VIEW_TASKS, "other"));
+    assert_true(acls_allowed_all(a, ACL_VIEW_FRAMEWORKS, "web"));
+    assert_true(acls_allowed_all(NULL, ACL_VIEW_TASKS, NULL));
+    acls_free(a);
+    a = parse("{\"permissive\": false, \"view_frameworks\": ["
+              "  {\"principals\": {\"type\": \"ANY\"}, \"users\": {\"type\": \"ANY\"}}]}");
+    assert_true(acls_allowed_all(a, ACL_VIEW_FRAMEWORKS, NULL));
+    assert_false(acls_allowed_all(a, ACL_VIEW_TASKS, "ops"));
+    acls_free(a);
+}
+
 static void test_not_permissive(void **state)
 {
     (void)state;
@@ -96,6 +121,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_match_decides),
+        cmocka_unit_test(test_allowed_all),
         cmocka_unit_test(test_not_permissive),
         cmocka_unit_test(test_errors_name_the_field),
     };
