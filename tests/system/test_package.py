@@ -273,6 +273,13 @@ def test_installed(debs, system_install, tmp_path):
     assert subprocess.run(["getent", "passwd", "agora"], stdout=subprocess.DEVNULL).returncode == 0
     confs = run(["dpkg-query", "-W", "-f=${Conffiles}", "agora"])
     assert "/etc/default/agora-master" in confs, confs
+    # systemd's own check of the installed units (syntax, ExecStart exists),
+    # which works without systemd running.
+    units = [f"/usr/lib/systemd/system/{u}.service" for us in DAEMON_UNITS.values() for u in us]
+    if shutil.which("systemd-analyze"):
+        out = run(["systemd-analyze", "verify", "--man=no", *units],
+                  env=dict(os.environ, SYSTEMD_LOG_LEVEL="warning"))
+        assert "agora" not in out, out
 
     # Work dirs the agora user can reach (pytest's tmp_path is root's 0700).
     tmp = tempfile.mkdtemp(prefix="agora-pkg-", dir="/tmp")
