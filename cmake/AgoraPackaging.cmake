@@ -87,6 +87,9 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://agora.invalid/")
 # dpkg-dev): libevent, jansson, libcurl, protobuf-c, libzookeeper-mt,
 # OpenSSL, zlib, libuuid, at the versions this machine built against.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Binaries and libraries stripped; their debug information goes into
+# <package>-dbgsym .ddeb files beside them, as Debian's own packages do.
+set(CPACK_DEBIAN_DEBUGINFO_PACKAGE ON)
 # Maintainer scripts are installed 0755 and conffiles 0644, whatever the
 # checkout's modes.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

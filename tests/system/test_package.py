@@ -50,7 +50,7 @@ def project_version():
 def debs():
     """{package: path of its .deb}, made from AGORA_BUILD_DIR now."""
     out = os.path.join(BUILD, "packages")
-    for old in glob.glob(os.path.join(out, "*.deb")):
+    for old in glob.glob(os.path.join(out, "*.deb")) + glob.glob(os.path.join(out, "*.ddeb")):
         os.unlink(old)
     run(["cmake", "--build", BUILD, "--target", "package"], timeout=600)
     found = {}
@@ -180,6 +180,19 @@ def test_contents(debs, tmp_path):
     dev_depends = field(debs["libagora-scheduler-dev"], "Depends")
     assert f"libagora-scheduler1 (= {version})" in dev_depends, dev_depends
     assert "libprotobuf-c-dev" in dev_depends and "libzookeeper-mt-dev" in dev_depends
+
+    # Stripped programs and library; their debug information is in
+    # <package>-dbgsym .ddeb files, keyed by build id.
+    root = tempfile.mkdtemp(dir=tmp_path)
+    for pkg in ("agora", "agora-pacer-lb", "libagora-scheduler1"):
+        run(["dpkg-deb", "-x", debs[pkg], root])
+        ddeb = os.path.join(os.path.dirname(debs[pkg]), f"{pkg}-dbgsym_{version}_"
+                            f"{field(debs[pkg], 'Architecture')}.ddeb")
+        assert field(ddeb, "Depends") == f"{pkg} (= {version})", ddeb
+        assert [p for p in contents(ddeb) if p.endswith(".debug")], ddeb
+    for elf in glob.glob(f"{root}/usr/bin/*") + glob.glob(f"{root}/usr/lib/*.so.*"):
+        if not os.path.islink(elf):
+            assert ".debug_info" not in run(["readelf", "-S", "-W", elf]), elf
 
     # Nothing installed names the build tree (the units, the .pc files,
     # the CMake package).
