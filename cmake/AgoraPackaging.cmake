@@ -65,10 +65,15 @@ endforeach()
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/operations.md
   ${CMAKE_SOURCE_DIR}/docs/security.md
   DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/agora COMPONENT agora)
-install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/agora
-  RENAME copyright COMPONENT agora)
-install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/agora-pacer-lb
-  RENAME copyright COMPONENT pacer_lb)
+# Every package carries the licence as /usr/share/doc/<package>/copyright.
+foreach(comp_pkg agora:agora pacer_lb:agora-pacer-lb sched:libagora-scheduler1
+                 sched_dev:libagora-scheduler-dev)
+  string(REPLACE ":" ";" comp_pkg ${comp_pkg})
+  list(GET comp_pkg 0 comp)
+  list(GET comp_pkg 1 pkg)
+  install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${pkg}
+    RENAME copyright COMPONENT ${comp})
+endforeach()
 
 # ------------------------------------------------------------------ CPack
 set(CPACK_GENERATOR DEB)

@@ -148,7 +148,8 @@ def test_contents(debs, tmp_path):
             assert f"/etc/default/{u}" in files and f"/etc/default/{u}" in conffiles
         for script in ("postinst", "prerm", "postrm"):
             assert control_file(debs[pkg], script, tmp_path).startswith("#!/bin/sh"), script
-        assert f"/usr/share/doc/{pkg}/copyright" in files
+    for name, deb in debs.items():
+        assert f"/usr/share/doc/{name}/copyright" in contents(deb), name
     conffiles = control_file(debs["agora"], "conffiles", tmp_path).split()
     etc = sorted(p for p, (mode, _) in agora.items() if p.startswith("/etc/") and mode[0] == "-")
     assert etc == sorted(conffiles), "every file under /etc is a conffile"
