@@ -257,7 +257,7 @@ def hidden_trees():
     return trees
 
 
-def as_unit(name, work, tmp, *args, **kw):
+def as_unit(name, work, *args, **kw):
     """A Daemon that runs /usr/bin/NAME as its systemd unit would: the
     unit's ExecStart, its User=, the variables of its EnvironmentFile=
     (the flags given here win, as they would on ExecStart), with the
@@ -300,7 +300,7 @@ def test_installed(debs, system_install, tmp_path):
     os.chmod(tmp, 0o755)
     daemons = []
     try:
-        master, env = as_unit("agora-master", f"{tmp}/master", tmp)
+        master, env = as_unit("agora-master", f"{tmp}/master")
         assert env["AGORA_WORK_DIR"] == "/var/lib/agora/master"  # overridden by --work_dir
         daemons.append(master.start())
         # It runs as the unit's user, and sees neither tree.
@@ -314,7 +314,7 @@ def test_installed(debs, system_install, tmp_path):
         assert ui.status_code == 200 and "<html" in ui.text.lower(), ui.text[:300]
         addr = f"127.0.0.1:{master.port}"
 
-        slave, _ = as_unit("agora-slave", f"{tmp}/slave", tmp, f"--master={addr}",
+        slave, _ = as_unit("agora-slave", f"{tmp}/slave", f"--master={addr}",
                            "--isolation=none", "--resources=cpus:2;mem:1024;ports:[31000-31100]")
         daemons.append(slave.start())
         wait_for(lambda: [s for s in requests.get(master.url + "/master/state", timeout=5)
@@ -322,12 +322,12 @@ def test_installed(debs, system_install, tmp_path):
         run(["/usr/bin/agora-batch", f"--master={addr}", "--tasks=3", "--cmd=true",
              "--timeout=60secs"], timeout=90)
 
-        pacer, _ = as_unit("agora-pacer", f"{tmp}/pacer", tmp, f"--master={addr}", "--http_port=0")
+        pacer, _ = as_unit("agora-pacer", f"{tmp}/pacer", f"--master={addr}", "--http_port=0")
         daemons.append(pacer.start())
         wait_for(lambda: requests.get(pacer.url + "/v2/info", timeout=5).json()["frameworkId"],
                  20, what="Pacer subscribed")
 
-        lb, _ = as_unit("agora-pacer-lb", f"{tmp}/lb", tmp, f"--marathon={pacer.url}",
+        lb, _ = as_unit("agora-pacer-lb", f"{tmp}/lb", f"--marathon={pacer.url}",
                         "--http_port=0")
         daemons.append(lb.start())
         wait_for(lambda: requests.get(lb.url + "/health", timeout=5).status_code == 200, 20,
