@@ -15,6 +15,7 @@ tests/run.sh sets when it runs as root (CI's throwaway machines); the
 rest of the suite never looks in /usr/bin (agora_harness.binary reads
 AGORA_BUILD_DIR only)."""
 import glob
+import json
 import os
 import pwd
 import re
@@ -321,6 +322,10 @@ def test_installed(debs, system_install, tmp_path):
                           .json()["slaves"] if s["active"]], 20, what="the slave registered")
         run(["/usr/bin/agora-batch", f"--master={addr}", "--tasks=3", "--cmd=true",
              "--timeout=60secs"], timeout=90)
+        if os.path.exists(os.path.join(BUILD, "bin", "agora")):
+            # The CLI, as an operator on the host would call it.
+            summary = json.loads(run(["/usr/bin/agora", f"--master={addr}", "--json", "cluster"]))
+            assert summary, summary
 
         pacer, _ = as_unit("agora-pacer", f"{tmp}/pacer", f"--master={addr}", "--http_port=0")
         daemons.append(pacer.start())
