@@ -15,6 +15,7 @@ PKGS=(
   libcmocka-dev uthash-dev
   python3-pytest python3-pytest-timeout python3-requests python3-marathon
   procps curl
+  dpkg-dev  # dpkg-shlibdeps: the Depends of the .deb packages (--target package)
   openssl  # the openssl tool: tests/system/test_tls.py makes its CA and certificates
 )
 # Browser tests of the web UIs (tests/ui, tests/system/test_ui_*.py):
