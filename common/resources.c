@@ -28,6 +28,16 @@
 /* Largest scalar accepted (value, not milli): far above any real machine,
  * far below where value*1000 stops fitting an int64 exactly. */
 #define RES_SCALAR_MAX 1e15
+#define RES_MILLI_MAX ((int64_t)(RES_SCALAR_MAX * 1000))
+
+/* Sums of scalars saturate instead of overflowing (undefined behaviour):
+ * a cluster's total of many slaves at the limit is still counted. */
+static int64_t milli_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    return a + b;
+}
 
 /* ------------------------------------------------------------------ */
 /* ranges on sorted, coalesced arrays                                  */
@@ -254,7 +264,7 @@ static void entry_add(struct resource *dst, const struct resource *src)
 {
     switch (src->type) {
     case RES_SCALAR:
-        dst->milli += src->milli;
+        dst->milli = milli_add(dst->milli, src->milli);
         break;
     case RES_RANGES:
         dst->ranges = xrealloc(dst->ranges, (dst->nranges + src->nranges) * sizeof(*dst->ranges));
@@ -474,7 +484,10 @@ void res_add_scalar(struct resources *r, const char *name, const char *role, dou
 
     if (!scalar_to_milli(value, &milli) || milli == 0)
         return;
-    res_slot(r, name, role ? role : "*", RES_SCALAR)->milli += milli;
+    {
+        struct resource *slot = res_slot(r, name, role ? role : "*", RES_SCALAR);
+        slot->milli = milli_add(slot->milli, milli);
+    }
 }
 
 /* begin > end is an empty range and adds nothing. */
@@ -639,14 +652,26 @@ static char *trim_dup(const char *s, const char *e)
 }
 
 /* Names and roles must not contain the syntax characters. */
+/* A name, role or set item of the text syntax. It must also be valid
+ * UTF-8 without control characters: every one of them reaches JSON (offers,
+ * /state, the registry), where jansson refuses anything else and the
+ * resource would silently vanish (found by fuzz_resources). */
 static bool word_ok(const char *s)
 {
+    const char *p;
+    json_t *j;
+
     if (*s == '\0')
         return false;
-    for (; *s; s++) {
-        if (strchr("();:,[]{}", *s) || isspace((unsigned char)*s))
+    for (p = s; *p; p++) {
+        if (strchr("();:,[]{}", *p) || isspace((unsigned char)*p) || (unsigned char)*p < 0x20 ||
+            *p == 0x7f)
             return false;
     }
+    j = json_string(s);
+    if (j == NULL)
+        return false;
+    json_decref(j);
     return true;
 }
 
@@ -782,6 +807,19 @@ static int check_type(const struct resources *r, const char *name, enum res_type
     return 0;
 }
 
+/* After adding an entry to slot: each entry is within RES_SCALAR_MAX, but
+ * "cpus:1e15;cpus:1e15" adds up past it, to an amount that no JSON or
+ * protobuf reader takes back (found by fuzz_resources). */
+static int check_total(const struct resource *slot, const char *where, char **err)
+{
+    if (slot->type == RES_SCALAR && slot->milli > RES_MILLI_MAX) {
+        if (err)
+            *err = xasprintf("%s'%s' adds up to more than %g", where, slot->name, RES_SCALAR_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* One "name(role):value" entry of the text syntax, added to r. */
 static int parse_entry(const char *ent, const char *default_role, struct resources *r, char **err)
 {
@@ -846,8 +884,12 @@ static int parse_entry(const char *ent, const char *default_role, struct resourc
     }
     if (check_type(r, name, e.type, "resources: ", err) < 0)
         goto out;
-    if (!entry_is_empty(&e))
-        entry_add(res_slot(r, name, role, e.type), &e);
+    if (!entry_is_empty(&e)) {
+        struct resource *slot = res_slot(r, name, role, e.type);
+        entry_add(slot, &e);
+        if (check_total(slot, "resources: ", err) < 0)
+            goto out;
+    }
     rc = 0;
     goto out;
 
@@ -1087,8 +1129,12 @@ static int res_from_pb_role(Mesos__V1__Resource *const *pb, size_t n, const char
         snprintf(where, sizeof(where), "resources[%zu]: ", i);
         if (check_type(r, res->name, e.type, where, err) < 0)
             goto fail;
-        if (!entry_is_empty(&e))
-            entry_add(res_slot(r, res->name, role, e.type), &e);
+        if (!entry_is_empty(&e)) {
+            struct resource *slot = res_slot(r, res->name, role, e.type);
+            entry_add(slot, &e);
+            if (check_total(slot, where, err) < 0)
+                goto fail;
+        }
         entry_free(&e);
     }
     return 0;

@@ -238,10 +238,127 @@ static char *java_to_ere(const char *in)
     return out;
 }
 
+/* Largest expression compile_regex lets regcomp build, in rough nodes.
+ * Real constraints ("rack-[0-9]+", "web[0-9]\\.example\\.com") need
+ * tens. */
+#define CONS_REGEX_MAX_NODES 4096
+
+/* Number of the bound of a {n,m} repetition at *pp (moved past it); -1 when
+ * there is none or it is absurd. */
+static long dup_bound(const char **pp)
+{
+    const char *p = *pp;
+    long v = 0;
+
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (*p++ - '0');
+        if (v > 100000)
+            return -1;
+    }
+    *pp = p;
+    return v;
+}
+
+/* Is the ERE small enough for regcomp? glibc copies the operand of '+'
+ * and of {n,m} once per repetition, so repetitions multiply: "a++++..."
+ * (40 '+', taken from Java's possessive "a++") or nested bounds made
+ * regcomp allocate gigabytes from one constraint of a client's app (found
+ * by fuzz_constraints). Estimates the nodes per group level: an atom is
+ * 1, a group the sum of its items, a repetition multiplies the item
+ * before it. Malformed input is left to regcomp to refuse. */
+static bool ere_small_enough(const char *ere)
+{
+    enum { MAX_DEPTH = 32 };
+    size_t sum[MAX_DEPTH], last[MAX_DEPTH];
+    int d = 0;
+
+    sum[0] = last[0] = 0;
+    for (const char *p = ere; *p; p++) {
+        size_t atom = 1, mult;
+
+        switch (*p) {
+        case '\\':
+            if (p[1] != '\0')
+                p++;
+            break;
+        case '[':
+            /* to the closing ']': one atom ("[]...]" and "[^]...]" start
+             * with a literal ']', "[:alpha:]" holds one) */
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']') {
+                if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char *close = strchr(p + 2, ']');
+                    if (close == NULL)
+                        return true;
+                    p = close;
+                }
+                p++;
+            }
+            if (*p == '\0')
+                return true;
+            break;
+        case '(':
+            if (++d >= MAX_DEPTH)
+                return false;
+            sum[d] = last[d] = 0;
+            continue;
+        case ')':
+            if (d == 0)
+                return true;
+            atom = sum[d--];
+            break;
+        case '*':
+        case '?':
+            continue;
+        case '+':
+        case '{': {
+            if (*p == '+') {
+                mult = 2;
+            } else {
+                const char *q = p + 1;
+                long lo = dup_bound(&q), hi = lo;
+                if (lo >= 0 && *q == ',') {
+                    q++;
+                    hi = *q == '}' ? lo : dup_bound(&q);
+                }
+                if (lo < 0 || hi < 0 || *q != '}')
+                    break; /* not a bound: regcomp decides what it is */
+                mult = (size_t)(hi > lo ? hi : lo) + 1;
+                p = q;
+            }
+            sum[d] += last[d] * (mult - 1);
+            last[d] *= mult;
+            if (sum[d] > CONS_REGEX_MAX_NODES)
+                return false;
+            continue;
+        }
+        default:
+            break;
+        }
+        sum[d] += atom;
+        last[d] = atom;
+        if (sum[d] > CONS_REGEX_MAX_NODES)
+            return false;
+    }
+    return true;
+}
+
 static bool compile_regex(const char *java, regex_t *re)
 {
     char *ere = java_to_ere(java);
-    int rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB);
+    int rc;
+
+    if (!ere_small_enough(ere)) {
+        free(ere);
+        return false;
+    }
+    rc = regcomp(re, ere, REG_EXTENDED | REG_NOSUB);
 
     free(ere);
     return rc == 0;

@@ -5,7 +5,8 @@
  * Besides crashes it checks the round trip: a header that parses into
  * principal:secret (no ':' in the principal) is the header that
  * auth_basic_header makes of them, up to padding, and a credentials text
- * that parses checks its own first credential.
+ * that parses checks its own first credential. The input is also read as
+ * Marathon's --http_credentials list ("user:password,user:password").
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         auth_creds_free(c);
     }
     free(err);
+    err = NULL;
+
+    c = auth_creds_from_pairs(text, &err);
+    if (c == NULL) {
+        if (err == NULL)
+            abort();
+        free(err);
+    } else {
+        const char *cp, *cs;
+        size_t n = auth_creds_count(c);
+        if (n == 0 || !auth_creds_get(c, n - 1, &cp, &cs) || auth_creds_get(c, n, &cp, &cs))
+            abort();
+        auth_creds_free(c);
+    }
     free(text);
     return 0;
 }

@@ -197,6 +197,20 @@ static void test_validate_messages(void **state)
            "|/constraints(12):error.expected.jsstring");
     free(s);
 
+    /* Found by fuzz_constraints: expressions that glibc's regcomp would
+     * blow up to gigabytes (repetitions copy their operand) are refused;
+     * ordinary repetitions still compile. */
+    s = invalid("[[\"h\",\"LIKE\",\"a++++++++++++++++++++++++++++++++++++++++\"],"
+                "[\"h\",\"LIKE\",\"((a{100}){100}){100}\"],"
+                "[\"h\",\"UNLIKE\",\"(((((((((((((x+)+)+)+)+)+)+)+)+)+)+)+)+)\"],"
+                "[\"h\",\"LIKE\",\"r-[0-9]{1,3}(\\\\.[a-z]+)*\"],[\"h\",\"LIKE\",\"x{2,}y|z{,2}\"]]",
+                &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(s, "/constraints(0):is not a valid regular expression"
+                           "|/constraints(1):is not a valid regular expression"
+                           "|/constraints(2):is not a valid regular expression");
+    free(s);
+
     s = invalid("{\"a\":1}", &n);
     assert_int_equal(n, 1);
     assert_string_equal(s, "/constraints:error.expected.jsarray");

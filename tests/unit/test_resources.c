@@ -122,6 +122,16 @@ static void test_parse_errors(void **state)
     expect_parse_err("cpus:\xff\xfe", "resources: bad value '?"
                                       "?' for 'cpus'");
     expect_parse_err("cpus:1;cpus:[1-2]", "resources: 'cpus' is both SCALAR and RANGES");
+    /* Found by fuzz_resources: entries that add up past the limit no
+     * JSON or protobuf reader takes back, and names, roles and items that
+     * JSON cannot carry (every endpoint and the registry would drop them). */
+    expect_parse_err("cpus:1e15;cpus:1e15", "resources: 'cpus' adds up to more than 1e+15");
+    expect_parse_err("[{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1e15}},"
+                     "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}]",
+                     "resources[1]: 'mem' adds up to more than 1e+15");
+    expect_parse_err("\xf5:1", "resources: bad name in '?:1'");
+    expect_parse_err("cpus(w\x01):1", "resources: bad role in 'cpus(w\x01):1'");
+    expect_parse_err("disks:{a,\xc3}", "resources: bad value '{a,?}' for 'disks'");
     expect_parse_err("[{\"name\":\"cpus\"}]", "resources[0]: missing required field 'type'");
 }
 
@@ -411,20 +421,33 @@ static void test_json(void **state)
     json_decref(j);
 }
 
+/* Found by fuzz_resources: sums saturate rather than overflow int64 (a
+ * cluster of many slaves at the per-entry limit). */
+static void test_sum_saturates(void **state)
+{
+    struct resources a, b;
+
+    (void)state;
+    res_init(&a);
+    res_init(&b);
+    res_add_scalar(&b, "cpus", NULL, 1e15);
+    for (int i = 0; i < 20; i++)
+        res_add(&a, &b);
+    assert_true(res_scalar(&a, "cpus") > 9e15); /* INT64_MAX thousandths */
+    assert_true(res_contains(&a, &b));
+    res_cleanup(&a);
+    res_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_format),
-        cmocka_unit_test(test_default_role),
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_json_text),
-        cmocka_unit_test(test_add_subtract_ranges),
-        cmocka_unit_test(test_roles_and_sets),
-        cmocka_unit_test(test_fixed_point),
-        cmocka_unit_test(test_range_values),
-        cmocka_unit_test(test_pb_round_trip),
-        cmocka_unit_test(test_pb_errors),
-        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_parse_format),   cmocka_unit_test(test_default_role),
+        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_sum_saturates),
+        cmocka_unit_test(test_json_text),      cmocka_unit_test(test_add_subtract_ranges),
+        cmocka_unit_test(test_roles_and_sets), cmocka_unit_test(test_fixed_point),
+        cmocka_unit_test(test_range_values),   cmocka_unit_test(test_pb_round_trip),
+        cmocka_unit_test(test_pb_errors),      cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
