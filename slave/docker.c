@@ -14,7 +14,8 @@
  * dk_set_state() is the only place that changes the state, and logs it.
  * While RUNNING two requests stay open: POST /wait (the exit) and a
  * followed GET /logs whose multiplexed frames go to the sandbox's stdout
- * and stderr files, so /files/read shows them. Once the container exited
+ * and stderr files (rotated at --task_log_max_size, common/logrot.h), so
+ * /files/read shows them. Once the container exited
  * it is inspected (exit code, OOM kill), its logs are drained (bounded),
  * it is removed, and only then is the exit reported, so a terminal task
  * never leaves a container behind. Kill: POST /stop?t=<grace> (the engine
@@ -50,13 +51,15 @@
 #include "fdio.h"
 #include "docker_spec.h"
 #include "log.h"
+#include "logrot.h"
 #include "mem.h"
 #include "metrics.h"
 #include "timeutil.h"
 
 #define DK_CALL_TIMEOUT 60.0  /* create, start, inspect, remove, exec */
 #define DK_STOP_EXTRA 60.0    /* stop: grace + this */
-#define DK_LOG_DRAIN_SECS 2.0 /* after the exit, wait this long for the logs' end */
+#define DK_LOG_DRAIN_SECS 2.0 /* after the exit, wait for the logs' end while they come... */
+#define DK_LOG_DRAIN_MAX 60.0 /* ...with no gap this long, and this long at most */
 #define DK_INSPECT_RETRIES 30 /* engine unreachable: retries, 2 s apart */
 #define DK_RETRY_SECS 2.0
 #define DK_PULL_LINE_MAX (64 * 1024)
@@ -99,8 +102,8 @@ struct dk_cont {
     struct docker_call *logs_call;
     struct docker_call *stop_call;
     struct docker_demux demux;
-    int out_fd, err_fd; /* sandbox stdout / stderr */
-    char *pull_line;    /* partial JSON line of the pull progress */
+    struct logrot out_log, err_log; /* sandbox stdout / stderr, rotated */
+    char *pull_line;                /* partial JSON line of the pull progress */
     size_t pull_len;
     char *pull_error;    /* "error" of the pull progress */
     char *report_msg;    /* failure to report once discarded */
@@ -110,6 +113,9 @@ struct dk_cont {
     bool kill_requested;
     double grace;
     bool logs_done;
+    uint64_t log_bytes;   /* received from the engine (the drain sees them flow) */
+    uint64_t drain_seen;  /* log_bytes when the drain timer was last armed */
+    double drain_started; /* monotonic: the exit was seen */
     bool have_exit;
     int exit_code;
     bool oom_killed;
@@ -344,8 +350,15 @@ static bool read_checkpointed_exit(struct dk_cont *dc)
 
 static void drain_deadline(struct dk_cont *dc)
 {
-    log_info("task %s: logs of %s did not end within %.0fs; removing it anyway", dc->t->id,
-             dc->name, DK_LOG_DRAIN_SECS);
+    /* A fast writer's last megabytes may still be on their way from the
+     * engine when its container exits: wait on while they flow. */
+    if (dc->log_bytes != dc->drain_seen && time_mono() - dc->drain_started < DK_LOG_DRAIN_MAX) {
+        dc->drain_seen = dc->log_bytes;
+        dk_after(dc, DK_LOG_DRAIN_SECS, drain_deadline);
+        return;
+    }
+    log_info("task %s: logs of %s did not end within %.0fs of the last line; removing it anyway",
+             dc->t->id, dc->name, DK_LOG_DRAIN_SECS);
     dc->logs_done = true;
     dk_maybe_finish(dc);
 }
@@ -386,8 +399,11 @@ static void dk_exited(struct dk_cont *dc)
         dc->t->health = NULL;
     }
     dk_set_state(dc, DK_DRAINING);
-    if (!dc->logs_done && dc->logs_call != NULL)
+    if (!dc->logs_done && dc->logs_call != NULL) {
+        dc->drain_seen = dc->log_bytes;
+        dc->drain_started = time_mono();
         dk_after(dc, DK_LOG_DRAIN_SECS, drain_deadline);
+    }
     path = xasprintf("/containers/%s/json", dc->name);
     dc->call =
         docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exited_inspect_done, dc);
@@ -397,18 +413,21 @@ static void dk_exited(struct dk_cont *dc)
 static void log_frame(int stream, const char *data, size_t len, void *arg)
 {
     struct dk_cont *dc = arg;
-    int fd = stream == 2 ? dc->err_fd : dc->out_fd;
+    struct logrot *lr = stream == 2 ? &dc->err_log : &dc->out_log;
     struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
 
-    if (fd >= 0 && fdio_write_all(fd, data, len) < 0) {
+    dc->log_bytes += len;
+    if (lr->path == NULL)
+        return;
+    if (logrot_write(lr, data, len) < 0) {
         /* a full disk loses log lines, not the task */
     }
     /* The file's mtime is the log cursor a restarted slave resumes from
      * (logs_since). The kernel stamps writes with its coarse clock, which
      * can lag the engine's timestamp of the line we just got by a tick and
      * make the line come back twice; stamp it with the precise time. */
-    if (fd >= 0 && clock_gettime(CLOCK_REALTIME, &times[1]) == 0)
-        futimens(fd, times);
+    if (lr->fd >= 0 && clock_gettime(CLOCK_REALTIME, &times[1]) == 0)
+        futimens(lr->fd, times);
 }
 
 static int logs_data(const char *data, size_t len, void *arg)
@@ -434,15 +453,14 @@ static void logs_done(const struct docker_response *r, void *arg)
     dk_maybe_finish(dc);
 }
 
-static int open_log(const char *sandbox, const char *name)
+static void open_log(struct dk_cont *dc, struct logrot *lr, const char *name)
 {
-    char *path = xasprintf("%s/%s", sandbox, name);
-    int fd = fdio_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const struct slave_flags *f = dc->s->flags;
+    char *path = xasprintf("%s/%s", dc->t->sandbox, name);
 
-    if (fd < 0)
+    if (logrot_open(lr, path, f->task_log_max_size, (unsigned)f->task_log_files) < 0)
         log_warn("cannot open %s: %s", path, strerror(errno));
     free(path);
-    return fd;
 }
 
 /* Last write to the sandbox's log files, as the engine's "since". */
@@ -478,10 +496,10 @@ static void dk_follow_logs(struct dk_cont *dc)
 
     if (dc->logs_call != NULL || dc->logs_done)
         return;
-    if (dc->out_fd < 0)
-        dc->out_fd = open_log(dc->t->sandbox, "stdout");
-    if (dc->err_fd < 0)
-        dc->err_fd = open_log(dc->t->sandbox, "stderr");
+    if (dc->out_log.path == NULL)
+        open_log(dc, &dc->out_log, "stdout");
+    if (dc->err_log.path == NULL)
+        open_log(dc, &dc->err_log, "stderr");
     if (dc->recovering)
         since = logs_since(dc);
     docker_demux_init(&dc->demux);
@@ -839,7 +857,7 @@ static struct dk_cont *dk_cont_new(struct dk *dk, struct task *t)
     dc->t = t;
     dc->name = xasprintf("agora-%s", t->container_id);
     dc->image = xstrdup(t->info->container->docker->image);
-    dc->out_fd = dc->err_fd = -1;
+    dc->out_log.fd = dc->err_log.fd = -1;
     dc->timer = evtimer_new(dc->s->base, dk_timer_cb, dc);
     t->cont = dc;
     return dc;
@@ -936,10 +954,8 @@ static void dk_destroy(struct containerizer *c, struct task *t)
     docker_call_cancel(dc->wait_call);
     docker_call_cancel(dc->logs_call);
     docker_call_cancel(dc->stop_call);
-    if (dc->out_fd >= 0)
-        close(dc->out_fd);
-    if (dc->err_fd >= 0)
-        close(dc->err_fd);
+    logrot_close(&dc->out_log);
+    logrot_close(&dc->err_log);
     event_free(dc->timer);
     json_decref(dc->create_body);
     free(dc->pull_line);

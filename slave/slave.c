@@ -180,6 +180,15 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
                          flags->disk_watch_interval);
         goto fail;
     }
+    if (flags->task_log_files < 0 || flags->task_log_files > 1000) {
+        *err = xasprintf("--task_log_files: must be between 0 and 1000: %d", flags->task_log_files);
+        goto fail;
+    }
+    if (flags->task_log_max_size > 0 && flags->task_log_max_size < 4096) {
+        *err = xasprintf("--task_log_max_size: must be 0 (never rotate) or at least 4KB: %lluB",
+                         (unsigned long long)flags->task_log_max_size);
+        goto fail;
+    }
     s->containerizer = composing_containerizer_new(s, err);
     if (s->containerizer == NULL)
         goto fail;

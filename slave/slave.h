@@ -68,6 +68,8 @@ struct slave_flags {
     double gc_delay;                       /* seconds a finished task's sandbox is kept */
     double disk_watch_interval;            /* seconds between disk usage checks */
     double gc_disk_headroom;               /* 0..1: the delay is 0 at 1 - headroom used */
+    uint64_t task_log_max_size;            /* bytes of a task's stdout/stderr before rotation */
+    int task_log_files;                    /* rotated copies kept (stdout.1, ...) */
 };
 
 /* The master connection (see slave.c for the transitions). */
