@@ -27,9 +27,10 @@
  * Recovery: a checkpointed Docker task is looked up by name; running, it
  * is re-adopted (logs resume from the sandbox files' mtime); exited, it
  * gets its terminal update; created but not started, it is started; gone
- * before it was started, it is launched again. Then every container
- * labelled with this slave's id that no task claims is an orphan: stopped
- * and removed.
+ * before it was started, it is launched again. Then, and every
+ * --orphan_sweep_interval after (orphans.c), every container labelled
+ * with this slave's id that no task claims is an orphan: stopped and
+ * removed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -72,6 +73,7 @@ struct dk {
     struct docker_client *client;
     struct dk_orphan *orphans;     /* cleanups in flight */
     struct docker_call *list_call; /* the orphan sweep's container list */
+    struct metric *m_orphans;      /* orphan containers removed */
 };
 
 enum dk_state {
@@ -1131,6 +1133,7 @@ static void orphan_removed(const struct docker_response *r, void *arg)
     o->call = NULL;
     if (r->status == 204 || r->status == 404) {
         log_info("orphan container %s removed", o->name);
+        metric_inc(o->dk->m_orphans, 1);
     } else {
         m = docker_error_message(r);
         log_warn("orphan container %s: remove: %s", o->name, m);
@@ -1146,6 +1149,15 @@ static void orphan_stopped(const struct docker_response *r, void *arg)
 
     o->call = docker_call(o->dk->client, "DELETE", path, NULL, DK_CALL_TIMEOUT, orphan_removed, o);
     free(path);
+}
+
+/* Already being removed (a sweep before this one found it)? */
+static bool orphan_pending(struct dk *dk, const char *id)
+{
+    for (struct dk_orphan *o = dk->orphans; o != NULL; o = o->next)
+        if (strcmp(o->name, id) == 0)
+            return true;
+    return false;
 }
 
 static void list_done(const struct docker_response *r, void *arg)
@@ -1171,7 +1183,7 @@ static void list_done(const struct docker_response *r, void *arg)
         labels = json_object_get(item, "Labels");
         cid = json_string_value(json_object_get(labels, "agora.container_id"));
         id = json_string_value(json_object_get(item, "Id"));
-        if (id == NULL || (cid != NULL && slave_container_in_use(cid, s)))
+        if (id == NULL || (cid != NULL && slave_container_in_use(cid, s)) || orphan_pending(dk, id))
             continue;
         o = xcalloc(1, sizeof(*o));
         o->dk = dk;
@@ -1196,8 +1208,8 @@ static void dk_recovered(struct containerizer *c)
     json_t *filters;
     char *text, *esc, *path;
 
-    if (s->agent_id == NULL)
-        return; /* a new slave owns no container yet */
+    if (s->agent_id == NULL || dk->list_call != NULL)
+        return; /* a new slave owns no container yet; or a sweep is under way */
     filters = json_pack("{s:[s+]}", "label", "agora.slave_id=", s->agent_id);
     text = json_dumps(filters, JSON_COMPACT);
     esc = docker_escape(text);
@@ -1255,6 +1267,8 @@ struct containerizer *docker_containerizer_new(struct slave *s, char **err)
     }
     dk = xcalloc(1, sizeof(*dk));
     dk->client = docker_client_new(s->base, s->flags->docker_socket);
+    dk->m_orphans = metrics_counter("agora_slave_orphan_containers_removed_total",
+                                    "Containers of this slave that no task owned, removed");
     dk->base.name = "docker";
     dk->base.launch = dk_launch;
     dk->base.kill = dk_kill;

@@ -58,6 +58,8 @@ static const struct flag flag_table[] = {
       "a task's stdout or stderr file in its sandbox is rotated beyond this size (0: never)" },
     { "task_log_files", FLAG_INT, &flags.task_log_files, "5",
       "rotated copies of a task's stdout/stderr kept (stdout.1 ... stdout.N)" },
+    { "orphan_sweep_interval", FLAG_DURATION, &flags.orphan_sweep_interval, "1mins",
+      "how often containers and processes of this slave that no task owns are removed" },
 };
 
 static void on_stop(struct daemon *d, void *arg, int sig)
