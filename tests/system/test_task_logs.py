@@ -131,3 +131,40 @@ def test_docker_task_stdout_rotated(dcluster):
     dcluster.wait_slaves(1)
     tid = run_writer(dcluster, slave, lambda aid: docker_task("dwriter", aid, WRITER))
     check_sandbox(slave, tid)
+
+
+def test_process_task_logs_survive_slave_restart(cluster):
+    """The monitor, not the slave, holds a process task's pipes: a kill -9
+    of the slave neither stops the task's output (no SIGPIPE) nor loses
+    it, and rotation goes on while the slave is down."""
+    cluster.start_master("--allocation_interval=100ms")
+    slave = cluster.add_slave("--task_log_max_size=4KB", "--task_log_files=1")
+    cluster.wait_slaves(1)
+    fw = SchedulerClient(cluster.master.url, name="task-logs-restart", failover_timeout=300)
+    fw.subscribe()
+    offer = fw.next_offers()[0]
+    fw.launch(offer, [task_info("chatty", offer["agent_id"],
+                                "i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.005; done")])
+    fw.wait_update("chatty", "TASK_RUNNING")
+    sandbox = sandbox_of(slave, "chatty")
+    wait_for(lambda: os.path.exists(os.path.join(sandbox, "stdout.1")), 20,
+             what="a first rotation")
+    slave.kill9()
+
+    def last_line():
+        with open(os.path.join(sandbox, "stdout")) as f:
+            lines = f.read().split("\n")
+        return next((int(ln[5:]) for ln in reversed(lines) if ln.startswith("line-")), -1)
+
+    n0 = last_line()
+    wait_for(lambda: last_line() > n0 + 50, 10, what="output going on with the slave down")
+    slave.start()
+    wait_for(lambda: cluster.task("chatty") and cluster.task("chatty")["state"] == "TASK_RUNNING"
+             and files_read_tail(slave, sandbox + "/stdout", 200).rstrip().split("\n")[-1]
+             .startswith("line-"), 20, what="the task running and its log read after the restart")
+    n1 = last_line()
+    wait_for(lambda: last_line() > n1 + 50, 10, what="output going on after the restart")
+    assert sorted(n for n in os.listdir(sandbox) if n.startswith("stdout")) == \
+        ["stdout", "stdout.1"]
+    assert os.path.getsize(os.path.join(sandbox, "stdout")) <= 4096
+    fw.close()
