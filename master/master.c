@@ -96,8 +96,36 @@ static void task_free(struct task *t)
     free(t->slave_id);
     pb_free(t->info);
     pb_free(t->latest);
+    pb_free(t->kill_policy);
     res_cleanup(&t->res);
     free(t);
+}
+
+bool task_kill_remember(struct master *m, struct task *t, const Mesos__V1__KillPolicy *policy)
+{
+    if (!t->kill_pending) {
+        if (m->nkills_pending >= MASTER_MAX_PENDING_KILLS) {
+            log_warn("task %s of framework %s: %zu kills pending already; this one is not kept "
+                     "for the slave's return",
+                     t->id, t->fw->id, m->nkills_pending);
+            return false;
+        }
+        t->kill_pending = true;
+        m->nkills_pending++;
+    }
+    pb_free(t->kill_policy);
+    t->kill_policy = policy ? pb_dup(&policy->base) : NULL;
+    return true;
+}
+
+void task_kill_forget(struct master *m, struct task *t)
+{
+    if (!t->kill_pending)
+        return;
+    t->kill_pending = false;
+    m->nkills_pending--;
+    pb_free(t->kill_policy);
+    t->kill_policy = NULL;
 }
 
 static void task_push_status(struct task *t, Mesos__V1__TaskState state, double ts)
@@ -191,6 +219,8 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
     task_push_status(t, state, st && st->has_timestamp ? st->timestamp : time_now());
     if (task_state_terminal(state) || state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
         task_release_resources(m, t, true);
+    if (task_state_terminal(state))
+        task_kill_forget(m, t);
     if (changed || health_changed)
         op_event_task_updated(m, t);
 }
@@ -249,6 +279,7 @@ void task_remove(struct master *m, struct task *t)
 {
     struct framework *fw = t->fw;
     task_release_resources(m, t, true);
+    task_kill_forget(m, t);
     HASH_DELETE(hh, fw->tasks, t);
     fw->ntasks--;
     if (t->slave) {
@@ -867,6 +898,9 @@ static void metrics_setup(struct master *m)
                      m);
     metrics_gauge_fn("agora_master_slaves", "Slaves known (any state)", g_slaves_total, m);
     metrics_gauge_fn("agora_master_offers_outstanding", "Offers not yet answered", g_offers, m);
+    metrics_gauge_fn("agora_master_kills_pending",
+                     "Kills kept until their task ends (re-sent when its slave re-registers)",
+                     g_task_count, &m->nkills_pending);
     metrics_gauge_fn("agora_master_elected", "1 when this master leads", g_elected, m);
     metrics_gauge_fn("agora_master_uptime_seconds", "Seconds since start", g_uptime, m);
     metrics_gauge_fn("agora_master_allocation_cycles_total", "Allocation passes run",

@@ -64,6 +64,10 @@ struct master;
 #define MASTER_MAX_COMPLETED_FRAMEWORKS 50
 /* Status history kept per task (oldest dropped first). */
 #define MASTER_MAX_TASK_STATUSES 16
+/* Kills remembered for tasks whose slave may not have received them
+ * (disconnected, unreachable, or a stream that broke): beyond this many a
+ * kill is still sent when the slave is connected but not remembered. */
+#define MASTER_MAX_PENDING_KILLS 10000
 /* A stream whose peer does not read is cut beyond this many queued bytes. */
 #define MASTER_MAX_STREAM_PENDING (64u * 1024u * 1024u)
 
@@ -199,11 +203,13 @@ struct task {
     Mesos__V1__TaskStatus *latest; /* owned; NULL until the first update */
     struct task_status_rec statuses[MASTER_MAX_TASK_STATUSES];
     size_t nstatuses;
-    struct resources res; /* task + executor resources */
-    bool resources_used;  /* counted in used/allocator */
-    uint64_t seen_gen;    /* slave re-registration scratch */
-    double launched_at;   /* RUN_TASK queued (queues.c); 0 once RUNNING */
-    UT_hash_handle hh;    /* in fw->tasks */
+    struct resources res;               /* task + executor resources */
+    bool resources_used;                /* counted in used/allocator */
+    uint64_t seen_gen;                  /* slave re-registration scratch */
+    double launched_at;                 /* RUN_TASK queued (queues.c); 0 once RUNNING */
+    bool kill_pending;                  /* framework asked for a kill; re-sent on re-registration */
+    Mesos__V1__KillPolicy *kill_policy; /* owned; NULL: the task's own */
+    UT_hash_handle hh;                  /* in fw->tasks */
     struct task *slave_prev, *slave_next;
 };
 
@@ -267,6 +273,7 @@ struct master {
     struct offer *offers;         /* uthash */
     size_t nframeworks_active, nslaves_connected, nslaves_unreachable;
     size_t task_counts[16]; /* tasks in the model, by TaskState */
+    size_t nkills_pending;  /* tasks with kill_pending (MASTER_MAX_PENDING_KILLS) */
     json_t *completed_frameworks[MASTER_MAX_COMPLETED_FRAMEWORKS];
     size_t completed_fw_head, ncompleted_fw;
 
@@ -366,6 +373,13 @@ void task_update_state(struct master *m, struct task *t, const Mesos__V1__TaskSt
  * when send is true. */
 void task_master_transition(struct master *m, struct task *t, Mesos__V1__TaskState state,
                             Mesos__V1__TaskStatus__Reason reason, const char *message, bool send);
+/* The framework asked for t to be killed: remember it until the task
+ * ends, so that a slave that was gone, or whose stream broke with the
+ * kill in it, gets it again when it re-registers. policy may be NULL.
+ * false: too many kills pending (not remembered). */
+bool task_kill_remember(struct master *m, struct task *t, const Mesos__V1__KillPolicy *policy);
+/* The kill is done with (the task ended or left the model). */
+void task_kill_forget(struct master *m, struct task *t);
 /* Unlink a task from the model (into fw's completed ring). */
 void task_remove(struct master *m, struct task *t);
 /* Stop counting a non-terminal task's resources (used, allocator). */

@@ -740,15 +740,19 @@ static void call_kill(struct master *m, struct framework *fw,
     }
     if (task_state_terminal(t->state))
         return;
+    const Mesos__V1__KillPolicy *policy = k->kill_policy ? k->kill_policy : t->info->kill_policy;
+    /* Remembered even when sent: a stream that breaks (the slave paused,
+     * the network cut) loses what was queued on it, and the slave's
+     * re-registration is where the master learns the task still runs. */
+    bool kept = task_kill_remember(m, t, policy);
     if (!t->slave || t->slave->state != SLAVE_STATE_CONNECTED) {
-        log_info("framework %s: task %s is on slave %s which is not connected; kill deferred to "
-                 "its return",
-                 fw->id, t->id, t->slave_id);
+        log_info("framework %s: task %s is on slave %s which is %s; kill %s", fw->id, t->id,
+                 t->slave_id, t->slave ? slave_state_name(t->slave->state) : "gone",
+                 kept ? "queued for its re-registration" : "dropped (queue full)");
         return;
     }
     log_info("framework %s: killing task %s on slave %s", fw->id, t->id, t->slave_id);
-    slave_send_kill(m, t->slave, fw->id, t->id,
-                    k->kill_policy ? k->kill_policy : t->info->kill_policy);
+    slave_send_kill(m, t->slave, fw->id, t->id, policy);
 }
 
 static void call_acknowledge(struct master *m, struct framework *fw,

@@ -174,6 +174,13 @@ static void slave_reconcile_tasks(struct master *m, struct slave *s,
             else if (rt->state != t->state)
                 task_update_state(m, t, rt->latest_status, rt->state);
             task_count_resources(t);
+            if (t->kill_pending && !task_state_terminal(rt->state)) {
+                log_info("slave %s: delivering the kill of task %s of framework %s asked while "
+                         "it was away",
+                         s->id, task_id, fw_id);
+                slave_send_kill(m, s, fw_id, task_id,
+                                t->kill_policy ? t->kill_policy : t->info->kill_policy);
+            }
             continue;
         }
         char key[1024];

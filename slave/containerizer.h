@@ -42,7 +42,8 @@ struct containerizer {
     void (*destroy)(struct containerizer *c, struct task *t);
     void (*free)(struct containerizer *c);
     /* Optional. Every checkpointed task went through recover(): clean up
-     * what belongs to none of them (orphan containers). */
+     * what belongs to none of them (orphan containers). Called again every
+     * --orphan_sweep_interval (orphans.c), so it must tolerate overlap. */
     void (*recovered)(struct containerizer *c);
     /* Optional (NULL: port as is). The host port on 127.0.0.1 where an
      * HTTP/TCP health check of the task reaches the task's port. */

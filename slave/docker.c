@@ -14,7 +14,8 @@
  * dk_set_state() is the only place that changes the state, and logs it.
  * While RUNNING two requests stay open: POST /wait (the exit) and a
  * followed GET /logs whose multiplexed frames go to the sandbox's stdout
- * and stderr files, so /files/read shows them. Once the container exited
+ * and stderr files (rotated at --task_log_max_size, common/logrot.h), so
+ * /files/read shows them. Once the container exited
  * it is inspected (exit code, OOM kill), its logs are drained (bounded),
  * it is removed, and only then is the exit reported, so a terminal task
  * never leaves a container behind. Kill: POST /stop?t=<grace> (the engine
@@ -26,9 +27,10 @@
  * Recovery: a checkpointed Docker task is looked up by name; running, it
  * is re-adopted (logs resume from the sandbox files' mtime); exited, it
  * gets its terminal update; created but not started, it is started; gone
- * before it was started, it is launched again. Then every container
- * labelled with this slave's id that no task claims is an orphan: stopped
- * and removed.
+ * before it was started, it is launched again. Then, and every
+ * --orphan_sweep_interval after (orphans.c), every container labelled
+ * with this slave's id that no task claims is an orphan: stopped and
+ * removed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,13 +52,15 @@
 #include "fdio.h"
 #include "docker_spec.h"
 #include "log.h"
+#include "logrot.h"
 #include "mem.h"
 #include "metrics.h"
 #include "timeutil.h"
 
 #define DK_CALL_TIMEOUT 60.0  /* create, start, inspect, remove, exec */
 #define DK_STOP_EXTRA 60.0    /* stop: grace + this */
-#define DK_LOG_DRAIN_SECS 2.0 /* after the exit, wait this long for the logs' end */
+#define DK_LOG_DRAIN_SECS 2.0 /* after the exit, wait for the logs' end while they come... */
+#define DK_LOG_DRAIN_MAX 60.0 /* ...with no gap this long, and this long at most */
 #define DK_INSPECT_RETRIES 30 /* engine unreachable: retries, 2 s apart */
 #define DK_RETRY_SECS 2.0
 #define DK_PULL_LINE_MAX (64 * 1024)
@@ -69,6 +73,7 @@ struct dk {
     struct docker_client *client;
     struct dk_orphan *orphans;     /* cleanups in flight */
     struct docker_call *list_call; /* the orphan sweep's container list */
+    struct metric *m_orphans;      /* orphan containers removed */
 };
 
 enum dk_state {
@@ -99,8 +104,8 @@ struct dk_cont {
     struct docker_call *logs_call;
     struct docker_call *stop_call;
     struct docker_demux demux;
-    int out_fd, err_fd; /* sandbox stdout / stderr */
-    char *pull_line;    /* partial JSON line of the pull progress */
+    struct logrot out_log, err_log; /* sandbox stdout / stderr, rotated */
+    char *pull_line;                /* partial JSON line of the pull progress */
     size_t pull_len;
     char *pull_error;    /* "error" of the pull progress */
     char *report_msg;    /* failure to report once discarded */
@@ -110,6 +115,9 @@ struct dk_cont {
     bool kill_requested;
     double grace;
     bool logs_done;
+    uint64_t log_bytes;   /* received from the engine (the drain sees them flow) */
+    uint64_t drain_seen;  /* log_bytes when the drain timer was last armed */
+    double drain_started; /* monotonic: the exit was seen */
     bool have_exit;
     int exit_code;
     bool oom_killed;
@@ -344,8 +352,15 @@ static bool read_checkpointed_exit(struct dk_cont *dc)
 
 static void drain_deadline(struct dk_cont *dc)
 {
-    log_info("task %s: logs of %s did not end within %.0fs; removing it anyway", dc->t->id,
-             dc->name, DK_LOG_DRAIN_SECS);
+    /* A fast writer's last megabytes may still be on their way from the
+     * engine when its container exits: wait on while they flow. */
+    if (dc->log_bytes != dc->drain_seen && time_mono() - dc->drain_started < DK_LOG_DRAIN_MAX) {
+        dc->drain_seen = dc->log_bytes;
+        dk_after(dc, DK_LOG_DRAIN_SECS, drain_deadline);
+        return;
+    }
+    log_info("task %s: logs of %s did not end within %.0fs of the last line; removing it anyway",
+             dc->t->id, dc->name, DK_LOG_DRAIN_SECS);
     dc->logs_done = true;
     dk_maybe_finish(dc);
 }
@@ -386,8 +401,11 @@ static void dk_exited(struct dk_cont *dc)
         dc->t->health = NULL;
     }
     dk_set_state(dc, DK_DRAINING);
-    if (!dc->logs_done && dc->logs_call != NULL)
+    if (!dc->logs_done && dc->logs_call != NULL) {
+        dc->drain_seen = dc->log_bytes;
+        dc->drain_started = time_mono();
         dk_after(dc, DK_LOG_DRAIN_SECS, drain_deadline);
+    }
     path = xasprintf("/containers/%s/json", dc->name);
     dc->call =
         docker_call(dc->dk->client, "GET", path, NULL, DK_CALL_TIMEOUT, exited_inspect_done, dc);
@@ -397,18 +415,21 @@ static void dk_exited(struct dk_cont *dc)
 static void log_frame(int stream, const char *data, size_t len, void *arg)
 {
     struct dk_cont *dc = arg;
-    int fd = stream == 2 ? dc->err_fd : dc->out_fd;
+    struct logrot *lr = stream == 2 ? &dc->err_log : &dc->out_log;
     struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, 0 } };
 
-    if (fd >= 0 && fdio_write_all(fd, data, len) < 0) {
+    dc->log_bytes += len;
+    if (lr->path == NULL)
+        return;
+    if (logrot_write(lr, data, len) < 0) {
         /* a full disk loses log lines, not the task */
     }
     /* The file's mtime is the log cursor a restarted slave resumes from
      * (logs_since). The kernel stamps writes with its coarse clock, which
      * can lag the engine's timestamp of the line we just got by a tick and
      * make the line come back twice; stamp it with the precise time. */
-    if (fd >= 0 && clock_gettime(CLOCK_REALTIME, &times[1]) == 0)
-        futimens(fd, times);
+    if (lr->fd >= 0 && clock_gettime(CLOCK_REALTIME, &times[1]) == 0)
+        futimens(lr->fd, times);
 }
 
 static int logs_data(const char *data, size_t len, void *arg)
@@ -434,17 +455,14 @@ static void logs_done(const struct docker_response *r, void *arg)
     dk_maybe_finish(dc);
 }
 
-static int open_log(const char *sandbox, const char *name)
+static void open_log(struct dk_cont *dc, struct logrot *lr, const char *name)
 {
-    char *path = xasprintf("%s/%s", sandbox, name);
-    /* O_NOFOLLOW: the sandbox is the task's; a link it left there must
-     * not point the slave's (root's) writes at a host file. */
-    int fd = fdio_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    const struct slave_flags *f = dc->s->flags;
+    char *path = xasprintf("%s/%s", dc->t->sandbox, name);
 
-    if (fd < 0)
+    if (logrot_open(lr, path, f->task_log_max_size, (unsigned)f->task_log_files) < 0)
         log_warn("cannot open %s: %s", path, strerror(errno));
     free(path);
-    return fd;
 }
 
 /* Last write to the sandbox's log files, as the engine's "since". */
@@ -480,10 +498,10 @@ static void dk_follow_logs(struct dk_cont *dc)
 
     if (dc->logs_call != NULL || dc->logs_done)
         return;
-    if (dc->out_fd < 0)
-        dc->out_fd = open_log(dc->t->sandbox, "stdout");
-    if (dc->err_fd < 0)
-        dc->err_fd = open_log(dc->t->sandbox, "stderr");
+    if (dc->out_log.path == NULL)
+        open_log(dc, &dc->out_log, "stdout");
+    if (dc->err_log.path == NULL)
+        open_log(dc, &dc->err_log, "stderr");
     if (dc->recovering)
         since = logs_since(dc);
     docker_demux_init(&dc->demux);
@@ -841,7 +859,7 @@ static struct dk_cont *dk_cont_new(struct dk *dk, struct task *t)
     dc->t = t;
     dc->name = xasprintf("agora-%s", t->container_id);
     dc->image = xstrdup(t->info->container->docker->image);
-    dc->out_fd = dc->err_fd = -1;
+    dc->out_log.fd = dc->err_log.fd = -1;
     dc->timer = evtimer_new(dc->s->base, dk_timer_cb, dc);
     t->cont = dc;
     return dc;
@@ -938,10 +956,8 @@ static void dk_destroy(struct containerizer *c, struct task *t)
     docker_call_cancel(dc->wait_call);
     docker_call_cancel(dc->logs_call);
     docker_call_cancel(dc->stop_call);
-    if (dc->out_fd >= 0)
-        close(dc->out_fd);
-    if (dc->err_fd >= 0)
-        close(dc->err_fd);
+    logrot_close(&dc->out_log);
+    logrot_close(&dc->err_log);
     event_free(dc->timer);
     json_decref(dc->create_body);
     free(dc->pull_line);
@@ -1117,6 +1133,7 @@ static void orphan_removed(const struct docker_response *r, void *arg)
     o->call = NULL;
     if (r->status == 204 || r->status == 404) {
         log_info("orphan container %s removed", o->name);
+        metric_inc(o->dk->m_orphans, 1);
     } else {
         m = docker_error_message(r);
         log_warn("orphan container %s: remove: %s", o->name, m);
@@ -1132,6 +1149,15 @@ static void orphan_stopped(const struct docker_response *r, void *arg)
 
     o->call = docker_call(o->dk->client, "DELETE", path, NULL, DK_CALL_TIMEOUT, orphan_removed, o);
     free(path);
+}
+
+/* Already being removed (a sweep before this one found it)? */
+static bool orphan_pending(struct dk *dk, const char *id)
+{
+    for (struct dk_orphan *o = dk->orphans; o != NULL; o = o->next)
+        if (strcmp(o->name, id) == 0)
+            return true;
+    return false;
 }
 
 static void list_done(const struct docker_response *r, void *arg)
@@ -1157,7 +1183,7 @@ static void list_done(const struct docker_response *r, void *arg)
         labels = json_object_get(item, "Labels");
         cid = json_string_value(json_object_get(labels, "agora.container_id"));
         id = json_string_value(json_object_get(item, "Id"));
-        if (id == NULL || (cid != NULL && slave_container_in_use(cid, s)))
+        if (id == NULL || (cid != NULL && slave_container_in_use(cid, s)) || orphan_pending(dk, id))
             continue;
         o = xcalloc(1, sizeof(*o));
         o->dk = dk;
@@ -1182,8 +1208,8 @@ static void dk_recovered(struct containerizer *c)
     json_t *filters;
     char *text, *esc, *path;
 
-    if (s->agent_id == NULL)
-        return; /* a new slave owns no container yet */
+    if (s->agent_id == NULL || dk->list_call != NULL)
+        return; /* a new slave owns no container yet; or a sweep is under way */
     filters = json_pack("{s:[s+]}", "label", "agora.slave_id=", s->agent_id);
     text = json_dumps(filters, JSON_COMPACT);
     esc = docker_escape(text);
@@ -1241,6 +1267,8 @@ struct containerizer *docker_containerizer_new(struct slave *s, char **err)
     }
     dk = xcalloc(1, sizeof(*dk));
     dk->client = docker_client_new(s->base, s->flags->docker_socket);
+    dk->m_orphans = metrics_counter("agora_slave_orphan_containers_removed_total",
+                                    "Containers of this slave that no task owned, removed");
     dk->base.name = "docker";
     dk->base.launch = dk_launch;
     dk->base.kill = dk_kill;

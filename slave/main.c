@@ -54,6 +54,12 @@ static const struct flag flag_table[] = {
       "how often the disk usage of --work_dir is checked for garbage collection" },
     { "gc_disk_headroom", FLAG_DOUBLE, &flags.gc_disk_headroom, "0.1",
       "sandboxes are kept gc_delay * max(0, 1 - gc_disk_headroom - disk usage)" },
+    { "task_log_max_size", FLAG_BYTES, &flags.task_log_max_size, "10MB",
+      "a task's stdout or stderr file in its sandbox is rotated beyond this size (0: never)" },
+    { "task_log_files", FLAG_INT, &flags.task_log_files, "5",
+      "rotated copies of a task's stdout/stderr kept (stdout.1 ... stdout.N)" },
+    { "orphan_sweep_interval", FLAG_DURATION, &flags.orphan_sweep_interval, "1mins",
+      "how often containers and processes of this slave that no task owns are removed" },
 };
 
 static void on_stop(struct daemon *d, void *arg, int sig)

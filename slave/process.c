@@ -4,7 +4,8 @@
  * Owns, per task, the monitor process and the slave-side watches on it.
  * launch() forks a monitor that calls setsid() (so it survives the slave
  * being killed) and forks the task in its own process group, inside the
- * task's cgroups, with the sandbox as cwd and stdout/stderr files there.
+ * task's cgroups, with the sandbox as cwd and its stdout/stderr piped to
+ * the monitor, which writes them to rotated sandbox files (task_logs.c).
  * The monitor tells the slave over a pipe that exec succeeded ("R <pid>"),
  * writes task.pid, waits for the task and writes its wait status to
  * <meta>/exit_status atomically (or <meta>/launch_error when exec failed),
@@ -36,6 +37,7 @@
 #include "fdio.h"
 #include "log.h"
 #include "mem.h"
+#include "task_logs.h"
 #include "timeutil.h"
 
 extern char **environ;
@@ -179,10 +181,8 @@ void slave_child_reset(int keep)
 
 /* The task child: never returns. */
 static void __attribute__((noreturn))
-run_task_child(struct task *t, char **argv, char **env, int errfd)
+run_task_child(struct task *t, char **argv, char **env, int errfd, struct task_logs *tl)
 {
-    char *out = xasprintf("%s/stdout", t->sandbox);
-    char *errp = xasprintf("%s/stderr", t->sandbox);
     int fd, e;
 
     setpgid(0, 0);
@@ -196,18 +196,7 @@ run_task_child(struct task *t, char **argv, char **env, int errfd)
         if (fd != 0)
             close(fd);
     }
-    fd = fdio_open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        fdio_dup2(fd, 1);
-        if (fd != 1)
-            close(fd);
-    }
-    fd = fdio_open(errp, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-        fdio_dup2(fd, 2);
-        if (fd != 2)
-            close(fd);
-    }
+    task_logs_child(tl);
     if (chdir(t->sandbox) < 0) {
         e = errno;
         goto fail;
@@ -223,9 +212,10 @@ fail:
 }
 
 static void __attribute__((noreturn))
-run_monitor(struct task *t, char **argv, char **env, int report_fd)
+run_monitor(struct task *t, char **argv, char **env, int report_fd, const struct slave_flags *f)
 {
     int errpipe[2], e = 0, fd;
+    struct task_logs tl;
     pid_t child;
     ssize_t n;
     int status = 0;
@@ -244,7 +234,7 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     }
     signal(SIGPIPE, SIG_IGN); /* the slave may be gone when we report */
     signal(SIGHUP, SIG_IGN);
-    if (pipe2(errpipe, O_CLOEXEC) < 0)
+    if (pipe2(errpipe, O_CLOEXEC) < 0 || task_logs_prepare(&tl) < 0)
         _exit(2);
     child = fork();
     if (child < 0) {
@@ -254,7 +244,7 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     if (child == 0) {
         close(errpipe[0]);
         close(report_fd);
-        run_task_child(t, argv, env, errpipe[1]);
+        run_task_child(t, argv, env, errpipe[1], &tl);
     }
     setpgid(child, child);
     close(errpipe[1]);
@@ -272,7 +262,8 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
             /* slave gone: it will find task.pid when it recovers */
         }
     }
-    fdio_waitpid(child, &status, 0);
+    status =
+        task_logs_pump(&tl, child, t->sandbox, f->task_log_max_size, (unsigned)f->task_log_files);
 failed:
     if (errmsg != NULL) {
         path = xasprintf("%s/launch_error", t->meta_dir);
@@ -555,7 +546,7 @@ static int pc_launch(struct containerizer *c, struct task *t, char **err)
         close(fds[0]);
         fl = fcntl(fds[1], F_GETFL);
         fcntl(fds[1], F_SETFL, fl & ~O_NONBLOCK);
-        run_monitor(t, argv, env, fds[1]);
+        run_monitor(t, argv, env, fds[1], s->flags);
     }
     close(fds[1]);
     fds[1] = -1;

@@ -180,10 +180,25 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
                          flags->disk_watch_interval);
         goto fail;
     }
+    if (!(flags->orphan_sweep_interval > 0)) {
+        *err = xasprintf("--orphan_sweep_interval: must be more than 0: %gsecs",
+                         flags->orphan_sweep_interval);
+        goto fail;
+    }
+    if (flags->task_log_files < 0 || flags->task_log_files > 1000) {
+        *err = xasprintf("--task_log_files: must be between 0 and 1000: %d", flags->task_log_files);
+        goto fail;
+    }
+    if (flags->task_log_max_size > 0 && flags->task_log_max_size < 4096) {
+        *err = xasprintf("--task_log_max_size: must be 0 (never rotate) or at least 4KB: %lluB",
+                         (unsigned long long)flags->task_log_max_size);
+        goto fail;
+    }
     s->containerizer = composing_containerizer_new(s, err);
     if (s->containerizer == NULL)
         goto fail;
     s->gc = gc_new(s);
+    s->orphans = orphans_new(s);
     s->free_ev = event_new(base, -1, 0, free_deferred_cb, s);
 
     s->m_tasks_launched =
@@ -215,8 +230,7 @@ int slave_start(struct slave *s, char **err)
 
     if (ckpt_recover(s, err) < 0)
         return -1;
-    if (s->containerizer->recovered != NULL)
-        s->containerizer->recovered(s->containerizer);
+    orphans_sweep(s->orphans);
     gc_recover(s->gc);
     /* First attempt right away; the backoff applies to retries. */
     event_add(s->backoff_timer, &now);
@@ -297,6 +311,7 @@ void slave_free(struct slave *s)
         free(w);
     }
     gc_free(s->gc);
+    orphans_free(s->orphans);
     if (s->containerizer != NULL)
         s->containerizer->free(s->containerizer);
     if (s->backoff_timer != NULL)

@@ -68,6 +68,9 @@ struct slave_flags {
     double gc_delay;                       /* seconds a finished task's sandbox is kept */
     double disk_watch_interval;            /* seconds between disk usage checks */
     double gc_disk_headroom;               /* 0..1: the delay is 0 at 1 - headroom used */
+    uint64_t task_log_max_size;            /* bytes of a task's stdout/stderr before rotation */
+    int task_log_files;                    /* rotated copies kept (stdout.1, ...) */
+    double orphan_sweep_interval;          /* seconds between orphan sweeps (orphans.c) */
 };
 
 /* The master connection (see slave.c for the transitions). */
@@ -157,7 +160,8 @@ struct slave {
     json_t *completed_frameworks; /* JSON array for /state */
 
     struct containerizer *containerizer;
-    struct gc *gc; /* sandbox garbage collection (gc.c) */
+    struct gc *gc;           /* sandbox garbage collection (gc.c) */
+    struct orphans *orphans; /* orphan containers and processes (orphans.c) */
     struct http_server *http;
     struct rest_server *rest; /* the route table served on http */
     struct event *free_ev;    /* runs the deferred frees next iteration */
@@ -265,6 +269,19 @@ void ckpt_task_remove(struct slave *s, struct task *t);
 void ckpt_framework_remove(struct slave *s, struct framework *fw);
 /* Read meta/: agent id, frameworks and tasks; re-adopt or finish tasks. */
 int ckpt_recover(struct slave *s, char **err);
+
+/* --- orphans.c: containers and processes no task owns ------------------ */
+struct orphans;
+/* Sweeps every --orphan_sweep_interval from now on. */
+struct orphans *orphans_new(struct slave *s);
+void orphans_free(struct orphans *o);
+/* One sweep now (at recovery): containers through the containerizer's
+ * recovered hook, processes through /proc. */
+void orphans_sweep(struct orphans *o);
+/* SIGKILL every process whose MESOS_SANDBOX lies under sandbox_root and
+ * whose MESOS_CONTAINER_ID in_use() does not claim; how many. */
+size_t orphans_kill_processes(const char *sandbox_root, bool (*in_use)(const char *cid, void *arg),
+                              void *arg);
 
 /* --- gc.c: sandboxes of finished tasks, removed after --gc_delay -------- */
 struct gc *gc_new(struct slave *s);
