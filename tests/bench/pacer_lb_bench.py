@@ -386,12 +386,14 @@ class Run:
         servers = sum(len(v) for v in st["backends"].values())
         if len(st["backends"]) != self.a.apps or servers != self.a.apps * self.a.instances:
             raise Failed(f"first apply: {len(st['backends'])} backends, {servers} servers")
-        # Every frontend answers.
+        # Every frontend answers (the new worker may still be loading a
+        # large configuration when pacer-lb reports the apply: wait).
         for app in self.apps.values():
             sp = app["portDefinitions"][0]["port"]
             ports = {t["ports"][0] for t in app["tasks"]}
-            if self.prober.probe(sp) not in ports:
-                raise Failed(f"{app['id']}: service port {sp} does not reach its tasks")
+            wait_for(lambda: self.prober.probe(sp) in ports, 30,
+                     f"{app['id']}: service port {sp} reaching its tasks", interval=0.01)
+        serving = time.monotonic() - t0
         checks = []
         for _ in range(self.a.checks):
             c0 = time.monotonic()
@@ -406,6 +408,7 @@ class Run:
             f"{st['last_apply']['duration_ms']:.0f} ms of it validating and starting; "
             f"haproxy -c {statistics.median(checks):.0f} ms")
         return {"start_to_applied_ms": took * 1e3,
+                "start_to_serving_ms": serving * 1e3,
                 "apply_ms": st["last_apply"]["duration_ms"],
                 "render_ms": render / renders * 1e3 if render is not None and renders else None,
                 "haproxy_check_ms": statistics.median(checks),
