@@ -857,8 +857,19 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
         .sandbox = t->sandbox,
         .publish_ip = s->flags->docker_publish_ip,
     };
+    char *user = NULL;
+    int rc;
 
-    return docker_spec_create(t->info, &ctx, out, err);
+    /* --switch_user: the ids the slave resolved, as Mesos's `--user`. */
+    if (t->user != NULL) {
+        user = xasprintf("%u:%u", (unsigned)t->user->uid, (unsigned)t->user->gid);
+        ctx.user = user;
+        ctx.groups = (const unsigned *)t->user->groups;
+        ctx.ngroups = t->user->ngroups;
+    }
+    rc = docker_spec_create(t->info, &ctx, out, err);
+    free(user);
+    return rc;
 }
 
 static int dk_launch(struct containerizer *c, struct task *t, char **err)

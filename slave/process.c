@@ -106,6 +106,11 @@ char **task_environment(struct slave *s, struct task *t)
     env_set(&env, &n, &cap, "MESOS_SLAVE_ID", s->agent_id ? s->agent_id : "");
     env_set(&env, &n, &cap, "MESOS_CONTAINER_ID", t->container_id);
     env_set(&env, &n, &cap, "HOST", s->hostname);
+    if (t->user != NULL) {
+        env_set(&env, &n, &cap, "USER", t->user->name);
+        env_set(&env, &n, &cap, "LOGNAME", t->user->name);
+        env_set(&env, &n, &cap, "HOME", t->user->home);
+    }
 
     res_init(&res);
     if (res_from_pb(t->info->resources, t->info->n_resources, &res, &err) == 0) {
@@ -190,6 +195,12 @@ run_task_child(struct task *t, char **argv, char **env, int errfd)
         e = errno ? errno : EPERM;
         goto fail;
     }
+    /* After the cgroup join (root's to write), before the sandbox files
+     * are created: they are the task user's. */
+    if (task_user_switch(t->user) < 0) {
+        e = errno ? errno : EPERM;
+        goto fail;
+    }
     fd = fdio_open("/dev/null", O_RDONLY, 0);
     if (fd >= 0) {
         fdio_dup2(fd, 0);
@@ -261,7 +272,8 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     n = fdio_read(errpipe[0], &e, sizeof(e));
     close(errpipe[0]);
     if (n == (ssize_t)sizeof(e)) {
-        errmsg = xasprintf("Failed to execute '%s': %s", argv[0], strerror(e));
+        errmsg = xasprintf("Failed to execute '%s'%s%s: %s", argv[0], t->user ? " as user " : "",
+                           t->user ? t->user->name : "", strerror(e));
     } else {
         snprintf(buf, sizeof(buf), "%ld\n", (long)child);
         path = xasprintf("%s/task.pid", t->meta_dir);

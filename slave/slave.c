@@ -180,6 +180,9 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
                          flags->disk_watch_interval);
         goto fail;
     }
+    if (host_policy_init(&s->host_policy, flags->docker_allow_privileged,
+                         flags->allowed_capabilities, flags->allowed_host_paths, err) < 0)
+        goto fail;
     s->containerizer = composing_containerizer_new(s, err);
     if (s->containerizer == NULL)
         goto fail;
@@ -297,6 +300,7 @@ void slave_free(struct slave *s)
         free(w);
     }
     gc_free(s->gc);
+    host_policy_cleanup(&s->host_policy);
     if (s->containerizer != NULL)
         s->containerizer->free(s->containerizer);
     if (s->backoff_timer != NULL)
