@@ -49,7 +49,10 @@ def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
 class Daemon:
     """One real agora-master or agora-slave process."""
 
-    def __init__(self, binary, work_dir, args, env=None):
+    def __init__(self, binary, work_dir, args, env=None, prefix=None):
+        """prefix: a command line the daemon is started under (e.g.
+        setpriv to run it as another user)."""
+        self.prefix = list(prefix or [])
         self.binary = binary
         self.work_dir = work_dir
         self.args = list(args)
@@ -75,7 +78,7 @@ class Daemon:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
-        cmd = [binary(self.binary), "--port=0",
+        cmd = self.prefix + [binary(self.binary), "--port=0",
                f"--port_file={self.port_file}", f"--work_dir={self.work_dir}",
                "--log_level=debug"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from agora_harness import SchedulerClient, task_info
+from agora_harness import Daemon, SchedulerClient, task_info
 from conftest import run_cluster
 from test_docker import (DOCKER_ARGS, dcluster, docker_task, read_sandbox,  # noqa: F401
                          wait_states)
@@ -276,3 +276,35 @@ def test_switch_user_docker_task(dcluster, tmp_path):
     assert read_sandbox(dcluster.slaves[0], "d", "stdout").split() == [str(NOBODY), "wrote"]
     assert last["ghost"]["state"] == "TASK_FAILED", last["ghost"]
     assert "user 'agora-no-such-user' does not exist on this slave" in last["ghost"]["message"]
+
+
+def test_slave_not_root_runs_tasks_only_as_itself(open_cluster):
+    """A slave that does not run as root cannot switch: a task of another
+    user fails saying so; one of the slave's own user runs."""
+    c = open_cluster
+    m = c.start_master()
+    gid = pwd.getpwnam("nobody").pw_gid
+    wd = os.path.join(c.tmp, "slave-nobody")
+    os.makedirs(wd)
+    os.chown(wd, NOBODY, gid)
+    d = Daemon("agora-slave", wd,
+               [f"--master=127.0.0.1:{m.port}", "--resources=cpus:2;mem:1024;disk:1000",
+                "--isolation=none", "--containerizers=process", "--hostname=slave-nobody"],
+               prefix=["setpriv", f"--reuid={NOBODY}", f"--regid={gid}", "--clear-groups"])
+    c.slaves.append(d)
+    d.start()
+    c.wait_slaves(1)
+    sch = SchedulerClient(m.url, name="hostsec")
+    sch.subscribe()
+    offer = sch.next_offers()[0]
+    aid = offer["agent_id"]
+    sch.launch(offer, [task_info("as-root", aid, "true"),  # FrameworkInfo.user: root
+                       as_user(task_info("as-nobody", aid, "id -u"), "nobody")])
+    got = sch.wait_updates({"as-root": ["TASK_FAILED", "TASK_FINISHED"],
+                            "as-nobody": ["TASK_FAILED", "TASK_FINISHED"]}, timeout=30)
+    st = got["as-root"]
+    assert st["state"] == "TASK_FAILED", st
+    assert "cannot run the task as user 'root': this slave does not run as root" in \
+        st["message"], st
+    assert got["as-nobody"]["state"] == "TASK_FINISHED", got["as-nobody"]
+    assert read_sandbox(d, "as-nobody", "stdout").split() == [str(NOBODY)]
