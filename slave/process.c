@@ -182,23 +182,33 @@ void slave_child_reset(int keep)
             close(fd);
 }
 
+/* What the task child failed at, reported to the monitor with errno. */
+enum child_stage { STAGE_CGROUPS, STAGE_USER, STAGE_SANDBOX, STAGE_EXEC };
+
+struct child_failure {
+    int stage; /* enum child_stage */
+    int err;   /* errno */
+};
+
 /* The task child: never returns. */
 static void __attribute__((noreturn))
 run_task_child(struct task *t, char **argv, char **env, int errfd)
 {
     char *out = xasprintf("%s/stdout", t->sandbox);
     char *errp = xasprintf("%s/stderr", t->sandbox);
-    int fd, e;
+    struct child_failure f = { STAGE_CGROUPS, 0 };
+    int fd;
 
     setpgid(0, 0);
     if (cgroups_join_self(t->container_id) < 0) {
-        e = errno ? errno : EPERM;
+        f.err = errno ? errno : EPERM;
         goto fail;
     }
     /* After the cgroup join (root's to write), before the sandbox files
      * are created: they are the task user's. */
+    f.stage = STAGE_USER;
     if (task_user_switch(t->user) < 0) {
-        e = errno ? errno : EPERM;
+        f.err = errno ? errno : EPERM;
         goto fail;
     }
     fd = fdio_open("/dev/null", O_RDONLY, 0);
@@ -219,24 +229,47 @@ run_task_child(struct task *t, char **argv, char **env, int errfd)
         if (fd != 2)
             close(fd);
     }
+    f.stage = STAGE_SANDBOX;
     if (chdir(t->sandbox) < 0) {
-        e = errno;
+        f.err = errno;
         goto fail;
     }
+    f.stage = STAGE_EXEC;
     environ = env;
     execvp(argv[0], argv);
-    e = errno;
+    f.err = errno;
 fail:
-    if (fdio_write_all(errfd, &e, sizeof(e)) < 0) {
+    if (fdio_write_all(errfd, &f, sizeof(f)) < 0) {
         /* nothing left to tell anyone */
     }
     _exit(127);
 }
 
+/* The launch error of a child that failed, naming what it failed at. */
+static char *child_failure_message(const struct task *t, char **argv, const struct child_failure *f)
+{
+    const char *as = t->user ? " as user " : "", *who = t->user ? t->user->name : "";
+
+    switch (f->stage) {
+    case STAGE_CGROUPS:
+        return xasprintf("Failed to join the container's cgroups: %s", strerror(f->err));
+    case STAGE_USER:
+        return xasprintf("Failed to switch to user '%s': %s", who, strerror(f->err));
+    case STAGE_SANDBOX:
+        return xasprintf("Failed to enter sandbox %s%s%s: %s (its parent directories must be "
+                         "reachable by the task's user)",
+                         t->sandbox, as, who, strerror(f->err));
+    default:
+        break;
+    }
+    return xasprintf("Failed to execute '%s'%s%s: %s", argv[0], as, who, strerror(f->err));
+}
+
 static void __attribute__((noreturn))
 run_monitor(struct task *t, char **argv, char **env, int report_fd)
 {
-    int errpipe[2], e = 0, fd;
+    int errpipe[2], fd;
+    struct child_failure f;
     pid_t child;
     ssize_t n;
     int status = 0;
@@ -269,11 +302,10 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd)
     }
     setpgid(child, child);
     close(errpipe[1]);
-    n = fdio_read(errpipe[0], &e, sizeof(e));
+    n = fdio_read(errpipe[0], &f, sizeof(f));
     close(errpipe[0]);
-    if (n == (ssize_t)sizeof(e)) {
-        errmsg = xasprintf("Failed to execute '%s'%s%s: %s", argv[0], t->user ? " as user " : "",
-                           t->user ? t->user->name : "", strerror(e));
+    if (n == (ssize_t)sizeof(f)) {
+        errmsg = child_failure_message(t, argv, &f);
     } else {
         snprintf(buf, sizeof(buf), "%ld\n", (long)child);
         path = xasprintf("%s/task.pid", t->meta_dir);

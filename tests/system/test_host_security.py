@@ -308,3 +308,16 @@ def test_slave_not_root_runs_tasks_only_as_itself(open_cluster):
         st["message"], st
     assert got["as-nobody"]["state"] == "TASK_FINISHED", got["as-nobody"]
     assert read_sandbox(d, "as-nobody", "stdout").split() == [str(NOBODY)]
+
+
+def test_unreachable_sandbox_is_named(cluster, tmp_path):
+    """pytest's tmp_path lies under a 0700 directory of root's: nobody
+    cannot enter a sandbox there, and the failure says so."""
+    os.chmod(tmp_path, 0o700)
+    sch = start(cluster)
+    offer = sch.next_offers()[0]
+    sch.launch(offer, [as_user(task_info("t", offer["agent_id"], "true"), "nobody")])
+    st = sch.wait_update("t", ["TASK_FAILED", "TASK_FINISHED"], timeout=30)
+    assert st["state"] == "TASK_FAILED", st
+    assert "Failed to enter sandbox" in st["message"] and "as user nobody" in st["message"], st
+    assert "Permission denied" in st["message"], st
