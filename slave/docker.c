@@ -434,13 +434,17 @@ static void logs_done(const struct docker_response *r, void *arg)
     dk_maybe_finish(dc);
 }
 
-static int open_log(const char *sandbox, const char *name)
+/* The slave writes the container's logs, but they are the task user's
+ * files as a process task's are (--switch_user). */
+static int open_log(const struct task *t, const char *name)
 {
-    char *path = xasprintf("%s/%s", sandbox, name);
+    char *path = xasprintf("%s/%s", t->sandbox, name);
     int fd = fdio_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
     if (fd < 0)
         log_warn("cannot open %s: %s", path, strerror(errno));
+    else if (t->user != NULL && fchown(fd, t->user->uid, t->user->gid) < 0)
+        log_warn("cannot give %s to user '%s': %s", path, t->user->name, strerror(errno));
     free(path);
     return fd;
 }
@@ -479,9 +483,9 @@ static void dk_follow_logs(struct dk_cont *dc)
     if (dc->logs_call != NULL || dc->logs_done)
         return;
     if (dc->out_fd < 0)
-        dc->out_fd = open_log(dc->t->sandbox, "stdout");
+        dc->out_fd = open_log(dc->t, "stdout");
     if (dc->err_fd < 0)
-        dc->err_fd = open_log(dc->t->sandbox, "stderr");
+        dc->err_fd = open_log(dc->t, "stderr");
     if (dc->recovering)
         since = logs_since(dc);
     docker_demux_init(&dc->demux);

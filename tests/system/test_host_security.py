@@ -14,6 +14,7 @@ import shutil
 import tempfile
 
 import pytest
+import requests
 
 from agora_harness import Daemon, SchedulerClient, task_info
 from conftest import run_cluster
@@ -208,7 +209,6 @@ def test_acls_decide_host_requests_per_principal(dcluster, tmp_path):
 
 
 def sandbox_of(slave, task_id):
-    import requests
     st = requests.get(slave.url + "/state", timeout=5).json()
     for fw in st["frameworks"] + st["completed_frameworks"]:
         for ex in fw["executors"] + fw["completed_executors"]:
@@ -274,6 +274,9 @@ def test_switch_user_docker_task(dcluster, tmp_path):
                                 "ghost": ["TASK_FINISHED", "TASK_FAILED"]})
     assert last["d"]["state"] == "TASK_FINISHED", last["d"]
     assert read_sandbox(dcluster.slaves[0], "d", "stdout").split() == [str(NOBODY), "wrote"]
+    sandbox = sandbox_of(dcluster.slaves[0], "d")
+    for name in ("", "stdout", "mine"):
+        assert os.stat(os.path.join(sandbox, name)).st_uid == NOBODY, name
     assert last["ghost"]["state"] == "TASK_FAILED", last["ghost"]
     assert "user 'agora-no-such-user' does not exist on this slave" in last["ghost"]["message"]
 
