@@ -359,7 +359,13 @@ static char *host_path_resolved(const char *path)
             cut = (size_t)(slash - head);
         }
     }
-    out = real == NULL ? xstrdup(path) : xasprintf("%s%s", real, path + cut);
+    if (real == NULL) {
+        out = xstrdup(path);
+    } else {
+        char *joined = xasprintf("%s/%s", real, path + cut);
+        out = host_path_normalize(joined); /* "/" + "/etc" is "/etc" */
+        free(joined);
+    }
     free(real);
     free(head);
     return out;

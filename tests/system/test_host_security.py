@@ -131,9 +131,10 @@ def test_slave_flags_open_them(dcluster, tmp_path):
         with_params("vparam", aid, "cat /h/marker", ("volume", f"{shared}/data:/h:ro")),
         with_volume("outside", aid, "true", str(shared / ".." / "..")),
         with_volume("link", aid, "true", str(shared / "to-root")),
+        with_volume("linksub", aid, "true", str(shared / "to-root" / "etc")),
     ])
     want = {t: ["TASK_ERROR", "TASK_FAILED", "TASK_FINISHED"] for t in
-            ("priv", "cap", "nocap", "time", "bind", "vparam", "outside", "link")}
+            ("priv", "cap", "nocap", "time", "bind", "vparam", "outside", "link", "linksub")}
     last, _ = wait_states(sch, want, timeout=90)
     # Privileged passed the slave's policy and reached docker: `docker run
     # --privileged` cannot work on this machine, so either it ran or the
@@ -158,6 +159,8 @@ def test_slave_flags_open_them(dcluster, tmp_path):
     # The link resolves to "/", which is not under the allowed prefix.
     assert last["link"]["state"] == "TASK_ERROR", last["link"]
     assert "host path '/' " + NOT_ALLOWED in last["link"]["message"], last["link"]
+    assert last["linksub"]["state"] == "TASK_ERROR", last["linksub"]
+    assert "host path '/etc' " + NOT_ALLOWED in last["linksub"]["message"], last["linksub"]
 
 
 ACLS = """{
