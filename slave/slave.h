@@ -296,6 +296,11 @@ bool gc_collected(struct gc *gc, const char *path);
  * age): gc_delay * max(0, 1 - headroom - usage). */
 double gc_max_age(double gc_delay, double headroom, double usage);
 
+/* --- task_host.c: what a task may ask of the host --------------------- */
+/* Whether ti's host requests pass this slave's flags; false with *err
+ * naming the field and the flag (TASK_ERROR). */
+bool slave_host_allows(struct slave *s, const Mesos__V1__TaskInfo *ti, char **err);
+
 /* --- task_user.c: --switch_user ------------------------------------------ */
 /* Set t->user from the task's (else its framework's) user: 0 (NULL when
  * the task runs as the slave's own user), or -1 with *err naming the user
