@@ -864,8 +864,10 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
     char *user = NULL;
     int rc;
 
-    /* --switch_user: the ids the slave resolved, as Mesos's `--user`. */
-    if (t->user != NULL) {
+    /* --switch_user: the ids the slave resolved, as Mesos's `--user`. Not
+     * for root: an image whose USER drops root keeps it (root is what a
+     * container runs as anyway; forcing it could only add privileges). */
+    if (t->user != NULL && t->user->uid != 0) {
         user = xasprintf("%u:%u", (unsigned)t->user->uid, (unsigned)t->user->gid);
         ctx.user = user;
         ctx.groups = (const unsigned *)t->user->groups;
