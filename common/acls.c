@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "host_policy.h"
 #include "mem.h"
 
 enum entity_type { ENTITY_SOME, ENTITY_ANY, ENTITY_NONE };
@@ -35,9 +36,13 @@ struct acls {
     struct acl_list lists[ACL_NACTIONS];
 };
 
+/* How an object value of an ACL matches a request's object. */
+enum match_kind { MATCH_EXACT, MATCH_CAPABILITY, MATCH_PATH_PREFIX };
+
 /* The JSON names: the action, and its object's key. */
 static const struct {
     const char *name, *object;
+    enum match_kind match;
 } actions[ACL_NACTIONS] = {
     [ACL_REGISTER_FRAMEWORKS] = { "register_frameworks", "roles" },
     [ACL_RUN_TASKS] = { "run_tasks", "users" },
@@ -45,6 +50,9 @@ static const struct {
     [ACL_VIEW_FRAMEWORKS] = { "view_frameworks", "users" },
     [ACL_VIEW_TASKS] = { "view_tasks", "users" },
     [ACL_ACCESS_SANDBOXES] = { "access_sandboxes", "users" },
+    [ACL_LAUNCH_PRIVILEGED_CONTAINERS] = { "launch_privileged_containers", "users" },
+    [ACL_ADD_CAPABILITIES] = { "add_capabilities", "capabilities", MATCH_CAPABILITY },
+    [ACL_MOUNT_HOST_PATHS] = { "mount_host_paths", "paths", MATCH_PATH_PREFIX },
 };
 
 const char *acl_action_name(enum acl_action action)
@@ -221,14 +229,35 @@ void acls_free(struct acls *a)
     free(a);
 }
 
-static bool matches(const struct entity *e, const char *value)
+static bool value_matches(enum match_kind kind, const char *acl_value, const char *value)
+{
+    bool m;
+    char *a, *b;
+
+    switch (kind) {
+    case MATCH_CAPABILITY:
+        a = host_capability_canonical(acl_value);
+        b = host_capability_canonical(value);
+        m = strcmp(a, b) == 0;
+        free(a);
+        free(b);
+        return m;
+    case MATCH_PATH_PREFIX:
+        return host_path_under(value, acl_value);
+    case MATCH_EXACT:
+        break;
+    }
+    return strcmp(acl_value, value) == 0;
+}
+
+static bool matches(const struct entity *e, enum match_kind kind, const char *value)
 {
     if (e->type != ENTITY_SOME)
         return true;
     if (value == NULL)
         return false;
     for (size_t i = 0; i < e->n; i++)
-        if (strcmp(e->values[i], value) == 0)
+        if (value_matches(kind, e->values[i], value))
             return true;
     return false;
 }
@@ -241,7 +270,8 @@ bool acls_allowed(const struct acls *a, enum acl_action action, const char *prin
     const struct acl_list *l = &a->lists[action];
     for (size_t i = 0; i < l->n; i++) {
         const struct acl *acl = &l->v[i];
-        if (matches(&acl->subject, principal) && matches(&acl->object, object))
+        if (matches(&acl->subject, MATCH_EXACT, principal) &&
+            matches(&acl->object, actions[action].match, object))
             return acl->subject.type != ENTITY_NONE && acl->object.type != ENTITY_NONE;
     }
     return a->permissive;
@@ -254,7 +284,7 @@ bool acls_allowed_all(const struct acls *a, enum acl_action action, const char *
     const struct acl_list *l = &a->lists[action];
     for (size_t i = 0; i < l->n; i++) {
         const struct acl *acl = &l->v[i];
-        if (!matches(&acl->subject, principal))
+        if (!matches(&acl->subject, MATCH_EXACT, principal))
             continue;
         /* The first ACL of this principal decides every object only when
          * it names them all (ANY); one naming some leaves the others to

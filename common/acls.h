@@ -8,7 +8,10 @@
  *    "teardown_frameworks": [{"principals": ..., "framework_principals": ...}],
  *    "view_frameworks":     [{"principals": ..., "users": ...}],
  *    "view_tasks":          [{"principals": ..., "users": ...}],
- *    "access_sandboxes":    [{"principals": ..., "users": ...}]}
+ *    "access_sandboxes":    [{"principals": ..., "users": ...}],
+ *    "launch_privileged_containers": [{"principals": ..., "users": ...}],
+ *    "add_capabilities":    [{"principals": ..., "capabilities": ...}],
+ *    "mount_host_paths":    [{"principals": ..., "paths": ...}]}
  *
  * Each entity is {"values": [...]} or {"type": "ANY"} or {"type": "NONE"}.
  * As Mesos's local authorizer: the ACLs of an action are tried in order;
@@ -16,7 +19,9 @@
  * allowed unless either of its entities is NONE. An entity of type ANY or
  * NONE matches everything; one with values matches those. No ACL matching:
  * "permissive" decides (default true). Without --acls everything is
- * allowed. A request without a principal (authentication off and none
+ * allowed. Capabilities match without "CAP_" and case; a path value
+ * matches itself and every path under it (after normalising ".."). A
+ * request without a principal (authentication off and none
  * given) matches only ANY/NONE subjects.
  */
 #ifndef AGORA_ACLS_H
@@ -32,6 +37,10 @@ enum acl_action {
     ACL_VIEW_FRAMEWORKS,     /* object: the framework's user */
     ACL_VIEW_TASKS,          /* object: the task's user */
     ACL_ACCESS_SANDBOXES,    /* object: the task's user */
+    /* What a task asks of the host (host_policy.h), Agora's own: */
+    ACL_LAUNCH_PRIVILEGED_CONTAINERS, /* object: the task's user */
+    ACL_ADD_CAPABILITIES,             /* object: a capability (NET_ADMIN; CAP_ and case ignored) */
+    ACL_MOUNT_HOST_PATHS,             /* object: a host path; a value holds the paths under it */
     ACL_NACTIONS
 };
 

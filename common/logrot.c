@@ -25,6 +25,9 @@ static int open_current(struct logrot *lr, int extra)
         fdio_open(lr->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | extra, 0644);
     if (lr->fd < 0)
         return -1;
+    if (lr->owned && fchown(lr->fd, lr->uid, lr->gid) < 0) {
+        /* the file stays ours: its user can still read it (0644) */
+    }
     lr->size = fstat(lr->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
     return 0;
 }
@@ -32,10 +35,21 @@ static int open_current(struct logrot *lr, int extra)
 int logrot_open(struct logrot *lr, const char *path, uint64_t max_size, unsigned max_files)
 {
     lr->path = xstrdup(path);
+    lr->owned = false;
     lr->max_size = max_size;
     lr->max_files = max_files;
     lr->size = 0;
     return open_current(lr, 0);
+}
+
+void logrot_own(struct logrot *lr, uid_t uid, gid_t gid)
+{
+    lr->owned = true;
+    lr->uid = uid;
+    lr->gid = gid;
+    if (lr->fd >= 0 && fchown(lr->fd, uid, gid) < 0) {
+        /* as in open_current */
+    }
 }
 
 /* Shift the older copies up by one, the current file into PATH.1, and

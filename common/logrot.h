@@ -16,7 +16,9 @@
 #ifndef AGORA_LOGROT_H
 #define AGORA_LOGROT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 struct logrot {
@@ -25,12 +27,18 @@ struct logrot {
     uint64_t size;      /* bytes in the current file */
     uint64_t max_size;  /* rotate beyond this; 0: never */
     unsigned max_files; /* older copies kept (PATH.1 ... PATH.max_files) */
+    bool owned;         /* logrot_own: every file made is uid:gid's */
+    uid_t uid;
+    gid_t gid;
 };
 
 /* Open path for appending (created if missing), its size taken from the
  * file so a restarted writer goes on where the last one stopped. 0, or -1
  * with errno (lr->fd stays -1; writes are then dropped). */
 int logrot_open(struct logrot *lr, const char *path, uint64_t max_size, unsigned max_files);
+/* The files are uid:gid's from now on, the current one and every one a
+ * rotation makes (the task's user, --switch_user). After logrot_open. */
+void logrot_own(struct logrot *lr, uid_t uid, gid_t gid);
 /* Append len bytes, rotating as needed. 0, or -1 when bytes were lost. */
 int logrot_write(struct logrot *lr, const void *buf, size_t len);
 void logrot_close(struct logrot *lr);

@@ -24,6 +24,7 @@
 #include "master.h"
 #include "allocator.h"
 #include "http.h"
+#include "host_policy.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -445,16 +446,59 @@ static void task_refuse(struct master *m, struct framework *fw, const char *task
     metric_inc(m->metrics.tasks_error, 1);
 }
 
-/* --acls run_tasks: may the framework's principal run ti as its user? */
+/* The ACL action that decides one host request of a task. */
+static enum acl_action host_ask_action(enum host_ask_kind kind)
+{
+    switch (kind) {
+    case HOST_ASK_PRIVILEGED:
+        return ACL_LAUNCH_PRIVILEGED_CONTAINERS;
+    case HOST_ASK_CAPABILITY:
+        return ACL_ADD_CAPABILITIES;
+    case HOST_ASK_HOST_PATH:
+        break;
+    }
+    return ACL_MOUNT_HOST_PATHS;
+}
+
+/* --acls run_tasks: may the framework's principal run ti as its user?
+ * And launch_privileged_containers, add_capabilities, mount_host_paths
+ * for what ti asks of the slave's host (the slave's own flags decide
+ * again when it gets the task). */
 static bool task_authorized(struct master *m, const struct framework *fw,
                             const Mesos__V1__TaskInfo *ti, char **err)
 {
     const char *user = ti->command && ti->command->user ? ti->command->user : fw->info->user;
-    if (master_authorized(m, ACL_RUN_TASKS, fw->info->principal, user))
+    struct host_asks asks;
+    char *e = NULL;
+    bool ok = true;
+
+    if (!master_authorized(m, ACL_RUN_TASKS, fw->info->principal, user)) {
+        *err = xasprintf("Not authorized to launch task %s as user '%s'", ti->task_id->value,
+                         user ? user : "");
+        return false;
+    }
+    if (m->acls == NULL)
         return true;
-    *err = xasprintf("Not authorized to launch task %s as user '%s'", ti->task_id->value,
-                     user ? user : "");
-    return false;
+    if (host_asks_scan(ti, &asks, &e) < 0) {
+        free(e); /* a bad volume: task_validate or the slave names it */
+        return true;
+    }
+    for (size_t i = 0; i < asks.n && ok; i++) {
+        const struct host_ask *a = &asks.v[i];
+        enum acl_action act = host_ask_action(a->kind);
+        const char *object = a->kind == HOST_ASK_PRIVILEGED ? user : a->value;
+        if (!master_authorized(m, act, fw->info->principal, object)) {
+            ok = false;
+            if (a->kind == HOST_ASK_PRIVILEGED)
+                *err = xasprintf("Not authorized to launch task %s: %s (%s)", ti->task_id->value,
+                                 a->field, acl_action_name(act));
+            else
+                *err = xasprintf("Not authorized to launch task %s: %s '%s' (%s)",
+                                 ti->task_id->value, a->field, a->value, acl_action_name(act));
+        }
+    }
+    host_asks_cleanup(&asks);
+    return ok;
 }
 
 static void op_launch(struct master *m, struct framework *fw, struct slave *s,

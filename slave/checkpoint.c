@@ -221,6 +221,12 @@ static void recover_task(struct slave *s, struct task *t, bool rebooted)
         slave_task_maybe_complete(s, t);
         return;
     }
+    /* Its COMMAND health checks run as the task does (the user is looked
+     * up again: it ran, so it existed). */
+    if (task_user_resolve(s, t, &text) < 0) {
+        log_warn("task %s: %s; its health checks run as the slave's user", t->id, text);
+        free(text);
+    }
     /* The containerizer decides: a process task needs its monitor alive, a
      * Docker task is looked up in the engine (asynchronously). */
     if (s->containerizer->recover(s->containerizer, t) == 0) {

@@ -455,13 +455,18 @@ static void logs_done(const struct docker_response *r, void *arg)
     dk_maybe_finish(dc);
 }
 
+/* The slave writes the container's logs, but they are the task user's
+ * files as a process task's are (--switch_user). */
 static void open_log(struct dk_cont *dc, struct logrot *lr, const char *name)
 {
     const struct slave_flags *f = dc->s->flags;
-    char *path = xasprintf("%s/%s", dc->t->sandbox, name);
+    const struct task *t = dc->t;
+    char *path = xasprintf("%s/%s", t->sandbox, name);
 
     if (logrot_open(lr, path, f->task_log_max_size, (unsigned)f->task_log_files) < 0)
         log_warn("cannot open %s: %s", path, strerror(errno));
+    else if (t->user != NULL)
+        logrot_own(lr, t->user->uid, t->user->gid);
     free(path);
 }
 
@@ -877,8 +882,21 @@ static int build_create(struct slave *s, struct task *t, json_t **out, char **er
         .sandbox = t->sandbox,
         .publish_ip = s->flags->docker_publish_ip,
     };
+    char *user = NULL;
+    int rc;
 
-    return docker_spec_create(t->info, &ctx, out, err);
+    /* --switch_user: the ids the slave resolved, as Mesos's `--user`. Not
+     * for root: an image whose USER drops root keeps it (root is what a
+     * container runs as anyway; forcing it could only add privileges). */
+    if (t->user != NULL && t->user->uid != 0) {
+        user = xasprintf("%u:%u", (unsigned)t->user->uid, (unsigned)t->user->gid);
+        ctx.user = user;
+        ctx.groups = (const unsigned *)t->user->groups;
+        ctx.ngroups = t->user->ngroups;
+    }
+    rc = docker_spec_create(t->info, &ctx, out, err);
+    free(user);
+    return rc;
 }
 
 static int dk_launch(struct containerizer *c, struct task *t, char **err)

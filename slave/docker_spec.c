@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_policy.h"
 #include "mem.h"
 #include "resources.h"
 
@@ -193,7 +194,9 @@ static int add_volumes(const Mesos__V1__TaskInfo *info, const char *sandbox, jso
         } else if (so != NULL && so->has_type &&
                    so->type == MESOS__V1__VOLUME__SOURCE__TYPE__HOST_PATH &&
                    so->host_path != NULL && so->host_path->path != NULL) {
-            src = xstrdup(so->host_path->path);
+            src = host_path_normalize(so->host_path->path);
+            if (src == NULL)
+                src = xstrdup(so->host_path->path);
         } else if (so != NULL && so->has_type &&
                    so->type == MESOS__V1__VOLUME__SOURCE__TYPE__SANDBOX_PATH &&
                    so->sandbox_path != NULL && so->sandbox_path->path != NULL) {
@@ -206,7 +209,7 @@ static int add_volumes(const Mesos__V1__TaskInfo *info, const char *sandbox, jso
             src = xasprintf("%s/%s", sandbox, so->sandbox_path->path);
         } else if (v->host_path != NULL && v->host_path[0] != '\0') {
             /* As Mesos: a relative host path lies in the sandbox. */
-            src = v->host_path[0] == '/' ? xstrdup(v->host_path)
+            src = v->host_path[0] == '/' ? host_path_normalize(v->host_path)
                                          : xasprintf("%s/%s", sandbox, v->host_path);
         } else {
             *err = xasprintf("container.volumes[%zu]: needs host_path or a supported source "
@@ -379,6 +382,12 @@ int docker_spec_create(const Mesos__V1__TaskInfo *info, const struct docker_spec
         json_object_set_new(body, "Hostname", json_string(ci->hostname));
     if (di->has_privileged && di->privileged)
         json_object_set_new(hc, "Privileged", json_true());
+    /* Before the parameters: a `user` parameter of the task still wins. */
+    if (ctx->user != NULL) {
+        json_object_set_new(body, "User", json_string(ctx->user));
+        for (i = 0; i < ctx->ngroups; i++)
+            json_array_append_new(arr_child(hc, "GroupAdd"), json_sprintf("%u", ctx->groups[i]));
+    }
     if (add_volumes(info, ctx->sandbox, hc, err) < 0)
         goto out;
     for (i = 0; i < di->n_parameters; i++) {

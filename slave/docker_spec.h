@@ -17,6 +17,9 @@ struct docker_spec_ctx {
     const char *hostname;   /* HOST in the environment */
     const char *sandbox;    /* host path, bound on DK_SANDBOX_MOUNT */
     const char *publish_ip; /* HostIp of BRIDGE port bindings */
+    const char *user;       /* "uid:gid" for --user (--switch_user), NULL: the image's */
+    const unsigned *groups; /* supplementary gids (GroupAdd) with user */
+    size_t ngroups;
 };
 
 /* info has a DOCKER ContainerInfo with a valid image name. 0 ok, -1 with

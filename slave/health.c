@@ -340,6 +340,9 @@ static int start_command(struct health *h, char **why)
             if (fd > 2)
                 close(fd);
         }
+        /* The check runs as the task does. */
+        if (task_user_switch(h->t->user) < 0)
+            _exit(126);
         if (h->t->sandbox != NULL && chdir(h->t->sandbox) < 0)
             _exit(126);
         environ = env;

@@ -52,6 +52,20 @@ static const struct flag flag_table[] = {
       "how long a finished task's sandbox is kept at most (less as the disk fills)" },
     { "disk_watch_interval", FLAG_DURATION, &flags.disk_watch_interval, "1mins",
       "how often the disk usage of --work_dir is checked for garbage collection" },
+    { "switch_user", FLAG_BOOL, &flags.switch_user, "true",
+      "run each task as its user (CommandInfo.user, else FrameworkInfo.user), with that user's "
+      "groups, and give it its sandbox; needs a root slave for any other user than its own "
+      "(--no-switch_user: tasks run as the slave's user)" },
+    { "docker_allow_privileged", FLAG_BOOL, &flags.docker_allow_privileged, "false",
+      "allow Docker tasks container.docker.privileged (and security-opt values that turn "
+      "seccomp, AppArmor or SELinux confinement off); refused with TASK_ERROR otherwise" },
+    { "allowed_capabilities", FLAG_STRING, &flags.allowed_capabilities, NULL,
+      "capabilities Docker tasks may cap-add, comma list (NET_ADMIN,SYS_TIME; ALL for any); "
+      "others are refused with TASK_ERROR" },
+    { "allowed_host_paths", FLAG_STRING, &flags.allowed_host_paths, NULL,
+      "host paths tasks may bind-mount (volumes' host_path, docker volume=SRC:DST), comma list "
+      "of prefixes (/srv/data,/var/log); a path is allowed under one of them after '..' is "
+      "resolved; others are refused with TASK_ERROR" },
     { "gc_disk_headroom", FLAG_DOUBLE, &flags.gc_disk_headroom, "0.1",
       "sandboxes are kept gc_delay * max(0, 1 - gc_disk_headroom - disk usage)" },
     { "task_log_max_size", FLAG_BYTES, &flags.task_log_max_size, "10MB",

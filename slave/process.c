@@ -108,6 +108,11 @@ char **task_environment(struct slave *s, struct task *t)
     env_set(&env, &n, &cap, "MESOS_SLAVE_ID", s->agent_id ? s->agent_id : "");
     env_set(&env, &n, &cap, "MESOS_CONTAINER_ID", t->container_id);
     env_set(&env, &n, &cap, "HOST", s->hostname);
+    if (t->user != NULL) {
+        env_set(&env, &n, &cap, "USER", t->user->name);
+        env_set(&env, &n, &cap, "LOGNAME", t->user->name);
+        env_set(&env, &n, &cap, "HOME", t->user->home);
+    }
 
     res_init(&res);
     if (res_from_pb(t->info->resources, t->info->n_resources, &res, &err) == 0) {
@@ -179,15 +184,31 @@ void slave_child_reset(int keep)
             close(fd);
 }
 
+/* What the task child failed at, reported to the monitor with errno. */
+enum child_stage { STAGE_CGROUPS, STAGE_USER, STAGE_SANDBOX, STAGE_EXEC };
+
+struct child_failure {
+    int stage; /* enum child_stage */
+    int err;   /* errno */
+};
+
 /* The task child: never returns. */
 static void __attribute__((noreturn))
 run_task_child(struct task *t, char **argv, char **env, int errfd, struct task_logs *tl)
 {
-    int fd, e;
+    struct child_failure f = { STAGE_CGROUPS, 0 };
+    int fd;
 
     setpgid(0, 0);
     if (cgroups_join_self(t->container_id) < 0) {
-        e = errno ? errno : EPERM;
+        f.err = errno ? errno : EPERM;
+        goto fail;
+    }
+    /* After the cgroup join (root's to write), before the sandbox files
+     * are created: they are the task user's. */
+    f.stage = STAGE_USER;
+    if (task_user_switch(t->user) < 0) {
+        f.err = errno ? errno : EPERM;
         goto fail;
     }
     fd = fdio_open("/dev/null", O_RDONLY, 0);
@@ -197,24 +218,47 @@ run_task_child(struct task *t, char **argv, char **env, int errfd, struct task_l
             close(fd);
     }
     task_logs_child(tl);
+    f.stage = STAGE_SANDBOX;
     if (chdir(t->sandbox) < 0) {
-        e = errno;
+        f.err = errno;
         goto fail;
     }
+    f.stage = STAGE_EXEC;
     environ = env;
     execvp(argv[0], argv);
-    e = errno;
+    f.err = errno;
 fail:
-    if (fdio_write_all(errfd, &e, sizeof(e)) < 0) {
+    if (fdio_write_all(errfd, &f, sizeof(f)) < 0) {
         /* nothing left to tell anyone */
     }
     _exit(127);
 }
 
+/* The launch error of a child that failed, naming what it failed at. */
+static char *child_failure_message(const struct task *t, char **argv, const struct child_failure *f)
+{
+    const char *as = t->user ? " as user " : "", *who = t->user ? t->user->name : "";
+
+    switch (f->stage) {
+    case STAGE_CGROUPS:
+        return xasprintf("Failed to join the container's cgroups: %s", strerror(f->err));
+    case STAGE_USER:
+        return xasprintf("Failed to switch to user '%s': %s", who, strerror(f->err));
+    case STAGE_SANDBOX:
+        return xasprintf("Failed to enter sandbox %s%s%s: %s (its parent directories must be "
+                         "reachable by the task's user)",
+                         t->sandbox, as, who, strerror(f->err));
+    default:
+        break;
+    }
+    return xasprintf("Failed to execute '%s'%s%s: %s", argv[0], as, who, strerror(f->err));
+}
+
 static void __attribute__((noreturn))
 run_monitor(struct task *t, char **argv, char **env, int report_fd, const struct slave_flags *f)
 {
-    int errpipe[2], e = 0, fd;
+    int errpipe[2], fd;
+    struct child_failure cf;
     struct task_logs tl;
     pid_t child;
     ssize_t n;
@@ -248,10 +292,10 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd, const struct
     }
     setpgid(child, child);
     close(errpipe[1]);
-    n = fdio_read(errpipe[0], &e, sizeof(e));
+    n = fdio_read(errpipe[0], &cf, sizeof(cf));
     close(errpipe[0]);
-    if (n == (ssize_t)sizeof(e)) {
-        errmsg = xasprintf("Failed to execute '%s': %s", argv[0], strerror(e));
+    if (n == (ssize_t)sizeof(cf)) {
+        errmsg = child_failure_message(t, argv, &cf);
     } else {
         snprintf(buf, sizeof(buf), "%ld\n", (long)child);
         path = xasprintf("%s/task.pid", t->meta_dir);
@@ -262,8 +306,8 @@ run_monitor(struct task *t, char **argv, char **env, int report_fd, const struct
             /* slave gone: it will find task.pid when it recovers */
         }
     }
-    status =
-        task_logs_pump(&tl, child, t->sandbox, f->task_log_max_size, (unsigned)f->task_log_files);
+    status = task_logs_pump(&tl, child, t->sandbox, f->task_log_max_size,
+                            (unsigned)f->task_log_files, t->user);
 failed:
     if (errmsg != NULL) {
         path = xasprintf("%s/launch_error", t->meta_dir);

@@ -194,6 +194,9 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
                          (unsigned long long)flags->task_log_max_size);
         goto fail;
     }
+    if (host_policy_init(&s->host_policy, flags->docker_allow_privileged,
+                         flags->allowed_capabilities, flags->allowed_host_paths, err) < 0)
+        goto fail;
     s->containerizer = composing_containerizer_new(s, err);
     if (s->containerizer == NULL)
         goto fail;
@@ -312,6 +315,7 @@ void slave_free(struct slave *s)
     }
     gc_free(s->gc);
     orphans_free(s->orphans);
+    host_policy_cleanup(&s->host_policy);
     if (s->containerizer != NULL)
         s->containerizer->free(s->containerizer);
     if (s->backoff_timer != NULL)

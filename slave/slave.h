@@ -25,6 +25,7 @@
 #include "mesos.pb-c.h"
 #include "slave.pb-c.h"
 #include "pbutil.h"
+#include "host_policy.h"
 #include "resources.h"
 #include "task_state.h"
 #include "timeutil.h"
@@ -71,6 +72,19 @@ struct slave_flags {
     uint64_t task_log_max_size;            /* bytes of a task's stdout/stderr before rotation */
     int task_log_files;                    /* rotated copies kept (stdout.1, ...) */
     double orphan_sweep_interval;          /* seconds between orphan sweeps (orphans.c) */
+    bool switch_user;                      /* run tasks as their user (task_user.c) */
+    bool docker_allow_privileged;          /* host_policy: container.docker.privileged */
+    char *allowed_capabilities;            /* host_policy: cap-add, comma list */
+    char *allowed_host_paths;              /* host_policy: bind-mount sources, comma list */
+};
+
+/* Who a task runs as when it is not the slave's own user (task_user.c). */
+struct task_user {
+    char *name, *home;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups; /* supplementary, the primary among them */
+    size_t ngroups;
 };
 
 /* The master connection (see slave.c for the transitions). */
@@ -112,6 +126,7 @@ struct task {
     bool terminal;                 /* a terminal update was generated */
     bool killed;                   /* we killed it: exit -> TASK_KILLED */
     bool health_kill;              /* killed because of health checks */
+    struct task_user *user;        /* NULL: runs as the slave's own user */
     pid_t monitor_pid;
     pid_t task_pid; /* also the task's process group */
     void *cont;     /* containerizer private state */
@@ -160,8 +175,9 @@ struct slave {
     json_t *completed_frameworks; /* JSON array for /state */
 
     struct containerizer *containerizer;
-    struct gc *gc;           /* sandbox garbage collection (gc.c) */
-    struct orphans *orphans; /* orphan containers and processes (orphans.c) */
+    struct gc *gc;                  /* sandbox garbage collection (gc.c) */
+    struct orphans *orphans;        /* orphan containers and processes (orphans.c) */
+    struct host_policy host_policy; /* what tasks may ask of the host (flags) */
     struct http_server *http;
     struct rest_server *rest; /* the route table served on http */
     struct event *free_ev;    /* runs the deferred frees next iteration */
@@ -296,6 +312,23 @@ bool gc_collected(struct gc *gc, const char *path);
 /* How long sandboxes are kept at this disk usage (Mesos' max allowed
  * age): gc_delay * max(0, 1 - headroom - usage). */
 double gc_max_age(double gc_delay, double headroom, double usage);
+
+/* --- task_host.c: what a task may ask of the host --------------------- */
+/* Whether ti's host requests pass this slave's flags; false with *err
+ * naming the field and the flag (TASK_ERROR). */
+bool slave_host_allows(struct slave *s, const Mesos__V1__TaskInfo *ti, char **err);
+
+/* --- task_user.c: --switch_user ------------------------------------------ */
+/* Set t->user from the task's (else its framework's) user: 0 (NULL when
+ * the task runs as the slave's own user), or -1 with *err naming the user
+ * (unknown here; or another user than the slave's while it is not root). */
+int task_user_resolve(struct slave *s, struct task *t, char **err);
+/* Give the (new, empty) sandbox to t->user. 0, or -1 with *err. */
+int task_user_own_sandbox(const struct task *t, char **err);
+/* In a forked child before exec: become u (NULL: stay). Only system
+ * calls, no name service. 0, or -1 with errno. */
+int task_user_switch(const struct task_user *u);
+void task_user_free(struct task_user *u);
 
 /* --- health.c ------------------------------------------------------------- */
 struct health *health_start(struct slave *s, struct task *t);

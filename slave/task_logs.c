@@ -26,6 +26,7 @@
 #include "fdio.h"
 #include "logrot.h"
 #include "mem.h"
+#include "slave.h"
 
 #define TL_CHUNK (64 * 1024)
 /* Bytes read after the task's exit at most: its descendants may write on. */
@@ -91,7 +92,7 @@ static int copy_once(int fd, struct logrot *lr, char *buf, size_t *drained)
 }
 
 int task_logs_pump(struct task_logs *tl, pid_t child, const char *sandbox, uint64_t max_size,
-                   unsigned max_files)
+                   unsigned max_files, const struct task_user *owner)
 {
     struct logrot logs[2];
     int fds[2] = { tl->out[0], tl->err[0] };
@@ -108,6 +109,8 @@ int task_logs_pump(struct task_logs *tl, pid_t child, const char *sandbox, uint6
     path = xasprintf("%s/stderr", sandbox);
     logrot_open(&logs[1], path, max_size, max_files);
     free(path);
+    for (i = 0; owner != NULL && i < 2; i++)
+        logrot_own(&logs[i], owner->uid, owner->gid); /* the task user's files */
 
     while (!exited) {
         struct pollfd pfd[3];

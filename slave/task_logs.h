@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct task_user; /* slave.h */
+
 struct task_logs {
     int out[2], err[2]; /* pipes: [0] read end (monitor), [1] write end (task) */
     int sig[2];         /* self-pipe woken by SIGCHLD */
@@ -29,6 +31,6 @@ void task_logs_child(struct task_logs *tl);
  * <sandbox>/stdout and <sandbox>/stderr (rotated) until it exits; returns
  * its wait status. */
 int task_logs_pump(struct task_logs *tl, pid_t child, const char *sandbox, uint64_t max_size,
-                   unsigned max_files);
+                   unsigned max_files, const struct task_user *owner);
 
 #endif

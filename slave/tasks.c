@@ -104,6 +104,7 @@ void slave_task_free(struct slave *s, struct task *t)
     if (s->containerizer != NULL)
         s->containerizer->destroy(s->containerizer, t);
     su_cleanup(&t->updates);
+    task_user_free(t->user);
     pb_free(t->info);
     pb_free(t->latest);
     free(t->id);
@@ -147,6 +148,7 @@ void slave_task_update(struct slave *s, struct task *t, Mesos__V1__TaskState sta
     st->has_source = 1;
     st->source = (reason == MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED ||
                   reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID ||
+                  reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED ||
                   reason == MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNKNOWN)
                      ? MESOS__V1__TASK_STATUS__SOURCE__SOURCE_AGENT
                      : MESOS__V1__TASK_STATUS__SOURCE__SOURCE_EXECUTOR;
@@ -393,8 +395,23 @@ void slave_on_run_task(struct slave *s, const Agora__Slave__Event__RunTask *rt)
                           MESOS__V1__TASK_STATUS__REASON__REASON_TASK_INVALID, -1);
         goto fail;
     }
+    if (!slave_host_allows(s, ti, &err)) {
+        slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_ERROR, err,
+                          MESOS__V1__TASK_STATUS__REASON__REASON_TASK_UNAUTHORIZED, -1);
+        goto fail;
+    }
+    if (task_user_resolve(s, t, &err) < 0) {
+        slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_FAILED, err,
+                          MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, -1);
+        goto fail;
+    }
     if (mkdir_p(t->sandbox) < 0) {
         err = xasprintf("Failed to create sandbox %s: %s", t->sandbox, strerror(errno));
+        slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_FAILED, err,
+                          MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, -1);
+        goto fail;
+    }
+    if (task_user_own_sandbox(t, &err) < 0) {
         slave_task_update(s, t, MESOS__V1__TASK_STATE__TASK_FAILED, err,
                           MESOS__V1__TASK_STATUS__REASON__REASON_CONTAINER_LAUNCH_FAILED, -1);
         goto fail;

@@ -52,12 +52,14 @@ class Daemon:
     argv that execs the daemon's argv given after it (so the pid stays the
     daemon's), e.g. to run it as another user or in another namespace."""
 
-    def __init__(self, binary, work_dir, args, env=None, wrapper=None):
+    def __init__(self, binary, work_dir, args, env=None, wrapper=None, prefix=None):
+        """prefix: the same as wrapper (a command line the daemon is
+        started under, e.g. setpriv to run it as another user)."""
         self.binary = binary
         self.work_dir = work_dir
         self.args = list(args)
         self.env = env
-        self.wrapper = list(wrapper or [])
+        self.wrapper = list(wrapper or prefix or [])
         self.proc = None
         self.port = None
         self.starts = 0

@@ -153,6 +153,11 @@ def test_flag_errors(tmp_path):
                          capture_output=True, text=True, timeout=10)
     assert out.returncode != 0
     assert "--isolation" in out.stdout + out.stderr
+    out = subprocess.run([slave, work_dir, "--master=127.0.0.1:5050",
+                          "--allowed_host_paths=/srv,data"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0
+    assert "--allowed_host_paths: 'data' is not an absolute path" in out.stdout + out.stderr
 
 
 # ------------------------------------------------------- with a real master

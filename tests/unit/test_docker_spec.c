@@ -210,7 +210,7 @@ static void test_volumes(void **state)
     char *err;
     json_t *b = create(
         "\"docker\": {\"image\": \"busybox\"}, \"volumes\": ["
-        "{\"container_path\": \"/data\", \"host_path\": \"/srv/data\", \"mode\": \"RO\"},"
+        "{\"container_path\": \"/data\", \"host_path\": \"/srv/x/../data/\", \"mode\": \"RO\"},"
         "{\"container_path\": \"rel\", \"host_path\": \"cache\", \"mode\": \"RW\"},"
         "{\"container_path\": \"/v\", \"mode\": \"RW\", \"source\": {\"type\": \"DOCKER_VOLUME\", "
         "\"docker_volume\": {\"name\": \"vol1\"}}},"
@@ -288,6 +288,43 @@ static void test_parameters(void **state)
                  NULL, "log-opt 'novalue'");
 }
 
+/* --switch_user: the task user's ids as User and GroupAdd; a `user`
+ * parameter of the task still wins. */
+static void test_switch_user(void **state)
+{
+    static const unsigned groups[] = { 65534, 100 };
+    struct docker_spec_ctx c = ctx;
+    Mesos__V1__TaskInfo *t = task("\"docker\": {\"image\": \"busybox\"}", NULL);
+    json_t *b = NULL, *ga;
+    char *err = NULL;
+
+    c.user = "65534:65534";
+    c.groups = groups;
+    c.ngroups = 2;
+    assert_int_equal(docker_spec_create(t, &c, &b, &err), 0);
+    assert_string_equal(str(b, "User", NULL), "65534:65534");
+    ga = json_object_get(json_object_get(b, "HostConfig"), "GroupAdd");
+    assert_int_equal(json_array_size(ga), 2);
+    assert_true(has_string(ga, "65534") && has_string(ga, "100"));
+    json_decref(b);
+    protobuf_c_message_free_unpacked(&t->base, NULL);
+
+    t = task("\"docker\": {\"image\": \"busybox\", \"parameters\": [{\"key\": \"user\", "
+             "\"value\": \"0\"}]}",
+             NULL);
+    assert_int_equal(docker_spec_create(t, &c, &b, &err), 0);
+    assert_string_equal(str(b, "User", NULL), "0");
+    json_decref(b);
+    protobuf_c_message_free_unpacked(&t->base, NULL);
+
+    /* Without a user: the image's. */
+    t = task("\"docker\": {\"image\": \"busybox\"}", NULL);
+    assert_int_equal(docker_spec_create(t, &ctx, &b, &err), 0);
+    assert_null(json_object_get(b, "User"));
+    json_decref(b);
+    protobuf_c_message_free_unpacked(&t->base, NULL);
+}
+
 static void test_bad_input(void **state)
 {
     expect_error("\"docker\": {\"image\": \"bad image!\"}", NULL, "docker.image");
@@ -307,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_none_network),
         cmocka_unit_test(test_volumes),
         cmocka_unit_test(test_parameters),
+        cmocka_unit_test(test_switch_user),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
