@@ -261,7 +261,8 @@ function viewApp(id) {
     h('nav', { class: 'crumbs page-crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/apps' }, 'Apps'), h('span', { class: 'sep' }, '/'), h('span', {}, id)),
     h('div', { class: 'page-head row' },
       h('h1', { id: 'app-title' }, id), statusBadge(app),
-      h('span', { class: 'muted', id: 'app-counts' }, `${c.running} running · ${c.healthy} healthy · ${c.target} wanted`)),
+      h('span', { class: 'muted', id: 'app-counts' }, (app.healthChecks || []).length
+        ? `${c.running} running · ${c.healthy} healthy · ${c.target} wanted` : `${c.running} running · ${c.target} wanted`)),
     h('section', { class: 'toolbar', 'aria-label': 'Actions' },
       h('form', { class: 'scale', onsubmit: (e) => { e.preventDefault(); scale(id, Number(scaleInput.value)); } },
         h('label', { for: 'scale-n' }, 'Instances'), scaleInput,
