@@ -145,6 +145,13 @@ def test_ui_shows_why_an_app_is_not_placed_and_rolls_back(pc, browser, tmp_path)
     b.wait("#app-title + .app-status[data-status='waiting']")
     b.screenshot(tmp_path / "01-waiting.png")
 
+    # A change while the deployment holds the app: Pacer's 409, and the
+    # page offers to force it (declined here).
+    b.click("#restart-btn")
+    b.wait("#confirm[open] #confirm-title", text="A deployment is in progress")
+    b.wait("#confirm-ok", text="Force")
+    b.click("#confirm-cancel")
+
     b.click("#app-deployments button", text="Roll back")
     b.wait("#confirm[open]")
     b.click("#confirm-ok")
@@ -153,18 +160,42 @@ def test_ui_shows_why_an_app_is_not_placed_and_rolls_back(pc, browser, tmp_path)
     b.wait("#app-missing", timeout=DEADLINE)
     b.screenshot(tmp_path / "02-rolled-back.png")
 
-    # A phone: the list in one column.
+    # Edit as JSON: a bad value is listed with its path, the fixed one deploys.
     r = pc.post("/v2/apps", {"id": "/phone", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16, "instances": 2,
                              "labels": {"team": "mobile"}})
     assert r.status_code == 201, r.text
+    pc.wait_app("/phone", running=2, timeout=DEADLINE)
+    b.goto(pc.url + "/ui/#/edit/%2Fphone")
+    b.wait("#app-form #f-id")
+    assert b.eval("document.querySelector('#f-id').value") == "/phone"
+    b.click("#mode-json")
+    b.wait("#app-json")
+    app = json.loads(b.eval("document.querySelector('#app-json').value"))
+    assert app["id"] == "/phone" and "tasks" not in app and "version" not in app
+    app["mem"] = -5
+    b.fill("#app-json", json.dumps(app, indent=2))
+    b.click("#save-app")
+    b.wait("#json-errors li", text="/mem")
+    b.screenshot(tmp_path / "03-json-error.png")
+    app["mem"] = 24
+    b.fill("#app-json", json.dumps(app, indent=2))
+    b.click("#save-app")
+    b.wait("#app-title", text="/phone", timeout=DEADLINE)
+    wait_for(lambda: pc.app("/phone")["mem"] == 24 and not pc.get("/v2/deployments").json(),
+             timeout=DEADLINE, what="the edit deployed")
+    assert pc.app("/phone")["labels"] == {"team": "mobile"}
+
+    # A phone: the list in one column.
     b.call("newPage", width=390, height=844, mobile=True)
     b.goto(pc.url + "/ui/")
     b.wait("tr[data-app='/phone'] .app-status[data-status='running']", timeout=DEADLINE)
-    b.screenshot(tmp_path / "03-phone-apps.png")
+    b.screenshot(tmp_path / "04-phone-apps.png")
     b.click("tr[data-app='/phone'] a.app-link")
     b.wait("tr[data-task][data-state='TASK_RUNNING']", count=2, timeout=DEADLINE)
-    b.screenshot(tmp_path / "04-phone-app.png")
-    assert b.problems() == []
+    b.screenshot(tmp_path / "05-phone-app.png")
+    # Failed requests the page meant (the 409 and the 422) and nothing else.
+    problems = b.problems()
+    assert [p for p in problems if "status of 409" not in p and "status of 422" not in p] == [], problems
 
 
 def test_ui_files_are_built_in(pc):

@@ -105,20 +105,31 @@ function shortVersion(v) {
 
 // ------------------------------------------------------------ actions
 
+// Run a change; fn(force) makes the call. A 409 (a deployment holds the
+// app) asks whether to override it, as Marathon's ?force=true does.
 async function act(what, fn) {
   try {
-    const r = await fn();
+    let r;
+    try {
+      r = await fn(false);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 409 || !e.body.deployments) throw e;
+      if (!(await confirmDialog('A deployment is in progress', `${e.message} Override it and go on?`, 'Force'))) return null;
+      r = await fn(true);
+    }
     toast(what);
     refresh();
-    return r;
+    return r || true;
   } catch (e) {
-    toast(`${what} failed: ${e.message}${e.body && e.body.details ? ` (${e.body.details.map((d) => `${d.path}: ${(d.errors || []).join(', ')}`).join('; ')})` : ''}`, 'bad');
+    const details = (e.body && e.body.details) || [];
+    toast(`${what} failed: ${e.message}${details.length ? ` (${details.map((d) => `${d.path}: ${(d.errors || []).join(', ')}`).join('; ')})` : ''}`, 'bad');
     return null;
   }
 }
 
-const scale = (id, n) => act(`Scaling ${id} to ${n}`, () => api('PUT', appPath(id), { instances: n }));
-const restart = (id) => act(`Restarting ${id}`, () => api('POST', `${appPath(id)}/restart`));
+const forced = (path, force) => (force ? `${path}?force=true` : path);
+const scale = (id, n) => act(`Scaling ${id} to ${n}`, (f) => api('PUT', forced(appPath(id), f), { instances: n }));
+const restart = (id) => act(`Restarting ${id}`, (f) => api('POST', forced(`${appPath(id)}/restart`, f)));
 async function suspend(id) {
   if (await confirmDialog(`Suspend ${id}?`, 'Scales the app to 0 instances; its configuration is kept.', 'Suspend')) {
     await scale(id, 0);
@@ -126,7 +137,7 @@ async function suspend(id) {
 }
 async function destroy(id) {
   if (!(await confirmDialog(`Destroy ${id}?`, 'Kills every instance and deletes the app and its versions.', 'Destroy'))) return;
-  if (await act(`Destroying ${id}`, () => api('DELETE', appPath(id)))) location.hash = '#/apps';
+  if (await act(`Destroying ${id}`, (f) => api('DELETE', forced(appPath(id), f)))) location.hash = '#/apps';
 }
 async function rollback(dep) {
   const apps = (dep.affectedApps || []).join(', ');
@@ -237,9 +248,9 @@ function versionsPanel(app) {
       h('span', { class: 'mono small' }, shortVersion(v)),
       v === app.version ? badge('current', 'ok') : null,
       v === app.version ? null : h('button', { class: 'btn btn-sm', type: 'button', 'aria-label': `Deploy version ${v} again`,
-        onclick: () => act(`Deploying version ${v}`, async () => {
+        onclick: () => act(`Deploying version ${v}`, async (f) => {
           const old = await api('GET', `${appPath(app.id)}/versions/${encodeURIComponent(v)}`);
-          return api('PUT', appPath(app.id), editable(old));
+          return api('PUT', forced(appPath(app.id), f), editable(old));
         }) }, 'Deploy')))));
 }
 

@@ -6,7 +6,7 @@
 
 import { h } from './dom.js';
 import { api, appPath, ApiError } from './api.js';
-import { appToForm, formToApp, editable, errorsByField } from './model.js';
+import { appToForm, formToApp, editable, errorsByField, humanError } from './model.js';
 
 const NEW_APP = {
   id: '', cmd: '', instances: 1, cpus: 0.1, mem: 128, disk: 0,
@@ -40,6 +40,7 @@ export class AppForm {
     this.onSaved = onSaved;
     this.onCancel = onCancel;
     this.mode = 'form';
+    this.force = false; // after a 409: the next save overrides the deployment
     this.inputs = {};
     this.build();
     this.setValues(appToForm(this.base));
@@ -147,7 +148,7 @@ export class AppForm {
     }
     if (this.mode === 'json') {
       for (const d of details || []) {
-        this.jsonErrors.append(h('li', {}, h('code', {}, d.path || '/'), ` ${(d.errors || []).join('; ')}`));
+        this.jsonErrors.append(h('li', {}, h('code', {}, d.path || '/'), ` ${(d.errors || []).map(humanError).join('; ')}`));
       }
     }
     if (general.length) {
@@ -166,7 +167,7 @@ export class AppForm {
     try {
       if (this.editing) {
         const body = editable(app);
-        await api('PUT', appPath(this.editing), body);
+        await api('PUT', `${appPath(this.editing)}${this.force ? '?force=true' : ''}`, body);
         this.onSaved(this.editing);
       } else {
         const r = await api('POST', '/v2/apps', app);
@@ -176,7 +177,12 @@ export class AppForm {
       if (e instanceof ApiError) {
         const where = errorsByField(e.body);
         if (e.status !== 422 && !where.general.length) where.general.push(e.message);
-        if (e.status === 409) where.general.push('Another deployment of this app is in progress: wait for it, or roll it back.');
+        if (e.status === 409 && this.editing) {
+          // Saving again overrides the deployment in progress (?force=true).
+          where.general.push('A deployment of this app is in progress: wait for it, roll it back, or save again to override it.');
+          this.force = true;
+          this.submitBtn.textContent = 'Deploy anyway (force)';
+        }
         this.showErrors(where, e.body.details);
       } else {
         this.showErrors({ fields: {}, general: [e.message] });

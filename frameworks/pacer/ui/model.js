@@ -255,7 +255,7 @@ export function errorsByField(body) {
 }
 
 // Marathon's message keys in words.
-function humanError(e) {
+export function humanError(e) {
   const known = {
     'error.min': 'is below the minimum',
     'error.max': 'is above the maximum',
