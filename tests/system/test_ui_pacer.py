@@ -253,3 +253,4 @@ def test_ui_behind_http_credentials(pacer_cluster, tmp_path):
         b.screenshot(tmp_path / "01-readonly.png")
     finally:
         b.close()
+
