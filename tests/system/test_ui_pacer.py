@@ -247,6 +247,11 @@ def test_ui_behind_http_credentials(pacer_cluster, tmp_path):
         # A change made elsewhere arrives through the authenticated stream.
         assert c.post("/v2/apps", {"id": "/later", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16}).status_code == 201
         b.wait("tr[data-app='/later']", timeout=DEADLINE)
+        b.fill("#app-filter", "late")
+        wait_for(lambda: b.count("tr[data-app]") == 1, timeout=10, what="the filter applied")
+        assert b.count("tr[data-app='/later']") == 1
+        b.fill("#app-filter", "")
+        b.wait("tr[data-app]", count=2)
         b.click("tr[data-app='/seen'] a.app-link")
         b.click("#restart-btn")
         b.wait(".toast-bad", text="read-only", timeout=DEADLINE)

@@ -35,6 +35,7 @@ const state = {
   form: null,           // the AppForm on screen
   view: null,
   eventFilter: '',
+  appFilter: '',
 };
 
 // ------------------------------------------------------------ helpers
@@ -148,8 +149,18 @@ async function rollback(dep) {
 
 // ------------------------------------------------------------ views
 
+// Does app match the list's filter (its id, status or a label)?
+function appMatches(app, f) {
+  if (!f) return true;
+  const s = appStatus(app, state.deployments, state.queue);
+  return [app.id, s.label, ...Object.entries(app.labels || {}).map(([k, v]) => `${k}:${v}`)]
+    .some((x) => x.toLowerCase().includes(f));
+}
+
 function viewApps() {
-  const apps = [...state.apps.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const f = state.appFilter.trim().toLowerCase();
+  const all = [...state.apps.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const apps = all.filter((a) => appMatches(a, f));
   const cols = [
     { title: 'App' }, { title: 'Status' }, { title: 'Instances', cls: 'num' }, { title: 'CPUs', cls: 'num' },
     { title: 'Memory', cls: 'num' }, { title: 'Version' }, { title: 'Labels' },
@@ -171,8 +182,12 @@ function viewApps() {
       h('div', { class: 'stack grow' }, h('h1', {}, 'Apps'),
         h('p', { class: 'muted' }, 'Instances: running / healthy / wanted.')),
       h('a', { class: 'btn btn-primary', href: '#/new', id: 'create-app' }, '+ Create app')),
+    all.length > 1 || f ? h('div', { class: 'filters' }, h('div', { class: 'field grow' },
+      h('label', { for: 'app-filter' }, 'Filter'),
+      h('input', { type: 'search', id: 'app-filter', value: state.appFilter, placeholder: 'id, status or label (team:web)',
+        oninput: (e) => { state.appFilter = e.target.value; draw(); refocus('app-filter'); } }))) : null,
     h('section', { class: 'panel flush', 'aria-label': 'Apps' },
-      table('Apps', cols, rows, state.loaded ? 'No apps yet: create one.' : 'Loading…')),
+      table('Apps', cols, rows, !state.loaded ? 'Loading…' : all.length ? 'No app matches the filter.' : 'No apps yet: create one.')),
   ];
 }
 
@@ -384,7 +399,7 @@ function viewEvents() {
   const f = state.eventFilter.toLowerCase();
   const shown = state.events.filter((e) => !f || e.type.includes(f) || e.summary.toLowerCase().includes(f));
   const input = h('input', { type: 'search', id: 'event-filter', value: state.eventFilter, placeholder: 'type or app', 'aria-label': 'Filter events',
-    oninput: (e) => { state.eventFilter = e.target.value; draw(); document.getElementById('event-filter').focus(); } });
+    oninput: (e) => { state.eventFilter = e.target.value; draw(); refocus('event-filter'); } });
   return [
     h('div', { class: 'page-head' }, h('h1', {}, 'Events'),
       h('p', { class: 'muted' }, `The last ${MAX_EVENTS} events of /v2/events since this page was opened, newest first.`)),
@@ -456,12 +471,23 @@ function draw() {
   document.getElementById('n-queue').textContent = state.queue.length || '';
 }
 
-// Redraw, but not while the user types in a field of the page (other than
-// the form, which is kept as a node): the scale box would lose its value.
+// Redraw. Not while the scale box has the focus (its value would be
+// lost); a filter box keeps its focus and caret across the redraw.
 function redraw() {
   const a = document.activeElement;
   if (a && a.id === 'scale-n') { pendingDraw = true; return; }
+  const filter = a && (a.id === 'app-filter' || a.id === 'event-filter') ? a : null;
+  const caret = filter ? filter.selectionStart : 0;
   draw();
+  if (filter) refocus(filter.id, caret);
+}
+
+function refocus(id, caret) {
+  const i = document.getElementById(id);
+  if (!i) return;
+  i.focus();
+  const at = caret ?? i.value.length;
+  i.setSelectionRange(at, at);
 }
 let pendingDraw = false;
 document.addEventListener('focusout', () => { if (pendingDraw) { pendingDraw = false; setTimeout(draw, 0); } });
