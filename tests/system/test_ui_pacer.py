@@ -193,6 +193,9 @@ def test_ui_shows_why_an_app_is_not_placed_and_rolls_back(pc, browser, tmp_path)
     b.click("tr[data-app='/phone'] a.app-link")
     b.wait("tr[data-task][data-state='TASK_RUNNING']", count=2, timeout=DEADLINE)
     b.screenshot(tmp_path / "05-phone-app.png")
+    b.click("#edit-btn")
+    b.wait("#app-form #f-cmd")
+    b.screenshot(tmp_path / "06-phone-form.png")
     # Failed requests the page meant (the 409 and the 422) and nothing else.
     problems = b.problems()
     assert [p for p in problems if "status of 409" not in p and "status of 422" not in p] == [], problems

@@ -24,8 +24,8 @@ const FIELDS = [
   ['ports', 'Service ports', { type: 'text', placeholder: '0, 0', autocomplete: 'off' }, 'Comma-separated; 0 lets Pacer pick one'],
   ['image', 'Docker image', { type: 'text', placeholder: 'optional, e.g. busybox', autocomplete: 'off' }, 'Empty: a plain process'],
   ['health', 'Health check', { select: [['', 'None'], ['HTTP', 'HTTP'], ['TCP', 'TCP'], ['MESOS_HTTP', 'Mesos HTTP']] }, 'On the first port'],
-  ['healthPath', 'Health check path', { type: 'text', placeholder: '/' }, 'For HTTP checks'],
   ['healthInterval', 'Check every (s)', { type: 'number', step: 1 }, null],
+  ['healthPath', 'Health check path', { type: 'text', placeholder: '/' }, 'For HTTP checks'],
   ['labels', 'Labels', { rows: 3, spellcheck: 'false', placeholder: 'team=web' }, 'One name=value a line'],
   ['env', 'Environment', { rows: 3, spellcheck: 'false', placeholder: 'LOG_LEVEL=info' }, 'One NAME=value a line'],
 ];
