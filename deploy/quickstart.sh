@@ -127,6 +127,7 @@ cat <<MSG
 
 Agora is running: master on 127.0.0.1:$port with 3 slaves, Pacer on $P.
   web UI:   http://127.0.0.1:$port/
+  Pacer UI: $P/ui/
   state:    curl http://127.0.0.1:$port/master/state
   apps:     curl $P/v2/apps
   /hello:   2 healthy instances; one answers on http://127.0.0.1:$hp/

@@ -3,9 +3,17 @@
  * REST API. Handlers live in api_apps.c, api_tasks.c, api_groups.c,
  * api_misc.c and events.c; /health and /metrics are common/rest.c's.
  * Errors are Marathon's {"message": ..., "details": [...]}.
+ *
+ * The web UI (frameworks/pacer/ui/, built in) is mounted at /ui: a client
+ * of these same routes and of /v2/events. Every Pacer serves the files,
+ * a standby too (its API calls are proxied to the leader like any
+ * client's); reading them asks for credentials as the read routes do.
  */
 #include "pacer.h"
 #include "rest.h"
+#include "static_assets.h"
+
+extern const struct static_assets pacer_ui_assets;
 
 static const char *const json_only[] = { "application/json", NULL };
 
@@ -67,4 +75,5 @@ void pacer_routes_attach(struct pacer *p)
                              "pacer");
         rest_server_set_auth_readonly(p->rest, p->http_creds_ro);
     }
+    rest_static_mount(p->rest, "/ui", &pacer_ui_assets, R);
 }

@@ -5,6 +5,7 @@ import requests
 
 from agora_harness import wait_for
 from pacer_harness import PacerCluster
+from ui_driver import Browser
 
 SLOW_HTTP = "sleep 2; exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1"
 
@@ -159,3 +160,31 @@ def test_zookeeper_node_loss_and_quorum_loss(request, tmp_path, zk_ensemble):
             print(c.logs())
         c.shutdown()
         zk_ensemble.ensure_all_running()
+
+
+
+def test_ui_on_a_standby(pq, tmp_path):
+    """Pacer's web UI (tests/system/test_ui_pacer.py) on a standby, here
+    where the quorum runs already: every Pacer serves the page, and a
+    standby proxies its calls and its event stream to the leader, so the
+    page shows the leader's apps live and its changes reach the leader."""
+    sb = standbys(pq)[0]
+    assert requests.get(sb.url + "/ui/", timeout=5).status_code == 200
+    b = Browser(tmp_path / "browser.log")
+    try:
+        b.goto(sb.url + "/ui/")
+        b.wait("#conn[data-state='live']", timeout=30)
+        b.wait(".empty", text="No apps yet", timeout=30)
+        r = pq.post("/v2/apps", {"id": "/via-leader", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16})
+        assert r.status_code == 201, r.text
+        b.wait("tr[data-app='/via-leader'] .app-status[data-status='running']", timeout=30)
+        b.click("tr[data-app='/via-leader'] a.app-link")
+        b.fill("#scale-n", "2")
+        b.click("#scale-btn")
+        b.wait("tr[data-task][data-state='TASK_RUNNING']", count=2, timeout=30)
+        assert pq.app("/via-leader")["instances"] == 2
+        b.wait("#pacer-info", text=f"127.0.0.1:{pq.pacer.port}")
+        b.screenshot(tmp_path / "01-standby.png")
+        assert b.problems() == []
+    finally:
+        b.close()

@@ -110,6 +110,12 @@ class Browser:
                 self.call("close", deadline=20)
             except AssertionError:
                 pass
+            # The driver's readline loop ends with its stdin: without this
+            # it idles until the timeout below.
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

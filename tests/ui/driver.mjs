@@ -74,7 +74,13 @@ const ops = {
   count: async ({ selector }) => page.locator(selector).count(),
   eval: async ({ expr }) => page.evaluate(expr),
   url: async () => page.url(),
-  screenshot: async ({ path, fullPage = true }) => { await page.screenshot({ path, fullPage }); return path; },
+  // A full page from its top: a sticky header would otherwise be drawn
+  // where the page happened to be scrolled.
+  screenshot: async ({ path, fullPage = true }) => {
+    if (fullPage) await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path, fullPage });
+    return path;
+  },
   problems: async () => problems.splice(0),
   close: async () => { if (browser) await browser.close(); browser = null; return true; },
 };

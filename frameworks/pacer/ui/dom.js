@@ -1,0 +1,1 @@
+../../../common/ui/dom.js
