@@ -56,6 +56,52 @@ extern "C" {
 struct event_base;
 struct agora_scheduler;
 
+/* Log levels of the library's messages (see agora_scheduler_config). */
+enum agora_log_level {
+    AGORA_LOG_DEFAULT = 0, /* leave the level as it is (info at start) */
+    AGORA_LOG_DEBUG,
+    AGORA_LOG_INFO,
+    AGORA_LOG_WARN,
+    AGORA_LOG_ERROR,
+    AGORA_LOG_OFF, /* nothing */
+};
+
+/* A log line of the library ("2026-12-03T12:00:00.000Z W calls.c:80] ..."),
+ * without the newline; valid only during the call. Called on the thread
+ * that logs (the loop thread). */
+typedef void (*agora_log_fn)(enum agora_log_level level, const char *line, void *ctx);
+
+/* The calls a framework makes; the values are those of Mesos v1's
+ * Call.Type. */
+enum agora_call_type {
+    AGORA_CALL_TEARDOWN = 2,
+    AGORA_CALL_ACCEPT = 3,
+    AGORA_CALL_DECLINE = 4,
+    AGORA_CALL_REVIVE = 5,
+    AGORA_CALL_KILL = 6,
+    AGORA_CALL_ACKNOWLEDGE = 8,
+    AGORA_CALL_RECONCILE = 9,
+    AGORA_CALL_MESSAGE = 10,
+    AGORA_CALL_SUPPRESS = 12,
+};
+
+/* How one call ended; see agora_scheduler_callbacks.call_done. */
+struct agora_call_result {
+    enum agora_call_type type;
+    bool ok;           /* the master accepted it (202) */
+    int http_status;   /* the master's answer; 0 when none came (connection
+                          refused or reset, the master died, 10 s timeout) */
+    const char *error; /* NULL when ok; else why: "connection reset by peer",
+                          "timeout", or the start of the master's error body */
+    void *ctx;         /* the ctx given to the _ex call; NULL for the others */
+};
+
+/* Per-call completion (the _ex calls): runs once on the loop thread when
+ * the master answered the call or could not be reached. result is valid
+ * only during the call. */
+typedef void (*agora_call_done_fn)(struct agora_scheduler *s,
+                                   const struct agora_call_result *result, void *ctx);
+
 /* ------------------------------------------------------------ connection */
 
 /* Connection state; see agora_scheduler_state(). */
@@ -83,23 +129,33 @@ struct agora_scheduler_config {
     bool checkpoint;         /* FrameworkInfo.checkpoint */
     const int *capabilities; /* MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__* */
     size_t ncapabilities;
-    const char *framework_id;  /* re-subscribe as this framework (failover) */
-    bool manual_acknowledge;   /* false: each status update that carries a
+    const char *framework_id;       /* re-subscribe as this framework (failover) */
+    bool manual_acknowledge;        /* false: each status update that carries a
                                     uuid is acknowledged right after the update
                                     callback returns; true: call
                                     agora_scheduler_acknowledge() yourself */
-    bool json;                 /* speak application/json instead of protobuf */
-    double zk_session_timeout; /* zk:// masters: the ZooKeeper session
+    bool json;                      /* speak application/json instead of protobuf */
+    double zk_session_timeout;      /* zk:// masters: the ZooKeeper session
                                     timeout in seconds (0: 10 s) */
-    const char *secret;        /* with principal: HTTP Basic credentials sent
+    const char *secret;             /* with principal: HTTP Basic credentials sent
                                     on every call, for a master started with
                                     --authenticate_frameworks (NULL: none) */
-    bool ssl;                  /* speak TLS to the master (as a master with
+    bool ssl;                       /* speak TLS to the master (as a master with
                                     --ssl_cert requires); the first scheduler
                                     of the process sets it for all of them */
-    const char *ssl_ca;        /* PEM CA bundle to verify the master with
+    const char *ssl_ca;             /* PEM CA bundle to verify the master with
                                     (NULL: the system's); implies ssl */
-    bool ssl_insecure;         /* do not verify the master's certificate */
+    bool ssl_insecure;              /* do not verify the master's certificate */
+    enum agora_log_level log_level; /* the library's log level; logging is
+                                    process-wide, so the last scheduler
+                                    created with a level sets it */
+    agora_log_fn log_fn;            /* NULL: lines go to stderr; else to log_fn
+                                    (process-wide too: the last scheduler
+                                    created with a log_fn sets it) */
+    void *log_ctx;                  /* passed to log_fn */
+    bool keep_duplicates;           /* false: a repeated terminal update of a task
+                                    is acknowledged and dropped (see update);
+                                    true: every update reaches the framework */
 };
 
 /* The framework's event handlers. Any may be NULL. Each runs on the loop
@@ -108,15 +164,28 @@ struct agora_scheduler_config {
  * call. Do not agora_scheduler_free() from inside a callback. */
 struct agora_scheduler_callbacks {
     /* SUBSCRIBED: the master accepted the framework (also after every
-   * re-subscription). framework_id is the id to persist for failover. */
+     * re-subscription). framework_id is the id to persist for failover.
+     * resubscribed is true when the framework came with an id (given in
+     * the config, or by an earlier SUBSCRIBED of this scheduler: after a
+     * master failover or a lost connection): the master may hold tasks of
+     * it, and statuses may have changed while it was away, so this is when
+     * to reconcile (agora_scheduler_reconcile). false: a new framework. */
     void (*subscribed)(struct agora_scheduler *s, const char *framework_id,
-                       double heartbeat_interval_secs, void *arg);
+                       double heartbeat_interval_secs, bool resubscribed, void *arg);
     /* OFFERS: accept (agora_scheduler_launch/_accept) or decline each one. */
-    void (*offers)(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n, void *arg);
+    void (*offers)(struct agora_scheduler *s, const Mesos__V1__Offer *const *offers, size_t n,
+                   void *arg);
     /* RESCIND: the offer is no longer valid; do not use it. */
     void (*rescind)(struct agora_scheduler *s, const char *offer_id, void *arg);
     /* UPDATE: a task status update (acknowledged automatically unless
-   * manual_acknowledge). */
+     * manual_acknowledge). A task's updates arrive in order, but the same
+     * terminal state can come more than once: a slave retries an update
+     * whose acknowledgement was lost with a master, and a reconciliation
+     * answers with the latest state again. Unless keep_duplicates, the
+     * library delivers only the first terminal update of a task id (the
+     * last 65536 task ids are remembered) and acknowledges the repeats
+     * itself; a non-terminal update of a task id forgets its terminal
+     * state, so a task id reused for a new task is delivered again. */
     void (*update)(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status, void *arg);
     /* MESSAGE: opaque data from an executor. */
     void (*message)(struct agora_scheduler *s, const char *agent_id, const char *executor_id,
@@ -133,6 +202,15 @@ struct agora_scheduler_callbacks {
    * The library reconnects by itself; calls fail until subscribed() runs
    * again. Offers received before are void. */
     void (*disconnected)(struct agora_scheduler *s, const char *reason, void *arg);
+    /* Every call (other than SUBSCRIBE) that was sent, once it ends: ok
+     * when the master answered 202; otherwise the status and error say
+     * why, e.g. an ACCEPT in flight to a master that died (http_status 0):
+     * its tasks may or may not have been launched, so reconcile them after
+     * the next subscribed(). Runs after the call's own agora_call_done_fn,
+     * if any. A 202 says the master took the call, not that the tasks run:
+     * their fate comes as updates. Calls that returned -1 were not sent
+     * and end here never. */
+    void (*call_done)(struct agora_scheduler *s, const struct agora_call_result *result, void *arg);
 };
 
 /* Create a scheduler. base: the event_base to run on, or NULL to have
@@ -201,16 +279,32 @@ const char *agora_scheduler_master(const struct agora_scheduler *s);
 /* Launch tasks on one offer (an ACCEPT with one LAUNCH operation). A task
  * whose agent_id is NULL gets the offer's; the offer's allocation_info is
  * copied into task resources that lack one. The tasks stay the caller's
- * and are not modified. Resources of the offer that no task uses are
- * declined for refuse_seconds. n == 0 declines the offer. */
+ * and are only read (not even temporarily written, so the same tasks may
+ * be shared): the pointee is not const-qualified only because C does not
+ * convert a TaskInfo ** to const TaskInfo *const * without a cast.
+ * Resources of the offer that no task uses are declined for
+ * refuse_seconds. n == 0 declines the offer.
+ *
+ * Const rule of this API: what the library hands to a callback is const
+ * (offers, statuses: read-only and valid during the call); what a call
+ * takes is only read, and stays the caller's. */
 int agora_scheduler_launch(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
                            Mesos__V1__TaskInfo *const *tasks, size_t n, double refuse_seconds);
+/* The same, with done(s, result, ctx) called once when the ACCEPT ends
+ * (see struct agora_call_result); done may be NULL. When it returns -1,
+ * done is never called. */
+int agora_scheduler_launch_ex(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
+                              Mesos__V1__TaskInfo *const *tasks, size_t n, double refuse_seconds,
+                              agora_call_done_fn done, void *ctx);
 
 /* General ACCEPT: operations applied in order against the offers (all on
- * the same agent). Operations stay the caller's. */
+ * the same agent). Operations stay the caller's and are only read. */
 int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_ids, size_t noffers,
                            Mesos__V1__Offer__Operation *const *ops, size_t nops,
                            double refuse_seconds);
+int agora_scheduler_accept_ex(struct agora_scheduler *s, const char *const *offer_ids,
+                              size_t noffers, Mesos__V1__Offer__Operation *const *ops, size_t nops,
+                              double refuse_seconds, agora_call_done_fn done, void *ctx);
 
 /* DECLINE one offer; its resources are not re-offered to this framework
  * for refuse_seconds. */
@@ -223,6 +317,11 @@ int agora_scheduler_suppress(struct agora_scheduler *s);
 
 /* KILL a task. agent_id may be NULL when unknown. */
 int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id, const char *agent_id);
+int agora_scheduler_kill_ex(struct agora_scheduler *s, const char *task_id, const char *agent_id,
+                            agora_call_done_fn done, void *ctx);
+/* KILL the task a status is about (its task_id and agent_id, either may
+ * be absent: -1 without a task_id). */
+int agora_scheduler_kill_status(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status);
 
 /* ACKNOWLEDGE a status update (only needed with manual_acknowledge).
  * Returns 0 without sending when the status carries no uuid (those need
@@ -242,6 +341,32 @@ int agora_scheduler_message(struct agora_scheduler *s, const char *agent_id,
 /* TEARDOWN: the master kills all tasks and forgets the framework. The
  * library stops reconnecting; follow with agora_scheduler_stop(). */
 int agora_scheduler_teardown(struct agora_scheduler *s);
+
+/* The end of a framework that is done: TEARDOWN when subscribed, then
+ * agora_scheduler_stop() (which waits for the teardown to be answered).
+ * Returns 0 when the teardown was sent, -1 when not subscribed (the
+ * scheduler is stopped all the same; a framework with a failover_timeout
+ * then stays registered until it expires). Loop thread only. */
+int agora_scheduler_finish(struct agora_scheduler *s);
+
+/* ---------------------------------------------------------------- timers */
+
+/* A timer on the scheduler's event_base, so a framework needs no libevent
+ * header for a retry or a periodic reconcile. */
+struct agora_timer;
+typedef void (*agora_timer_fn)(struct agora_scheduler *s, void *ctx);
+
+/* Call fn(s, ctx) on the loop thread after ms milliseconds, then every ms
+ * when repeat. Timers fire while the loop runs and the scheduler is not
+ * stopped (a stop silences them). The timer is owned by the scheduler: a
+ * one-shot timer is gone once fn returns, and agora_scheduler_free()
+ * frees those still pending. Returns NULL when ms is 0 with repeat or fn
+ * is NULL. Loop thread only (or before the loop runs). */
+struct agora_timer *agora_scheduler_add_timer(struct agora_scheduler *s, unsigned ms, bool repeat,
+                                              agora_timer_fn fn, void *ctx);
+/* Cancel and free a pending timer (also from its own fn). NULL is
+ * ignored; a fired one-shot timer must not be passed. */
+void agora_scheduler_cancel_timer(struct agora_scheduler *s, struct agora_timer *t);
 
 /* ------------------------------------------------------- task helpers */
 
@@ -281,6 +406,26 @@ int agora_resources_take(struct agora_resources *r, const Mesos__V1__TaskInfo *t
 double agora_resources_scalar(const struct agora_resources *r, const char *name);
 /* Up to max available ports, ascending; returns how many. */
 size_t agora_resources_ports(const struct agora_resources *r, uint64_t *out, size_t max);
+/* What one task needs, in plain numbers, to check or pack offers before
+ * building any TaskInfo. Zero fields ask for nothing. */
+struct agora_need {
+    double cpus;
+    double mem;       /* MB */
+    double disk;      /* MB */
+    size_t ports;     /* how many ports, any of the offer's */
+    const char *role; /* role of every resource; NULL: unreserved ("*") */
+};
+/* true when one task of need fits in r (false for a NULL argument or a
+ * negative amount). */
+bool agora_resources_fits_need(const struct agora_resources *r, const struct agora_need *need);
+/* Take up to max tasks of need from r, as many as fit; returns how many.
+ * ports, when need->ports > 0 and non-NULL, receives need->ports ports per
+ * task taken (room for max * need->ports), task i's at ports[i *
+ * need->ports]: give them to agora_task_add_ports(). Then build exactly
+ * that many TaskInfos (agora_task_new(..., need->cpus, need->mem)). */
+size_t agora_resources_pack(struct agora_resources *r, const struct agora_need *need, size_t max,
+                            uint64_t *ports);
+
 /* "cpus:1.5;mem:512;ports:[31000-31009]" (caller frees). */
 char *agora_resources_format(const struct agora_resources *r);
 /* NULL is ignored. */
