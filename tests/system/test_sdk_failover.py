@@ -1,0 +1,114 @@
+"""A framework built against the installed SDK (tests/sdk/inflight_app.c)
+is told when a master dies with its ACCEPT in flight: the ACCEPT's own
+completion function and the scheduler-wide call_done report the failure,
+the framework re-subscribes to the next leader (zk://) with resubscribed
+set, and the reconciliation it then sends answers for the task. The
+ACCEPT is made to be in flight by freezing the leader (SIGSTOP) before the
+framework sends it on an offer it held, then killing the leader (kill -9).
+"""
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from test_ha import ha  # noqa: F401  (fixture)
+from test_sdk import SAN_FLAGS, SDK_SRC, run, sdk  # noqa: F401  (fixture)
+
+
+class Lines:
+    """A child's stdout, line by line, waited on with deadlines."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.q = queue.Queue()
+        self.seen = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            self.q.put(raw.decode(errors="replace").rstrip("\n"))
+
+    def wait(self, pattern, timeout):
+        deadline = time.monotonic() + timeout
+        for line in self.seen:
+            m = re.search(pattern, line)
+            if m:
+                return m
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s; "
+                                     f"saw:\n" + "\n".join(self.seen))
+            try:
+                line = self.q.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            m = re.search(pattern, line)
+            if m:
+                return m
+
+
+@pytest.fixture(scope="module")
+def inflight_app(sdk, tmp_path_factory):  # noqa: F811
+    exe = str(tmp_path_factory.mktemp("inflight") / "inflight-app")
+    run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", *SAN_FLAGS,
+         "-o", exe, os.path.join(SDK_SRC, "inflight_app.c"),
+         *sdk.pkg("--cflags", "--libs", "agora-scheduler"), f"-Wl,-rpath,{sdk.libdir}"])
+    return exe
+
+
+def test_master_dies_with_accept_in_flight_and_framework_is_told(ha, inflight_app,  # noqa: F811
+                                                                  tmp_path):
+    ha.start_masters(3)
+    ha.add_slave(resources="cpus:1;mem:256;disk:100;ports:[31000-31010]")
+    ha.wait_slaves(1)
+    gate = tmp_path / "gate"
+    err = open(tmp_path / "inflight-app.log", "wb")
+    proc = subprocess.Popen([inflight_app, ha.zk_url, str(gate)], stdout=subprocess.PIPE,
+                            stderr=err, start_new_session=True)
+    try:
+        out = Lines(proc)
+        fw_id = out.wait(r"^subscribed (\S+) resubscribed=0$", 20).group(1)
+        out.wait(r"^held offer ", 20)
+
+        old = ha.master
+        old.signal(signal.SIGSTOP)  # takes connections, answers nothing
+        gate.write_text("go")
+        out.wait(r"^ACCEPT sent$", 10)
+        # The POST reached the frozen master's socket (or is connecting to
+        # it): a moment for it to be written, then the master dies.
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        old.kill9()
+
+        # Told: by the call's own completion, with its ctx, and call_done.
+        m = out.wait(r"^ACCEPT done ok=(\d) http_status=(\d+) ctx=(\S+) error=(.*)$", 15)
+        told = time.monotonic() - t0
+        assert m.group(1) == "0" and m.group(2) == "0", m.group(0)
+        assert m.group(3) == "launch-1" and m.group(4) != "-", m.group(0)
+        out.wait(r"^call 3 failed: http_status=0 error=", 5)
+        print(f"ACCEPT failure reported {told:.2f} s after the kill: {m.group(4)}")
+        assert told < 11, "reported only by the call timeout"
+
+        # Back on the next leader as the same framework, which reconciles.
+        ha.wait_leader(timeout=30, exclude=old)
+        out.wait(r"^subscribed " + re.escape(fw_id) + r" resubscribed=1$", 30)
+        m = out.wait(r"^update inflight-1 (TASK_\w+)$", 20)
+        assert m.group(1) == "TASK_LOST", m.group(0)  # the dead master never launched it
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        err.close()
+        if proc.returncode not in (0, -signal.SIGTERM):
+            print((tmp_path / "inflight-app.log").read_text()[-5000:])
