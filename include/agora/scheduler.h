@@ -15,9 +15,19 @@
  * own (agora_scheduler_new(base, ...) then agora_scheduler_start(), and
  * dispatch the base yourself), or pass NULL and call the blocking
  * agora_scheduler_run(), which dispatches a base of its own in the calling
- * thread. Calls (accept, decline, ...) must be made on the loop thread,
- * typically from a callback. Only agora_scheduler_stop() may be called
- * from any thread.
+ * thread. Calls (accept, decline, ...), timers and agora_scheduler_finish()
+ * must be used on the loop thread, typically from a callback; every
+ * callback (events, call results, timers, log_fn) runs on it. Only
+ * agora_scheduler_stop() may be called from any thread. No callback runs
+ * after a stop.
+ *
+ * Calls are asynchronous: each returns once the call is queued. How it
+ * ended (accepted with 202, refused, or never answered because the master
+ * died) reaches the callbacks' call_done and, for the _ex variants, a
+ * per-call function with the caller's context pointer.
+ *
+ * Duplicates: a repeated terminal status update of a task is dropped by
+ * the library unless keep_duplicates is set (see the update callback).
  *
  * Memory: offers and statuses handed to callbacks are the decoded
  * protobuf-c messages of the event and are valid only during the callback;
@@ -124,8 +134,14 @@ struct agora_scheduler_config {
     const char *role;        /* NULL: "*" */
     const char *principal;   /* NULL: none */
     const char *hostname;    /* NULL: gethostname() */
-    double failover_timeout; /* seconds the master keeps the framework's
-                                    tasks while it is disconnected; 0 = none */
+    double failover_timeout; /* seconds the master keeps the framework and
+                                    its tasks after the scheduler disconnected
+                                    (process exit, network); 0: removed as
+                                    soon as the stream closes. Across a master
+                                    failover the new leader waits at least
+                                    60 s for every registered framework to
+                                    re-subscribe, whatever this says; time
+                                    already spent disconnected counts */
     bool checkpoint;         /* FrameworkInfo.checkpoint */
     const int *capabilities; /* MESOS__V1__FRAMEWORK_INFO__CAPABILITY__TYPE__* */
     size_t ncapabilities;
@@ -267,8 +283,11 @@ const char *agora_scheduler_master(const struct agora_scheduler *s);
 
 /* Every call below is sent asynchronously and returns 0 once queued, or -1
  * when the scheduler is not SUBSCRIBED or an argument is invalid (nothing
- * is sent). A master that answers other than 202 is logged; a 307 or 503
- * (leadership moved) makes the scheduler re-subscribe.
+ * is sent, and nothing is reported later). Once a sent call ends, its
+ * result goes to call_done (and the _ex call's done): an answer other than
+ * 202 is also logged, and a 307 or 503 (leadership moved) makes the
+ * scheduler re-subscribe. Calls are never queued across reconnections:
+ * offers and stream ids die with the connection.
  *
  * refuse_seconds: how long the master keeps the declined (or unused)
  * resources from this framework. 0 re-offers them at once; a negative

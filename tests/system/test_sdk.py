@@ -236,3 +236,23 @@ def test_tutorial_framework_builds_and_runs_against_the_sdk(sdk, sdk_cluster, tm
     out = p.stdout.decode(errors="replace")
     assert p.returncode == 0, f"exited {p.returncode}\n{out}\n{p.stderr.decode()[-3000:]}"
     assert "task hello-1 is TASK_FINISHED" in out, out
+
+
+def test_tutorial_code_is_the_compiled_code():
+    """Every C block of docs/tutorial.md is part of a file the tests build
+    and run (frameworks/examples/minimal.c above; tests/sdk/failover_app.c
+    in test_sdk_failover.py), so the tutorial cannot drift from code that
+    compiles."""
+    def norm(text):
+        return re.sub(r"\s+", " ", text).strip()
+
+    with open(os.path.join(REPO, "docs", "tutorial.md")) as f:
+        blocks = re.findall(r"^```c\n(.*?)^```", f.read(), re.M | re.S)
+    sources = {}
+    for rel in ("frameworks/examples/minimal.c", "tests/sdk/failover_app.c"):
+        with open(os.path.join(REPO, rel)) as f:
+            sources[rel] = norm(f.read())
+    assert len(blocks) >= 8, f"only {len(blocks)} C blocks in the tutorial"
+    for b in blocks:
+        found = [rel for rel, text in sources.items() if norm(b) in text]
+        assert found, "docs/tutorial.md shows code that no compiled file holds:\n" + b

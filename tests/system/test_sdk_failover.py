@@ -5,6 +5,10 @@ the framework re-subscribes to the next leader (zk://) with resubscribed
 set, and the reconciliation it then sends answers for the task. The
 ACCEPT is made to be in flight by freezing the leader (SIGSTOP) before the
 framework sends it on an offer it held, then killing the leader (kill -9).
+
+And step 2 of docs/tutorial.md (tests/sdk/failover_app.c) runs its tasks
+to completion through a leader kill: it re-subscribes, reconciles, and
+relaunches nothing, since the tasks survived.
 """
 import os
 import queue
@@ -54,13 +58,33 @@ class Lines:
                 return m
 
 
-@pytest.fixture(scope="module")
-def inflight_app(sdk, tmp_path_factory):  # noqa: F811
-    exe = str(tmp_path_factory.mktemp("inflight") / "inflight-app")
+def build_app(sdk, tmp_path_factory, name):  # noqa: F811
+    """tests/sdk/NAME.c built against the installed SDK with pkg-config."""
+    exe = str(tmp_path_factory.mktemp(name) / name)
     run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", *SAN_FLAGS,
-         "-o", exe, os.path.join(SDK_SRC, "inflight_app.c"),
+         "-o", exe, os.path.join(SDK_SRC, name + ".c"),
          *sdk.pkg("--cflags", "--libs", "agora-scheduler"), f"-Wl,-rpath,{sdk.libdir}"])
     return exe
+
+
+def end_child(proc, err, log):
+    """Stop the framework (by its pid) if it still runs; its stderr is
+    printed unless it ended well."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    err.close()
+    if proc.returncode not in (0, -signal.SIGTERM):
+        print(log.read_text()[-5000:])
+
+
+@pytest.fixture(scope="module")
+def inflight_app(sdk, tmp_path_factory):  # noqa: F811
+    return build_app(sdk, tmp_path_factory, "inflight_app")
 
 
 def test_master_dies_with_accept_in_flight_and_framework_is_told(ha, inflight_app,  # noqa: F811
@@ -103,12 +127,35 @@ def test_master_dies_with_accept_in_flight_and_framework_is_told(ha, inflight_ap
         assert m.group(1) == "TASK_LOST", m.group(0)  # the dead master never launched it
         assert proc.poll() is None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        err.close()
-        if proc.returncode not in (0, -signal.SIGTERM):
-            print((tmp_path / "inflight-app.log").read_text()[-5000:])
+        end_child(proc, err, tmp_path / "inflight-app.log")
+
+
+@pytest.fixture(scope="module")
+def failover_app(sdk, tmp_path_factory):  # noqa: F811
+    """Step 2 of docs/tutorial.md, built against the installed SDK."""
+    return build_app(sdk, tmp_path_factory, "failover_app")
+
+
+def test_tutorial_step2_framework_survives_leader_kill(ha, failover_app, tmp_path):  # noqa: F811
+    ha.start_masters(2)
+    ha.add_slave(resources="cpus:1;mem:256;disk:100;ports:[31000-31010]")
+    ha.wait_slaves(1)
+    err = open(tmp_path / "failover-app.log", "wb")
+    proc = subprocess.Popen([failover_app, ha.zk_url, "4"], stdout=subprocess.PIPE, stderr=err,
+                            start_new_session=True)
+    try:
+        out = Lines(proc)
+        out.wait(r"^subscribed as \S+$", 20)
+        for i in range(4):
+            out.wait(rf"^task sleep-{i} is TASK_RUNNING$", 20)
+        old = ha.master
+        old.kill9()  # while the 3 s tasks run
+        ha.wait_leader(timeout=30, exclude=old)
+        out.wait(r"^subscribed as \S+ again$", 30)
+        out.wait(r"^reconciling \d+ tasks$", 10)
+        m = out.wait(r"^(\d+) tasks finished, (\d+) relaunched$", 60)
+        assert m.group(1) == "4", m.group(0)
+        assert m.group(2) == "0", "the tasks survived the failover: " + m.group(0)
+        assert proc.wait(10) == 0
+    finally:
+        end_child(proc, err, tmp_path / "failover-app.log")
