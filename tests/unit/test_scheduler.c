@@ -23,6 +23,7 @@
 
 #include "agora/scheduler.h"
 #include "http.h"
+#include "log.h"
 #include "mem.h"
 #include "pbjson.h"
 #include "recordio.h"
@@ -758,6 +759,57 @@ static void test_timers(void **state)
     agora_scheduler_free(s);
 }
 
+/* ------------------------------------------------------------ logging */
+
+struct logged {
+    int lines, below_warn, warns;
+};
+
+static void log_capture(enum agora_log_level level, const char *line, void *ctx)
+{
+    struct logged *l = ctx;
+
+    l->lines++;
+    l->below_warn += level < AGORA_LOG_WARN;
+    l->warns += level == AGORA_LOG_WARN && strstr(line, " W ") && !strchr(line, '\n');
+}
+
+static void t_stop_only(struct agora_scheduler *s, void *ctx)
+{
+    agora_scheduler_stop(s);
+}
+
+static void test_log_level_and_fn(void **state)
+{
+    struct logged l = { 0 };
+    /* Port 1 refuses: the library logs the failed SUBSCRIBE at warn level
+     * and its state changes at info level, which log_level hides. */
+    struct agora_scheduler_config cfg = {
+        .master = "127.0.0.1:1",
+        .name = "t",
+        .log_level = AGORA_LOG_WARN,
+        .log_fn = log_capture,
+        .log_ctx = &l,
+    };
+    struct agora_scheduler *s = agora_scheduler_new(NULL, &cfg, NULL, NULL, NULL);
+
+    assert_non_null(s);
+    assert_non_null(agora_scheduler_add_timer(s, 300, false, t_stop_only, NULL));
+    assert_int_equal(agora_scheduler_run(s), 0);
+    agora_scheduler_free(s);
+    log_set_sink(NULL, NULL);
+    log_set_level(LOG_LVL_INFO);
+    assert_true(l.warns >= 1);
+    assert_int_equal(l.below_warn, 0);
+    assert_int_equal(l.lines, l.warns);
+
+    cfg.log_level = (enum agora_log_level)99;
+    char *err = NULL;
+    assert_null(agora_scheduler_new(NULL, &cfg, NULL, NULL, &err));
+    assert_non_null(strstr(err, "log_level"));
+    free(err);
+}
+
 static void test_fake_master_json(void **state)
 {
     struct fake_master fm = { .json = true };
@@ -842,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_fits_and_pack),
         cmocka_unit_test(test_timers),
+        cmocka_unit_test(test_log_level_and_fn),
     };
     mem_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
