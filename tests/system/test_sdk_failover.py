@@ -20,8 +20,23 @@ import time
 
 import pytest
 
+from agora_harness import wait_for
 from test_ha import ha  # noqa: F401  (fixture)
 from test_sdk import SAN_FLAGS, SDK_SRC, run, sdk  # noqa: F401  (fixture)
+
+
+def unread_bytes_at(port):
+    """Some established TCP connection to 127.0.0.1:port holds received
+    bytes its (frozen) server has not read (/proc/net/tcp rx_queue)."""
+    with open("/proc/net/tcp") as f:
+        rows = f.read().splitlines()[1:]
+    for row in rows:
+        cols = row.split()
+        local, state, queues = cols[1], cols[3], cols[4]
+        if int(local.split(":")[1], 16) == port and state == "01" and \
+                int(queues.split(":")[1], 16) > 0:
+            return True
+    return False
 
 
 class Lines:
@@ -105,9 +120,8 @@ def test_master_dies_with_accept_in_flight_and_framework_is_told(ha, inflight_ap
         old.signal(signal.SIGSTOP)  # takes connections, answers nothing
         gate.write_text("go")
         out.wait(r"^ACCEPT sent$", 10)
-        # The POST reached the frozen master's socket (or is connecting to
-        # it): a moment for it to be written, then the master dies.
-        time.sleep(0.2)
+        # The ACCEPT's bytes sit unread in a socket of the frozen master.
+        wait_for(lambda: unread_bytes_at(old.port), 10, what="ACCEPT at the frozen master")
         t0 = time.monotonic()
         old.kill9()
 
