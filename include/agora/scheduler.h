@@ -338,8 +338,8 @@ int agora_scheduler_suppress(struct agora_scheduler *s);
 int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id, const char *agent_id);
 int agora_scheduler_kill_ex(struct agora_scheduler *s, const char *task_id, const char *agent_id,
                             agora_call_done_fn done, void *ctx);
-/* KILL the task a status is about (its task_id and agent_id, either may
- * be absent: -1 without a task_id). */
+/* KILL the task a status is about, with the status's agent_id when it
+ * has one; -1 (nothing sent) when status or its task_id is NULL. */
 int agora_scheduler_kill_status(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status);
 
 /* ACKNOWLEDGE a status update (only needed with manual_acknowledge).
@@ -349,7 +349,13 @@ int agora_scheduler_acknowledge(struct agora_scheduler *s, const Mesos__V1__Task
 
 /* RECONCILE: n == 0 asks for the latest status of every task the master
  * knows of (implicit); otherwise of the given task ids (agent_ids may be
- * NULL, or hold NULL entries). The answers arrive as update callbacks. */
+ * NULL, or hold NULL entries). The answers arrive as update callbacks.
+ * Give the agent ids you know: a master that has just taken over knows a
+ * task only once its slave re-registered, and answers for a task of a
+ * known slave that has not come back yet only then (ask again later);
+ * without the agent id it answers TASK_LOST at once (TASK_UNKNOWN for a
+ * PARTITION_AWARE framework). Implicit reconciliation names only the
+ * tasks the master knows now. */
 int agora_scheduler_reconcile(struct agora_scheduler *s, const char *const *task_ids,
                               const char *const *agent_ids, size_t n);
 
