@@ -23,6 +23,8 @@
 #include "timeutil.h"
 
 static enum log_level log_level = LOG_LVL_INFO;
+static void (*log_sink)(enum log_level, const char *, void *);
+static void *log_sink_ctx;
 
 #define LOG_SITES 512
 struct log_site {
@@ -60,6 +62,12 @@ unsigned long log_suppressed_total(void)
 void log_set_level(enum log_level level)
 {
     log_level = level;
+}
+
+void log_set_sink(void (*fn)(enum log_level level, const char *line, void *ctx), void *ctx)
+{
+    log_sink = fn;
+    log_sink_ctx = fn ? ctx : NULL;
 }
 
 enum log_level log_get_level(void)
@@ -120,6 +128,11 @@ static void log_vwrite(enum log_level level, const char *file, int line, const c
     /* Long messages are truncated, but always end in a newline. */
     if (off > sizeof(buf) - 2)
         off = sizeof(buf) - 2;
+    if (log_sink) {
+        buf[off] = '\0';
+        log_sink(level, buf, log_sink_ctx);
+        return;
+    }
     buf[off++] = '\n';
     buf[off] = '\0';
     fputs(buf, stderr);

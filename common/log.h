@@ -16,6 +16,11 @@
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 void log_set_level(enum log_level level);
+/* Where lines go: fn(level, line, ctx) instead of stderr (line without the
+ * trailing newline, valid during the call), or stderr again with NULL.
+ * For libraries whose embedder owns logging (libagora-scheduler's
+ * log_fn). Process-wide, like the level. */
+void log_set_sink(void (*fn)(enum log_level level, const char *line, void *ctx), void *ctx);
 enum log_level log_get_level(void);
 /* Accepts debug|info|warn|warning|error (any case). 0 ok, -1 unknown. */
 int log_parse_level(const char *s, enum log_level *out);

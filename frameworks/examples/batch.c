@@ -113,10 +113,11 @@ static void batch_set_docker(Mesos__V1__TaskInfo *t, const char *image)
 
 static void batch_pack(struct batch *b, const Mesos__V1__Offer *offer)
 {
+    const struct agora_need need = { .cpus = b->cpus, .mem = b->mem };
     struct agora_resources *left = NULL;
     Mesos__V1__TaskInfo **tasks = NULL;
     int *idx = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, fit;
     char *err = NULL;
 
     left = agora_resources_from_offer(offer, &err);
@@ -125,22 +126,16 @@ static void batch_pack(struct batch *b, const Mesos__V1__Offer *offer)
         agora_scheduler_decline(b->s, offer->id->value, BATCH_REFUSE_SHORT);
         goto out;
     }
-    for (int i = batch_next_pending(b); i >= 0; i = batch_next_pending(b)) {
+    /* How many tasks fit first, so that only those are built. */
+    fit = agora_resources_pack(left, &need, (size_t)b->ntasks, NULL);
+    tasks = xcalloc(fit ? fit : 1, sizeof(*tasks));
+    idx = xcalloc(fit ? fit : 1, sizeof(*idx));
+    for (int i = batch_next_pending(b); i >= 0 && n < fit; i = batch_next_pending(b)) {
         char id[64];
         snprintf(id, sizeof(id), "%s-%d", b->name, i);
-        Mesos__V1__TaskInfo *t = agora_task_new(id, id, NULL, b->cmd, b->cpus, b->mem);
+        tasks[n] = agora_task_new(id, id, NULL, b->cmd, b->cpus, b->mem);
         if (b->docker_image)
-            batch_set_docker(t, b->docker_image);
-        if (agora_resources_take(left, t) < 0) {
-            agora_task_free(t);
-            break;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            tasks = xrealloc(tasks, cap * sizeof(*tasks));
-            idx = xrealloc(idx, cap * sizeof(*idx));
-        }
-        tasks[n] = t;
+            batch_set_docker(tasks[n], b->docker_image);
         idx[n++] = i;
         b->tasks[i] = BT_LAUNCHED; /* so batch_next_pending moves on */
     }
@@ -171,7 +166,7 @@ out:
     agora_resources_free(left);
 }
 
-static void on_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n,
+static void on_offers(struct agora_scheduler *s, const Mesos__V1__Offer *const *offers, size_t n,
                       void *arg)
 {
     struct batch *b = arg;
@@ -242,7 +237,7 @@ static void on_update(struct agora_scheduler *s, const Mesos__V1__TaskStatus *st
 /* ------------------------------------------------------- other events */
 
 static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double heartbeat,
-                          void *arg)
+                          bool resubscribed, void *arg)
 {
     struct batch *b = arg;
 

@@ -169,7 +169,7 @@ static void launch_run(struct pacer *p, void *arg)
     launch_drop(pl);
 }
 
-void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n)
+void offers_handle(struct pacer *p, const Mesos__V1__Offer *const *offers, size_t n)
 {
     double now = time_now();
 

@@ -142,7 +142,8 @@ static void reconcile_known(struct pacer *p)
     free(agents);
 }
 
-static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double hb, void *arg)
+static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double hb,
+                          bool resubscribed, void *arg)
 {
     struct pacer *p = arg;
 
@@ -158,7 +159,7 @@ static void on_subscribed(struct agora_scheduler *s, const char *framework_id, d
     pacer_kick(p);
 }
 
-static void on_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n,
+static void on_offers(struct agora_scheduler *s, const Mesos__V1__Offer *const *offers, size_t n,
                       void *arg)
 {
     offers_handle(arg, offers, n);

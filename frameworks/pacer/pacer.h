@@ -309,7 +309,7 @@ const char *deploy_action_name(enum deploy_action a);
 void deploy_free(struct deployment *d);
 
 /* ----------------------------------------------------------- offers.c */
-void offers_handle(struct pacer *p, Mesos__V1__Offer *const *offers, size_t n);
+void offers_handle(struct pacer *p, const Mesos__V1__Offer *const *offers, size_t n);
 /* Suppress or revive to match whether anything waits. */
 void offers_update_interest(struct pacer *p);
 json_t *queue_json(struct pacer *p);

@@ -45,6 +45,36 @@ static void sched_call_free(struct sched_call *c)
     free(c);
 }
 
+/* Tell the framework how a call ended: its own done first, then the
+ * scheduler-wide call_done. Not after a stop (no callbacks then). */
+static void sched_call_report(struct agora_scheduler *s, const struct sched_call *c,
+                              const struct http_response *resp)
+{
+    char buf[256];
+    struct agora_call_result r = {
+        .type = (enum agora_call_type)c->type,
+        .ok = resp->status == 202 || resp->status == 200,
+        .http_status = resp->status,
+        .ctx = c->ctx,
+    };
+
+    if (s->stopping || (!c->done && !s->cbs.call_done))
+        return;
+    if (!r.ok) {
+        if (resp->status == 0) {
+            r.error = resp->error ? resp->error : "no answer";
+        } else {
+            snprintf(buf, sizeof(buf), "HTTP %d %.*s", resp->status,
+                     (int)(resp->len > 200 ? 200 : resp->len), resp->body ? resp->body : "");
+            r.error = buf;
+        }
+    }
+    if (c->done)
+        c->done(s, &r, c->ctx);
+    if (s->cbs.call_done && !s->stopping)
+        s->cbs.call_done(s, &r, s->arg);
+}
+
 static void sched_call_done(const struct http_response *resp, void *arg)
 {
     struct sched_call *c = arg;
@@ -52,6 +82,7 @@ static void sched_call_done(const struct http_response *resp, void *arg)
 
     TAILQ_REMOVE(&s->calls, c, link);
     s->ncalls--;
+    sched_call_report(s, c, resp);
     if (resp->status == 202 || resp->status == 200) {
         log_debug("scheduler %s: %s accepted", s->name, sched_call_type_name(c->type));
     } else if (resp->status == 307 || resp->status == 503) {
@@ -83,8 +114,8 @@ void sched_calls_cancel_all(struct agora_scheduler *s)
     s->ncalls = 0;
 }
 
-/* Fill in framework_id and type, encode, POST. -1 when not subscribed. */
-static int sched_send(struct agora_scheduler *s, Mesos__V1__Scheduler__Call *call, int type)
+int sched_send(struct agora_scheduler *s, Mesos__V1__Scheduler__Call *call, int type,
+               agora_call_done_fn done, void *ctx)
 {
     Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
     struct sched_call *c = NULL;
@@ -114,6 +145,8 @@ static int sched_send(struct agora_scheduler *s, Mesos__V1__Scheduler__Call *cal
     c = xcalloc(1, sizeof(*c));
     c->s = s;
     c->type = type;
+    c->done = done;
+    c->ctx = ctx;
     c->stream_id = s->stream_id ? xstrdup(s->stream_id) : NULL;
     c->hc = http_call_start(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs, nhdrs,
                             body, len, SCHED_CALL_TIMEOUT, sched_call_done, c);
@@ -142,6 +175,13 @@ int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_i
                            Mesos__V1__Offer__Operation *const *ops, size_t nops,
                            double refuse_seconds)
 {
+    return agora_scheduler_accept_ex(s, offer_ids, noffers, ops, nops, refuse_seconds, NULL, NULL);
+}
+
+int agora_scheduler_accept_ex(struct agora_scheduler *s, const char *const *offer_ids,
+                              size_t noffers, Mesos__V1__Offer__Operation *const *ops, size_t nops,
+                              double refuse_seconds, agora_call_done_fn done, void *ctx)
+{
     Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
     Mesos__V1__Scheduler__Call__Accept accept = MESOS__V1__SCHEDULER__CALL__ACCEPT__INIT;
     Mesos__V1__Filters filters;
@@ -168,12 +208,15 @@ int agora_scheduler_accept(struct agora_scheduler *s, const char *const *offer_i
     accept.operations = (Mesos__V1__Offer__Operation **)ops;
     accept.filters = sched_filters(&filters, refuse_seconds);
     call.accept = &accept;
-    rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT);
+    rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT, done, ctx);
 out:
     free(ids);
     free(idp);
     return rc;
 }
+
+static int sched_decline(struct agora_scheduler *s, const char *offer_id, double refuse_seconds,
+                         agora_call_done_fn done, void *ctx);
 
 static bool sched_task_valid(const Mesos__V1__TaskInfo *t)
 {
@@ -189,10 +232,18 @@ static bool sched_task_valid(const Mesos__V1__TaskInfo *t)
 int agora_scheduler_launch(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
                            Mesos__V1__TaskInfo *const *tasks, size_t n, double refuse_seconds)
 {
+    return agora_scheduler_launch_ex(s, offer, tasks, n, refuse_seconds, NULL, NULL);
+}
+
+int agora_scheduler_launch_ex(struct agora_scheduler *s, const Mesos__V1__Offer *offer,
+                              Mesos__V1__TaskInfo *const *tasks, size_t n, double refuse_seconds,
+                              agora_call_done_fn done, void *ctx)
+{
     Mesos__V1__Offer__Operation op = MESOS__V1__OFFER__OPERATION__INIT;
     Mesos__V1__Offer__Operation__Launch launch = MESOS__V1__OFFER__OPERATION__LAUNCH__INIT;
     Mesos__V1__Offer__Operation *opp = &op;
-    bool *agent_set = NULL, *alloc_set = NULL;
+    Mesos__V1__TaskInfo *copies = NULL, **copyp = NULL;
+    Mesos__V1__Resource *res = NULL, **resp = NULL;
     size_t nres = 0, k = 0;
     const char *oid;
     int rc = -1;
@@ -201,52 +252,58 @@ int agora_scheduler_launch(struct agora_scheduler *s, const Mesos__V1__Offer *of
         return -1;
     oid = offer->id->value;
     if (n == 0)
-        return agora_scheduler_decline(s, oid, refuse_seconds);
+        return sched_decline(s, oid, refuse_seconds, done, ctx);
+    if (!tasks)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         if (!sched_task_valid(tasks[i]))
             return -1;
         nres += tasks[i]->n_resources;
     }
 
-    /* Borrow the offer's agent id and allocation info for the packing only,
-   * so the caller's tasks come back unchanged. */
-    agent_set = xcalloc(n, sizeof(*agent_set));
-    alloc_set = xcalloc(nres ? nres : 1, sizeof(*alloc_set));
+    /* Shallow copies carry the offer's agent id and allocation info into
+     * the packed call, so the caller's tasks stay untouched (const). */
+    copies = xcalloc(n, sizeof(*copies));
+    copyp = xcalloc(n, sizeof(*copyp));
+    res = xcalloc(nres ? nres : 1, sizeof(*res));
+    resp = xcalloc(nres ? nres : 1, sizeof(*resp));
     for (size_t i = 0; i < n; i++) {
-        Mesos__V1__TaskInfo *t = tasks[i];
-        if (!t->agent_id) {
+        Mesos__V1__TaskInfo *t = &copies[i];
+        *t = *tasks[i];
+        if (!t->agent_id)
             t->agent_id = offer->agent_id;
-            agent_set[i] = true;
-        }
-        for (size_t j = 0; j < t->n_resources; j++, k++) {
-            if (offer->allocation_info && !t->resources[j]->allocation_info) {
-                t->resources[j]->allocation_info = offer->allocation_info;
-                alloc_set[k] = true;
+        if (offer->allocation_info) {
+            Mesos__V1__Resource **own = &resp[k];
+            for (size_t j = 0; j < t->n_resources; j++, k++) {
+                res[k] = *t->resources[j];
+                if (!res[k].allocation_info)
+                    res[k].allocation_info = offer->allocation_info;
+                resp[k] = &res[k];
             }
+            t->resources = own;
         }
+        copyp[i] = t;
     }
     launch.n_task_infos = n;
-    launch.task_infos = (Mesos__V1__TaskInfo **)tasks;
+    launch.task_infos = copyp;
     op.has_type = 1;
     op.type = MESOS__V1__OFFER__OPERATION__TYPE__LAUNCH;
     op.launch = &launch;
-    rc = agora_scheduler_accept(s, &oid, 1, &opp, 1, refuse_seconds);
-
-    k = 0;
-    for (size_t i = 0; i < n; i++) {
-        Mesos__V1__TaskInfo *t = tasks[i];
-        if (agent_set[i])
-            t->agent_id = NULL;
-        for (size_t j = 0; j < t->n_resources; j++, k++)
-            if (alloc_set[k])
-                t->resources[j]->allocation_info = NULL;
-    }
-    free(agent_set);
-    free(alloc_set);
+    rc = agora_scheduler_accept_ex(s, &oid, 1, &opp, 1, refuse_seconds, done, ctx);
+    free(copies);
+    free(copyp);
+    free(res);
+    free(resp);
     return rc;
 }
 
 int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id, double refuse_seconds)
+{
+    return sched_decline(s, offer_id, refuse_seconds, NULL, NULL);
+}
+
+static int sched_decline(struct agora_scheduler *s, const char *offer_id, double refuse_seconds,
+                         agora_call_done_fn done, void *ctx)
 {
     Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
     Mesos__V1__Scheduler__Call__Decline decline = MESOS__V1__SCHEDULER__CALL__DECLINE__INIT;
@@ -261,7 +318,7 @@ int agora_scheduler_decline(struct agora_scheduler *s, const char *offer_id, dou
     decline.offer_ids = &idp;
     decline.filters = sched_filters(&filters, refuse_seconds);
     call.decline = &decline;
-    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE);
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE, done, ctx);
 }
 
 int agora_scheduler_revive(struct agora_scheduler *s)
@@ -270,7 +327,7 @@ int agora_scheduler_revive(struct agora_scheduler *s)
     Mesos__V1__Scheduler__Call__Revive revive = MESOS__V1__SCHEDULER__CALL__REVIVE__INIT;
 
     call.revive = &revive;
-    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE);
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE, NULL, NULL);
 }
 
 int agora_scheduler_suppress(struct agora_scheduler *s)
@@ -279,10 +336,24 @@ int agora_scheduler_suppress(struct agora_scheduler *s)
     Mesos__V1__Scheduler__Call__Suppress suppress = MESOS__V1__SCHEDULER__CALL__SUPPRESS__INIT;
 
     call.suppress = &suppress;
-    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS);
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS, NULL, NULL);
 }
 
 int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id, const char *agent_id)
+{
+    return agora_scheduler_kill_ex(s, task_id, agent_id, NULL, NULL);
+}
+
+int agora_scheduler_kill_status(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status)
+{
+    if (!status || !status->task_id || !status->task_id->value)
+        return -1;
+    return agora_scheduler_kill_ex(s, status->task_id->value,
+                                   status->agent_id ? status->agent_id->value : NULL, NULL, NULL);
+}
+
+int agora_scheduler_kill_ex(struct agora_scheduler *s, const char *task_id, const char *agent_id,
+                            agora_call_done_fn done, void *ctx)
 {
     Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
     Mesos__V1__Scheduler__Call__Kill kill = MESOS__V1__SCHEDULER__CALL__KILL__INIT;
@@ -298,7 +369,7 @@ int agora_scheduler_kill(struct agora_scheduler *s, const char *task_id, const c
         kill.agent_id = &aid;
     }
     call.kill = &kill;
-    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__KILL);
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__KILL, done, ctx);
 }
 
 int agora_scheduler_acknowledge(struct agora_scheduler *s, const Mesos__V1__TaskStatus *status)
@@ -319,7 +390,7 @@ int agora_scheduler_acknowledge(struct agora_scheduler *s, const Mesos__V1__Task
     ack.task_id = status->task_id;
     ack.uuid = status->uuid;
     call.acknowledge = &ack;
-    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE);
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__ACKNOWLEDGE, NULL, NULL);
 }
 
 int agora_scheduler_reconcile(struct agora_scheduler *s, const char *const *task_ids,
@@ -357,7 +428,7 @@ int agora_scheduler_reconcile(struct agora_scheduler *s, const char *const *task
         rec.tasks = taskp;
     }
     call.reconcile = &rec;
-    rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE);
+    rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__RECONCILE, NULL, NULL);
 out:
     free(tasks);
     free(taskp);
@@ -383,16 +454,24 @@ int agora_scheduler_message(struct agora_scheduler *s, const char *agent_id,
     msg.data.data = (uint8_t *)data;
     msg.data.len = len;
     call.message = &msg;
-    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE);
+    return sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__MESSAGE, NULL, NULL);
 }
 
 int agora_scheduler_teardown(struct agora_scheduler *s)
 {
     Mesos__V1__Scheduler__Call call = MESOS__V1__SCHEDULER__CALL__INIT;
-    int rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN);
+    int rc = sched_send(s, &call, MESOS__V1__SCHEDULER__CALL__TYPE__TEARDOWN, NULL, NULL);
 
     /* The master closes the stream next; do not come back as this framework. */
     if (rc == 0)
         s->tearing_down = true;
+    return rc;
+}
+
+int agora_scheduler_finish(struct agora_scheduler *s)
+{
+    int rc = agora_scheduler_teardown(s);
+
+    agora_scheduler_stop(s);
     return rc;
 }

@@ -20,6 +20,7 @@ struct http_sub;
 struct http_call;
 struct rio_decoder;
 struct master_follow;
+struct sched_dedup;
 
 #define SCHED_API_PATH "/api/v1/scheduler"
 #define SCHED_CT_PROTOBUF "application/x-protobuf"
@@ -30,8 +31,10 @@ struct sched_call {
     TAILQ_ENTRY(sched_call) link;
     struct agora_scheduler *s;
     struct http_call *hc;
-    int type;        /* Mesos__V1__Scheduler__Call__Type */
-    char *stream_id; /* stream it was sent on (stale 307s are ignored) */
+    int type;                /* Mesos__V1__Scheduler__Call__Type */
+    char *stream_id;         /* stream it was sent on (stale 307s are ignored) */
+    agora_call_done_fn done; /* the _ex calls' completion, or NULL */
+    void *ctx;
 };
 TAILQ_HEAD(sched_call_list, sched_call);
 
@@ -81,6 +84,7 @@ struct agora_scheduler {
     double backoff; /* next reconnect delay bound, seconds */
     uint64_t rng;   /* xorshift state for the jitter */
 
+    bool sent_with_id; /* the last SUBSCRIBE carried a framework id */
     bool started;
     bool fatal;        /* ERROR or refused SUBSCRIBE: no reconnect */
     bool tearing_down; /* TEARDOWN sent: no reconnect */
@@ -94,6 +98,9 @@ struct agora_scheduler {
 
     struct sched_call_list calls;
     size_t ncalls;
+
+    struct sched_dedup *dedup;        /* terminal updates seen; NULL: keep_duplicates */
+    TAILQ_HEAD(, agora_timer) timers; /* agora_scheduler_add_timer's, pending */
 };
 
 /* calls.c */
@@ -104,6 +111,14 @@ void sched_encode_call(const struct agora_scheduler *s, const Mesos__V1__Schedul
 const char *sched_content_type(const struct agora_scheduler *s);
 /* Free every call in flight without callbacks. */
 void sched_calls_cancel_all(struct agora_scheduler *s);
+/* Encode and POST a call of type (framework_id filled in); done/ctx as for
+ * the _ex calls. -1 when not subscribed or it cannot be sent. */
+int sched_send(struct agora_scheduler *s, Mesos__V1__Scheduler__Call *call, int type,
+               agora_call_done_fn done, void *ctx);
+
+/* timers.c */
+/* Free every timer without firing it. */
+void sched_timers_free_all(struct agora_scheduler *s);
 
 /* scheduler.c */
 /* A call came back with 307/503: leadership moved; re-subscribe. location

@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "http_tls.h"
 #include "sched_internal.h"
+#include "sched_dedup.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -39,6 +40,7 @@
 #define SCHED_BACKOFF_MAX 10.0
 #define SCHED_MAX_REDIRECTS 5 /* then back off: leaders disagree */
 #define SCHED_DRAIN_TIMEOUT 5.0
+#define SCHED_DEDUP_TASKS 65536       /* task ids whose terminal update is remembered */
 #define SCHED_ZK_SESSION_TIMEOUT 10.0 /* detection only; the default of cfg.zk_session_timeout */
 
 static void sched_connect(struct agora_scheduler *s);
@@ -98,6 +100,28 @@ static char *dup_or_null(const char *v)
     return v ? xstrdup(v) : NULL;
 }
 
+/* The library logs through common/log.c, which is process-wide: a level or
+ * sink given in a config applies to the whole process. */
+static agora_log_fn sched_log_fn;
+
+static void sched_log_sink(enum log_level level, const char *line, void *ctx)
+{
+    if (sched_log_fn)
+        sched_log_fn((enum agora_log_level)(level + AGORA_LOG_DEBUG), line, ctx);
+}
+
+static void sched_set_logging(const struct agora_scheduler_config *cfg)
+{
+    if (cfg->log_level == AGORA_LOG_OFF)
+        log_set_level(LOG_LVL_ERROR + 1);
+    else if (cfg->log_level != AGORA_LOG_DEFAULT)
+        log_set_level((enum log_level)(cfg->log_level - AGORA_LOG_DEBUG));
+    if (cfg->log_fn) {
+        sched_log_fn = cfg->log_fn;
+        log_set_sink(sched_log_sink, cfg->log_ctx);
+    }
+}
+
 static void sched_on_watchdog(evutil_socket_t fd, short what, void *arg);
 static void sched_on_leader(struct master_follow *f, const char *leader, int port, const char *name,
                             void *arg);
@@ -125,8 +149,13 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
         e = xasprintf("failover_timeout: %g is negative", cfg->failover_timeout);
         goto fail;
     }
+    if (cfg->log_level < AGORA_LOG_DEFAULT || cfg->log_level > AGORA_LOG_OFF) {
+        e = xasprintf("log_level: %d is not an agora_log_level", (int)cfg->log_level);
+        goto fail;
+    }
     s = xcalloc(1, sizeof(*s));
     TAILQ_INIT(&s->calls);
+    TAILQ_INIT(&s->timers);
     atomic_init(&s->stop_requested, false);
     /* TLS first: an https:// master parses only with it on. */
     if ((cfg->ssl || cfg->ssl_ca) && !http_tls_client_enabled()) {
@@ -178,6 +207,9 @@ struct agora_scheduler *agora_scheduler_new(struct event_base *base,
     }
     s->framework_id = cfg->framework_id && *cfg->framework_id ? xstrdup(cfg->framework_id) : NULL;
     s->manual_ack = cfg->manual_acknowledge;
+    if (!cfg->keep_duplicates)
+        s->dedup = sched_dedup_new(SCHED_DEDUP_TASKS);
+    sched_set_logging(cfg);
     s->json = cfg->json;
     if (cbs)
         s->cbs = *cbs;
@@ -228,6 +260,8 @@ void agora_scheduler_free(struct agora_scheduler *s)
     if (s->sub)
         http_sub_close(s->sub);
     sched_calls_cancel_all(s);
+    sched_timers_free_all(s);
+    sched_dedup_free(s->dedup);
     if (s->rio)
         rio_decoder_free(s->rio);
     if (s->watchdog_ev)
@@ -370,7 +404,7 @@ static void sched_on_subscribed(struct agora_scheduler *s,
     log_info("scheduler %s: framework id %s, heartbeat %.1f s", s->name, s->framework_id,
              s->heartbeat_secs);
     if (s->cbs.subscribed)
-        s->cbs.subscribed(s, s->framework_id, s->heartbeat_secs, s->arg);
+        s->cbs.subscribed(s, s->framework_id, s->heartbeat_secs, s->sent_with_id, s->arg);
 }
 
 static void sched_dispatch(struct agora_scheduler *s, const Mesos__V1__Scheduler__Event *ev)
@@ -385,7 +419,8 @@ static void sched_dispatch(struct agora_scheduler *s, const Mesos__V1__Scheduler
         if (!ev->offers)
             break;
         if (s->cbs.offers && ev->offers->n_offers)
-            s->cbs.offers(s, ev->offers->offers, ev->offers->n_offers, s->arg);
+            s->cbs.offers(s, (const Mesos__V1__Offer *const *)ev->offers->offers,
+                          ev->offers->n_offers, s->arg);
         else
             log_debug("scheduler %s: %zu offers unhandled", s->name, ev->offers->n_offers);
         break;
@@ -395,13 +430,18 @@ static void sched_dispatch(struct agora_scheduler *s, const Mesos__V1__Scheduler
         break;
     case MESOS__V1__SCHEDULER__EVENT__TYPE__UPDATE: {
         const Mesos__V1__TaskStatus *st = ev->update ? ev->update->status : NULL;
-        if (!st || !st->task_id)
+        if (!st || !st->task_id || !st->task_id->value)
             break;
-        if (s->cbs.update)
+        bool dup = sched_dedup_drop(s->dedup, st->task_id->value, st->state);
+        if (dup)
+            log_debug("scheduler %s: repeated %s of %s dropped", s->name,
+                      agora_task_state_name(st->state), st->task_id->value);
+        else if (s->cbs.update)
             s->cbs.update(s, st, s->arg);
         /* After the callback, so a framework that crashes in it gets the update
-     * again rather than losing it. */
-        if (!s->manual_ack && st->has_uuid && s->state == AGORA_SCHED_SUBSCRIBED &&
+     * again rather than losing it. A dropped repeat is acknowledged here
+     * even with manual_acknowledge: the framework never saw it. */
+        if ((!s->manual_ack || dup) && st->has_uuid && s->state == AGORA_SCHED_SUBSCRIBED &&
             !s->tearing_down)
             agora_scheduler_acknowledge(s, st);
         break;
@@ -685,6 +725,7 @@ static void sched_connect(struct agora_scheduler *s)
     s->sub_status = 0;
     s->errlen = 0;
     s->errbody[0] = '\0';
+    s->sent_with_id = s->framework_id != NULL;
     sched_set_state(s, AGORA_SCHED_CONNECTING, s->framework_id ? "re-subscribing" : "subscribing");
     s->sub =
         http_sub_open(s->base, s->cur_host, s->cur_port, "POST", SCHED_API_PATH, hdrs,

@@ -288,6 +288,91 @@ int agora_resources_take(struct agora_resources *ar, const Mesos__V1__TaskInfo *
     return rc;
 }
 
+/* need's resources, with need->ports of r's ports of the role (the
+ * lowest free ones) into *out; -1 when need is invalid or r has too few
+ * ports of the role. */
+static int need_resources(const struct resources *r, const struct agora_need *need,
+                          struct resources *out, uint64_t *ports)
+{
+    const char *role = need->role && *need->role ? need->role : "*";
+    size_t got = 0;
+
+    if (need->cpus < 0 || need->mem < 0 || need->disk < 0 || isnan(need->cpus) ||
+        isnan(need->mem) || isnan(need->disk))
+        return -1;
+    res_init(out);
+    res_add_scalar(out, "cpus", role, need->cpus);
+    res_add_scalar(out, "mem", role, need->mem);
+    res_add_scalar(out, "disk", role, need->disk);
+    for (size_t i = 0; i < r->n && got < need->ports; i++) {
+        const struct resource *e = &r->v[i];
+        if (e->type != RES_RANGES || strcmp(e->name, "ports") != 0 || strcmp(e->role, role) != 0)
+            continue;
+        for (size_t j = 0; j < e->nranges && got < need->ports; j++)
+            for (uint64_t p = e->ranges[j].begin; got < need->ports; p++) {
+                ports[got++] = p;
+                if (p == e->ranges[j].end)
+                    break;
+            }
+    }
+    if (got < need->ports) {
+        res_cleanup(out);
+        return -1;
+    }
+    for (size_t i = 0; i < got; i++)
+        res_add_range(out, "ports", role, ports[i], ports[i]);
+    return 0;
+}
+
+/* Take one task of need from r: 0, or -1 (r unchanged). */
+static int need_take(struct resources *r, const struct agora_need *need, uint64_t *ports)
+{
+    struct resources want;
+    int rc = -1;
+
+    if (need_resources(r, need, &want, ports) < 0)
+        return -1;
+    if (res_contains(r, &want))
+        rc = res_subtract(r, &want);
+    res_cleanup(&want);
+    return rc;
+}
+
+bool agora_resources_fits_need(const struct agora_resources *ar, const struct agora_need *need)
+{
+    struct resources copy;
+    uint64_t *ports;
+    bool ok;
+
+    if (!ar || !need)
+        return false;
+    ports = xcalloc(need->ports ? need->ports : 1, sizeof(*ports));
+    res_copy(&copy, &ar->r);
+    ok = need_take(&copy, need, ports) == 0;
+    res_cleanup(&copy);
+    free(ports);
+    return ok;
+}
+
+size_t agora_resources_pack(struct agora_resources *ar, const struct agora_need *need, size_t max,
+                            uint64_t *ports)
+{
+    uint64_t *tmp;
+    size_t n = 0;
+
+    if (!ar || !need)
+        return 0;
+    tmp = xcalloc(need->ports ? need->ports : 1, sizeof(*tmp));
+    for (; n < max; n++) {
+        if (need_take(&ar->r, need, tmp) < 0)
+            break;
+        if (ports && need->ports)
+            memcpy(ports + n * need->ports, tmp, need->ports * sizeof(*tmp));
+    }
+    free(tmp);
+    return n;
+}
+
 double agora_resources_scalar(const struct agora_resources *ar, const char *name)
 {
     return ar && name ? res_scalar(&ar->r, name) : 0;

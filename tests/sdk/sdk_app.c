@@ -41,13 +41,13 @@ struct app {
 };
 
 static void on_subscribed(struct agora_scheduler *s, const char *framework_id, double heartbeat,
-                          void *arg)
+                          bool resubscribed, void *arg)
 {
     printf("sdk-app: subscribed as %s\n", framework_id);
     fflush(stdout);
 }
 
-static void on_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n,
+static void on_offers(struct agora_scheduler *s, const Mesos__V1__Offer *const *offers, size_t n,
                       void *arg)
 {
     struct app *a = arg;

@@ -236,3 +236,50 @@ def test_tutorial_framework_builds_and_runs_against_the_sdk(sdk, sdk_cluster, tm
     out = p.stdout.decode(errors="replace")
     assert p.returncode == 0, f"exited {p.returncode}\n{out}\n{p.stderr.decode()[-3000:]}"
     assert "task hello-1 is TASK_FINISHED" in out, out
+
+
+def test_tutorial_code_is_the_compiled_code():
+    """Every C block of docs/tutorial.md is part of a file the tests build
+    and run (frameworks/examples/minimal.c above; tests/sdk/failover_app.c
+    in test_sdk_failover.py), so the tutorial cannot drift from code that
+    compiles."""
+    def norm(text):
+        return re.sub(r"\s+", " ", text).strip()
+
+    with open(os.path.join(REPO, "docs", "tutorial.md")) as f:
+        blocks = re.findall(r"^```c\n(.*?)^```", f.read(), re.M | re.S)
+    sources = {}
+    for rel in ("frameworks/examples/minimal.c", "tests/sdk/failover_app.c"):
+        with open(os.path.join(REPO, rel)) as f:
+            sources[rel] = norm(f.read())
+    assert len(blocks) >= 8, f"only {len(blocks)} C blocks in the tutorial"
+    for b in blocks:
+        found = [rel for rel, text in sources.items() if norm(b) in text]
+        assert found, "docs/tutorial.md shows code that no compiled file holds:\n" + b
+
+
+def test_testkit_installed_and_usable_out_of_tree(sdk, tmp_path):
+    """libagora-testkit from the prefix: only agora_testkit_* exported, and
+    its own test (tests/testkit/test_testkit.c: a framework survives a
+    master kill and a slave partition) built against the installed SDK
+    alone and run with the build's daemons."""
+    libs = glob.glob(os.path.join(sdk.libdir, "libagora-testkit.so.*"))
+    so = [p for p in libs if re.search(r"\.so\.\d+$", p)]
+    assert len(so) == 1, libs
+    syms = defined_symbols(["nm", "-D", "--defined-only", so[0]])
+    bad = sorted(s for s in syms if not s.startswith("agora_testkit_") and s not in STANDARD)
+    assert not bad, f"libagora-testkit exports {bad[:40]}"
+    exe = str(tmp_path / "test_testkit")
+    run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", *SAN_FLAGS,
+         "-pthread", "-o", exe, os.path.join(REPO, "tests", "testkit", "test_testkit.c"),
+         *sdk.pkg("--cflags", "--libs", "agora-testkit", "agora-scheduler"),
+         f"-Wl,-rpath,{sdk.libdir}"])
+    env = dict(os.environ, AGORA_BIN_DIR=os.path.join(BUILD, "bin"), TMPDIR=str(tmp_path))
+    p = subprocess.run([exe], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                       timeout=RUN_DEADLINE * 2)
+    out = p.stdout.decode(errors="replace")
+    print(out[-3000:])
+    assert p.returncode == 0 and "PASSED" in out, out[-6000:]
+    assert "step 2: partition healed" in out
+    # The kit removed the cluster it made under TMPDIR.
+    assert not glob.glob(str(tmp_path / "agora-testkit-*"))

@@ -3,7 +3,9 @@
  * into offers, and the whole client against an in-process fake master
  * (SUBSCRIBE stream, offers, launch, status updates with automatic
  * acknowledgement, teardown, a 307 to the leader, and re-subscription
- * with the framework id after the stream drops).
+ * with the framework id after the stream drops); fits and packing from
+ * plain numbers, the de-duplication of terminal updates, call results,
+ * the resubscribed flag, and timers.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,11 +23,13 @@
 
 #include "agora/scheduler.h"
 #include "http.h"
+#include "log.h"
 #include "mem.h"
 #include "pbjson.h"
 #include "recordio.h"
 #include "resources.h"
 #include "scheduler.pb-c.h"
+#include "../../frameworks/scheduler/sched_dedup.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -243,6 +247,7 @@ struct fake_master {
     int drop_first_stream;  /* close the first stream after SUBSCRIBED */
     bool json;              /* the client speaks JSON */
     int silent_first;       /* first stream: SUBSCRIBED, then nothing */
+    bool dup_terminal;      /* send every FINISHED twice (a slave's retry) */
     char *resubscribe_fwid; /* framework_id of the second SUBSCRIBE */
     int accepts, tasks_launched, acks, declines, suppresses, teardowns, bad_stream_ids;
     char *last_task_ids[16];
@@ -380,6 +385,8 @@ static void fm_handle(struct evhttp_request *req, void *arg)
                 assert_string_equal(t->agent_id->value, "agent-1");
                 fm_send_update(fm, t->task_id->value, MESOS__V1__TASK_STATE__TASK_RUNNING);
                 fm_send_update(fm, t->task_id->value, MESOS__V1__TASK_STATE__TASK_FINISHED);
+                if (fm->dup_terminal)
+                    fm_send_update(fm, t->task_id->value, MESOS__V1__TASK_STATE__TASK_FINISHED);
                 fm->tasks_launched++;
             }
         }
@@ -423,17 +430,46 @@ static void fm_redirect(struct evhttp_request *req, void *arg)
  * until `want` are launched, tears down when all finished. */
 struct fw {
     int want, launched, finished, subscribed, disconnected, errors;
+    int resubscribed, calls_ok, calls_failed, accepts_done, accept_ctx_ok;
+    int finished_per_task[16];
     char ids[16][32];
 };
 
-static void fw_subscribed(struct agora_scheduler *s, const char *fwid, double hb, void *arg)
+static void fw_subscribed(struct agora_scheduler *s, const char *fwid, double hb, bool resub,
+                          void *arg)
 {
     struct fw *f = arg;
     assert_string_equal(fwid, "fw-test");
+    /* The first SUBSCRIBE carries no id; every later one does. */
+    assert_int_equal(resub, f->subscribed > 0);
+    f->resubscribed += resub;
     f->subscribed++;
 }
 
-static void fw_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers, size_t n,
+static void fw_accept_done(struct agora_scheduler *s, const struct agora_call_result *r, void *ctx)
+{
+    struct fw *f = (struct fw *)((char *)ctx - offsetof(struct fw, want));
+
+    assert_int_equal(r->type, AGORA_CALL_ACCEPT);
+    f->accepts_done++;
+    f->accept_ctx_ok += r->ctx == ctx;
+}
+
+static void fw_call_done(struct agora_scheduler *s, const struct agora_call_result *r, void *arg)
+{
+    struct fw *f = arg;
+
+    if (r->ok) {
+        assert_int_equal(r->http_status, 202);
+        assert_null(r->error);
+        f->calls_ok++;
+    } else {
+        assert_non_null(r->error);
+        f->calls_failed++;
+    }
+}
+
+static void fw_offers(struct agora_scheduler *s, const Mesos__V1__Offer *const *offers, size_t n,
                       void *arg)
 {
     struct fw *f = arg;
@@ -453,7 +489,8 @@ static void fw_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers
             tasks[k++] = t;
         }
         if (k) {
-            assert_int_equal(agora_scheduler_launch(s, offers[i], tasks, k, 1), 0);
+            assert_int_equal(
+                agora_scheduler_launch_ex(s, offers[i], tasks, k, 1, fw_accept_done, &f->want), 0);
             f->launched += (int)k;
         } else {
             assert_int_equal(agora_scheduler_decline(s, offers[i]->id->value, 1), 0);
@@ -472,6 +509,9 @@ static void fw_offers(struct agora_scheduler *s, Mesos__V1__Offer *const *offers
 static void fw_update(struct agora_scheduler *s, const Mesos__V1__TaskStatus *st, void *arg)
 {
     struct fw *f = arg;
+    int i = atoi(st->task_id->value + strlen("task-"));
+    if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED && i >= 0 && i < 16)
+        f->finished_per_task[i]++;
     if (st->state == MESOS__V1__TASK_STATE__TASK_FINISHED && ++f->finished == f->want) {
         agora_scheduler_teardown(s);
         agora_scheduler_stop(s);
@@ -501,6 +541,7 @@ static void run_fake(struct fake_master *fm, struct fw *f, bool via_redirect)
         .update = fw_update,
         .disconnected = fw_disconnected,
         .error = fw_error,
+        .call_done = fw_call_done,
     };
     struct agora_scheduler_config cfg = {
         .name = "test", .user = "nobody", .failover_timeout = 60, .json = fm->json
@@ -562,6 +603,213 @@ static void test_fake_master(void **state)
     assert_int_equal(f.errors, 0);
 }
 
+static void test_duplicate_terminal_dropped(void **state)
+{
+    struct fake_master fm = { .dup_terminal = true };
+    struct fw f = { .want = 6 };
+
+    run_fake(&fm, &f, false);
+    assert_int_equal(fm.tasks_launched, 6);
+    /* Each task's FINISHED came twice; the framework saw it once. */
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(f.finished_per_task[i], 1);
+    assert_int_equal(f.finished, 6);
+    /* The repeats were acknowledged all the same (the last task's repeat
+     * arrives after the stop). */
+    assert_int_equal(fm.acks, 3 * 6 - 2);
+    /* The ACCEPTs ended well and came back with their ctx; the fake
+     * master answers the second one after the last update, when the
+     * framework has stopped (no callbacks then). */
+    assert_int_equal(f.accepts_done, 1);
+    assert_int_equal(f.accept_ctx_ok, 1);
+    assert_int_equal(f.calls_failed, 0);
+    assert_true(f.calls_ok >= 1 + 8);
+}
+
+static void test_dedup(void **state)
+{
+    struct sched_dedup *d = sched_dedup_new(3);
+    const int RUN = MESOS__V1__TASK_STATE__TASK_RUNNING, FIN = MESOS__V1__TASK_STATE__TASK_FINISHED,
+              LOST = MESOS__V1__TASK_STATE__TASK_LOST;
+
+    assert_false(sched_dedup_drop(d, "a", RUN));
+    assert_false(sched_dedup_drop(d, "a", FIN));
+    assert_true(sched_dedup_drop(d, "a", FIN));  /* the slave's retry */
+    assert_true(sched_dedup_drop(d, "a", LOST)); /* a reconcile answer */
+    assert_int_equal(sched_dedup_count(d), 1);
+    /* The id reused for a new task: delivered again. */
+    assert_false(sched_dedup_drop(d, "a", RUN));
+    assert_int_equal(sched_dedup_count(d), 0);
+    assert_false(sched_dedup_drop(d, "a", FIN));
+    /* Bounded: the oldest id is forgotten first. */
+    assert_false(sched_dedup_drop(d, "b", FIN));
+    assert_false(sched_dedup_drop(d, "c", FIN));
+    assert_false(sched_dedup_drop(d, "d", FIN));
+    assert_int_equal(sched_dedup_count(d), 3);
+    assert_false(sched_dedup_drop(d, "a", FIN)); /* evicted */
+    assert_true(sched_dedup_drop(d, "d", FIN));
+    assert_false(sched_dedup_drop(NULL, "x", FIN));
+    sched_dedup_free(d);
+
+    /* Many ids through a small table keep chains and FIFO consistent. */
+    d = sched_dedup_new(100);
+    char id[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "t%d", i);
+        assert_false(sched_dedup_drop(d, id, FIN));
+        assert_true(sched_dedup_drop(d, id, FIN));
+    }
+    assert_int_equal(sched_dedup_count(d), 100);
+    assert_true(sched_dedup_drop(d, "t999", FIN));
+    assert_false(sched_dedup_drop(d, "t899", FIN));
+    sched_dedup_free(d);
+}
+
+static void test_fits_and_pack(void **state)
+{
+    Mesos__V1__Offer *o = offer_new("o", "a", "cpus:1;mem:256;ports:[31000-31002,31005-31010]");
+    struct agora_resources *r = agora_resources_from_offer(o, NULL);
+    struct agora_need need = { .cpus = 0.25, .mem = 64, .ports = 2 };
+    uint64_t ports[20] = { 0 };
+
+    assert_true(agora_resources_fits_need(r, &need));
+    /* 4 by cpus and by mem, 4 by ports (9 ports / 2). */
+    assert_int_equal(agora_resources_pack(r, &need, 10, ports), 4);
+    const uint64_t want[8] = { 31000, 31001, 31002, 31005, 31006, 31007, 31008, 31009 };
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(ports[i], want[i]);
+    assert_false(agora_resources_fits_need(r, &need));
+    assert_int_equal(agora_resources_pack(r, &need, 10, ports), 0);
+    /* Only the last port is left. */
+    need = (struct agora_need){ .ports = 1 };
+    assert_int_equal(agora_resources_pack(r, &need, 10, ports), 1);
+    assert_int_equal(ports[0], 31010);
+    agora_resources_free(r);
+
+    r = agora_resources_from_offer(o, NULL);
+    /* max bounds the count; fits_need leaves r alone. */
+    need = (struct agora_need){ .cpus = 0.1 };
+    assert_true(agora_resources_fits_need(r, &need));
+    assert_int_equal(agora_resources_pack(r, &need, 3, NULL), 3);
+    assert_int_equal(agora_resources_pack(r, &need, 100, NULL), 7); /* 0.7 cpus left */
+    /* Mem is the limit; disk, another role, too many ports, negative: no. */
+    agora_resources_free(r);
+    r = agora_resources_from_offer(o, NULL);
+    need = (struct agora_need){ .mem = 100 };
+    assert_int_equal(agora_resources_pack(r, &need, 100, NULL), 2);
+    need = (struct agora_need){ .disk = 1 };
+    assert_false(agora_resources_fits_need(r, &need));
+    need = (struct agora_need){ .cpus = 0.1, .role = "web" };
+    assert_false(agora_resources_fits_need(r, &need));
+    need = (struct agora_need){ .ports = 10 };
+    assert_false(agora_resources_fits_need(r, &need));
+    need = (struct agora_need){ .cpus = -1 };
+    assert_false(agora_resources_fits_need(r, &need));
+    assert_int_equal(agora_resources_pack(r, &need, 5, NULL), 0);
+    assert_false(agora_resources_fits_need(NULL, &need));
+    assert_false(agora_resources_fits_need(r, NULL));
+    agora_resources_free(r);
+    offer_free(o);
+}
+
+/* ------------------------------------------------------------- timers */
+
+struct timers {
+    int repeats, oneshots, never;
+    struct agora_timer *rep;
+};
+
+static void t_repeat(struct agora_scheduler *s, void *ctx)
+{
+    struct timers *t = ctx;
+    if (++t->repeats == 3)
+        agora_scheduler_cancel_timer(s, t->rep); /* from its own callback */
+}
+
+static void t_never(struct agora_scheduler *s, void *ctx)
+{
+    ((struct timers *)ctx)->never++;
+}
+
+static void t_stop(struct agora_scheduler *s, void *ctx)
+{
+    ((struct timers *)ctx)->oneshots++;
+    agora_scheduler_stop(s);
+}
+
+static void test_timers(void **state)
+{
+    struct agora_scheduler_config cfg = { .master = "127.0.0.1:1", .name = "t" };
+    struct agora_scheduler *s = agora_scheduler_new(NULL, &cfg, NULL, NULL, NULL);
+    struct timers t = { 0 };
+
+    assert_non_null(s);
+    assert_null(agora_scheduler_add_timer(s, 0, true, t_never, &t));
+    assert_null(agora_scheduler_add_timer(s, 10, false, NULL, &t));
+    t.rep = agora_scheduler_add_timer(s, 10, true, t_repeat, &t);
+    assert_non_null(t.rep);
+    agora_scheduler_cancel_timer(s, agora_scheduler_add_timer(s, 5, false, t_never, &t));
+    assert_non_null(agora_scheduler_add_timer(s, 200, false, t_stop, &t));
+    /* Pending at free: freed without firing. */
+    assert_non_null(agora_scheduler_add_timer(s, 60000, false, t_never, &t));
+    assert_int_equal(agora_scheduler_run(s), 0);
+    assert_int_equal(t.repeats, 3);
+    assert_int_equal(t.oneshots, 1);
+    assert_int_equal(t.never, 0);
+    agora_scheduler_free(s);
+}
+
+/* ------------------------------------------------------------ logging */
+
+struct logged {
+    int lines, below_warn, warns;
+};
+
+static void log_capture(enum agora_log_level level, const char *line, void *ctx)
+{
+    struct logged *l = ctx;
+
+    l->lines++;
+    l->below_warn += level < AGORA_LOG_WARN;
+    l->warns += level == AGORA_LOG_WARN && strstr(line, " W ") && !strchr(line, '\n');
+}
+
+static void t_stop_only(struct agora_scheduler *s, void *ctx)
+{
+    agora_scheduler_stop(s);
+}
+
+static void test_log_level_and_fn(void **state)
+{
+    struct logged l = { 0 };
+    /* Port 1 refuses: the library logs the failed SUBSCRIBE at warn level
+     * and its state changes at info level, which log_level hides. */
+    struct agora_scheduler_config cfg = {
+        .master = "127.0.0.1:1",
+        .name = "t",
+        .log_level = AGORA_LOG_WARN,
+        .log_fn = log_capture,
+        .log_ctx = &l,
+    };
+    struct agora_scheduler *s = agora_scheduler_new(NULL, &cfg, NULL, NULL, NULL);
+
+    assert_non_null(s);
+    assert_non_null(agora_scheduler_add_timer(s, 300, false, t_stop_only, NULL));
+    assert_int_equal(agora_scheduler_run(s), 0);
+    agora_scheduler_free(s);
+    log_set_sink(NULL, NULL);
+    log_set_level(LOG_LVL_INFO);
+    assert_true(l.warns >= 1);
+    assert_int_equal(l.below_warn, 0);
+    assert_int_equal(l.lines, l.warns);
+
+    cfg.log_level = (enum agora_log_level)99;
+    char *err = NULL;
+    assert_null(agora_scheduler_new(NULL, &cfg, NULL, NULL, &err));
+    assert_non_null(strstr(err, "log_level"));
+    free(err);
+}
+
 static void test_fake_master_json(void **state)
 {
     struct fake_master fm = { .json = true };
@@ -597,6 +845,7 @@ static void test_redirect_and_resubscribe(void **state)
     assert_non_null(fm.resubscribe_fwid);
     assert_string_equal(fm.resubscribe_fwid, "fw-test");
     assert_int_equal(f.subscribed, 2);
+    assert_int_equal(f.resubscribed, 1);
     assert_int_equal(f.disconnected, 1);
     assert_int_equal(fm.teardowns, 1);
     assert_int_equal(fm.bad_stream_ids, 0);
@@ -641,6 +890,11 @@ int main(void)
         cmocka_unit_test(test_redirect_and_resubscribe),
         cmocka_unit_test(test_heartbeat_timeout),
         cmocka_unit_test(test_stop_from_thread),
+        cmocka_unit_test(test_duplicate_terminal_dropped),
+        cmocka_unit_test(test_dedup),
+        cmocka_unit_test(test_fits_and_pack),
+        cmocka_unit_test(test_timers),
+        cmocka_unit_test(test_log_level_and_fn),
     };
     mem_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
