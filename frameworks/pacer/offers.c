@@ -30,6 +30,10 @@
 #include "mem.h"
 #include "timeutil.h"
 
+/* After a failed ACCEPT, the wait before asking the master about its
+ * tasks. */
+#define PACER_LOST_LAUNCH_RECONCILE_MS 2000
+
 static const char *reason_names[QR_COUNT] = {
     [QR_ROLE] = "UnfulfilledRole",    [QR_CONSTRAINT] = "UnfulfilledConstraint",
     [QR_CPUS] = "InsufficientCpus",   [QR_MEM] = "InsufficientMemory",
@@ -156,16 +160,74 @@ static void launch_drop(void *arg)
     free(pl);
 }
 
+/* The tasks of an ACCEPT the master did not take, for a reconciliation. */
+struct lost_launch {
+    char **ids;
+    char *agent;
+    size_t n;
+};
+
+static void lost_launch_free(struct lost_launch *ll)
+{
+    for (size_t k = 0; k < ll->n; k++)
+        free(ll->ids[k]);
+    free(ll->ids);
+    free(ll->agent);
+    free(ll);
+}
+
+static void reconcile_lost(struct agora_scheduler *s, void *ctx)
+{
+    struct lost_launch *ll = ctx;
+    const char **agents = xcalloc(ll->n, sizeof(*agents));
+
+    for (size_t k = 0; k < ll->n; k++)
+        agents[k] = ll->agent;
+    agora_scheduler_reconcile(s, (const char **)ll->ids, agents, ll->n);
+    free(agents);
+    lost_launch_free(ll);
+}
+
+/* An ACCEPT that failed (no answer in 10 s, the master gone, a 4xx/5xx):
+ * its tasks may or may not run. Ask the master about them a little later
+ * (so that an ACCEPT it is still working through comes first) rather than
+ * leave them Created until --task_launch_timeout: an unknown task comes
+ * back TASK_LOST and is replaced at once. */
+static void launch_done(struct agora_scheduler *s, const struct agora_call_result *r, void *ctx)
+{
+    struct lost_launch *ll = ctx;
+
+    if (r->ok || agora_scheduler_state(s) != AGORA_SCHED_SUBSCRIBED) {
+        /* Taken; or the subscription is gone, and the next SUBSCRIBED
+         * reconciles every task. */
+        lost_launch_free(ll);
+        return;
+    }
+    log_warn("ACCEPT of %zu task(s) on %s failed (%s%s%d): reconciling them", ll->n, ll->agent,
+             r->error ? r->error : "", r->error ? ", status " : "status ", r->http_status);
+    if (agora_scheduler_add_timer(s, PACER_LOST_LAUNCH_RECONCILE_MS, false, reconcile_lost, ll) ==
+        NULL)
+        lost_launch_free(ll);
+}
+
 static void launch_run(struct pacer *p, void *arg)
 {
     struct pending_launch *pl = arg;
+    struct lost_launch *ll = xcalloc(1, sizeof(*ll));
 
-    /* Not subscribed any more: the tasks stay Created and the launch
-     * timeout replaces them. */
-    if (agora_scheduler_launch(p->sched, pl->offer, pl->tasks, pl->ntasks,
-                               p->flags->decline_seconds) < 0)
+    ll->n = pl->ntasks;
+    ll->ids = xcalloc(pl->ntasks, sizeof(*ll->ids));
+    for (size_t t = 0; t < pl->ntasks; t++)
+        ll->ids[t] = xstrdup(pl->tasks[t]->task_id->value);
+    ll->agent = xstrdup(pl->offer->agent_id->value);
+    /* Not subscribed any more: the tasks stay Created and the next
+     * SUBSCRIBED's reconciliation (or the launch timeout) settles them. */
+    if (agora_scheduler_launch_ex(p->sched, pl->offer, pl->tasks, pl->ntasks,
+                                  p->flags->decline_seconds, launch_done, ll) < 0) {
         log_warn("offer %s: launch of %zu task(s) not sent (not subscribed)", pl->offer->id->value,
                  pl->ntasks);
+        lost_launch_free(ll);
+    }
     launch_drop(pl);
 }
 
