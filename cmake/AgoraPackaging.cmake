@@ -147,6 +147,9 @@ set(CPACK_COMPONENT_SCHED_DEV_DEPENDS sched)
 # for a shared link), and the static library links against them.
 set(CPACK_DEBIAN_SCHED_DEV_PACKAGE_DEPENDS
   "libprotobuf-c-dev, libevent-dev, libjansson-dev, libssl-dev, libzookeeper-mt-dev")
+# A framework's tests with the test kit (include/agora/testkit.h) run
+# agora-master and agora-slave from the PATH.
+set(CPACK_DEBIAN_SCHED_DEV_PACKAGE_SUGGESTS "agora")
 set(CPACK_DEBIAN_SCHED_DEV_DESCRIPTION
   "C scheduler library of Agora frameworks (development files)\n\
 Headers (include/agora/scheduler.h, agora/mesos.pb-c.h), the static\n\
