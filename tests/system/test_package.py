@@ -123,6 +123,9 @@ DAEMON_UNITS = {"agora": ["agora-master", "agora-slave", "agora-pacer"],
                 "agora-pacer-lb": ["agora-pacer-lb"]}
 
 
+# The first test's setup runs the package target (CPack, dpkg-shlibdeps,
+# debug info split): about 20 s alone, minutes on a loaded machine.
+@pytest.mark.timeout(600)
 def test_contents(debs, tmp_path):
     version = project_version()
     for name, deb in debs.items():
