@@ -13,9 +13,11 @@
 #   libagora-scheduler-dev   headers, the .so link, libagora-scheduler.a,
 #                            the .pc files, the CMake package (sched_dev)
 #
-# The files under /etc are installed only by a component install (CPack's,
-# or `cmake --install build --component agora`), never by a plain
-# `cmake --install --prefix DIR`, which must stay inside DIR.
+# A plain `cmake --install build [--prefix DIR]` installs the SDK alone,
+# relocatable (tests/system/test_sdk.py moves it). Everything here is
+# EXCLUDE_FROM_ALL: installed by a component install only (CPack's, or
+# `cmake --install build --component agora`), since the units name their
+# programs by absolute path and the /etc files are outside any prefix.
 # docs/operations.md describes the packages for operators.
 include(GNUInstallDirs)
 
@@ -25,10 +27,12 @@ set(AGORA_DEPLOY ${CMAKE_SOURCE_DIR}/deploy)
 set(AGORA_PROGRAMS agora-master agora-slave agora-pacer agora-batch agora)
 foreach(prog ${AGORA_PROGRAMS})
   if(TARGET ${prog})
-    install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT agora)
+    install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT agora
+      EXCLUDE_FROM_ALL)
   endif()
 endforeach()
-install(TARGETS agora-pacer-lb RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT pacer_lb)
+install(TARGETS agora-pacer-lb RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT pacer_lb
+  EXCLUDE_FROM_ALL)
 
 # systemd units: ExecStart names the bindir of the prefix installed to,
 # known only at install time (/usr for the .deb, /usr/local by hand), so
@@ -41,8 +45,8 @@ function(agora_install_unit name component)
   install(CODE "
     set(AGORA_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
     configure_file(\"${in}\" \"${out}\" @ONLY)"
-    COMPONENT ${component})
-  install(FILES ${out} DESTINATION lib/systemd/system COMPONENT ${component})
+    COMPONENT ${component} EXCLUDE_FROM_ALL)
+  install(FILES ${out} DESTINATION lib/systemd/system COMPONENT ${component} EXCLUDE_FROM_ALL)
   # The environment file the unit reads, a conffile of the package.
   install(FILES ${AGORA_DEPLOY}/systemd/${name}.default DESTINATION /etc/default
     RENAME ${name} COMPONENT ${component} EXCLUDE_FROM_ALL)
@@ -64,7 +68,7 @@ endforeach()
 
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/operations.md
   ${CMAKE_SOURCE_DIR}/docs/security.md
-  DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/agora COMPONENT agora)
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/agora COMPONENT agora EXCLUDE_FROM_ALL)
 # Every package carries the licence as /usr/share/doc/<package>/copyright.
 foreach(comp_pkg agora:agora pacer_lb:agora-pacer-lb sched:libagora-scheduler1
                  sched_dev:libagora-scheduler-dev)
@@ -72,7 +76,7 @@ foreach(comp_pkg agora:agora pacer_lb:agora-pacer-lb sched:libagora-scheduler1
   list(GET comp_pkg 0 comp)
   list(GET comp_pkg 1 pkg)
   install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/${pkg}
-    RENAME copyright COMPONENT ${comp})
+    RENAME copyright COMPONENT ${comp} EXCLUDE_FROM_ALL)
 endforeach()
 
 # ------------------------------------------------------------------ CPack
@@ -143,6 +147,9 @@ set(CPACK_COMPONENT_SCHED_DEV_DEPENDS sched)
 # for a shared link), and the static library links against them.
 set(CPACK_DEBIAN_SCHED_DEV_PACKAGE_DEPENDS
   "libprotobuf-c-dev, libevent-dev, libjansson-dev, libssl-dev, libzookeeper-mt-dev")
+# A framework's tests with the test kit (include/agora/testkit.h) run
+# agora-master and agora-slave from the PATH.
+set(CPACK_DEBIAN_SCHED_DEV_PACKAGE_SUGGESTS "agora")
 set(CPACK_DEBIAN_SCHED_DEV_DESCRIPTION
   "C scheduler library of Agora frameworks (development files)\n\
 Headers (include/agora/scheduler.h, agora/mesos.pb-c.h), the static\n\

@@ -47,19 +47,16 @@ def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
 
 
 class Daemon:
-    """One real agora-master or agora-slave process. binary: a name in
-    BIN, or an absolute path (an installed /usr/bin/agora-master). wrapper:
-    argv that execs the daemon's argv given after it (so the pid stays the
-    daemon's), e.g. to run it as another user or in another namespace."""
+    """One real agora-master or agora-slave process."""
 
-    def __init__(self, binary, work_dir, args, env=None, wrapper=None, prefix=None):
-        """prefix: the same as wrapper (a command line the daemon is
-        started under, e.g. setpriv to run it as another user)."""
+    def __init__(self, binary, work_dir, args, env=None, prefix=None):
+        """prefix: a command line the daemon is started under (e.g.
+        setpriv to run it as another user)."""
+        self.prefix = list(prefix or [])
         self.binary = binary
         self.work_dir = work_dir
         self.args = list(args)
         self.env = env
-        self.wrapper = list(wrapper or prefix or [])
         self.proc = None
         self.port = None
         self.starts = 0
@@ -81,7 +78,7 @@ class Daemon:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
-        cmd = self.wrapper + [binary(self.binary), "--port=0",
+        cmd = self.prefix + [binary(self.binary), "--port=0",
                f"--port_file={self.port_file}", f"--work_dir={self.work_dir}",
                "--log_level=debug"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,

@@ -123,6 +123,9 @@ DAEMON_UNITS = {"agora": ["agora-master", "agora-slave", "agora-pacer"],
                 "agora-pacer-lb": ["agora-pacer-lb"]}
 
 
+# The first test's setup runs the package target (CPack, dpkg-shlibdeps,
+# debug info split): about 20 s alone, minutes on a loaded machine.
+@pytest.mark.timeout(600)
 def test_contents(debs, tmp_path):
     version = project_version()
     for name, deb in debs.items():
@@ -267,13 +270,13 @@ def as_unit(name, work, *args, **kw):
     unit = unit_settings(open(f"/usr/lib/systemd/system/{name}.service").read())
     env = env_file(unit["EnvironmentFile"])
     hide = " && ".join(f'mount -t tmpfs -o size=1m agora-hidden "{t}"' for t in hidden_trees())
-    wrapper = ["unshare", "--mount", "--", "sh", "-c", f'{hide} && exec "$@"', "sh"]
+    prefix = ["unshare", "--mount", "--", "sh", "-c", f'{hide} && exec "$@"', "sh"]
     os.makedirs(work)
     if "User" in unit:
         pw = pwd.getpwnam(unit["User"])
         os.chown(work, pw.pw_uid, pw.pw_gid)
-        wrapper += ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
-    d = Daemon(unit["ExecStart"], work, list(args), env=env, wrapper=wrapper, **kw)
+        prefix += ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups"]
+    d = Daemon(unit["ExecStart"], work, list(args), env=env, prefix=prefix, **kw)
     return d, env
 
 
