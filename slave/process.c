@@ -7,7 +7,8 @@
  * task's cgroups, with the sandbox as cwd and its stdout/stderr piped to
  * the monitor, which writes them to rotated sandbox files (task_logs.c).
  * The monitor tells the slave over a pipe that exec succeeded ("R <pid>"),
- * writes task.pid, waits for the task and writes its wait status to
+ * writes task.pid, copies the task's output until it exits and writes its
+ * wait status to
  * <meta>/exit_status atomically (or <meta>/launch_error when exec failed),
  * then exits.
  *
