@@ -166,7 +166,14 @@ static void slave_reconcile_tasks(struct master *m, struct slave *s,
         }
         if (t) {
             t->seen_gen = gen;
-            if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
+            if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE &&
+                task_state_terminal(rt->state))
+                /* It ended while away: the slave's own terminal update,
+                 * re-sent after this re-registration until acknowledged,
+                 * tells the framework; a master-made one too would make
+                 * two terminal updates (two TASK_KILLED for one kill). */
+                task_update_state(m, t, rt->latest_status, rt->state);
+            else if (t->state == MESOS__V1__TASK_STATE__TASK_UNREACHABLE)
                 /* Partition-aware frameworks see their task come back. */
                 task_master_transition(m, t, rt->state,
                                        MESOS__V1__TASK_STATUS__REASON__REASON_AGENT_REREGISTERED,

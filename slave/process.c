@@ -7,9 +7,9 @@
  * task's cgroups, with the sandbox as cwd and its stdout/stderr piped to
  * the monitor, which writes them to rotated sandbox files (task_logs.c).
  * The monitor tells the slave over a pipe that exec succeeded ("R <pid>"),
- * writes task.pid, waits for the task and writes its wait status to
- * <meta>/exit_status atomically (or <meta>/launch_error when exec failed),
- * then exits.
+ * writes task.pid, copies the task's output until it exits, writes its
+ * wait status to <meta>/exit_status atomically (or <meta>/launch_error
+ * when exec failed), then exits.
  *
  * The slave watches the monitor with pidfd_open(2), which also works for a
  * monitor it did not fork (after a restart); without pidfd it polls
