@@ -274,7 +274,10 @@ def test_slave_kill9_recovers_containers(dcluster):
     # long0 logs a line before the restart and one after: each exactly once.
     tasks[0]["command"]["value"] = ("echo before; while [ ! -f $MESOS_SANDBOX/go ]; do sleep 0.1;"
                                     " done; echo after; exec sleep 600")
-    tasks.append(docker_task("quick", aid, "sleep 1; exit 7"))
+    # quick exits when told, while the slave is down (a fixed "sleep 1"
+    # could end before the kill on a loaded machine).
+    tasks.append(docker_task("quick", aid, "while [ ! -f $MESOS_SANDBOX/quit ]; do sleep 0.1;"
+                                           " done; exit 7"))
     sch.launch(offer, tasks)
     wait_states(sch, {f"long{i}": "TASK_RUNNING" for i in range(3)} | {"quick": "TASK_RUNNING"})
     slave = dcluster.slaves[0]
@@ -292,7 +295,11 @@ def test_slave_kill9_recovers_containers(dcluster):
     # checkpointed after the write).
     wait_for(lambda: read_sandbox(slave, "long0", "stdout") == "before\n", 10,
              what="long0's first line before the restart")
+    st = requests.get(slave.url + "/state", timeout=5).json()
+    quick_sandbox = [ex["directory"] for fw in st["frameworks"] for ex in fw["executors"]
+                     if ex["id"] == "quick"][0]
     slave.kill9()
+    open(os.path.join(quick_sandbox, "quit"), "w").close()
     # "quick" exits while the slave is down.
     quick = [c for c in before if inspect(c)["Config"]["Labels"]["agora.task_id"] == "quick"][0]
     wait_for(lambda: inspect(quick)["State"]["Status"] == "exited", 20, what="quick exited")
