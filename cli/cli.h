@@ -27,6 +27,8 @@
 
 #include <jansson.h>
 
+#include "http.h"
+
 struct event_base;
 struct master_follow;
 
@@ -50,6 +52,11 @@ struct cli {
     bool use_stderr;     /* logs: stderr instead of stdout */
     bool follow;         /* logs -f */
     bool force;          /* app changes: ?force=true */
+    char *principal;     /* --principal, with --secret_file: HTTP Basic */
+    char *secret_file;
+    char *ssl_ca;      /* --ssl_ca: TLS, servers verified with this CA */
+    bool ssl;          /* --ssl: TLS with the system's CAs */
+    char *auth_header; /* "Basic ..." (cli_security_setup), NULL: none */
     /* positional arguments after the command */
     char **args;
     int nargs;
@@ -83,6 +90,12 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One request, blocking until the answer (or c->timeout). 0 when an
  * answer came (any status), -1 when none did (r->error says why). body
  * may be NULL; it is sent as application/json. */
+/* Credentials and TLS from the flags: 0, or -1 after printing why. */
+int cli_security_setup(struct cli *c);
+
+/* Headers every request carries: Accept, and Authorization when given. */
+size_t cli_headers(const struct cli *c, struct http_header *hdrs, const char *accept);
+
 int cli_http(struct cli *c, const char *host, int port, const char *method, const char *path,
              const char *body, size_t len, struct cli_resp *r);
 

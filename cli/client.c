@@ -19,6 +19,9 @@
 #include "cli.h"
 #include "http.h"
 #include "master_follow.h"
+#include "http_tls.h"
+#include "atomic_file.h"
+#include "auth.h"
 #include "mem.h"
 #include "timeutil.h"
 
@@ -71,15 +74,55 @@ static void on_response(const struct http_response *resp, void *arg)
     p->done = true;
 }
 
+int cli_security_setup(struct cli *c)
+{
+    char *err = NULL;
+
+    if (c->principal && c->principal[0]) {
+        char *secret = NULL;
+        size_t len = 0;
+        if (!c->secret_file || file_read_all(c->secret_file, 4096, &secret, &len) < 0) {
+            cli_error("--principal needs --secret_file=FILE%s%s",
+                      c->secret_file ? ": cannot read " : "", c->secret_file ? c->secret_file : "");
+            return -1;
+        }
+        secret[strcspn(secret, "\r\n")] = '\0';
+        c->auth_header = auth_basic_header(c->principal, secret);
+        explicit_bzero(secret, len);
+        free(secret);
+    } else if (c->secret_file) {
+        cli_error("--secret_file needs --principal");
+        return -1;
+    }
+    struct http_tls_config tls = { .ca = c->ssl_ca, .enable = c->ssl, .verify = true };
+    if (http_tls_configure(&tls, &err) != 0) {
+        cli_error("%s", err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
+size_t cli_headers(const struct cli *c, struct http_header *hdrs, const char *accept)
+{
+    size_t n = 0;
+    hdrs[n++] = (struct http_header){ "Accept", accept };
+    if (c->auth_header)
+        hdrs[n++] = (struct http_header){ "Authorization", c->auth_header };
+    return n;
+}
+
 int cli_http(struct cli *c, const char *host, int port, const char *method, const char *path,
              const char *body, size_t len, struct cli_resp *r)
 {
-    const struct http_header hdrs[] = { { "Accept", "application/json" },
-                                        { "Content-Type", "application/json" } };
+    struct http_header hdrs[3];
+    size_t n = cli_headers(c, hdrs, "application/json");
+    if (body)
+        hdrs[n++] = (struct http_header){ "Content-Type", "application/json" };
     struct pending p = { false, r };
     memset(r, 0, sizeof(*r));
-    struct http_call *call = http_call_start(c->base, host, port, method, path, hdrs, body ? 2 : 1,
-                                             body, body ? len : 0, c->timeout, on_response, &p);
+    struct http_call *call = http_call_start(c->base, host, port, method, path, hdrs, n, body,
+                                             body ? len : 0, c->timeout, on_response, &p);
     if (call == NULL) {
         r->error = xstrdup("bad request arguments");
         r->body = xstrdup("");

@@ -52,7 +52,8 @@ static const struct command commands[] = {
 };
 
 /* Flags every command takes. */
-static const char *const global_flags = "master,pacer,json,request_timeout";
+static const char *const global_flags =
+    "master,pacer,json,request_timeout,principal,secret_file,ssl_ca,ssl";
 
 static bool name_in(const char *list, const char *name, size_t len)
 {
@@ -97,6 +98,13 @@ int main(int argc, char **argv)
         { "pacer", FLAG_STRING, &c.pacer, "http://127.0.0.1:8080", "Pacer's URL (app commands)" },
         { "json", FLAG_BOOL, &c.json, "false", "Print the raw JSON (for scripts)" },
         { "request_timeout", FLAG_DURATION, &c.timeout, "10secs", "Deadline of one HTTP request" },
+        { "principal", FLAG_STRING, &c.principal, NULL,
+          "HTTP Basic credentials for the master and Pacer: the principal" },
+        { "secret_file", FLAG_STRING, &c.secret_file, NULL,
+          "A file holding the principal's secret (first line), never a flag value" },
+        { "ssl_ca", FLAG_STRING, &c.ssl_ca, NULL,
+          "TLS: the CA bundle the servers' certificates are verified with" },
+        { "ssl", FLAG_BOOL, &c.ssl, "false", "TLS with the system's CA bundle" },
         { "framework", FLAG_STRING, &c.framework, NULL, "tasks: only this framework (id or name)" },
         { "state", FLAG_STRING, &c.state, NULL,
           "tasks: only tasks in this state (TASK_RUNNING, running, finished, ...)" },
@@ -165,12 +173,15 @@ int main(int argc, char **argv)
     c.tty = isatty(STDOUT_FILENO);
     c.stderr_tty = isatty(STDERR_FILENO);
     c.width = table_term_width(STDOUT_FILENO, c.tty ? 80 : 120);
+    if (cli_security_setup(&c) < 0)
+        goto out;
     c.base = event_base_new();
     rc = cmd->fn(&c);
     c.args--;
     fflush(stdout);
     master_follow_free(c.follow_master);
     free(c.master_host);
+    free(c.auth_header);
     event_base_free(c.base);
 out:
     flags_cleanup(table, nflags);

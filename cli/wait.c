@@ -85,7 +85,8 @@ static void ev_close(struct http_sub *s, const char *reason, void *arg)
 
 struct cli_events *cli_events_open(struct cli *c)
 {
-    static const struct http_header hdrs[] = { { "Accept", "text/event-stream" } };
+    struct http_header hdrs[2];
+    size_t nhdrs = cli_headers(c, hdrs, "text/event-stream");
     static const struct http_sub_callbacks cbs = { ev_response, ev_data, ev_close };
     struct cli_events *ev = xcalloc(1, sizeof(*ev));
     char *host = NULL;
@@ -98,8 +99,8 @@ struct cli_events *cli_events_open(struct cli *c)
     ev->parser = sse_parser_new(EVENTS_MAX);
     ev->ended = json_object();
     ev->state = EVENTS_CONNECTING;
-    ev->sub = http_sub_open(c->base, host, port, "GET", EVENTS_PATH, hdrs, 1, NULL, 0, c->timeout,
-                            &cbs, ev);
+    ev->sub = http_sub_open(c->base, host, port, "GET", EVENTS_PATH, hdrs, nhdrs, NULL, 0,
+                            c->timeout, &cbs, ev);
     free(host);
     while (ev->sub && ev->state == EVENTS_CONNECTING)
         event_base_loop(c->base, EVLOOP_ONCE);

@@ -18,7 +18,9 @@ import pytest
 
 from agora_harness import binary, wait_for
 from test_pacer_deploy import http_app
+from test_auth import SECRETS, creds  # noqa: F401  (creds: a fixture)
 from test_ha import ha  # noqa: F401  (fixture: masters elected through ZooKeeper)
+from test_tls import pki, tls_flags  # noqa: F401  (pki: a fixture)
 from test_slave import unused_port
 
 TICK_CMD = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done"
@@ -354,3 +356,27 @@ def test_master_from_zookeeper_or_a_standby(ha):
     assert r.returncode == 1 and "no leading master" in r.stderr, r.stderr
     assert r.stderr.count("\n") == 1, r.stderr  # one line, no client library noise
     assert time.monotonic() - t0 < 30
+
+
+def test_credentials_and_tls(cluster, creds, pki, tmp_path):
+    """--principal/--secret_file and --ssl_ca against a master that wants
+    both: the right ones work; no credentials, the wrong CA or plain HTTP
+    fail saying why; the secret never shows."""
+    m = cluster.start_master(f"--credentials={creds}", "--authenticate_http_readonly",
+                             *tls_flags(pki))
+    env = cli_env(None, AGORA_MASTER=f"127.0.0.1:{m.port}")
+    secret = tmp_path / "secret"
+    secret.write_text(SECRETS["admin"] + "\n")
+    good = ["--principal=admin", f"--secret_file={secret}", f"--ssl_ca={pki['ca']}"]
+    r = agora(None, "--json", "cluster", *good, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)
+    runs = [agora(None, "cluster", f"--ssl_ca={pki['ca']}", env=env),
+            agora(None, "cluster", *good[:2], f"--ssl_ca={pki['other_ca']}", env=env),
+            agora(None, "cluster", *good[:2], env=env),
+            agora(None, "cluster", "--principal=admin", env=env)]
+    for r in runs:
+        assert r.returncode != 0 and r.stderr.strip(), (r.returncode, r.stdout, r.stderr)
+        assert SECRETS["admin"] not in r.stdout + r.stderr
+    assert "401" in runs[0].stderr or "nauthorized" in runs[0].stderr, runs[0].stderr
+    assert "--secret_file" in runs[3].stderr, runs[3].stderr
