@@ -1,14 +1,10 @@
-/* agora-minimal [HOST:PORT] [COMMAND]: the smallest useful framework. It
- * runs one shell command on the cluster and exits 0 when the command
- * finished; docs/tutorial.md walks through it line by line. */
+/* agora-minimal [HOST:PORT] [COMMAND]: one command on the cluster; docs/tutorial.md */
 #include <stdio.h>
 #include <stdlib.h>
-
 #include "agora/scheduler.h"
 
 static const char *command = "echo hello from agora";
-static bool launched;
-static int exit_code = 1;
+static int launched, exit_code = 1;
 
 static void on_offers(struct agora_scheduler *s, const Mesos__V1__Offer *const *offers, size_t n,
                       void *arg)
@@ -50,9 +46,8 @@ int main(int argc, char **argv)
     struct agora_scheduler_callbacks cbs = { .offers = on_offers,
                                              .update = on_update,
                                              .error = on_error };
-    char *err = NULL;
-
     command = argc > 2 ? argv[2] : command;
+    char *err = NULL;
     struct agora_scheduler *s = agora_scheduler_new(NULL, &cfg, &cbs, NULL, &err);
     if (!s) {
         fprintf(stderr, "agora-minimal: %s\n", err);

@@ -243,6 +243,13 @@ def test_tutorial_framework_builds_and_runs_against_the_sdk(sdk, sdk_cluster, tm
     assert "task hello-1 is TASK_FINISHED" in out, out
 
 
+def test_minimal_framework_stays_small():
+    """Issue 15: agora-minimal stays at 60 lines or fewer."""
+    with open(os.path.join(REPO, "frameworks", "examples", "minimal.c")) as f:
+        n = len(f.read().splitlines())
+    assert n <= 60, f"frameworks/examples/minimal.c has {n} lines"
+
+
 def test_tutorial_code_is_the_compiled_code():
     """Every C block of docs/tutorial.md is part of a file the tests build
     and run (frameworks/examples/minimal.c above; tests/sdk/failover_app.c
