@@ -197,7 +197,7 @@ static void launch_done(struct agora_scheduler *s, const struct agora_call_resul
 {
     struct lost_launch *ll = ctx;
 
-    if (r->ok || agora_scheduler_state(s) != AGORA_SCHED_SUBSCRIBED) {
+    if (r->ok || r->cancelled || agora_scheduler_state(s) != AGORA_SCHED_SUBSCRIBED) {
         /* Taken; or the subscription is gone, and the next SUBSCRIBED
          * reconciles every task. */
         lost_launch_free(ll);

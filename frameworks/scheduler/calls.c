@@ -45,8 +45,9 @@ static void sched_call_free(struct sched_call *c)
     free(c);
 }
 
-/* Tell the framework how a call ended: its own done first, then the
- * scheduler-wide call_done. Not after a stop (no callbacks then). */
+/* Tell the framework how a call ended: its own done first (always, so
+ * that its ctx can be freed), then the scheduler-wide call_done (not
+ * after a stop: no callbacks then). */
 static void sched_call_report(struct agora_scheduler *s, const struct sched_call *c,
                               const struct http_response *resp)
 {
@@ -58,7 +59,7 @@ static void sched_call_report(struct agora_scheduler *s, const struct sched_call
         .ctx = c->ctx,
     };
 
-    if (s->stopping || (!c->done && !s->cbs.call_done))
+    if (!c->done && (s->stopping || !s->cbs.call_done))
         return;
     if (!r.ok) {
         if (resp->status == 0) {
@@ -109,6 +110,13 @@ void sched_calls_cancel_all(struct agora_scheduler *s)
     while ((c = TAILQ_FIRST(&s->calls)) != NULL) {
         TAILQ_REMOVE(&s->calls, c, link);
         http_call_cancel(c->hc);
+        if (c->done) {
+            struct agora_call_result r = { .type = (enum agora_call_type)c->type,
+                                           .error = "scheduler stopped",
+                                           .ctx = c->ctx,
+                                           .cancelled = true };
+            c->done(s, &r, c->ctx);
+        }
         sched_call_free(c);
     }
     s->ncalls = 0;

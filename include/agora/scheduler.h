@@ -104,10 +104,14 @@ struct agora_call_result {
     const char *error; /* NULL when ok; else why: "connection reset by peer",
                           "timeout", or the start of the master's error body */
     void *ctx;         /* the ctx given to the _ex call; NULL for the others */
+    bool cancelled;    /* the scheduler was stopped or freed with the call
+                          pending: nothing was learned ("scheduler stopped") */
 };
 
-/* Per-call completion (the _ex calls): runs once on the loop thread when
- * the master answered the call or could not be reached. result is valid
+/* Per-call completion (the _ex calls): runs exactly once on the loop
+ * thread when the master answered the call or could not be reached, or,
+ * with result->cancelled, from agora_scheduler_stop()/free() when the
+ * call was still pending (free ctx there; make no calls). result is valid
  * only during the call. */
 typedef void (*agora_call_done_fn)(struct agora_scheduler *s,
                                    const struct agora_call_result *result, void *ctx);
