@@ -15,7 +15,9 @@
  * commonly differs (\d, \D, (?:...), backreference numbers, escapes inside
  * brackets); Java-only syntax beyond that (lookaround, possessive
  * quantifiers, inline flags) fails to compile and is refused at
- * validation with Marathon's "is not a valid regular expression".
+ * validation with Marathon's "is not a valid regular expression". So are
+ * backreferences and expressions regcomp would make huge
+ * (ere_small_enough): either would let one app stall or exhaust Pacer.
  */
 #include "constraints.h"
 
@@ -261,9 +263,10 @@ static long dup_bound(const char **pp)
     return v;
 }
 
-/* Is the ERE small enough for regcomp? glibc copies the operand of '+'
- * and of {n,m} once per repetition, so repetitions multiply: "a++++..."
- * (40 '+', taken from Java's possessive "a++") or nested bounds made
+/* Is the ERE small enough for regcomp, and free of backreferences? glibc
+ * copies the operand of '+' and of {n,m} once per repetition, so
+ * repetitions multiply: "a++++..." (40 '+', taken from Java's possessive
+ * "a++") or nested bounds made
  * regcomp allocate gigabytes from one constraint of a client's app (found
  * by fuzz_constraints). Estimates the nodes per group level: an atom is
  * 1, a group the sum of its items, a repetition multiplies the item
@@ -280,6 +283,11 @@ static bool ere_small_enough(const char *ere)
 
         switch (*p) {
         case '\\':
+            /* A backreference makes glibc's regexec backtrack: 17 s for
+             * "((a*)*\\2\\2\\2b)" on 120 characters, per offer, on
+             * Pacer's loop. Constraints have no use for them. */
+            if (p[1] >= '1' && p[1] <= '9')
+                return false;
             if (p[1] != '\0')
                 p++;
             break;

@@ -198,17 +198,21 @@ static void test_validate_messages(void **state)
     free(s);
 
     /* Found by fuzz_constraints: expressions that glibc's regcomp would
-     * blow up to gigabytes (repetitions copy their operand) are refused;
+     * blow up to gigabytes (repetitions copy their operand) and
+     * backreferences (regexec backtracks for seconds) are refused;
      * ordinary repetitions still compile. */
-    s = invalid("[[\"h\",\"LIKE\",\"a++++++++++++++++++++++++++++++++++++++++\"],"
-                "[\"h\",\"LIKE\",\"((a{100}){100}){100}\"],"
-                "[\"h\",\"UNLIKE\",\"(((((((((((((x+)+)+)+)+)+)+)+)+)+)+)+)+)\"],"
-                "[\"h\",\"LIKE\",\"r-[0-9]{1,3}(\\\\.[a-z]+)*\"],[\"h\",\"LIKE\",\"x{2,}y|z{,2}\"]]",
-                &n);
-    assert_int_equal(n, 3);
+    s = invalid(
+        "[[\"h\",\"LIKE\",\"a++++++++++++++++++++++++++++++++++++++++\"],"
+        "[\"h\",\"LIKE\",\"((a{100}){100}){100}\"],"
+        "[\"h\",\"UNLIKE\",\"(((((((((((((x+)+)+)+)+)+)+)+)+)+)+)+)+)\"],"
+        "[\"h\",\"LIKE\",\"((a*)*\\\\1\\\\1b)\"],"
+        "[\"h\",\"LIKE\",\"r-[0-9]{1,3}(\\\\.[a-z]+)*\"],[\"h\",\"LIKE\",\"x{2,}y|z{,2}\"]]",
+        &n);
+    assert_int_equal(n, 4);
     assert_string_equal(s, "/constraints(0):is not a valid regular expression"
                            "|/constraints(1):is not a valid regular expression"
-                           "|/constraints(2):is not a valid regular expression");
+                           "|/constraints(2):is not a valid regular expression"
+                           "|/constraints(3):is not a valid regular expression");
     free(s);
 
     s = invalid("{\"a\":1}", &n);
