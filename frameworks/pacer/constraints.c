@@ -15,7 +15,9 @@
  * commonly differs (\d, \D, (?:...), backreference numbers, escapes inside
  * brackets); Java-only syntax beyond that (lookaround, possessive
  * quantifiers, inline flags) fails to compile and is refused at
- * validation with Marathon's "is not a valid regular expression".
+ * validation with Marathon's "is not a valid regular expression". So are
+ * backreferences and expressions regcomp would make huge
+ * (ere_small_enough): either would let one app stall or exhaust Pacer.
  */
 #include "constraints.h"
 
@@ -261,9 +263,10 @@ static long dup_bound(const char **pp)
     return v;
 }
 
-/* Is the ERE small enough for regcomp? glibc copies the operand of '+'
- * and of {n,m} once per repetition, so repetitions multiply: "a++++..."
- * (40 '+', taken from Java's possessive "a++") or nested bounds made
+/* Is the ERE small enough for regcomp, and free of backreferences? glibc
+ * copies the operand of '+' and of {n,m} once per repetition, so
+ * repetitions multiply: "a++++..." (40 '+', taken from Java's possessive
+ * "a++") or nested bounds made
  * regcomp allocate gigabytes from one constraint of a client's app (found
  * by fuzz_constraints). Estimates the nodes per group level: an atom is
  * 1, a group the sum of its items, a repetition multiplies the item
@@ -272,14 +275,32 @@ static bool ere_small_enough(const char *ere)
 {
     enum { MAX_DEPTH = 32 };
     size_t sum[MAX_DEPTH], last[MAX_DEPTH];
+    /* Repetitions nested in each other, in the group so far and in its
+     * last item: "((a+)*)+" is 3, and regcomp's closures on such nesting
+     * also take minutes; 2 ("(\\.[a-z]+)*") is what constraints use. */
+    int nest[MAX_DEPTH], last_nest[MAX_DEPTH];
     int d = 0;
+    bool after_rep = false; /* the last token was a repetition */
 
     sum[0] = last[0] = 0;
+    nest[0] = last_nest[0] = 0;
     for (const char *p = ere; *p; p++) {
         size_t atom = 1, mult;
+        int atom_nest = 0;
 
+        /* A repetition of a repetition ("a+*", Java's lazy "a+?" and
+         * possessive "a++"): glibc's closure computation takes minutes on a
+         * few of them ("a++++*+++++": 57 s); Java refuses most as well. */
+        if (after_rep && (*p == '*' || *p == '+' || *p == '?' || *p == '{'))
+            return false;
+        after_rep = *p == '*' || *p == '+' || *p == '?' || *p == '{';
         switch (*p) {
         case '\\':
+            /* A backreference makes glibc's regexec backtrack: 17 s for
+             * "((a*)*\\2\\2\\2b)" on 120 characters, per offer, on
+             * Pacer's loop. Constraints have no use for them. */
+            if (p[1] >= '1' && p[1] <= '9')
+                return false;
             if (p[1] != '\0')
                 p++;
             break;
@@ -307,14 +328,19 @@ static bool ere_small_enough(const char *ere)
             if (++d >= MAX_DEPTH)
                 return false;
             sum[d] = last[d] = 0;
+            nest[d] = last_nest[d] = 0;
             continue;
         case ')':
             if (d == 0)
                 return true;
+            atom_nest = nest[d];
             atom = sum[d--];
             break;
         case '*':
         case '?':
+            if (++last_nest[d] > 2)
+                return false;
+            nest[d] = last_nest[d] > nest[d] ? last_nest[d] : nest[d];
             continue;
         case '+':
         case '{': {
@@ -334,8 +360,9 @@ static bool ere_small_enough(const char *ere)
             }
             sum[d] += last[d] * (mult - 1);
             last[d] *= mult;
-            if (sum[d] > CONS_REGEX_MAX_NODES)
+            if (sum[d] > CONS_REGEX_MAX_NODES || ++last_nest[d] > 2)
                 return false;
+            nest[d] = last_nest[d] > nest[d] ? last_nest[d] : nest[d];
             continue;
         }
         default:
@@ -343,6 +370,8 @@ static bool ere_small_enough(const char *ere)
         }
         sum[d] += atom;
         last[d] = atom;
+        last_nest[d] = atom_nest;
+        nest[d] = atom_nest > nest[d] ? atom_nest : nest[d];
         if (sum[d] > CONS_REGEX_MAX_NODES)
             return false;
     }
