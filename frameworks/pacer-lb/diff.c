@@ -13,6 +13,12 @@
  *
  * config.c names a server after its address and port, so a name always
  * means the same address: servers are compared by "backend/name".
+ *
+ * After a task event only one app's lines change, so only the part
+ * between the texts' common head and tail (cut at section headers) is
+ * split and compared: the rest is the same in both, servers and all,
+ * and adds nothing to the difference. At 10,000 servers that turns
+ * ~100 ms of parsing into a memcmp.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +59,10 @@ static int cmp_server(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->name, y->name);
 }
 
-/* Split text into its skeleton (every line but servers, caller frees) and
- * its servers (sorted). -1 when a server line is malformed. */
-static int split(const char *text, char **skeleton, struct srv_list *servers)
+/* Split the first len bytes of text into its skeleton (every line but
+ * servers, caller frees) and its servers (sorted). -1 when a server line
+ * is malformed. */
+static int split(const char *text, size_t len_in, char **skeleton, struct srv_list *servers)
 {
     size_t len = 0;
     FILE *f = open_memstream(skeleton, &len);
@@ -63,10 +70,10 @@ static int split(const char *text, char **skeleton, struct srv_list *servers)
         abort();
     char backend[256] = "";
     int rc = 0;
-    const char *p = text != NULL ? text : "";
-    while (*p) {
-        const char *e = strchr(p, '\n');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
+    const char *p = text != NULL ? text : "", *end = p + (text != NULL ? len_in : 0);
+    while (p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        size_t n = e ? (size_t)(e - p) : (size_t)(end - p);
         char line[1024];
         if (n >= sizeof(line)) {
             fwrite(p, 1, n, f);
@@ -90,7 +97,7 @@ static int split(const char *text, char **skeleton, struct srv_list *servers)
             }
         }
         p += n;
-        if (*p == '\n')
+        if (p < end && *p == '\n')
             p++;
     }
     fclose(f);
@@ -106,13 +113,50 @@ static void list_cleanup(struct srv_list *l)
     free(l->v);
 }
 
+/* Does a line starting at text[k] open a section (a header line, not
+ * indented)? k is at the start of a line. */
+static bool section_start(const char *text, size_t k, size_t len)
+{
+    return k < len && text[k] != ' ' && text[k] != '\n';
+}
+
+/* The common head [0, *head) and tail (the last *tail bytes) of a and b,
+ * both cut where a section starts, so the parts in between split as
+ * they would inside the whole texts. */
+static void common_ends(const char *a, size_t la, const char *b, size_t lb, size_t *head,
+                        size_t *tail)
+{
+    size_t min = la < lb ? la : lb, h = 0, t = 0;
+    while (h < min && a[h] == b[h])
+        h++;
+    /* Back to a header line that both texts start at h. */
+    while (h > 0 && !(a[h - 1] == '\n' && section_start(a, h, la) && section_start(b, h, lb)))
+        h--;
+    while (t < min - h && a[la - 1 - t] == b[lb - 1 - t])
+        t++;
+    /* Forward to the first header line inside the common tail, the '\n'
+     * before it included, so both texts have it at a line start. */
+    size_t k = la - t + 1;
+    while (k < la && !(a[k - 1] == '\n' && section_start(a, k, la)))
+        k++;
+    if (k > la)
+        k = la;
+    *head = h;
+    *tail = la - k;
+}
+
 int lbdiff_compute(const char *old_text, const char *new_text, struct lbdiff *d)
 {
     struct srv_list o = { 0 }, n = { 0 }, add = { 0 }, del = { 0 };
     char *ko = NULL, *kn = NULL;
     memset(d, 0, sizeof(*d));
     int rc = 0;
-    if (split(old_text, &ko, &o) != 0 || split(new_text, &kn, &n) != 0 || strcmp(ko, kn) != 0) {
+    size_t lo = old_text ? strlen(old_text) : 0, ln = new_text ? strlen(new_text) : 0;
+    size_t head = 0, tail = 0;
+    if (old_text != NULL && new_text != NULL)
+        common_ends(old_text, lo, new_text, ln, &head, &tail);
+    if (old_text == NULL || split(old_text + head, lo - head - tail, &ko, &o) != 0 ||
+        split(new_text + head, ln - head - tail, &kn, &n) != 0 || strcmp(ko, kn) != 0) {
         d->kind = LBDIFF_RELOAD;
         goto out;
     }
@@ -300,40 +344,56 @@ size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t 
     return added;
 }
 
-/* Does text bind port on some line ("    bind <addr>:<port>")? */
-static bool binds_port(const char *text, int port)
+/* The ports text binds ("    bind <addr>:<port>" lines), one bit each:
+ * read once, not once for each frontend of the new text (1,000
+ * frontends over a 600 kB text took half a second). */
+static void bound_ports(const char *text, unsigned char *bits)
 {
-    char tail[16];
-    int n = snprintf(tail, sizeof(tail), ":%d\n", port);
-    for (const char *p = text; p != NULL && (p = strstr(p, "\n    bind ")) != NULL; p++) {
+    for (const char *p = text; (p = strstr(p, "\n    bind ")) != NULL; p++) {
         const char *e = strchr(p + 1, '\n');
-        if (e != NULL && e - p > n && strncmp(e + 1 - n, tail, (size_t)n) == 0)
-            return true;
+        if (e == NULL)
+            e = p + strlen(p);
+        const char *c = e;
+        while (c > p && c[-1] >= '0' && c[-1] <= '9')
+            c--;
+        if (c == e || c[-1] != ':' || e - c > 5 || *c == '0')
+            continue;
+        int port = atoi(c);
+        if (port > 0 && port < 65536)
+            bits[port / 8] |= (unsigned char)(1u << (port % 8));
     }
-    return false;
 }
 
 size_t lbdiff_new_binds(const char *old_text, const char *new_text, json_t *out)
 {
     size_t added = 0;
+    unsigned char old_ports[65536 / 8] = { 0 };
+    if (old_text != NULL)
+        bound_ports(old_text, old_ports);
     for (const char *p = new_text; (p = strstr(p, "\nfrontend ")) != NULL; p++) {
-        char name[256], addr[256];
+        char name[256], addr[256], head[300];
         int port;
         const char *b = strchr(p + 1, '\n');
-        if (b == NULL || sscanf(p, "\nfrontend %255s", name) != 1 ||
-            strncmp(b, "\n    bind ", 10) != 0)
+        /* sscanf reads its whole input first: give it the line alone. */
+        if (b == NULL || (size_t)(b - p) >= sizeof(head))
+            continue;
+        memcpy(head, p, (size_t)(b - p));
+        head[b - p] = '\0';
+        if (sscanf(head, "\nfrontend %255s", name) != 1 || strncmp(b, "\n    bind ", 10) != 0)
             continue;
         const char *a = b + 10, *e = strchr(a, '\n'), *colon = NULL;
         for (const char *c = a; c < (e ? e : a + strlen(a)); c++) {
             if (*c == ':')
                 colon = c;
         }
-        if (colon == NULL || (size_t)(colon - a) >= sizeof(addr) ||
-            sscanf(colon + 1, "%d", &port) != 1)
+        char *num_end = NULL;
+        long lport = colon != NULL ? strtol(colon + 1, &num_end, 10) : 0;
+        if (colon == NULL || (size_t)(colon - a) >= sizeof(addr) || num_end == colon + 1)
             continue;
+        port = (int)lport;
         memcpy(addr, a, (size_t)(colon - a));
         addr[colon - a] = '\0';
-        if (old_text != NULL && binds_port(old_text, port))
+        if (port > 0 && port < 65536 && (old_ports[port / 8] & (1u << (port % 8))))
             continue;
         json_array_append_new(
             out, json_pack("{s:s,s:s,s:i}", "frontend", name, "addr", addr, "port", port));

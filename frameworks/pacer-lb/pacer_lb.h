@@ -2,7 +2,8 @@
  * pacer_lb: agora-pacer-lb's internal interfaces.
  *
  * source.c  follows Marathon's API: GET /v2/apps?embed=apps.tasks at start
- *           and after every relevant /v2/events event (coalesced).
+ *           and after every relevant /v2/events event (coalesced), but
+ *           task events patch the kept document instead (patch.c).
  * config.c  the pure part: apps JSON -> HAProxy configuration text.
  * reload.c  writes, validates (haproxy -c) and applies that text, owning
  *           the HAProxy master process (-W) it starts and reloads.
@@ -156,6 +157,18 @@ typedef void (*source_apps_fn)(const json_t *doc, void *arg);
 struct source *source_new(struct event_base *base, const char *urls, double resync_secs,
                           const char *credentials, source_apps_fn fn, void *arg, char **err);
 void source_free(struct source *s);
+
+/* ---------------------------------------------------------------- patch.c */
+
+/* Is type an event lbpatch_apply may take (task-level)? */
+bool lbpatch_handles(const char *type);
+/* Apply the task event ev (the data of an event of that type) to doc,
+ * a GET /v2/apps?embed=apps.tasks answer, in place, as /v2/apps would
+ * show it after the event. Idempotent. Returns 1 when doc changed, 0
+ * when it did not need to, -1 when it cannot be sure (an unknown app,
+ * event type or state, a field missing or malformed): doc is left as it
+ * was and only a full refresh is right. */
+int lbpatch_apply(json_t *doc, const char *type, const json_t *ev);
 
 /* ---------------------------------------------------------------- reload.c */
 

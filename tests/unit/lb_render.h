@@ -12,9 +12,9 @@
 
 #include "pacer_lb.h"
 
-/* The configuration of json with o (caller frees); fails the test when
- * the JSON or the render fails. */
-static inline char *lb_render(const char *json, const struct lbcfg_opts *o, struct lbcfg_stats *st)
+/* json as a document (caller decrefs); fails the test when it is not
+ * JSON. */
+static inline json_t *lb_load(const char *json)
 {
     char *txt = strdup(json);
     for (char *p = txt; *p; p++) {
@@ -26,6 +26,14 @@ static inline char *lb_render(const char *json, const struct lbcfg_opts *o, stru
     free(txt);
     if (doc == NULL)
         fail_msg("bad test JSON: %s", e.text);
+    return doc;
+}
+
+/* The configuration of json with o (caller frees); fails the test when
+ * the JSON or the render fails. */
+static inline char *lb_render(const char *json, const struct lbcfg_opts *o, struct lbcfg_stats *st)
+{
+    json_t *doc = lb_load(json);
     char *err = NULL;
     char *text = lbcfg_render(doc, o, st, &err);
     assert_non_null(text);

@@ -4,7 +4,8 @@
  * API commands: add + ready, drain, ready again for a draining server,
  * the delayed delete) and anything else (a reload, and always for a
  * sticky backend), on texts rendered by config.c itself; which backend a
- * line of haproxy -c's complaint blames; which ports a new text binds.
+ * line of haproxy -c's complaint blames; which ports a new text binds;
+ * changes between unchanged sections (the common head and tail skipped).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -246,6 +247,68 @@ static void test_new_binds(void **state)
     free(b);
 }
 
+/* Only the part between the texts' common head and tail is compared:
+ * a change in the middle, at both ends, or of a frontend between
+ * unchanged ones must come out as it would from the whole texts. */
+static void test_change_between_same_sections(void **state)
+{
+    (void)state;
+#define THREE(a, b, c) \
+    "{'apps':[" APP("/a", "10001", a) "," APP("/b", "10002", b) "," APP("/c", "10003", c) "]}"
+    char *base = render(THREE(TASK("31001"), TASK("31002"), TASK("31003")));
+    char *mid = render(THREE(TASK("31001"), TASK("31002") "," TASK("31004"), TASK("31003")));
+    char *ends = render(THREE(TASK("31005"), TASK("31002"), TASK("31003") "," TASK("31006")));
+    char *moved = render(THREE(TASK("31001"), "", TASK("31003") "," TASK("31002")));
+    char *port = render("{'apps':[" APP("/a", "10001", TASK("31001")) "," APP(
+        "/b", "10009", TASK("31002")) "," APP("/c", "10003", TASK("31003")) "]}");
+    struct lbdiff d;
+    lbdiff_compute(base, mid, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 1);
+    assert_int_equal(d.ndel, 0);
+    assert_string_equal(d.add[0].backend, "b_10002");
+    assert_string_equal(d.add[0].name, "10.0.0.1_31004");
+    lbdiff_cleanup(&d);
+    lbdiff_compute(mid, base, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 0);
+    assert_int_equal(d.ndel, 1);
+    assert_string_equal(d.del[0].backend, "b_10002");
+    lbdiff_cleanup(&d);
+    lbdiff_compute(base, ends, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 2);
+    assert_int_equal(d.ndel, 1);
+    assert_string_equal(d.add[0].backend, "a_10001");
+    assert_string_equal(d.add[0].name, "10.0.0.1_31005");
+    assert_string_equal(d.add[1].backend, "c_10003");
+    assert_string_equal(d.add[1].name, "10.0.0.1_31006");
+    assert_string_equal(d.del[0].backend, "a_10001");
+    assert_string_equal(d.del[0].name, "10.0.0.1_31001");
+    lbdiff_cleanup(&d);
+    lbdiff_compute(base, moved, &d);
+    assert_int_equal(d.kind, LBDIFF_RUNTIME);
+    assert_int_equal(d.nadd, 1);
+    assert_int_equal(d.ndel, 1);
+    assert_string_equal(d.add[0].backend, "c_10003");
+    assert_string_equal(d.add[0].name, "10.0.0.1_31002");
+    assert_string_equal(d.del[0].backend, "b_10002");
+    assert_string_equal(d.del[0].name, "10.0.0.1_31002");
+    lbdiff_cleanup(&d);
+    lbdiff_compute(base, port, &d);
+    assert_int_equal(d.kind, LBDIFF_RELOAD);
+    lbdiff_cleanup(&d);
+    lbdiff_compute(base, base, &d);
+    assert_int_equal(d.kind, LBDIFF_NONE);
+    lbdiff_cleanup(&d);
+    free(base);
+    free(mid);
+    free(ends);
+    free(moved);
+    free(port);
+#undef THREE
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_blame),
         cmocka_unit_test(test_sticky_membership_reloads),
         cmocka_unit_test(test_new_binds),
+        cmocka_unit_test(test_change_between_same_sections),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
