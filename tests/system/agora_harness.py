@@ -144,6 +144,17 @@ class Daemon:
         return "".join(hits)
 
 
+def sandbox_of(slave, task_id):
+    """The sandbox directory of a task (live or completed) from the
+    slave's /state."""
+    st = requests.get(slave.url + "/state", timeout=5).json()
+    for fw in st["frameworks"] + st["completed_frameworks"]:
+        for ex in fw["executors"] + fw["completed_executors"]:
+            if ex["id"] == task_id:
+                return ex["directory"]
+    raise AssertionError(f"task {task_id} not in the slave's /state")
+
+
 def kill_sandbox_processes(root):
     """Kill task processes whose sandbox lies under root (tasks outlive a
     killed slave by design, so the tests reap them themselves)."""

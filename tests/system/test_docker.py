@@ -19,7 +19,7 @@ import uuid
 import pytest
 import requests
 
-from agora_harness import BIN, REPO, SchedulerClient, task_info, wait_for
+from agora_harness import BIN, REPO, SchedulerClient, sandbox_of, task_info, wait_for
 from docker_env import DockerEnv, IMAGE, docker_cli, engine_get
 
 DOCKER_ARGS = ["--containerizers=docker,process", "--docker_publish_ip=127.0.0.1",
@@ -100,16 +100,11 @@ def inspect(name):
 
 def read_sandbox(slave, task_id, name):
     """A sandbox file of the task through the slave's /files/read."""
-    st = requests.get(slave.url + "/state", timeout=5).json()
-    for fw in st["frameworks"] + st["completed_frameworks"]:
-        for ex in fw["executors"] + fw["completed_executors"]:
-            if ex["id"] == task_id:
-                r = requests.get(slave.url + "/files/read",
-                                 params={"path": ex["directory"] + "/" + name, "offset": 0},
-                                 timeout=5)
-                r.raise_for_status()
-                return r.json()["data"]
-    raise AssertionError(f"task {task_id} not in the slave's /state")
+    r = requests.get(slave.url + "/files/read",
+                     params={"path": sandbox_of(slave, task_id) + "/" + name, "offset": 0},
+                     timeout=5)
+    r.raise_for_status()
+    return r.json()["data"]
 
 
 def slave_task_states(slave):
@@ -295,9 +290,7 @@ def test_slave_kill9_recovers_containers(dcluster):
     # checkpointed after the write).
     wait_for(lambda: read_sandbox(slave, "long0", "stdout") == "before\n", 10,
              what="long0's first line before the restart")
-    st = requests.get(slave.url + "/state", timeout=5).json()
-    quick_sandbox = [ex["directory"] for fw in st["frameworks"] for ex in fw["executors"]
-                     if ex["id"] == "quick"][0]
+    quick_sandbox = sandbox_of(slave, "quick")
     slave.kill9()
     open(os.path.join(quick_sandbox, "quit"), "w").close()
     # "quick" exits while the slave is down.
@@ -312,10 +305,7 @@ def test_slave_kill9_recovers_containers(dcluster):
              {f"long{i}": "TASK_RUNNING" for i in range(3)}, 30, what="3 tasks RUNNING again")
     wait_for(lambda: read_sandbox(slave, "long0", "stdout") == "before\n", 10,
              what="long0's first line")
-    st = requests.get(slave.url + "/state", timeout=5).json()
-    sandbox = [ex["directory"] for fw in st["frameworks"] for ex in fw["executors"]
-               if ex["id"] == "long0"][0]
-    open(os.path.join(sandbox, "go"), "w").close()
+    open(os.path.join(sandbox_of(slave, "long0"), "go"), "w").close()
     wait_for(lambda: read_sandbox(slave, "long0", "stdout") == "before\nafter\n", 10,
              what="long0's logs followed again after the restart, without duplicates")
     after = sorted(containers_of("agora.slave_id=" + sid))

@@ -14,9 +14,8 @@ import shutil
 import tempfile
 
 import pytest
-import requests
 
-from agora_harness import Daemon, SchedulerClient, task_info
+from agora_harness import Daemon, SchedulerClient, sandbox_of, task_info
 from conftest import run_cluster
 from test_docker import (DOCKER_ARGS, dcluster, docker_task, read_sandbox,  # noqa: F401
                          wait_states)
@@ -209,15 +208,6 @@ def test_acls_decide_host_requests_per_principal(dcluster, tmp_path):
 
 
 # ------------------------------------------------------------ --switch_user
-
-
-def sandbox_of(slave, task_id):
-    st = requests.get(slave.url + "/state", timeout=5).json()
-    for fw in st["frameworks"] + st["completed_frameworks"]:
-        for ex in fw["executors"] + fw["completed_executors"]:
-            if ex["id"] == task_id:
-                return ex["directory"]
-    raise AssertionError(f"task {task_id} not in the slave's /state")
 
 
 def as_user(t, user):

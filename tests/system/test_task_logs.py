@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from agora_harness import SchedulerClient, task_info, wait_for
+from agora_harness import SchedulerClient, sandbox_of, task_info, wait_for
 from test_docker import DOCKER_ARGS, dcluster, docker_task  # noqa: F401 (fixture)
 
 MB = 1024 * 1024
@@ -47,15 +47,6 @@ class LoopLatency:
         self.stop.set()
         self.thread.join(15)
         return self.worst
-
-
-def sandbox_of(slave, task_id):
-    st = requests.get(slave.url + "/state", timeout=5).json()
-    for fw in st["frameworks"] + st["completed_frameworks"]:
-        for ex in fw["executors"] + fw["completed_executors"]:
-            if ex["id"] == task_id:
-                return ex["directory"]
-    raise AssertionError(f"task {task_id} not in the slave's /state")
 
 
 def files_read_tail(slave, path, n=4096):
