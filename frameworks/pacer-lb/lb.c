@@ -223,6 +223,12 @@ static void exclude_blamed(struct pacer_lb *lb)
 static void on_reloaded(int result, void *arg)
 {
     struct pacer_lb *lb = arg;
+    if (result == -2) {
+        /* The file could not be written: the last one stays; the next
+         * change or resync tries again. No app is to blame. */
+        apply_done(lb, APPLY_NONE);
+        return;
+    }
     if (result < 0) {
         exclude_blamed(lb);
         return;

@@ -184,8 +184,9 @@ struct reload *reload_new(struct event_base *base, const struct reload_opts *o);
  * validate it with haproxy -c, then write it and start or reload HAProxy.
  * While one validation runs, only the newest submitted text is kept. */
 void reload_submit(struct reload *r, const char *text);
-/* Called after each validation ends: result -1 rejected (or not
- * written), 0 HAProxy started, 1 HAProxy reloaded (SIGUSR2 sent). */
+/* Called after each validation ends: result -1 rejected by haproxy -c,
+ * -2 valid but not written (I/O error: nothing to blame on an app), 0
+ * HAProxy started, 1 HAProxy reloaded (SIGUSR2 sent). */
 typedef void (*reload_done_fn)(int result, void *arg);
 void reload_set_done(struct reload *r, reload_done_fn fn, void *arg);
 /* The text HAProxy runs, NULL before the first. */

@@ -156,7 +156,7 @@ static int apply(struct reload *r, char *text)
         log_error("cannot write %s: %s", r->config, err);
         free(err);
         free(text);
-        return -1;
+        return -2;
     }
     free(r->applied);
     r->applied = text;
