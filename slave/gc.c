@@ -53,6 +53,7 @@
 #include "metrics.h"
 #include "timeutil.h"
 
+#define GC_RETRY_SECS 60      /* a removal that failed is tried again after this */
 #define GC_BATCH_MAX 256      /* sandboxes per worker */
 #define GC_RECENT_MAX 10000   /* collected paths remembered for /files */
 #define GC_FORK_RETRY_SECS 10 /* after a failed fork */
@@ -258,9 +259,12 @@ static void gc_worker_done(pid_t pid, int wait_status, void *arg)
             gc_remove_parents(gc, e->path);
             ok++;
         } else {
-            log_warn("gc: could not remove sandbox %s (worker %ld, wait status %d)", e->path,
-                     (long)pid, wait_status);
+            log_warn("gc: could not remove sandbox %s (worker %ld, wait status %d); trying "
+                     "again in %d s",
+                     e->path, (long)pid, wait_status, GC_RETRY_SECS);
             metric_inc(gc->m_failed, 1);
+            /* Due again GC_RETRY_SECS from now, whatever max_age is. */
+            gc_insert(gc, e->path, time_now() - gc->max_age + GC_RETRY_SECS);
         }
         entry_free(e);
     }
