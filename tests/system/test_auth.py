@@ -200,6 +200,79 @@ def test_pacer_rest_and_framework_credentials(pacer_cluster, creds, tmp_path):
         assert s not in log, "a secret was logged"
 
 
+PACER_ACLS = {
+    "permissive": False,
+    "change_apps": [{"principals": {"values": ["alice"]}, "app_ids": {"values": ["/team-a"]}},
+                    {"principals": {"values": ["admin"]}, "app_ids": {"type": "ANY"}}],
+}
+
+
+def test_pacer_acls_limit_who_changes_which_apps(pacer_cluster, tmp_path):
+    """Pacer with --acls: alice may change apps under /team-a only, admin
+    all, bob none. A refused change is a 403 naming the app before anything
+    changed (no app, no scale, no kill, no deletion); python3-marathon works
+    for what is allowed; reading stays open to every user."""
+    marathon = pytest.importorskip("marathon")
+    c = pacer_cluster
+    c.start_master("--allocation_interval=100ms")
+    c.add_slave()
+    c.wait_slaves(1)
+    acls = tmp_path / "pacer-acls.json"
+    acls.write_text(json.dumps(PACER_ACLS))
+    alice, bob, admin = ("alice", "x"), ("bob", "y"), ("admin", "a")
+    c.auth = admin
+    c.start_pacer("--http_credentials=admin:a,alice:x,bob:y", f"--acls={acls}")
+    app = {"cmd": "sleep 600", "cpus": 0.1, "mem": 16, "instances": 1}
+
+    def refused(r, app_id):
+        assert r.status_code == 403, (r.status_code, r.text)
+        body = r.json()
+        assert body["message"] == "Not Authorized to perform this action!", body
+        assert body["details"][0]["path"] == app_id, body
+        assert "change_apps" in body["details"][0]["errors"][0], body
+
+    client = marathon.MarathonClient(c.pacer.url, username="alice", password="x")
+    client.create_app("/team-a/web", marathon.MarathonApp(**app))
+    c.wait_app("/team-a/web", running=1)
+    refused(c.post("/v2/apps", dict(app, id="/team-b/web"), auth=alice), "/team-b/web")
+    refused(c.post("/v2/apps", dict(app, id="/team-ab"), auth=alice), "/team-ab")
+    refused(c.post("/v2/apps", dict(app, id="/team-a/x"), auth=bob), "/team-a/x")
+    assert c.get("/v2/apps/team-b/web").status_code == 404
+    assert c.get("/v2/apps/team-ab").status_code == 404
+    assert c.get("/v2/apps/team-a/x").status_code == 404
+
+    r = c.post("/v2/apps", dict(app, id="/team-b/web"), auth=admin)
+    assert r.status_code == 201, r.text
+    b = c.wait_app("/team-b/web", running=1)
+    task = b["tasks"][0]["id"]
+    refused(c.put("/v2/apps/team-b/web", {"instances": 3}, auth=alice), "/team-b/web")
+    refused(c.delete("/v2/apps/team-b/web", auth=alice), "/team-b/web")
+    refused(c.post("/v2/apps/team-b/web/restart", auth=alice), "/team-b/web")
+    refused(c.delete(f"/v2/apps/team-b/web/tasks/{task}", auth=alice), "/team-b/web")
+    refused(c.post("/v2/tasks/delete", {"ids": [task]}, auth=alice), "/team-b/web")
+    refused(c.put("/v2/groups/team-b", {"id": "/team-b", "apps": []}, auth=alice), "/team-b")
+    refused(c.post("/v2/groups", {"id": "/team-c"}, auth=alice), "/team-c")
+    # Nothing of /team-b changed; alice still reads it.
+    b = c.get("/v2/apps/team-b/web", auth=alice).json()["app"]
+    assert b["instances"] == 1 and [t["id"] for t in b["tasks"]] == [task], b
+    assert {a["id"] for a in c.get("/v2/apps", auth=bob).json()["apps"]} == \
+        {"/team-a/web", "/team-b/web"}
+
+    # Within her prefix everything works, through the real client too.
+    client.scale_app("/team-a/web", instances=2)
+    c.wait_app("/team-a/web", running=2)
+    assert c.post("/v2/apps/team-a/web/restart", auth=alice).status_code == 200
+    c.wait_deployments()
+    client.delete_app("/team-a/web")
+    wait_for(lambda: c.get("/v2/apps/team-a/web").status_code == 404, 30, what="/team-a/web gone")
+
+    bad = subprocess.run([os.path.join(BIN, "agora-pacer"), f"--master=127.0.0.1:{c.master.port}",
+                          "--http_port=0", f"--work_dir={tmp_path / 'pacer-bad'}",
+                          f"--acls={tmp_path / 'missing.json'}"],
+                         capture_output=True, timeout=30)
+    assert bad.returncode != 0 and b"--acls" in bad.stderr, bad.stderr[-2000:]
+
+
 ACLS = {
     "permissive": True,
     # admin may register no role at all.
