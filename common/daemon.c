@@ -13,6 +13,7 @@
 #include "atomic_file.h"
 #include "http.h"
 #include "http_tls.h"
+#include "jwt.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -38,9 +39,10 @@ struct daemon {
     double http_idle_timeout;
     char *ssl_cert, *ssl_key, *ssl_ca; /* http_tls_configure */
     bool ssl_verify, ssl_require;
-    int port;      /* reported port, -1 before */
-    bool started;  /* on_start returned: write the port file at once */
-    bool stopping; /* a stop signal arrived */
+    char *jwt_secret_key; /* jwt_set_key_file */
+    int port;             /* reported port, -1 before */
+    bool started;         /* on_start returned: write the port file at once */
+    bool stopping;        /* a stop signal arrived */
     int exit_code;
 };
 
@@ -132,7 +134,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 static struct flag *flag_table(struct daemon *d, size_t *n)
 {
     const struct daemon_def *def = d->def;
-    struct flag *t = xcalloc(def->nflags + 9, sizeof(*t));
+    struct flag *t = xcalloc(def->nflags + 10, sizeof(*t));
 
     if (def->nflags > 0)
         memcpy(t, def->flags, def->nflags * sizeof(*t));
@@ -163,7 +165,12 @@ static struct flag *flag_table(struct daemon *d, size_t *n)
     t[def->nflags + 8] = (struct flag){ "ssl_require", FLAG_BOOL, &d->ssl_require, "false",
                                         "TLS for everything: clients always (system CAs without "
                                         "--ssl_ca), and --ssl_cert/--ssl_key required" };
-    *n = def->nflags + 9;
+    t[def->nflags + 9] =
+        (struct flag){ "jwt_secret_key", FLAG_STRING, &d->jwt_secret_key, NULL,
+                       "file holding the HMAC-SHA256 key of bearer tokens: where this daemon "
+                       "asks for credentials it also takes \"Authorization: Bearer <JWT>\" "
+                       "signed with it, the principal being the token's sub" };
+    *n = def->nflags + 10;
     return t;
 }
 
@@ -251,6 +258,10 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
             fprintf(stderr, "%s: %s\n", def->name, err);
             goto out_flags;
         }
+    }
+    if (d.jwt_secret_key && jwt_set_key_file(d.jwt_secret_key, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", def->name, err);
+        goto out_flags;
     }
     /* libevent's own warnings go through our (rate-limited) log. */
     event_set_log_callback(daemon_libevent_log);
