@@ -49,7 +49,8 @@ struct acls;
 /* Parse the JSON text of --acls; NULL with *err (malloc'd, naming the
  * field) on failure. */
 struct acls *acls_parse(const char *text, size_t len, char **err);
-/* Load a file (or "file://PATH"). */
+/* Load --acls as Mesos takes it: the JSON text itself (it starts with
+ * '{'), a file, or "file://PATH". */
 struct acls *acls_load(const char *path, char **err);
 void acls_free(struct acls *a);
 
@@ -63,5 +64,11 @@ bool acls_allowed(const struct acls *a, enum acl_action action, const char *prin
  * are permissive): for what cannot be filtered object by object. */
 bool acls_allowed_all(const struct acls *a, enum acl_action action, const char *principal);
 const char *acl_action_name(enum acl_action action);
+
+/* acls_allowed, with a refusal logged (action, object, principal; never a
+ * secret) and counted in denials (may be NULL): how a daemon enforces. */
+struct metric;
+bool acls_authorize(const struct acls *a, struct metric *denials, enum acl_action action,
+                    const char *principal, const char *object);
 
 #endif
