@@ -57,6 +57,16 @@ def slaves(m, pki):
     return [s["hostname"] for s in r.json()["slaves"] if s["active"]]
 
 
+def run_batch(master, pki, n):
+    """agora-batch over TLS, verifying the master with the test CA."""
+    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master={master}",
+                        f"--tasks={n}", "--cmd=true", "--cpus=0.1", "--mem=16",
+                        f"--ssl_ca={pki['ca']}", "--timeout=60secs"],
+                       capture_output=True, timeout=90, start_new_session=True)
+    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()[-3000:]
+    assert f"{n} finished, 0 failed".encode() in p.stdout
+
+
 def test_tls_cluster(cluster, pki):
     m = cluster.start_master(*tls_flags(pki))
     url = f"https://127.0.0.1:{m.port}"
@@ -78,12 +88,7 @@ def test_tls_cluster(cluster, pki):
              "the master's CA registered")
 
     # agora-batch over TLS, verifying the master.
-    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master={url}",
-                        "--tasks=10", "--cmd=true", "--cpus=0.1", "--mem=16",
-                        f"--ssl_ca={pki['ca']}", "--timeout=60secs"],
-                       capture_output=True, timeout=90, start_new_session=True)
-    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()[-3000:]
-    assert b"10 finished, 0 failed" in p.stdout
+    run_batch(url, pki, 10)
     assert slaves(m, pki) == ["slave2"]
 
 
@@ -116,12 +121,7 @@ def test_tls_leader_followed_through_zookeeper(ha, pki):
     first = wait_for(leader, 30, what="a TLS leader")
     ha.add_slave(*tls_flags(pki))
     wait_for(lambda: slaves(first, pki) == ["slave0"], 30, what="the zk:// slave registered")
-    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master={ha.zk_url}",
-                        "--tasks=3", "--cmd=true", "--cpus=0.1", "--mem=16",
-                        f"--ssl_ca={pki['ca']}", "--timeout=60secs"],
-                       capture_output=True, timeout=90, start_new_session=True)
-    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()[-3000:]
-    assert b"3 finished, 0 failed" in p.stdout
+    run_batch(ha.zk_url, pki, 3)
 
     first.stop()  # SIGTERM: its znode goes at once
     second = wait_for(lambda: leader(exclude=first), 30, what="the next TLS leader")
