@@ -52,6 +52,7 @@ static const struct {
     [ACL_VIEW_FRAMEWORKS] = { "view_frameworks", "users" },
     [ACL_VIEW_TASKS] = { "view_tasks", "users" },
     [ACL_ACCESS_SANDBOXES] = { "access_sandboxes", "users" },
+    [ACL_VIEW_CONTAINERS] = { "view_containers", "users" },
     [ACL_LAUNCH_PRIVILEGED_CONTAINERS] = { "launch_privileged_containers", "users" },
     [ACL_ADD_CAPABILITIES] = { "add_capabilities", "capabilities", MATCH_CAPABILITY },
     [ACL_MOUNT_HOST_PATHS] = { "mount_host_paths", "paths", MATCH_PATH_PREFIX },

@@ -9,6 +9,7 @@
  *    "view_frameworks":     [{"principals": ..., "users": ...}],
  *    "view_tasks":          [{"principals": ..., "users": ...}],
  *    "access_sandboxes":    [{"principals": ..., "users": ...}],
+ *    "view_containers":     [{"principals": ..., "users": ...}],
  *    "launch_privileged_containers": [{"principals": ..., "users": ...}],
  *    "add_capabilities":    [{"principals": ..., "capabilities": ...}],
  *    "mount_host_paths":    [{"principals": ..., "paths": ...}]}
@@ -37,6 +38,7 @@ enum acl_action {
     ACL_VIEW_FRAMEWORKS,     /* object: the framework's user */
     ACL_VIEW_TASKS,          /* object: the task's user */
     ACL_ACCESS_SANDBOXES,    /* object: the task's user */
+    ACL_VIEW_CONTAINERS,     /* object: the user of the task in the container */
     /* What a task asks of the host (host_policy.h), Agora's own: */
     ACL_LAUNCH_PRIVILEGED_CONTAINERS, /* object: the task's user */
     ACL_ADD_CAPABILITIES,             /* object: a capability (NET_ADMIN; CAP_ and case ignored) */

@@ -145,15 +145,17 @@ static json_t *v1_get_state(struct slave *s, const char *principal)
                      "completed_frameworks");
 }
 
-/* GET_CONTAINERS: one container per live task (its command executor). */
-static json_t *v1_get_containers(struct slave *s)
+/* GET_CONTAINERS: one container per live task (its command executor),
+ * those --acls view_containers lets the caller see (Mesos's action). */
+static json_t *v1_get_containers(struct slave *s, const char *principal)
 {
     json_t *cs = json_array();
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
     HASH_ITER (hh, s->frameworks, fw, ftmp) {
         HASH_ITER (hh, fw->tasks, t, ttmp) {
-            if (t->terminal || !t->container_id)
+            if (t->terminal || !t->container_id ||
+                !slave_may_view_container(s, principal, task_user_name(t)))
                 continue;
             json_t *c = json_pack("{s:{s:s}, s:{s:s}, s:s, s:{s:s}}", "framework_id", "value",
                                   fw->id, "executor_id", "value", t->id, "executor_name",
@@ -181,7 +183,8 @@ void slave_http_api_v1(struct rest_req *rq)
     else if (strcmp(type, "GET_STATE") == 0)
         resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state(s, rq->principal));
     else if (strcmp(type, "GET_CONTAINERS") == 0)
-        resp = json_pack("{s:s, s:o}", "type", type, "get_containers", v1_get_containers(s));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_containers",
+                         v1_get_containers(s, rq->principal));
     else {
         rest_error(rq, 400, "Failed to validate agent::Call: unsupported 'type' '%s'", type);
         return;

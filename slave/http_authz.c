@@ -11,6 +11,8 @@
  *                     FrameworkInfo.user), whether it still runs or not.
  *   view_frameworks,  what /state and GET_STATE list; objects the
  *   view_tasks        framework's and the task's user.
+ *   view_containers   what GET_CONTAINERS lists; object the user of the
+ *                     container's task.
  * The principal is the authenticated one, NULL when the route's surface
  * is not authenticated (then only ACLs with an ANY subject match).
  */
@@ -86,6 +88,11 @@ bool slave_may_view_framework(struct slave *s, const char *principal, const char
 bool slave_may_view_task(struct slave *s, const char *principal, const char *user)
 {
     return acls_allowed(s->acls, ACL_VIEW_TASKS, principal, user);
+}
+
+bool slave_may_view_container(struct slave *s, const char *principal, const char *user)
+{
+    return acls_allowed(s->acls, ACL_VIEW_CONTAINERS, principal, user);
 }
 
 /* The user in an executor of /state (its task's "user"), or NULL. */

@@ -37,7 +37,8 @@ static const struct flag flag_table[] = {
       "endpoints that change something need credentials (/api/v1; its calls only read so far)" },
     { "acls", FLAG_STRING, &flags.acls, NULL,
       "Mesos's ACLs (JSON text, or a file / file:// URL): access_sandboxes (principal -> the "
-      "users whose sandboxes /files may read), view_frameworks, view_tasks (what /state lists); "
+      "users whose sandboxes /files may read), view_frameworks, view_tasks (what /state lists), "
+      "view_containers (GET_CONTAINERS); "
       "default: everything allowed" },
     { "master", FLAG_STRING, &flags.master, NULL,
       "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)" },

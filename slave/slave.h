@@ -358,9 +358,11 @@ void slave_http_read(struct rest_req *rq);
 /* --http_credentials, --authenticate_http_*, --acls: 0, or -1 with *err. */
 int slave_http_authz_init(struct slave *s, char **err);
 void slave_http_authz_free(struct slave *s);
-/* view_frameworks / view_tasks for principal (NULL: anonymous). */
+/* view_frameworks / view_tasks / view_containers for principal (NULL:
+ * anonymous); user: the framework's, task's, container's task's. */
 bool slave_may_view_framework(struct slave *s, const char *principal, const char *user);
 bool slave_may_view_task(struct slave *s, const char *principal, const char *user);
+bool slave_may_view_container(struct slave *s, const char *principal, const char *user);
 /* access_sandboxes: may principal read real (a realpath below root, the
  * realpath of <work_dir>/slaves)? The object is the user of the task
  * whose sandbox holds it; a path above every sandbox needs the right to

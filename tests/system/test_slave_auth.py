@@ -28,9 +28,10 @@ def write_creds(dir_):
     return path
 
 
-def run_tasks(cluster, slave_args, tasks):
+def run_tasks(cluster, slave_args, tasks, running=()):
     """A master, one slave with slave_args, and tasks {id: (cmd, user)}
-    launched on it and run to TASK_FINISHED: the slave."""
+    launched on it and run to TASK_FINISHED (those in running: to
+    TASK_RUNNING): the slave."""
     m = cluster.start_master("--allocation_interval=100ms")
     slave = cluster.add_slave(*slave_args)
     cluster.wait_slaves(1)
@@ -44,10 +45,10 @@ def run_tasks(cluster, slave_args, tasks):
             t["command"]["user"] = user
         infos.append(t)
     sched.launch(offer, infos)
-    got = sched.wait_updates({tid: ["TASK_FINISHED", "TASK_FAILED", "TASK_ERROR"]
-                              for tid in tasks}, timeout=20)
+    got = sched.wait_updates({tid: ["TASK_RUNNING" if tid in running else "TASK_FINISHED",
+                                    "TASK_FAILED", "TASK_ERROR"] for tid in tasks}, timeout=20)
     for tid, st in got.items():
-        assert st["state"] == "TASK_FINISHED", (tid, st)
+        assert st["state"] == ("TASK_RUNNING" if tid in running else "TASK_FINISHED"), (tid, st)
     return slave
 
 
@@ -129,11 +130,13 @@ def test_acls_access_sandboxes_and_view_tasks(open_cluster, tmp_path):
             "view_frameworks": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}],
             "view_tasks": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}},
                            {"principals": {"values": ["alice"]},
-                            "users": {"values": ["nobody"]}}]}
+                            "users": {"values": ["nobody"]}}],
+            "view_containers": [{"principals": {"values": ["ops"]}, "users": {"type": "ANY"}}]}
     slave = run_tasks(open_cluster, [f"--http_credentials={creds}", "--authenticate_http_readonly",
                                      f"--acls={json.dumps(acls)}"],
                       {"as-root": ("echo root was here", None),
-                       "as-nobody": ("echo nobody was here; id -un", "nobody")})
+                       "as-nobody": ("echo nobody was here; id -un", "nobody"),
+                       "sleeper": ("sleep 60", "nobody")}, running=("sleeper",))
     root_out = os.path.join(sandbox_of(slave, "as-root", auth=OPS), "stdout")
     nobody_out = os.path.join(sandbox_of(slave, "as-nobody", auth=OPS), "stdout")
 
@@ -160,8 +163,15 @@ def test_acls_access_sandboxes_and_view_tasks(open_cluster, tmp_path):
         st = requests.get(slave.url + "/state", auth=auth, timeout=5).json()
         return sorted(ex["id"] for fw in st["frameworks"] + st["completed_frameworks"]
                       for ex in fw["executors"] + fw["completed_executors"])
-    assert executors(OPS) == ["as-nobody", "as-root"]
-    assert executors(ALICE) == ["as-nobody"]
+    assert executors(OPS) == ["as-nobody", "as-root", "sleeper"]
+    assert executors(ALICE) == ["as-nobody", "sleeper"]
+
+    def containers(auth):
+        r = requests.post(slave.url + "/api/v1", json={"type": "GET_CONTAINERS"}, auth=auth,
+                          timeout=5)
+        return [c["executor_id"]["value"] for c in r.json()["get_containers"]["containers"]]
+    assert containers(OPS) == ["sleeper"]
+    assert containers(ALICE) == []  # view_containers: only ops
 
     # Through the master's relay the operator's own rights apply.
     m = open_cluster.master
