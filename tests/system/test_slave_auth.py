@@ -52,6 +52,14 @@ def run_tasks(cluster, slave_args, tasks, running=()):
     return slave
 
 
+def assert_clean(cluster):
+    """Stop the daemons (SIGTERM: a sanitizer build reports leaks then)
+    and check their logs hold no sanitizer report (tests/run.sh --sanitize)."""
+    for d in cluster.daemons():
+        d.stop()
+        assert not d.sanitizer_report(), d.sanitizer_report()
+
+
 def read(slave, path, auth=None):
     return requests.get(slave.url + "/files/read", params={"path": path, "offset": 0},
                         auth=auth, timeout=5)
@@ -117,6 +125,7 @@ def test_slave_endpoints_need_credentials(cluster, tmp_path):
     log = cluster.logs()
     for s in SECRETS.values():
         assert s not in log, "a secret was logged"
+    assert_clean(cluster)
 
 
 def test_acls_access_sandboxes_and_view_tasks(open_cluster, tmp_path):
@@ -184,6 +193,7 @@ def test_acls_access_sandboxes_and_view_tasks(open_cluster, tmp_path):
     denied = [ln for ln in metrics.splitlines()
               if ln.startswith("agora_slave_acl_denials_total ")]
     assert denied and float(denied[0].split()[-1]) >= 5, denied
+    assert_clean(open_cluster)
 
 
 def test_bad_auth_flags_refused(tmp_path):
