@@ -9,6 +9,7 @@
  *   GET /metrics        Prometheus text
  *   GET /files/browse?path=DIR
  *   GET /files/read?path=FILE&offset=N&length=M   {"data": ..., "offset": N}
+ *   GET /files/download?path=FILE                 the file's bytes
  *
  * /files is confined to task sandboxes: the target is realpath()ed (so
  * "..", symlinks and the like are resolved first) and must lie below
@@ -356,6 +357,41 @@ out:
     free(buf);
     free(real);
     free(err);
+}
+
+/* Mesos's /files/download: the file itself, as an attachment. */
+void slave_http_download(struct rest_req *rq)
+{
+    char *real = sandbox_path(rq->arg, rq), *disp = NULL;
+    const char *name;
+    struct stat st;
+    int fd = -1;
+
+    if (real == NULL)
+        return;
+    fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rest_error(rq, 404, "path: cannot open file");
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rest_error(rq, 400, "path: not a regular file");
+        goto out;
+    }
+    /* The name as a token: nothing that could end the header value. */
+    name = strrchr(real, '/') + 1;
+    disp = xasprintf("attachment; filename=\"%s\"", name);
+    for (char *p = disp + 22; p[1] != '\0'; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '_';
+    http_add_header(rq->req, "Content-Disposition", disp);
+    http_reply_file(rq->req, 200, "application/octet-stream", fd, (size_t)st.st_size);
+    fd = -1; /* http_reply_file closed it */
+out:
+    if (fd >= 0)
+        close(fd);
+    free(disp);
+    free(real);
 }
 
 int http_api_start(struct slave *s, char **err)

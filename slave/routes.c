@@ -22,6 +22,7 @@ static const struct rest_route slave_routes[] = {
     { "GET", "/metrics", rest_handle_metrics, REST_AUTH_READONLY, NULL },
     { "GET", "/files/browse", slave_http_browse, REST_AUTH_READONLY, NULL },
     { "GET", "/files/read", slave_http_read, REST_AUTH_READONLY, NULL },
+    { "GET", "/files/download", slave_http_download, REST_AUTH_READONLY, NULL },
 };
 
 void slave_routes_attach(struct slave *s)

@@ -353,6 +353,7 @@ void slave_http_state(struct rest_req *rq);
 void slave_http_api_v1(struct rest_req *rq);
 void slave_http_browse(struct rest_req *rq);
 void slave_http_read(struct rest_req *rq);
+void slave_http_download(struct rest_req *rq);
 
 /* --- http_authz.c: who may call and read what over HTTP ---------------- */
 /* --http_credentials, --authenticate_http_*, --acls: 0, or -1 with *err. */

@@ -71,7 +71,7 @@ def test_slave_endpoints_need_credentials(cluster, tmp_path):
                       {"hello": ("echo hello from an authenticated slave", None)})
     stdout = os.path.join(sandbox_of(slave, "hello", auth=OPS), "stdout")
     gets = [("/state", None), ("/state.json", None), ("/metrics", None),
-            ("/files/read", {"path": stdout, "offset": 0}),
+            ("/files/read", {"path": stdout, "offset": 0}), ("/files/download", {"path": stdout}),
             ("/files/browse", {"path": os.path.dirname(stdout)})]
     for path, params in gets:
         none = requests.get(slave.url + path, params=params, timeout=5)
@@ -87,6 +87,9 @@ def test_slave_endpoints_need_credentials(cluster, tmp_path):
         r = requests.get(slave.url + path, params=params, auth=OPS, timeout=5)
         assert r.status_code == 200, (path, r.status_code, r.text)
     assert read(slave, stdout, auth=OPS).json()["data"] == "hello from an authenticated slave\n"
+    r = requests.get(slave.url + "/files/download", params={"path": stdout}, auth=OPS, timeout=5)
+    assert r.content == b"hello from an authenticated slave\n"
+    assert r.headers["Content-Disposition"] == 'attachment; filename="stdout"', r.headers
     for call in ("GET_STATE", "GET_CONTAINERS", "GET_HEALTH"):
         r = requests.post(slave.url + "/api/v1", json={"type": call}, timeout=5)
         assert r.status_code == 401 and r.headers["WWW-Authenticate"] == REALM, call
@@ -156,9 +159,12 @@ def test_acls_access_sandboxes_and_view_tasks(open_cluster, tmp_path):
         r = read(slave, path, auth=ALICE)
         assert r.status_code == 403, (path, r.status_code, r.text)
         assert "access_sandboxes" in r.json()["message"]
-    r = requests.get(slave.url + "/files/browse", params={"path": os.path.dirname(root_out)},
-                     auth=ALICE, timeout=5)
-    assert r.status_code == 403, r.text
+    for ep, path in (("/files/browse", os.path.dirname(root_out)), ("/files/download", root_out)):
+        r = requests.get(slave.url + ep, params={"path": path}, auth=ALICE, timeout=5)
+        assert r.status_code == 403, (ep, r.status_code, r.text)
+    r = requests.get(slave.url + "/files/download", params={"path": nobody_out}, auth=ALICE,
+                     timeout=5)
+    assert r.status_code == 200 and r.content == b"nobody was here\nnobody\n"
     # A path above the sandboxes lists every task's: only for who may read all.
     sid = open_cluster.state()["slaves"][0]["id"]
     top = os.path.join(slave.work_dir, "slaves", sid, "frameworks")

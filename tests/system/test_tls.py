@@ -83,9 +83,20 @@ def test_tls_cluster(cluster, pki):
     # their chance by the time the good one registers.
     cluster.add_slave(*tls_flags(pki, ca="other_ca"))
     cluster.add_slave()
-    cluster.add_slave(*tls_flags(pki), master=url)  # an https:// --master, TLS on
+    tls_slave = cluster.add_slave(*tls_flags(pki), master=url)  # an https:// --master, TLS on
     wait_for(lambda: slaves(m, pki) == ["slave2"], 30, what="only the TLS slave that trusts "
              "the master's CA registered")
+
+    # The slave's /files/download sends a file from disk: over TLS too.
+    sandbox = os.path.join(tls_slave.work_dir, "slaves", "S", "frameworks", "F", "executors",
+                           "t", "runs", "c")
+    os.makedirs(sandbox)
+    data = os.urandom(3 * 1024 * 1024)
+    with open(os.path.join(sandbox, "blob"), "wb") as f:
+        f.write(data)
+    r = requests.get(f"https://127.0.0.1:{tls_slave.port}/files/download",
+                     params={"path": os.path.join(sandbox, "blob")}, verify=pki["ca"], timeout=10)
+    assert r.status_code == 200 and r.content == data
 
     # agora-batch over TLS, verifying the master.
     run_batch(url, pki, 10)
