@@ -8,6 +8,8 @@
  * page by page from offset 0; with -f the offset is then polled every
  * 0.25 s for new bytes, with no deadline, until Ctrl-C. A slave that
  * stops answering for FOLLOW_MAX_FAILURES polls in a row ends it.
+ * The --principal credentials go to the slave too, for slaves with
+ * --authenticate_http_readonly (and --acls access_sandboxes).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +95,10 @@ static json_t *slave_get(struct cli *c, const char *host, int port, const char *
         *why = xasprintf("cannot reach the slave at %s:%d: %s", host, port, r.error);
     } else if ((*status = r.status) != 200) {
         char *m = cli_api_error(r.status, r.body, r.len);
-        *why = xasprintf("the slave at %s:%d answered %s", host, port, m);
+        *why = xasprintf("the slave at %s:%d answered %s%s", host, port, m,
+                         r.status == 401 && c->auth_header == NULL
+                             ? " (it wants credentials: --principal and --secret_file)"
+                             : "");
         free(m);
     } else if ((j = json_loadb(r.body, r.len, 0, NULL)) == NULL) {
         *why = xasprintf("the slave at %s:%d sent no JSON", host, port);

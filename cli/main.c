@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         { "json", FLAG_BOOL, &c.json, "false", "Print the raw JSON (for scripts)" },
         { "request_timeout", FLAG_DURATION, &c.timeout, "10secs", "Deadline of one HTTP request" },
         { "principal", FLAG_STRING, &c.principal, NULL,
-          "HTTP Basic credentials for the master and Pacer: the principal" },
+          "HTTP Basic credentials for the master, the slaves (logs) and Pacer: the principal" },
         { "secret_file", FLAG_STRING, &c.secret_file, NULL,
           "A file holding the principal's secret (first line), never a flag value" },
         { "ssl_ca", FLAG_STRING, &c.ssl_ca, NULL,

@@ -12,7 +12,9 @@
 #include <jansson.h>
 
 #include "host_policy.h"
+#include "log.h"
 #include "mem.h"
+#include "metrics.h"
 
 enum entity_type { ENTITY_SOME, ENTITY_ANY, ENTITY_NONE };
 
@@ -50,6 +52,7 @@ static const struct {
     [ACL_VIEW_FRAMEWORKS] = { "view_frameworks", "users" },
     [ACL_VIEW_TASKS] = { "view_tasks", "users" },
     [ACL_ACCESS_SANDBOXES] = { "access_sandboxes", "users" },
+    [ACL_VIEW_CONTAINERS] = { "view_containers", "users" },
     [ACL_LAUNCH_PRIVILEGED_CONTAINERS] = { "launch_privileged_containers", "users" },
     [ACL_ADD_CAPABILITIES] = { "add_capabilities", "capabilities", MATCH_CAPABILITY },
     [ACL_MOUNT_HOST_PATHS] = { "mount_host_paths", "paths", MATCH_PATH_PREFIX },
@@ -196,6 +199,8 @@ struct acls *acls_parse(const char *text, size_t len, char **err)
 
 struct acls *acls_load(const char *path, char **err)
 {
+    if (path[strspn(path, " \t\r\n")] == '{')
+        return acls_parse(path, strlen(path), err);
     if (strncmp(path, "file://", 7) == 0)
         path += 7;
     json_error_t jerr;
@@ -293,4 +298,16 @@ bool acls_allowed_all(const struct acls *a, enum acl_action action, const char *
         return acl->object.type == ENTITY_ANY && acl->subject.type != ENTITY_NONE;
     }
     return a->permissive;
+}
+
+bool acls_authorize(const struct acls *a, struct metric *denials, enum acl_action action,
+                    const char *principal, const char *object)
+{
+    if (acls_allowed(a, action, principal, object))
+        return true;
+    if (denials != NULL)
+        metric_inc(denials, 1);
+    log_info("acls: %s of '%s' by principal '%s' refused", acl_action_name(action),
+             object ? object : "", principal ? principal : "(none)");
+    return false;
 }

@@ -9,6 +9,7 @@
  *    "view_frameworks":     [{"principals": ..., "users": ...}],
  *    "view_tasks":          [{"principals": ..., "users": ...}],
  *    "access_sandboxes":    [{"principals": ..., "users": ...}],
+ *    "view_containers":     [{"principals": ..., "users": ...}],
  *    "launch_privileged_containers": [{"principals": ..., "users": ...}],
  *    "add_capabilities":    [{"principals": ..., "capabilities": ...}],
  *    "mount_host_paths":    [{"principals": ..., "paths": ...}],
@@ -38,6 +39,7 @@ enum acl_action {
     ACL_VIEW_FRAMEWORKS,     /* object: the framework's user */
     ACL_VIEW_TASKS,          /* object: the task's user */
     ACL_ACCESS_SANDBOXES,    /* object: the task's user */
+    ACL_VIEW_CONTAINERS,     /* object: the user of the task in the container */
     /* What a task asks of the host (host_policy.h), Agora's own: */
     ACL_LAUNCH_PRIVILEGED_CONTAINERS, /* object: the task's user */
     ACL_ADD_CAPABILITIES,             /* object: a capability (NET_ADMIN; CAP_ and case ignored) */
@@ -52,7 +54,8 @@ struct acls;
 /* Parse the JSON text of --acls; NULL with *err (malloc'd, naming the
  * field) on failure. */
 struct acls *acls_parse(const char *text, size_t len, char **err);
-/* Load a file (or "file://PATH"). */
+/* Load --acls as Mesos takes it: the JSON text itself (it starts with
+ * '{'), a file, or "file://PATH". */
 struct acls *acls_load(const char *path, char **err);
 void acls_free(struct acls *a);
 
@@ -66,5 +69,11 @@ bool acls_allowed(const struct acls *a, enum acl_action action, const char *prin
  * are permissive): for what cannot be filtered object by object. */
 bool acls_allowed_all(const struct acls *a, enum acl_action action, const char *principal);
 const char *acl_action_name(enum acl_action action);
+
+/* acls_allowed, with a refusal logged (action, object, principal; never a
+ * secret) and counted in denials (may be NULL): how a daemon enforces. */
+struct metric;
+bool acls_authorize(const struct acls *a, struct metric *denials, enum acl_action action,
+                    const char *principal, const char *object);
 
 #endif

@@ -152,6 +152,8 @@ struct auth_creds *auth_creds_parse(const char *text, size_t len, char **err)
 
 struct auth_creds *auth_creds_load(const char *path, char **err)
 {
+    if (strncmp(path, "file://", 7) == 0)
+        path += 7;
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         *err = xasprintf("%s: cannot open: %m", path);

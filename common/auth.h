@@ -22,7 +22,8 @@
 
 struct auth_creds;
 
-/* Load a credentials file; NULL with *err (malloc'd) on failure. */
+/* Load a credentials file (a path, or "file://PATH" as Mesos's flags take
+ * it); NULL with *err (malloc'd) on failure. */
 struct auth_creds *auth_creds_load(const char *path, char **err);
 /* Parse credentials from text (the file's content); same formats. */
 struct auth_creds *auth_creds_parse(const char *text, size_t len, char **err);

@@ -75,6 +75,12 @@ const char *http_req_peer(struct evhttp_request *req);
 void http_add_header(struct evhttp_request *req, const char *name, const char *value);
 void http_reply(struct evhttp_request *req, int code, const char *content_type, const void *body,
                 size_t len);
+/* Replies with len bytes of the open file fd from its start, and closes
+ * fd: libevent sends them from the file (sendfile or mmap where it can),
+ * so a large file is neither read whole into memory nor on the loop at
+ * once. */
+void http_reply_file(struct evhttp_request *req, int code, const char *content_type, int fd,
+                     size_t len);
 /* Replies with compact JSON; takes ownership of body (json_decref). */
 void http_reply_json(struct evhttp_request *req, int code, json_t *body);
 /* Replies text/plain with the formatted message and a trailing newline. */

@@ -147,9 +147,9 @@ static void on_close(struct http_sub *s, const char *reason, void *arg)
 }
 
 static void proxy_start(struct event_base *base, struct evhttp_request *req, const char *host,
-                        int port, const char *uri, const char *what, bool credentials,
-                        const char *const *pass, const struct http_header *add, size_t nadd,
-                        double timeout_secs, http_proxy_fail_fn fail, void *arg)
+                        int port, const char *uri, const char *what, const char *const *pass,
+                        const struct http_header *add, size_t nadd, double timeout_secs,
+                        http_proxy_fail_fn fail, void *arg)
 {
     static const char *const fwd[] = { "Content-Type", "Accept", "Authorization", "Last-Event-ID" };
     static const struct http_sub_callbacks cbs = { on_response, on_data, on_close };
@@ -173,9 +173,6 @@ static void proxy_start(struct event_base *base, struct evhttp_request *req, con
     for (size_t k = 0; k < sizeof(fwd) / sizeof(fwd[0]); k++) {
         const char *v = http_req_header(req, fwd[k]);
 
-        /* The client's credentials are for this server, not another one. */
-        if (!credentials && strcmp(fwd[k], "Authorization") == 0)
-            continue;
         if (v != NULL) {
             hdrs[nh].name = fwd[k];
             hdrs[nh].value = v;
@@ -194,13 +191,15 @@ void http_proxy_forward(struct event_base *base, struct evhttp_request *req, con
                         int port, const char *const *pass, const struct http_header *add,
                         size_t nadd, double timeout_secs, http_proxy_fail_fn fail, void *arg)
 {
-    proxy_start(base, req, host, port, evhttp_request_get_uri(req), "the leader", true, pass, add,
-                nadd, timeout_secs, fail, arg);
+    proxy_start(base, req, host, port, evhttp_request_get_uri(req), "the leader", pass, add, nadd,
+                timeout_secs, fail, arg);
 }
 
 void http_proxy_forward_uri(struct event_base *base, struct evhttp_request *req, const char *host,
                             int port, const char *uri, const char *what, double timeout_secs,
                             http_proxy_fail_fn fail, void *arg)
 {
-    proxy_start(base, req, host, port, uri, what, false, NULL, NULL, 0, timeout_secs, fail, arg);
+    static const char *const pass[] = { "WWW-Authenticate", NULL };
+
+    proxy_start(base, req, host, port, uri, what, pass, NULL, 0, timeout_secs, fail, arg);
 }

@@ -31,9 +31,12 @@ void http_proxy_forward(struct event_base *base, struct evhttp_request *req, con
                         size_t nadd, double timeout_secs, http_proxy_fail_fn fail, void *arg);
 
 /* The same to uri (path and query) instead of the request's own, without
- * extra headers and without the client's Authorization (meant for this
- * server, not the upstream); what names the upstream in the 503 ("slave S1"). How the
- * master's UI reads a slave's sandbox through the master (master/ui.c). */
+ * extra headers; what names the upstream in the 503 ("slave S1"). How the
+ * master's UI reads a slave's sandbox through the master (master/ui.c).
+ * The client's Authorization goes along and the upstream's
+ * WWW-Authenticate comes back: the upstream authenticates and authorizes
+ * the client itself (a slave's --authenticate_http_readonly and
+ * access_sandboxes apply to the operator, not to the relay). */
 void http_proxy_forward_uri(struct event_base *base, struct evhttp_request *req, const char *host,
                             int port, const char *uri, const char *what, double timeout_secs,
                             http_proxy_fail_fn fail, void *arg);

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -274,6 +275,35 @@ void http_reply(struct evhttp_request *req, int code, const char *content_type, 
     if (len)
         evbuffer_add(buf, body, len);
     /* NULL reason: libevent supplies the standard phrase for the code. */
+    evhttp_send_reply(req, code, NULL, buf);
+    evbuffer_free(buf);
+}
+
+void http_reply_file(struct evhttp_request *req, int code, const char *content_type, int fd,
+                     size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+
+    if (content_type && evhttp_find_header(out, "Content-Type") == NULL)
+        evhttp_add_header(out, "Content-Type", content_type);
+    struct evbuffer_file_segment *seg =
+        len ? evbuffer_file_segment_new(fd, 0, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE) : NULL;
+    int rc = 0;
+
+    /* The segment owns fd (closed when the last reference goes); our
+     * reference is dropped once the buffer holds its own. */
+    if (seg == NULL)
+        close(fd);
+    else {
+        rc = evbuffer_add_file_segment(buf, seg, 0, (ev_off_t)len);
+        evbuffer_file_segment_free(seg);
+    }
+    if ((len && seg == NULL) || rc != 0) {
+        evbuffer_free(buf);
+        http_reply_text(req, 500, "cannot send the file");
+        return;
+    }
     evhttp_send_reply(req, code, NULL, buf);
     evbuffer_free(buf);
 }

@@ -927,21 +927,15 @@ static void metrics_setup(struct master *m)
 
 /* ------------------------------------------------------------- lifecycle */
 
-/* --credentials (Mesos also takes "file://PATH"), required by every
- * --authenticate_* surface turned on. */
+/* --acls: refusals are logged and counted. */
 bool master_authorized(struct master *m, enum acl_action action, const char *principal,
                        const char *object)
 {
-    if (acls_allowed(m->acls, action, principal, object))
-        return true;
     static struct metric *denied;
-    if (denied == NULL)
+    if (denied == NULL && m->acls != NULL)
         denied = metrics_counter("agora_master_acl_denials_total",
                                  "requests refused by --acls (any action)");
-    metric_inc(denied, 1);
-    log_info("acls: %s of '%s' by principal '%s' refused", acl_action_name(action),
-             object ? object : "", principal ? principal : "(none)");
-    return false;
+    return acls_authorize(m->acls, denied, action, principal, object);
 }
 
 const char *task_user(const struct task *t)
@@ -952,6 +946,8 @@ const char *task_user(const struct task *t)
     return t->fw && t->fw->info ? t->fw->info->user : NULL;
 }
 
+/* --credentials (Mesos also takes "file://PATH"), required by every
+ * --authenticate_* surface turned on. */
 static int master_auth_setup(struct master *m, char **err)
 {
     const char *path = m->cfg.credentials;
@@ -960,8 +956,7 @@ static int master_auth_setup(struct master *m, char **err)
     m->cfg.acls = NULL;
     if (acls) {
         char *e = NULL;
-        size_t i = strspn(acls, " \t\n");
-        m->acls = acls[i] == '{' ? acls_parse(acls, strlen(acls), &e) : acls_load(acls, &e);
+        m->acls = acls_load(acls, &e);
         if (m->acls == NULL) {
             *err = xasprintf("--acls: %s", e);
             free(e);
@@ -969,8 +964,6 @@ static int master_auth_setup(struct master *m, char **err)
         }
         log_info("authorization by --acls");
     }
-    if (path && strncmp(path, "file://", 7) == 0)
-        path += 7;
     if (m->cfg.auth_surfaces && path == NULL && !jwt_enabled()) {
         *err = xstrdup("--authenticate_* needs --credentials (or --jwt_secret_key)");
         return -1;

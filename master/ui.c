@@ -19,6 +19,14 @@
  * the master adds no CORS header anywhere, the page being same-origin. The
  * slave is reached at the address the master saw it connect from and the
  * port it advertised (its pid, "slave(1)@ip:port").
+ *
+ * The browser's credentials go along (and the slave's 401 challenge comes
+ * back), as a Mesos UI's direct calls to an agent carry them: a slave with
+ * --authenticate_http_readonly and --acls authenticates the operator and
+ * applies access_sandboxes / view_tasks to the operator's principal. A
+ * credential of the master's own would give every operator the master's
+ * rights on every sandbox. So slaves that authenticate should accept the
+ * operators' credentials (the master's --credentials file).
  */
 #include <stdlib.h>
 #include <string.h>

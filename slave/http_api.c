@@ -9,10 +9,15 @@
  *   GET /metrics        Prometheus text
  *   GET /files/browse?path=DIR
  *   GET /files/read?path=FILE&offset=N&length=M   {"data": ..., "offset": N}
+ *   GET /files/download?path=FILE                 the file's bytes
  *
  * /files is confined to task sandboxes: the target is realpath()ed (so
  * "..", symlinks and the like are resolved first) and must lie below
- * <work_dir>/slaves/; anything else is 403, a missing path 404.
+ * <work_dir>/slaves/; anything else is 403, a missing path 404. With
+ * --acls, access_sandboxes decides on the sandbox's user (403), and
+ * /state and GET_STATE list only what view_frameworks / view_tasks let
+ * the caller see (http_authz.c). Which endpoints need credentials is in
+ * routes.c.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -47,9 +52,9 @@ static const char *framework_role(const Mesos__V1__FrameworkInfo *info)
 #pragma GCC diagnostic pop
 }
 
-json_t *slave_state_json(struct slave *s)
+json_t *slave_state_json(struct slave *s, const char *principal)
 {
-    json_t *root, *fws, *attrs, *fj, *execs, *completed;
+    json_t *root, *fws, *attrs, *fj, *execs, *completed, *done_fws;
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
     char *pid;
@@ -70,17 +75,22 @@ json_t *slave_state_json(struct slave *s)
                        execs, "completed_executors", completed);
         json_array_append_new(fws, fj);
     }
+    /* The filter below changes what it is given: a copy of what it filters. */
+    done_fws =
+        s->acls ? json_deep_copy(s->completed_frameworks) : json_incref(s->completed_frameworks);
     pid = xasprintf("slave(1)@%s:%d", s->flags->ip, s->http_port);
-    root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:O, s:f, s:s, s:s}", "id",
-                     s->agent_id ? s->agent_id : "", "pid", pid, "hostname", s->hostname, "version",
-                     SLAVE_VERSION, "port", s->http_port, "resources",
-                     res_to_json_summary(&s->resources), "attributes", attrs, "frameworks", fws,
-                     "completed_frameworks", s->completed_frameworks, "start_time", s->start_time,
-                     "master_hostname",
-                     s->master_hostname ? s->master_hostname
-                     : s->master_host   ? s->master_host
-                                        : "",
-                     "registration_state", master_conn_state_name(s->state));
+    root =
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:f, s:s, s:s}", "id",
+                  s->agent_id ? s->agent_id : "", "pid", pid, "hostname", s->hostname, "version",
+                  SLAVE_VERSION, "port", s->http_port, "resources",
+                  res_to_json_summary(&s->resources), "attributes", attrs, "frameworks", fws,
+                  "completed_frameworks", done_fws, "start_time", s->start_time, "master_hostname",
+                  s->master_hostname ? s->master_hostname
+                  : s->master_host   ? s->master_host
+                                     : "",
+                  "registration_state", master_conn_state_name(s->state));
+    slave_state_filter(s, principal, fws);
+    slave_state_filter(s, principal, json_object_get(root, "completed_frameworks"));
     json_object_set_new(root, "flags",
                         json_pack("{s:s, s:s, s:s}", "work_dir", s->flags->work_dir, "master",
                                   s->flags->master, "isolation",
@@ -91,7 +101,7 @@ json_t *slave_state_json(struct slave *s)
 
 void slave_http_state(struct rest_req *rq)
 {
-    http_reply_json(rq->req, 200, slave_state_json(rq->arg));
+    http_reply_json(rq->req, 200, slave_state_json(rq->arg, rq->principal));
 }
 
 /* ------------------------------------------------------- v1 agent API */
@@ -114,16 +124,20 @@ static json_t *v1_task_json(const struct slave *s, const struct task *t)
 
 /* GET_STATE: {get_tasks, get_executors, get_frameworks}. Tasks the
  * slave has forgotten (acknowledged terminal ones) are not listed. */
-static json_t *v1_get_state(struct slave *s)
+static json_t *v1_get_state(struct slave *s, const char *principal)
 {
     json_t *launched = json_array(), *terminated = json_array(), *fws = json_array();
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
     HASH_ITER (hh, s->frameworks, fw, ftmp) {
+        if (!slave_may_view_framework(s, principal, fw->info->user))
+            continue;
         json_array_append_new(fws,
                               json_pack("{s:o}", "framework_info", pbjson_encode(&fw->info->base)));
-        HASH_ITER (hh, fw->tasks, t, ttmp)
-            json_array_append_new(t->terminal ? terminated : launched, v1_task_json(s, t));
+        HASH_ITER (hh, fw->tasks, t, ttmp) {
+            if (slave_may_view_task(s, principal, task_user_name(t)))
+                json_array_append_new(t->terminal ? terminated : launched, v1_task_json(s, t));
+        }
     }
     return json_pack("{s:{s:[], s:[], s:o, s:o, s:[]}, s:{s:[], s:[]}, s:{s:o, s:[]}}", "get_tasks",
                      "pending_tasks", "queued_tasks", "launched_tasks", launched,
@@ -132,15 +146,17 @@ static json_t *v1_get_state(struct slave *s)
                      "completed_frameworks");
 }
 
-/* GET_CONTAINERS: one container per live task (its command executor). */
-static json_t *v1_get_containers(struct slave *s)
+/* GET_CONTAINERS: one container per live task (its command executor),
+ * those --acls view_containers lets the caller see (Mesos's action). */
+static json_t *v1_get_containers(struct slave *s, const char *principal)
 {
     json_t *cs = json_array();
     struct framework *fw, *ftmp;
     struct task *t, *ttmp;
     HASH_ITER (hh, s->frameworks, fw, ftmp) {
         HASH_ITER (hh, fw->tasks, t, ttmp) {
-            if (t->terminal || !t->container_id)
+            if (t->terminal || !t->container_id ||
+                !slave_may_view_container(s, principal, task_user_name(t)))
                 continue;
             json_t *c = json_pack("{s:{s:s}, s:{s:s}, s:s, s:{s:s}}", "framework_id", "value",
                                   fw->id, "executor_id", "value", t->id, "executor_name",
@@ -166,9 +182,10 @@ void slave_http_api_v1(struct rest_req *rq)
     if (strcmp(type, "GET_HEALTH") == 0)
         resp = json_pack("{s:s, s:{s:b}}", "type", type, "get_health", "healthy", 1);
     else if (strcmp(type, "GET_STATE") == 0)
-        resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state(s));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_state", v1_get_state(s, rq->principal));
     else if (strcmp(type, "GET_CONTAINERS") == 0)
-        resp = json_pack("{s:s, s:o}", "type", type, "get_containers", v1_get_containers(s));
+        resp = json_pack("{s:s, s:o}", "type", type, "get_containers",
+                         v1_get_containers(s, rq->principal));
     else {
         rest_error(rq, 400, "Failed to validate agent::Call: unsupported 'type' '%s'", type);
         return;
@@ -206,6 +223,11 @@ static char *sandbox_path(struct slave *s, struct rest_req *rq)
     if (root == NULL || strncmp(real, root, rl) != 0 || real[rl] != '/') {
         log_warn("/files: refusing %s (outside the sandboxes)", path);
         rest_error(rq, 403, "path: outside of the task sandboxes: %s", path);
+        free(real);
+        real = NULL;
+    } else if (!slave_may_access_sandbox(s, rq->principal, root, real)) {
+        rest_error(rq, 403, "path: not authorized to access this sandbox (access_sandboxes): %s",
+                   path);
         free(real);
         real = NULL;
     }
@@ -335,6 +357,41 @@ out:
     free(buf);
     free(real);
     free(err);
+}
+
+/* Mesos's /files/download: the file itself, as an attachment. */
+void slave_http_download(struct rest_req *rq)
+{
+    char *real = sandbox_path(rq->arg, rq), *disp = NULL;
+    const char *name;
+    struct stat st;
+    int fd = -1;
+
+    if (real == NULL)
+        return;
+    fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rest_error(rq, 404, "path: cannot open file");
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rest_error(rq, 400, "path: not a regular file");
+        goto out;
+    }
+    /* The name as a token: nothing that could end the header value. */
+    name = strrchr(real, '/') + 1;
+    disp = xasprintf("attachment; filename=\"%s\"", name);
+    for (char *p = disp + 22; p[1] != '\0'; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '_';
+    http_add_header(rq->req, "Content-Disposition", disp);
+    http_reply_file(rq->req, 200, "application/octet-stream", fd, (size_t)st.st_size);
+    fd = -1; /* http_reply_file closed it */
+out:
+    if (fd >= 0)
+        close(fd);
+    free(disp);
+    free(real);
 }
 
 int http_api_start(struct slave *s, char **err)

@@ -26,6 +26,20 @@ static const struct flag flag_table[] = {
     { "credential", FLAG_STRING, &flags.credential, NULL,
       "file (or file:// URL) with this slave's credential for a master with "
       "--authenticate_agents: {\"principal\": ..., \"secret\": ...} or \"principal secret\"" },
+    { "http_credentials", FLAG_STRING, &flags.http_credentials, NULL,
+      "file (or file:// URL) of the credentials the --authenticate_http_* endpoints accept: "
+      "{\"credentials\": [{\"principal\": ..., \"secret\": ...}]} or \"principal secret\" lines "
+      "(usually the master's --credentials, so that operators and the master's UI relay get in)" },
+    { "authenticate_http_readonly", FLAG_BOOL, &flags.authenticate_http_readonly, "false",
+      "/state, /files/browse, /files/read, /metrics and /api/v1 need HTTP Basic credentials "
+      "(--http_credentials); /health stays open" },
+    { "authenticate_http_readwrite", FLAG_BOOL, &flags.authenticate_http_readwrite, "false",
+      "endpoints that change something need credentials (/api/v1; its calls only read so far)" },
+    { "acls", FLAG_STRING, &flags.acls, NULL,
+      "Mesos's ACLs (JSON text, or a file / file:// URL): access_sandboxes (principal -> the "
+      "users whose sandboxes /files may read), view_frameworks, view_tasks (what /state lists), "
+      "view_containers (GET_CONTAINERS); "
+      "default: everything allowed" },
     { "master", FLAG_STRING, &flags.master, NULL,
       "the master, HOST:PORT, or zk://host:port,.../path to follow the leader (required)" },
     { "resources", FLAG_STRING, &flags.resources, NULL,

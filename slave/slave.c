@@ -117,8 +117,6 @@ static int slave_credential_load(struct slave *s, char **err)
     const char *path = s->flags->credential;
     if (path == NULL || path[0] == '\0')
         return 0;
-    if (strncmp(path, "file://", 7) == 0)
-        path += 7;
     char *e = NULL;
     const char *principal, *secret;
     struct auth_creds *c = auth_creds_load(path, &e);
@@ -144,7 +142,8 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     s->start_time = time_now();
     s->completed_frameworks = json_array();
     srandom((unsigned)(getpid() ^ (long)(s->start_time * 1000)));
-    if (slave_conn_init(s, err) < 0 || slave_credential_load(s, err) < 0)
+    if (slave_conn_init(s, err) < 0 || slave_credential_load(s, err) < 0 ||
+        slave_http_authz_init(s, err) < 0)
         goto fail;
     if (flags->hostname != NULL && flags->hostname[0] != '\0') {
         s->hostname = xstrdup(flags->hostname);
@@ -332,6 +331,7 @@ void slave_free(struct slave *s)
     free(s->agent_id);
     free(s->hostname);
     free(s->auth_header);
+    slave_http_authz_free(s);
     free(s->master_host);
     free(s->master_hostname);
     free(s->stream_id);

@@ -43,6 +43,8 @@ struct health;
 struct metric;
 struct master_follow;
 struct gc;
+struct auth_creds;
+struct acls;
 
 #define SLAVE_VERSION "0.1.0"
 
@@ -76,6 +78,10 @@ struct slave_flags {
     bool docker_allow_privileged;          /* host_policy: container.docker.privileged */
     char *allowed_capabilities;            /* host_policy: cap-add, comma list */
     char *allowed_host_paths;              /* host_policy: bind-mount sources, comma list */
+    char *http_credentials;                /* file: who may call the HTTP endpoints */
+    bool authenticate_http_readonly;       /* /state, /files, /metrics, /api/v1 need them */
+    bool authenticate_http_readwrite;      /* endpoints that change something (/api/v1) */
+    char *acls;                            /* --acls: access_sandboxes, view_* */
 };
 
 /* Who a task runs as when it is not the slave's own user (task_user.c). */
@@ -179,8 +185,11 @@ struct slave {
     struct orphans *orphans;        /* orphan containers and processes (orphans.c) */
     struct host_policy host_policy; /* what tasks may ask of the host (flags) */
     struct http_server *http;
-    struct rest_server *rest; /* the route table served on http */
-    struct event *free_ev;    /* runs the deferred frees next iteration */
+    struct rest_server *rest;      /* the route table served on http */
+    struct auth_creds *http_creds; /* --http_credentials, NULL without */
+    unsigned http_auth;            /* REST_AUTH_* surfaces authenticated */
+    struct acls *acls;             /* --acls, NULL: everything allowed */
+    struct event *free_ev;         /* runs the deferred frees next iteration */
     unsigned cron_ticks;
 
     /* deferred frees */
@@ -319,6 +328,9 @@ double gc_max_age(double gc_delay, double headroom, double usage);
 bool slave_host_allows(struct slave *s, const Mesos__V1__TaskInfo *ti, char **err);
 
 /* --- task_user.c: --switch_user ------------------------------------------ */
+/* Whom t runs as and whose sandbox it has: CommandInfo.user, else
+ * FrameworkInfo.user; NULL when neither is set (borrowed). */
+const char *task_user_name(const struct task *t);
 /* Set t->user from the task's (else its framework's) user: 0 (NULL when
  * the task runs as the slave's own user), or -1 with *err naming the user
  * (unknown here; or another user than the slave's while it is not root). */
@@ -341,11 +353,32 @@ void slave_http_state(struct rest_req *rq);
 void slave_http_api_v1(struct rest_req *rq);
 void slave_http_browse(struct rest_req *rq);
 void slave_http_read(struct rest_req *rq);
+void slave_http_download(struct rest_req *rq);
+
+/* --- http_authz.c: who may call and read what over HTTP ---------------- */
+/* --http_credentials, --authenticate_http_*, --acls: 0, or -1 with *err. */
+int slave_http_authz_init(struct slave *s, char **err);
+void slave_http_authz_free(struct slave *s);
+/* view_frameworks / view_tasks / view_containers for principal (NULL:
+ * anonymous); user: the framework's, task's, container's task's. */
+bool slave_may_view_framework(struct slave *s, const char *principal, const char *user);
+bool slave_may_view_task(struct slave *s, const char *principal, const char *user);
+bool slave_may_view_container(struct slave *s, const char *principal, const char *user);
+/* access_sandboxes: may principal read real (a realpath below root, the
+ * realpath of <work_dir>/slaves)? The object is the user of the task
+ * whose sandbox holds it; a path above every sandbox needs the right to
+ * all of them. */
+bool slave_may_access_sandbox(struct slave *s, const char *principal, const char *root,
+                              const char *real);
+/* Remove from frameworks (a /state JSON array) the frameworks and the
+ * executors principal may not see. */
+void slave_state_filter(struct slave *s, const char *principal, json_t *frameworks);
 
 /* --- routes.c ------------------------------------------------------------- */
 /* Serve the slave's route table on s->http. */
 void slave_routes_attach(struct slave *s);
-json_t *slave_state_json(struct slave *s);
+/* GET /state's JSON as principal (NULL: anonymous) may see it (--acls). */
+json_t *slave_state_json(struct slave *s, const char *principal);
 
 /* --- environment (process.c) --------------------------------------------- */
 /* Environment for a task or its COMMAND health check: NULL-terminated,

@@ -24,7 +24,7 @@
 
 #define TASK_USER_MAX_GROUPS 256
 
-static const char *requested_user(const struct task *t)
+const char *task_user_name(const struct task *t)
 {
     const Mesos__V1__CommandInfo *cmd = t->info->command;
 
@@ -37,7 +37,7 @@ static const char *requested_user(const struct task *t)
 
 int task_user_resolve(struct slave *s, struct task *t, char **err)
 {
-    const char *name = requested_user(t);
+    const char *name = task_user_name(t);
     struct passwd *pw;
     struct task_user *u;
     int ngroups = TASK_USER_MAX_GROUPS;

@@ -607,6 +607,9 @@ json_t *slave_task_json(struct slave *s, struct task *t)
                      (json_int_t)t->task_pid, "monitor_pid", (json_int_t)t->monitor_pid);
     if (t->latest != NULL && t->latest->has_healthy)
         json_object_set_new(task, "healthy", json_boolean(t->latest->healthy));
+    /* As Mesos's Task.user: whose sandbox it is (--acls decide on it). */
+    if (task_user_name(t) != NULL)
+        json_object_set_new(task, "user", json_string(task_user_name(t)));
     /* The command executor of Mesos: one executor per task, id = task id. */
     exec =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:[o], s:[], s:[]}", "id", t->id, "name",

@@ -146,10 +146,13 @@ class Daemon:
         return "".join(hits)
 
 
-def sandbox_of(slave, task_id):
+def sandbox_of(slave, task_id, auth=None):
     """The sandbox directory of a task (live or completed) from the
-    slave's /state."""
-    st = requests.get(slave.url + "/state", timeout=5).json()
+    slave's /state; auth: (principal, secret) for a slave with
+    --authenticate_http_readonly."""
+    r = requests.get(slave.url + "/state", auth=auth, timeout=5)
+    r.raise_for_status()
+    st = r.json()
     for fw in st["frameworks"] + st["completed_frameworks"]:
         for ex in fw["executors"] + fw["completed_executors"]:
             if ex["id"] == task_id:

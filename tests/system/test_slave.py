@@ -127,7 +127,7 @@ def test_files_confinement(cluster):
         os.path.join(sandbox, "escape"),            # symlink out of the sandbox
     ]
     for path in outside:
-        for ep in ("/files/read", "/files/browse"):
+        for ep in ("/files/read", "/files/browse", "/files/download"):
             r = requests.get(slave.url + ep, params={"path": path, "offset": 0}, timeout=5)
             assert r.status_code in (403, 404), (ep, path, r.status_code, r.text)
             assert "root:" not in r.text
@@ -137,6 +137,18 @@ def test_files_confinement(cluster):
     r = requests.get(slave.url + "/files/read", params={"offset": 0}, timeout=5)
     assert r.status_code == 400
     assert "path" in r.json()["message"]
+
+    # /files/download (Mesos's): the bytes themselves, sent from the file
+    # (past /files/read's 4 MB page), a directory refused.
+    big = os.urandom(6 * 1024 * 1024)
+    with open(os.path.join(sandbox, "big.bin"), "wb") as f:
+        f.write(big)
+    r = requests.get(slave.url + "/files/download",
+                     params={"path": os.path.join(sandbox, "big.bin")}, timeout=10)
+    assert r.status_code == 200 and r.content == big
+    assert r.headers["Content-Type"] == "application/octet-stream"
+    r = requests.get(slave.url + "/files/download", params={"path": sandbox}, timeout=5)
+    assert r.status_code == 400 and "path" in r.json()["message"]
 
 
 def test_flag_errors(tmp_path):

@@ -8,7 +8,10 @@ import subprocess
 import pytest
 import requests
 
+import agora_harness
+
 from agora_harness import BIN, wait_for
+from test_ha import ha  # noqa: F401  (fixture: masters elected through ZooKeeper)
 
 
 def openssl(*args, cwd):
@@ -54,6 +57,16 @@ def slaves(m, pki):
     return [s["hostname"] for s in r.json()["slaves"] if s["active"]]
 
 
+def run_batch(master, pki, n):
+    """agora-batch over TLS, verifying the master with the test CA."""
+    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master={master}",
+                        f"--tasks={n}", "--cmd=true", "--cpus=0.1", "--mem=16",
+                        f"--ssl_ca={pki['ca']}", "--timeout=60secs"],
+                       capture_output=True, timeout=90, start_new_session=True)
+    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()[-3000:]
+    assert f"{n} finished, 0 failed".encode() in p.stdout
+
+
 def test_tls_cluster(cluster, pki):
     m = cluster.start_master(*tls_flags(pki))
     url = f"https://127.0.0.1:{m.port}"
@@ -70,18 +83,61 @@ def test_tls_cluster(cluster, pki):
     # their chance by the time the good one registers.
     cluster.add_slave(*tls_flags(pki, ca="other_ca"))
     cluster.add_slave()
-    cluster.add_slave(*tls_flags(pki), master=url)  # an https:// --master, TLS on
+    tls_slave = cluster.add_slave(*tls_flags(pki), master=url)  # an https:// --master, TLS on
     wait_for(lambda: slaves(m, pki) == ["slave2"], 30, what="only the TLS slave that trusts "
              "the master's CA registered")
 
+    # The slave's /files/download sends a file from disk: over TLS too.
+    sandbox = os.path.join(tls_slave.work_dir, "slaves", "S", "frameworks", "F", "executors",
+                           "t", "runs", "c")
+    os.makedirs(sandbox)
+    data = os.urandom(3 * 1024 * 1024)
+    with open(os.path.join(sandbox, "blob"), "wb") as f:
+        f.write(data)
+    r = requests.get(f"https://127.0.0.1:{tls_slave.port}/files/download",
+                     params={"path": os.path.join(sandbox, "blob")}, verify=pki["ca"], timeout=10)
+    assert r.status_code == 200 and r.content == data
+
     # agora-batch over TLS, verifying the master.
-    p = subprocess.run([os.path.join(BIN, "agora-batch"), f"--master={url}",
-                        "--tasks=10", "--cmd=true", "--cpus=0.1", "--mem=16",
-                        f"--ssl_ca={pki['ca']}", "--timeout=60secs"],
-                       capture_output=True, timeout=90, start_new_session=True)
-    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()[-3000:]
-    assert b"10 finished, 0 failed" in p.stdout
+    run_batch(url, pki, 10)
     assert slaves(m, pki) == ["slave2"]
+
+
+def test_tls_leader_followed_through_zookeeper(ha, pki):
+    """A TLS cluster found through ZooKeeper. MasterInfo has no scheme
+    (Mesos's has none either: its Address is hostname, ip, port; a Mesos
+    scheduler or agent uses https when its own libprocess SSL is on), so
+    a member with --ssl_* speaks TLS to whichever master the znodes name:
+    a slave and agora-batch following zk:// register with the leader over
+    TLS, and the slave with the next leader after a failover."""
+    masters = []
+    for i in range(2):
+        masters.append(agora_harness.Daemon(
+            "agora-master", os.path.join(ha.tmp, f"master{i}"),
+            [f"--zk={ha.zk_url}", "--zk_session_timeout=2secs", *tls_flags(pki)]).start())
+    ha.masters = masters
+
+    def leader(exclude=None):
+        for m in masters:
+            if m is exclude or not m.alive():
+                continue
+            try:
+                r = requests.get(f"https://127.0.0.1:{m.port}/master/state", verify=pki["ca"],
+                                 timeout=2)
+                if r.json().get("elected"):
+                    return m
+            except requests.RequestException:
+                pass
+        return None
+    first = wait_for(leader, 30, what="a TLS leader")
+    ha.add_slave(*tls_flags(pki))
+    wait_for(lambda: slaves(first, pki) == ["slave0"], 30, what="the zk:// slave registered")
+    run_batch(ha.zk_url, pki, 3)
+
+    first.stop()  # SIGTERM: its znode goes at once
+    second = wait_for(lambda: leader(exclude=first), 30, what="the next TLS leader")
+    wait_for(lambda: slaves(second, pki) == ["slave0"], 40,
+             what="the slave re-registered with the new leader over TLS")
 
 
 def test_tls_host_name_checked(cluster, pki):

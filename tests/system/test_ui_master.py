@@ -255,12 +255,14 @@ def test_ui_standby_redirects_to_the_leader(ha, browser):
 def test_ui_behind_readonly_authentication(cluster, tmp_path):
     """--authenticate_http_readonly covers the page, its files and the
     sandbox relay like /master/state; a browser with the credentials
-    gets the live page, and the relay does not pass them to the slave."""
+    gets the live page, and the task's sandbox from a slave that wants
+    the same credentials (the relay passes the browser's along)."""
     import json
     creds = tmp_path / "credentials.json"
     creds.write_text(json.dumps({"credentials": [{"principal": "ops", "secret": "0ps-s3cret"}]}))
-    m = cluster.start_master(f"--credentials={creds}", "--authenticate_http_readonly")
-    cluster.add_slave()
+    m = cluster.start_master(f"--credentials={creds}", "--authenticate_http_readonly",
+                             "--allocation_interval=100ms")
+    slave = cluster.add_slave(f"--http_credentials={creds}", "--authenticate_http_readonly")
     ok = ("ops", "0ps-s3cret")
     wait_for(lambda: requests.get(m.url + "/master/state", auth=ok, timeout=5).json()["slaves"],
              DEADLINE, what="the slave registered")
@@ -280,7 +282,16 @@ def test_ui_behind_readonly_authentication(cluster, tmp_path):
         b.wait("#conn[data-state='live']", timeout=DEADLINE)
         b.wait("tr[data-agent] .agent-host", text="slave0")
         b.screenshot(tmp_path / "authenticated.png")
+        # The sandbox view, through the relay, of a slave that authenticates.
+        assert requests.get(slave.url + "/state", timeout=5).status_code == 401
+        sched = SchedulerClient(m.url, name="ui-auth")
+        sched.subscribe()
+        launch(cluster, sched, "ui-auth", "echo output behind two locks; sleep 60")
+        b.goto(f"{m.url}/#/task/{sched.framework_id}/ui-auth")
+        b.wait("#log[data-file='stdout']", text="output behind two locks", timeout=DEADLINE)
+        b.screenshot(tmp_path / "authenticated-sandbox.png")
         assert b.problems() == []
+        sched.close()
     finally:
         b.close()
     assert "0ps-s3cret" not in m.log()

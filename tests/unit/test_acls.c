@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acls.h"
 
@@ -142,12 +143,44 @@ static void test_change_apps_by_prefix(void **state)
     acls_free(a);
 }
 
+/* --acls as Mesos takes it: the JSON itself, a file, or file://FILE. */
+static void test_load_text_file_or_url(void **state)
+{
+    (void)state;
+    static const char text[] =
+        " {\"permissive\": false, \"access_sandboxes\": [{\"principals\": {\"values\": "
+        "[\"a\"]}, \"users\": {\"values\": [\"nobody\"]}}]}";
+    char path[] = "/tmp/test_acls_XXXXXX", *url, *err = NULL;
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    url = malloc(strlen(path) + 8);
+    strcpy(url, "file://");
+    strcat(url, path);
+    const char *forms[] = { text, path, url };
+    for (size_t i = 0; i < 3; i++) {
+        struct acls *a = acls_load(forms[i], &err);
+        assert_non_null(a);
+        assert_true(acls_allowed(a, ACL_ACCESS_SANDBOXES, "a", "nobody"));
+        assert_false(acls_allowed(a, ACL_ACCESS_SANDBOXES, "a", "root"));
+        assert_false(acls_allowed(a, ACL_ACCESS_SANDBOXES, "b", "nobody"));
+        assert_false(acls_authorize(a, NULL, ACL_ACCESS_SANDBOXES, NULL, "nobody"));
+        acls_free(a);
+    }
+    unlink(path);
+    free(url);
+    assert_null(acls_load("{\"access_sandboxes\": 1}", &err));
+    assert_non_null(strstr(err, "access_sandboxes"));
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_match_decides),   cmocka_unit_test(test_allowed_all),
         cmocka_unit_test(test_not_permissive),        cmocka_unit_test(test_errors_name_the_field),
-        cmocka_unit_test(test_change_apps_by_prefix),
+        cmocka_unit_test(test_change_apps_by_prefix), cmocka_unit_test(test_load_text_file_or_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

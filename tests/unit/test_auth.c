@@ -87,6 +87,11 @@ static void test_bad_files_say_why(void **state)
     assert_null(auth_creds_load("/nonexistent/creds", &err));
     assert_non_null(strstr(err, "/nonexistent/creds"));
     free(err);
+    /* Mesos's file:// form is the same file. */
+    assert_null(auth_creds_load("file:///nonexistent/creds", &err));
+    assert_non_null(strstr(err, ": cannot open"));
+    assert_null(strstr(err, "file://"));
+    free(err);
 }
 
 static void test_basic_check(void **state)
