@@ -31,12 +31,14 @@ build_agora() {
   cmake --build build -j2 >/dev/null
 }
 
-# start_slaves MASTER: three slaves (slave1..3) following MASTER
-# (HOST:PORT or zk://...), each with its own port range, pid and log.
+# start_slaves MASTER [FLAG...]: three slaves (slave1..3) following MASTER
+# (HOST:PORT or zk://...), each with its own port range, pid and log, and
+# the extra flags given.
 start_slaves() {
-  local i
+  local i master=$1
+  shift
   for i in 1 2 3; do
-    setsid build/bin/agora-slave --master="$1" --port=0 \
+    setsid build/bin/agora-slave --master="$master" --port=0 "$@" \
       --port_file="$RUN/slave$i.port" --work_dir="$RUN/slave$i" \
       --resources="cpus:2;mem:2048;disk:4096;ports:[3${i}000-3${i}999]" --hostname="slave$i" \
       --docker_publish_ip=127.0.0.1 \
