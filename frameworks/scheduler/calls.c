@@ -389,6 +389,8 @@ int agora_scheduler_acknowledge(struct agora_scheduler *s, const Mesos__V1__Task
         return -1;
     if (!status->has_uuid || status->uuid.len == 0)
         return 0; /* master-generated update: nothing to acknowledge */
+    if (s->tearing_down)
+        return 0; /* the framework is gone with its updates: the master would say 403 */
     if (!status->agent_id) {
         log_warn("scheduler %s: update of %s has a uuid but no agent_id; not acknowledged", s->name,
                  status->task_id->value);

@@ -65,6 +65,9 @@ def test_batch_500_tasks(batch_cluster):
     total, finished, failed, lost = (int(m.group(i)) for i in range(1, 5))
     assert (total, finished, failed, lost) == (500, 500, 0, 0), m.group(0)
     assert rc == 0
+    # Its end is clean: no call after TEARDOWN (acknowledgements of the
+    # last updates would be refused with 403).
+    assert "refused" not in err, err[-3000:]
     # The master knows all 500 as finished...
     state = batch_cluster.state()
     fws = state["frameworks"] + state.get("completed_frameworks", [])
