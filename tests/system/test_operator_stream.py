@@ -439,22 +439,21 @@ def test_subscriber_limit(master_cluster):
 def test_fifty_subscribers_do_not_slow_batch(cluster):
     """agora-batch runs 1,000 tasks with and without 50 operator
     subscribers, side by side (ABBA order: base, loaded, loaded, base,
-    ...), three to five pairs within a time budget. The median of the
+    ...), three pairs (AGORA_STREAM_PAIRS=5 for a closer figure; the suite
+    keeps to three for CI's time). The median of the
     pairs' slowdowns (loaded / base wall time, each pair run back to back
     so that it shares the machine's state) must stay under 10 %, and so
     must the master's extra CPU time against the batch's wall time. The
     subscribers' events are batched: far fewer writes than deliveries."""
-    n, tasks, budget = 50, 1000, 240.0
+    n, tasks = 50, 1000
+    npairs = max(3, int(os.environ.get("AGORA_STREAM_PAIRS", "3")))
     m = cluster.start_master()
     for _ in range(3):
         cluster.add_slave()
     cluster.wait_slaves(3)
     run_batch(m, 200, "warmup")
-    t0 = time.monotonic()
     pairs = []  # (base (wall, cpu), loaded (wall, cpu, events, chunks, readers' cpu))
-    while len(pairs) < 5:
-        if len(pairs) >= 3 and time.monotonic() - t0 > budget * len(pairs) / 5:
-            break  # a slow machine: three pairs must do
+    while len(pairs) < npairs:
         i = len(pairs)
         if i % 2 == 0:
             base = run_batch(m, tasks, f"base{i}")
