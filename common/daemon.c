@@ -36,6 +36,8 @@ struct daemon {
     char *port_file, *log_level; /* the module's own flags */
     double http_header_timeout;  /* http_server_set_timeouts */
     double http_idle_timeout;
+    double http_body_timeout; /* http_server_set_limits */
+    int max_connections, max_connections_per_peer;
     char *ssl_cert, *ssl_key, *ssl_ca; /* http_tls_configure */
     bool ssl_verify, ssl_require;
     int port;      /* reported port, -1 before */
@@ -132,7 +134,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 static struct flag *flag_table(struct daemon *d, size_t *n)
 {
     const struct daemon_def *def = d->def;
-    struct flag *t = xcalloc(def->nflags + 9, sizeof(*t));
+    struct flag *t = xcalloc(def->nflags + 12, sizeof(*t));
 
     if (def->nflags > 0)
         memcpy(t, def->flags, def->nflags * sizeof(*t));
@@ -163,7 +165,20 @@ static struct flag *flag_table(struct daemon *d, size_t *n)
     t[def->nflags + 8] = (struct flag){ "ssl_require", FLAG_BOOL, &d->ssl_require, "false",
                                         "TLS for everything: clients always (system CAs without "
                                         "--ssl_ca), and --ssl_cert/--ssl_key required" };
-    *n = def->nflags + 9;
+    t[def->nflags + 9] =
+        (struct flag){ "http_body_timeout", FLAG_DURATION, &d->http_body_timeout, "60secs",
+                       "close a connection whose request (line, headers, body) "
+                       "has not arrived in full this long after its first byte; "
+                       "streams exempt" };
+    t[def->nflags + 10] = (struct flag){ "max_connections", FLAG_INT, &d->max_connections, "0",
+                                         "HTTP connections open at once, all peers (0: the file "
+                                         "limit less a tenth); a tenth kept for registered "
+                                         "slaves and frameworks" };
+    t[def->nflags + 11] =
+        (struct flag){ "max_connections_per_peer", FLAG_INT, &d->max_connections_per_peer, "0",
+                       "HTTP connections open at once from one address that "
+                       "holds no registered stream (0: --max_connections / 4)" };
+    *n = def->nflags + 12;
     return t;
 }
 
@@ -237,6 +252,12 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
     }
     log_set_level(level);
     http_server_set_timeouts(d.http_header_timeout, d.http_idle_timeout);
+    if (d.max_connections < 0 || d.max_connections_per_peer < 0) {
+        fprintf(stderr, "%s: --max_connections and --max_connections_per_peer must be >= 0\n",
+                def->name);
+        goto out_flags;
+    }
+    http_server_set_limits(d.max_connections, d.max_connections_per_peer, d.http_body_timeout);
     {
         struct http_tls_config tls = { .cert = d.ssl_cert,
                                        .key = d.ssl_key,
