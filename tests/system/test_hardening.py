@@ -338,3 +338,39 @@ def test_accept_backs_off_on_emfile(cluster):
     print(f"EMFILE: log grew {grew} bytes, {pauses} listener pauses")
     assert pauses and pauses > 0
     assert grew < 1_000_000
+
+
+def test_pacer_deadlines(pacer_cluster):
+    """Pacer's REST port: a trickled body is cut after --http_body_timeout,
+    a 127.0.0.2 flood beyond --max_connections_per_peer is refused while
+    /ping answers, and a /v2/events subscriber (pacer-lb's stream)
+    outlives every deadline."""
+    c = pacer_cluster
+    c.start_master("--allocation_interval=100ms")
+    c.start_pacer("--http_header_timeout=1secs", "--http_idle_timeout=2secs",
+                  "--http_body_timeout=2secs", "--max_connections_per_peer=10")
+    p = c.pacer
+    events = requests.get(c.url + "/v2/events", headers={"Accept": "text/event-stream"},
+                          stream=True, timeout=(5, 10))
+    assert events.status_code == 200
+    t0 = time.monotonic()
+    t_body = trickle_body(p.port, "127.0.0.1", 6)
+    print(f"Pacer: trickled body closed after {t_body:.2f} s")
+    assert t_body is not None and 1.8 < t_body < 3.5
+    socks = hold(p.port, "127.0.0.2", 15)
+    try:
+        wait_for(lambda: len(still_open(socks)) == 10, 5, what="10 of 127.0.0.2 open")
+        assert raw_get(p.port, "127.0.0.3", "/ping") == 200
+    finally:
+        for s in socks:
+            s.close()
+    # The subscriber is now older than every deadline: it still gets events.
+    wait_for(lambda: time.monotonic() - t0 > 3, 5)
+    r = c.post("/v2/apps", {"id": "/deadline", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+                            "instances": 0})
+    assert r.status_code == 201, r.text
+    for line in events.iter_lines():
+        if line == b"event: api_post_event":
+            break
+    print(f"Pacer: /v2/events still open after {time.monotonic() - t0:.1f} s")
+    events.close()
