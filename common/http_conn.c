@@ -141,7 +141,12 @@ struct http_admit {
 static long conf_max, conf_per_peer;
 static double conf_body_timeout = HTTP_DEFAULT_BODY_TIMEOUT;
 static bool limits_derived;
-static struct http_conn_limits limits;
+static struct {
+    long max;      /* global cap */
+    long reserved; /* of max, only for registered peers */
+    long per_peer; /* cap per peer address not registered */
+    double body_timeout;
+} limits;
 
 static long total_conns; /* admitted and open, every server */
 static struct http_peer *peers[HTTP_CONN_PEER_BUCKETS];
@@ -185,12 +190,6 @@ static void derive_limits(void)
     log_info("http: at most %ld connections (%ld of them for registered peers), %ld per "
              "other peer; file limit %ld; whole request within %.0f s",
              limits.max, limits.reserved, limits.per_peer, nofile, limits.body_timeout);
-}
-
-void http_conn_get_limits(struct http_conn_limits *out)
-{
-    derive_limits();
-    *out = limits;
 }
 
 /* ------------------------------------------------------------ metrics */

@@ -45,13 +45,4 @@ void http_conn_set_stream(struct http_conn *c, http_conn_close_fn on_close, void
 void http_conn_set_close(struct http_conn *c, http_conn_close_fn on_close, void *arg);
 void http_conn_set_registered(struct http_conn *c);
 
-/* Limits in force (after http_server_set_limits and the defaults). */
-struct http_conn_limits {
-    long max;      /* global cap */
-    long reserved; /* of max, only for registered peers */
-    long per_peer; /* cap per peer address not registered */
-    double body_timeout;
-};
-void http_conn_get_limits(struct http_conn_limits *out);
-
 #endif
