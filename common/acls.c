@@ -53,6 +53,7 @@ static const struct {
     [ACL_LAUNCH_PRIVILEGED_CONTAINERS] = { "launch_privileged_containers", "users" },
     [ACL_ADD_CAPABILITIES] = { "add_capabilities", "capabilities", MATCH_CAPABILITY },
     [ACL_MOUNT_HOST_PATHS] = { "mount_host_paths", "paths", MATCH_PATH_PREFIX },
+    [ACL_CHANGE_APPS] = { "change_apps", "app_ids", MATCH_PATH_PREFIX },
 };
 
 const char *acl_action_name(enum acl_action action)

@@ -11,7 +11,8 @@
  *    "access_sandboxes":    [{"principals": ..., "users": ...}],
  *    "launch_privileged_containers": [{"principals": ..., "users": ...}],
  *    "add_capabilities":    [{"principals": ..., "capabilities": ...}],
- *    "mount_host_paths":    [{"principals": ..., "paths": ...}]}
+ *    "mount_host_paths":    [{"principals": ..., "paths": ...}],
+ *    "change_apps":         [{"principals": ..., "app_ids": ...}]}
  *
  * Each entity is {"values": [...]} or {"type": "ANY"} or {"type": "NONE"}.
  * As Mesos's local authorizer: the ACLs of an action are tried in order;
@@ -41,6 +42,8 @@ enum acl_action {
     ACL_LAUNCH_PRIVILEGED_CONTAINERS, /* object: the task's user */
     ACL_ADD_CAPABILITIES,             /* object: a capability (NET_ADMIN; CAP_ and case ignored) */
     ACL_MOUNT_HOST_PATHS,             /* object: a host path; a value holds the paths under it */
+    /* Pacer's (frameworks/pacer/authz.c): */
+    ACL_CHANGE_APPS, /* object: an app or group id; a value holds the ids under it */
     ACL_NACTIONS
 };
 

@@ -13,6 +13,7 @@
 #include "atomic_file.h"
 #include "http.h"
 #include "http_tls.h"
+#include "jwt.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -40,9 +41,10 @@ struct daemon {
     int max_connections, max_connections_per_peer;
     char *ssl_cert, *ssl_key, *ssl_ca; /* http_tls_configure */
     bool ssl_verify, ssl_require;
-    int port;      /* reported port, -1 before */
-    bool started;  /* on_start returned: write the port file at once */
-    bool stopping; /* a stop signal arrived */
+    char *jwt_secret_key; /* jwt_set_key_file */
+    int port;             /* reported port, -1 before */
+    bool started;         /* on_start returned: write the port file at once */
+    bool stopping;        /* a stop signal arrived */
     int exit_code;
 };
 
@@ -134,7 +136,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 static struct flag *flag_table(struct daemon *d, size_t *n)
 {
     const struct daemon_def *def = d->def;
-    struct flag *t = xcalloc(def->nflags + 12, sizeof(*t));
+    struct flag *t = xcalloc(def->nflags + 13, sizeof(*t));
 
     if (def->nflags > 0)
         memcpy(t, def->flags, def->nflags * sizeof(*t));
@@ -166,19 +168,24 @@ static struct flag *flag_table(struct daemon *d, size_t *n)
                                         "TLS for everything: clients always (system CAs without "
                                         "--ssl_ca), and --ssl_cert/--ssl_key required" };
     t[def->nflags + 9] =
+        (struct flag){ "jwt_secret_key", FLAG_STRING, &d->jwt_secret_key, NULL,
+                       "file holding the HMAC-SHA256 key of bearer tokens: where this daemon "
+                       "asks for credentials it also takes \"Authorization: Bearer <JWT>\" "
+                       "signed with it, the principal being the token's sub" };
+    t[def->nflags + 10] =
         (struct flag){ "http_body_timeout", FLAG_DURATION, &d->http_body_timeout, "60secs",
                        "close a connection whose request (line, headers, body) "
                        "has not arrived in full this long after its first byte; "
                        "streams exempt" };
-    t[def->nflags + 10] = (struct flag){ "max_connections", FLAG_INT, &d->max_connections, "0",
+    t[def->nflags + 11] = (struct flag){ "max_connections", FLAG_INT, &d->max_connections, "0",
                                          "HTTP connections open at once, all peers (0: the file "
                                          "limit less a tenth); a tenth kept for registered "
                                          "slaves and frameworks" };
-    t[def->nflags + 11] =
+    t[def->nflags + 12] =
         (struct flag){ "max_connections_per_peer", FLAG_INT, &d->max_connections_per_peer, "0",
                        "HTTP connections open at once from one address that "
                        "holds no registered stream (0: --max_connections / 4)" };
-    *n = def->nflags + 12;
+    *n = def->nflags + 13;
     return t;
 }
 
@@ -272,6 +279,10 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
             fprintf(stderr, "%s: %s\n", def->name, err);
             goto out_flags;
         }
+    }
+    if (d.jwt_secret_key && jwt_set_key_file(d.jwt_secret_key, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", def->name, err);
+        goto out_flags;
     }
     /* libevent's own warnings go through our (rate-limited) log. */
     event_set_log_callback(daemon_libevent_log);

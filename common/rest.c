@@ -19,6 +19,7 @@
 #include <event2/http.h>
 
 #include "auth.h"
+#include "jwt.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -46,6 +47,7 @@ struct rest_server {
     const struct auth_creds *creds;
     const struct auth_creds *creds_ro; /* read-only users, NULL: none */
     char *auth_challenge;              /* WWW-Authenticate value */
+    char *bearer_challenge;            /* the second one, with --jwt_secret_key */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -693,6 +695,11 @@ static bool rest_static_serve(struct rest_server *rs, struct evhttp_request *req
 static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq)
 {
     const char *h = http_req_header(rq->req, "Authorization");
+    const char *bearer = jwt_check_bearer(h); /* NULL unless --jwt_secret_key */
+    if (bearer) {
+        rq->principal = bearer;
+        return true;
+    }
     if (auth_check_basic(rs->creds, h, &rq->principal))
         return true;
     if (rs->creds_ro && auth_check_basic(rs->creds_ro, h, &rq->principal)) {
@@ -712,6 +719,8 @@ static bool rest_auth_check(struct rest_server *rs, struct rest_req *rq)
     log_info("http: %s %s from %s: 401 (%s credentials)", http_req_method(rq->req), rq->path,
              http_req_peer(rq->req), http_req_header(rq->req, "Authorization") ? "wrong" : "no");
     http_add_header(rq->req, "WWW-Authenticate", rs->auth_challenge);
+    if (jwt_enabled())
+        http_add_header(rq->req, "WWW-Authenticate", rs->bearer_challenge);
     rest_server_error(rs, rq->req, 401, "Unauthorized");
     return false;
 }
@@ -797,10 +806,13 @@ void rest_server_set_auth_readonly(struct rest_server *rs, const struct auth_cre
 void rest_server_set_auth(struct rest_server *rs, unsigned surfaces, const struct auth_creds *creds,
                           const char *realm)
 {
-    rs->auth_surfaces = creds ? surfaces : 0;
+    /* Bearer tokens (--jwt_secret_key, process-wide) are a credential too. */
+    rs->auth_surfaces = creds || jwt_enabled() ? surfaces : 0;
     rs->creds = creds;
     free(rs->auth_challenge);
+    free(rs->bearer_challenge);
     rs->auth_challenge = xasprintf("Basic realm=\"%s\"", realm ? realm : "agora");
+    rs->bearer_challenge = xasprintf("Bearer realm=\"%s\"", realm ? realm : "agora");
 }
 
 void rest_server_free(struct rest_server *rs)
@@ -812,6 +824,7 @@ void rest_server_free(struct rest_server *rs)
         for (size_t i = 0; i < rs->nmounts; i++)
             free(rs->mounts[i].prefix);
         free(rs->auth_challenge);
+        free(rs->bearer_challenge);
     }
     free(rs);
 }

@@ -19,6 +19,7 @@
 #include "master.h"
 #include "allocator.h"
 #include "http.h"
+#include "jwt.h"
 #include "rest.h"
 #include "log.h"
 #include "mem.h"
@@ -970,8 +971,8 @@ static int master_auth_setup(struct master *m, char **err)
     }
     if (path && strncmp(path, "file://", 7) == 0)
         path += 7;
-    if (m->cfg.auth_surfaces && path == NULL) {
-        *err = xstrdup("--authenticate_* needs --credentials");
+    if (m->cfg.auth_surfaces && path == NULL && !jwt_enabled()) {
+        *err = xstrdup("--authenticate_* needs --credentials (or --jwt_secret_key)");
         return -1;
     }
     if (path == NULL)

@@ -177,6 +177,10 @@ struct slave {
     bool pong_pending;
     int missed_pings;
     bool in_allocator;
+    /* Connected, but offered nothing until the registry holds its
+     * admission: a task launched on a slave a restarted master would not
+     * know is reported lost and launched twice. */
+    bool admission_pending;
     double registered_time;
     double reregistered_time;
     double unreachable_time;
@@ -267,6 +271,7 @@ struct master {
     struct rest_server *rest; /* the route table served on http */
     struct allocator *alloc;
     struct registry *registry;
+    bool admissions_pending; /* some slave waits for its admission's write */
 
     struct framework *frameworks; /* uthash, every state but REMOVED */
     struct slave *slaves;         /* uthash, incl. unreachable */
@@ -391,6 +396,8 @@ void scheduler_api_handle(struct rest_req *rq);
 /* slave_api.c ----------------------------------------------------------- */
 void slave_api_handle(struct rest_req *rq);
 void slave_start_pings(struct master *m, struct slave *s);
+/* The registry wrote: slaves whose admission it now holds are offered. */
+void slave_admissions_durable(struct master *m);
 
 /* offers.c -------------------------------------------------------------- */
 void offers_allocator_cb(const char *framework_id, const char *slave_id,
@@ -446,6 +453,8 @@ void registry_free(struct registry *r);
 enum reg_slave_state registry_slave_state(struct registry *r, const char *id);
 void registry_slave_set(struct registry *r, const char *id, const char *hostname,
                         enum reg_slave_state st);
+/* The slave's record as last set is written (or there is nowhere to write). */
+bool registry_slave_durable(struct registry *r, const char *id);
 void registry_framework_put(struct registry *r, const Mesos__V1__FrameworkInfo *info);
 void registry_framework_remove(struct registry *r, const char *id);
 bool registry_framework_known(struct registry *r, const char *id);

@@ -57,7 +57,8 @@ struct reg_slave {
     char *id;
     char *hostname;
     enum reg_slave_state st;
-    double time; /* when st was entered */
+    double time;     /* when st was entered */
+    uint64_t change; /* registry->changes when last set; 0: as read */
     UT_hash_handle hh;
 };
 
@@ -82,6 +83,8 @@ struct registry {
     int version;     /* version last read or written */
     bool big_warned; /* logged that it outgrew the store's limit */
     double write_start;
+    /* Changes counted, those in the write in flight, those written. */
+    uint64_t changes, writing, durable;
     void (*ready_cb)(struct master *m, const char *err);
 };
 
@@ -100,6 +103,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 static void mark_dirty(struct registry *r)
 {
     r->dirty = true;
+    r->changes++;
     if (!evtimer_pending(r->flush_ev, NULL)) {
         double d = 10 * r->last_write_secs;
         if (d < REGISTRY_FLUSH_MIN_DELAY)
@@ -441,6 +445,14 @@ void registry_slave_set(struct registry *r, const char *id, const char *hostname
         s->time = time_now();
     s->st = st;
     mark_dirty(r);
+    s->change = r->changes;
+}
+
+bool registry_slave_durable(struct registry *r, const char *id)
+{
+    struct reg_slave *s = NULL;
+    HASH_FIND_STR(r->slaves, id, s);
+    return !r->store || (s && s->change <= r->durable);
 }
 
 void registry_framework_put(struct registry *r, const Mesos__V1__FrameworkInfo *info)
@@ -520,11 +532,13 @@ static void written(int rc, int version, const char *err, void *arg)
     struct registry *r = arg;
     if (rc == STORE_OK) {
         r->version = version;
+        r->durable = r->writing;
         r->last_write_secs = time_now() - r->write_start;
         log_debug("registry written to %s (version %d, %.1f ms)", r->path, version,
                   r->last_write_secs * 1e3);
         if (r->dirty)
             mark_dirty(r);
+        slave_admissions_durable(r->m);
         return;
     }
     r->dirty = true;
@@ -566,6 +580,7 @@ void registry_flush(struct registry *r)
         return;
     }
     r->write_start = time_now();
+    r->writing = r->changes;
     r->dirty = false;
     store_put(r->store, r->key, buf, len, r->cas ? r->version : STORE_ANY, written, r);
     free(buf);

@@ -257,6 +257,39 @@ static void slave_reconcile_tasks(struct master *m, struct slave *s,
     }
 }
 
+/* From now on the slave's resources are offered. */
+static void slave_enter_allocator(struct master *m, struct slave *s)
+{
+    alloc_add_slave(m->alloc, s->id, &s->total);
+    s->in_allocator = true;
+    struct task *t;
+    DL_FOREACH2 (s->tasks, t, slave_next)
+        if (t->resources_used)
+            alloc_add_used(m->alloc, t->fw->id, s->id, &t->res);
+    alloc_request(m->alloc);
+}
+
+void slave_admissions_durable(struct master *m)
+{
+    if (!m->admissions_pending)
+        return;
+    bool left = false;
+    struct slave *s, *tmp;
+    HASH_ITER (hh, m->slaves, s, tmp) {
+        if (!s->admission_pending)
+            continue;
+        if (!registry_slave_durable(m->registry, s->id)) {
+            left = true;
+            continue;
+        }
+        s->admission_pending = false;
+        /* One that went away meanwhile enters at its next SUBSCRIBE. */
+        if (s->state == SLAVE_STATE_CONNECTED && !s->in_allocator)
+            slave_enter_allocator(m, s);
+    }
+    m->admissions_pending = left;
+}
+
 static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora__Slave__Call *call)
 {
     struct evhttp_request *req = rq->req;
@@ -358,13 +391,13 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
 
     slave_reconcile_tasks(m, s, sub);
 
-    alloc_add_slave(m->alloc, s->id, &s->total);
-    s->in_allocator = true;
-    struct task *t;
-    DL_FOREACH2 (s->tasks, t, slave_next)
-        if (t->resources_used)
-            alloc_add_used(m->alloc, t->fw->id, s->id, &t->res);
-    alloc_request(m->alloc);
+    if (registry_slave_durable(m->registry, s->id)) {
+        slave_enter_allocator(m, s);
+    } else {
+        log_debug("slave %s: offered once the registry holds its admission", s->id);
+        s->admission_pending = true;
+        m->admissions_pending = true;
+    }
     slave_start_pings(m, s);
 
     char *rs = res_format(&s->total);

@@ -88,6 +88,11 @@ static struct deployment *deploy_apps(struct rest_req *rq, json_t *target, bool 
     const char *id;
     struct deployment *d;
 
+    if (!authz_change_target(rq, target)) {
+        json_decref(original);
+        json_decref(target);
+        return NULL;
+    }
     json_object_foreach(target, id, v)
     {
         struct papp *a = papp_find(p, id);
@@ -254,6 +259,10 @@ void api_apps_post(struct rest_req *rq)
         return;
     }
     id = json_string_value(json_object_get(def, "id"));
+    if (!authz_change(rq, id)) {
+        json_decref(def);
+        return;
+    }
     if (papp_find(p, id) != NULL) {
         rest_error(rq, 409, "An app with id [%s] already exists.", id);
         json_decref(def);
@@ -537,6 +546,8 @@ void api_app_restart(struct rest_req *rq)
         rest_error(rq, 404, "App '%s' does not exist", id);
         goto out;
     }
+    if (!authz_change(rq, id))
+        goto out;
     version = pacer_new_version();
     def = json_deep_copy(a->def);
     json_object_set_new(def, "version", json_string(version));

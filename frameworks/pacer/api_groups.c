@@ -205,6 +205,12 @@ static bool run_group_change(struct rest_req *rq, const char *g, json_t *target,
     const char *id;
     struct deployment *d;
 
+    /* The group itself too: one with no apps yet is still someone's. */
+    if (!authz_change(rq, g) || !authz_change_target(rq, target)) {
+        json_decref(original);
+        json_decref(target);
+        return false;
+    }
     json_object_foreach(target, id, v)
     {
         struct papp *a = papp_find(p, id);

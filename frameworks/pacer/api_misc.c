@@ -67,6 +67,9 @@ void api_deployment_delete(struct rest_req *rq)
         rest_error(rq, 404, "DeploymentPlan %s does not exist", rest_param(rq, "id"));
         return;
     }
+    /* Cancelling or rolling back changes every app the deployment holds. */
+    if (!authz_change_target(rq, d->target) || !authz_change_target(rq, d->original))
+        return;
     if (force) {
         deploy_cancel(p, d, "cancelled through the API (force)");
         pacer_reply_synced(p, rq->req, 202, json_object());
@@ -129,7 +132,7 @@ void api_queue_delay_delete(struct rest_req *rq)
     if (a == NULL || a->waiting == 0) {
         rest_error(rq, 404, "Application %s not found in tasks queue.",
                    id ? id : rest_param(rq, "id"));
-    } else {
+    } else if (authz_change(rq, a->id)) {
         queue_reset_delay(p, a);
         http_reply(rq->req, 204, "application/json", "", 0);
     }
@@ -189,6 +192,8 @@ void api_leader_delete(struct rest_req *rq)
         rest_error(rq, 400, "This Pacer runs standalone (no --zk): there is no one to take over");
         return;
     }
+    if (!authz_change_everything(rq))
+        return;
     http_reply_json(rq->req, 200, json_pack("{s:s}", "message", "Leadership abdicated"));
     pacer_abdicate(p, "DELETE /v2/leader");
 }

@@ -241,6 +241,8 @@ static void kill_one(struct pacer *p, struct instance *i, const char *why, bool 
  * kill) unless force. */
 static bool locked(struct rest_req *rq, struct papp *a, bool scale, bool force)
 {
+    if (!authz_change(rq, a->id))
+        return true; /* answered 403 */
     if (!scale || force || a->deployment == NULL)
         return false;
     api_reply_locked(rq, "App", json_pack("[s]", a->deployment->id));
@@ -403,7 +405,7 @@ void api_tasks_delete(struct rest_req *rq)
 
             HASH_FIND_STR(p->instances, json_string_value(v), i);
             if (i != NULL && i->app != NULL && !i->app->removed && locked(rq, i->app, scale, force))
-                return;
+                return; /* 403 or 409 */
         }
         json_t *by = json_object(), *killed = json_array();
 

@@ -49,6 +49,9 @@ static const struct flag flag_table[] = {
       "(Marathon's flag); these users may read and change everything" },
     { "http_readonly_credentials", FLAG_STRING, &flags.http_readonly_credentials, NULL,
       "user:password[,...] of users that may only read (GET); with --http_credentials" },
+    { "acls", FLAG_STRING, &flags.acls, NULL,
+      "file (or file://) of ACLs in Mesos's JSON format: change_apps says which principals "
+      "may change which app ids (and the apps under them)" },
     { "mesos_authentication_principal", FLAG_STRING, &flags.mesos_principal, NULL,
       "principal Pacer's framework registers with (FrameworkInfo.principal, and the "
       "credentials sent to a master with --authenticate_frameworks)" },

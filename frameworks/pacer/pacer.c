@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "pacer.h"
+#include "acls.h"
 #include "auth.h"
 #include "daemon.h"
 #include "http.h"
@@ -311,6 +312,11 @@ static int load_credentials(struct pacer *p, char **err)
         free(e);
         return -1;
     }
+    if (f->acls && !(p->acls = acls_load(f->acls, &e))) {
+        *err = xasprintf("--acls: %s", e);
+        free(e);
+        return -1;
+    }
     if (f->mesos_secret_file) {
         if (!f->mesos_principal) {
             *err = xstrdup("--mesos_authentication_secret_file needs "
@@ -518,6 +524,7 @@ void pacer_free(struct pacer *p)
     free(p->hostport);
     auth_creds_free(p->http_creds);
     auth_creds_free(p->http_creds_ro);
+    acls_free(p->acls);
     if (p->mesos_secret) {
         OPENSSL_cleanse(p->mesos_secret, strlen(p->mesos_secret));
         free(p->mesos_secret);

@@ -72,6 +72,7 @@ struct pacer_flags {
     char *http_readonly_credentials; /* same form, GET only */
     char *mesos_principal;           /* --mesos_authentication_principal */
     char *mesos_secret_file;         /* --mesos_authentication_secret_file */
+    char *acls;                      /* --acls: who may change which apps (authz.c) */
 };
 
 /* An instance: one task of an app (Marathon 1.10 runs one task per
@@ -189,6 +190,7 @@ struct pacer {
     struct http_server *http;
     struct rest_server *rest;
     struct auth_creds *http_creds, *http_creds_ro; /* --http_credentials, NULL: open */
+    struct acls *acls;                             /* --acls, NULL: everyone may change all */
     char *mesos_secret; /* read from --mesos_authentication_secret_file */
     struct sse_hub *hub;
     struct agora_scheduler *sched;
@@ -281,6 +283,15 @@ struct instance *instance_new(struct pacer *p, struct papp *a, const char *agent
 void instance_kill(struct pacer *p, struct instance *i, const char *why);
 void instance_forget(struct pacer *p, struct instance *i);
 const char *instance_condition(const struct instance *i);
+
+/* -------------------------------------------------------------- authz.c */
+/* May the request's principal change app (or group) id? false: answered
+ * 403 naming it. */
+bool authz_change(struct rest_req *rq, const char *id);
+/* ... every app id of a deployment's target ({id: def|null})? */
+bool authz_change_target(struct rest_req *rq, const json_t *target);
+/* ... every app there is (what is not about one app: the leader)? */
+bool authz_change_everything(struct rest_req *rq);
 
 /* -------------------------------------------------------- deployments.c */
 /* Converge every app: launch or kill what its target asks for, advance

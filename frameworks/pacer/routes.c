@@ -10,6 +10,7 @@
  * client's); reading them asks for credentials as the read routes do.
  */
 #include "pacer.h"
+#include "jwt.h"
 #include "rest.h"
 #include "static_assets.h"
 
@@ -70,7 +71,7 @@ void pacer_routes_attach(struct pacer *p)
 {
     p->rest = rest_server_attach(
         p->http, pacer_routes, sizeof(pacer_routes) / sizeof(pacer_routes[0]), p, rest_format_json);
-    if (p->http_creds) {
+    if (p->http_creds || jwt_enabled()) {
         rest_server_set_auth(p->rest, REST_AUTH_READONLY | REST_AUTH_READWRITE, p->http_creds,
                              "pacer");
         rest_server_set_auth_readonly(p->rest, p->http_creds_ro);

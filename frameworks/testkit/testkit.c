@@ -601,7 +601,9 @@ void agora_testkit_free(struct agora_testkit *k)
     }
     tk_kill_all(left);
     free(left);
-    if (k->own_work_dir)
+    /* AGORA_TESTKIT_KEEP=1 keeps the logs of a failed run to read. */
+    const char *keep = getenv("AGORA_TESTKIT_KEEP");
+    if (k->own_work_dir && !(keep && strcmp(keep, "1") == 0))
         nftw(k->work_dir, tk_rm, 16, FTW_DEPTH | FTW_PHYS);
     tk_free_args(k->master_args);
     tk_free_args(k->slave_args);

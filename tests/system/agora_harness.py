@@ -98,9 +98,11 @@ class Daemon:
         self.port = wait_for(ready, timeout, what=f"{self.binary} port file")
         return self
 
+    scheme = "http"  # "https" for a daemon started with --ssl_cert
+
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -33,6 +33,7 @@ class PacerMixin:
             self.pacer = Daemon("agora-pacer", os.path.join(self.tmp, "pacer"),
                                 [f"--master={master}", "--reconciliation_interval=600secs",
                                  "--decline_offer_duration=5secs"] + list(args))
+            self.pacer.scheme = self.scheme
         self.pacer.start()
         wait_for(lambda: self.get("/v2/info").json()["frameworkId"], 20,
                  what="pacer subscribed")
@@ -93,10 +94,15 @@ class PacerMixin:
     # (user, password) sent with every call below, for a Pacer started
     # with --http_credentials.
     auth = None
+    # With TLS (--ssl_cert): the scheme of Pacer's URL and the CA file
+    # requests verifies it with.
+    scheme = "http"
+    verify = True
 
     def _kw(self, kw):
         kw.setdefault("timeout", 10)
         kw.setdefault("auth", self.auth)
+        kw.setdefault("verify", self.verify)
         return kw
 
     def get(self, path, **kw):

@@ -2,8 +2,12 @@
 --credentials and the --authenticate_* surfaces; slaves (--credential) and
 agora-batch (--principal/--secret) that present credentials, and ones that
 do not or present wrong ones."""
+import base64
+import hashlib
+import hmac
 import json
 import os
+import time
 import subprocess
 
 import pytest
@@ -198,6 +202,150 @@ def test_pacer_rest_and_framework_credentials(pacer_cluster, creds, tmp_path):
     log = c.logs()
     for s in (SECRETS["batch"], "pw:1"):
         assert s not in log, "a secret was logged"
+
+
+def jwt(key, claims, header=None):
+    """An HS256 JSON Web Token, made here with hmac (no JWT library)."""
+    def part(d):
+        return base64.urlsafe_b64encode(json.dumps(d, separators=(",", ":")).encode()).rstrip(b"=")
+    signing = part(header or {"alg": "HS256", "typ": "JWT"}) + b"." + part(claims)
+    sig = hmac.new(key, signing, hashlib.sha256).digest()
+    return (signing + b"." + base64.urlsafe_b64encode(sig).rstrip(b"=")).decode()
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_bearer_tokens(pacer_cluster, creds, tmp_path):
+    """--jwt_secret_key: where a daemon asks for credentials it also takes
+    an HS256 bearer token signed with the key, its sub being the principal
+    (ACLs match it). Expired, unsigned (alg none), otherwise signed and
+    tampered tokens get 401 with both challenges; Basic still works."""
+    c = pacer_cluster
+    key = b"jwt-k3y-for-tests"
+    (tmp_path / "jwt.key").write_bytes(key + b"\n")  # one newline is not part of the key
+    m = c.start_master("--allocation_interval=100ms", f"--credentials={creds}",
+                       "--authenticate_http_readonly", f"--jwt_secret_key={tmp_path / 'jwt.key'}")
+    url = f"http://127.0.0.1:{m.port}/master/state"
+    now = int(time.time())
+    good = jwt(key, {"sub": "batch", "exp": now + 300})
+    assert requests.get(url, headers=bearer(good), timeout=5).status_code == 200
+    assert requests.get(url, auth=("admin", SECRETS["admin"]), timeout=5).status_code == 200
+    parts = good.split(".")
+    other_claims = base64.urlsafe_b64encode(b'{"sub":"admin","exp":%d}' % (now + 300)).rstrip(b"=")
+    for name, token in [("expired", jwt(key, {"sub": "batch", "exp": now - 10})),
+                        ("not yet valid", jwt(key, {"sub": "batch", "nbf": now + 600})),
+                        ("no sub", jwt(key, {"exp": now + 300})),
+                        ("other key", jwt(b"another key", {"sub": "batch"})),
+                        ("alg none", jwt(key, {"sub": "batch"}, {"alg": "none"})[:-43]),
+                        ("tampered", ".".join([parts[0], other_claims.decode(), parts[2]])),
+                        ("garbage", "not-a-token")]:
+        r = requests.get(url, headers=bearer(token), timeout=5)
+        assert r.status_code == 401, (name, r.status_code)
+        assert 'Basic realm="agora-master"' in r.headers["WWW-Authenticate"], name
+        assert 'Bearer realm="agora-master"' in r.headers["WWW-Authenticate"], name
+    assert requests.get(url, timeout=5).status_code == 401
+
+    # Pacer with tokens only (no --http_credentials) and change_apps ACLs:
+    # the token's sub is who the ACLs see.
+    acls = tmp_path / "pacer-acls.json"
+    acls.write_text(json.dumps(PACER_ACLS))
+    c.auth = BearerAuth(jwt(key, {"sub": "admin", "exp": now + 600}))
+    c.start_pacer(f"--jwt_secret_key={tmp_path / 'jwt.key'}", f"--acls={acls}")
+    alice = BearerAuth(jwt(key, {"sub": "alice", "exp": now + 600}))
+    app = {"cmd": "sleep 600", "cpus": 0.1, "mem": 16, "instances": 0}
+    assert c.get("/v2/apps", auth=None).status_code == 401
+    assert c.get("/v2/apps", auth=BearerAuth(jwt(b"x", {"sub": "alice"}))).status_code == 401
+    r = c.post("/v2/apps", dict(app, id="/team-a/tok"), auth=alice)
+    assert r.status_code == 201, r.text
+    r = c.post("/v2/apps", dict(app, id="/team-b/tok"), auth=alice)
+    assert r.status_code == 403 and "'alice'" in r.json()["details"][0]["errors"][0], r.text
+    assert c.post("/v2/apps", dict(app, id="/team-b/tok")).status_code == 201  # admin
+    log = c.logs()
+    assert good not in log and key.decode() not in log, "a token or the key was logged"
+
+
+class BearerAuth(requests.auth.AuthBase):
+    def __init__(self, token):
+        self.token = token
+
+    def __call__(self, r):
+        r.headers["Authorization"] = f"Bearer {self.token}"
+        return r
+
+
+PACER_ACLS = {
+    "permissive": False,
+    "change_apps": [{"principals": {"values": ["alice"]}, "app_ids": {"values": ["/team-a"]}},
+                    {"principals": {"values": ["admin"]}, "app_ids": {"type": "ANY"}}],
+}
+
+
+def test_pacer_acls_limit_who_changes_which_apps(pacer_cluster, tmp_path):
+    """Pacer with --acls: alice may change apps under /team-a only, admin
+    all, bob none. A refused change is a 403 naming the app before anything
+    changed (no app, no scale, no kill, no deletion); python3-marathon works
+    for what is allowed; reading stays open to every user."""
+    marathon = pytest.importorskip("marathon")
+    c = pacer_cluster
+    c.start_master("--allocation_interval=100ms")
+    c.add_slave()
+    c.wait_slaves(1)
+    acls = tmp_path / "pacer-acls.json"
+    acls.write_text(json.dumps(PACER_ACLS))
+    alice, bob, admin = ("alice", "x"), ("bob", "y"), ("admin", "a")
+    c.auth = admin
+    c.start_pacer("--http_credentials=admin:a,alice:x,bob:y", f"--acls={acls}")
+    app = {"cmd": "sleep 600", "cpus": 0.1, "mem": 16, "instances": 1}
+
+    def refused(r, app_id):
+        assert r.status_code == 403, (r.status_code, r.text)
+        body = r.json()
+        assert body["message"] == "Not Authorized to perform this action!", body
+        assert body["details"][0]["path"] == app_id, body
+        assert "change_apps" in body["details"][0]["errors"][0], body
+
+    client = marathon.MarathonClient(c.pacer.url, username="alice", password="x")
+    client.create_app("/team-a/web", marathon.MarathonApp(**app))
+    c.wait_app("/team-a/web", running=1)
+    refused(c.post("/v2/apps", dict(app, id="/team-b/web"), auth=alice), "/team-b/web")
+    refused(c.post("/v2/apps", dict(app, id="/team-ab"), auth=alice), "/team-ab")
+    refused(c.post("/v2/apps", dict(app, id="/team-a/x"), auth=bob), "/team-a/x")
+    assert c.get("/v2/apps/team-b/web").status_code == 404
+    assert c.get("/v2/apps/team-ab").status_code == 404
+    assert c.get("/v2/apps/team-a/x").status_code == 404
+
+    r = c.post("/v2/apps", dict(app, id="/team-b/web"), auth=admin)
+    assert r.status_code == 201, r.text
+    b = c.wait_app("/team-b/web", running=1)
+    task = b["tasks"][0]["id"]
+    refused(c.put("/v2/apps/team-b/web", {"instances": 3}, auth=alice), "/team-b/web")
+    refused(c.delete("/v2/apps/team-b/web", auth=alice), "/team-b/web")
+    refused(c.post("/v2/apps/team-b/web/restart", auth=alice), "/team-b/web")
+    refused(c.delete(f"/v2/apps/team-b/web/tasks/{task}", auth=alice), "/team-b/web")
+    refused(c.post("/v2/tasks/delete", {"ids": [task]}, auth=alice), "/team-b/web")
+    refused(c.put("/v2/groups/team-b", {"id": "/team-b", "apps": []}, auth=alice), "/team-b")
+    refused(c.post("/v2/groups", {"id": "/team-c"}, auth=alice), "/team-c")
+    # Nothing of /team-b changed; alice still reads it.
+    b = c.get("/v2/apps/team-b/web", auth=alice).json()["app"]
+    assert b["instances"] == 1 and [t["id"] for t in b["tasks"]] == [task], b
+    assert {a["id"] for a in c.get("/v2/apps", auth=bob).json()["apps"]} == \
+        {"/team-a/web", "/team-b/web"}
+
+    # Within her prefix everything works, through the real client too.
+    client.scale_app("/team-a/web", instances=2)
+    c.wait_app("/team-a/web", running=2)
+    assert c.post("/v2/apps/team-a/web/restart", auth=alice).status_code == 200
+    c.wait_deployments()
+    client.delete_app("/team-a/web")
+    wait_for(lambda: c.get("/v2/apps/team-a/web").status_code == 404, 30, what="/team-a/web gone")
+
+    bad = subprocess.run([os.path.join(BIN, "agora-pacer"), f"--master=127.0.0.1:{c.master.port}",
+                          "--http_port=0", f"--work_dir={tmp_path / 'pacer-bad'}",
+                          f"--acls={tmp_path / 'missing.json'}"],
+                         capture_output=True, timeout=30)
+    assert bad.returncode != 0 and b"--acls" in bad.stderr, bad.stderr[-2000:]
 
 
 ACLS = {

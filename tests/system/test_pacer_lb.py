@@ -96,14 +96,14 @@ def get_ok(port):
 
 
 @contextlib.contextmanager
-def running_lb(marathons, tmp_path, extra=()):
+def running_lb(marathons, tmp_path, extra=(), scheme="http"):
     """agora-pacer-lb following the Pacers at ports marathons, with its
     config and sockets in tmp_path. At the end it gets SIGTERM and must
     take its HAProxy down."""
     assert os.access(HAPROXY, os.X_OK), "haproxy is not installed (deploy/install-deps.sh)"
     cfg = str(tmp_path / "haproxy.cfg")
     [http_port] = free_ports(1)
-    urls = ",".join(f"http://127.0.0.1:{p}" for p in marathons)
+    urls = ",".join(f"{scheme}://127.0.0.1:{p}" for p in marathons)
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
                [f"--marathon={urls}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={tmp_path / 'lb.sock'}", "--group=external",

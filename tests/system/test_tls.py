@@ -105,3 +105,42 @@ def test_tls_flags_checked(tmp_path, pki):
         p = subprocess.run([os.path.join(BIN, "agora-master"), "--port=0",
                             f"--work_dir={tmp_path}", *args], capture_output=True, timeout=10)
         assert p.returncode != 0 and want in p.stderr, (args, p.stderr)
+
+
+def test_tls_pacer_and_pacer_lb(pacer_cluster, pki, tmp_path):
+    """Pacer and pacer-lb with TLS on: master, slave and Pacer serve TLS
+    only; Pacer subscribes to the master verifying it; Debian's
+    python3-marathon deploys over https with the test CA; pacer-lb reads
+    Pacer over https, verifying it, and routes the app through HAProxy; a
+    pacer-lb that does not trust Pacer's certificate routes nothing and
+    says why."""
+    marathon = pytest.importorskip("marathon")
+    from test_pacer_lb import get_ok, running_lb
+    c = pacer_cluster
+    m = c.start_master(*tls_flags(pki), "--allocation_interval=100ms")
+    c.add_slave(*tls_flags(pki))
+    wait_for(lambda: slaves(m, pki) == ["slave0"], 30, what="the TLS slave registered")
+    c.scheme, c.verify = "https", pki["ca"]
+    c.start_pacer(*tls_flags(pki))
+    url = c.pacer.url
+    assert url.startswith("https://")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"http://127.0.0.1:{c.pacer.port}/v2/info", timeout=5)
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url + "/v2/info", verify=pki["other_ca"], timeout=5)
+
+    client = marathon.MarathonClient(url, verify=pki["ca"])
+    client.create_app("web", marathon.MarathonApp(
+        cmd="exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1", cpus=0.1, mem=32,
+        instances=1, port_definitions=[{"port": 0}]))
+    app = c.wait_app("/web", running=1, timeout=60)
+    sp = app["portDefinitions"][0]["port"]
+
+    with running_lb([c.pacer.port], tmp_path / "bad", [f"--ssl_ca={pki['other_ca']}"],
+                    scheme="https") as bad:
+        wait_for(lambda: "certificate" in bad.log(), 20,
+                 what="pacer-lb with the wrong CA saying why it cannot read Pacer")
+        assert not os.path.exists(bad.cfg) or "web" not in open(bad.cfg).read()
+    with running_lb([c.pacer.port], tmp_path / "good", [f"--ssl_ca={pki['ca']}"],
+                    scheme="https"):
+        wait_for(lambda: get_ok(sp), 30, interval=0.2, what="/web through pacer-lb over TLS")

@@ -117,13 +117,37 @@ static void test_errors_name_the_field(void **state)
     }
 }
 
+/* Pacer's change_apps: an app id value holds the ids under it, by path
+ * component. */
+static void test_change_apps_by_prefix(void **state)
+{
+    (void)state;
+    struct acls *a =
+        parse("{\"permissive\": false, \"change_apps\": ["
+              "  {\"principals\": {\"values\": [\"alice\"]}, \"app_ids\": {\"values\": "
+              "[\"/team-a\"]}},"
+              "  {\"principals\": {\"values\": [\"ops\"]}, \"app_ids\": {\"type\": \"ANY\"}}"
+              "]}");
+    assert_true(acls_allowed(a, ACL_CHANGE_APPS, "alice", "/team-a"));
+    assert_true(acls_allowed(a, ACL_CHANGE_APPS, "alice", "/team-a/web"));
+    assert_true(acls_allowed(a, ACL_CHANGE_APPS, "alice", "/team-a/db/primary"));
+    assert_false(acls_allowed(a, ACL_CHANGE_APPS, "alice", "/team-ab"));
+    assert_false(acls_allowed(a, ACL_CHANGE_APPS, "alice", "/team-b/web"));
+    assert_false(acls_allowed(a, ACL_CHANGE_APPS, "alice", "/team-a/../team-b"));
+    assert_false(acls_allowed(a, ACL_CHANGE_APPS, "bob", "/team-a/web"));
+    assert_false(acls_allowed(a, ACL_CHANGE_APPS, NULL, "/team-a/web"));
+    assert_true(acls_allowed(a, ACL_CHANGE_APPS, "ops", "/anything"));
+    assert_true(acls_allowed_all(a, ACL_CHANGE_APPS, "ops"));
+    assert_false(acls_allowed_all(a, ACL_CHANGE_APPS, "alice"));
+    acls_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_match_decides),
-        cmocka_unit_test(test_allowed_all),
-        cmocka_unit_test(test_not_permissive),
-        cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_first_match_decides),   cmocka_unit_test(test_allowed_all),
+        cmocka_unit_test(test_not_permissive),        cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_change_apps_by_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
