@@ -201,6 +201,10 @@ def test_connection_caps(cluster):
         slave.stop()
         wait_for(lambda: not any(s["active"] for s in cluster.state()["slaves"]), 15,
                  what="slave inactive")
+        # Its connections are gone: take the slots they freed.
+        socks += hold(m.port, "127.0.0.8", 10)
+        wait_for(lambda: raw_get(m.port, "127.0.0.7") is None, 10,
+                 what="general slots full again")
         slave.start()
         wait_for(lambda: any(s["active"] and s["id"] == sid for s in cluster.state()["slaves"]),
                  15, what="slave re-registered")
