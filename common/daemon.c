@@ -37,6 +37,8 @@ struct daemon {
     char *port_file, *log_level; /* the module's own flags */
     double http_header_timeout;  /* http_server_set_timeouts */
     double http_idle_timeout;
+    double http_body_timeout; /* http_server_set_limits */
+    int max_connections, max_connections_per_peer;
     char *ssl_cert, *ssl_key, *ssl_ca; /* http_tls_configure */
     bool ssl_verify, ssl_require;
     char *jwt_secret_key; /* jwt_set_key_file */
@@ -134,7 +136,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
 static struct flag *flag_table(struct daemon *d, size_t *n)
 {
     const struct daemon_def *def = d->def;
-    struct flag *t = xcalloc(def->nflags + 10, sizeof(*t));
+    struct flag *t = xcalloc(def->nflags + 13, sizeof(*t));
 
     if (def->nflags > 0)
         memcpy(t, def->flags, def->nflags * sizeof(*t));
@@ -170,7 +172,20 @@ static struct flag *flag_table(struct daemon *d, size_t *n)
                        "file holding the HMAC-SHA256 key of bearer tokens: where this daemon "
                        "asks for credentials it also takes \"Authorization: Bearer <JWT>\" "
                        "signed with it, the principal being the token's sub" };
-    *n = def->nflags + 10;
+    t[def->nflags + 10] =
+        (struct flag){ "http_body_timeout", FLAG_DURATION, &d->http_body_timeout, "60secs",
+                       "close a connection whose request (line, headers, body) "
+                       "has not arrived in full this long after its first byte; "
+                       "streams exempt" };
+    t[def->nflags + 11] = (struct flag){ "max_connections", FLAG_INT, &d->max_connections, "0",
+                                         "HTTP connections open at once, all peers (0: the file "
+                                         "limit less a tenth); a tenth kept for registered "
+                                         "slaves and frameworks" };
+    t[def->nflags + 12] =
+        (struct flag){ "max_connections_per_peer", FLAG_INT, &d->max_connections_per_peer, "0",
+                       "HTTP connections open at once from one address that "
+                       "holds no registered stream (0: --max_connections / 4)" };
+    *n = def->nflags + 13;
     return t;
 }
 
@@ -244,6 +259,12 @@ int daemon_main(const struct daemon_def *def, void *arg, int argc, char **argv)
     }
     log_set_level(level);
     http_server_set_timeouts(d.http_header_timeout, d.http_idle_timeout);
+    if (d.max_connections < 0 || d.max_connections_per_peer < 0) {
+        fprintf(stderr, "%s: --max_connections and --max_connections_per_peer must be >= 0\n",
+                def->name);
+        goto out_flags;
+    }
+    http_server_set_limits(d.max_connections, d.max_connections_per_peer, d.http_body_timeout);
     {
         struct http_tls_config tls = { .cert = d.ssl_cert,
                                        .key = d.ssl_key,

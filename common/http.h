@@ -42,6 +42,15 @@ void http_server_free(struct http_server *s);
 #define HTTP_DEFAULT_HEADER_TIMEOUT 10.0
 #define HTTP_DEFAULT_IDLE_TIMEOUT 60.0
 void http_server_set_timeouts(double header_secs, double idle_secs);
+/* Connection caps and the request deadline, process-wide (http_conn.c):
+ * at most max_conns connections over all servers, max_per_peer from one
+ * peer address that is not registered (see http_stream_set_registered), a
+ * tenth of max_conns kept for registered ones; a request must arrive in
+ * full within body_secs of its first byte (streams never are cut). 0 (or
+ * <= 0 for body_secs) derives the caps from RLIMIT_NOFILE / keeps the
+ * deadline. Call before the first server. */
+#define HTTP_DEFAULT_BODY_TIMEOUT 60.0
+void http_server_set_limits(long max_conns, long max_per_peer, double body_secs);
 /* The port actually bound. */
 int http_server_port(const struct http_server *s);
 /* method: "GET", "POST", ... or NULL for any. prefix: match path as a
@@ -95,6 +104,11 @@ typedef void (*http_stream_close_fn)(struct http_stream *st, void *arg);
 struct http_stream *http_stream_start(struct evhttp_request *req, int code,
                                       const char *content_type, http_stream_close_fn on_close,
                                       void *arg);
+/* The stream's peer is a registered slave or framework (a successful
+ * SUBSCRIBE): while it is open, and for a grace period after, connections
+ * from its address may use the reserved slots and are not held to the
+ * per-peer cap. */
+void http_stream_set_registered(struct http_stream *st);
 /* Queue bytes as one chunk. -1 when the stream is already gone. */
 int http_stream_send(struct http_stream *st, const void *data, size_t len);
 /* A chunk formatted once (its HTTP/1.1 chunk framing included) and shared,

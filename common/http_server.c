@@ -58,6 +58,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "http_conn.h"
 #include "http_tls.h"
 #include "log.h"
 #include "mem.h"
@@ -111,6 +112,7 @@ struct http_server {
     double accept_backoff;        /* current pause, seconds */
     double accept_resumed_at;     /* time_mono of the last re-enable */
     struct timeval idle_tv;       /* connection timeout once a request was read */
+    struct http_admit *admit;     /* caps on new connections (http_conn.c) */
     struct http_server *next_srv; /* in http_servers */
 };
 
@@ -363,8 +365,10 @@ static void http_server_dispatch(struct evhttp_request *req, void *arg)
     log_debug("http: %s %s from %s", method, path, http_req_peer(req));
     /* The request is in: from now on the idle deadline applies (a stream
      * started by the handler replaces it with its own). */
-    if (evhttp_request_get_connection(req))
+    if (evhttp_request_get_connection(req)) {
         evhttp_connection_set_timeout_tv(evhttp_request_get_connection(req), &s->idle_tv);
+        http_conn_request_in(http_conn_of(evhttp_request_get_connection(req)));
+    }
     if (s->handler) {
         /* The handler (rest.c) checks http_server_body_too_large itself. */
         s->handler(req, s->handler_arg);
@@ -505,13 +509,24 @@ static void http_server_accept_error(struct evconnlistener *lev, void *arg)
     event_add(s->accept_resume, &tv);
 }
 
-/* evhttp's hook for each accepted connection's bufferevent: TLS when on. */
-static struct bufferevent *http_server_tls_bev(struct event_base *base, void *arg)
+/* evhttp's hook for each accepted connection's bufferevent (TLS when on),
+ * and our only way to see the connection before its first byte: the
+ * admission (http_conn.c) decides on it later in this loop iteration. The
+ * plain one is what evhttp would make itself. */
+static struct bufferevent *http_server_bev(struct event_base *base, void *arg)
 {
-    (void)arg;
-    struct bufferevent *bev = http_tls_server_bev(base);
+    struct http_server *s = arg;
+    struct bufferevent *bev;
+
+    if (http_tls_server_enabled()) {
+        bev = http_tls_server_bev(base);
+        if (bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    } else {
+        bev = bufferevent_socket_new(base, -1, 0);
+    }
     if (bev)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        http_admit_bev(s->admit, bev);
     return bev;
 }
 
@@ -601,8 +616,8 @@ struct http_server *http_server_new(struct event_base *base, const char *ip, int
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, http_server_dispatch, s);
-    if (http_tls_server_enabled())
-        evhttp_set_bevcb(s->http, http_server_tls_bev, s);
+    s->admit = http_admit_new(base, s->port);
+    evhttp_set_bevcb(s->http, http_server_bev, s);
     {
         struct timeval htv = time_tv(http_header_timeout);
 
@@ -653,6 +668,7 @@ void http_server_free(struct http_server *s)
     event_free(s->accept_resume);
     /* Frees every connection; open streams get their on_close. */
     evhttp_free(s->http);
+    http_admit_free(s->admit);
     for (r = s->routes; r; r = next) {
         next = r->next;
         free(r->method);
@@ -686,6 +702,7 @@ struct http_stream {
     enum http_stream_framing framing;
     struct evhttp_request *req;      /* the request being answered */
     struct evhttp_connection *evcon; /* its connection */
+    struct http_conn *conn;          /* its accounting, NULL if none; outlives st */
     http_stream_close_fn on_close;
     void *arg;
     char peer[64]; /* for logs */
@@ -754,7 +771,12 @@ struct http_stream *http_stream_start(struct evhttp_request *req, int code,
         st->framing = FRAMING_CHUNKED;
     else
         st->framing = FRAMING_PLAIN;
-    evhttp_connection_set_closecb(evcon, http_stream_conn_closed, st);
+    /* The connection's accounting owns evhttp's close callback. */
+    st->conn = http_conn_of(evcon);
+    if (st->conn)
+        http_conn_set_stream(st->conn, http_stream_conn_closed, st);
+    else
+        evhttp_connection_set_closecb(evcon, http_stream_conn_closed, st);
     /* A stream's backlog goes out in large writes: by default a
      * bufferevent writes at most 16 KiB per writable event. */
     bufferevent_set_max_single_write(evhttp_connection_get_bufferevent(evcon),
@@ -901,6 +923,12 @@ size_t http_stream_pending(const struct http_stream *st)
     return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
+void http_stream_set_registered(struct http_stream *st)
+{
+    if (st && st->state == STREAM_OPEN && st->conn)
+        http_conn_set_registered(st->conn);
+}
+
 void http_stream_close(struct http_stream *st)
 {
     if (st == NULL)
@@ -910,7 +938,10 @@ void http_stream_close(struct http_stream *st)
         return;
     log_debug("http: stream to %s closed by us", st->peer);
     /* No on_close after this point, whatever happens to the connection. */
-    evhttp_connection_set_closecb(st->evcon, NULL, NULL);
+    if (st->conn)
+        http_conn_set_close(st->conn, NULL, NULL);
+    else
+        evhttp_connection_set_closecb(st->evcon, NULL, NULL);
     /* Writes the last chunk; with "Connection: close" evhttp frees the
      * request and the connection once it is flushed (or fails). */
     evhttp_send_reply_end(st->req);

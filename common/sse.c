@@ -448,6 +448,9 @@ struct sse_client *sse_hub_add(struct sse_hub *h, struct evhttp_request *req, ss
         free(c);
         return NULL;
     }
+    /* An event subscriber (pacer-lb on Pacer) is a registered client: its
+     * address keeps reserved connection slots (http_conn.c). */
+    http_stream_set_registered(c->st);
     /* Joining mid-turn: none of the turn's earlier events are c's. */
     c->own_turn = h->batch.len > 0;
     TAILQ_INSERT_TAIL(&h->clients, c, next);

@@ -297,6 +297,8 @@ static void handle_subscribe(struct master *m, struct rest_req *rq,
     id_uuid_string(fw->stream_id);
     http_add_header(req, "Mesos-Stream-Id", fw->stream_id);
     fw->stream = http_stream_start(req, 200, ct, fw_stream_closed, fw);
+    /* Its address keeps reserved connection slots (http_conn.c). */
+    http_stream_set_registered(fw->stream);
     fw->enc = enc;
     fw->recordio_wrapped = recordio;
     fw->unregistered_time = 0;

@@ -372,6 +372,8 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
     id_uuid_string(s->stream_id);
     http_add_header(req, "Mesos-Stream-Id", s->stream_id);
     s->stream = http_stream_start(req, 200, CT_PROTOBUF, slave_stream_closed, s);
+    /* Its address keeps reserved connection slots (http_conn.c). */
+    http_stream_set_registered(s->stream);
     slave_set_state(m, s, SLAVE_STATE_CONNECTED);
 
     Agora__Slave__Event ev = AGORA__SLAVE__EVENT__INIT;

@@ -3,12 +3,14 @@
 to HOST:PORT, sends half a request line on each and stalls, then watches
 for HOLD seconds which of them the server closes.
 
-    halfopen_client.py HOST PORT N OPEN_SECS HOLD_SECS
+    halfopen_client.py HOST PORT N OPEN_SECS HOLD_SECS [SOURCE_IP]
 
 Prints "ready <opened>" once the opening phase is over (N opened, OPEN_SECS
 spent, or connects failing), then at the end one JSON line:
 {"opened", "failed", "closed_by_server", "first_close", "last_close"}
-(times in seconds after "ready")."""
+(times in seconds after "ready"). SOURCE_IP: the address to connect from
+(another loopback address, 127.0.0.2, to be a peer other than the
+cluster's own daemons)."""
 import json
 import resource
 import select
@@ -16,10 +18,13 @@ import socket
 import sys
 import time
 
+IP_BIND_ADDRESS_NO_PORT = 24  # linux/in.h; not in Python's socket module
+
 
 def main():
     host, port, n, open_secs, hold = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
                                       float(sys.argv[4]), float(sys.argv[5]))
+    src = sys.argv[6] if len(sys.argv) > 6 else None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     socks = []
@@ -29,6 +34,12 @@ def main():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(0.5)
         try:
+            if src:
+                # The port is picked at connect time, from the whole
+                # 4-tuple: bind() alone would pick it among all ports of
+                # src, slowly and colliding with the other attacker.
+                s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                s.bind((src, 0))
             s.connect((host, port))
             s.send(b"GET /health HT")  # half a request line, then nothing
         except OSError:

@@ -2,7 +2,7 @@
  * test_http: common/http_server.c and http_client.c against each other,
  * in-process on one event_base: routing (404/405/HEAD/prefix), limits
  * (413), calls (normal, refused, cancelled), streams received by subs,
- * timeouts, and the lifetime rules (on_close exactly once, closing from
+ * timeouts, the connection caps and the body deadline, and the lifetime rules (on_close exactly once, closing from
  * inside callbacks).
  *
  * Every wait is bounded: run_until() spins the loop until a condition
@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -695,6 +697,83 @@ static void test_parse_hostport(void **state)
     assert_int_equal(http_parse_hostport("http://a,b:80/", 80, &h, &p), -1);
 }
 
+/* ------------------------------------------------------------ admission */
+
+/* A socket connected from src (another loopback address) to the server,
+ * with bytes sent on it. */
+static int raw_connect(const char *src, const char *bytes)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    inet_pton(AF_INET, src, &a.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    a.sin_port = htons((uint16_t)F.port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    if (bytes)
+        assert_true(send(fd, bytes, strlen(bytes), 0) > 0);
+    return fd;
+}
+
+/* Has the server closed fd (EOF or reset)? */
+static bool raw_closed(int fd)
+{
+    char b[256];
+    ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* --max_connections_per_peer=2: the third connection from 127.0.0.2 is
+ * closed at once, one from 127.0.0.3 stays; closing one makes room. */
+static void test_per_peer_cap(void **state)
+{
+    int fds[4], i, closed = 0;
+
+    (void)state;
+    http_server_set_limits(100, 2, 0);
+    for (i = 0; i < 3; i++)
+        fds[i] = raw_connect("127.0.0.2", "GET / HT");
+    fds[3] = raw_connect("127.0.0.3", "GET / HT");
+    run_until(raw_closed(fds[2]));
+    run_for(0.2);
+    for (i = 0; i < 4; i++)
+        closed += raw_closed(fds[i]);
+    assert_int_equal(closed, 1);
+    close(fds[0]);
+    run_for(0.1);
+    fds[0] = raw_connect("127.0.0.2", "GET / HT");
+    run_for(0.2);
+    assert_false(raw_closed(fds[0]));
+    for (i = 0; i < 4; i++)
+        close(fds[i]);
+    http_server_set_limits(0, 0, 0);
+}
+
+/* A body trickled a byte every 50 ms is cut at the body deadline (0.5 s),
+ * which the header timeout (reset by every byte) never would. */
+static void test_body_deadline(void **state)
+{
+    int fd;
+    double t0;
+
+    (void)state;
+    http_server_set_limits(0, 0, 0.5);
+    fd = raw_connect("127.0.0.1", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+    t0 = now_secs();
+    while (!raw_closed(fd) && now_secs() - t0 < 3) {
+        if (send(fd, "x", 1, MSG_NOSIGNAL) < 0)
+            break;
+        run_for(0.05);
+    }
+    assert_true(now_secs() - t0 > 0.4);
+    assert_true(now_secs() - t0 < 1.5);
+    close(fd);
+    http_server_set_limits(0, 0, HTTP_DEFAULT_BODY_TIMEOUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -708,6 +787,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_server_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sub_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_idle_then_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_peer_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_deadline, setup, teardown),
         cmocka_unit_test(test_parse_hostport),
     };
 
