@@ -30,6 +30,12 @@ def binary(name):
     return path
 
 
+class Hopeless(AssertionError):
+    """Raised by a wait_for condition that can never hold (the daemon it
+    waits for has exited): wait_for gives up at once instead of at its
+    deadline."""
+
+
 def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
     """Poll cond() until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -39,6 +45,8 @@ def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
             v = cond()
             if v:
                 return v
+        except Hopeless:
+            raise
         except Exception as e:  # the daemon may not answer yet
             last_exc = e
         time.sleep(interval)
@@ -87,8 +95,8 @@ class Daemon:
 
         def ready():
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.binary} exited with {self.proc.returncode}:\n"
-                                     + self.log())
+                raise Hopeless(f"{self.binary} exited with {self.proc.returncode}:\n"
+                               + self.log())
             if not os.path.exists(self.port_file):
                 return False
             with open(self.port_file) as f:
