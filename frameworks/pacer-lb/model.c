@@ -13,8 +13,12 @@
  *   task: id, state, host, ports, ipAddresses[].ipAddress,
  *         healthCheckResults[].alive/instanceId/taskId
  * Arrays keep their length (config.c counts ports and health checks).
- * A field absent from the input stays absent; values are shared with the
- * input (json_incref), not copied, so the input may be freed after.
+ * A field absent from the input stays absent. Values are copied, not
+ * shared with the input: the copy is allocated in one run after the
+ * parse, so once the input is freed its pages are whole and go back to
+ * the system (malloc_trim); shared strings and numbers would pin one
+ * live object in nearly every page of the parse (~100 MB RSS kept at
+ * 10,000 tasks).
  */
 #include "pacer_lb.h"
 
@@ -25,7 +29,7 @@ static json_t *pick(const json_t *src, const char *const *keys)
     for (; *keys != NULL; keys++) {
         json_t *v = json_object_get(src, *keys);
         if (v != NULL)
-            json_object_set(o, *keys, v);
+            json_object_set_new(o, *keys, json_deep_copy(v));
     }
     return o;
 }

@@ -165,7 +165,7 @@ void source_free(struct source *s);
 /* The lean copies pacer-lb keeps of Marathon's JSON (model.c lists the
  * fields): of a whole GET /v2/apps answer (NULL when it has no "apps"
  * array), of one app (json_null() when app is not an object), of one
- * task. The result shares values with its input; the caller decrefs. */
+ * task. A copy: the input may be freed after; the caller decrefs. */
 json_t *lbmodel_doc(const json_t *doc);
 json_t *lbmodel_app(const json_t *app);
 json_t *lbmodel_task(const json_t *task);
