@@ -2,8 +2,10 @@
  * pacer_lb: agora-pacer-lb's internal interfaces.
  *
  * source.c  follows Marathon's API: GET /v2/apps?embed=apps.tasks at start
- *           and after every relevant /v2/events event (coalesced), but
- *           task events patch the kept document instead (patch.c).
+ *           and on resync (parsed off the loop), then /v2/events: task
+ *           events patch the kept document (patch.c), deployment events
+ *           re-read only their apps (GET /v2/apps/<id>).
+ * model.c   the lean copy of that JSON pacer-lb keeps (fields it reads).
  * config.c  the pure part: apps JSON -> HAProxy configuration text.
  * reload.c  writes, validates (haproxy -c) and applies that text, owning
  *           the HAProxy master process (-W) it starts and reloads.
@@ -157,6 +159,16 @@ typedef void (*source_apps_fn)(const json_t *doc, void *arg);
 struct source *source_new(struct event_base *base, const char *urls, double resync_secs,
                           const char *credentials, source_apps_fn fn, void *arg, char **err);
 void source_free(struct source *s);
+
+/* ---------------------------------------------------------------- model.c */
+
+/* The lean copies pacer-lb keeps of Marathon's JSON (model.c lists the
+ * fields): of a whole GET /v2/apps answer (NULL when it has no "apps"
+ * array), of one app (json_null() when app is not an object), of one
+ * task. A copy: the input may be freed after; the caller decrefs. */
+json_t *lbmodel_doc(const json_t *doc);
+json_t *lbmodel_app(const json_t *app);
+json_t *lbmodel_task(const json_t *task);
 
 /* ---------------------------------------------------------------- patch.c */
 

@@ -67,6 +67,56 @@ static void test_basic_frontend_and_servers(void **state)
     assert_int_equal(st.servers, 2);
     free(t);
 }
+
+/* The kept model (model.c) renders as the whole answer does, without
+ * the fields pacer-lb never reads. */
+static void test_model_renders_the_same(void **state)
+{
+    (void)state;
+    struct lbcfg_opts o = opts;
+    o.http_port = 8088;
+    json_t *doc = lb_load(
+        "{'apps':["
+        "{'id':'/h','cmd':'sleep 1','env':{'A':'b'},'cpus':0.1,'instances':2,"
+        " 'version':'v2','versionInfo':{'lastConfigChangeAt':'v1','lastScalingAt':'v2'},"
+        " 'portDefinitions':[{'port':10001,'name':'http','protocol':'tcp'},{'port':10002}],"
+        " 'labels':{'HAPROXY_0_VHOST':'h.test','HAPROXY_1_MODE':'tcp'},"
+        " 'healthChecks':[{'protocol':'HTTP','portIndex':0,'path':'/','gracePeriodSeconds':3}],"
+        " 'tasks':["
+        "  {'id':'h.1','state':'TASK_RUNNING','host':'h1','ports':[31001,31002],'slaveId':'s',"
+        "   'stagedAt':'x','ipAddresses':[{'ipAddress':'127.0.0.1','protocol':'IPv4'}],"
+        "   'healthCheckResults':[{'alive':true,'consecutiveFailures':0,'taskId':'h.1'}]},"
+        "  {'id':'h.2','state':'TASK_RUNNING','host':'127.0.0.2','ports':[31003,31004],"
+        "   'healthCheckResults':[{'alive':false}]}]},"
+        "{'id':'/c','container':{'type':'DOCKER','docker':{'image':'i',"
+        "  'portMappings':[{'containerPort':80,'servicePort':10003}]}},"
+        " 'tasks':[{'id':'c.1','state':'TASK_RUNNING','host':'127.0.0.3','ports':[31005]}]},"
+        "{'id':'/m','container':{'portMappings':[{'containerPort':80,'servicePort':10004}]},"
+        " 'tasks':[{'id':'m.1','state':'TASK_STAGING','host':'127.0.0.4','ports':[31006]}]}]}");
+    json_t *lean = lbmodel_doc(doc);
+    assert_non_null(lean);
+    char *err = NULL;
+    char *a = lbcfg_render(doc, &o, NULL, &err);
+    char *b = lbcfg_render(lean, &o, NULL, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "server 127.0.0.1_31001 127.0.0.1:31001"));
+    assert_non_null(strstr(a, "server 127.0.0.3_31005 127.0.0.3:31005"));
+    char *dump = json_dumps(lean, JSON_SORT_KEYS);
+    assert_null(strstr(dump, "sleep"));
+    assert_null(strstr(dump, "slaveId"));
+    assert_null(strstr(dump, "IPv4"));
+    assert_null(strstr(dump, "gracePeriodSeconds"));
+    assert_null(strstr(dump, "lastScalingAt"));
+    assert_string_equal(lbcfg_app_version(json_array_get(json_object_get(lean, "apps"), 0)), "v1");
+    free(dump);
+    free(a);
+    free(b);
+    assert_null(lbmodel_doc(json_object_get(doc, "apps")));
+    json_decref(lean);
+    json_decref(doc);
+}
 /* clang-format on */
 
 static void test_group_filter(void **state)
@@ -417,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_bad_labels_excluded),
         cmocka_unit_test(test_vhost_path_sticky_balance),
         cmocka_unit_test(test_find_backend_and_version),
+        cmocka_unit_test(test_model_renders_the_same),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
