@@ -120,7 +120,7 @@ if [ -x /usr/sbin/haproxy ]; then
   done
   curl -sf "http://127.0.0.1:$sp/" >/dev/null \
     || { echo "/hello does not answer through HAProxy on 127.0.0.1:$sp; see $RUN/lb.log" >&2; exit 1; }
-  lb_line="  through HAProxy (pacer-lb): http://127.0.0.1:$sp/   (pacer-lb status: http://127.0.0.1:$lb/status)"
+  lb_line="  through HAProxy (pacer-lb): http://127.0.0.1:$sp/   (pacer-lb status: http://127.0.0.1:$lb/status, HAProxy stats: http://127.0.0.1:9090/haproxy?stats)"
 fi
 
 cat <<MSG

@@ -677,6 +677,15 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
                "    timeout queue 30s\n");
     if (o->state_file != NULL)
         fputs("    load-server-state-from-file global\n", f);
+    if (o->stats_port > 0)
+        fprintf(f,
+                "\nlisten stats\n"
+                "    bind %s:%d\n"
+                "    mode http\n"
+                "    stats enable\n"
+                "    stats uri /haproxy?stats\n"
+                "    monitor-uri /_haproxy_health_check\n",
+                o->bind, o->stats_port);
     /* The shared HTTP frontend (VHOST and PATH): the first matching rule
      * wins, so a host with paths comes before paths on any host, which
      * come before a whole host (marathon-lb puts PATH backends first). */

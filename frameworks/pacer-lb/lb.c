@@ -698,6 +698,7 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     lb->opts.state_file = lb->state_path;
     lb->drain_secs = f->drain_secs;
     lb->opts.http_port = f->http_port;
+    lb->opts.stats_port = f->stats_port;
     lb->http_port = f->http_port;
     lb->exclude = json_object();
     lb->opts.exclude = lb->exclude;

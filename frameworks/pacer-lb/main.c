@@ -39,6 +39,9 @@ static const struct flag flag_table[] = {
     { "http_port", FLAG_INT, &flags.http_port, "80",
       "port of the shared HTTP frontend routing HAPROXY_n_VHOST by Host header (0: none)" },
     { "maxconn", FLAG_INT, &flags.maxconn, "2000", "HAProxy's global maxconn" },
+    { "stats_port", FLAG_INT, &flags.stats_port, "9090",
+      "HAProxy's stats page on --bind (marathon-lb's: /haproxy?stats, and "
+      "/_haproxy_health_check); 0: none" },
     { "ip", FLAG_STRING, &flags.ip, "127.0.0.1", "address of /health and /metrics" },
     { "port", FLAG_INT, &flags.port, "9091", "port of /health and /metrics (0 = any free port)" },
     { "work_dir", FLAG_STRING, &flags.work_dir, "/tmp/agora-pacer-lb",
@@ -65,6 +68,10 @@ static int on_start(struct daemon *d, void *arg, char **err)
 
     if (flags.maxconn <= 0) {
         *err = xasprintf("--maxconn: %d is not positive", flags.maxconn);
+        return -1;
+    }
+    if (flags.stats_port < 0 || flags.stats_port > 65535) {
+        *err = xasprintf("--stats_port: %d is not a port (0: none)", flags.stats_port);
         return -1;
     }
     if (daemon_on_signal(d, SIGCHLD, on_sigchld) != 0) {

@@ -44,6 +44,7 @@ struct pacer_lb_flags {
     double drain_secs;           /* a leaving server drains this long before del server */
     int port;                    /* pacer-lb's own HTTP port (0: any) */
     int http_port;               /* shared HTTP frontend of HAPROXY_n_VHOST apps (0: none) */
+    int stats_port;              /* HAProxy's stats page (0: none) */
 };
 
 /* ---------------------------------------------------------------- config.c */
@@ -60,6 +61,9 @@ struct lbcfg_opts {
     const char *state_file;
     /* The shared HTTP frontend of HAPROXY_n_VHOST apps (0: none). */
     int http_port;
+    /* HAProxy's stats page on bind:stats_port, marathon-lb's "listen
+     * stats" (/haproxy?stats, /_haproxy_health_check); 0: none. */
+    int stats_port;
     /* Backends to leave out, by name: {"reason": why, "version": the
      * lbcfg_app_version HAProxy refused (absent: any)}; the app is tried
      * again once its configuration changes. NULL: none. */

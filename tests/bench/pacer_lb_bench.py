@@ -370,7 +370,7 @@ class Run:
         self.lb = self.procs.start("agora-pacer-lb", [
             os.path.join(self.a.build, "bin", "agora-pacer-lb"), f"--marathon={self.b.url}",
             f"--haproxy_config={self.cfg}", f"--haproxy_socket={d}/haproxy.sock",
-            f"--haproxy_bin={self.a.haproxy}", "--bind=127.0.0.1", "--port=0",
+            f"--haproxy_bin={self.a.haproxy}", "--bind=127.0.0.1", "--port=0", "--stats_port=0",
             f"--port_file={d}/port", f"--work_dir={d}", "--log_level=info"],
             os.path.join(d, "log"))
         self.lb_url = f"http://127.0.0.1:{read_port(f'{d}/port', self.lb)}"

@@ -102,14 +102,14 @@ def running_lb(marathons, tmp_path, extra=(), scheme="http"):
     take its HAProxy down."""
     assert os.access(HAPROXY, os.X_OK), "haproxy is not installed (deploy/install-deps.sh)"
     cfg = str(tmp_path / "haproxy.cfg")
-    [http_port] = free_ports(1)
+    http_port, stats_port = free_ports(2)
     urls = ",".join(f"{scheme}://127.0.0.1:{p}" for p in marathons)
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
                [f"--marathon={urls}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={tmp_path / 'lb.sock'}", "--group=external",
                 "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--maxconn=2000",
-                f"--http_port={http_port}"] + list(extra))
-    d.cfg, d.http_port = cfg, http_port
+                f"--http_port={http_port}", f"--stats_port={stats_port}"] + list(extra))
+    d.cfg, d.http_port, d.stats_port = cfg, http_port, stats_port
     d.start()
     try:
         yield d
@@ -170,6 +170,12 @@ def test_app_reached_through_haproxy(pc, lb):
              10, what="both tasks in the configuration")
     text = config(lb)
     assert f"frontend {name}\n    bind 127.0.0.1:{sp}\n    mode http\n" in text
+    # marathon-lb's stats page and health check, on --stats_port.
+    stats = f"http://127.0.0.1:{lb.stats_port}"
+    r = requests.get(stats + "/haproxy?stats;csv", timeout=5)
+    assert r.status_code == 200 and f"\n{name},FRONTEND," in r.text, r.text[:2000]
+    assert f"\n{name},BACKEND," in r.text, r.text[:2000]
+    assert requests.get(stats + "/_haproxy_health_check", timeout=5).status_code == 200
     masters = haproxy_masters(lb)
     assert len(masters) == 1, f"pacer-lb's haproxy masters: {masters}"
     for _ in range(4):  # both backends serve (roundrobin)
@@ -382,7 +388,7 @@ def test_restart_attached_without_reload(pc, tmp_path):
     d = Daemon("agora-pacer-lb", str(tmp_path / "lb"),
                [f"--marathon=http://127.0.0.1:{pc.pacer.port}", f"--haproxy_config={cfg}",
                 f"--haproxy_socket={sock}", f"--haproxy_master_socket={msock}",
-                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}"])
+                "--bind=127.0.0.1", f"--haproxy_bin={HAPROXY}", "--stats_port=0"])
     d.cfg = cfg
     try:
         wait_for(lambda: os.path.exists(sock), 10, what="haproxy's admin socket")

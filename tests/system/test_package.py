@@ -336,7 +336,7 @@ def test_installed(debs, system_install, tmp_path):
                  20, what="Pacer subscribed")
 
         lb, _ = as_unit("agora-pacer-lb", f"{tmp}/lb", f"--marathon={pacer.url}",
-                        "--http_port=0")
+                        "--http_port=0", "--stats_port=0")
         daemons.append(lb.start())
         wait_for(lambda: requests.get(lb.url + "/health", timeout=5).status_code == 200, 20,
                  what="pacer-lb healthy")
