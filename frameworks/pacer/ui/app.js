@@ -281,7 +281,11 @@ function viewApp(id) {
   const c = counts(app);
   const deps = deploymentsOf(state.deployments, id);
   const q = queueEntry(state.queue, id);
-  const scaleInput = h('input', { type: 'number', min: 0, step: 1, id: 'scale-n', value: app.instances, 'aria-label': 'Instances wanted' });
+  // What the user typed survives a redraw (the click on Scale moves the
+  // focus first, and the redraw that was held back runs before the click).
+  const typed = scaleDraft && scaleDraft.id === id ? scaleDraft.value : null;
+  const scaleInput = h('input', { type: 'number', min: 0, step: 1, id: 'scale-n', value: typed ?? app.instances, 'aria-label': 'Instances wanted',
+    oninput: (e) => { scaleDraft = { id, value: e.target.value }; } });
   const failure = app.lastTaskFailure;
   return [
     h('nav', { class: 'crumbs page-crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/apps' }, 'Apps'), h('span', { class: 'sep' }, '/'), h('span', {}, id)),
@@ -290,7 +294,7 @@ function viewApp(id) {
       h('span', { class: 'muted', id: 'app-counts' }, (app.healthChecks || []).length
         ? `${c.running} running · ${c.healthy} healthy · ${c.target} wanted` : `${c.running} running · ${c.target} wanted`)),
     h('section', { class: 'toolbar', 'aria-label': 'Actions' },
-      h('form', { class: 'scale', onsubmit: (e) => { e.preventDefault(); scale(id, Number(scaleInput.value)); } },
+      h('form', { class: 'scale', onsubmit: (e) => { e.preventDefault(); scaleDraft = null; scale(id, Number(scaleInput.value)); } },
         h('label', { for: 'scale-n' }, 'Instances'), scaleInput,
         h('button', { class: 'btn btn-primary', type: 'submit', id: 'scale-btn' }, 'Scale')),
       h('div', { class: 'btn-row' },
@@ -490,6 +494,7 @@ function refocus(id, caret) {
   i.setSelectionRange(at, at);
 }
 let pendingDraw = false;
+let scaleDraft = null; // {id, value}: the scale box's value the user typed, not yet sent
 document.addEventListener('focusout', () => { if (pendingDraw) { pendingDraw = false; setTimeout(draw, 0); } });
 
 // ------------------------------------------------------------ data
