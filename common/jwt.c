@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "mem.h"
+#include "pbjson.h"
 #include "timeutil.h"
 
 #define JWT_MAX_TOKEN 8192
@@ -85,8 +86,9 @@ int jwt_set_key_file(const char *path, char **err)
     return rc;
 }
 
-/* base64url without padding -> bytes (malloc'd, NUL-terminated for JSON);
- * NULL on a character outside the alphabet or an impossible length. */
+/* base64url without padding -> bytes (malloc'd), through pbjson's strict
+ * standard-base64 decoder; NULL on a character outside the alphabet or an
+ * impossible length. */
 static unsigned char *b64url_decode(const char *s, size_t len, size_t *out_len)
 {
     if (len % 4 == 1)
@@ -95,41 +97,27 @@ static unsigned char *b64url_decode(const char *s, size_t len, size_t *out_len)
     char *t = xmalloc(padded + 1);
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-            free(t);
+        if (c == '+' || c == '/' || c == '=' || c == '\0') {
+            free(t); /* not base64url */
             return NULL;
         }
-        t[i] = c;
+        t[i] = c == '-' ? '+' : c == '_' ? '/' : c;
     }
-    for (size_t i = len; i < padded; i++)
-        t[i] = '=';
+    memset(t + len, '=', padded - len);
     t[padded] = '\0';
-    unsigned char *out = xmalloc(padded / 4 * 3 + 1);
-    int n = padded ? EVP_DecodeBlock(out, (unsigned char *)t, (int)padded) : 0;
+    unsigned char *out = pbjson_base64_decode(t, out_len);
     free(t);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    /* EVP_DecodeBlock counts the padding as zero bytes. */
-    n -= (int)(padded - len);
-    out[n] = '\0';
-    *out_len = (size_t)n;
     return out;
 }
 
 static char *b64url_encode(const unsigned char *b, size_t len)
 {
-    char *out = xmalloc((len + 2) / 3 * 4 + 1);
-    int n = EVP_EncodeBlock((unsigned char *)out, b, (int)len);
+    char *out = pbjson_base64_encode(b, len);
+    size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '=')
         n--;
     out[n] = '\0';
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (out[i] == '+')
             out[i] = '-';
         else if (out[i] == '/')
