@@ -147,6 +147,47 @@ static void test_greedy_and_suffix(void **state)
     assert_int_equal(m->r, REST_MATCH_NOT_FOUND);
 }
 
+/* A path of thousands of segments: the greedy id and the task id are right,
+ * the values fit the documented buffer (strlen + 1 + REST_MAX_PARAMS) with
+ * slashes collapsed, and no route is mistaken for another. */
+static void test_many_segments(void **state)
+{
+    enum { SEGS = 4000 };
+    size_t cap = 3 * SEGS + 64;
+    char *path = xmalloc(cap), *want = xmalloc(cap), *buf;
+    size_t n = 0, w = 0;
+    struct rest_param params[REST_MAX_PARAMS];
+    const struct rest_route *route;
+    int np;
+    char allow[128];
+
+    (void)state;
+    n += (size_t)snprintf(path, cap, "/v2/apps");
+    for (int i = 0; i < SEGS; i++) {
+        n += (size_t)snprintf(path + n, cap - n, i % 7 == 0 ? "//a" : "/a");
+        w += (size_t)snprintf(want + w, cap - w, i == 0 ? "a" : "/a");
+    }
+    snprintf(path + n, cap - n, "/tasks/t9");
+    buf = xmalloc(strlen(path) + 1 + REST_MAX_PARAMS);
+    assert_int_equal(rest_table_match(marathon, NMARATHON, "DELETE", path, &route, params, &np, buf,
+                                      allow, sizeof(allow)),
+                     REST_MATCH_OK);
+    assert_ptr_equal(route->fn, h_task);
+    struct rest_req rq = { 0 };
+    memcpy(rq.params, params, sizeof(rq.params));
+    rq.nparams = np;
+    assert_string_equal(rest_param(&rq, "id"), want);
+    assert_string_equal(rest_param(&rq, "task_id"), "t9");
+    /* GET has only the bare greedy route for it: the whole rest is the id. */
+    assert_int_equal(rest_table_match(marathon, NMARATHON, "GET", path, &route, params, &np, buf,
+                                      allow, sizeof(allow)),
+                     REST_MATCH_OK);
+    assert_ptr_equal(route->fn, h_app);
+    free(buf);
+    free(want);
+    free(path);
+}
+
 static void test_slashes(void **state)
 {
     struct m *m;
@@ -829,6 +870,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_greedy_and_suffix),
+        cmocka_unit_test(test_many_segments),
         cmocka_unit_test(test_slashes),
         cmocka_unit_test(test_404_405),
         cmocka_unit_test(test_negotiate),
