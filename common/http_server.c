@@ -184,13 +184,18 @@ const char *http_req_path(struct evhttp_request *req)
     raw = uri ? evhttp_uri_get_path(uri) : NULL;
     if (raw == NULL || *raw == '\0')
         raw = "/";
-    decoded = evhttp_uridecode(raw, 0, NULL);
+    size_t len;
+    decoded = evhttp_uridecode(raw, 0, &len);
     if (decoded == NULL)
         return "/";
     /* Kept on the request so its lifetime is the request's. A decoded
-     * path holding CR/LF is refused by evhttp_add_header; such a path is
-     * never a real route, so "/" (which then 404s or lists) is fine. */
-    if (evhttp_add_header(in, HDR_PATH, decoded) < 0) {
+     * path holding CR/LF is refused by evhttp_add_header, one holding a NUL
+     * ("%00") or not starting with '/' (evhttp takes "GET x HTTP/1.1") would
+     * be cut or unanchored (fuzz_http: an empty path read before its first
+     * byte); such a path is never a real route, so "/" (which then 404s or
+     * lists) is fine. */
+    if (strlen(decoded) != len || decoded[0] != '/' ||
+        evhttp_add_header(in, HDR_PATH, decoded) < 0) {
         free(decoded);
         return "/";
     }

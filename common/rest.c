@@ -668,7 +668,7 @@ static bool rest_static_serve(struct rest_server *rs, struct evhttp_request *req
     }
     if ((mt->flags & REST_LEADER_ONLY) && !rest_leader_check(rs, req))
         return true;
-    if (rel[0] == '\0' && path[strlen(path) - 1] != '/') {
+    if (rel[0] == '\0' && (path[0] == '\0' || path[strlen(path) - 1] != '/')) {
         /* "/ui" -> "/ui/": the page's relative URLs need the slash. */
         const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
         const char *q = uri ? evhttp_uri_get_query(uri) : NULL;

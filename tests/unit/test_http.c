@@ -348,6 +348,11 @@ static void test_404_405(void **state)
     call(&r, "GET", "/echo", NULL, 0);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST, PATCH");
+
+    /* A "%00" does not cut the path short into another route ("/q x"):
+     * such a path is no route at all. */
+    call(&r, "GET", "/q%20x%00/y?key=a", NULL, 0);
+    assert_int_equal(r.status, 404);
     result_reset(&r);
 }
 
