@@ -56,6 +56,7 @@ struct fe {
     char *name;
     const char *app_id; /* borrowed from the document */
     int port;
+    size_t port_index;   /* i of HAPROXY_<i>_... */
     const char *mode;    /* "http" or "tcp" */
     char *bind;          /* address, IPv6 in brackets */
     const char *balance; /* a dynamic algorithm */
@@ -63,7 +64,12 @@ struct fe {
     bool sticky;         /* HAPROXY_<i>_STICKY: cookies, changed by reload */
     char **vhosts;       /* HAPROXY_<i>_VHOST */
     size_t nvhosts;
-    char *paths;    /* HAPROXY_<i>_PATH, space separated; NULL: none */
+    char *paths;        /* HAPROXY_<i>_PATH, space separated; NULL: none */
+    char *ssl_cert;     /* {sslCert}: " ssl crt <path>..." or "" */
+    char *bind_options; /* {bindOptions}: " <HAPROXY_<i>_BIND_OPTIONS>" or "" */
+    /* HAPROXY_<i>_<template> labels (borrowed; NULL: the operator's or the
+     * default), checked when the port was added. */
+    const char *tmpl[LBTMPL_COUNT];
     char **servers; /* "server <name> <addr>:<port>" lines */
     size_t nservers;
 };
@@ -249,6 +255,26 @@ static bool safe_token(const char *s)
     return true;
 }
 
+/* A file path safe to paste (no blanks, quotes, '#', braces). */
+static bool safe_path(const char *s)
+{
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && !strchr("./-_:+@=", *s))
+            return false;
+    }
+    return true;
+}
+
+/* Words safe to paste on one line: printable, no '#', quotes or braces. */
+static bool safe_words(const char *s)
+{
+    for (; *s; s++) {
+        if (!isprint((unsigned char)*s) || strchr("#\"'{}\\", *s))
+            return false;
+    }
+    return true;
+}
+
 static void add_servers(struct fe *fe, const json_t *app, size_t i)
 {
     const json_t *tasks = json_object_get(app, "tasks");
@@ -411,6 +437,8 @@ static void fe_cleanup(struct fe *fe)
         free(fe->vhosts[k]);
     free(fe->vhosts);
     free(fe->paths);
+    free(fe->ssl_cert);
+    free(fe->bind_options);
     free(fe->bind);
     free(fe->name);
 }
@@ -526,6 +554,48 @@ static char *port_settings(const json_t *app, size_t i, const struct lbcfg_opts 
         fe->hashed = balances[k].hashed;
     }
 
+    /* marathon-lb's: certificates (comma list of files) and bind options
+     * pasted into the frontend's bind line; HAProxy checks what they say. */
+    v = port_label(app, i, "SSL_CERT", key, sizeof(key));
+    if (v != NULL && *v) {
+        char *copy = xstrdup(v), *save = NULL, *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        if (f == NULL)
+            abort();
+        fputs(" ssl", f);
+        for (char *c = strtok_r(copy, ",", &save); c != NULL; c = strtok_r(NULL, ",", &save)) {
+            while (*c == ' ')
+                c++;
+            if (*c != '/' || !safe_path(c)) {
+                fclose(f);
+                free(out);
+                char *why = xasprintf("%s '%s': '%s' is not an absolute file path", key, v, c);
+                free(copy);
+                return why;
+            }
+            fprintf(f, " crt %s", c);
+        }
+        fclose(f);
+        free(copy);
+        fe->ssl_cert = out;
+    }
+    v = port_label(app, i, "BIND_OPTIONS", key, sizeof(key));
+    if (v != NULL && *v) {
+        if (!safe_words(v))
+            return xasprintf("%s '%s' holds a character that is not allowed there (a line "
+                             "break, '#', a quote or a brace)",
+                             key, v);
+        fe->bind_options = xasprintf(" %s", v);
+    }
+    for (int t = 0; t < LBTMPL_COUNT; t++) {
+        if (lbtmpl_per_app((enum lbtmpl_id)t)) {
+            char tkey[80];
+            snprintf(tkey, sizeof(tkey), "HAPROXY_%zu_%s", i, lbtmpl_name((enum lbtmpl_id)t));
+            fe->tmpl[t] = label(app, tkey);
+        }
+    }
+
     v = port_label(app, i, "STICKY", key, sizeof(key));
     if (v != NULL) {
         int b = label_bool(v);
@@ -536,6 +606,81 @@ static char *port_settings(const json_t *app, size_t i, const struct lbcfg_opts 
         fe->sticky = b == 1;
     }
     return NULL;
+}
+
+/* One template of fe's into f: the app's label, else the operator's or
+ * the default. -1 and *err (naming the label) when the label's text is
+ * refused. */
+static int fe_template(FILE *f, const struct fe *fe, size_t i, const struct lbcfg_opts *o,
+                       enum lbtmpl_id id, const char *own, char **err)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", fe->port);
+    const struct lbtmpl_var vars[] = {
+        { "backend", fe->name },
+        { "servicePort", port },
+        { "bindAddr", fe->bind },
+        { "mode", fe->mode },
+        { "balance", fe->balance },
+        { "appId", fe->app_id },
+        { "sslCert", fe->ssl_cert != NULL ? fe->ssl_cert : "" },
+        { "bindOptions", fe->bind_options != NULL ? fe->bind_options : "" },
+    };
+    /* Only the frontend's head has the bind line's variables. */
+    size_t n = id == LBTMPL_FRONTEND_HEAD ? 8 : 6;
+    if (fe->tmpl[id] == NULL)
+        return lbtmpl_expand(f, lbtmpl_get(o->templates, id), vars, n, NULL, err);
+    char *e = NULL;
+    if (lbtmpl_expand(f, fe->tmpl[id], vars, n, own, &e) == 0)
+        return 0;
+    *err = xasprintf("HAPROXY_%zu_%s: %s", i, lbtmpl_name(id), e);
+    free(e);
+    return -1;
+}
+
+/* fe's frontend and backend, all but the servers. -1 and *err when one of
+ * the app's templates is refused (nothing usable written then). */
+static int fe_sections(FILE *f, const struct fe *fe, const struct lbcfg_opts *o, char **err)
+{
+    size_t i = fe->port_index;
+    char *own_fe = xasprintf("frontend %s", fe->name), *own_be = xasprintf("backend %s", fe->name);
+    int rc = fe_template(f, fe, i, o, LBTMPL_FRONTEND_HEAD, own_fe, err);
+    /* keep-alive clients are told to close during a reload */
+    if (rc == 0 && strcmp(fe->mode, "http") == 0)
+        fputs("    option idle-close-on-response\n", f);
+    if (rc == 0)
+        rc = fe_template(f, fe, i, o, LBTMPL_FRONTEND_BACKEND_GLUE, "", err);
+    if (rc == 0)
+        rc = fe_template(f, fe, i, o, LBTMPL_BACKEND_HEAD, own_be, err);
+    if (rc == 0 && fe->hashed)
+        fputs("    hash-type consistent\n", f);
+    if (rc == 0 && fe->sticky)
+        rc = fe_template(f, fe, i, o, LBTMPL_BACKEND_STICKY_OPTIONS, "", err);
+    /* Per backend rather than in defaults: HAPROXY_HEAD may be replaced. */
+    if (rc == 0 && o->state_file != NULL)
+        fputs("    load-server-state-from-file global\n", f);
+    free(own_fe);
+    free(own_be);
+    return rc;
+}
+
+/* Are fe's label templates usable? NULL, or why not (caller frees). */
+static char *fe_templates_refused(const struct fe *fe, const struct lbcfg_opts *o)
+{
+    bool any = false;
+    for (int t = 0; t < LBTMPL_COUNT; t++)
+        any |= fe->tmpl[t] != NULL;
+    if (!any)
+        return NULL;
+    char *out = NULL, *err = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        abort();
+    fe_sections(f, fe, o, &err);
+    fclose(f);
+    free(out);
+    return err;
 }
 
 static void add_app(struct fe_list *l, const json_t *app, const struct lbcfg_opts *o,
@@ -592,8 +737,10 @@ static void add_app(struct fe_list *l, const json_t *app, const struct lbcfg_opt
             l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
         }
         struct fe *fe = &l->v[l->n];
-        *fe = (struct fe){ .name = name, .app_id = id, .port = port };
+        *fe = (struct fe){ .name = name, .app_id = id, .port = port, .port_index = i };
         why = port_settings(app, i, o, fe);
+        if (why == NULL)
+            why = fe_templates_refused(fe, o);
         if (why == NULL)
             why = excluded_by(o, fe->name, app);
         if (why != NULL) {
@@ -655,28 +802,25 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
     FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         abort();
-    fprintf(f,
-            "# Written by agora-pacer-lb from Marathon's /v2/apps; do not edit.\n"
-            "global\n"
-            "    maxconn %d\n"
-            "    hard-stop-after 30s\n",
-            o->maxconn);
+    char maxconn[16], http_port[16];
+    snprintf(maxconn, sizeof(maxconn), "%d", o->maxconn);
+    snprintf(http_port, sizeof(http_port), "%d", o->http_port);
+    const struct lbtmpl_var head_vars[] = { { "maxconn", maxconn } };
+    const struct lbtmpl_var http_vars[] = { { "bindAddr", o->bind }, { "httpPort", http_port } };
+    char *terr = NULL;
+    fputs("# Written by agora-pacer-lb from Marathon's /v2/apps; do not edit.\n", f);
+    /* The operator's templates were checked when they were loaded. */
+    if (lbtmpl_expand(f, lbtmpl_get(o->templates, LBTMPL_HEAD), head_vars, 1, NULL, &terr) != 0)
+        goto template_failed;
+    /* What pacer-lb needs whatever HAPROXY_HEAD says: a second global
+     * section adds to the first. */
+    if (o->stats_socket != NULL || o->state_file != NULL)
+        fputs("\nglobal\n", f);
     if (o->stats_socket != NULL)
         fprintf(f, "    stats socket %s mode 600 level admin expose-fd listeners\n",
                 o->stats_socket);
     if (o->state_file != NULL)
         fprintf(f, "    server-state-file %s\n", o->state_file);
-    fprintf(f, "\n"
-               "defaults\n"
-               "    mode tcp\n"
-               "    option redispatch 1\n"
-               "    retries 3\n"
-               "    timeout connect 5s\n"
-               "    timeout client 60s\n"
-               "    timeout server 60s\n"
-               "    timeout queue 30s\n");
-    if (o->state_file != NULL)
-        fputs("    load-server-state-from-file global\n", f);
     if (o->stats_port > 0)
         fprintf(f,
                 "\nlisten stats\n"
@@ -693,12 +837,10 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
     for (size_t k = 0; k < l.n; k++)
         routed |= l.v[k].nvhosts > 0 || l.v[k].paths != NULL;
     if (routed && o->http_port > 0) {
-        fprintf(f,
-                "\nfrontend " LBCFG_HTTP_FRONTEND "\n"
-                "    bind %s:%d\n"
-                "    mode http\n"
-                "    option idle-close-on-response\n",
-                o->bind, o->http_port);
+        if (lbtmpl_expand(f, lbtmpl_get(o->templates, LBTMPL_HTTP_FRONTEND_HEAD), http_vars, 2,
+                          NULL, &terr) != 0)
+            goto template_failed;
+        fputs("    option idle-close-on-response\n", f);
         for (int pass = 0; pass < 3; pass++) {
             for (size_t k = 0; k < l.n; k++) {
                 const struct fe *fe = &l.v[k];
@@ -711,22 +853,9 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
     }
     for (size_t k = 0; k < l.n; k++) {
         struct fe *fe = &l.v[k];
-        fprintf(f,
-                "\nfrontend %s\n"
-                "    bind %s:%d\n"
-                "    mode %s\n"
-                "%s"
-                "    default_backend %s\n"
-                "\nbackend %s\n"
-                "    mode %s\n"
-                "    balance %s\n"
-                "%s%s",
-                fe->name, fe->bind, fe->port, fe->mode,
-                /* keep-alive clients are told to close during a reload */
-                strcmp(fe->mode, "http") == 0 ? "    option idle-close-on-response\n" : "",
-                fe->name, fe->name, fe->mode, fe->balance,
-                fe->hashed ? "    hash-type consistent\n" : "",
-                fe->sticky ? "    cookie mesosphere_server_id insert indirect nocache\n" : "");
+        /* An app's own templates were checked when it was added. */
+        if (fe_sections(f, fe, o, &terr) != 0)
+            goto template_failed;
         for (size_t s = 0; s < fe->nservers; s++)
             fputs(fe->servers[s], f);
         st.servers += (unsigned)fe->nservers;
@@ -738,4 +867,15 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
     if (stats != NULL)
         *stats = st;
     return text;
+
+template_failed:
+    /* Not reached: every template in use passed the same expansion. */
+    *err = xasprintf("template: %s", terr);
+    free(terr);
+    for (size_t k = 0; k < l.n; k++)
+        fe_cleanup(&l.v[k]);
+    free(l.v);
+    fclose(f);
+    free(text);
+    return NULL;
 }

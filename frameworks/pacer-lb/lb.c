@@ -52,6 +52,7 @@ struct drain {
 struct pacer_lb {
     struct daemon *d;
     struct lbcfg_opts opts;
+    struct lbtmpl *templates; /* --templates_dir; NULL: the defaults */
     char *config_path, *state_path;
     char *admin_socket, *master_socket;
     double drain_secs;
@@ -680,6 +681,14 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
     lb->opts.group = f->group;
     lb->opts.bind = f->bind;
     lb->opts.maxconn = f->maxconn;
+    if (f->templates_dir != NULL) {
+        lb->templates = lbtmpl_load(f->templates_dir, err);
+        if (lb->templates == NULL)
+            goto fail;
+        log_info("templates: %zu of %s replace the defaults", lbtmpl_count(lb->templates),
+                 f->templates_dir);
+        lb->opts.templates = lb->templates;
+    }
     if (f->haproxy_config != NULL) {
         lb->config_path = xstrdup(f->haproxy_config);
     } else {
@@ -777,5 +786,6 @@ void pacer_lb_free(struct pacer_lb *lb)
     free(lb->config_path);
     free(lb->admin_socket);
     free(lb->master_socket);
+    lbtmpl_free(lb->templates);
     free(lb);
 }

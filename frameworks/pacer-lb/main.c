@@ -31,6 +31,9 @@ static const struct flag flag_table[] = {
     { "haproxy_master_socket", FLAG_STRING, &flags.haproxy_master_socket, NULL,
       "attach to the HAProxy of this master CLI socket instead of starting one (it keeps "
       "running when pacer-lb stops)" },
+    { "templates_dir", FLAG_STRING, &flags.templates_dir, NULL,
+      "directory of marathon-lb templates (files HAPROXY_HEAD, HAPROXY_FRONTEND_HEAD, "
+      "HAPROXY_BACKEND_HEAD, ...) replacing the defaults; docs/pacer-lb.md lists them" },
     { "group", FLAG_STRING, &flags.group, "external",
       "HAPROXY_GROUP served (apps without the label are in \"external\"); * for all" },
     { "bind", FLAG_STRING, &flags.bind, "127.0.0.1", "address the frontends bind" },

@@ -34,6 +34,7 @@ struct pacer_lb_flags {
     char *haproxy_socket;        /* HAProxy's admin socket; "<it>.master" is -S */
     char *haproxy_bin;           /* /usr/sbin/haproxy */
     char *haproxy_master_socket; /* attach to this running HAProxy's master CLI */
+    char *templates_dir;         /* HAPROXY_<name> files replacing the defaults */
     char *group;                 /* HAPROXY_GROUP to serve; "*" for all */
     char *bind;                  /* address frontends bind */
     char *ip;                    /* address of pacer-lb's own HTTP server */
@@ -46,6 +47,44 @@ struct pacer_lb_flags {
     int http_port;               /* shared HTTP frontend of HAPROXY_n_VHOST apps (0: none) */
     int stats_port;              /* HAProxy's stats page (0: none) */
 };
+
+/* ------------------------------------------------------------- templates.c */
+
+/* The configuration's replaceable pieces, marathon-lb's names
+ * (HAPROXY_<name>); docs/pacer-lb.md lists their variables. */
+enum lbtmpl_id {
+    LBTMPL_HEAD,                   /* global and defaults */
+    LBTMPL_HTTP_FRONTEND_HEAD,     /* the shared frontend of VHOST/PATH */
+    LBTMPL_FRONTEND_HEAD,          /* per app port: its frontend */
+    LBTMPL_FRONTEND_BACKEND_GLUE,  /* the frontend's line naming its backend */
+    LBTMPL_BACKEND_HEAD,           /* per app port: its backend */
+    LBTMPL_BACKEND_STICKY_OPTIONS, /* HAPROXY_<i>_STICKY's cookie line */
+    LBTMPL_COUNT
+};
+struct lbtmpl_var {
+    const char *name, *value;
+};
+struct lbtmpl;
+
+/* DIR/HAPROXY_<name> for each template present there, each checked;
+ * NULL and *err (naming the file) when one cannot be read or used. */
+struct lbtmpl *lbtmpl_load(const char *dir, char **err);
+void lbtmpl_free(struct lbtmpl *t);
+size_t lbtmpl_count(const struct lbtmpl *t); /* how many the dir replaced */
+const char *lbtmpl_name(enum lbtmpl_id id);  /* "BACKEND_HEAD" */
+bool lbtmpl_per_app(enum lbtmpl_id id);      /* may a label replace it? */
+/* The text in use: the dir's, else the default (t may be NULL). */
+const char *lbtmpl_get(const struct lbtmpl *t, enum lbtmpl_id id);
+/* Write template t with vars to f, normalised (sections at column 0,
+ * other lines indented four spaces). own_section NULL: the operator's
+ * text, anything goes; "": an app's text that may open no section; else
+ * an app's text whose first line must be exactly own_section ("backend
+ * x_80") and that opens no other. -1 and *err, nothing written, on an
+ * unknown variable, a stray brace or a section refused. */
+int lbtmpl_expand(FILE *f, const char *t, const struct lbtmpl_var *vars, size_t nvars,
+                  const char *own_section, char **err);
+/* Expand text as template id with sample values: 0, or -1 and *err. */
+int lbtmpl_check(enum lbtmpl_id id, const char *text, char **err);
 
 /* ---------------------------------------------------------------- config.c */
 
@@ -71,6 +110,8 @@ struct lbcfg_opts {
     /* When not NULL, every app port left out is appended to this array as
      * {"app", "port_index", "backend", "reason"}. */
     json_t *excluded_out;
+    /* --templates_dir's templates; NULL: the defaults. */
+    const struct lbtmpl *templates;
 };
 
 /* What one render produced, for logs and metrics. */

@@ -702,3 +702,69 @@ def test_http_port_taken(pc, lb, tmp_path):
     wait_for(lambda: by_host(lb, "vh.test", n=10) == task_ports(pc, "vh"), 30, interval=0.2,
              what="both instances routed by host once the port is free")
     assert status(lb)["http_frontend"] == {"port": lb.http_port, "error": None}
+
+
+def test_templates_dir_and_template_labels(pc, tmp_path):
+    """--templates_dir's marathon-lb templates replace the defaults for
+    every app (HAPROXY_HEAD adds an operator's listen section, with {{ }}
+    for HAProxy's braces; HAPROXY_BACKEND_HEAD a response header), an
+    app's HAPROXY_0_BACKEND_HEAD label wins for its port, an app whose
+    label template opens a section of its own is left out with the reason,
+    and scaling a templated app is still a runtime update."""
+    ops_port, = free_ports(1)
+    tdir = tmp_path / "templates"
+    tdir.mkdir()
+    (tdir / "HAPROXY_HEAD").write_text(
+        "global\n  maxconn {maxconn}\n  hard-stop-after 30s\n\n"
+        "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n"
+        "  timeout server 60s\n\n"
+        f"listen ops\n  bind 127.0.0.1:{ops_port}\n  mode http\n"
+        "  http-request return status 200 content-type text/plain string agora-ops "
+        "if {{ path /ops }}\n")
+    (tdir / "HAPROXY_BACKEND_HEAD").write_text(
+        "\nbackend {backend}\n  mode {mode}\n  balance {balance}\n"
+        "  http-response set-header X-Agora-Backend {backend}\n")
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    with running_lb([pc.pacer.port], tmp_path, extra=[f"--templates_dir={tdir}"]) as lb:
+        post_echo_app(pc, "/tpl", script, flag, 1, labels={"HAPROXY_0_MODE": "http"})
+        post_echo_app(pc, "/tplb", script, flag, 1, labels={
+            "HAPROXY_0_MODE": "http",
+            "HAPROXY_0_BACKEND_HEAD": "\nbackend {backend}\n mode http\n balance {balance}\n"
+                                      " http-response set-header X-Label {appId}\n"})
+        post_echo_app(pc, "/tplbad", script, flag, 1, labels={
+            "HAPROXY_0_BACKEND_HEAD": "\nbackend {backend}\n mode tcp\nlisten evil\n bind :1\n"})
+        sp = pc.wait_app("/tpl", running=1, timeout=60)["portDefinitions"][0]["port"]
+        spb = pc.wait_app("/tplb", running=1, timeout=60)["portDefinitions"][0]["port"]
+        pc.wait_app("/tplbad", running=1, timeout=60)
+
+        def answer(port):
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/", timeout=3)
+            except requests.RequestException:
+                return None
+        wait_for(lambda: (answer(sp) is not None and answer(sp).status_code == 200
+                          and answer(spb) is not None and answer(spb).status_code == 200),
+                 30, interval=0.2, what="both templated apps served")
+        assert answer(sp).headers.get("X-Agora-Backend") == f"tpl_{sp}"
+        r = answer(spb)
+        assert r.headers.get("X-Label") == "/tplb", r.headers
+        assert "X-Agora-Backend" not in r.headers  # the label replaced the dir's template
+        r = requests.get(f"http://127.0.0.1:{ops_port}/ops", timeout=3)
+        assert (r.status_code, r.text) == (200, "agora-ops")
+        why = {e["app"]: e["reason"] for e in status(lb)["excluded_apps"]}
+        assert why == {"/tplbad": 'HAPROXY_0_BACKEND_HEAD: must open "backend tplbad_'
+                       + str(pc.app("/tplbad")["portDefinitions"][0]["port"])
+                       + '" on its first line and no other section (found "listen evil")'}, why
+        assert "listen evil" not in config(lb)
+
+        wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+        reloads = metric(lb, "agora_pacer_lb_reloads_total")
+        assert pc.put("/v2/apps/tpl", {"instances": 2}).status_code == 200
+        pc.wait_app("/tpl", running=2, timeout=60)
+        wait_for(lambda: served_by(sp, 10) == task_ports(pc, "tpl"), 30, interval=0.2,
+                 what="both /tpl instances serving")
+        assert len(task_ports(pc, "tpl")) == 2
+        wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
+        assert metric(lb, "agora_pacer_lb_reloads_total") == reloads

@@ -342,6 +342,21 @@ static void test_labels_balance_bind_enabled_vhost(void **state)
 }
 
 /* Every bad value of a label leaves only that app port out, saying why. */
+/* Apps /good (port 10001) and /x (10002, with labels) rendered with o,
+ * o->excluded_out a new array (caller decrefs); /good must be served. */
+static char *render_good_and_x(struct lbcfg_opts *o, const char *labels, struct lbcfg_stats *st)
+{
+    char json[1024];
+    snprintf(json, sizeof(json),
+             "{'apps':[{'id':'/good','portDefinitions':[{'port':10001}]},"
+             "{'id':'/x','portDefinitions':[{'port':10002}],'labels':{%s}}]}",
+             labels);
+    o->excluded_out = json_array();
+    char *t = lb_render(json, o, st);
+    assert_non_null(strstr(t, "frontend good_10001\n"));
+    return t;
+}
+
 static void test_bad_labels_excluded(void **state)
 {
     (void)state;
@@ -369,15 +384,8 @@ static void test_bad_labels_excluded(void **state)
     struct lbcfg_opts o = opts;
     o.http_port = 8088;
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-        char json[1024];
-        snprintf(json, sizeof(json),
-                 "{'apps':[{'id':'/good','portDefinitions':[{'port':10001}]},"
-                 "{'id':'/x','portDefinitions':[{'port':10002}],'labels':{%s}}]}",
-                 cases[k].labels);
         struct lbcfg_stats st;
-        o.excluded_out = json_array();
-        char *t = lb_render(json, &o, &st);
-        assert_non_null(strstr(t, "frontend good_10001\n"));
+        char *t = render_good_and_x(&o, cases[k].labels, &st);
         if (strstr(t, "x_10002") != NULL)
             fail_msg("case %zu: %s", k, t);
         assert_int_equal(st.excluded, 1);
@@ -386,6 +394,139 @@ static void test_bad_labels_excluded(void **state)
         free(t);
         json_decref(o.excluded_out);
     }
+}
+
+/* An app's HAPROXY_<i>_<template> labels: used when they keep to the
+ * app's own sections and name known variables, else the port is left out
+ * with the reason while the other apps are served. */
+static void test_template_labels(void **state)
+{
+    (void)state;
+    static const struct { const char *labels, *want, *why; } cases[] = {
+        { "'HAPROXY_0_BACKEND_HEAD':'\\nbackend {backend}\\n  mode {mode}\\n  balance "
+          "{balance}\\n  timeout server 7s # {appId} {{x}}\\n'",
+          "\nbackend x_10002\n    mode tcp\n    balance roundrobin\n"
+          "    timeout server 7s # /x {x}\n",
+          NULL },
+        { "'HAPROXY_0_FRONTEND_BACKEND_GLUE':'\\t use_backend {backend} if TRUE'",
+          "    use_backend x_10002 if TRUE\n", NULL },
+        { "'HAPROXY_0_SSL_CERT':'/etc/a.pem, /etc/b.pem','HAPROXY_0_BIND_OPTIONS':'alpn h2'",
+          "    bind 127.0.0.1:10002 ssl crt /etc/a.pem crt /etc/b.pem alpn h2\n", NULL },
+        { "'HAPROXY_0_BACKEND_HEAD':'\\nbackend good_10001\\n'", NULL,
+          "HAPROXY_0_BACKEND_HEAD: must open \"backend x_10002\" on its first line and no other"
+          " section (found \"backend good_10001\")" },
+        { "'HAPROXY_0_BACKEND_HEAD':'  timeout server 1s\\nbackend x_10002\\n'", NULL,
+          "HAPROXY_0_BACKEND_HEAD: must open \"backend x_10002\" on its first line and no other"
+          " section (found \"timeout server 1s\")" },
+        { "'HAPROXY_0_FRONTEND_HEAD':'\\nfrontend x_10002\\n bind :1\\nlisten evil\\n'",
+          NULL,
+          "HAPROXY_0_FRONTEND_HEAD: must open \"frontend x_10002\" on its first line and no "
+          "other section (found \"listen evil\")" },
+        { "'HAPROXY_0_FRONTEND_BACKEND_GLUE':'global'", NULL,
+          "HAPROXY_0_FRONTEND_BACKEND_GLUE: may not open a section (found \"global\")" },
+        { "'HAPROXY_0_BACKEND_HEAD':'backend {backend}\\n  balance {nope}'", NULL,
+          "HAPROXY_0_BACKEND_HEAD: unknown variable {nope}" },
+        { "'HAPROXY_0_BACKEND_HEAD':'backend {backend}\\n  acl a { src 1.2.3.4 }'", NULL,
+          "HAPROXY_0_BACKEND_HEAD: unknown variable { src 1.2.3.4 }" },
+        { "'HAPROXY_0_FRONTEND_BACKEND_GLUE':'  use_backend {backend'", NULL,
+          "HAPROXY_0_FRONTEND_BACKEND_GLUE: a '{' without its '}' (write '{{' for a brace)" },
+        { "'HAPROXY_0_BACKEND_HEAD':'backend {sslCert}'", NULL,
+          "HAPROXY_0_BACKEND_HEAD: unknown variable {sslCert}" },
+        { "'HAPROXY_0_SSL_CERT':'a.pem'", NULL,
+          "HAPROXY_0_SSL_CERT 'a.pem': 'a.pem' is not an absolute file path" },
+        { "'HAPROXY_0_BIND_OPTIONS':'x\\ny'", NULL,
+          "HAPROXY_0_BIND_OPTIONS 'x\ny' holds a character that is not allowed there (a line "
+          "break, '#', a quote or a brace)" },
+    };
+    struct lbcfg_opts o = opts;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct lbcfg_stats st;
+        char *t = render_good_and_x(&o, cases[k].labels, &st);
+        if (cases[k].want != NULL && strstr(t, cases[k].want) == NULL)
+            fail_msg("case %zu: no %s in %s", k, cases[k].want, t);
+        if (cases[k].why != NULL) {
+            if (strstr(t, "x_10002") != NULL)
+                fail_msg("case %zu: %s", k, t);
+            assert_int_equal(st.excluded, 1);
+            assert_string_equal(reason(o.excluded_out, 0), cases[k].why);
+        } else {
+            assert_int_equal(st.excluded, 0);
+            assert_int_equal(st.frontends, 2);
+        }
+        free(t);
+        json_decref(o.excluded_out);
+    }
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* --templates_dir: the operator's files replace the defaults for every
+ * app (any section allowed), are checked at load, and an app's label
+ * still wins for its own port. */
+static void test_templates_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/lbtmpl-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *err = NULL;
+    struct lbtmpl *t = lbtmpl_load(dir, &err);
+    assert_non_null(t);
+    assert_int_equal(lbtmpl_count(t), 0);
+    lbtmpl_free(t);
+
+    write_file(dir, "HAPROXY_HEAD",
+               "global\n  maxconn {maxconn}\n  log stdout format raw local0\n"
+               "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 9s\n"
+               "  timeout server 9s\n\nlisten ops\n  bind 127.0.0.1:19999\n  mode http\n"
+               "  http-request return status 200 if {{ path /ok }}\n");
+    write_file(dir, "HAPROXY_BACKEND_HEAD",
+               "\nbackend {backend}\n  mode {mode}\n  balance {balance}\n"
+               "  # app {appId} on {servicePort} from {bindAddr}\n");
+    write_file(dir, "unrelated.txt", "{nope}");
+    t = lbtmpl_load(dir, &err);
+    assert_non_null(t);
+    assert_int_equal(lbtmpl_count(t), 2);
+    struct lbcfg_opts o = opts;
+    o.templates = t;
+    char *text = render_with("{'apps':[{'id':'/a','portDefinitions':[{'port':10001}]},"
+                             "{'id':'/b','portDefinitions':[{'port':10002}],'labels':{"
+                             "'HAPROXY_0_BACKEND_HEAD':'backend {backend}\\n mode tcp'}}]}",
+                             &o, NULL);
+    assert_non_null(strstr(text, "global\n    maxconn 2000\n    log stdout format raw local0\n"));
+    assert_non_null(strstr(text, "    http-request return status 200 if { path /ok }\n"));
+    assert_non_null(strstr(text, "\nbackend a_10001\n    mode tcp\n    balance roundrobin\n"
+                                 "    # app /a on 10001 from 127.0.0.1\n"));
+    assert_non_null(strstr(text, "backend b_10002\n    mode tcp\n"));
+    assert_null(strstr(text, "# app /b"));
+    /* pacer-lb's own lines whatever the head says. */
+    assert_non_null(strstr(text, "\nglobal\n    stats socket /run/lb.sock "));
+    free(text);
+    lbtmpl_free(t);
+
+    write_file(dir, "HAPROXY_FRONTEND_HEAD", "frontend {backend}\n  bind {bindAddr}:{port}\n");
+    assert_null(lbtmpl_load(dir, &err));
+    char want[600];
+    snprintf(want, sizeof(want),
+             "--templates_dir: %s/HAPROXY_FRONTEND_HEAD: unknown variable {port}", dir);
+    assert_string_equal(err, want);
+    free(err);
+    err = NULL;
+    write_file(dir, "HAPROXY_FRONTEND_HEAD", "frontend {backend}\n  bind {bindAddr}:{httpPort}\n");
+    assert_null(lbtmpl_load(dir, &err));
+    assert_non_null(strstr(err, "unknown variable {httpPort}"));
+    free(err);
+
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_vhost_path_sticky_balance(void **state)
@@ -466,6 +607,8 @@ int main(void)
         cmocka_unit_test(test_labels_balance_bind_enabled_vhost),
         cmocka_unit_test(test_bad_labels_excluded),
         cmocka_unit_test(test_vhost_path_sticky_balance),
+        cmocka_unit_test(test_template_labels),
+        cmocka_unit_test(test_templates_dir),
         cmocka_unit_test(test_find_backend_and_version),
         cmocka_unit_test(test_model_renders_the_same),
     };
