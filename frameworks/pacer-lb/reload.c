@@ -21,11 +21,19 @@
  *
  * If HAProxy dies on its own it is restarted (after 1 s) with the last
  * good configuration. reload_stop() ends it with SIGTERM (SIGKILL after
- * 5 s); its children die with it (PR_SET_PDEATHSIG covers our own death).
+ * 5 s) and is done when every HAProxy process is gone (PR_SET_PDEATHSIG
+ * covers our own death). HAProxy runs in a process group of its own and
+ * the signal goes to the group: a SIGTERM that reaches the master while it
+ * re-executes itself for a reload kills it before it can pass the signal
+ * on, and its new worker lived on after pacer-lb had exited (1 stop in 10
+ * right after a reload, test_events_read_only_their_app). pacer-lb is the
+ * workers' subreaper, so an orphaned worker is reaped here and the group
+ * is seen empty.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -53,7 +61,10 @@ struct reload {
     char *pending;  /* newest submission waiting for the check to end */
     pid_t check_pid;
     pid_t haproxy_pid;
+    pid_t haproxy_group; /* its process group (master and workers); 0: none */
     bool stopping;
+    bool killed;        /* stopping, and the group got SIGKILL */
+    struct event *poll; /* stopping: is the group empty yet? */
     void (*stop_done)(void *arg);
     void *stop_arg;
     struct event *timer; /* restart after a crash, or SIGKILL when stopping */
@@ -68,11 +79,15 @@ static void start_check(struct reload *r, char *text);
 
 /* fork + exec argv with stdout/stderr to out_path (NULL: inherited).
  * The child dies with us. -1 when fork fails. */
-static pid_t spawn(char *const argv[], const char *out_path)
+static pid_t spawn(char *const argv[], const char *out_path, bool own_group)
 {
     pid_t pid = fork();
+    if (pid > 0 && own_group)
+        setpgid(pid, pid); /* both sides, whichever runs first */
     if (pid != 0)
         return pid;
+    if (own_group)
+        setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
@@ -108,12 +123,13 @@ static void start_haproxy(struct reload *r)
         argv[n++] = r->socket;
     }
     argv[n] = NULL;
-    r->haproxy_pid = spawn(argv, NULL);
+    r->haproxy_pid = spawn(argv, NULL, true);
     if (r->haproxy_pid < 0) {
         log_error("cannot fork haproxy: %s", strerror(errno));
         r->haproxy_pid = 0;
         return;
     }
+    r->haproxy_group = r->haproxy_pid;
     metric_inc(r->m_starts, 1);
     log_info("haproxy started (pid %d) with %s", (int)r->haproxy_pid, r->config);
 }
@@ -122,10 +138,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct reload *r = arg;
     if (r->stopping) {
-        if (r->haproxy_pid > 0) {
-            log_warn("haproxy (pid %d) still running, SIGKILL", (int)r->haproxy_pid);
-            kill(r->haproxy_pid, SIGKILL);
+        if (r->haproxy_group > 0) {
+            log_warn("haproxy (process group %d) still running, SIGKILL", (int)r->haproxy_group);
+            kill(-r->haproxy_group, SIGKILL);
         }
+        r->killed = true;
         if (r->check_pid > 0)
             kill(r->check_pid, SIGKILL);
         return;
@@ -249,7 +266,7 @@ static void start_check(struct reload *r, char *text)
         return;
     }
     char *argv[] = { r->bin, "-c", "-f", r->candidate, NULL };
-    pid_t pid = spawn(argv, r->check_log);
+    pid_t pid = spawn(argv, r->check_log, false);
     if (pid < 0) {
         log_error("cannot fork haproxy -c: %s", strerror(errno));
         free(text);
@@ -274,14 +291,41 @@ void reload_submit(struct reload *r, const char *text)
     start_check(r, xstrdup(text));
 }
 
+/* Is a process of HAProxy's group left (a worker the master left)? Once
+ * SIGKILLed the group counts as gone: a zombie nobody reaps must not
+ * hold the stop forever. */
+static bool group_left(struct reload *r)
+{
+    if (r->haproxy_group <= 0 || r->killed)
+        return false;
+    if (kill(-r->haproxy_group, 0) == 0 || errno == EPERM)
+        return true;
+    r->haproxy_group = 0;
+    return false;
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg);
+
 static void maybe_stopped(struct reload *r)
 {
+    if (r->stopping && r->haproxy_pid == 0 && r->check_pid == 0 && group_left(r)) {
+        struct timeval tv = { 0, 20 * 1000 };
+        evtimer_add(r->poll, &tv);
+        return;
+    }
     if (r->stopping && r->haproxy_pid == 0 && r->check_pid == 0 && r->stop_done != NULL) {
         void (*done)(void *) = r->stop_done;
         r->stop_done = NULL;
         evtimer_del(r->timer);
         done(r->stop_arg);
     }
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    maybe_stopped(arg);
 }
 
 void reload_on_sigchld(struct reload *r)
@@ -313,13 +357,13 @@ void reload_stop(struct reload *r, void (*done)(void *arg), void *arg)
     free(r->pending);
     r->pending = NULL;
     evtimer_del(r->timer);
-    if (r->haproxy_pid > 0) {
-        log_info("stopping haproxy (pid %d)", (int)r->haproxy_pid);
-        kill(r->haproxy_pid, SIGTERM);
+    if (r->haproxy_group > 0) {
+        log_info("stopping haproxy (pid %d and its workers)", (int)r->haproxy_pid);
+        kill(-r->haproxy_group, SIGTERM);
     }
     if (r->check_pid > 0)
         kill(r->check_pid, SIGTERM);
-    if (r->haproxy_pid > 0 || r->check_pid > 0)
+    if (r->haproxy_group > 0 || r->check_pid > 0)
         arm_timer(r, RELOAD_KILL_SECS);
     maybe_stopped(r);
 }
@@ -355,6 +399,9 @@ struct reload *reload_new(struct event_base *base, const struct reload_opts *o)
     r->check_log = xasprintf("%s.check.log", o->config_path);
     r->socket = o->socket_path != NULL && *o->socket_path ? xstrdup(o->socket_path) : NULL;
     r->timer = evtimer_new(base, on_timer, r);
+    r->poll = evtimer_new(base, on_poll, r);
+    if (!o->attach)
+        prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphaned workers come back to us */
     if (o->attach && r->socket != NULL) {
         r->master = runtime_new(base, r->socket);
         size_t len = 0;
@@ -381,15 +428,16 @@ void reload_free(struct reload *r)
 {
     if (r == NULL)
         return;
-    if (r->haproxy_pid > 0) {
-        kill(r->haproxy_pid, SIGKILL);
+    if (r->haproxy_group > 0)
+        kill(-r->haproxy_group, SIGKILL);
+    if (r->haproxy_pid > 0)
         waitpid(r->haproxy_pid, NULL, 0);
-    }
     if (r->check_pid > 0) {
         kill(r->check_pid, SIGKILL);
         waitpid(r->check_pid, NULL, 0);
     }
     event_free(r->timer);
+    event_free(r->poll);
     runtime_free(r->master);
     free(r->rejected);
     free(r->rejected_log);

@@ -198,6 +198,12 @@ int lbtmpl_expand(FILE *f, const char *t, const struct lbtmpl_var *vars, size_t 
             }
             first = false;
         }
+        if (pass == 0 && first && own_section != NULL && own_section[0] != '\0') {
+            /* Empty: the lines after it would join the section before. */
+            *err = xasprintf("must open \"%s\" on its first line (found nothing)", own_section);
+            free(text);
+            return -1;
+        }
     }
     free(text);
     return 0;
@@ -239,7 +245,15 @@ int lbtmpl_check(enum lbtmpl_id id, const char *text, char **err)
     FILE *f = open_memstream(&out, &len);
     if (f == NULL)
         abort();
-    int rc = lbtmpl_expand(f, text, vars, n, NULL, err);
+    /* The per-app templates keep to their sections, as the labels must:
+     * an empty FRONTEND_HEAD would put every app's bind line in the
+     * backend before it. */
+    const char *own = id == LBTMPL_FRONTEND_HEAD  ? "frontend app_10000"
+                      : id == LBTMPL_BACKEND_HEAD ? "backend app_10000"
+                      : id == LBTMPL_FRONTEND_BACKEND_GLUE || id == LBTMPL_BACKEND_STICKY_OPTIONS
+                          ? ""
+                          : NULL;
+    int rc = lbtmpl_expand(f, text, vars, n, own, err);
     fclose(f);
     free(out);
     return rc;

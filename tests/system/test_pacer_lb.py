@@ -250,6 +250,16 @@ def served_by(sp, n=40):
     return out
 
 
+def scale_until_served(pc, name, n, sp, probes):
+    """Scale /<name> to n and wait until fresh connections to its service
+    port sp reach exactly its n tasks."""
+    assert pc.put(f"/v2/apps/{name}", {"instances": n}).status_code == 200
+    pc.wait_app(f"/{name}", running=n, timeout=60)
+    wait_for(lambda: served_by(sp, probes) == task_ports(pc, name), 30, interval=0.2,
+             what=f"{n} instances of /{name} served")
+    assert len(task_ports(pc, name)) == n
+
+
 def task_ports(pc, app_id):
     return {t["ports"][0] for t in pc.get(f"/v2/apps/{app_id}/tasks").json()["tasks"]
             if t["state"] == "TASK_RUNNING"}
@@ -761,10 +771,51 @@ def test_templates_dir_and_template_labels(pc, tmp_path):
 
         wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
         reloads = metric(lb, "agora_pacer_lb_reloads_total")
-        assert pc.put("/v2/apps/tpl", {"instances": 2}).status_code == 200
-        pc.wait_app("/tpl", running=2, timeout=60)
-        wait_for(lambda: served_by(sp, 10) == task_ports(pc, "tpl"), 30, interval=0.2,
-                 what="both /tpl instances serving")
-        assert len(task_ports(pc, "tpl")) == 2
+        scale_until_served(pc, "tpl", 2, sp, 10)
         wait_for(lambda: not status(lb)["applying"], 10, what="nothing being applied")
         assert metric(lb, "agora_pacer_lb_reloads_total") == reloads
+
+
+def test_events_read_only_their_app(pc, tmp_path):
+    """With no periodic resync, a new app, a replaced task, a scale-up and
+    a deletion are all followed without one full read of /v2/apps: a new
+    or deleted app costs reads of that app only, a task event none (it
+    patches the kept apps), and a ScaleApplication of a known app none
+    beyond its api_post_event (its instances arrive as task events)."""
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    with running_lb([pc.pacer.port], tmp_path, extra=["--resync_interval=0"]) as lb:
+        wait_for(lambda: metric(lb, "agora_pacer_lb_config_applied_total") >= 1, 30,
+                 what="the first configuration applied")
+        full = metric(lb, "agora_pacer_lb_refreshes_total")
+        reads = metric(lb, "agora_pacer_lb_app_reads_total")
+
+        post_echo_app(pc, "/ev", script, flag, 1)
+        sp = pc.wait_app("/ev", running=1, timeout=60)["portDefinitions"][0]["port"]
+        wait_for(lambda: served_by(sp, 4) == task_ports(pc, "ev"), 30, interval=0.2,
+                 what="the new app served")
+        new_reads = metric(lb, "agora_pacer_lb_app_reads_total") - reads
+        print(f"new app: {new_reads:.0f} app reads")
+        assert new_reads >= 1
+
+        # A task killed (not scaled): its replacement comes by task events.
+        reads = metric(lb, "agora_pacer_lb_app_reads_total")
+        old, = pc.get("/v2/apps/ev/tasks").json()["tasks"]
+        assert pc.delete(f"/v2/apps/ev/tasks/{old['id']}").status_code == 200
+        wait_for(lambda: (task_ports(pc, "ev") and old["ports"][0] not in task_ports(pc, "ev")
+                          and served_by(sp, 4) == task_ports(pc, "ev")),
+                 60, interval=0.2, what="the replacement served, the old one gone")
+        assert metric(lb, "agora_pacer_lb_app_reads_total") == reads
+
+        # Scaled: the api_post_event's read at most; the plan reads nothing.
+        reads = metric(lb, "agora_pacer_lb_app_reads_total")
+        scale_until_served(pc, "ev", 3, sp, 15)
+        scale_reads = metric(lb, "agora_pacer_lb_app_reads_total") - reads
+        print(f"scale-up: {scale_reads:.0f} app reads")
+        assert scale_reads <= 1
+
+        assert pc.delete("/v2/apps/ev").status_code == 200
+        wait_for(lambda: f"frontend ev_{sp}" not in config(lb), 30,
+                 what="the deleted app's frontend removed")
+        assert metric(lb, "agora_pacer_lb_refreshes_total") == full

@@ -75,7 +75,17 @@ class Browser:
             args["text"] = text
         if count is not None:
             args["count"] = count
-        return self.call("waitFor", deadline=timeout + 10, **args)
+        try:
+            return self.call("waitFor", deadline=timeout + 10, **args)
+        except AssertionError as e:
+            # What the page showed instead: CI keeps no screenshot.
+            try:
+                shown = self.call("eval", deadline=10, expr="(document.querySelector('main') || "
+                                  "document.body).innerText.slice(0, 1500)")
+                seen = self.call("problems", deadline=10)
+            except AssertionError:
+                raise e from None
+            raise AssertionError(f"{e}\n--- the page showed:\n{shown}\n--- console: {seen}") from None
 
     def click(self, selector, text=None):
         args = {"selector": selector}

@@ -422,6 +422,9 @@ static void test_template_labels(void **state)
           NULL,
           "HAPROXY_0_FRONTEND_HEAD: must open \"frontend x_10002\" on its first line and no "
           "other section (found \"listen evil\")" },
+        { "'HAPROXY_0_FRONTEND_HEAD':' \\n\\n'", NULL,
+          "HAPROXY_0_FRONTEND_HEAD: must open \"frontend x_10002\" on its first line (found "
+          "nothing)" },
         { "'HAPROXY_0_FRONTEND_BACKEND_GLUE':'global'", NULL,
           "HAPROXY_0_FRONTEND_BACKEND_GLUE: may not open a section (found \"global\")" },
         { "'HAPROXY_0_BACKEND_HEAD':'backend {backend}\\n  balance {nope}'", NULL,
@@ -522,6 +525,20 @@ static void test_templates_dir(void **state)
     write_file(dir, "HAPROXY_FRONTEND_HEAD", "frontend {backend}\n  bind {bindAddr}:{httpPort}\n");
     assert_null(lbtmpl_load(dir, &err));
     assert_non_null(strstr(err, "unknown variable {httpPort}"));
+    free(err);
+    err = NULL;
+    /* Empty, or opening another section: the apps' lines would land in
+     * the section before (found by fuzz_lbcfg). */
+    write_file(dir, "HAPROXY_FRONTEND_HEAD", "\n");
+    assert_null(lbtmpl_load(dir, &err));
+    assert_non_null(strstr(err, "HAPROXY_FRONTEND_HEAD: must open \"frontend app_10000\" on its "
+                                "first line (found nothing)"));
+    free(err);
+    err = NULL;
+    write_file(dir, "HAPROXY_FRONTEND_HEAD", "frontend {backend}\n  bind {bindAddr}:1\n");
+    write_file(dir, "HAPROXY_BACKEND_STICKY_OPTIONS", "backend x\n");
+    assert_null(lbtmpl_load(dir, &err));
+    assert_non_null(strstr(err, "HAPROXY_BACKEND_STICKY_OPTIONS: may not open a section"));
     free(err);
 
     char cmd[600];
