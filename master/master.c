@@ -881,6 +881,9 @@ static void metrics_setup(struct master *m)
                                       "Tasks refused by validation (TASK_ERROR)");
     mm->status_updates =
         metrics_counter("agora_master_status_updates_total", "Status updates received from slaves");
+    mm->status_update_calls = metrics_counter(
+        "agora_master_status_update_calls_total",
+        "STATUS_UPDATE calls received from slaves (each carries one or more updates)");
     mm->slave_registrations =
         metrics_counter("agora_master_slave_registrations_total", "Slaves registered");
     mm->slave_reregistrations =

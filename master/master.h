@@ -249,7 +249,7 @@ struct deferred {
 
 struct master_metrics {
     struct metric *offers_sent, *offers_declined, *offers_accepted, *offers_rescinded,
-        *tasks_launched, *tasks_error, *status_updates, *slave_registrations,
+        *tasks_launched, *tasks_error, *status_updates, *status_update_calls, *slave_registrations,
         *slave_reregistrations, *slaves_unreachable, *framework_subscriptions, *invalid_calls,
         *heartbeats;
 };

@@ -533,6 +533,9 @@ void slave_api_handle(struct rest_req *rq)
             goto out;
         }
         handle_status_update(m, s, call->status_update);
+        for (size_t k = 0; k < call->n_status_updates; k++)
+            handle_status_update(m, s, call->status_updates[k]);
+        metric_inc(m->metrics.status_update_calls, 1);
         break;
     case AGORA__SLAVE__CALL__TYPE__PONG:
         s->pong_pending = false;

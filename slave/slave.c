@@ -202,6 +202,7 @@ struct slave *slave_new(struct event_base *base, struct slave_flags *flags, char
     s->gc = gc_new(s);
     s->orphans = orphans_new(s);
     s->free_ev = event_new(base, -1, 0, free_deferred_cb, s);
+    su_slave_init(s);
 
     s->m_tasks_launched =
         metrics_counter("agora_slave_tasks_launched_total", "Tasks received from the master");
@@ -323,6 +324,7 @@ void slave_free(struct slave *s)
         event_free(s->ping_timer);
     if (s->free_ev != NULL)
         event_free(s->free_ev);
+    su_slave_free(s);
     for (i = 0; i < s->nattributes; i++)
         pb_free(s->attributes[i]);
     free(s->attributes);

@@ -113,7 +113,7 @@ struct su_queue {
     size_t len;
     struct event *retry;       /* resend timer of the head */
     double backoff;            /* next resend delay, 1s..60s */
-    struct http_call *call;    /* POST in flight, or NULL */
+    bool batched;              /* head waits in the slave's next STATUS_UPDATE call */
     bool sent;                 /* head was sent at least once */
     struct slave *retry_slave; /* for the retry timer's callback */
 };
@@ -190,6 +190,12 @@ struct slave {
     unsigned http_auth;            /* REST_AUTH_* surfaces authenticated */
     struct acls *acls;             /* --acls, NULL: everything allowed */
     struct event *free_ev;         /* runs the deferred frees next iteration */
+    /* status_updates.c: heads to send in this loop turn's STATUS_UPDATE
+     * call (NULL: taken back), and the calls in flight */
+    struct task **su_batch;
+    size_t su_batch_n, su_batch_cap;
+    struct event *su_flush_ev;
+    struct su_call *su_calls;
     unsigned cron_ticks;
 
     /* deferred frees */
@@ -248,6 +254,9 @@ json_t *slave_task_json(struct slave *s, struct task *t);
 
 /* --- status_updates.c ----------------------------------------------------- */
 void su_init(struct su_queue *q);
+/* The slave's side of batching (event, calls in flight). */
+void su_slave_init(struct slave *s);
+void su_slave_free(struct slave *s);
 void su_cleanup(struct su_queue *q);
 /* Append (takes ownership) and try to send. */
 void su_enqueue(struct slave *s, struct task *t, Mesos__V1__TaskStatus *st);

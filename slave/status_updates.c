@@ -9,6 +9,14 @@
  * updates in order. The queue is checkpointed after every change (as
  * RecordIO-framed TaskStatus protobufs in <task meta>/updates), so
  * unacknowledged updates survive a slave restart and are re-sent.
+ *
+ * The heads that are ready in one loop turn go in one STATUS_UPDATE call
+ * (the first in status_update, the others in status_updates): the 16
+ * TASK_RUNNING of the tasks of one offer, or the TASK_FINISHED of tasks
+ * that ended together, cost the master one request instead of 16 (each
+ * request is a write and two epoll_ctl on its loop; issue 14). Batching
+ * changes no guarantee: each head still has its own resend timer, and the
+ * answer to a call only tells that it arrived.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +38,20 @@
 #define SU_BACKOFF_MIN 1.0
 #define SU_BACKOFF_MAX 60.0
 #define SU_MAX_RECORD (4 * 1024 * 1024)
+/* A call carries at most this many updates, or this many bytes of them
+ * (the master takes bodies of a few MB; a TaskStatus may carry data). */
+#define SU_BATCH_MAX 256
+#define SU_BATCH_BYTES (256 * 1024)
+
+/* A STATUS_UPDATE call in flight (answered or cancelled, it is freed). */
+struct su_call {
+    struct http_call *call;
+    struct slave *s;
+    size_t n; /* updates it carries */
+    struct su_call *next;
+};
+
+static struct metric *m_calls;
 
 static void su_send_head(struct slave *s, struct task *t);
 
@@ -39,12 +61,23 @@ void su_init(struct su_queue *q)
     q->backoff = SU_BACKOFF_MIN;
 }
 
+/* Take the head back out of the next call. */
+static void su_unbatch(struct su_queue *q)
+{
+    struct slave *s = q->retry_slave;
+
+    if (!q->batched)
+        return;
+    q->batched = false;
+    for (size_t k = 0; s != NULL && k < s->su_batch_n; k++) {
+        if (s->su_batch[k] != NULL && &s->su_batch[k]->updates == q)
+            s->su_batch[k] = NULL;
+    }
+}
+
 static void su_stop(struct su_queue *q)
 {
-    if (q->call != NULL) {
-        http_call_cancel(q->call);
-        q->call = NULL;
-    }
+    su_unbatch(q);
     if (q->retry != NULL)
         event_del(q->retry);
 }
@@ -87,81 +120,171 @@ static void su_retry_cb(evutil_socket_t fd, short what, void *arg)
     su_send_head(t->updates.retry_slave, t);
 }
 
-static void su_response_cb(const struct http_response *resp, void *arg)
+static void su_call_done(const struct http_response *resp, void *arg)
 {
-    struct task *t = arg;
+    struct su_call *c = arg, **pp;
 
-    t->updates.call = NULL;
-    if (resp->status == 202 || resp->status == 200)
-        return; /* the ACKNOWLEDGE event completes it; the retry timer covers loss */
+    for (pp = &c->s->su_calls; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    /* 202: the ACKNOWLEDGE events complete them; the resend timers cover loss. */
     if (resp->status == 0)
-        log_warn("task %s: status update not delivered: %s", t->id, resp->error);
-    else
-        log_warn("task %s: status update refused by the master: %d %.200s", t->id, resp->status,
+        log_warn("%zu status update(s) not delivered: %s", c->n, resp->error);
+    else if (resp->status != 202 && resp->status != 200)
+        log_warn("%zu status update(s) refused by the master: %d %.200s", c->n, resp->status,
                  resp->body);
+    free(c);
+}
+
+/* POST one call with updates [0, n) of the batch (n >= 1). */
+static void su_post(struct slave *s, Agora__Slave__Call__StatusUpdate **ups, size_t n)
+{
+    Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    struct http_header hdrs[4] = {
+        { "Content-Type", "application/x-protobuf" },
+        { "Accept", "application/x-protobuf" },
+        { "Mesos-Stream-Id", s->stream_id },
+        { "Authorization", s->auth_header },
+    };
+    struct su_call *c = xcalloc(1, sizeof(*c));
+    size_t len;
+    uint8_t *buf;
+
+    aid.value = s->agent_id;
+    call.has_type = 1;
+    call.type = AGORA__SLAVE__CALL__TYPE__STATUS_UPDATE;
+    call.agent_id = &aid;
+    call.status_update = ups[0];
+    call.n_status_updates = n - 1;
+    call.status_updates = ups + 1;
+    buf = pb_pack(&call.base, &len);
+    c->s = s;
+    c->n = n;
+    c->next = s->su_calls;
+    s->su_calls = c;
+    c->call = http_call_start(s->base, s->master_host, s->master_port, "POST", "/internal/v1/slave",
+                              hdrs, s->auth_header ? 4 : 3, buf, len, 10.0, su_call_done, c);
+    free(buf);
+    if (c->call == NULL) { /* bad arguments: the resend timers try again */
+        s->su_calls = c->next;
+        free(c);
+        return;
+    }
+    metric_inc(m_calls, 1);
+}
+
+/* End of the loop turn's work: every head marked for sending, in calls of
+ * up to SU_BATCH_MAX updates. */
+static void su_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct slave *s = arg;
+    size_t n = 0, bytes = 0, cap = s->su_batch_n < SU_BATCH_MAX ? s->su_batch_n : SU_BATCH_MAX;
+    Agora__Slave__Call__StatusUpdate *sus = xcalloc(cap ? cap : 1, sizeof(*sus));
+    Agora__Slave__Call__StatusUpdate **ups = xcalloc(cap ? cap : 1, sizeof(*ups));
+    Mesos__V1__FrameworkID *fids = xcalloc(cap ? cap : 1, sizeof(*fids));
+    bool up = s->state == MASTER_REGISTERED && s->stream_id != NULL;
+
+    (void)fd;
+    (void)what;
+    for (size_t k = 0; k < s->su_batch_n; k++) {
+        struct task *t = s->su_batch[k];
+        struct su_queue *q = t != NULL ? &t->updates : NULL;
+        char uuid[ID_UUID_STRLEN];
+
+        if (q == NULL)
+            continue;
+        q->batched = false;
+        if (q->head == NULL || !up)
+            continue; /* its resend timer, or the next registration, sends it */
+        Mesos__V1__TaskStatus *st = q->head->status;
+        /* The agent id may have been unknown when the update was generated. */
+        if (st->agent_id == NULL && s->agent_id != NULL) {
+            st->agent_id = xcalloc(1, sizeof(Mesos__V1__AgentID));
+            mesos__v1__agent_id__init(st->agent_id);
+            st->agent_id->value = xstrdup(s->agent_id);
+        }
+        size_t size = protobuf_c_message_get_packed_size(&st->base);
+        if (n > 0 && (n == cap || bytes + size > SU_BATCH_BYTES)) {
+            su_post(s, ups, n);
+            n = 0;
+            bytes = 0;
+        }
+        mesos__v1__framework_id__init(&fids[n]);
+        fids[n].value = t->fw->id;
+        agora__slave__call__status_update__init(&sus[n]);
+        sus[n].framework_id = &fids[n];
+        sus[n].status = st;
+        ups[n] = &sus[n];
+        n++;
+        bytes += size;
+        if (st->has_uuid && st->uuid.len == 16)
+            id_uuid_format(st->uuid.data, uuid);
+        else
+            snprintf(uuid, sizeof(uuid), "-");
+        log_info("task %s: sending %s (uuid %s)%s", t->id, task_state_name(st->state), uuid,
+                 q->sent ? " again" : "");
+        q->sent = true;
+        metric_inc(s->m_updates_sent, 1);
+    }
+    if (n > 0)
+        su_post(s, ups, n);
+    s->su_batch_n = 0;
+    free(sus);
+    free(ups);
+    free(fids);
 }
 
 static void su_send_head(struct slave *s, struct task *t)
 {
     struct su_queue *q = &t->updates;
-    Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
-    Agora__Slave__Call__StatusUpdate su = AGORA__SLAVE__CALL__STATUS_UPDATE__INIT;
-    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
-    Mesos__V1__FrameworkID fid = MESOS__V1__FRAMEWORK_ID__INIT;
-    struct http_header hdrs[4];
     struct timeval tv;
-    uint8_t *buf;
-    size_t len;
-    char uuid[ID_UUID_STRLEN];
 
     if (q->head == NULL || s->state != MASTER_REGISTERED || s->stream_id == NULL)
         return;
-    if (q->call != NULL) {
-        http_call_cancel(q->call);
-        q->call = NULL;
-    }
     if (q->retry == NULL)
         q->retry = evtimer_new(s->base, su_retry_cb, t);
     q->retry_slave = s;
-
-    aid.value = s->agent_id;
-    fid.value = t->fw->id;
-    su.framework_id = &fid;
-    su.status = q->head->status;
-    /* The agent id may have been unknown when the update was generated. */
-    if (su.status->agent_id == NULL && s->agent_id != NULL) {
-        su.status->agent_id = xcalloc(1, sizeof(Mesos__V1__AgentID));
-        mesos__v1__agent_id__init(su.status->agent_id);
-        su.status->agent_id->value = xstrdup(s->agent_id);
+    if (!q->batched) {
+        if (s->su_batch_n == s->su_batch_cap) {
+            s->su_batch_cap = s->su_batch_cap ? 2 * s->su_batch_cap : 16;
+            s->su_batch = xrealloc(s->su_batch, s->su_batch_cap * sizeof(*s->su_batch));
+        }
+        s->su_batch[s->su_batch_n++] = t;
+        q->batched = true;
+        event_active(s->su_flush_ev, EV_TIMEOUT, 0);
     }
-    call.has_type = 1;
-    call.type = AGORA__SLAVE__CALL__TYPE__STATUS_UPDATE;
-    call.agent_id = &aid;
-    call.status_update = &su;
-    buf = pb_pack(&call.base, &len);
-
-    hdrs[0].name = "Content-Type";
-    hdrs[0].value = "application/x-protobuf";
-    hdrs[1].name = "Accept";
-    hdrs[1].value = "application/x-protobuf";
-    hdrs[2].name = "Mesos-Stream-Id";
-    hdrs[2].value = s->stream_id;
-    hdrs[3].name = "Authorization";
-    hdrs[3].value = s->auth_header;
-    q->call = http_call_start(s->base, s->master_host, s->master_port, "POST", "/internal/v1/slave",
-                              hdrs, s->auth_header ? 4 : 3, buf, len, 10.0, su_response_cb, t);
-    free(buf);
-    if (su.status->has_uuid && su.status->uuid.len == 16)
-        id_uuid_format(su.status->uuid.data, uuid);
-    else
-        snprintf(uuid, sizeof(uuid), "-");
-    log_info("task %s: sending %s (uuid %s)%s", t->id, task_state_name(su.status->state), uuid,
-             q->sent ? " again" : "");
-    q->sent = true;
-    metric_inc(s->m_updates_sent, 1);
-
     tv = time_tv(q->backoff);
     event_add(q->retry, &tv);
+}
+
+void su_slave_init(struct slave *s)
+{
+    s->su_flush_ev = event_new(s->base, -1, 0, su_flush_cb, s);
+    if (m_calls == NULL)
+        m_calls = metrics_counter("agora_slave_status_update_calls_total",
+                                  "STATUS_UPDATE calls sent (each carries one or more updates)");
+}
+
+static void su_cancel_calls(struct slave *s)
+{
+    while (s->su_calls != NULL) {
+        struct su_call *c = s->su_calls;
+        s->su_calls = c->next;
+        http_call_cancel(c->call);
+        free(c);
+    }
+}
+
+void su_slave_free(struct slave *s)
+{
+    su_cancel_calls(s);
+    if (s->su_flush_ev != NULL)
+        event_free(s->su_flush_ev);
+    free(s->su_batch);
 }
 
 void su_enqueue(struct slave *s, struct task *t, Mesos__V1__TaskStatus *st)
@@ -233,6 +356,7 @@ void su_pause_all(struct slave *s)
         HASH_ITER (hh, fw->tasks, t, ttmp)
             su_stop(&t->updates);
     }
+    su_cancel_calls(s);
 }
 
 char *su_serialize(const struct su_queue *q, size_t *len)

@@ -62,7 +62,8 @@ struct bench_shm {
     uint64_t subscribe_failed;  /* SUBSCRIBE refused or connection lost */
     uint64_t streams_lost;      /* registered slave streams that closed */
     uint64_t run_tasks;         /* RUN_TASK events received */
-    uint64_t updates_sent;      /* STATUS_UPDATE calls sent */
+    uint64_t updates_sent;      /* status updates sent */
+    uint64_t update_calls;      /* STATUS_UPDATE calls that carried them */
     uint64_t call_errors;       /* calls answered other than 202 */
     uint64_t acks;              /* ACKNOWLEDGE events received */
     uint64_t pings;             /* PING events answered */

@@ -6,6 +6,8 @@
 # both loaded by NEW_BIN's agora-bench. A scenario is SLAVES/FRAMEWORKS/TASKS/TASK_DURATION; defaults are
 # the issue's two (1000/10/20000/100ms and 10000/100/500000/0secs). Prints
 # one line per run: scenario, run, which master, then agora-bench's JSON line.
+# OWN_BENCH=1: each side is loaded by its own build's agora-bench (for a
+# change of the slave protocol, whose emulated slaves are in the bench).
 set -euo pipefail
 BASE=$1
 NEW=$2
@@ -26,7 +28,9 @@ for s in "${SCEN[@]}"; do
       "$BIN/agora-master" --ip=127.0.0.1 --port=0 --port_file="$RUN/port" --work_dir="$RUN/m" >"$RUN/master.log" 2>&1 &
       mpid=$!
       for _ in $(seq 200); do [ -s "$RUN/port" ] && break; sleep 0.05; done
-      line=$("$NEW/agora-bench" --master="127.0.0.1:$(cat "$RUN/port")" --master_pid="$mpid" \
+      BENCH=$NEW/agora-bench
+      [ "${OWN_BENCH:-0}" = 1 ] && BENCH=$BIN/agora-bench
+      line=$("$BENCH" --master="127.0.0.1:$(cat "$RUN/port")" --master_pid="$mpid" \
         --slaves="$slaves" --frameworks="$fws" --tasks="$tasks" --task_duration="$dur" | tail -1)
       echo "$s run=$r master=$which $line"
       kill "$mpid"; wait "$mpid" 2>/dev/null || true; mpid=

@@ -458,6 +458,8 @@ static void print_figures(struct run *r)
                         json_integer((json_int_t)shm->subscribe_failed));
     json_object_set_new(j, "slave_streams_lost", json_integer((json_int_t)shm->streams_lost));
     json_object_set_new(j, "call_errors", json_integer((json_int_t)shm->call_errors));
+    json_object_set_new(j, "updates_sent", json_integer((json_int_t)shm->updates_sent));
+    json_object_set_new(j, "update_calls", json_integer((json_int_t)shm->update_calls));
     if (r->cfg.frameworks == 0) /* --hold: tasks another framework ran on the slaves */
         json_object_set_new(j, "slave_run_tasks", json_integer((json_int_t)shm->run_tasks));
     if (r->cfg.state_interval > 0) {

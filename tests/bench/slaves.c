@@ -14,6 +14,8 @@
  * retries unacknowledged updates; on loopback against a healthy master
  * nothing is lost, and unanswered updates show up in the counters.)
  *
+ * The updates a slave has to send in one loop turn go in one STATUS_UPDATE
+ * call, as agora-slave sends them (status_updates in proto/slave.proto).
  * PONG and STATUS_UPDATE go over the child's keep-alive call pool
  * (calls.c). At most --connect_window SUBSCRIBEs are in flight per child so
  * that the master's listen backlog never overflows (a dropped SYN costs a
@@ -71,6 +73,13 @@ struct bslave {
     bool queued;            /* waiting in the child's connect queue */
     struct btask *tasks;    /* its tasks (btask.snext/sprev) */
     int ntasks;
+    /* Updates of this loop turn, as agora-slave batches them: the encoded
+     * status_update field, then status_updates fields (proto/slave.proto). */
+    uint8_t *ubuf;
+    size_t ulen, ucap;
+    int un;
+    bool ulinked;
+    struct bslave *unext; /* the child's slaves with updates to send */
 };
 
 /* FrameworkInfo of the frameworks whose tasks run here, for re-registration. */
@@ -121,6 +130,8 @@ struct bchild {
     struct btask *tasks;                 /* uthash */
     struct btask *fifo_head, *fifo_tail; /* by due time (constant duration) */
     struct event *fifo_ev, *poll_ev;
+    struct event *uflush_ev; /* end of the loop turn: send the batched updates */
+    struct bslave *upending; /* slaves with updates to send (bslave.unext) */
     uint64_t rng;
     bool ready_reported;
 };
@@ -152,11 +163,92 @@ static void post_call(struct bchild *c, struct bslave *s, const Agora__Slave__Ca
 
 /* ------------------------------------------------------------- updates */
 
+#define UPDATES_PER_CALL 256
+
+static void ubuf_put(struct bslave *s, const void *p, size_t n)
+{
+    if (s->ulen + n > s->ucap) {
+        s->ucap = (s->ulen + n) * 2;
+        s->ubuf = xrealloc(s->ubuf, s->ucap);
+    }
+    memcpy(s->ubuf + s->ulen, p, n);
+    s->ulen += n;
+}
+
+/* One STATUS_UPDATE call with the slave's batched updates: the packed
+ * Call head (type, agent id) followed by the update fields already encoded
+ * (protobuf fields may come in any order). */
+static void flush_updates(struct bchild *c, struct bslave *s)
+{
+    Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
+    Mesos__V1__AgentID aid = MESOS__V1__AGENT_ID__INIT;
+    if (s->un == 0)
+        return;
+    aid.value = s->agent_id;
+    call.has_type = 1;
+    call.type = AGORA__SLAVE__CALL__TYPE__STATUS_UPDATE;
+    call.agent_id = &aid;
+    size_t head = agora__slave__call__get_packed_size(&call);
+    uint8_t *buf = xmalloc(head + s->ulen);
+    agora__slave__call__pack(&call, buf);
+    memcpy(buf + head, s->ubuf, s->ulen);
+    call_pool_post(c->pool, SLAVE_PATH, CT_PROTOBUF, NULL, s->stream_id, buf, head + s->ulen, NULL,
+                   NULL);
+    free(buf);
+    shm_add(&c->shm->update_calls, 1);
+    s->ulen = 0;
+    s->un = 0;
+}
+
+static void on_uflush(evutil_socket_t fd, short what, void *arg)
+{
+    struct bchild *c = arg;
+    (void)fd;
+    (void)what;
+    while (c->upending != NULL) {
+        struct bslave *s = c->upending;
+        c->upending = s->unext;
+        s->unext = NULL;
+        s->ulinked = false;
+        flush_updates(c, s);
+    }
+}
+
+/* Queue one StatusUpdate (packed) for the slave's call of this turn. */
+static void queue_update(struct bchild *c, struct bslave *s,
+                         const Agora__Slave__Call__StatusUpdate *su)
+{
+    if (s->un == UPDATES_PER_CALL)
+        flush_updates(c, s);
+    size_t n = protobuf_c_message_get_packed_size(&su->base);
+    uint8_t hdr[11]; /* tag and varint length */
+    size_t h = 0;
+    hdr[h++] = s->un == 0 ? (4 << 3 | 2) : (6 << 3 | 2); /* status_update, status_updates */
+    for (size_t v = n;; v >>= 7) {
+        hdr[h++] = (uint8_t)(v < 0x80 ? v : (v & 0x7f) | 0x80);
+        if (v < 0x80)
+            break;
+    }
+    ubuf_put(s, hdr, h);
+    if (s->ulen + n > s->ucap) {
+        s->ucap = (s->ulen + n) * 2;
+        s->ubuf = xrealloc(s->ubuf, s->ucap);
+    }
+    protobuf_c_message_pack(&su->base, s->ubuf + s->ulen);
+    s->ulen += n;
+    s->un++;
+    if (!s->ulinked) {
+        s->ulinked = true;
+        s->unext = c->upending;
+        c->upending = s;
+        event_active(c->uflush_ev, EV_TIMEOUT, 0);
+    }
+}
+
 /* resend: the same update again (same uuid), as a retry. */
 static void send_update(struct bchild *c, struct btask *t, Mesos__V1__TaskState state, bool resend)
 {
     struct bslave *s = t->s;
-    Agora__Slave__Call call = AGORA__SLAVE__CALL__INIT;
     Agora__Slave__Call__StatusUpdate su = AGORA__SLAVE__CALL__STATUS_UPDATE__INIT;
     Mesos__V1__TaskStatus st = MESOS__V1__TASK_STATUS__INIT;
     Mesos__V1__TaskID tid = MESOS__V1__TASK_ID__INIT;
@@ -184,11 +276,7 @@ static void send_update(struct bchild *c, struct btask *t, Mesos__V1__TaskState 
     st.timestamp = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
     su.framework_id = &fid;
     su.status = &st;
-    call.has_type = 1;
-    call.type = AGORA__SLAVE__CALL__TYPE__STATUS_UPDATE;
-    call.agent_id = &aid;
-    call.status_update = &su;
-    post_call(c, s, &call);
+    queue_update(c, s, &su);
     shm_add(&c->shm->updates_sent, 1);
 }
 
@@ -789,6 +877,7 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
             enqueue(&c, &c.slaves[i]);
     }
     c.fifo_ev = evtimer_new(c.base, on_fifo, &c);
+    c.uflush_ev = event_new(c.base, -1, 0, on_uflush, &c);
     c.poll_ev = event_new(c.base, -1, EV_PERSIST, on_poll, &c);
     struct timeval ptv = { 0, 50000 };
     evtimer_add(c.poll_ev, &ptv);
@@ -813,6 +902,7 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
             rio_decoder_free(c.slaves[i].dec);
         event_free(c.slaves[i].retry_ev);
         free(c.slaves[i].agent_id);
+        free(c.slaves[i].ubuf);
     }
     struct btask *t, *tmp;
     for (t = c.fifo_head; t; t = tmp) { /* killed early and acknowledged: only here */
@@ -835,6 +925,7 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
     call_pool_free(c.pool);
     res_pb_free(c.res_pb, c.nres);
     event_free(c.fifo_ev);
+    event_free(c.uflush_ev);
     event_free(c.poll_ev);
     free(c.slaves);
     free(c.queue);

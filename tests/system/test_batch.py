@@ -83,6 +83,12 @@ def test_batch_500_tasks(batch_cluster):
     assert metric(text, "agora_master_loop_lag_ms_count") > 0
     assert metric(text, "agora_master_slave_streams_pending_bytes") == 0
     assert metric(text, "agora_master_framework_stream_pending_max_bytes") == 0
+    # ...and the slaves sent the updates of a loop turn together: the
+    # tasks of one offer start together, so their TASK_RUNNING share calls.
+    updates = metric(text, "agora_master_status_updates_total")
+    calls = metric(text, "agora_master_status_update_calls_total")
+    print(f"{updates:.0f} status updates in {calls:.0f} calls")
+    assert updates >= 1000 and calls < 0.75 * updates, (updates, calls)
     # ...and stays small: 3 slaves and 500 tasks in well under 50 MB.
     pid = batch_cluster.master.proc.pid
     rss = rss_mb(pid)
