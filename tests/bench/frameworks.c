@@ -58,7 +58,8 @@ struct bench_fws {
     struct bench_shm *shm;
     struct bfw *fws;
     int n;
-    struct call_pool *pool;
+    struct call_pool *pool;        /* ACKNOWLEDGE, SUBSCRIBE's follow-ups, ... */
+    struct call_pool *answer_pool; /* ACCEPT and DECLINE */
     Mesos__V1__Resource **task_res;
     size_t ntask_res;
     double *accept_at; /* per global task number */
@@ -84,8 +85,15 @@ static void post_call(struct bfw *fw, const Mesos__V1__Scheduler__Call *call)
 {
     size_t len;
     uint8_t *buf = pb_pack(&call->base, &len);
-    call_pool_post(fw->f->pool, SCHED_PATH, CT_PROTOBUF, CT_PROTOBUF, fw->stream_id, buf, len, NULL,
-                   NULL);
+    /* The answers to offers go on connections of their own: pipelined
+     * behind the acknowledgements of all this process's frameworks (two
+     * per task) an ACCEPT waited for the bench's own queue, not for the
+     * master. libagora-scheduler sends every call on a connection of its
+     * own, so an ACCEPT never waits behind an ACKNOWLEDGE there either. */
+    bool answer = call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT ||
+                  call->type == MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE;
+    call_pool_post(answer ? fw->f->answer_pool : fw->f->pool, SCHED_PATH, CT_PROTOBUF, CT_PROTOBUF,
+                   fw->stream_id, buf, len, NULL, NULL);
     free(buf);
 }
 
@@ -443,6 +451,7 @@ struct bench_fws *bench_fws_start(struct event_base *base, const struct bench_co
     f->host = xstrdup(cfg->master_host);
     f->port = cfg->master_port;
     f->pool = call_pool_new(base, f->host, f->port, NULL, cfg->conns_per_proc);
+    f->answer_pool = call_pool_new(base, f->host, f->port, NULL, cfg->conns_per_proc);
     struct resources r;
     res_init(&r);
     res_add_scalar(&r, "cpus", NULL, cfg->task_cpus);
@@ -478,8 +487,10 @@ void bench_fws_set_master(struct bench_fws *f, const char *host, int port)
     free(f->host);
     f->host = host ? xstrdup(host) : NULL;
     f->port = port;
-    if (host)
+    if (host) {
         call_pool_set_master(f->pool, host, port);
+        call_pool_set_master(f->answer_pool, host, port);
+    }
     for (int i = 0; i < f->n; i++) {
         struct bfw *fw = &f->fws[i];
         evtimer_del(fw->retry_ev);
@@ -512,6 +523,7 @@ void bench_fws_free(struct bench_fws *f)
         free(f->fws[i].id);
     }
     call_pool_free(f->pool);
+    call_pool_free(f->answer_pool);
     res_pb_free(f->task_res, f->ntask_res);
     free(f->fws);
     free(f->accept_at);
