@@ -135,6 +135,7 @@ int bench_slaves_run(const struct bench_config *cfg, struct bench_shm *shm, int 
 /* Frameworks (in the parent). */
 struct bench_fw_stats {
     uint64_t launched, running, finished, failed, offers, declined, accepts, subscribed;
+    uint64_t declined_done; /* of declined: the framework had launched its share */
     double first_accept, last_running, last_finished; /* bench_now() */
     double *offer_latency_ms;                         /* samples, grown as needed */
     size_t n_offer_latency, cap_offer_latency;

@@ -59,7 +59,7 @@ struct bench_fws {
     struct bfw *fws;
     int n;
     struct call_pool *pool;        /* ACKNOWLEDGE, SUBSCRIBE's follow-ups, ... */
-    struct call_pool *answer_pool; /* ACCEPT and DECLINE */
+    struct call_pool *answer_pool; /* ACCEPT, DECLINE, SUPPRESS, REVIVE */
     Mesos__V1__Resource **task_res;
     size_t ntask_res;
     double *accept_at; /* per global task number */
@@ -89,9 +89,14 @@ static void post_call(struct bfw *fw, const Mesos__V1__Scheduler__Call *call)
      * behind the acknowledgements of all this process's frameworks (two
      * per task) an ACCEPT waited for the bench's own queue, not for the
      * master. libagora-scheduler sends every call on a connection of its
-     * own, so an ACCEPT never waits behind an ACKNOWLEDGE there either. */
+     * own, so an ACCEPT never waits behind an ACKNOWLEDGE there either.
+     * SUPPRESS and REVIVE go with them: a SUPPRESS left behind the
+     * acknowledgements while the DECLINEs went ahead brought a framework
+     * that was done an offer of every slave (358,000 declines at 10,000). */
     bool answer = call->type == MESOS__V1__SCHEDULER__CALL__TYPE__ACCEPT ||
-                  call->type == MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE;
+                  call->type == MESOS__V1__SCHEDULER__CALL__TYPE__DECLINE ||
+                  call->type == MESOS__V1__SCHEDULER__CALL__TYPE__SUPPRESS ||
+                  call->type == MESOS__V1__SCHEDULER__CALL__TYPE__REVIVE;
     call_pool_post(answer ? fw->f->answer_pool : fw->f->pool, SCHED_PATH, CT_PROTOBUF, CT_PROTOBUF,
                    fw->stream_id, buf, len, NULL, NULL);
     free(buf);
@@ -170,6 +175,7 @@ static void on_offer(struct bfw *fw, const Mesos__V1__Offer *o)
     if (fit <= 0) {
         /* Done: keep away for long. Too small an offer: retry soon. */
         fw_decline(fw, o->id, left <= 0 ? 3600 : 1);
+        f->st.declined_done += left <= 0;
         if (left <= 0)
             fw_suppress(fw);
         return;

@@ -446,6 +446,7 @@ static void print_figures(struct run *r)
     json_object_set_new(j, "offers", json_integer((json_int_t)st->offers));
     json_object_set_new(j, "accepts", json_integer((json_int_t)st->accepts));
     json_object_set_new(j, "declines", json_integer((json_int_t)st->declined));
+    json_object_set_new(j, "declines_done", json_integer((json_int_t)st->declined_done));
     json_object_set_new(j, "allocation_cycles", jnum(r->cycle_count));
     /* Passes that made offers (most passes have nothing to do) and the
    * longest pass: the costly passes the quantiles above may not show. */
