@@ -170,6 +170,17 @@ def test_ui_shows_why_an_app_is_not_placed_and_rolls_back(pc, browser, tmp_path)
     assert b.eval("document.querySelector('#f-id').value") == "/phone"
     b.click("#mode-json")
     b.wait("#app-json")
+    # Live data redraws the page while the JSON box has the focus: the box
+    # keeps it (the keyboard's text goes to the focused element; a redraw
+    # that took the form out and back lost a fill that way in CI).
+    b.eval("document.querySelector('#app-json').focus()")
+    n = int(b.text("#n-apps"))
+    assert pc.post("/v2/apps", {"id": "/other", "cmd": "sleep 1000", "cpus": 0.01, "mem": 8,
+                                "instances": 0}).status_code == 201
+    b.wait("#n-apps", text=str(n + 1))
+    assert b.eval("document.activeElement && document.activeElement.id") == "app-json"
+    assert pc.delete("/v2/apps/other").status_code == 200
+    b.wait("#n-apps", text=str(n))
     app = json.loads(b.eval("document.querySelector('#app-json').value"))
     assert app["id"] == "/phone" and "tasks" not in app and "version" not in app
     app["mem"] = -5

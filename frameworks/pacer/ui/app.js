@@ -466,9 +466,11 @@ function draw() {
     default: body = viewApps();
   }
   document.title = `Pacer · ${title}`;
-  // A form on screen is not rebuilt: only its node is put back.
+  // A form on screen is not rebuilt, nor taken out and put back: a node
+  // taken out of the page loses the focus, and what the user (or a test's
+  // keyboard) types next would go nowhere.
   const scrollY = window.scrollY;
-  fill(main, body);
+  if (main.childNodes.length !== 1 || main.firstChild !== body) fill(main, body);
   if (!changed) window.scrollTo(0, scrollY);
   document.getElementById('n-apps').textContent = state.loaded ? state.apps.size : '';
   document.getElementById('n-deployments').textContent = state.deployments.length || '';
