@@ -44,16 +44,18 @@ static char *render(const json_t *doc, const struct lbcfg_opts *o)
 static void check_sections(const char *text)
 {
     int globals = 0, defaults = 0, fes = 0, bes = 0;
-    char prev_fe[300] = "";
+    /* Names are as long as the app ids (HAProxy takes 2,000 characters). */
+    static char prev_fe[16384], line[16384];
+    prev_fe[0] = '\0';
     for (const char *p = text; *p;) {
         const char *e = strchr(p, '\n');
         size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
-        char line[300] = "";
-        if (n > 0 && p[0] != ' ' && p[0] != '#' && n < sizeof(line)) {
+        line[0] = '\0';
+        if (n >= sizeof(line))
+            abort(); /* longer than the inputs (-max_len) can make it */
+        if (n > 0 && p[0] != ' ' && p[0] != '#') {
             memcpy(line, p, n);
             line[n] = '\0';
-        } else if (n >= sizeof(line) && p[0] != ' ' && p[0] != '#') {
-            abort(); /* no section line is that long */
         }
         if (line[0] == '\0') {
             /* not a section line */
