@@ -51,6 +51,7 @@
 
 #define LBCFG_DEFAULT_GROUP "external"
 #define LBCFG_HTTP_FRONTEND "marathon_http_in"
+#define LBCFG_HTTPS_FRONTEND "marathon_https_in"
 
 struct fe {
     char *name;
@@ -64,9 +65,10 @@ struct fe {
     bool sticky;         /* HAPROXY_<i>_STICKY: cookies, changed by reload */
     char **vhosts;       /* HAPROXY_<i>_VHOST */
     size_t nvhosts;
-    char *paths;        /* HAPROXY_<i>_PATH, space separated; NULL: none */
-    char *ssl_cert;     /* {sslCert}: " ssl crt <path>..." or "" */
-    char *bind_options; /* {bindOptions}: " <HAPROXY_<i>_BIND_OPTIONS>" or "" */
+    char *paths;         /* HAPROXY_<i>_PATH, space separated; NULL: none */
+    char *ssl_cert;      /* {sslCert}: " ssl crt <path>..." or "" */
+    bool redirect_https; /* HAPROXY_<i>_REDIRECT_TO_HTTPS: plain HTTP answers 301 */
+    char *bind_options;  /* {bindOptions}: " <HAPROXY_<i>_BIND_OPTIONS>" or "" */
     /* HAPROXY_<i>_<template> labels (borrowed; NULL: the operator's or the
      * default), checked when the port was added. */
     const char *tmpl[LBTMPL_COUNT];
@@ -241,6 +243,42 @@ static char *safe_name(const char *s)
     for (char *p = out; *p; p++) {
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
             *p = '_';
+    }
+    return out;
+}
+
+/* Defined below. */
+static bool safe_path(const char *s);
+
+char *lbcfg_ssl_crt(const char *list, char **bad)
+{
+    char *copy = xstrdup(list), *save = NULL, *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f == NULL)
+        abort();
+    fputs(" ssl", f);
+    for (char *c = strtok_r(copy, ",", &save); c != NULL; c = strtok_r(NULL, ",", &save)) {
+        while (*c == ' ')
+            c++;
+        char *end = c + strlen(c);
+        while (end > c && end[-1] == ' ')
+            *--end = '\0';
+        if (*c != '/' || !safe_path(c)) {
+            *bad = xstrdup(c);
+            fclose(f);
+            free(out);
+            free(copy);
+            return NULL;
+        }
+        fprintf(f, " crt %s", c);
+    }
+    fclose(f);
+    free(copy);
+    if (len == strlen(" ssl")) { /* no file at all */
+        free(out);
+        *bad = xstrdup(list);
+        return NULL;
     }
     return out;
 }
@@ -558,27 +596,23 @@ static char *port_settings(const json_t *app, size_t i, const struct lbcfg_opts 
      * pasted into the frontend's bind line; HAProxy checks what they say. */
     v = port_label(app, i, "SSL_CERT", key, sizeof(key));
     if (v != NULL && *v) {
-        char *copy = xstrdup(v), *save = NULL, *out = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&out, &len);
-        if (f == NULL)
-            abort();
-        fputs(" ssl", f);
-        for (char *c = strtok_r(copy, ",", &save); c != NULL; c = strtok_r(NULL, ",", &save)) {
-            while (*c == ' ')
-                c++;
-            if (*c != '/' || !safe_path(c)) {
-                fclose(f);
-                free(out);
-                char *why = xasprintf("%s '%s': '%s' is not an absolute file path", key, v, c);
-                free(copy);
-                return why;
-            }
-            fprintf(f, " crt %s", c);
+        char *bad = NULL;
+        fe->ssl_cert = lbcfg_ssl_crt(v, &bad);
+        if (fe->ssl_cert == NULL) {
+            char *why = xasprintf("%s '%s': '%s' is not an absolute file path", key, v, bad);
+            free(bad);
+            return why;
         }
-        fclose(f);
-        free(copy);
-        fe->ssl_cert = out;
+    }
+    v = port_label(app, i, "REDIRECT_TO_HTTPS", key, sizeof(key));
+    if (v != NULL && strcasecmp(v, "true") == 0) {
+        if (fe->nvhosts == 0)
+            return xasprintf("%s needs HAPROXY_%zu_VHOST (the redirect is by Host header)", key, i);
+        if (o->https_crt == NULL || o->https_port <= 0)
+            return xasprintf("%s needs pacer-lb's --ssl_certs (no HTTPS frontend)", key);
+        fe->redirect_https = true;
+    } else if (v != NULL && strcasecmp(v, "false") != 0) {
+        return xasprintf("%s '%s' is not true or false", key, v);
     }
     v = port_label(app, i, "BIND_OPTIONS", key, sizeof(key));
     if (v != NULL && *v) {
@@ -732,6 +766,12 @@ static void add_app(struct fe_list *l, const json_t *app, const struct lbcfg_opt
             free(name);
             continue;
         }
+        if (o->https_crt != NULL && o->https_port > 0 && port == o->https_port) {
+            exclude(o, st, id, i, name,
+                    xasprintf("service port %d is the HTTPS frontend's (--https_port)", port));
+            free(name);
+            continue;
+        }
         if (l->n == l->cap) {
             l->cap = l->cap ? 2 * l->cap : 8;
             l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
@@ -753,24 +793,51 @@ static void add_app(struct fe_list *l, const json_t *app, const struct lbcfg_opt
     }
 }
 
-/* The use_backend lines of the shared HTTP frontend for fe: one a host
- * (with its paths), or one for the paths on any host. */
-static void http_routes(FILE *f, const struct fe *fe)
+/* The rules of a shared HTTP frontend for fe: one a host (with its
+ * paths), or one for the paths on any host. what is "use_backend <name>",
+ * or "redirect scheme https code 301" (HAPROXY_<i>_REDIRECT_TO_HTTPS). */
+static void http_routes(FILE *f, const struct fe *fe, const char *what)
 {
     char *paths = fe->paths != NULL ? xasprintf(" { path_beg %s }", fe->paths) : xstrdup("");
     if (fe->nvhosts == 0)
-        fprintf(f, "    use_backend %s if%s\n", fe->name, paths);
+        fprintf(f, "    %s if%s\n", what, paths);
     for (size_t h = 0; h < fe->nvhosts; h++) {
         const char *host = fe->vhosts[h];
         /* The Host header without its port; "*.d" matches any name ending in ".d". */
         if (strncmp(host, "*.", 2) == 0)
-            fprintf(f, "    use_backend %s if { req.hdr(host),field(1,:) -m end -i %s }%s\n",
-                    fe->name, host + 1, paths);
+            fprintf(f, "    %s if { req.hdr(host),field(1,:) -m end -i %s }%s\n", what, host + 1,
+                    paths);
         else
-            fprintf(f, "    use_backend %s if { req.hdr(host),field(1,:) -i %s }%s\n", fe->name,
-                    host, paths);
+            fprintf(f, "    %s if { req.hdr(host),field(1,:) -i %s }%s\n", what, host, paths);
     }
     free(paths);
+}
+
+/* A shared frontend's rules: redirects first (HAProxy runs them before
+ * any use_backend, and warns when they are written after one), then the
+ * first matching use_backend wins, so a host with paths comes before
+ * paths on any host, which come before a whole host (marathon-lb puts
+ * PATH backends first). https: the HTTPS frontend, which redirects none. */
+static void shared_routes(FILE *f, const struct fe_list *l, bool https)
+{
+    for (size_t k = 0; k < l->n && !https; k++) {
+        if (l->v[k].redirect_https)
+            http_routes(f, &l->v[k], "redirect scheme https code 301");
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t k = 0; k < l->n; k++) {
+            const struct fe *fe = &l->v[k];
+            bool hosts = fe->nvhosts > 0, paths = fe->paths != NULL;
+            if ((pass == 0 && hosts && paths) || (pass == 1 && !hosts && paths) ||
+                (pass == 2 && hosts && !paths)) {
+                if (fe->redirect_https && !https)
+                    continue;
+                char *what = xasprintf("use_backend %s", fe->name);
+                http_routes(f, fe, what);
+                free(what);
+            }
+        }
+    }
 }
 
 char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_stats *stats,
@@ -830,9 +897,9 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
                 "    stats uri /haproxy?stats\n"
                 "    monitor-uri /_haproxy_health_check\n",
                 o->bind, o->stats_port);
-    /* The shared HTTP frontend (VHOST and PATH): the first matching rule
-     * wins, so a host with paths comes before paths on any host, which
-     * come before a whole host (marathon-lb puts PATH backends first). */
+    /* The shared HTTP frontend (VHOST and PATH), and with --ssl_certs its
+     * HTTPS twin, marathon-lb's marathon_https_in (both or neither: a
+     * failed bind leaves the pair out). */
     bool routed = false;
     for (size_t k = 0; k < l.n; k++)
         routed |= l.v[k].nvhosts > 0 || l.v[k].paths != NULL;
@@ -841,14 +908,15 @@ char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_s
                           NULL, &terr) != 0)
             goto template_failed;
         fputs("    option idle-close-on-response\n", f);
-        for (int pass = 0; pass < 3; pass++) {
-            for (size_t k = 0; k < l.n; k++) {
-                const struct fe *fe = &l.v[k];
-                bool hosts = fe->nvhosts > 0, paths = fe->paths != NULL;
-                if ((pass == 0 && hosts && paths) || (pass == 1 && !hosts && paths) ||
-                    (pass == 2 && hosts && !paths))
-                    http_routes(f, fe);
-            }
+        shared_routes(f, &l, false);
+        if (o->https_crt != NULL && o->https_port > 0) {
+            fprintf(f,
+                    "\nfrontend " LBCFG_HTTPS_FRONTEND "\n"
+                    "    bind %s:%d%s\n"
+                    "    mode http\n"
+                    "    option idle-close-on-response\n",
+                    o->bind, o->https_port, o->https_crt);
+            shared_routes(f, &l, true);
         }
     }
     for (size_t k = 0; k < l.n; k++) {

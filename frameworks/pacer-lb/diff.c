@@ -22,6 +22,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -347,19 +348,46 @@ size_t lbdiff_blame(const char *text, const char *log, const char *path, json_t 
 /* The ports text binds ("    bind <addr>:<port>" lines), one bit each:
  * read once, not once for each frontend of the new text (1,000
  * frontends over a 600 kB text took half a second). */
+/* The address and port of a bind line's first word, "<addr>:<port>"
+ * (a ':' may be in the address: "[::1]:80"), from a (after "bind ") to
+ * the end of the line e; what follows it ("ssl crt <file>", options) is
+ * not the address. false when the word is not that. */
+static bool bind_word(const char *a, const char *e, char *addr, size_t addr_size, int *port)
+{
+    const char *w = a;
+    while (w < e && *w != ' ')
+        w++;
+    const char *colon = NULL;
+    for (const char *c = a; c < w; c++) {
+        if (*c == ':')
+            colon = c;
+    }
+    if (colon == NULL || colon + 1 == w || w - (colon + 1) > 5 || colon[1] == '0' ||
+        (size_t)(colon - a) >= addr_size)
+        return false;
+    int n = 0;
+    for (const char *c = colon + 1; c < w; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        n = n * 10 + (*c - '0');
+    }
+    if (n <= 0 || n >= 65536)
+        return false;
+    memcpy(addr, a, (size_t)(colon - a));
+    addr[colon - a] = '\0';
+    *port = n;
+    return true;
+}
+
 static void bound_ports(const char *text, unsigned char *bits)
 {
     for (const char *p = text; (p = strstr(p, "\n    bind ")) != NULL; p++) {
         const char *e = strchr(p + 1, '\n');
         if (e == NULL)
             e = p + strlen(p);
-        const char *c = e;
-        while (c > p && c[-1] >= '0' && c[-1] <= '9')
-            c--;
-        if (c == e || c[-1] != ':' || e - c > 5 || *c == '0')
-            continue;
-        int port = atoi(c);
-        if (port > 0 && port < 65536)
+        char addr[256];
+        int port;
+        if (bind_word(p + 10, e, addr, sizeof(addr), &port))
             bits[port / 8] |= (unsigned char)(1u << (port % 8));
     }
 }
@@ -381,19 +409,9 @@ size_t lbdiff_new_binds(const char *old_text, const char *new_text, json_t *out)
         head[b - p] = '\0';
         if (sscanf(head, "\nfrontend %255s", name) != 1 || strncmp(b, "\n    bind ", 10) != 0)
             continue;
-        const char *a = b + 10, *e = strchr(a, '\n'), *colon = NULL;
-        for (const char *c = a; c < (e ? e : a + strlen(a)); c++) {
-            if (*c == ':')
-                colon = c;
-        }
-        char *num_end = NULL;
-        long lport = colon != NULL ? strtol(colon + 1, &num_end, 10) : 0;
-        if (colon == NULL || (size_t)(colon - a) >= sizeof(addr) || num_end == colon + 1)
-            continue;
-        port = (int)lport;
-        memcpy(addr, a, (size_t)(colon - a));
-        addr[colon - a] = '\0';
-        if (port > 0 && port < 65536 && (old_ports[port / 8] & (1u << (port % 8))))
+        const char *a = b + 10, *e = strchr(a, '\n');
+        if (!bind_word(a, e != NULL ? e : a + strlen(a), addr, sizeof(addr), &port) ||
+            (old_ports[port / 8] & (1u << (port % 8))))
             continue;
         json_array_append_new(
             out, json_pack("{s:s,s:s,s:i}", "frontend", name, "addr", addr, "port", port));

@@ -78,6 +78,7 @@ struct pacer_lb {
     json_t *excluded;     /* the app ports the last render left out, for /status */
     int http_port;        /* --http_port: the shared HTTP frontend's */
     char *http_error;     /* why the last render left that frontend out; NULL: it did not */
+    char *https_crt;      /* --ssl_certs as the HTTPS frontend's bind says it */
     /* /status */
     enum apply_kind last_kind;
     double last_secs, last_at;
@@ -589,8 +590,8 @@ static void render(struct pacer_lb *lb)
     }
     lb->opts.http_port = lb->http_port;
     if (http_error != NULL && (lb->http_error == NULL || strcmp(http_error, lb->http_error) != 0))
-        log_error("the shared HTTP frontend is left out (its VHOST and PATH routes with it): %s",
-                  http_error);
+        log_error("the shared HTTP frontend%s is left out (its VHOST and PATH routes with it): %s",
+                  lb->https_crt != NULL ? " (and its HTTPS twin)" : "", http_error);
     else if (http_error == NULL && lb->http_error != NULL)
         log_info("the shared HTTP frontend binds again");
     free(lb->http_error);
@@ -689,6 +690,21 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
                  f->templates_dir);
         lb->opts.templates = lb->templates;
     }
+    if (f->ssl_certs != NULL && *f->ssl_certs) {
+        char *bad = NULL;
+        lb->https_crt = lbcfg_ssl_crt(f->ssl_certs, &bad);
+        if (lb->https_crt == NULL) {
+            *err = xasprintf("--ssl_certs: '%s' is not an absolute file path", bad);
+            free(bad);
+            goto fail;
+        }
+        if (f->https_port <= 0 || f->https_port > 65535) {
+            *err = xasprintf("--https_port: %d is not a port", f->https_port);
+            goto fail;
+        }
+        lb->opts.https_crt = lb->https_crt;
+        lb->opts.https_port = f->https_port;
+    }
     if (f->haproxy_config != NULL) {
         lb->config_path = xstrdup(f->haproxy_config);
     } else {
@@ -775,6 +791,7 @@ void pacer_lb_free(struct pacer_lb *lb)
     free(lb->pending);
     free(lb->inflight);
     free(lb->state_path);
+    free(lb->https_crt);
     free(lb->http_error);
     json_decref(lb->doc);
     json_decref(lb->exclude);

@@ -41,6 +41,10 @@ static const struct flag flag_table[] = {
       "how long a leaving server drains before it is deleted" },
     { "http_port", FLAG_INT, &flags.http_port, "80",
       "port of the shared HTTP frontend routing HAPROXY_n_VHOST by Host header (0: none)" },
+    { "ssl_certs", FLAG_STRING, &flags.ssl_certs, NULL,
+      "certificates (comma list of PEM files, each a certificate with its key) of an HTTPS "
+      "frontend beside the HTTP one (marathon-lb's marathon_https_in); none without" },
+    { "https_port", FLAG_INT, &flags.https_port, "443", "port of that HTTPS frontend" },
     { "maxconn", FLAG_INT, &flags.maxconn, "2000", "HAProxy's global maxconn" },
     { "stats_port", FLAG_INT, &flags.stats_port, "9090",
       "HAProxy's stats page on --bind (marathon-lb's: /haproxy?stats, and "

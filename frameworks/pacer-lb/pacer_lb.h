@@ -45,6 +45,8 @@ struct pacer_lb_flags {
     double drain_secs;           /* a leaving server drains this long before del server */
     int port;                    /* pacer-lb's own HTTP port (0: any) */
     int http_port;               /* shared HTTP frontend of HAPROXY_n_VHOST apps (0: none) */
+    char *ssl_certs;             /* its HTTPS twin's certificates (comma list; NULL: none) */
+    int https_port;              /* ... and port */
     int stats_port;              /* HAProxy's stats page (0: none) */
 };
 
@@ -100,6 +102,10 @@ struct lbcfg_opts {
     const char *state_file;
     /* The shared HTTP frontend of HAPROXY_n_VHOST apps (0: none). */
     int http_port;
+    /* Its HTTPS twin (marathon-lb's marathon_https_in) on https_port with
+     * https_crt (" ssl crt <file>...", lbcfg_ssl_crt); NULL: none. */
+    const char *https_crt;
+    int https_port;
     /* HAProxy's stats page on bind:stats_port, marathon-lb's "listen
      * stats" (/haproxy?stats, /_haproxy_health_check); 0: none. */
     int stats_port;
@@ -130,6 +136,9 @@ struct lbcfg_stats {
 char *lbcfg_render(const json_t *doc, const struct lbcfg_opts *o, struct lbcfg_stats *stats,
                    char **err);
 
+/* " ssl crt A crt B" for the comma list "A, B" of absolute file paths
+ * (caller frees); NULL with *bad (caller frees) the entry that is not. */
+char *lbcfg_ssl_crt(const char *list, char **bad);
 /* The backend name of app's port i ("<app id, / as _>_<service port>",
  * caller frees), NULL without an id or a service port. */
 char *lbcfg_backend_name(const json_t *app, size_t i);

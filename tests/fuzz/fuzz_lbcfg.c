@@ -64,7 +64,8 @@ static void check_sections(const char *text)
         } else if (strcmp(line, "defaults") == 0) {
             defaults++;
         } else if (strcmp(line, "listen stats") == 0 ||
-                   strcmp(line, "frontend marathon_http_in") == 0) {
+                   strcmp(line, "frontend marathon_http_in") == 0 ||
+                   strcmp(line, "frontend marathon_https_in") == 0) {
             /* pacer-lb's */
         } else if (strncmp(line, "frontend ", 9) == 0) {
             if (prev_fe[0] != '\0')
@@ -93,8 +94,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static json_t *baseline_doc;
     static char *baseline;
-    struct lbcfg_opts o = { "external",      "127.0.0.1", 2000, "/run/lb.sock",
-                            "/run/lb.state", 8088,        9090 };
+    struct lbcfg_opts o = { .group = "external",
+                            .bind = "127.0.0.1",
+                            .maxconn = 2000,
+                            .stats_socket = "/run/lb.sock",
+                            .state_file = "/run/lb.state",
+                            .http_port = 8088,
+                            .https_crt = " ssl crt /etc/lb.pem",
+                            .https_port = 8443,
+                            .stats_port = 9090 };
 
     if (baseline == NULL) {
         baseline_doc = json_loads(baseline_json, 0, NULL);

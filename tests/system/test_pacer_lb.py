@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -819,3 +820,50 @@ def test_events_read_only_their_app(pc, tmp_path):
         wait_for(lambda: f"frontend ev_{sp}" not in config(lb), 30,
                  what="the deleted app's frontend removed")
         assert metric(lb, "agora_pacer_lb_refreshes_total") == full
+
+
+def test_https_frontend_and_redirect(pc, tmp_path):
+    """--ssl_certs adds marathon-lb's HTTPS frontend (marathon_https_in on
+    --https_port, presenting that certificate) with the VHOST routes of the
+    HTTP one; an app with HAPROXY_0_REDIRECT_TO_HTTPS answers plain HTTP
+    with a 301 to https and is served over TLS; one without it is served on
+    both."""
+    pem = tmp_path / "site.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(tmp_path / "site.key"),
+                    "-out", str(tmp_path / "site.crt"), "-days", "2", "-subj", "/CN=sec.test",
+                    "-addext", "subjectAltName=DNS:sec.test,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    pem.write_text((tmp_path / "site.crt").read_text() + (tmp_path / "site.key").read_text())
+    https_port, = free_ports(1)
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SERVER)
+    flag = tmp_path / "sick"
+    with running_lb([pc.pacer.port], tmp_path,
+                    extra=[f"--ssl_certs={pem}", f"--https_port={https_port}"]) as lb:
+        post_echo_app(pc, "/sec", script, flag, 1,
+                      labels={"HAPROXY_0_VHOST": "sec.test", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"})
+        post_echo_app(pc, "/plain", script, flag, 1, labels={"HAPROXY_0_VHOST": "plain.test"})
+        pc.wait_app("/sec", running=1, timeout=60)
+        pc.wait_app("/plain", running=1, timeout=60)
+        sec, plain = task_ports(pc, "sec"), task_ports(pc, "plain")
+
+        def over_https(host):
+            r = requests.get(f"https://127.0.0.1:{https_port}/x", headers={"Host": host},
+                             timeout=3, verify=str(tmp_path / "site.crt"))
+            return int(r.text) if r.status_code == 200 else r.status_code
+
+        # Within the first applies, not at the next resync: the HTTPS bind
+        # (words after its port) is known as bound, not probed again.
+        wait_for(lambda: by_host(lb, "plain.test", n=2) == plain and over_https("sec.test") in sec,
+                 10, interval=0.2, what="both apps routed")
+        r = requests.get(f"http://127.0.0.1:{lb.http_port}/x?a=1", headers={"Host": "sec.test"},
+                         timeout=3, allow_redirects=False)
+        assert r.status_code == 301, (r.status_code, r.text)
+        assert r.headers["Location"] == "https://sec.test/x?a=1"
+        assert over_https("plain.test") in plain
+        assert over_https("other.test") == 503
+        got = ssl.get_server_certificate(("127.0.0.1", https_port))
+        assert ssl.PEM_cert_to_DER_cert(got) == \
+            ssl.PEM_cert_to_DER_cert((tmp_path / "site.crt").read_text())
+        assert status(lb)["excluded_apps"] == []

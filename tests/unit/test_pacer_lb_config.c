@@ -596,6 +596,67 @@ static void test_vhost_path_sticky_balance(void **state)
     free(t);
 }
 
+/* --ssl_certs: marathon_https_in beside marathon_http_in with the same
+ * routes; HAPROXY_<i>_REDIRECT_TO_HTTPS answers plain HTTP with a 301,
+ * written before every use_backend; the label without a VHOST, without
+ * certificates, or neither true nor false leaves the port out. */
+static void test_https_frontend_and_redirect(void **state)
+{
+    (void)state;
+    struct lbcfg_opts o = opts;
+    o.http_port = 8088;
+    o.https_port = 8443;
+    o.https_crt = " ssl crt /etc/a.pem";
+    char *t = lb_render(
+        "{'apps':["
+        "{'id':'/site','portDefinitions':[{'port':10001}],"
+        " 'labels':{'HAPROXY_0_VHOST':'site.test','HAPROXY_0_REDIRECT_TO_HTTPS':'true'}},"
+        "{'id':'/any','portDefinitions':[{'port':10003}],"
+        " 'labels':{'HAPROXY_0_PATH':'/static'}},"
+        "{'id':'/p','portDefinitions':[{'port':8443}],'labels':{'HAPROXY_0_MODE':'http'}}]}",
+        &o, NULL);
+    assert_non_null(strstr(t,
+        "frontend marathon_http_in\n    bind 127.0.0.1:8088\n    mode http\n"
+        "    option idle-close-on-response\n"
+        "    redirect scheme https code 301 if { req.hdr(host),field(1,:) -i site.test }\n"
+        "    use_backend any_10003 if { path_beg /static }\n\n"
+        "frontend marathon_https_in\n    bind 127.0.0.1:8443 ssl crt /etc/a.pem\n    mode http\n"
+        "    option idle-close-on-response\n"
+        "    use_backend any_10003 if { path_beg /static }\n"
+        "    use_backend site_10001 if { req.hdr(host),field(1,:) -i site.test }\n\n"));
+    assert_null(strstr(t, "frontend p_8443"));
+    free(t);
+
+    static const struct { const char *labels, *why; } cases[] = {
+        { "'HAPROXY_0_REDIRECT_TO_HTTPS':'true'",
+          "HAPROXY_0_REDIRECT_TO_HTTPS needs HAPROXY_0_VHOST (the redirect is by Host header)" },
+        { "'HAPROXY_0_VHOST':'x.test','HAPROXY_0_REDIRECT_TO_HTTPS':'yes'",
+          "HAPROXY_0_REDIRECT_TO_HTTPS 'yes' is not true or false" },
+        { "'HAPROXY_0_VHOST':'x.test','HAPROXY_0_REDIRECT_TO_HTTPS':'TRUE'",
+          "HAPROXY_0_REDIRECT_TO_HTTPS needs pacer-lb's --ssl_certs (no HTTPS frontend)" },
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct lbcfg_stats st;
+        o.https_crt = k < 2 ? " ssl crt /etc/a.pem" : NULL;
+        t = render_good_and_x(&o, cases[k].labels, &st);
+        if (strstr(t, "x_10002") != NULL)
+            fail_msg("case %zu: %s", k, t);
+        assert_string_equal(reason(o.excluded_out, 0), cases[k].why);
+        free(t);
+        json_decref(o.excluded_out);
+    }
+    o.excluded_out = NULL;
+
+    char *bad = NULL, *crt = lbcfg_ssl_crt(" /a.pem , /b.pem ", &bad);
+    assert_string_equal(crt, " ssl crt /a.pem crt /b.pem");
+    free(crt);
+    assert_null(lbcfg_ssl_crt("/a.pem,b.pem", &bad));
+    assert_string_equal(bad, "b.pem");
+    free(bad);
+    assert_null(lbcfg_ssl_crt(" , ", &bad));
+    free(bad);
+}
+
 /* The backend of a name, and the key of an app's configuration. */
 static void test_find_backend_and_version(void **state)
 {
@@ -624,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_labels_balance_bind_enabled_vhost),
         cmocka_unit_test(test_bad_labels_excluded),
         cmocka_unit_test(test_vhost_path_sticky_balance),
+        cmocka_unit_test(test_https_frontend_and_redirect),
         cmocka_unit_test(test_template_labels),
         cmocka_unit_test(test_templates_dir),
         cmocka_unit_test(test_find_backend_and_version),

@@ -244,6 +244,28 @@ static void test_new_binds(void **state)
     json_array_clear(out);
     assert_int_equal(lbdiff_new_binds(b, a, out), 0);
     assert_int_equal(lbdiff_new_binds(NULL, a, out), 1);
+    json_array_clear(out);
+    free(a);
+    free(b);
+
+    /* A bound port with words after it (ssl crt, bind options) is bound:
+     * read from the end of the line it was probed again, found in use by
+     * HAProxy itself, and its app left out at the next change. */
+    a = render(
+        "{'apps':[{'id':'/s','portDefinitions':[{'port':10003}],"
+        "'labels':{'HAPROXY_0_SSL_CERT':'/e/a:b.pem','HAPROXY_0_BIND_OPTIONS':'alpn h2'}}]}");
+    b = render("{'apps':[{'id':'/s','portDefinitions':[{'port':10003}],"
+               "'labels':{'HAPROXY_0_SSL_CERT':'/e/a:b.pem','HAPROXY_0_BIND_OPTIONS':'alpn h2'}},"
+               "{'id':'/t','portDefinitions':[{'port':10004}]}]}");
+    assert_non_null(strstr(a, "    bind 127.0.0.1:10003 ssl crt /e/a:b.pem alpn h2\n"));
+    assert_int_equal(lbdiff_new_binds(a, b, out), 1);
+    e = json_array_get(out, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "frontend")), "t_10004");
+    json_array_clear(out);
+    assert_int_equal(lbdiff_new_binds(NULL, a, out), 1);
+    e = json_array_get(out, 0);
+    assert_string_equal(json_string_value(json_object_get(e, "addr")), "127.0.0.1");
+    assert_int_equal(json_integer_value(json_object_get(e, "port")), 10003);
     json_decref(out);
     free(a);
     free(b);
