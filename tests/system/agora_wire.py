@@ -279,7 +279,8 @@ class FakeMaster:
     started with --master=127.0.0.1:<port>: answers SUBSCRIBE with a
     RecordIO stream whose first event is REGISTERED, streams the events
     given to send() (several in one write, so the slave handles them in
-    one go), and queues the STATUS_UPDATE calls the slave posts."""
+    one go), and queues the status updates the slave posts (each
+    STATUS_UPDATE call may carry several)."""
 
     def __init__(self, agent_id="fake-agent-S0"):
         self.agent_id = agent_id
@@ -306,7 +307,9 @@ class FakeMaster:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 if call[1][0] == CALL_STATUS_UPDATE:
-                    fm.updates.put(pb_decode(call[4][0]))
+                    # status_update, then the batch's others (status_updates).
+                    for su in call.get(4, []) + call.get(6, []):
+                        fm.updates.put(pb_decode(su))
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
