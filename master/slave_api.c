@@ -384,6 +384,8 @@ static void handle_subscribe(struct master *m, struct rest_req *rq, const Agora_
     reg.ping_interval_seconds = m->cfg.slave_ping_timeout;
     reg.has_max_missed_pings = 1;
     reg.max_missed_pings = (uint32_t)m->cfg.max_slave_ping_timeouts;
+    reg.has_batched_updates = 1;
+    reg.batched_updates = 1;
     ev.has_type = 1;
     ev.type = AGORA__SLAVE__EVENT__TYPE__REGISTERED;
     ev.registered = &reg;
@@ -454,6 +456,15 @@ static void handle_status_update(struct master *m, struct slave *s,
     bool duplicate = t && t->latest && st->has_uuid && t->latest->has_uuid &&
                      t->latest->uuid.len == st->uuid.len &&
                      memcmp(t->latest->uuid.data, st->uuid.data, st->uuid.len) == 0;
+    /* A copy of an older update that arrives after the task ended (a
+     * resend still in flight when its acknowledgement came, now that calls
+     * carry several updates and are not cancelled one by one): a task
+     * never leaves a terminal state. */
+    if (t && !duplicate && task_state_terminal(t->state) && !task_state_terminal(st->state)) {
+        log_info("task %s of framework %s: %s after %s, a late copy; dropped", t->id, fw->id,
+                 task_state_name(st->state), task_state_name(t->state));
+        return;
+    }
     if (t && !duplicate) {
         /* The routine states of a healthy task only at debug (a line per
      * update cost a write(2) each at 10,000s of tasks/s); the others stay

@@ -271,6 +271,7 @@ static void on_registered(struct slave *s, const Agora__Slave__Event__Registered
         interval = r->ping_interval_seconds;
     if (r->has_max_missed_pings && r->max_missed_pings > 0)
         missed = r->max_missed_pings;
+    s->master_batches = r->has_batched_updates && r->batched_updates;
     s->ping_timeout = interval * missed;
     free(s->master_hostname);
     s->master_hostname = NULL;

@@ -192,6 +192,7 @@ struct slave {
     struct event *free_ev;         /* runs the deferred frees next iteration */
     /* status_updates.c: heads to send in this loop turn's STATUS_UPDATE
      * call (NULL: taken back), and the calls in flight */
+    bool master_batches; /* REGISTERED said batched_updates */
     struct task **su_batch;
     size_t su_batch_n, su_batch_cap;
     struct event *su_flush_ev;

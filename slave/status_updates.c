@@ -14,9 +14,13 @@
  * (the first in status_update, the others in status_updates): the 16
  * TASK_RUNNING of the tasks of one offer, or the TASK_FINISHED of tasks
  * that ended together, cost the master one request instead of 16 (each
- * request is a write and two epoll_ctl on its loop; issue 14). Batching
- * changes no guarantee: each head still has its own resend timer, and the
- * answer to a call only tells that it arrived.
+ * request is a write and two epoll_ctl on its loop; issue 14), once the
+ * master's REGISTERED says it takes them (batched_updates; else one call
+ * each, as before). Batching changes no guarantee: each head still has
+ * its own resend timer, and the answer to a call only tells that it
+ * arrived. A resend no longer cancels the call before it (that call
+ * carries other tasks' updates too): a copy may arrive late, and the
+ * master drops a non-terminal copy of a task that has ended.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +191,7 @@ static void su_flush_cb(evutil_socket_t fd, short what, void *arg)
     Agora__Slave__Call__StatusUpdate **ups = xcalloc(cap ? cap : 1, sizeof(*ups));
     Mesos__V1__FrameworkID *fids = xcalloc(cap ? cap : 1, sizeof(*fids));
     bool up = s->state == MASTER_REGISTERED && s->stream_id != NULL;
+    size_t per_call = s->master_batches ? cap : 1; /* an older master: one each */
 
     (void)fd;
     (void)what;
@@ -208,7 +213,7 @@ static void su_flush_cb(evutil_socket_t fd, short what, void *arg)
             st->agent_id->value = xstrdup(s->agent_id);
         }
         size_t size = protobuf_c_message_get_packed_size(&st->base);
-        if (n > 0 && (n == cap || bytes + size > SU_BATCH_BYTES)) {
+        if (n > 0 && (n == per_call || bytes + size > SU_BATCH_BYTES)) {
             su_post(s, ups, n);
             n = 0;
             bytes = 0;

@@ -605,13 +605,14 @@ static char *port_settings(const json_t *app, size_t i, const struct lbcfg_opts 
         }
     }
     v = port_label(app, i, "REDIRECT_TO_HTTPS", key, sizeof(key));
-    if (v != NULL && strcasecmp(v, "true") == 0) {
+    int redirect = v != NULL ? label_bool(v) : 0;
+    if (redirect == 1) {
         if (fe->nvhosts == 0)
             return xasprintf("%s needs HAPROXY_%zu_VHOST (the redirect is by Host header)", key, i);
         if (o->https_crt == NULL || o->https_port <= 0)
             return xasprintf("%s needs pacer-lb's --ssl_certs (no HTTPS frontend)", key);
         fe->redirect_https = true;
-    } else if (v != NULL && strcasecmp(v, "false") != 0) {
+    } else if (redirect < 0) {
         return xasprintf("%s '%s' is not true or false", key, v);
     }
     v = port_label(app, i, "BIND_OPTIONS", key, sizeof(key));

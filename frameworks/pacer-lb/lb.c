@@ -702,6 +702,16 @@ struct pacer_lb *pacer_lb_new(struct daemon *d, const struct pacer_lb_flags *f, 
             *err = xasprintf("--https_port: %d is not a port", f->https_port);
             goto fail;
         }
+        if (f->http_port <= 0) {
+            *err = xstrdup("--ssl_certs: the HTTPS frontend is the HTTP one's twin; it needs "
+                           "--http_port");
+            goto fail;
+        }
+        if (f->https_port == f->http_port || f->https_port == f->stats_port) {
+            *err = xasprintf("--https_port: %d is already --%s", f->https_port,
+                             f->https_port == f->http_port ? "http_port" : "stats_port");
+            goto fail;
+        }
         lb->opts.https_crt = lb->https_crt;
         lb->opts.https_port = f->https_port;
     }

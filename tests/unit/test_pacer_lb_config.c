@@ -630,8 +630,8 @@ static void test_https_frontend_and_redirect(void **state)
     static const struct { const char *labels, *why; } cases[] = {
         { "'HAPROXY_0_REDIRECT_TO_HTTPS':'true'",
           "HAPROXY_0_REDIRECT_TO_HTTPS needs HAPROXY_0_VHOST (the redirect is by Host header)" },
-        { "'HAPROXY_0_VHOST':'x.test','HAPROXY_0_REDIRECT_TO_HTTPS':'yes'",
-          "HAPROXY_0_REDIRECT_TO_HTTPS 'yes' is not true or false" },
+        { "'HAPROXY_0_VHOST':'x.test','HAPROXY_0_REDIRECT_TO_HTTPS':'maybe'",
+          "HAPROXY_0_REDIRECT_TO_HTTPS 'maybe' is not true or false" },
         { "'HAPROXY_0_VHOST':'x.test','HAPROXY_0_REDIRECT_TO_HTTPS':'TRUE'",
           "HAPROXY_0_REDIRECT_TO_HTTPS needs pacer-lb's --ssl_certs (no HTTPS frontend)" },
     };
